@@ -1,0 +1,1 @@
+//! haoka-batch: the SFTP / object-store batch loader. Filled by a later issue.

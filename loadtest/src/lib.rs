@@ -1,0 +1,1 @@
+//! haoka-loadtest: benchmarks that print a ratio against a same-run baseline.

@@ -1,0 +1,8 @@
+//! haoka-proxy: a SQL-parsing MySQL sharding proxy (DESIGN.md §3).
+//!
+//! Layering, front to back (after PgDog): `protocol` speaks the MySQL wire
+//! protocol to clients, `route` parses SQL and plans where it goes using
+//! `rules`, `backend` holds pooled connections to the shards, and `merge`
+//! combines what several shards return.
+
+pub mod rules;

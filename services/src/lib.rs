@@ -1,0 +1,1 @@
+//! haoka-services: the number, card, permission and report centers. Filled by later issues.
