@@ -5,4 +5,5 @@
 //! `rules`, `backend` holds pooled connections to the shards, and `merge`
 //! combines what several shards return.
 
+pub mod merge;
 pub mod rules;

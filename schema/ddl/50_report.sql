@@ -1,0 +1,38 @@
+-- Report center: asynchronous report tasks on the global shard.
+
+CREATE TABLE IF NOT EXISTS report_template (
+  template_id BIGINT       NOT NULL COMMENT 'from sequence report_template',
+  code        VARCHAR(32)  NOT NULL,
+  name        VARCHAR(128) NOT NULL,
+  dimensions  VARCHAR(128) NOT NULL COMMENT 'province,city,pool,level,status,channel,day',
+  measures    VARCHAR(128) NOT NULL,
+  PRIMARY KEY (template_id),
+  UNIQUE KEY uk_report_template_code (code)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+CREATE TABLE IF NOT EXISTS report_task (
+  task_id       BIGINT       NOT NULL COMMENT 'from sequence report_task',
+  template_id   BIGINT       NOT NULL,
+  requested_by  BIGINT       NOT NULL,
+  province_code CHAR(2)      NULL COMMENT 'data scope of the requester',
+  params        TEXT         NOT NULL COMMENT 'JSON filters',
+  format        VARCHAR(8)   NOT NULL DEFAULT 'csv' COMMENT 'csv or xlsx',
+  status        CHAR(1)      NOT NULL DEFAULT 'Q' COMMENT 'Q queued, R running, D done, F failed',
+  error         VARCHAR(512) NULL,
+  created_at    DATETIME(3)  NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  started_at    DATETIME(3)  NULL,
+  finished_at   DATETIME(3)  NULL,
+  PRIMARY KEY (task_id),
+  KEY idx_report_task_status (status, created_at),
+  KEY idx_report_task_requester (requested_by, created_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+CREATE TABLE IF NOT EXISTS report_result (
+  task_id     BIGINT       NOT NULL,
+  object_key  VARCHAR(255) NOT NULL COMMENT 'export file in the object store',
+  row_count   BIGINT       NOT NULL,
+  byte_size   BIGINT       NOT NULL,
+  sha256      CHAR(64)     NOT NULL,
+  created_at  DATETIME(3)  NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  PRIMARY KEY (task_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
