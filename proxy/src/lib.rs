@@ -5,5 +5,7 @@
 //! `rules`, `backend` holds pooled connections to the shards, and `merge`
 //! combines what several shards return.
 
+pub mod admin;
+pub mod config;
 pub mod merge;
 pub mod rules;

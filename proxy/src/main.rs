@@ -1,3 +1,96 @@
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("haoka-proxy is not wired up yet: see the proxy core issue")
+//! `haoka-proxy --config <file>`: the sharding proxy.
+//! `haoka-proxy --config <file> apply-schema --ddl <dir>`: create shard databases and tables.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use haoka_proxy::admin::apply_schema;
+use haoka_proxy::config::ProxyConfig;
+
+#[derive(Parser)]
+#[command(name = "haoka-proxy", version, about = "haoka's MySQL sharding proxy")]
+struct Cli {
+    /// Proxy configuration file (TOML); it names the rules file.
+    #[arg(long)]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create every shard database and physical table the rules imply
+    /// (only what is missing; prints what it created).
+    ApplySchema {
+        /// Directory of logical `CREATE TABLE IF NOT EXISTS` files.
+        #[arg(long)]
+        ddl: Option<PathBuf>,
+        /// Logical schema the DDL belongs to (default: the rules' default schema).
+        #[arg(long)]
+        schema: Option<String>,
+        /// Only create the databases and the proxy's own tables of every schema.
+        #[arg(long)]
+        all_schemas: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let config = ProxyConfig::load(&cli.config)?;
+    let rules = config.load_rules()?;
+    match cli.command {
+        Some(Command::ApplySchema {
+            ddl,
+            schema,
+            all_schemas,
+        }) => {
+            let proxy_tables =
+                apply_schema::parse_ddl("proxy tables", apply_schema::PROXY_TABLES_DDL)?;
+            let mut targets: Vec<(String, Vec<apply_schema::TableDdl>)> = Vec::new();
+            if let Some(dir) = ddl {
+                let name = schema.unwrap_or_else(|| rules.default_schema().name.clone());
+                let tables = apply_schema::read_ddl_dir(&dir)
+                    .with_context(|| format!("reading {}", dir.display()))?;
+                targets.push((name, tables));
+            }
+            if all_schemas {
+                for s in &rules.schemas {
+                    if !targets.iter().any(|(n, _)| n.eq_ignore_ascii_case(&s.name)) {
+                        targets.push((s.name.clone(), proxy_tables.clone()));
+                    }
+                }
+            }
+            anyhow::ensure!(
+                !targets.is_empty(),
+                "apply-schema needs --ddl or --all-schemas"
+            );
+            for (name, tables) in targets {
+                let report =
+                    apply_schema::apply_schema(&rules, &config.backend, &name, &tables).await?;
+                for db in &report.created_databases {
+                    println!("created database {db}");
+                }
+                for t in &report.created_tables {
+                    println!("created table {t}");
+                }
+                println!(
+                    "schema {name}: {} databases and {} tables created",
+                    report.created_databases.len(),
+                    report.created_tables.len()
+                );
+            }
+            Ok(())
+        }
+        None => anyhow::bail!(
+            "serving clients is not wired up yet (see the proxy core issue); \
+             use `apply-schema` for now"
+        ),
+    }
 }

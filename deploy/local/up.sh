@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Brings the local haoka stack up: installs and starts whatever is missing
+# (MariaDB, RabbitMQ, Redis, OpenSSH), creates the shard databases, the proxy's
+# MariaDB account and the schema, loads reference data, starts the SFTP drop on
+# 127.0.0.1:2222. Idempotent: a second run changes nothing and prints no "up: +".
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+CHANGES=0
+mkdir -p "$RUN" "$LOG" "$VAR/secrets"
+chmod 700 "$VAR/secrets"
+# One run at a time: a second up.sh waits for the first, then finds nothing to do.
+exec 9>"$RUN/up.lock"
+flock 9
+
+# --- packages -----------------------------------------------------------------
+command -v cargo >/dev/null 2>&1 || die "cargo is missing: install Rust (rustup, 1.85 or newer) first"
+ensure_pkg mariadb mariadb-server mariadb-client
+ensure_pkg /usr/sbin/mariadbd mariadb-server
+ensure_pkg redis-server redis-server
+ensure_pkg rabbitmq-server rabbitmq-server
+ensure_pkg /usr/sbin/sshd openssh-server
+ensure_pkg sftp openssh-client
+ensure_pkg ssh-keygen openssh-client
+ensure_pkg python3 python3
+ensure_pkg sysbench sysbench
+ensure_pkg awk gawk
+
+# --- servers ------------------------------------------------------------------
+if port_open 3306; then
+  unchanged "MariaDB answers on 127.0.0.1:3306"
+else
+  $SUDO mkdir -p /run/mysqld
+  $SUDO chown mysql:mysql /run/mysqld 2>/dev/null || true
+  $SUDO start-stop-daemon --start --oknodo --background --make-pidfile \
+    --pidfile "$RUN/mariadb.pid" --exec /usr/sbin/mariadbd -- --user=mysql --bind-address=127.0.0.1
+  wait_port 3306 60 MariaDB
+  changed "started MariaDB (pid $(cat "$RUN/mariadb.pid"))"
+fi
+
+if port_open 6379; then
+  unchanged "Redis answers on 127.0.0.1:6379"
+else
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --pidfile "$RUN/redis.pid" --logfile "$LOG/redis.log" --dir "$VAR"
+  wait_port 6379 20 Redis
+  changed "started Redis (pid $(cat "$RUN/redis.pid"))"
+fi
+
+if port_open 5672; then
+  unchanged "RabbitMQ answers on 127.0.0.1:5672"
+else
+  $SUDO env RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 rabbitmq-server -detached
+  wait_port 5672 120 RabbitMQ
+  $SUDO rabbitmqctl eval 'list_to_integer(os:getpid()).' 2>/dev/null | tr -d '\r' >"$RUN/rabbitmq.pid" || true
+  changed "started RabbitMQ (pid $(cat "$RUN/rabbitmq.pid"))"
+fi
+
+# --- the proxy's MariaDB account ------------------------------------------------
+PW_FILE="$VAR/secrets/proxy-backend.password"
+if [ ! -s "$PW_FILE" ]; then
+  (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$PW_FILE")
+  changed "generated the proxy's MariaDB password in var/secrets"
+fi
+PW="$(cat "$PW_FILE")"
+if mariadb -h127.0.0.1 -P3306 -uhaoka_proxy -p"$PW" -e 'SELECT 1' >/dev/null 2>&1; then
+  unchanged "MariaDB account haoka_proxy works"
+else
+  mysql_root <<SQL
+CREATE USER IF NOT EXISTS 'haoka_proxy'@'127.0.0.1' IDENTIFIED BY '$PW';
+CREATE USER IF NOT EXISTS 'haoka_proxy'@'localhost' IDENTIFIED BY '$PW';
+ALTER USER 'haoka_proxy'@'127.0.0.1' IDENTIFIED BY '$PW';
+ALTER USER 'haoka_proxy'@'localhost' IDENTIFIED BY '$PW';
+GRANT ALL PRIVILEGES ON \`haoka\\_%\`.* TO 'haoka_proxy'@'127.0.0.1', 'haoka_proxy'@'localhost';
+GRANT ALL PRIVILEGES ON \`sbtest\\_%\`.* TO 'haoka_proxy'@'127.0.0.1', 'haoka_proxy'@'localhost';
+SQL
+  changed "created MariaDB account haoka_proxy"
+fi
+
+# --- build ----------------------------------------------------------------------
+(cd "$ROOT" && cargo build --release --quiet -p haoka-proxy)
+PROXY_BIN="$ROOT/target/release/haoka-proxy"
+
+# --- schema -------------------------------------------------------------------
+apply_out="$("$PROXY_BIN" --config "$ROOT/deploy/local/proxy.toml" apply-schema \
+  --ddl "$ROOT/schema/ddl" --schema haoka --all-schemas)"
+created="$(grep -c '^created ' <<<"$apply_out" || true)"
+if [ "$created" -gt 0 ]; then
+  changed "schema: $(grep -v '^created ' <<<"$apply_out" | tr '\n' ' ')"
+else
+  unchanged "schema: every shard database and table exists"
+fi
+
+# --- reference data (broadcast tables, on every haoka shard and the global one) --
+source "$ROOT/deploy/local/reference.sh"
+
+# --- SFTP drop ----------------------------------------------------------------
+source "$ROOT/deploy/local/sftp.sh"
+
+echo "up: done, $CHANGES change(s)"

@@ -1,0 +1,184 @@
+//! The proxy's own configuration file (deploy/local/proxy.toml): where it
+//! listens, who may log in, how it reaches the shards. The sharding rules live
+//! in a separate file that this one names.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::rules::{Rules, RulesError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is invalid: {source}")]
+    Parse {
+        path: String,
+        source: toml::de::Error,
+    },
+    #[error("cannot read backend password file {path}: {source}")]
+    PasswordFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    rules: PathBuf,
+    #[serde(default)]
+    listen: ListenConfig,
+    #[serde(default)]
+    users: Vec<UserConfig>,
+    backend: BackendFile,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    /// MySQL protocol address for clients.
+    #[serde(default = "default_addr")]
+    pub addr: String,
+    /// HTTP address for Prometheus metrics.
+    #[serde(default = "default_metrics_addr")]
+    pub metrics_addr: String,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        ListenConfig {
+            addr: default_addr(),
+            metrics_addr: default_metrics_addr(),
+        }
+    }
+}
+
+fn default_addr() -> String {
+    "127.0.0.1:3307".into()
+}
+
+fn default_metrics_addr() -> String {
+    "127.0.0.1:9307".into()
+}
+
+/// A client account of the proxy (not a MariaDB account).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    pub password: String,
+    /// Logical schemas this user may use; empty = all.
+    #[serde(default)]
+    pub schemas: Vec<String>,
+}
+
+impl std::fmt::Debug for UserConfig {
+    // Never print passwords, not even in debug logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserConfig")
+            .field("name", &self.name)
+            .field("schemas", &self.schemas)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackendFile {
+    user: String,
+    password: Option<String>,
+    password_file: Option<PathBuf>,
+}
+
+/// The account the proxy uses on every shard.
+#[derive(Clone)]
+pub struct BackendConfig {
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for BackendConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackendConfig")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    pub rules_path: PathBuf,
+    pub listen: ListenConfig,
+    pub users: Vec<UserConfig>,
+    pub backend: BackendConfig,
+}
+
+/// Environment variable that overrides the backend password (for Kubernetes secrets).
+pub const BACKEND_PASSWORD_ENV: &str = "HAOKA_PROXY_BACKEND_PASSWORD";
+
+impl ProxyConfig {
+    /// Reads the config; relative paths inside it are relative to the file.
+    pub fn load(path: impl AsRef<Path>) -> Result<ProxyConfig, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let file: ConfigFile = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let password = if let Ok(pw) = std::env::var(BACKEND_PASSWORD_ENV) {
+            pw
+        } else {
+            match (&file.backend.password, &file.backend.password_file) {
+                (Some(pw), None) => pw.clone(),
+                (None, Some(pf)) => {
+                    let pf = resolve(pf);
+                    std::fs::read_to_string(&pf)
+                        .map_err(|source| ConfigError::PasswordFile {
+                            path: pf.display().to_string(),
+                            source,
+                        })?
+                        .trim_end_matches(['\r', '\n'])
+                        .to_string()
+                }
+                _ => {
+                    return Err(ConfigError::Invalid(
+                        "[backend] needs exactly one of `password` or `password_file`".into(),
+                    ))
+                }
+            }
+        };
+        Ok(ProxyConfig {
+            rules_path: resolve(&file.rules),
+            listen: file.listen,
+            users: file.users,
+            backend: BackendConfig {
+                user: file.backend.user,
+                password,
+            },
+        })
+    }
+
+    pub fn load_rules(&self) -> Result<Rules, ConfigError> {
+        Ok(Rules::load(&self.rules_path)?)
+    }
+}
