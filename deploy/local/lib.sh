@@ -6,6 +6,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VAR="$ROOT/var"
 RUN="$VAR/run"
 LOG="$VAR/log"
+# Machine-level secrets (shared by every checkout on this host).
+SECRETS=/var/lib/haoka/secrets
+BACKEND_PW_FILE="$SECRETS/proxy-backend.password"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 

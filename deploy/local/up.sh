@@ -6,8 +6,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 CHANGES=0
-mkdir -p "$RUN" "$LOG" "$VAR/secrets"
-chmod 700 "$VAR/secrets"
+mkdir -p "$RUN" "$LOG"
 # One run at a time: a second up.sh waits for the first, then finds nothing to do.
 exec 9>"$RUN/up.lock"
 flock 9
@@ -56,12 +55,15 @@ else
 fi
 
 # --- the proxy's MariaDB account ------------------------------------------------
-PW_FILE="$VAR/secrets/proxy-backend.password"
-if [ ! -s "$PW_FILE" ]; then
-  (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$PW_FILE")
-  changed "generated the proxy's MariaDB password in var/secrets"
+# The account belongs to the machine's MariaDB, so its password lives with the
+# machine (not the checkout): every checkout of haoka on this host shares it.
+if [ ! -s "$BACKEND_PW_FILE" ]; then
+  $SUDO install -d -m 755 "$(dirname "$SECRETS")"
+  $SUDO install -d -m 700 -o "$(id -un)" "$SECRETS"
+  (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$BACKEND_PW_FILE")
+  changed "generated the proxy's MariaDB password in $BACKEND_PW_FILE"
 fi
-PW="$(cat "$PW_FILE")"
+PW="$(cat "$BACKEND_PW_FILE")"
 if mariadb -h127.0.0.1 -P3306 -uhaoka_proxy -p"$PW" -e 'SELECT 1' >/dev/null 2>&1; then
   unchanged "MariaDB account haoka_proxy works"
 else

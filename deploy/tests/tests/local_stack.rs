@@ -111,7 +111,7 @@ fn an_sftp_client_logs_in_with_the_generated_key_and_puts_a_file() {
 #[tokio::test]
 async fn every_haoka_database_has_whole_reference_data() {
     run_up();
-    let pw = std::fs::read_to_string(repo().join("var/secrets/proxy-backend.password")).unwrap();
+    let pw = std::fs::read_to_string("/var/lib/haoka/secrets/proxy-backend.password").unwrap();
     let opts = mysql_async::OptsBuilder::default()
         .ip_or_hostname("127.0.0.1")
         .tcp_port(3306)
