@@ -1,1 +1,5 @@
-//! haoka-loadtest: benchmarks that print a ratio against a same-run baseline.
+//! haoka-loadtest: benchmarks that print a ratio against a baseline measured
+//! in the same run, because these machines are noisy.
+
+pub mod procstat;
+pub mod sysbench;

@@ -1,0 +1,204 @@
+//! `haoka-loadtest sysbench ...`: sysbench straight at MariaDB and through
+//! haoka-proxy in one run; prints QPS, the ratio, and CPU per query of the
+//! proxy and of MariaDB.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use haoka_loadtest::procstat;
+use haoka_loadtest::sysbench::{parse_summary, sysbench, Target};
+use mysql_async::prelude::Queryable;
+
+#[derive(Parser)]
+#[command(
+    name = "haoka-loadtest",
+    about = "haoka benchmarks (ratios against same-run baselines)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// sysbench direct vs through the proxy.
+    Sysbench(SysbenchArgs),
+}
+
+#[derive(Parser)]
+struct SysbenchArgs {
+    /// Comma-separated sysbench workloads.
+    #[arg(long, default_value = "oltp_point_select,oltp_read_only")]
+    workloads: String,
+    /// Comma-separated --db-ps-mode values (auto = server-side prepared statements).
+    #[arg(long, default_value = "auto,disable")]
+    ps_modes: String,
+    #[arg(long, default_value_t = 32)]
+    threads: u32,
+    #[arg(long, default_value_t = 20)]
+    time: u32,
+    #[arg(long, default_value_t = 4)]
+    tables: u32,
+    #[arg(long, default_value_t = 100_000)]
+    table_size: u64,
+    #[arg(long, default_value = "127.0.0.1:3306")]
+    direct: String,
+    #[arg(long, default_value = "root")]
+    direct_user: String,
+    #[arg(long, default_value = "")]
+    direct_password: String,
+    #[arg(long, default_value = "sbtest_direct")]
+    direct_db: String,
+    #[arg(long, default_value = "127.0.0.1:3307")]
+    proxy: String,
+    #[arg(long, default_value = "haoka")]
+    proxy_user: String,
+    #[arg(long, default_value = "haoka")]
+    proxy_password: String,
+    #[arg(long, default_value = "sbtest")]
+    proxy_db: String,
+    /// Pid file of the proxy (default: var/run/haoka-proxy.pid, else a process named haoka-proxy).
+    #[arg(long)]
+    proxy_pid_file: Option<PathBuf>,
+    /// Re-create the tables even when they look prepared.
+    #[arg(long)]
+    reprepare: bool,
+}
+
+fn target(addr: &str, user: &str, password: &str, db: &str) -> anyhow::Result<Target> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .with_context(|| format!("{addr} is not host:port"))?;
+    Ok(Target {
+        host: host.to_string(),
+        port: port.parse()?,
+        user: user.to_string(),
+        password: password.to_string(),
+        database: db.to_string(),
+    })
+}
+
+fn opts(t: &Target, db: Option<&str>) -> mysql_async::Opts {
+    mysql_async::OptsBuilder::default()
+        .ip_or_hostname(t.host.clone())
+        .tcp_port(t.port)
+        .user(Some(t.user.clone()))
+        .pass(Some(t.password.clone()))
+        .db_name(db)
+        .into()
+}
+
+/// True when the last table already holds `size` rows.
+async fn looks_prepared(t: &Target, tables: u32, size: u64) -> bool {
+    let Ok(mut conn) = mysql_async::Conn::new(opts(t, Some(&t.database))).await else {
+        return false;
+    };
+    let n: Option<u64> = conn
+        .query_first(format!("SELECT COUNT(*) FROM sbtest{tables}"))
+        .await
+        .ok()
+        .flatten();
+    n == Some(size)
+}
+
+async fn prepare(t: &Target, a: &SysbenchArgs, common: &[String]) -> anyhow::Result<()> {
+    if !a.reprepare && looks_prepared(t, a.tables, a.table_size).await {
+        println!("# {}:{} {}: already prepared", t.host, t.port, t.database);
+        return Ok(());
+    }
+    println!(
+        "# preparing {} tables x {} rows on {}:{} {}",
+        a.tables, a.table_size, t.host, t.port, t.database
+    );
+    let _ = sysbench("oltp_common", t, common, "cleanup");
+    sysbench("oltp_common", t, common, "prepare")?;
+    Ok(())
+}
+
+async fn run_sysbench(a: SysbenchArgs) -> anyhow::Result<()> {
+    let direct = target(&a.direct, &a.direct_user, &a.direct_password, &a.direct_db)?;
+    let proxy = target(&a.proxy, &a.proxy_user, &a.proxy_password, &a.proxy_db)?;
+    let mut admin = mysql_async::Conn::new(opts(&direct, None)).await?;
+    admin
+        .query_drop(format!(
+            "CREATE DATABASE IF NOT EXISTS `{}`",
+            direct.database
+        ))
+        .await?;
+    let common = vec![
+        format!("--tables={}", a.tables),
+        format!("--table-size={}", a.table_size),
+    ];
+    prepare(&direct, &a, &common).await?;
+    prepare(&proxy, &a, &common).await?;
+
+    let proxy_pid = match &a.proxy_pid_file {
+        Some(p) => procstat::read_pid_file(p)?,
+        None => procstat::read_pid_file(std::path::Path::new("var/run/haoka-proxy.pid"))
+            .ok()
+            .or_else(|| procstat::find_pid("haoka-proxy"))
+            .context("cannot find the haoka-proxy process (give --proxy-pid-file)")?,
+    };
+    let mariadb_pid = procstat::find_pid("mariadbd");
+
+    println!(
+        "{:<20} {:<8} {:>7} {:>12} {:>12} {:>7} {:>14} {:>14} {:>14}",
+        "workload",
+        "ps-mode",
+        "threads",
+        "direct_qps",
+        "proxy_qps",
+        "ratio",
+        "proxy_cpu_us/q",
+        "db_cpu_us/q_d",
+        "db_cpu_us/q_p"
+    );
+    for workload in a.workloads.split(',') {
+        for mode in a.ps_modes.split(',') {
+            let mut args = common.clone();
+            args.push(format!("--threads={}", a.threads));
+            args.push(format!("--time={}", a.time));
+            args.push(format!("--db-ps-mode={mode}"));
+            let db0 = mariadb_pid.map(procstat::cpu_seconds).transpose()?;
+            let d = parse_summary(&sysbench(workload, &direct, &args, "run")?)?;
+            let db1 = mariadb_pid.map(procstat::cpu_seconds).transpose()?;
+            let p0 = procstat::cpu_seconds(proxy_pid)?;
+            let p = parse_summary(&sysbench(workload, &proxy, &args, "run")?)?;
+            let p1 = procstat::cpu_seconds(proxy_pid)?;
+            let db2 = mariadb_pid.map(procstat::cpu_seconds).transpose()?;
+            let per_q = |secs: f64, q: u64| secs * 1e6 / q.max(1) as f64;
+            let db_direct = match (db0, db1) {
+                (Some(a0), Some(a1)) => format!("{:.1}", per_q(a1 - a0, d.queries)),
+                _ => "-".into(),
+            };
+            let db_proxied = match (db1, db2) {
+                (Some(a1), Some(a2)) => format!("{:.1}", per_q(a2 - a1, p.queries)),
+                _ => "-".into(),
+            };
+            println!(
+                "{:<20} {:<8} {:>7} {:>12.0} {:>12.0} {:>7.3} {:>14.1} {:>14} {:>14}",
+                workload,
+                mode,
+                a.threads,
+                d.qps,
+                p.qps,
+                p.qps / d.qps,
+                per_q(p1 - p0, p.queries),
+                db_direct,
+                db_proxied
+            );
+            if d.errors + p.errors > 0 {
+                println!("#   ignored errors: direct {} proxy {}", d.errors, p.errors);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Cmd::Sysbench(a) => run_sysbench(a).await,
+    }
+}
