@@ -86,11 +86,16 @@ impl Ord for Weights {
         if !(self.pad && o.pad) {
             return self.w.len().cmp(&o.w.len());
         }
-        // PAD SPACE: the shorter string is padded with spaces.
-        match (self.w.get(n), o.w.get(n)) {
-            (Some(&c), None) => c.cmp(&0x20),
-            (None, Some(&c)) => 0x20.cmp(&c),
-            _ => Ordering::Equal,
+        // PAD SPACE: the shorter string is padded with spaces; the longer
+        // one's rest (trailing spaces already removed) decides at its first
+        // non-space character.
+        let first_non_space = |w: &[u32]| w.iter().copied().find(|&c| c != 0x20);
+        if self.w.len() > n {
+            first_non_space(&self.w[n..]).map_or(Ordering::Equal, |c| c.cmp(&0x20))
+        } else if o.w.len() > n {
+            first_non_space(&o.w[n..]).map_or(Ordering::Equal, |c| 0x20.cmp(&c))
+        } else {
+            Ordering::Equal
         }
     }
 }
@@ -602,6 +607,9 @@ mod tests {
         assert_eq!(compare_values(&Value::NULL, &b(""), &m), Ordering::Less);
         // PAD SPACE: "a" is padded with spaces, so "a\t" < "a".
         assert_eq!(compare_values(&b("a\t"), &b("a"), &m), Ordering::Less);
+        assert_eq!(compare_values(&b(""), &b(" lead"), &m), Ordering::Less);
+        assert_eq!(compare_values(&b("a  \t"), &b("a"), &m), Ordering::Less);
+        assert_eq!(compare_values(&b("a  b"), &b("a"), &m), Ordering::Greater);
         let bin = m.clone().with_collation(46);
         assert!(!values_equal(&b("a"), &b("A"), &bin));
         assert!(values_equal(&b("a"), &b("a "), &bin));
