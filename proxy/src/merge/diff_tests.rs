@@ -129,7 +129,11 @@ fn build(q: Q) -> Case {
         }
     }
     let pos_of = |hidden: &mut Vec<String>, name: &str| -> usize {
-        if let Some(p) = q.items.iter().position(|i| matches!(i, It::C(c) if *c == name)) {
+        if let Some(p) = q
+            .items
+            .iter()
+            .position(|i| matches!(i, It::C(c) if *c == name))
+        {
             return p;
         }
         if let Some(p) = hidden.iter().position(|h| h == name) {
@@ -155,7 +159,11 @@ fn build(q: Q) -> Case {
     // Make the order total: group keys for grouped queries, id otherwise.
     let ordered = !q.order.is_empty();
     if ordered && !q.distinct {
-        let ties: Vec<&str> = if aggregated { q.group.clone() } else { vec!["id"] };
+        let ties: Vec<&str> = if aggregated {
+            q.group.clone()
+        } else {
+            vec!["id"]
+        };
         for t in ties {
             let p = pos_of(&mut hidden, t);
             if !order_by.iter().any(|k| k.column == p) {
@@ -173,7 +181,10 @@ fn build(q: Q) -> Case {
     let distinct = if q.distinct { "DISTINCT " } else { "" };
     let sel: Vec<String> = q.items.iter().map(|i| i.sql()).collect();
     let mut full = format!("SELECT {distinct}{} FROM t{where_}", sel.join(", "));
-    let mut shard = format!("SELECT {distinct}{} FROM {{t}}{where_}", shard_cols.join(", "));
+    let mut shard = format!(
+        "SELECT {distinct}{} FROM {{t}}{where_}",
+        shard_cols.join(", ")
+    );
     if !q.group.is_empty() {
         full.push_str(&format!(" GROUP BY {}", q.group.join(", ")));
         shard.push_str(&format!(" GROUP BY {}", q.group.join(", ")));
@@ -191,7 +202,13 @@ fn build(q: Q) -> Case {
     }
     let pos = |ks: &[SortKey]| -> String {
         ks.iter()
-            .map(|k| format!("{}{}", k.column + 1, if k.descending { " DESC" } else { "" }))
+            .map(|k| {
+                format!(
+                    "{}{}",
+                    k.column + 1,
+                    if k.descending { " DESC" } else { "" }
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -269,7 +286,12 @@ fn gen_rows() -> Vec<String> {
                 "NULL".to_string()
             } else {
                 let v = rnd(2_000_000_000) as i64 - 1_000_000_000;
-                format!("{}{}.{:03}", if v < 0 { "-" } else { "" }, v.abs() / 1000, v.abs() % 1000)
+                format!(
+                    "{}{}.{:03}",
+                    if v < 0 { "-" } else { "" },
+                    v.abs() / 1000,
+                    v.abs() % 1000
+                )
             };
             let f = if rnd(9) == 0 {
                 "NULL".to_string()
@@ -284,7 +306,12 @@ fn gen_rows() -> Vec<String> {
             let dt = if rnd(11) == 0 {
                 "NULL".to_string()
             } else {
-                format!("'20{:02}-{:02}-{:02}'", 10 + rnd(15), 1 + rnd(12), 1 + rnd(28))
+                format!(
+                    "'20{:02}-{:02}-{:02}'",
+                    10 + rnd(15),
+                    1 + rnd(12),
+                    1 + rnd(28)
+                )
             };
             let big = if rnd(5) == 0 {
                 "NULL".to_string()
@@ -297,15 +324,21 @@ fn gen_rows() -> Vec<String> {
 }
 
 async fn setup(conn: &mut Conn) {
-    conn.query_drop("CREATE DATABASE IF NOT EXISTS merge_diff").await.unwrap();
+    conn.query_drop("CREATE DATABASE IF NOT EXISTS merge_diff")
+        .await
+        .unwrap();
     conn.query_drop("USE merge_diff").await.unwrap();
     let ddl = "(id INT PRIMARY KEY, k INT, g INT NOT NULL, d DECIMAL(12,3), f DOUBLE, \
                s VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci, dt DATE, \
                big BIGINT UNSIGNED)";
     let rows = gen_rows();
     for t in ["t", "t0", "t1", "t2", "t3"] {
-        conn.query_drop(format!("DROP TABLE IF EXISTS {t}")).await.unwrap();
-        conn.query_drop(format!("CREATE TABLE {t} {ddl}")).await.unwrap();
+        conn.query_drop(format!("DROP TABLE IF EXISTS {t}"))
+            .await
+            .unwrap();
+        conn.query_drop(format!("CREATE TABLE {t} {ddl}"))
+            .await
+            .unwrap();
     }
     for chunk in rows.chunks(500) {
         conn.query_drop(format!("INSERT INTO t VALUES {}", chunk.join(",")))
@@ -313,9 +346,11 @@ async fn setup(conn: &mut Conn) {
             .unwrap();
     }
     for i in 0..4 {
-        conn.query_drop(format!("INSERT INTO t{i} SELECT * FROM t WHERE id % 4 = {i}"))
-            .await
-            .unwrap();
+        conn.query_drop(format!(
+            "INSERT INTO t{i} SELECT * FROM t WHERE id % 4 = {i}"
+        ))
+        .await
+        .unwrap();
     }
 }
 
@@ -373,29 +408,46 @@ async fn check(conn: &mut Conn, case: &Case) {
         cols = c;
         inputs.push(Box::new(VecStream::new(rows)));
     }
-    let (out_cols, mut merged) = merge(case.spec.clone(), cols, inputs)
-        .unwrap_or_else(|e| panic!("{}: {e}", case.full));
+    let (out_cols, mut merged) =
+        merge(case.spec.clone(), cols, inputs).unwrap_or_else(|e| panic!("{}: {e}", case.full));
     let mut got = merged
         .collect()
         .await
         .unwrap_or_else(|e| panic!("{}: {e}", case.full));
     assert_eq!(out_cols.len(), want_cols.len(), "{}", case.full);
     for (o, w) in out_cols.iter().zip(&want_cols) {
-        assert_eq!(o.column_type, w.column_type, "{}: column {:?}", case.full, String::from_utf8_lossy(&w.name));
-        assert_eq!(o.decimals, w.decimals, "{}: column {:?}", case.full, String::from_utf8_lossy(&w.name));
+        assert_eq!(
+            o.column_type,
+            w.column_type,
+            "{}: column {:?}",
+            case.full,
+            String::from_utf8_lossy(&w.name)
+        );
+        assert_eq!(
+            o.decimals,
+            w.decimals,
+            "{}: column {:?}",
+            case.full,
+            String::from_utf8_lossy(&w.name)
+        );
     }
     if !case.ordered {
         let key = |r: &Vec<Value>| -> Vec<ValueKey> {
-            r.iter().zip(&want_cols).map(|(v, m)| sort_key(v, m)).collect()
+            r.iter()
+                .zip(&want_cols)
+                .map(|(v, m)| sort_key(v, m))
+                .collect()
         };
         want.sort_by_key(key);
         got.sort_by_key(key);
     }
     let same = got.len() == want.len()
-        && got
-            .iter()
-            .zip(&want)
-            .all(|(g, w)| g.iter().zip(w).zip(&want_cols).all(|((a, b), m)| cell_eq(a, b, m)));
+        && got.iter().zip(&want).all(|(g, w)| {
+            g.iter()
+                .zip(w)
+                .zip(&want_cols)
+                .all(|((a, b), m)| cell_eq(a, b, m))
+        });
     assert!(
         same,
         "{}\n  shard: {}\n  want ({}):\n    {}\n  got ({}):\n    {}",
@@ -418,6 +470,7 @@ fn bin(op: BinaryOp, left: Box<Expr>, right: Box<Expr>) -> Expr {
     Expr::Binary { op, left, right }
 }
 
+#[allow(clippy::vec_init_then_push)]
 fn corpus() -> Vec<Case> {
     use It::*;
     let mut v = Vec::new();
@@ -629,7 +682,12 @@ fn corpus() -> Vec<Case> {
         &[Sum("d"), Avg("d"), Min("dt")],
         &[Avg("f"), Sum("f"), Max("d"), Sum("big")],
     ];
-    let wheres = [None, Some("k > 0"), Some("s LIKE '%a%'"), Some("d IS NOT NULL AND g < 20")];
+    let wheres = [
+        None,
+        Some("k > 0"),
+        Some("s LIKE '%a%'"),
+        Some("d IS NOT NULL AND g < 20"),
+    ];
     let mut n = 0usize;
     for (gi, g) in groups.iter().enumerate() {
         for (ai, aggs) in agg_sets.iter().enumerate() {
@@ -641,7 +699,7 @@ fn corpus() -> Vec<Case> {
                 let order = match order_kind {
                     0 => vec![],
                     1 if nk > 0 => vec![(0, true)],
-                    2 => vec![(nk, n % 2 == 0)],
+                    2 => vec![(nk, n.is_multiple_of(2))],
                     3 if nk > 0 => vec![(items.len() - 1, true), (0, false)],
                     _ => vec![(nk, false)],
                 };
@@ -712,7 +770,8 @@ fn differential_against_mariadb() {
         eprintln!("MERGE_DIFF_SKIP set: skipping");
         return;
     }
-    let url = std::env::var("MERGE_DIFF_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
+    let url =
+        std::env::var("MERGE_DIFF_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

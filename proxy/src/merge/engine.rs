@@ -143,10 +143,7 @@ impl Source {
         }
     }
 
-    async fn next(
-        &mut self,
-        metas: &[ColumnMeta],
-    ) -> Result<Option<Vec<Value>>, MergeError> {
+    async fn next(&mut self, metas: &[ColumnMeta]) -> Result<Option<Vec<Value>>, MergeError> {
         let width = metas.len();
         match self {
             Source::Concat { inputs, cur } => {
@@ -330,7 +327,9 @@ impl AggPlan {
             let meta = &self.metas[*col];
             let v = match acc {
                 Acc::Count(n) => text(n.to_string()),
-                Acc::SumDec(s) => s.map_or(Value::NULL, |d| text(format_decimal(&d, meta.decimals))),
+                Acc::SumDec(s) => {
+                    s.map_or(Value::NULL, |d| text(format_decimal(&d, meta.decimals)))
+                }
                 Acc::SumDbl(s) => s.map_or(Value::NULL, |x| text(format_double(x, meta.decimals))),
                 Acc::Min(m) | Acc::Max(m) => m.map_or(Value::NULL, |(_, v)| v),
                 Acc::AvgDec(s, n) => {
@@ -378,10 +377,7 @@ enum AggMode {
     /// No GROUP BY: one output row.
     Single { done: bool },
     /// Groups arrive sorted: combine adjacent equal keys.
-    Streaming {
-        cur: Option<Group>,
-        done: bool,
-    },
+    Streaming { cur: Option<Group>, done: bool },
     /// Unsorted groups: hash aggregate, then emit.
     Hash {
         index: HashMap<Vec<ValueKey>, usize>,
@@ -855,7 +851,11 @@ pub fn merge(
         if spec.order_by.is_empty() {
             (Source::Concat { inputs, cur: 0 }, Vec::new(), None)
         } else {
-            (ordered(inputs, spec.order_by.clone()), spec.order_by.clone(), None)
+            (
+                ordered(inputs, spec.order_by.clone()),
+                spec.order_by.clone(),
+                None,
+            )
         }
     } else if spec.group_by.is_empty() {
         (

@@ -39,7 +39,17 @@ fn str_to_f64(b: &[u8]) -> f64 {
         let p = &s[..end];
         if let Ok(v) = p.parse::<f64>() {
             best = v;
-        } else if !(p == "-" || p == "+" || p == "." || p == "-." || p == "+." || p.ends_with(['e', 'E']) || p.ends_with("e-") || p.ends_with("e+") || p.ends_with("E-") || p.ends_with("E+")) {
+        } else if !(p == "-"
+            || p == "+"
+            || p == "."
+            || p == "-."
+            || p == "+."
+            || p.ends_with(['e', 'E'])
+            || p.ends_with("e-")
+            || p.ends_with("e+")
+            || p.ends_with("E-")
+            || p.ends_with("E+"))
+        {
             break;
         }
     }
@@ -151,10 +161,7 @@ fn arith(op: BinaryOp, a: V, b: V) -> V {
     if a.is_null() || b.is_null() {
         return V::Null;
     }
-    let exact = matches!(
-        (&a, &b),
-        (V::Int(_) | V::Dec(_), V::Int(_) | V::Dec(_))
-    );
+    let exact = matches!((&a, &b), (V::Int(_) | V::Dec(_), V::Int(_) | V::Dec(_)));
     if op == BinaryOp::Divide {
         if exact {
             let (x, y) = match (a.to_dec(), b.to_dec()) {
@@ -319,7 +326,11 @@ fn eval(e: &Expr, row: &[Value], metas: &[ColumnMeta]) -> Result<V, MergeError> 
 }
 
 /// True when `expr` is TRUE for `row` (FALSE and UNKNOWN reject the row).
-pub fn eval_predicate(expr: &Expr, row: &[Value], metas: &[ColumnMeta]) -> Result<bool, MergeError> {
+pub fn eval_predicate(
+    expr: &Expr,
+    row: &[Value],
+    metas: &[ColumnMeta],
+) -> Result<bool, MergeError> {
     Ok(eval(expr, row, metas)?.truth() == Some(true))
 }
 
@@ -335,7 +346,11 @@ mod tests {
         Box::new(Expr::Literal(v))
     }
     fn bin(op: BinaryOp, l: Box<Expr>, r: Box<Expr>) -> Box<Expr> {
-        Box::new(Expr::Binary { op, left: l, right: r })
+        Box::new(Expr::Binary {
+            op,
+            left: l,
+            right: r,
+        })
     }
     fn b(s: &str) -> Value {
         Value::Bytes(s.as_bytes().to_vec())
@@ -383,9 +398,18 @@ mod tests {
                 negated,
             })
         };
-        assert!(t(inl(false, vec![Expr::Literal(Value::Int(1)), Expr::Literal(Value::Int(10))])));
-        assert!(!t(inl(true, vec![Expr::Literal(Value::Int(1)), Expr::Literal(Value::NULL)])));
-        assert!(t(inl(true, vec![Expr::Literal(Value::Int(1)), Expr::Literal(Value::Int(2))])));
+        assert!(t(inl(
+            false,
+            vec![Expr::Literal(Value::Int(1)), Expr::Literal(Value::Int(10))]
+        )));
+        assert!(!t(inl(
+            true,
+            vec![Expr::Literal(Value::Int(1)), Expr::Literal(Value::NULL)]
+        )));
+        assert!(t(inl(
+            true,
+            vec![Expr::Literal(Value::Int(1)), Expr::Literal(Value::Int(2))]
+        )));
         let between = |lo: i64, hi: i64, negated| {
             Box::new(Expr::Between {
                 expr: col(0),

@@ -186,8 +186,12 @@ impl TypeClass {
             | MYSQL_TYPE_LONGLONG | MYSQL_TYPE_YEAR => TypeClass::Int,
             MYSQL_TYPE_DECIMAL | MYSQL_TYPE_NEWDECIMAL => TypeClass::Decimal,
             MYSQL_TYPE_FLOAT | MYSQL_TYPE_DOUBLE => TypeClass::Float,
-            MYSQL_TYPE_DATE | MYSQL_TYPE_NEWDATE | MYSQL_TYPE_DATETIME | MYSQL_TYPE_DATETIME2
-            | MYSQL_TYPE_TIMESTAMP | MYSQL_TYPE_TIMESTAMP2 => TypeClass::Date,
+            MYSQL_TYPE_DATE
+            | MYSQL_TYPE_NEWDATE
+            | MYSQL_TYPE_DATETIME
+            | MYSQL_TYPE_DATETIME2
+            | MYSQL_TYPE_TIMESTAMP
+            | MYSQL_TYPE_TIMESTAMP2 => TypeClass::Date,
             MYSQL_TYPE_TIME | MYSQL_TYPE_TIME2 => TypeClass::Time,
             MYSQL_TYPE_BIT | MYSQL_TYPE_GEOMETRY => TypeClass::Str(Collation::Binary),
             _ => TypeClass::Str(Collation::from_id(collation)),

@@ -72,7 +72,9 @@ fn agg(column: usize, func: AggFunc) -> Aggregate {
 }
 
 fn run(spec: MergeSpec, cols: Vec<ColumnMeta>, data: &[&[&str]]) -> Vec<String> {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let (_, mut m) = merge(spec, cols, shards(data)).unwrap();
         text(&m.collect().await.unwrap())
@@ -95,10 +97,16 @@ fn concat_with_offset_limit_and_cancel() {
         visible: 1,
         ..Default::default()
     };
-    let all = run(spec.clone(), cols.clone(), &[&["1", "2"], &[], &["3"], &["4", "5"]]);
+    let all = run(
+        spec.clone(),
+        cols.clone(),
+        &[&["1", "2"], &[], &["3"], &["4", "5"]],
+    );
     assert_eq!(all, ["1", "2", "3", "4", "5"]);
 
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let streams: Vec<VecStream> = vec![
             VecStream::new(vec![r("1"), r("2")]),
@@ -211,9 +219,22 @@ fn ordered_merge_of_doubles_and_case_insensitive_strings() {
     let out = run(
         spec,
         cols,
-        &[&["1e20|Apple", "0.5|banana"], &["-1e-5|apple", "2|BANANA"], &["3|Éclair"]],
+        &[
+            &["1e20|Apple", "0.5|banana"],
+            &["-1e-5|apple", "2|BANANA"],
+            &["3|Éclair"],
+        ],
     );
-    assert_eq!(out, ["-1e-5|apple", "1e20|Apple", "0.5|banana", "2|BANANA", "3|Éclair"]);
+    assert_eq!(
+        out,
+        [
+            "-1e-5|apple",
+            "1e20|Apple",
+            "0.5|banana",
+            "2|BANANA",
+            "3|Éclair"
+        ]
+    );
 }
 
 #[test]
@@ -284,7 +305,14 @@ fn aggregates_without_group_by() {
 
 #[test]
 fn avg_rounding_and_double_avg() {
-    let cols = vec![dec("avg", 0), dec("s", 2), bigint("c"), dbl("avgf"), dbl("sf"), bigint("cf")];
+    let cols = vec![
+        dec("avg", 0),
+        dec("s", 2),
+        bigint("c"),
+        dbl("avgf"),
+        dbl("sf"),
+        bigint("cf"),
+    ];
     let spec = MergeSpec {
         visible: 1,
         aggregates: vec![agg(
@@ -298,7 +326,11 @@ fn avg_rounding_and_double_avg() {
         ..Default::default()
     };
     // (-2.00 + 0.00) / 3 = -0.6666666.. -> -0.666667
-    let out = run(spec.clone(), cols.clone(), &[&["x|-2.00|2|x|x|0"], &["x|0.00|1|x|x|0"]]);
+    let out = run(
+        spec.clone(),
+        cols.clone(),
+        &[&["x|-2.00|2|x|x|0"], &["x|0.00|1|x|x|0"]],
+    );
     assert_eq!(out, ["-0.666667"]);
     // half away from zero: 0.0000005 -> 0.000001 (1.00 / 2000000)
     let out = run(spec, cols.clone(), &[&["x|1.00|2000000|x|x|0"]]);
@@ -485,7 +517,11 @@ fn distinct_adjacent_and_hash() {
     let out = run(
         spec,
         cols.clone(),
-        &[&["a|1", "b|1", "b|2"], &["A|1", "B|2", "c|NULL"], &["a |1", "c|NULL"]],
+        &[
+            &["a|1", "b|1", "b|2"],
+            &["A|1", "B|2", "c|NULL"],
+            &["a |1", "c|NULL"],
+        ],
     );
     assert_eq!(out, ["a|1", "b|1", "b|2", "c|NULL"]);
     // no order: hash set
@@ -539,14 +575,20 @@ fn distinct_with_group_by_and_order() {
 
 #[test]
 fn binary_protocol_inputs_and_outputs() {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let cols = vec![bigint("cnt"), dec("sum", 0), dbl("f"), int("k")];
         let spec = MergeSpec {
             visible: 3,
             group_by: vec![3],
             groups_sorted: false,
-            aggregates: vec![agg(0, AggFunc::Count), agg(1, AggFunc::Sum), agg(2, AggFunc::Min)],
+            aggregates: vec![
+                agg(0, AggFunc::Count),
+                agg(1, AggFunc::Sum),
+                agg(2, AggFunc::Min),
+            ],
             ..Default::default()
         };
         let inputs: Vec<Box<dyn RowStream + Send>> = vec![
@@ -566,13 +608,18 @@ fn binary_protocol_inputs_and_outputs() {
         let (_, mut m) = merge(spec, cols, inputs).unwrap();
         m.set_protocol(Protocol::Binary);
         let rows = m.collect().await.unwrap();
-        assert_eq!(rows, vec![vec![Value::Int(5), b("4"), Value::Double(-1e20)]]);
+        assert_eq!(
+            rows,
+            vec![vec![Value::Int(5), b("4"), Value::Double(-1e20)]]
+        );
     });
 }
 
 #[test]
 fn bad_values_are_errors_not_panics() {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let spec = MergeSpec {
             visible: 1,
@@ -580,7 +627,10 @@ fn bad_values_are_errors_not_panics() {
             ..Default::default()
         };
         let (_, mut m) = merge(spec, vec![dec("s", 0)], shards(&[&["abc"]])).unwrap();
-        assert!(matches!(m.next_row().await, Err(MergeError::BadValue { .. })));
+        assert!(matches!(
+            m.next_row().await,
+            Err(MergeError::BadValue { .. })
+        ));
         // short rows
         let spec = MergeSpec {
             visible: 2,
@@ -588,7 +638,10 @@ fn bad_values_are_errors_not_panics() {
             ..Default::default()
         };
         let (_, mut m) = merge(spec, vec![int("a"), int("b")], shards(&[&["1"]])).unwrap();
-        assert!(matches!(m.next_row().await, Err(MergeError::RowWidth { .. })));
+        assert!(matches!(
+            m.next_row().await,
+            Err(MergeError::RowWidth { .. })
+        ));
         // spec out of range
         let spec = MergeSpec {
             visible: 1,
@@ -620,7 +673,9 @@ impl RowStream for Counter {
 
 #[test]
 fn million_row_ordered_merge_holds_one_row_per_shard() {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let inputs: Vec<Box<dyn RowStream + Send>> = (0..4)
             .map(|i| {
@@ -650,13 +705,20 @@ fn million_row_ordered_merge_holds_one_row_per_shard() {
 
 #[test]
 fn top_k_sort_buffer_is_bounded() {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
         // GROUP BY id (sorted) ORDER BY COUNT DESC LIMIT 5 over 100k groups
         let inputs: Vec<Box<dyn RowStream + Send>> = (0..2)
             .map(|i| {
                 let rows: Vec<Vec<Value>> = (0..50_000u64)
-                    .map(|k| vec![b(&(k * 2 + i).to_string()), b(&((k * 7919) % 1000).to_string())])
+                    .map(|k| {
+                        vec![
+                            b(&(k * 2 + i).to_string()),
+                            b(&((k * 7919) % 1000).to_string()),
+                        ]
+                    })
                     .collect();
                 Box::new(VecStream::new(rows)) as Box<dyn RowStream + Send>
             })

@@ -479,18 +479,18 @@ pub(crate) fn value_to_decimal(v: &Value, col: usize) -> Result<Option<BigDecima
         Value::NULL => None,
         Value::Int(i) => Some(BigDecimal::from(*i)),
         Value::UInt(u) => Some(BigDecimal::from(*u)),
-        Value::Double(f) => Some(
-            BigDecimal::try_from(*f).map_err(|_| MergeError::BadValue {
-                column: col,
-                value: f.to_string(),
-            })?,
-        ),
-        Value::Float(f) => Some(BigDecimal::try_from(*f as f64).map_err(|_| {
-            MergeError::BadValue {
-                column: col,
-                value: f.to_string(),
-            }
+        Value::Double(f) => Some(BigDecimal::try_from(*f).map_err(|_| MergeError::BadValue {
+            column: col,
+            value: f.to_string(),
         })?),
+        Value::Float(f) => {
+            Some(
+                BigDecimal::try_from(*f as f64).map_err(|_| MergeError::BadValue {
+                    column: col,
+                    value: f.to_string(),
+                })?,
+            )
+        }
         Value::Bytes(b) => Some(parse_decimal(b).ok_or_else(|| bad(col, b))?),
         Value::Date(..) | Value::Time(..) => {
             return Err(MergeError::BadValue {
@@ -621,7 +621,10 @@ mod tests {
     fn numeric_compare() {
         let i = ColumnMeta::new("i", ColumnType::MYSQL_TYPE_LONGLONG);
         assert_eq!(compare_values(&b("-10"), &b("9"), &i), Ordering::Less);
-        assert_eq!(compare_values(&Value::Int(-10), &b("9"), &i), Ordering::Less);
+        assert_eq!(
+            compare_values(&Value::Int(-10), &b("9"), &i),
+            Ordering::Less
+        );
         let d = ColumnMeta::new("d", ColumnType::MYSQL_TYPE_NEWDECIMAL);
         assert_eq!(
             compare_values(
