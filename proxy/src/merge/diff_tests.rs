@@ -367,6 +367,19 @@ async fn run_text(conn: &mut Conn, sql: &str) -> (Vec<ColumnMeta>, Vec<Vec<Value
     (cols, rows.into_iter().map(|r| r.unwrap()).collect())
 }
 
+async fn run_binary(conn: &mut Conn, sql: &str) -> (Vec<ColumnMeta>, Vec<Vec<Value>>) {
+    let mut res = conn
+        .exec_iter(sql, ())
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let cols: Vec<ColumnMeta> = res
+        .columns()
+        .map(|c| c.iter().map(ColumnMeta::from_column).collect())
+        .unwrap_or_default();
+    let rows: Vec<mysql_async::Row> = res.collect().await.unwrap();
+    (cols, rows.into_iter().map(|r| r.unwrap()).collect())
+}
+
 fn cell_eq(a: &Value, b: &Value, meta: &ColumnMeta) -> bool {
     match meta.class_is_ci_string() {
         true => values_equal(a, b, meta),
@@ -399,17 +412,29 @@ fn show(rows: &[Vec<Value>]) -> String {
         .join("\n    ")
 }
 
-async fn check(conn: &mut Conn, case: &Case) {
-    let (want_cols, mut want) = run_text(conn, &case.full).await;
+async fn check(conn: &mut Conn, case: &Case, binary: bool) {
+    let (want_cols, mut want) = if binary {
+        run_binary(conn, &case.full).await
+    } else {
+        run_text(conn, &case.full).await
+    };
     let mut inputs: Vec<Box<dyn RowStream + Send>> = Vec::new();
     let mut cols = Vec::new();
     for i in 0..4 {
-        let (c, rows) = run_text(conn, &case.shard.replace("{t}", &format!("t{i}"))).await;
+        let sql = case.shard.replace("{t}", &format!("t{i}"));
+        let (c, rows) = if binary {
+            run_binary(conn, &sql).await
+        } else {
+            run_text(conn, &sql).await
+        };
         cols = c;
         inputs.push(Box::new(VecStream::new(rows)));
     }
     let (out_cols, mut merged) =
         merge(case.spec.clone(), cols, inputs).unwrap_or_else(|e| panic!("{}: {e}", case.full));
+    if binary {
+        merged.set_protocol(super::Protocol::Binary);
+    }
     let mut got = merged
         .collect()
         .await
@@ -450,7 +475,7 @@ async fn check(conn: &mut Conn, case: &Case) {
         });
     assert!(
         same,
-        "{}\n  shard: {}\n  want ({}):\n    {}\n  got ({}):\n    {}",
+        "{} (binary protocol: {binary})\n  shard: {}\n  want ({}):\n    {}\n  got ({}):\n    {}",
         case.full,
         case.shard,
         want.len(),
@@ -784,7 +809,11 @@ fn differential_against_mariadb() {
         let cases = corpus();
         assert!(cases.len() > 100, "{}", cases.len());
         for case in &cases {
-            check(&mut conn, case).await;
+            check(&mut conn, case, false).await;
+        }
+        // Prepared statements: typed shard rows in, typed rows out.
+        for case in cases.iter().step_by(3) {
+            check(&mut conn, case, true).await;
         }
         eprintln!("{} queries matched", cases.len());
         conn.disconnect().await.unwrap();

@@ -61,6 +61,38 @@ impl RowStream for VecStream {
     }
 }
 
+/// A [`RowStream`] fed through a bounded channel: the executor spawns one
+/// task per shard that reads rows off the shard connection and sends them;
+/// the bounded buffer gives backpressure, so memory per shard stays at
+/// `buffer` rows. When the merger cancels, the receiver is closed, the
+/// task's next `send` fails, and it should stop reading (and `KILL QUERY` or
+/// drop the connection).
+pub struct ChannelStream {
+    rx: tokio::sync::mpsc::Receiver<Result<Vec<Value>, MergeError>>,
+}
+
+impl ChannelStream {
+    /// A sender for the shard task and the stream to hand to [`merge`].
+    pub fn channel(
+        buffer: usize,
+    ) -> (
+        tokio::sync::mpsc::Sender<Result<Vec<Value>, MergeError>>,
+        ChannelStream,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::channel(buffer.max(1));
+        (tx, ChannelStream { rx })
+    }
+}
+
+impl RowStream for ChannelStream {
+    fn next_row(&mut self) -> RowFuture<'_> {
+        Box::pin(async move { self.rx.recv().await.transpose() })
+    }
+    fn cancel(&mut self) {
+        self.rx.close();
+    }
+}
+
 type Input = Box<dyn RowStream + Send>;
 
 // ---------------------------------------------------------------------------

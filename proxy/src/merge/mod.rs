@@ -56,7 +56,7 @@ mod tests;
 #[cfg(test)]
 mod diff_tests;
 
-pub use engine::{merge, Merged, RowFuture, RowStream, VecStream};
+pub use engine::{merge, ChannelStream, Merged, RowFuture, RowStream, VecStream};
 pub use error::MergeError;
 pub use having::eval_predicate;
 pub use meta::{Collation, ColumnMeta};

@@ -739,3 +739,77 @@ fn top_k_sort_buffer_is_bounded() {
         assert!(m.max_sort_buffer() <= 1024);
     });
 }
+
+#[test]
+fn channel_streams_on_multi_thread_runtime() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut inputs: Vec<Box<dyn RowStream + Send>> = Vec::new();
+        let mut tasks = Vec::new();
+        for shard in 0..3u64 {
+            let (tx, stream) = ChannelStream::channel(4);
+            inputs.push(Box::new(stream));
+            tasks.push(tokio::spawn(async move {
+                let mut sent = 0u64;
+                for k in (0..10_000u64).rev() {
+                    let row = vec![Value::Bytes((k * 3 + shard).to_string().into_bytes())];
+                    if tx.send(Ok(row)).await.is_err() {
+                        break; // merger cancelled
+                    }
+                    sent += 1;
+                }
+                sent
+            }));
+        }
+        let spec = MergeSpec {
+            visible: 1,
+            order_by: vec![desc(0)],
+            limit: Some(10),
+            ..Default::default()
+        };
+        let (_, mut m) = merge(spec, vec![bigint("id")], inputs).unwrap();
+        // the whole merge runs inside a spawned task: it must be Send
+        let (rows, early) = tokio::spawn(async move {
+            let rows = m.collect().await.unwrap();
+            (rows, m.stopped_early())
+        })
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), 10);
+        assert!(early);
+        let want: Vec<String> = (29_990..30_000).rev().map(|v: u64| v.to_string()).collect();
+        assert_eq!(text(&rows), want);
+        for t in tasks {
+            let sent = t.await.unwrap();
+            assert!(sent < 10_000, "shard task was not stopped: {sent}");
+        }
+    });
+}
+
+#[test]
+fn shard_error_propagates() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (tx, stream) = ChannelStream::channel(2);
+        tx.send(Ok(r("1"))).await.unwrap();
+        tx.send(Err(MergeError::Shard {
+            shard: 0,
+            message: "gone".into(),
+        }))
+        .await
+        .unwrap();
+        drop(tx);
+        let spec = MergeSpec {
+            visible: 1,
+            ..Default::default()
+        };
+        let (_, mut m) = merge(spec, vec![int("a")], vec![Box::new(stream)]).unwrap();
+        assert_eq!(m.next_row().await.unwrap(), Some(r("1")));
+        assert!(matches!(m.next_row().await, Err(MergeError::Shard { .. })));
+    });
+}
