@@ -221,23 +221,15 @@ fn build(q: Q) -> Case {
         }
     } else if !q.group.is_empty() {
         if q.groups_sorted {
-            // Mirrors the engine: ORDER BY naming exactly the group columns
-            // is the merge order, else the group columns ascending.
-            let mut oc: Vec<usize> = order_by.iter().map(|k| k.column).collect();
-            oc.sort_unstable();
-            let mut gc = group_by.clone();
-            gc.sort_unstable();
-            let ks = if oc == gc {
-                order_by.clone()
-            } else {
-                group_by
-                    .iter()
-                    .map(|&c| SortKey {
-                        column: c,
-                        descending: false,
-                    })
-                    .collect()
-            };
+            // groups_sorted: shards return groups ordered by the GROUP BY
+            // columns ascending; the merger applies the final ORDER BY.
+            let ks: Vec<SortKey> = group_by
+                .iter()
+                .map(|&c| SortKey {
+                    column: c,
+                    descending: false,
+                })
+                .collect();
             shard.push_str(&format!(" ORDER BY {}", pos(&ks)));
         } else {
             shard.push_str(" ORDER BY NULL");

@@ -165,7 +165,22 @@ enum Source {
         heap: BinaryHeap<HeapEntry>,
         primed: bool,
         max_heap: usize,
+        /// Reject shards whose rows are out of order (only when every key
+        /// column's order is emulated exactly; see [`exact_order`]).
+        strict: bool,
     },
+}
+
+/// True when the merger reproduces the server's order of this column exactly
+/// (numbers, temporals, binary and `_bin` strings, general_ci); other `_ci`
+/// collations are approximated with general_ci weights.
+fn exact_order(meta: &ColumnMeta) -> bool {
+    match meta.class() {
+        TypeClass::Str(super::meta::Collation::Ci { .. }) => {
+            matches!(meta.collation, 33 | 45 | 1057 | 1069)
+        }
+        _ => true,
+    }
 }
 
 impl Source {
@@ -198,6 +213,7 @@ impl Source {
                 heap,
                 primed,
                 max_heap,
+                strict,
             } => {
                 if !*primed {
                     *primed = true;
@@ -230,8 +246,12 @@ impl Source {
                     match s.next_row().await? {
                         Some(row) => {
                             check_width(&row, width)?;
+                            let new_keys = row_keys(&row, keys, metas);
+                            if *strict && cmp_keys(&new_keys, &top.keys, desc) == Ordering::Less {
+                                return Err(MergeError::UnsortedInput { shard });
+                            }
                             heap.push(HeapEntry {
-                                keys: row_keys(&row, keys, metas),
+                                keys: new_keys,
                                 desc: desc.clone(),
                                 shard,
                                 row,
@@ -884,7 +904,7 @@ pub fn merge(
             (Source::Concat { inputs, cur: 0 }, Vec::new(), None)
         } else {
             (
-                ordered(inputs, spec.order_by.clone()),
+                ordered(inputs, spec.order_by.clone(), &columns),
                 spec.order_by.clone(),
                 None,
             )
@@ -896,22 +916,12 @@ pub fn merge(
             Some(AggMode::Single { done: false }),
         )
     } else if spec.groups_sorted {
-        // Shards are sorted by the GROUP BY columns: ascending, or in the
-        // ORDER BY's directions when ORDER BY names exactly the group columns.
-        let mut by: Vec<usize> = spec.order_by.iter().map(|k| k.column).collect();
-        by.sort_unstable();
-        by.dedup();
-        let mut gb = spec.group_by.clone();
-        gb.sort_unstable();
-        gb.dedup();
-        let merge_order = if by == gb && spec.order_by.len() == gb.len() {
-            spec.order_by.clone()
-        } else {
-            group_asc.clone()
-        };
+        // Shards return rows ordered by the GROUP BY columns ascending
+        // (`groups_sorted`); a different final ORDER BY is applied after
+        // the groups are combined.
         (
-            ordered(inputs, merge_order.clone()),
-            merge_order,
+            ordered(inputs, group_asc.clone(), &columns),
+            group_asc.clone(),
             Some(AggMode::Streaming {
                 cur: None,
                 done: false,
@@ -987,9 +997,11 @@ pub fn merge(
     Ok((merged.columns().to_vec(), merged))
 }
 
-fn ordered(inputs: Vec<Option<Input>>, keys: Vec<SortKey>) -> Source {
+fn ordered(inputs: Vec<Option<Input>>, keys: Vec<SortKey>, metas: &[ColumnMeta]) -> Source {
     let desc: Arc<[bool]> = keys.iter().map(|k| k.descending).collect();
+    let strict = keys.iter().all(|k| exact_order(&metas[k.column]));
     Source::Ordered {
+        strict,
         inputs,
         keys,
         desc,

@@ -15,6 +15,10 @@ pub enum MergeError {
     /// A value could not be read as its column's type (e.g. a SUM that is not a number).
     #[error("column {column}: cannot interpret value {value:?}")]
     BadValue { column: usize, value: String },
+    /// A shard's rows are not in the order the spec says they are
+    /// (ORDER BY, or GROUP BY ascending with `groups_sorted`).
+    #[error("shard {shard} returned rows out of the expected order")]
+    UnsortedInput { shard: usize },
     /// The merge spec is inconsistent (e.g. `visible` larger than the row).
     #[error("invalid merge spec: {0}")]
     InvalidSpec(String),

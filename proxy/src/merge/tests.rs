@@ -486,8 +486,8 @@ fn group_by_having_order_by_aggregate_limit() {
 }
 
 #[test]
-fn group_by_desc_order_streams() {
-    // GROUP BY name ORDER BY name DESC with shards sorted DESC
+fn group_by_desc_order_sorts_after_streaming_groups() {
+    // GROUP BY name ORDER BY name DESC: shards sorted by name ASC
     let spec = MergeSpec {
         visible: 2,
         group_by: vec![0],
@@ -496,12 +496,25 @@ fn group_by_desc_order_streams() {
         order_by: vec![desc(0)],
         ..Default::default()
     };
+    let cols = vec![s("name"), bigint("c")];
     let out = run(
-        spec,
-        vec![s("name"), bigint("c")],
-        &[&["z|1", "b|2", "a|1"], &["Z|1", "A|5"]],
+        spec.clone(),
+        cols.clone(),
+        &[&["a|1", "b|2", "z|1"], &["A|5", "Z|1"]],
     );
     assert_eq!(out, ["z|2", "b|2", "a|6"]);
+    // shards in the wrong order are an error, not a wrong result
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (_, mut m) = merge(spec, cols, shards(&[&["z|1", "b|2", "a|1"], &["Z|1"]])).unwrap();
+        let err = m.collect().await.unwrap_err();
+        assert!(
+            matches!(err, MergeError::UnsortedInput { shard: 0 }),
+            "{err}"
+        );
+    });
 }
 
 #[test]
