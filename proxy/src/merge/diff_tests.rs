@@ -656,6 +656,59 @@ fn corpus() -> Vec<Case> {
         )),
         ..Q::default()
     }));
+    v.push(build(Q {
+        items: vec![C("g"), Min("s"), Avg("d"), Max("dt")],
+        group: vec!["g"],
+        having: Some((
+            "MIN(s) < 'b' AND AVG(d) > 0 AND MAX(dt) > '2024-12-20'".into(),
+            bin(
+                BinaryOp::And,
+                Box::new(bin(
+                    BinaryOp::And,
+                    Box::new(bin(BinaryOp::Lt, col(1), lit(Value::Bytes(b"b".to_vec())))),
+                    Box::new(bin(BinaryOp::Gt, col(2), lit(Value::Int(0)))),
+                )),
+                Box::new(bin(
+                    BinaryOp::Gt,
+                    col(3),
+                    lit(Value::Bytes(b"2024-12-20".to_vec())),
+                )),
+            ),
+        )),
+        order: vec![(2, true)],
+        limit: Some(10),
+        ..Q::default()
+    }));
+    v.push(build(Q {
+        items: vec![C("dt"), Avg("k"), CountStar],
+        group: vec!["dt"],
+        having: Some((
+            "AVG(k) * 2 + 1 > 0 AND COUNT(*) NOT BETWEEN 2 AND 3".into(),
+            bin(
+                BinaryOp::And,
+                Box::new(bin(
+                    BinaryOp::Gt,
+                    Box::new(bin(
+                        BinaryOp::Plus,
+                        Box::new(bin(BinaryOp::Multiply, col(1), lit(Value::Int(2)))),
+                        lit(Value::Int(1)),
+                    )),
+                    lit(Value::Int(0)),
+                )),
+                Box::new(Expr::Between {
+                    expr: col(2),
+                    low: lit(Value::Int(2)),
+                    high: lit(Value::Int(3)),
+                    negated: true,
+                }),
+            ),
+        )),
+        groups_sorted: false,
+        order: vec![(1, false)],
+        offset: 4,
+        limit: Some(20),
+        ..Q::default()
+    }));
     // DISTINCT
     v.push(build(Q {
         items: vec![C("s")],
