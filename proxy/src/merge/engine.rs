@@ -281,6 +281,13 @@ enum Acc {
     AvgDbl(Option<f64>, i128),
 }
 
+fn overflow(column: usize) -> MergeError {
+    MergeError::BadValue {
+        column,
+        value: "count overflow".into(),
+    }
+}
+
 fn is_float(meta: &ColumnMeta) -> bool {
     meta.class() == TypeClass::Float
 }
@@ -314,7 +321,10 @@ impl AggPlan {
         for (acc, (col, f)) in accs.iter_mut().zip(&self.aggs) {
             let col = *col;
             match acc {
-                Acc::Count(n) => *n += value_to_i128(&row[col], col)?.unwrap_or(0),
+                Acc::Count(n) => {
+                    let c = value_to_i128(&row[col], col)?.unwrap_or(0);
+                    *n = n.checked_add(c).ok_or_else(|| overflow(col))?;
+                }
                 Acc::SumDec(s) => {
                     if let Some(v) = value_to_decimal(&row[col], col)? {
                         *s = Some(match s.take() {
@@ -355,7 +365,8 @@ impl AggPlan {
                                 None => v,
                             });
                         }
-                        *n += value_to_i128(&row[*count], *count)?.unwrap_or(0);
+                        let c = value_to_i128(&row[*count], *count)?.unwrap_or(0);
+                        *n = n.checked_add(c).ok_or_else(|| overflow(*count))?;
                     }
                 }
                 Acc::AvgDbl(s, n) => {
@@ -363,7 +374,8 @@ impl AggPlan {
                         if let Some(v) = value_to_f64(&row[*sum], *sum)? {
                             *s = Some(s.unwrap_or(0.0) + v);
                         }
-                        *n += value_to_i128(&row[*count], *count)?.unwrap_or(0);
+                        let c = value_to_i128(&row[*count], *count)?.unwrap_or(0);
+                        *n = n.checked_add(c).ok_or_else(|| overflow(*count))?;
                     }
                 }
             }

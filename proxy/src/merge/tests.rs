@@ -826,3 +826,72 @@ fn shard_error_propagates() {
         assert!(matches!(m.next_row().await, Err(MergeError::Shard { .. })));
     });
 }
+
+#[test]
+fn garbage_values_never_panic() {
+    let types = [
+        ColumnType::MYSQL_TYPE_LONGLONG,
+        ColumnType::MYSQL_TYPE_NEWDECIMAL,
+        ColumnType::MYSQL_TYPE_DOUBLE,
+        ColumnType::MYSQL_TYPE_DATE,
+        ColumnType::MYSQL_TYPE_DATETIME,
+        ColumnType::MYSQL_TYPE_TIME,
+        ColumnType::MYSQL_TYPE_VAR_STRING,
+        ColumnType::MYSQL_TYPE_BLOB,
+    ];
+    let samples: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"-".to_vec(),
+        b"99999999999999999999999999999999999999999999-99-99".to_vec(),
+        b"4294967295:4294967295:4294967295.9999999".to_vec(),
+        b"1e400".to_vec(),
+        b"-0".to_vec(),
+        b"NaN".to_vec(),
+        vec![0xff, 0xfe, 0x20, 0x20],
+        "  数据  ".as_bytes().to_vec(),
+        b"2024-13-45 25:61:61.1234567".to_vec(),
+        b"-838:59:59.000000".to_vec(),
+    ];
+    for t in types {
+        let m = ColumnMeta::new("x", t);
+        for a in &samples {
+            let va = Value::Bytes(a.clone());
+            let _ = to_binary_value(va.clone(), &m);
+            let _ = to_text_value(va.clone(), &m);
+            for b in &samples {
+                let _ = compare_values(&va, &Value::Bytes(b.clone()), &m);
+            }
+        }
+        // aggregates over garbage give errors, not panics
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for f in [AggFunc::Count, AggFunc::Sum, AggFunc::Min, AggFunc::Max] {
+            let spec = MergeSpec {
+                visible: 1,
+                group_by: vec![0],
+                aggregates: vec![agg(0, f.clone())],
+                order_by: vec![desc(0)],
+                limit: Some(3),
+                ..Default::default()
+            };
+            let rows: Vec<Vec<Value>> = samples
+                .iter()
+                .map(|s| vec![Value::Bytes(s.clone())])
+                .collect();
+            rt.block_on(async {
+                let (_, mut m) = merge(
+                    spec,
+                    vec![m.clone()],
+                    vec![Box::new(VecStream::new(rows)) as Box<dyn RowStream + Send>],
+                )
+                .unwrap();
+                let _ = m.collect().await;
+            });
+        }
+    }
+    for x in [f64::MAX, f64::MIN_POSITIVE, -f64::MAX, 1e-320] {
+        let _ = format_double(x, 31);
+        let _ = format_double(x, 30);
+    }
+}

@@ -167,9 +167,9 @@ fn parse_datetime_text(b: &[u8]) -> Option<i128> {
         None => (s, None),
     };
     let mut dp = date.split('-');
-    let y: i128 = dp.next()?.parse().ok()?;
-    let mo: i128 = dp.next()?.parse().ok()?;
-    let d: i128 = dp.next()?.parse().ok()?;
+    let y = dp.next()?.parse::<u32>().ok()? as i128;
+    let mo = dp.next()?.parse::<u32>().ok()? as i128;
+    let d = dp.next()?.parse::<u32>().ok()? as i128;
     if dp.next().is_some() {
         return None;
     }
@@ -178,9 +178,9 @@ fn parse_datetime_text(b: &[u8]) -> Option<i128> {
         Some(t) => {
             let (hms, frac) = t.split_once('.').unwrap_or((t, ""));
             let mut tp = hms.split(':');
-            let h: i128 = tp.next()?.parse().ok()?;
-            let mi: i128 = tp.next()?.parse().ok()?;
-            let sec: i128 = tp.next()?.parse().ok()?;
+            let h = tp.next()?.parse::<u32>().ok()? as i128;
+            let mi = tp.next()?.parse::<u32>().ok()? as i128;
+            let sec = tp.next()?.parse::<u32>().ok()? as i128;
             (h, mi, sec, frac_us(frac)?)
         }
     };
@@ -196,9 +196,9 @@ fn parse_time_text(b: &[u8]) -> Option<i128> {
     };
     let (hms, frac) = s.split_once('.').unwrap_or((s, ""));
     let mut tp = hms.split(':');
-    let h: i128 = tp.next()?.parse().ok()?;
-    let mi: i128 = tp.next()?.parse().ok()?;
-    let sec: i128 = tp.next()?.parse().ok()?;
+    let h = tp.next()?.parse::<u32>().ok()? as i128;
+    let mi = tp.next()?.parse::<u32>().ok()? as i128;
+    let sec = tp.next()?.parse::<u32>().ok()? as i128;
     let v = ((h * 60 + mi) * 60 + sec) * 1_000_000 + frac_us(frac)?;
     Some(if neg { -v } else { v })
 }
