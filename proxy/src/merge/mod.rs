@@ -40,7 +40,54 @@
 //!   visible columns, otherwise a hash set of every distinct row's
 //!   collation-normalised visible values.
 //!
-//! Values compare with MySQL semantics: see [`compare_values`].
+//! # Contract details the router must follow
+//!
+//! * `order_by` (no aggregates): every shard returns rows in that order.
+//! * `groups_sorted`: every shard returns rows ordered by the `group_by`
+//!   columns **ascending** (e.g. `GROUP BY a, b ORDER BY a, b`), whatever the
+//!   final `order_by` is; the merger re-sorts the combined groups when the
+//!   final order is not a prefix of that. A shard whose rows are out of the
+//!   promised order makes the merge fail with [`MergeError::UnsortedInput`]
+//!   (checked when the merger reproduces the key columns' order exactly:
+//!   everything but `_ci` collations other than utf8/utf8mb4_general_ci).
+//! * AVG: the shard row carries SUM(x) at `sum` and COUNT(x) at `count`;
+//!   the merged AVG replaces `column` (whatever the shard put there).
+//!   Hidden `sum`/`count` columns need no `Aggregate` entries of their own.
+//! * Non-aggregate, non-group columns of an aggregated row take the value
+//!   from the first shard row of the group (MySQL's "any value").
+//!
+//! # Adapting a shard connection
+//!
+//! Spawn one task per shard that runs the query and sends rows through
+//! [`ChannelStream::channel`] (bounded, so a slow merge pauses the shard
+//! reads). When `send` fails the merger has cancelled: stop reading and
+//! `KILL QUERY` / discard the connection. Errors are sent as
+//! `Err(MergeError::Shard { .. })` and end the merge with that error.
+//!
+//! # Semantics
+//!
+//! Values compare with MySQL semantics ([`compare_values`],
+//! [`values_equal`]): NULL first; integers (text parsed to i128),
+//! DECIMAL exactly ([`bigdecimal::BigDecimal`], arbitrary precision, so
+//! DECIMAL(65,30) sums are exact), FLOAT/DOUBLE as f64, dates/times as
+//! numbers (negative and >99h TIME included), strings by collation:
+//! `binary` byte-wise, `*_bin` by code point with PAD SPACE, `*_ci` with
+//! utf8mb4_general_ci weights (table generated from MariaDB: case- and
+//! accent-insensitive, `'ß' = 's'`, PAD SPACE; `_nopad_` and MySQL 8
+//! `0900` collations without padding). SUM/AVG over integers/DECIMAL are
+//! exact and formatted with the column's scale, AVG rounded half away from
+//! zero to the spec's `decimals`; SUM/AVG over FLOAT/DOUBLE are f64 and
+//! printed as MariaDB prints doubles ([`format_double`]).
+//!
+//! # Not supported
+//!
+//! COUNT(DISTINCT)/SUM(DISTINCT), GROUP_CONCAT, STDDEV/VARIANCE, BIT_*
+//! aggregates (not in [`AggFunc`]); WITH ROLLUP; collations other than
+//! general_ci/bin are approximated by general_ci weights (e.g.
+//! utf8mb4_unicode_ci expansions, 0900_ai_ci accent rules for rare
+//! characters); HAVING compares temporal columns as strings (fine against
+//! date/time string literals, not against numbers); SUM of doubles can
+//! differ from a single server in the last bits (addition order).
 
 pub mod engine;
 pub mod error;
