@@ -5,4 +5,6 @@
 //! `rules`, `backend` holds pooled connections to the shards, and `merge`
 //! combines what several shards return.
 
+pub mod backend;
+pub mod protocol;
 pub mod rules;

@@ -1,0 +1,1 @@
+//! Sharding rules: owned by another branch; this stub keeps `proto` compiling.
