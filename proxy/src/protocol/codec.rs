@@ -52,12 +52,20 @@ impl PacketReader {
 
     /// Reads until `need` bytes are buffered. `Ok(false)` on EOF with an
     /// empty buffer (a clean close between packets).
-    async fn fill<R: AsyncRead + Unpin>(&mut self, r: &mut R, need: usize) -> Result<bool, FrameError> {
+    async fn fill<R: AsyncRead + Unpin>(
+        &mut self,
+        r: &mut R,
+        need: usize,
+    ) -> Result<bool, FrameError> {
         while self.buf.len() < need {
             let want = (need - self.buf.len()).max(READ_CHUNK);
             self.buf.reserve(want);
             if r.read_buf(&mut self.buf).await? == 0 {
-                return if self.buf.is_empty() { Ok(false) } else { Err(FrameError::Truncated) };
+                return if self.buf.is_empty() {
+                    Ok(false)
+                } else {
+                    Err(FrameError::Truncated)
+                };
             }
         }
         Ok(true)
@@ -65,7 +73,10 @@ impl PacketReader {
 
     /// Next `(sequence id, payload)`, or `None` when the peer closed cleanly
     /// between packets. The sequence id is that of the last fragment.
-    pub async fn next<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> Result<Option<(u8, &[u8])>, FrameError> {
+    pub async fn next<R: AsyncRead + Unpin>(
+        &mut self,
+        r: &mut R,
+    ) -> Result<Option<(u8, &[u8])>, FrameError> {
         if self.consumed > 0 {
             self.buf.advance(self.consumed);
             self.consumed = 0;
@@ -76,7 +87,10 @@ impl PacketReader {
         let len = header_len(&self.buf);
         self.last_seq = self.buf[3];
         if len > self.max_packet {
-            return Err(FrameError::TooLarge { size: len, max: self.max_packet });
+            return Err(FrameError::TooLarge {
+                size: len,
+                max: self.max_packet,
+            });
         }
         if !self.fill(r, 4 + len).await? {
             return Err(FrameError::Truncated);
@@ -90,7 +104,11 @@ impl PacketReader {
     }
 
     /// Slow path: glue continuation packets into `joined`.
-    async fn next_joined<R: AsyncRead + Unpin>(&mut self, r: &mut R, first: usize) -> Result<Option<(u8, &[u8])>, FrameError> {
+    async fn next_joined<R: AsyncRead + Unpin>(
+        &mut self,
+        r: &mut R,
+        first: usize,
+    ) -> Result<Option<(u8, &[u8])>, FrameError> {
         self.joined.clear();
         self.joined.extend_from_slice(&self.buf[4..4 + first]);
         self.buf.advance(4 + first);
@@ -102,7 +120,10 @@ impl PacketReader {
             self.last_seq = self.buf[3];
             let total = self.joined.len() + len;
             if total > self.max_packet {
-                return Err(FrameError::TooLarge { size: total, max: self.max_packet });
+                return Err(FrameError::TooLarge {
+                    size: total,
+                    max: self.max_packet,
+                });
             }
             if !self.fill(r, 4 + len).await? {
                 return Err(FrameError::Truncated);
@@ -130,7 +151,10 @@ pub struct PacketBuf {
 
 impl PacketBuf {
     pub fn new() -> Self {
-        PacketBuf { buf: Vec::with_capacity(READ_CHUNK), seq: 0 }
+        PacketBuf {
+            buf: Vec::with_capacity(READ_CHUNK),
+            seq: 0,
+        }
     }
 
     /// Appends `payload` as one or more packets with the next sequence ids.
@@ -139,7 +163,8 @@ impl PacketBuf {
         loop {
             let n = rest.len().min(MAX_PAYLOAD);
             self.buf.reserve(4 + n);
-            self.buf.extend_from_slice(&[n as u8, (n >> 8) as u8, (n >> 16) as u8, self.seq]);
+            self.buf
+                .extend_from_slice(&[n as u8, (n >> 8) as u8, (n >> 16) as u8, self.seq]);
             self.buf.extend_from_slice(&rest[..n]);
             self.seq = self.seq.wrapping_add(1);
             rest = &rest[n..];
@@ -168,7 +193,12 @@ impl PacketBuf {
             self.push(&payload);
             return;
         }
-        self.buf[start..start + 4].copy_from_slice(&[len as u8, (len >> 8) as u8, (len >> 16) as u8, self.seq]);
+        self.buf[start..start + 4].copy_from_slice(&[
+            len as u8,
+            (len >> 8) as u8,
+            (len >> 16) as u8,
+            self.seq,
+        ]);
         self.seq = self.seq.wrapping_add(1);
     }
 
@@ -217,6 +247,9 @@ mod tests {
         assert!(matches!(r.next(&mut src).await, Err(FrameError::Truncated)));
         let mut r = PacketReader::new(1024);
         let mut src: &[u8] = &[0xff, 0xff, 0x0f, 0];
-        assert!(matches!(r.next(&mut src).await, Err(FrameError::TooLarge { .. })));
+        assert!(matches!(
+            r.next(&mut src).await,
+            Err(FrameError::TooLarge { .. })
+        ));
     }
 }

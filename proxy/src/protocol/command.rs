@@ -14,14 +14,21 @@ pub enum Command<'a> {
     Quit,
     InitDb(&'a [u8]),
     Query(&'a [u8]),
-    FieldList { table: &'a [u8], wildcard: &'a [u8] },
+    FieldList {
+        table: &'a [u8],
+        wildcard: &'a [u8],
+    },
     Statistics,
     ProcessKill(u32),
     Ping,
     StmtPrepare(&'a [u8]),
     /// Body after the command byte; parsed by `parse_execute`.
     StmtExecute(&'a [u8]),
-    StmtSendLongData { stmt_id: u32, param: u16, data: &'a [u8] },
+    StmtSendLongData {
+        stmt_id: u32,
+        param: u16,
+        data: &'a [u8],
+    },
     StmtClose(u32),
     StmtReset(u32),
     SetOption(u16),
@@ -39,7 +46,10 @@ pub fn decode(payload: &[u8]) -> Result<Command<'_>, &'static str> {
         COM_QUERY => Command::Query(body),
         COM_FIELD_LIST => {
             let table = r.null_str();
-            Command::FieldList { table, wildcard: r.rest() }
+            Command::FieldList {
+                table,
+                wildcard: r.rest(),
+            }
         }
         COM_STATISTICS => Command::Statistics,
         COM_PROCESS_KILL => Command::ProcessKill(r.u32().ok_or("short COM_PROCESS_KILL")?),
@@ -54,7 +64,11 @@ pub fn decode(payload: &[u8]) -> Result<Command<'_>, &'static str> {
         COM_STMT_SEND_LONG_DATA => {
             let stmt_id = r.u32().ok_or("short COM_STMT_SEND_LONG_DATA")?;
             let param = r.u16().ok_or("short COM_STMT_SEND_LONG_DATA")?;
-            Command::StmtSendLongData { stmt_id, param, data: r.rest() }
+            Command::StmtSendLongData {
+                stmt_id,
+                param,
+                data: r.rest(),
+            }
         }
         COM_STMT_CLOSE => Command::StmtClose(r.u32().ok_or("short COM_STMT_CLOSE")?),
         COM_STMT_RESET => Command::StmtReset(r.u32().ok_or("short COM_STMT_RESET")?),
@@ -79,7 +93,11 @@ pub struct StmtState {
 
 impl StmtState {
     pub fn new(num_params: u16) -> Self {
-        StmtState { num_params, types: Vec::new(), long_data: Vec::new() }
+        StmtState {
+            num_params,
+            types: Vec::new(),
+            long_data: Vec::new(),
+        }
     }
 
     pub fn append_long_data(&mut self, param: u16, data: &[u8]) {
@@ -90,7 +108,9 @@ impl StmtState {
         if self.long_data.len() < self.num_params as usize {
             self.long_data.resize(self.num_params as usize, None);
         }
-        self.long_data[i].get_or_insert_with(Vec::new).extend_from_slice(data);
+        self.long_data[i]
+            .get_or_insert_with(Vec::new)
+            .extend_from_slice(data);
     }
 
     pub fn clear_long_data(&mut self) {
@@ -117,7 +137,10 @@ pub struct ExecuteRequest<'a> {
 
 /// Parses an execute body (after the command byte) for `stmt`, storing
 /// newly bound types in it. `Err` describes the malformation.
-pub fn parse_execute<'a>(body: &'a [u8], stmt: &'a mut StmtState) -> Result<ExecuteRequest<'a>, &'static str> {
+pub fn parse_execute<'a>(
+    body: &'a [u8],
+    stmt: &'a mut StmtState,
+) -> Result<ExecuteRequest<'a>, &'static str> {
     let mut r = Reader::new(body);
     let stmt_id = r.u32().ok_or("short execute")?;
     let flags = r.u8().ok_or("short execute")?;
@@ -167,7 +190,9 @@ impl<'a> ExecuteRequest<'a> {
     }
 
     pub fn is_null(&self, i: usize) -> bool {
-        self.null_bitmap.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0)
+        self.null_bitmap
+            .get(i / 8)
+            .is_some_and(|b| b & (1 << (i % 8)) != 0)
     }
 
     fn long(&self, i: usize) -> Option<&'a [u8]> {
@@ -197,7 +222,11 @@ impl<'a> ExecuteRequest<'a> {
         self.walk_values(|i, raw| {
             let (ty, fl) = self.types[i];
             let col_ty = ColumnType::try_from(ty).unwrap_or(ColumnType::MYSQL_TYPE_BLOB);
-            let flags = if fl & 0x80 != 0 { ColumnFlags::UNSIGNED_FLAG } else { ColumnFlags::empty() };
+            let flags = if fl & 0x80 != 0 {
+                ColumnFlags::UNSIGNED_FLAG
+            } else {
+                ColumnFlags::empty()
+            };
             match ParseBuf(raw).parse::<ValueDeserializer<BinValue>>((col_ty, flags)) {
                 Ok(v) => out[i] = v.0,
                 Err(_) => bad = true,
@@ -229,7 +258,11 @@ impl<'a> ExecuteRequest<'a> {
         out.push(1);
         for (i, &(ty, fl)) in self.types.iter().enumerate() {
             // Long data is sent as a string of the declared type.
-            let ty = if self.long(i).is_some() && !is_string_type(ty) { ColumnType::MYSQL_TYPE_BLOB as u8 } else { ty };
+            let ty = if self.long(i).is_some() && !is_string_type(ty) {
+                ColumnType::MYSQL_TYPE_BLOB as u8
+            } else {
+                ty
+            };
             out.extend_from_slice(&[ty, fl]);
         }
         if !self.has_long_data() {
@@ -262,8 +295,13 @@ pub fn bin_value_len(ty: u8, b: &[u8]) -> Option<usize> {
         MYSQL_TYPE_SHORT | MYSQL_TYPE_YEAR => 2,
         MYSQL_TYPE_LONG | MYSQL_TYPE_INT24 | MYSQL_TYPE_FLOAT => 4,
         MYSQL_TYPE_LONGLONG | MYSQL_TYPE_DOUBLE => 8,
-        MYSQL_TYPE_DATE | MYSQL_TYPE_DATETIME | MYSQL_TYPE_TIMESTAMP | MYSQL_TYPE_TIME | MYSQL_TYPE_DATETIME2
-        | MYSQL_TYPE_TIMESTAMP2 | MYSQL_TYPE_TIME2 => 1 + *b.first()? as usize,
+        MYSQL_TYPE_DATE
+        | MYSQL_TYPE_DATETIME
+        | MYSQL_TYPE_TIMESTAMP
+        | MYSQL_TYPE_TIME
+        | MYSQL_TYPE_DATETIME2
+        | MYSQL_TYPE_TIMESTAMP2
+        | MYSQL_TYPE_TIME2 => 1 + *b.first()? as usize,
         _ => {
             let mut r = Reader::new(b);
             let n = usize::try_from(r.lenenc()?).ok()?;
@@ -301,7 +339,10 @@ mod tests {
         vals.extend_from_slice(b"\x02ab");
         let body = exec_body(7, 0b010, Some(&[8, 0, 6, 0, 0xfd, 0]), &vals);
         let req = parse_execute(&body, &mut st).unwrap();
-        assert_eq!(req.params().unwrap(), vec![Value::Int(-5), Value::NULL, Value::Bytes(b"ab".to_vec())]);
+        assert_eq!(
+            req.params().unwrap(),
+            vec![Value::Int(-5), Value::NULL, Value::Bytes(b"ab".to_vec())]
+        );
         let body2 = exec_body(7, 0b010, None, &vals);
         let req2 = parse_execute(&body2, &mut st).unwrap();
         assert!(!req2.new_params_bound);

@@ -50,11 +50,18 @@ pub type HandlerResult<T = ()> = Result<T, HandlerError>;
 pub trait Handler: Send {
     /// After authentication: accept the session or refuse it (e.g. ERR 1049
     /// for an unknown database).
-    fn on_connect(&mut self, info: &ConnectInfo<'_>) -> impl Future<Output = Result<(), ErrInfo>> + Send;
+    fn on_connect(
+        &mut self,
+        info: &ConnectInfo<'_>,
+    ) -> impl Future<Output = Result<(), ErrInfo>> + Send;
 
     /// COM_QUERY with valid UTF-8 text (may hold several statements when the
     /// client set CLIENT_MULTI_STATEMENTS).
-    fn on_query(&mut self, sql: &str, w: &mut ResponseWriter<'_>) -> impl Future<Output = HandlerResult> + Send;
+    fn on_query(
+        &mut self,
+        sql: &str,
+        w: &mut ResponseWriter<'_>,
+    ) -> impl Future<Output = HandlerResult> + Send;
 
     /// COM_QUERY whose bytes are not UTF-8 (binary literals in a non-UTF-8
     /// charset). Refused unless the handler can forward bytes.
@@ -63,7 +70,11 @@ pub trait Handler: Send {
         _sql: &[u8],
         w: &mut ResponseWriter<'_>,
     ) -> impl Future<Output = HandlerResult> + Send {
-        w.err(&ErrInfo::new(1300, "HY000", "Query text is not valid UTF-8"));
+        w.err(&ErrInfo::new(
+            1300,
+            "HY000",
+            "Query text is not valid UTF-8",
+        ));
         std::future::ready(Ok(()))
     }
 
@@ -90,13 +101,21 @@ pub trait Handler: Send {
     }
 
     /// COM_STMT_RESET (long data was already cleared by the session).
-    fn on_reset_stmt(&mut self, _stmt_id: u32, w: &mut ResponseWriter<'_>) -> impl Future<Output = HandlerResult> + Send {
+    fn on_reset_stmt(
+        &mut self,
+        _stmt_id: u32,
+        w: &mut ResponseWriter<'_>,
+    ) -> impl Future<Output = HandlerResult> + Send {
         w.ok_simple(0, 0);
         std::future::ready(Ok(()))
     }
 
     /// COM_INIT_DB (`USE db`).
-    fn on_init_db(&mut self, db: &str, w: &mut ResponseWriter<'_>) -> impl Future<Output = HandlerResult> + Send;
+    fn on_init_db(
+        &mut self,
+        db: &str,
+        w: &mut ResponseWriter<'_>,
+    ) -> impl Future<Output = HandlerResult> + Send;
 
     /// COM_FIELD_LIST (deprecated; old clients' tab completion).
     fn on_field_list(
@@ -110,34 +129,55 @@ pub trait Handler: Send {
         std::future::ready(Ok(()))
     }
 
-    fn on_ping(&mut self, w: &mut ResponseWriter<'_>) -> impl Future<Output = HandlerResult> + Send {
+    fn on_ping(
+        &mut self,
+        w: &mut ResponseWriter<'_>,
+    ) -> impl Future<Output = HandlerResult> + Send {
         w.ok_simple(0, 0);
         std::future::ready(Ok(()))
     }
 
     /// COM_RESET_CONNECTION: the session already dropped its statements.
-    fn on_reset_connection(&mut self, w: &mut ResponseWriter<'_>) -> impl Future<Output = HandlerResult> + Send {
+    fn on_reset_connection(
+        &mut self,
+        w: &mut ResponseWriter<'_>,
+    ) -> impl Future<Output = HandlerResult> + Send {
         w.set_status(SERVER_STATUS_AUTOCOMMIT);
         w.ok_simple(0, 0);
         std::future::ready(Ok(()))
     }
 
     /// COM_SET_OPTION (0 = multi statements on, 1 = off); answered with EOF.
-    fn on_set_option(&mut self, _option: u16, w: &mut ResponseWriter<'_>) -> impl Future<Output = HandlerResult> + Send {
+    fn on_set_option(
+        &mut self,
+        _option: u16,
+        w: &mut ResponseWriter<'_>,
+    ) -> impl Future<Output = HandlerResult> + Send {
         let st = w.status();
         w.end_result(0, st);
         std::future::ready(Ok(()))
     }
 
     /// COM_STATISTICS: a human-readable string packet.
-    fn on_statistics(&mut self, w: &mut ResponseWriter<'_>) -> impl Future<Output = HandlerResult> + Send {
+    fn on_statistics(
+        &mut self,
+        w: &mut ResponseWriter<'_>,
+    ) -> impl Future<Output = HandlerResult> + Send {
         w.raw(b"Uptime: 0  Threads: 1  Questions: 0  Slow queries: 0  Opens: 0  Open tables: 0");
         std::future::ready(Ok(()))
     }
 
     /// COM_PROCESS_KILL.
-    fn on_process_kill(&mut self, id: u32, w: &mut ResponseWriter<'_>) -> impl Future<Output = HandlerResult> + Send {
-        w.err(&ErrInfo::new(1094, "HY000", format!("Unknown thread id: {id}")));
+    fn on_process_kill(
+        &mut self,
+        id: u32,
+        w: &mut ResponseWriter<'_>,
+    ) -> impl Future<Output = HandlerResult> + Send {
+        w.err(&ErrInfo::new(
+            1094,
+            "HY000",
+            format!("Unknown thread id: {id}"),
+        ));
         std::future::ready(Ok(()))
     }
 

@@ -100,7 +100,16 @@ pub fn parse_response(p: &[u8]) -> Result<HandshakeResponse, &'static str> {
             }
         }
     }
-    Ok(HandshakeResponse { capabilities: caps, max_packet, charset, user, auth_response, database, auth_plugin, attributes })
+    Ok(HandshakeResponse {
+        capabilities: caps,
+        max_packet,
+        charset,
+        user,
+        auth_response,
+        database,
+        auth_plugin,
+        attributes,
+    })
 }
 
 /// Checks a scramble for `plugin` against the known plaintext password.
@@ -117,9 +126,11 @@ pub fn verify(plugin: &str, nonce: &[u8; 20], password: &str, response: &[u8]) -
         NATIVE_PASSWORD => mysql_common::scramble::scramble_native(nonce, password.as_bytes())
             .map(|s| s.to_vec())
             .unwrap_or_default(),
-        CACHING_SHA2_PASSWORD => mysql_common::scramble::scramble_sha256(nonce, password.as_bytes())
-            .map(|s| s.to_vec())
-            .unwrap_or_default(),
+        CACHING_SHA2_PASSWORD => {
+            mysql_common::scramble::scramble_sha256(nonce, password.as_bytes())
+                .map(|s| s.to_vec())
+                .unwrap_or_default()
+        }
         _ => return false,
     };
     constant_time_eq(&expected, resp)

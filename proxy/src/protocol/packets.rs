@@ -29,7 +29,11 @@ impl ErrInfo {
         if state.len() == 5 {
             s.copy_from_slice(state.as_bytes());
         }
-        ErrInfo { code, state: s, message: message.into() }
+        ErrInfo {
+            code,
+            state: s,
+            message: message.into(),
+        }
     }
 
     pub fn state_str(&self) -> &str {
@@ -39,7 +43,13 @@ impl ErrInfo {
 
 impl std::fmt::Display for ErrInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ERROR {} ({}): {}", self.code, self.state_str(), self.message)
+        write!(
+            f,
+            "ERROR {} ({}): {}",
+            self.code,
+            self.state_str(),
+            self.message
+        )
     }
 }
 
@@ -121,8 +131,12 @@ pub fn encode_bin_value(buf: &mut Vec<u8>, ty: ColumnType, v: &Value) {
     };
     match (ty, int) {
         (MYSQL_TYPE_TINY, Some(x)) => buf.push(x as u8),
-        (MYSQL_TYPE_SHORT | MYSQL_TYPE_YEAR, Some(x)) => buf.extend_from_slice(&(x as u16).to_le_bytes()),
-        (MYSQL_TYPE_LONG | MYSQL_TYPE_INT24, Some(x)) => buf.extend_from_slice(&(x as u32).to_le_bytes()),
+        (MYSQL_TYPE_SHORT | MYSQL_TYPE_YEAR, Some(x)) => {
+            buf.extend_from_slice(&(x as u16).to_le_bytes())
+        }
+        (MYSQL_TYPE_LONG | MYSQL_TYPE_INT24, Some(x)) => {
+            buf.extend_from_slice(&(x as u32).to_le_bytes())
+        }
         (MYSQL_TYPE_LONGLONG, Some(x)) => buf.extend_from_slice(&x.to_le_bytes()),
         (MYSQL_TYPE_DOUBLE, _) | (MYSQL_TYPE_FLOAT, _) => {
             let f = match *v {
@@ -130,7 +144,10 @@ pub fn encode_bin_value(buf: &mut Vec<u8>, ty: ColumnType, v: &Value) {
                 Value::Float(f) => f as f64,
                 Value::Int(i) => i as f64,
                 Value::UInt(u) => u as f64,
-                Value::Bytes(ref b) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).unwrap_or(0.0),
+                Value::Bytes(ref b) => std::str::from_utf8(b)
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0.0),
                 _ => 0.0,
             };
             if ty == MYSQL_TYPE_FLOAT {
@@ -177,7 +194,11 @@ pub fn parse_err(p: &[u8]) -> ErrInfo {
     };
     let mut s = [0u8; 5];
     s.copy_from_slice(state);
-    ErrInfo { code, state: s, message: String::from_utf8_lossy(msg).into_owned() }
+    ErrInfo {
+        code,
+        state: s,
+        message: String::from_utf8_lossy(msg).into_owned(),
+    }
 }
 
 /// Parses an OK packet payload (header 0x00 or 0xFE), without session track.
@@ -188,7 +209,13 @@ pub fn parse_ok(p: &[u8]) -> Option<OkInfo> {
     let status = r.u16().unwrap_or(0);
     let warnings = r.u16().unwrap_or(0);
     let info = String::from_utf8_lossy(r.rest()).into_owned();
-    Some(OkInfo { affected_rows, last_insert_id, status, warnings, info })
+    Some(OkInfo {
+        affected_rows,
+        last_insert_id,
+        status,
+        warnings,
+        info,
+    })
 }
 
 /// Bounds-checked little-endian cursor: every getter returns `None` past the
@@ -220,14 +247,21 @@ impl<'a> Reader<'a> {
         self.take(2).map(|b| u16::from_le_bytes([b[0], b[1]]))
     }
     pub fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        self.take(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
     pub fn lenenc(&mut self) -> Option<u64> {
         match self.u8()? {
             x @ 0..=0xfa => Some(x as u64),
-            0xfc => self.take(2).map(|b| u16::from_le_bytes([b[0], b[1]]) as u64),
-            0xfd => self.take(3).map(|b| b[0] as u64 | (b[1] as u64) << 8 | (b[2] as u64) << 16),
-            0xfe => self.take(8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))),
+            0xfc => self
+                .take(2)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]) as u64),
+            0xfd => self
+                .take(3)
+                .map(|b| b[0] as u64 | (b[1] as u64) << 8 | (b[2] as u64) << 16),
+            0xfe => self
+                .take(8)
+                .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))),
             _ => None,
         }
     }
@@ -257,7 +291,13 @@ mod tests {
 
     #[test]
     fn ok_roundtrip() {
-        let ok = OkInfo { affected_rows: 300, last_insert_id: 70000, status: 3, warnings: 1, info: "x".into() };
+        let ok = OkInfo {
+            affected_rows: 300,
+            last_insert_id: 70000,
+            status: 3,
+            warnings: 1,
+            info: "x".into(),
+        };
         let mut b = Vec::new();
         encode_ok(&mut b, 0, &ok);
         assert_eq!(parse_ok(&b).unwrap(), ok);

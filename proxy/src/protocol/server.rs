@@ -21,8 +21,12 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs the frontend until `shutdown` completes, then tells every session to
 /// stop after its current command and waits for them (bounded).
-pub async fn run<F, H>(listener: TcpListener, cfg: Arc<FrontendConfig>, factory: F, shutdown: impl Future<Output = ()>)
-where
+pub async fn run<F, H>(
+    listener: TcpListener,
+    cfg: Arc<FrontendConfig>,
+    factory: F,
+    shutdown: impl Future<Output = ()>,
+) where
     F: Fn() -> H + Send + Sync + 'static,
     H: Handler + 'static,
 {
@@ -44,7 +48,10 @@ where
                 tokio::spawn(async move {
                     let mut out = PacketBuf::new();
                     let s = out.begin();
-                    encode_err(&mut out.buf, &ErrInfo::new(ER_CON_COUNT, "08004", "Too many connections"));
+                    encode_err(
+                        &mut out.buf,
+                        &ErrInfo::new(ER_CON_COUNT, "08004", "Too many connections"),
+                    );
                     out.finish(s);
                     let _ = out.flush(&mut stream).await;
                 });

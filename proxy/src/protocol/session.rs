@@ -59,7 +59,17 @@ pub async fn serve<H: Handler>(
     let mut out = PacketBuf::new();
     let mut status = SERVER_STATUS_AUTOCOMMIT;
 
-    let caps = match authenticate(&mut stream, &mut reader, &mut out, &cfg, conn_id, &mut handler, peer).await {
+    let caps = match authenticate(
+        &mut stream,
+        &mut reader,
+        &mut out,
+        &cfg,
+        conn_id,
+        &mut handler,
+        peer,
+    )
+    .await
+    {
         Ok(Some(caps)) => caps,
         Ok(None) => {
             out.flush(&mut stream).await?;
@@ -94,7 +104,11 @@ pub async fn serve<H: Handler>(
                 out.seq = reader.last_seq().wrapping_add(1);
                 push_err(
                     &mut out,
-                    &ErrInfo::new(ER_NET_PACKET_TOO_LARGE, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes"),
+                    &ErrInfo::new(
+                        ER_NET_PACKET_TOO_LARGE,
+                        "08S01",
+                        "Got a packet bigger than 'max_allowed_packet' bytes",
+                    ),
                 );
                 let _ = out.flush(&mut stream).await;
                 break Ok(());
@@ -104,7 +118,14 @@ pub async fn serve<H: Handler>(
         let cmd = match decode(payload) {
             Ok(c) => c,
             Err(what) => {
-                push_err(&mut out, &ErrInfo::new(ER_MALFORMED_PACKET, "08S01", format!("Malformed packet: {what}")));
+                push_err(
+                    &mut out,
+                    &ErrInfo::new(
+                        ER_MALFORMED_PACKET,
+                        "08S01",
+                        format!("Malformed packet: {what}"),
+                    ),
+                );
                 out.flush(&mut stream).await?;
                 continue;
             }
@@ -116,7 +137,11 @@ pub async fn serve<H: Handler>(
                 Ok(s) => handler.on_query(s, &mut w).await,
                 Err(_) => handler.on_query_bytes(sql, &mut w).await,
             },
-            Command::InitDb(db) => handler.on_init_db(&String::from_utf8_lossy(db), &mut w).await,
+            Command::InitDb(db) => {
+                handler
+                    .on_init_db(&String::from_utf8_lossy(db), &mut w)
+                    .await
+            }
             Command::Ping => handler.on_ping(&mut w).await,
             Command::FieldList { table, wildcard } => {
                 let table = String::from_utf8_lossy(table);
@@ -147,7 +172,11 @@ pub async fn serve<H: Handler>(
                         let r = match parse_execute(body, st) {
                             Ok(req) => handler.on_execute(req, &mut w).await,
                             Err(what) => {
-                                w.err(&ErrInfo::new(ER_MALFORMED_PACKET, "08S01", format!("Malformed packet: {what}")));
+                                w.err(&ErrInfo::new(
+                                    ER_MALFORMED_PACKET,
+                                    "08S01",
+                                    format!("Malformed packet: {what}"),
+                                ));
                                 Ok(())
                             }
                         };
@@ -158,7 +187,11 @@ pub async fn serve<H: Handler>(
                     }
                 }
             }
-            Command::StmtSendLongData { stmt_id, param, data } => {
+            Command::StmtSendLongData {
+                stmt_id,
+                param,
+                data,
+            } => {
                 if let Some(st) = stmts.get_mut(&stmt_id) {
                     st.append_long_data(param, data);
                 }
@@ -214,7 +247,11 @@ pub async fn serve<H: Handler>(
 }
 
 fn unknown_stmt(id: u32, op: &str) -> ErrInfo {
-    ErrInfo::new(ER_UNKNOWN_STMT_HANDLER, "HY000", format!("Unknown prepared statement handler ({id}) given to {op}"))
+    ErrInfo::new(
+        ER_UNKNOWN_STMT_HANDLER,
+        "HY000",
+        format!("Unknown prepared statement handler ({id}) given to {op}"),
+    )
 }
 
 fn push_err(out: &mut PacketBuf, e: &ErrInfo) {
@@ -236,7 +273,12 @@ async fn authenticate<H: Handler>(
 ) -> Result<Option<u32>, ProtocolError> {
     let nonce = handshake::new_nonce();
     out.seq = 0;
-    out.push(&handshake::greeting(&cfg.server_version, conn_id, &nonce, SERVER_CAPABILITIES));
+    out.push(&handshake::greeting(
+        &cfg.server_version,
+        conn_id,
+        &nonce,
+        SERVER_CAPABILITIES,
+    ));
     out.flush(stream).await?;
 
     let resp: HandshakeResponse = {
@@ -257,19 +299,35 @@ async fn authenticate<H: Handler>(
             Ok(r) => r,
             Err(what) => {
                 debug!(conn_id, what, "bad handshake response");
-                push_err(out, &ErrInfo::new(ER_HANDSHAKE, "08S01", format!("Bad handshake: {what}")));
+                push_err(
+                    out,
+                    &ErrInfo::new(ER_HANDSHAKE, "08S01", format!("Bad handshake: {what}")),
+                );
                 return Ok(None);
             }
         }
     };
     let caps = resp.capabilities & SERVER_CAPABILITIES;
-    let host = peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "localhost".into());
+    let host = peer
+        .map(|p| p.ip().to_string())
+        .unwrap_or_else(|| "localhost".into());
 
-    let mut plugin = resp.auth_plugin.clone().unwrap_or_else(|| NATIVE_PASSWORD.to_string());
+    let mut plugin = resp
+        .auth_plugin
+        .clone()
+        .unwrap_or_else(|| NATIVE_PASSWORD.to_string());
     let mut auth_data = resp.auth_response.clone();
-    if plugin != NATIVE_PASSWORD && plugin != CACHING_SHA2_PASSWORD {
-        // Unknown plugin (ed25519, dialog, ...): ask for native instead.
-        out.push(&handshake::auth_switch(NATIVE_PASSWORD, &nonce));
+    let password = cfg.users.get(&resp.user);
+    let known = plugin == NATIVE_PASSWORD || plugin == CACHING_SHA2_PASSWORD;
+    // Switch when the plugin is unknown (ed25519, dialog, ...), or when the
+    // client sent no scramble although one is needed: libmariadb does that
+    // when its default plugin differs from the one we announced.
+    let empty_but_needed = auth_data.is_empty() && password.is_some_and(|p| !p.is_empty());
+    if !known || empty_but_needed {
+        if !known {
+            plugin = NATIVE_PASSWORD.to_string();
+        }
+        out.push(&handshake::auth_switch(&plugin, &nonce));
         out.flush(stream).await?;
         match reader.next(stream).await? {
             Some((seq, p)) => {
@@ -278,10 +336,9 @@ async fn authenticate<H: Handler>(
             }
             None => return Err(FrameError::Truncated.into()),
         }
-        plugin = NATIVE_PASSWORD.to_string();
     }
 
-    let ok = match cfg.users.get(&resp.user) {
+    let ok = match password {
         Some(pw) => handshake::verify(&plugin, &nonce, pw, &auth_data),
         None => false,
     };
@@ -292,7 +349,10 @@ async fn authenticate<H: Handler>(
             &ErrInfo::new(
                 ER_ACCESS_DENIED,
                 "28000",
-                format!("Access denied for user '{}'@'{}' (using password: {using})", resp.user, host),
+                format!(
+                    "Access denied for user '{}'@'{}' (using password: {using})",
+                    resp.user, host
+                ),
             ),
         );
         return Ok(None);
@@ -315,7 +375,14 @@ async fn authenticate<H: Handler>(
         return Ok(None);
     }
     let s = out.begin();
-    encode_ok(&mut out.buf, 0, &OkInfo { status: SERVER_STATUS_AUTOCOMMIT, ..Default::default() });
+    encode_ok(
+        &mut out.buf,
+        0,
+        &OkInfo {
+            status: SERVER_STATUS_AUTOCOMMIT,
+            ..Default::default()
+        },
+    );
     out.finish(s);
     Ok(Some(caps))
 }

@@ -17,7 +17,9 @@ use tokio::net::TcpStream;
 
 use super::codec::PacketBuf;
 use super::consts::*;
-use super::packets::{encode_bin_value, encode_eof, encode_err, encode_ok, encode_text_value, ErrInfo, OkInfo};
+use super::packets::{
+    encode_bin_value, encode_eof, encode_err, encode_ok, encode_text_value, ErrInfo, OkInfo,
+};
 
 /// Flush threshold for large results, so memory stays bounded.
 const FLUSH_AT: usize = 64 * 1024;
@@ -32,9 +34,21 @@ pub struct ResponseWriter<'a> {
 }
 
 impl<'a> ResponseWriter<'a> {
-    pub(crate) fn new(stream: &'a mut TcpStream, out: &'a mut PacketBuf, caps: u32, status: &'a mut u16) -> Self {
+    pub(crate) fn new(
+        stream: &'a mut TcpStream,
+        out: &'a mut PacketBuf,
+        caps: u32,
+        status: &'a mut u16,
+    ) -> Self {
         let start_len = out.len();
-        ResponseWriter { stream, out, caps, status, start_len, flushed_any: false }
+        ResponseWriter {
+            stream,
+            out,
+            caps,
+            status,
+            start_len,
+            flushed_any: false,
+        }
     }
 
     /// Capabilities negotiated with the client.
@@ -87,7 +101,12 @@ impl<'a> ResponseWriter<'a> {
 
     /// OK with the session status and no info text.
     pub fn ok_simple(&mut self, affected_rows: u64, last_insert_id: u64) {
-        let ok = OkInfo { affected_rows, last_insert_id, status: *self.status, ..Default::default() };
+        let ok = OkInfo {
+            affected_rows,
+            last_insert_id,
+            status: *self.status,
+            ..Default::default()
+        };
         self.ok(&ok);
     }
 
@@ -146,7 +165,10 @@ impl<'a> ResponseWriter<'a> {
                 let bit = i + 2;
                 buf[bm_start + bit / 8] |= 1 << (bit % 8);
             } else {
-                let ty = types.get(i).copied().unwrap_or(ColumnType::MYSQL_TYPE_VAR_STRING);
+                let ty = types
+                    .get(i)
+                    .copied()
+                    .unwrap_or(ColumnType::MYSQL_TYPE_VAR_STRING);
                 encode_bin_value(buf, ty, v);
             }
         }
@@ -156,7 +178,11 @@ impl<'a> ResponseWriter<'a> {
     /// Result set terminator: OK(0xFE) with DEPRECATE_EOF, EOF otherwise.
     pub fn end_result(&mut self, warnings: u16, status: u16) {
         if self.deprecate_eof() {
-            let ok = OkInfo { status, warnings, ..Default::default() };
+            let ok = OkInfo {
+                status,
+                warnings,
+                ..Default::default()
+            };
             let s = self.out.begin();
             encode_ok(&mut self.out.buf, 0xfe, &ok);
             self.out.finish(s);
@@ -220,12 +246,22 @@ pub fn simple_column(name: &str, ty: ColumnType) -> Column {
     use mysql_common::constants::ColumnFlags;
     let binary = !matches!(
         ty,
-        ColumnType::MYSQL_TYPE_VAR_STRING | ColumnType::MYSQL_TYPE_STRING | ColumnType::MYSQL_TYPE_VARCHAR
+        ColumnType::MYSQL_TYPE_VAR_STRING
+            | ColumnType::MYSQL_TYPE_STRING
+            | ColumnType::MYSQL_TYPE_VARCHAR
     );
     Column::new(ty)
         .with_name(name.as_bytes())
         .with_org_name(name.as_bytes())
-        .with_character_set(if binary { 63 } else { UTF8MB4_GENERAL_CI as u16 })
+        .with_character_set(if binary {
+            63
+        } else {
+            UTF8MB4_GENERAL_CI as u16
+        })
         .with_column_length(if binary { 21 } else { 1024 })
-        .with_flags(if binary { ColumnFlags::BINARY_FLAG } else { ColumnFlags::empty() })
+        .with_flags(if binary {
+            ColumnFlags::BINARY_FLAG
+        } else {
+            ColumnFlags::empty()
+        })
 }
