@@ -18,8 +18,14 @@ pub fn new_nonce() -> [u8; 20] {
     n
 }
 
-/// Handshake v10 payload announcing `mysql_native_password`.
-pub fn greeting(server_version: &str, conn_id: u32, nonce: &[u8; 20], caps: u32) -> Vec<u8> {
+/// Handshake v10 payload announcing `plugin`.
+pub fn greeting(
+    server_version: &str,
+    conn_id: u32,
+    nonce: &[u8; 20],
+    caps: u32,
+    plugin: &str,
+) -> Vec<u8> {
     let mut b = Vec::with_capacity(128);
     b.push(10);
     b.extend_from_slice(server_version.as_bytes());
@@ -35,7 +41,7 @@ pub fn greeting(server_version: &str, conn_id: u32, nonce: &[u8; 20], caps: u32)
     b.extend_from_slice(&[0; 10]);
     b.extend_from_slice(&nonce[8..]);
     b.push(0);
-    b.extend_from_slice(NATIVE_PASSWORD.as_bytes());
+    b.extend_from_slice(plugin.as_bytes());
     b.push(0);
     b
 }

@@ -29,6 +29,9 @@ pub struct FrontendConfig {
     pub max_allowed_packet: usize,
     /// Concurrent client connections (ERR 1040 beyond).
     pub max_connections: usize,
+    /// Plugin announced in the greeting: `mysql_native_password` (default)
+    /// or `caching_sha2_password`. Clients may answer with either.
+    pub auth_plugin: &'static str,
 }
 
 impl Default for FrontendConfig {
@@ -38,6 +41,7 @@ impl Default for FrontendConfig {
             users: Arc::default(),
             max_allowed_packet: 64 << 20,
             max_connections: 4096,
+            auth_plugin: NATIVE_PASSWORD,
         }
     }
 }
@@ -278,6 +282,7 @@ async fn authenticate<H: Handler>(
         conn_id,
         &nonce,
         SERVER_CAPABILITIES,
+        cfg.auth_plugin,
     ));
     out.flush(stream).await?;
 
