@@ -52,25 +52,34 @@ pub async fn ensure_db() {
         .unwrap();
 }
 
-/// Starts a proxy announcing `plugin` (native when `sha2` is false).
+/// Starts a proxy announcing caching_sha2 (else native) with a packet limit.
 pub async fn start_with(sha2: bool, max_allowed_packet: usize) -> Proxy {
+    start_custom(|c| {
+        c.max_allowed_packet = max_allowed_packet;
+        c.auth_plugin = if sha2 {
+            CACHING_SHA2_PASSWORD
+        } else {
+            NATIVE_PASSWORD
+        };
+    })
+    .await
+}
+
+/// Starts a proxy with a tweaked frontend config.
+pub async fn start_custom(tweak: impl FnOnce(&mut FrontendConfig)) -> Proxy {
     ensure_db().await;
     let users: HashMap<String, String> = [
         (USER.to_string(), PASSWORD.to_string()),
         ("root".to_string(), String::new()),
     ]
     .into();
-    let cfg = Arc::new(FrontendConfig {
+    let mut cfg = FrontendConfig {
         users: Arc::new(users),
         server_version: "8.0.99-haoka".into(),
-        max_allowed_packet,
-        auth_plugin: if sha2 {
-            CACHING_SHA2_PASSWORD
-        } else {
-            NATIVE_PASSWORD
-        },
         ..Default::default()
-    });
+    };
+    tweak(&mut cfg);
+    let cfg = Arc::new(cfg);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
