@@ -128,7 +128,8 @@ async fn mysql_async_text_prepared_multi() {
     assert_eq!(r.8, u64::MAX);
 
     // Text protocol result of the same data.
-    let rows: Vec<(i64, String, Vec<u8>, String, Option<i32>)> = c
+    type TextRow = (i64, String, Vec<u8>, String, Option<i32>);
+    let rows: Vec<TextRow> = c
         .query("SELECT neg, s, b, dec1, n FROM t_types ORDER BY id")
         .await
         .unwrap();

@@ -144,6 +144,12 @@ pub struct PooledConn {
     _permit: OwnedSemaphorePermit,
 }
 
+impl std::fmt::Debug for PooledConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("PooledConn").field(&self.conn).finish()
+    }
+}
+
 impl PooledConn {
     /// Takes the connection out of the pool's accounting for good.
     pub fn detach(mut self) -> Connection {
