@@ -752,7 +752,9 @@ impl Connection {
         self.state = State::Idle;
         match p.first() {
             Some(0xff) => Ok(Err(parse_err(p))),
-            Some(0xfe) if p.len() < 9 => Ok(Ok(Reader::new(&p[3..]).u16().unwrap_or(self.status))),
+            Some(0xfe) if p.len() < 9 => Ok(Ok(Reader::new(p.get(3..).unwrap_or_default())
+                .u16()
+                .unwrap_or(self.status))),
             _ => Ok(Ok(parse_ok(p).map(|o| o.status).unwrap_or(self.status))),
         }
     }

@@ -361,6 +361,39 @@ mod tests {
         assert!(parse_execute(&exec_body(1, 0, None, &[]), &mut st).is_err());
     }
 
+    /// Deterministic fuzz: random bodies and types never panic.
+    #[test]
+    fn fuzz_execute_and_commands() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let n = (rnd() % 4) as u16;
+            let len = (rnd() % 40) as usize;
+            let mut body: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
+            if body.len() > 9 && rnd() % 2 == 0 {
+                body[9] = 0; // empty-ish bitmap
+            }
+            let mut st = StmtState::new(n);
+            if rnd() % 3 == 0 {
+                st.append_long_data(0, b"ld");
+            }
+            if let Ok(req) = parse_execute(&body, &mut st) {
+                let _ = req.params();
+                let mut out = Vec::new();
+                req.encode_for_backend(1, &mut out);
+            }
+            let _ = decode(&body);
+            let _ = super::super::handshake::parse_response(&body);
+            let _ = super::super::packets::parse_ok(&body);
+            let _ = super::super::packets::parse_err(&body);
+        }
+    }
+
     #[test]
     fn long_data_is_inlined() {
         let mut st = StmtState::new(1);
