@@ -60,6 +60,15 @@ async fn mariadb_cli_both_auth_plugins() {
     .await;
     assert!(ok, "{out}");
     assert_eq!(out.trim(), "0\nhéllo");
+    // A latin1 client gets latin1 results.
+    let (ok, out) = cli(
+        port,
+        &["-u", USER, &pw, "--default-character-set=latin1"],
+        "SELECT @@character_set_client, @@character_set_results",
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), "latin1\tlatin1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 
 use super::command::ExecuteRequest;
-use super::consts::SERVER_MORE_RESULTS_EXISTS;
+use mysql_common::collations::{Collation, CollationId};
+
+use super::consts::{SERVER_MORE_RESULTS_EXISTS, UTF8MB4_GENERAL_CI};
 use super::handler::{ConnectInfo, Handler, HandlerError, HandlerResult};
 use super::packets::ErrInfo;
 use super::writer::ResponseWriter;
@@ -94,7 +96,18 @@ impl Handler for Passthrough {
         let mut cfg = self.backend.clone();
         cfg.database = info.database.map(str::to_string);
         match Connection::connect(&cfg).await {
-            Ok(c) => {
+            Ok(mut c) => {
+                // Backends speak utf8mb4; follow the client's charset.
+                if info.charset != UTF8MB4_GENERAL_CI {
+                    let coll = Collation::resolve(CollationId::from(info.charset as u16));
+                    if !coll.charset().is_empty() {
+                        let sql =
+                            format!("SET NAMES {} COLLATE {}", coll.charset(), coll.collation());
+                        if let Err(e) = c.query_drop(&sql).await {
+                            tracing::debug!(error = %e, "could not follow client charset");
+                        }
+                    }
+                }
                 self.conn = Some(c);
                 Ok(())
             }
