@@ -6,7 +6,9 @@
 //! combines what several shards return.
 
 pub mod admin;
+pub mod backend;
 pub mod config;
 pub mod merge;
+pub mod protocol;
 pub mod rules;
 pub mod sequence;

@@ -1,0 +1,17 @@
+//! Backend: the MySQL client side of the proxy (we connect to the shards).
+//!
+//! - `conn`: `Connection` (handshake/auth, commands, streaming results)
+//! - `auth`: native / caching_sha2 scrambles and RSA full auth
+//! - `result`: column/row decoding helpers
+//! - `pool`: `Pool` per target with cheap checkout
+
+pub mod auth;
+pub mod conn;
+pub mod error;
+pub mod pool;
+pub mod result;
+
+pub use conn::{BackendConfig, Connection, Prepared, QueryResult, Response};
+pub use error::BackendError;
+pub use pool::{Pool, PoolConfig, PooledConn};
+pub use result::{decode_binary_row, decode_text_row, parse_column, ColumnDef};
