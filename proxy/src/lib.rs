@@ -6,4 +6,5 @@
 //! combines what several shards return.
 
 pub mod merge;
+pub mod route;
 pub mod rules;
