@@ -505,6 +505,7 @@ impl Template {
         flush(&mut text, &mut pieces);
         Template(pieces)
     }
+}
 
 #[cfg(test)]
 mod tests {
