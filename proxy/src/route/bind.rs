@@ -83,12 +83,18 @@ fn render(t: &Template, fill: &Fill, out: &mut Out) {
                         if k > 0 {
                             out.text(", ");
                         }
-                        let Some(rt) = templates.get(*r) else { continue };
+                        let Some(rt) = templates.get(*r) else {
+                            continue;
+                        };
                         let sub = Fill {
                             names: fill.names,
                             limit: None,
                             rows: None,
-                            seq: ids.get(*r).copied().flatten().map(|id| (fill.seq.and_then(|s| s.0).or(None), id)),
+                            seq: ids
+                                .get(*r)
+                                .copied()
+                                .flatten()
+                                .map(|id| (fill.seq.and_then(|s| s.0).or(None), id)),
                         };
                         render(rt, &sub, out);
                     }
@@ -176,7 +182,10 @@ pub(crate) fn bind(
             };
             let count = needs.iter().filter(|n| **n).count();
             if count > 0 {
-                let s = ip.sequence.as_ref().map(|s| (s.name.clone(), s.column.clone()));
+                let s = ip
+                    .sequence
+                    .as_ref()
+                    .map(|s| (s.name.clone(), s.column.clone()));
                 let (sequence, column) = s.unwrap_or_default();
                 return Ok(Routed::NeedIds(PendingInsert {
                     kind: plan.kind,
@@ -220,7 +229,16 @@ impl PendingInsert {
             OwnedArgs::Lits(l) => (Args::Lits(l), false),
             OwnedArgs::Values(v) => (Args::Values(v), true),
         };
-        bind_insert(&self.plan, ip, schema, &args, segs, &self.needs, ids, prepared)
+        bind_insert(
+            &self.plan,
+            ip,
+            schema,
+            &args,
+            segs,
+            &self.needs,
+            ids,
+            prepared,
+        )
     }
 }
 
@@ -263,7 +281,8 @@ fn bind_insert(
                 let mut vals: Vec<(&str, KeyValue)> = Vec::new();
                 for (c, op) in ip.row_keys.get(r).map(|v| v.as_slice()).unwrap_or(&[]) {
                     let from_seq = Some(c.as_str()) == seq_col
-                        && (op.is_none() || (needs.get(r) == Some(&true) && seq_param(r).is_some()));
+                        && (op.is_none()
+                            || (needs.get(r) == Some(&true) && seq_param(r).is_some()));
                     let v = if from_seq {
                         row_ids[r].map(|i| KeyValue::Int(i as i128))
                     } else {
@@ -309,9 +328,10 @@ fn bind_insert(
             groups.insert((Place::Global, ip.slot.name.clone()), (0..nrows).collect());
         }
     }
-    let seq_p = ip.sequence.as_ref().and_then(|s| {
-        s.rows.iter().find_map(|r| r.filter(|p| *p != usize::MAX))
-    });
+    let seq_p = ip
+        .sequence
+        .as_ref()
+        .and_then(|s| s.rows.iter().find_map(|r| r.filter(|p| *p != usize::MAX)));
     let mut targets = Vec::with_capacity(groups.len());
     let mut rows = Vec::with_capacity(groups.len());
     for ((place, name), rs) in &groups {
@@ -343,12 +363,16 @@ fn render_insert(t: &Template, fill: &Fill, out: &mut Out, seq_p: Option<usize>)
     for p in &t.0 {
         match p {
             Piece::Rows => {
-                let Some((templates, rows, ids)) = fill.rows else { continue };
+                let Some((templates, rows, ids)) = fill.rows else {
+                    continue;
+                };
                 for (k, r) in rows.iter().enumerate() {
                     if k > 0 {
                         out.text(", ");
                     }
-                    let Some(rt) = templates.get(*r) else { continue };
+                    let Some(rt) = templates.get(*r) else {
+                        continue;
+                    };
                     let id = ids.get(*r).copied().flatten();
                     let sub = Fill {
                         names: fill.names,
@@ -407,8 +431,11 @@ fn bind_dml(
         (Placement::Sharded { group, sub }, hint) => {
             let mut shards: Option<BTreeSet<usize>> = None;
             let mut splits: Option<BTreeSet<(usize, usize)>> = None;
-            for &g in group {
-                let SlotRule::Sharded(t) = &d.slots[g].rule else { continue };
+            let drivers = if group.is_empty() { sub } else { group };
+            for &g in drivers {
+                let SlotRule::Sharded(t) = &d.slots[g].rule else {
+                    continue;
+                };
                 let l = layout(t, schema);
                 let set = eval(&d.cond, g, &l, args, segs)?;
                 if set == PairSet::All && t.split_by.is_none() {
@@ -441,7 +468,7 @@ fn bind_dml(
                 let mut sp: BTreeSet<Option<usize>> = pairs.iter().map(|p| p.1).collect();
                 if sp.is_empty() {
                     sp = match &splits {
-                        Some(_) => split_count(d, group)
+                        Some(_) => split_count(d, drivers)
                             .map(|c| (0..c).map(Some).collect())
                             .unwrap_or_default(),
                         None => [None].into_iter().collect(),
@@ -463,7 +490,9 @@ fn bind_dml(
                 }
                 let shard = pairs[0].0;
                 for &s in sub {
-                    let SlotRule::Sharded(t) = &d.slots[s].rule else { continue };
+                    let SlotRule::Sharded(t) = &d.slots[s].rule else {
+                        continue;
+                    };
                     let l = layout(t, schema);
                     let set = eval(&d.cond, s, &l, args, segs)?;
                     let m = l.materialize(&set);

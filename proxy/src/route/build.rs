@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use mysql_common::value::Value;
 use sqlparser::ast::{
-    self, Assignment, AssignmentTarget, Distinct, DuplicateTreatment, Expr, FromTable,
-    FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, JoinConstraint,
-    JoinOperator, LimitClause, ObjectName, ObjectNamePart, OnInsert, OrderBy, OrderByExpr,
-    OrderByKind, OrderByOptions, Query, Select, SelectItem, SetExpr, Statement, TableAlias,
-    TableFactor, TableObject, TableWithJoins, UnaryOperator, Value as SqlValue,
+    self, Assignment, AssignmentTarget, Distinct, DuplicateTreatment, Expr, FromTable, FunctionArg,
+    FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, JoinConstraint, JoinOperator,
+    LimitClause, ObjectName, ObjectNamePart, OnInsert, OrderBy, OrderByExpr, OrderByKind,
+    OrderByOptions, Query, Select, SelectItem, SetExpr, Statement, TableAlias, TableFactor,
+    TableObject, TableWithJoins, UnaryOperator, Value as SqlValue,
 };
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
@@ -25,9 +25,32 @@ use crate::rules::{KeyValue, Place, Schema, TableRule};
 /// First words of statements that go to a pass-through plan when the parser
 /// cannot read them (session and administration statements).
 pub const PASS_THROUGH_PREFIXES: &[&str] = &[
-    "SET", "SHOW", "USE", "KILL", "FLUSH", "ANALYZE", "OPTIMIZE", "CHECK", "CHECKSUM", "REPAIR",
-    "HANDLER", "DO", "XA", "LOCK", "UNLOCK", "RESET", "HELP", "BINLOG", "CACHE", "DESCRIBE",
-    "DESC", "GRANT", "REVOKE", "PURGE", "INSTALL", "UNINSTALL",
+    "SET",
+    "SHOW",
+    "USE",
+    "KILL",
+    "FLUSH",
+    "ANALYZE",
+    "OPTIMIZE",
+    "CHECK",
+    "CHECKSUM",
+    "REPAIR",
+    "HANDLER",
+    "DO",
+    "XA",
+    "LOCK",
+    "UNLOCK",
+    "RESET",
+    "HELP",
+    "BINLOG",
+    "CACHE",
+    "DESCRIBE",
+    "DESC",
+    "GRANT",
+    "REVOKE",
+    "PURGE",
+    "INSTALL",
+    "UNINSTALL",
 ];
 
 const INFO_SCHEMAS: &[&str] = &["information_schema", "mysql", "performance_schema", "sys"];
@@ -170,7 +193,8 @@ fn build_stmt(
             b.walk_twj(&mut u.table, 0, true)?;
             if let Some(from) = &mut u.from {
                 let list = match from {
-                    ast::UpdateTableFromKind::BeforeSet(v) | ast::UpdateTableFromKind::AfterSet(v) => v,
+                    ast::UpdateTableFromKind::BeforeSet(v)
+                    | ast::UpdateTableFromKind::AfterSet(v) => v,
                 };
                 for t in list {
                     b.walk_twj(t, 0, true)?;
@@ -242,7 +266,9 @@ fn build_stmt(
                 ));
             }
             ddl(schema, &table, |phys| {
-                ct.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::with_quote('`', phys))]);
+                ct.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::with_quote(
+                    '`', phys,
+                ))]);
                 Statement::CreateTable(ct.clone()).to_string()
             })
             .and_then(|r| fixed(StmtKind::Ddl, r))
@@ -250,8 +276,9 @@ fn build_stmt(
         Statement::CreateIndex(mut ci) => {
             let table = last_name(&ci.table_name);
             ddl(schema, &table, |phys| {
-                ci.table_name =
-                    ObjectName(vec![ObjectNamePart::Identifier(Ident::with_quote('`', phys))]);
+                ci.table_name = ObjectName(vec![ObjectNamePart::Identifier(Ident::with_quote(
+                    '`', phys,
+                ))]);
                 Statement::CreateIndex(ci.clone()).to_string()
             })
             .and_then(|r| fixed(StmtKind::Ddl, r))
@@ -259,7 +286,9 @@ fn build_stmt(
         Statement::AlterTable(mut at) => {
             let table = last_name(&at.name);
             ddl(schema, &table, |phys| {
-                at.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::with_quote('`', phys))]);
+                at.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::with_quote(
+                    '`', phys,
+                ))]);
                 Statement::AlterTable(at.clone()).to_string()
             })
             .and_then(|r| fixed(StmtKind::Ddl, r))
@@ -273,8 +302,9 @@ fn build_stmt(
             }
             let table = last_name(&t.table_names[0].name);
             ddl(schema, &table, |phys| {
-                t.table_names[0].name =
-                    ObjectName(vec![ObjectNamePart::Identifier(Ident::with_quote('`', phys))]);
+                t.table_names[0].name = ObjectName(vec![ObjectNamePart::Identifier(
+                    Ident::with_quote('`', phys),
+                )]);
                 Statement::Truncate(t.clone()).to_string()
             })
             .and_then(|r| fixed(StmtKind::Ddl, r))
@@ -297,8 +327,10 @@ fn build_stmt(
                 let tname = last_name(&names[0]);
                 let ie = if if_exists { "IF EXISTS " } else { "" };
                 let tmp = if temporary { "TEMPORARY " } else { "" };
-                ddl(schema, &tname, |phys| format!("DROP {tmp}TABLE {ie}`{phys}`"))
-                    .and_then(|r| fixed(StmtKind::Ddl, r))
+                ddl(schema, &tname, |phys| {
+                    format!("DROP {tmp}TABLE {ie}`{phys}`")
+                })
+                .and_then(|r| fixed(StmtKind::Ddl, r))
             }
             ast::ObjectType::Index => {
                 let (Some(tn), 1) = (table, names.len()) else {
@@ -309,8 +341,10 @@ fn build_stmt(
                 };
                 let iname = names[0].to_string();
                 let tname = last_name(&tn);
-                ddl(schema, &tname, |phys| format!("DROP INDEX {iname} ON `{phys}`"))
-                    .and_then(|r| fixed(StmtKind::Ddl, r))
+                ddl(schema, &tname, |phys| {
+                    format!("DROP INDEX {iname} ON `{phys}`")
+                })
+                .and_then(|r| fixed(StmtKind::Ddl, r))
             }
             other => Err(RouteError::not_supported(
                 format!("DROP {other}"),
@@ -369,7 +403,11 @@ fn build_stmt(
         ),
         other => {
             let word = other.to_string();
-            let word = word.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            let word = word
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
             if PASS_THROUGH_PREFIXES.contains(&word.as_str()) {
                 return fixed(
                     StmtKind::PassThrough,
@@ -537,7 +575,9 @@ fn show(schema: &Schema, text: &str) -> Result<Routed, RouteError> {
             full,
             sql: text.to_string(),
         })),
-        "COLUMNS" | "FIELDS" | "INDEX" | "INDEXES" | "KEYS" if matches!(at(i + 1), "FROM" | "IN") => {
+        "COLUMNS" | "FIELDS" | "INDEX" | "INDEXES" | "KEYS"
+            if matches!(at(i + 1), "FROM" | "IN") =>
+        {
             let Some(tw) = w.get(i + 2) else {
                 return Err(RouteError::Syntax(format!("'{text}': table name missing")));
             };
@@ -652,7 +692,10 @@ impl<'a> Builder<'a> {
             if !db.eq_ignore_ascii_case(&self.schema.name) {
                 return Err(RouteError::not_supported(
                     format!("a table of another database ({db}.{tname})"),
-                    format!("this connection's schema is {}; use one schema per statement", self.schema.name),
+                    format!(
+                        "this connection's schema is {}; use one schema per statement",
+                        self.schema.name
+                    ),
                 ));
             }
         }
@@ -1151,11 +1194,19 @@ impl<'a> Builder<'a> {
         };
         for n in targets {
             let parts = name_parts(n);
-            let col = parts.last().cloned().unwrap_or_default().to_ascii_lowercase();
+            let col = parts
+                .last()
+                .cloned()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
             let qual = (parts.len() >= 2).then(|| parts[parts.len() - 2].clone());
             for (i, slot) in self.slots.iter().enumerate() {
                 if let Some(q) = &qual {
-                    if !self.names.iter().any(|(s, n, _)| *s == i && n.eq_ignore_ascii_case(q)) {
+                    if !self
+                        .names
+                        .iter()
+                        .any(|(s, n, _)| *s == i && n.eq_ignore_ascii_case(q))
+                    {
                         continue;
                     }
                 }
@@ -1214,7 +1265,9 @@ impl<'a> Builder<'a> {
                 _ => None,
             };
             for (a, ac, b, bc) in &self.joins {
-                let (Some(ta), Some(tb)) = (table(*a), table(*b)) else { continue };
+                let (Some(ta), Some(tb)) = (table(*a), table(*b)) else {
+                    continue;
+                };
                 let shard_eq = *ac == ta.shard_by.column
                     && *bc == tb.shard_by.column
                     && ta.shard_by.algorithm == tb.shard_by.algorithm;
@@ -1245,14 +1298,19 @@ impl<'a> Builder<'a> {
             if split.len() > 1 {
                 for &s in &split[1..] {
                     let (ta, tb) = (table(split[0]), table(s));
-                    let (Some(ta), Some(tb)) = (ta, tb) else { continue };
+                    let (Some(ta), Some(tb)) = (ta, tb) else {
+                        continue;
+                    };
                     let (sa, sb) = (ta.split_by.as_ref(), tb.split_by.as_ref());
                     let joined = self.joins.iter().any(|(a, ac, b, bc)| {
                         let pair = (*a == split[0] && *b == s) || (*a == s && *b == split[0]);
                         pair && sa.is_some_and(|x| x.column == *ac)
                             && sb.is_some_and(|x| x.column == *bc)
                     });
-                    if !joined || sa.map(|x| (&x.algorithm, x.count)) != sb.map(|x| (&x.algorithm, x.count)) {
+                    if !joined
+                        || sa.map(|x| (&x.algorithm, x.count))
+                            != sb.map(|x| (&x.algorithm, x.count))
+                    {
                         return Err(RouteError::CrossShardJoin(format!(
                             "split tables {} and {} must also be joined on their split keys",
                             self.slots[split[0]].name, self.slots[s].name
@@ -1333,8 +1391,19 @@ fn operand(e: &Expr) -> Option<Operand> {
 
 const MERGEABLE: &[&str] = &["COUNT", "SUM", "MIN", "MAX", "AVG"];
 const OTHER_AGGS: &[&str] = &[
-    "GROUP_CONCAT", "STD", "STDDEV", "STDDEV_POP", "STDDEV_SAMP", "VARIANCE", "VAR_POP",
-    "VAR_SAMP", "BIT_AND", "BIT_OR", "BIT_XOR", "JSON_ARRAYAGG", "JSON_OBJECTAGG",
+    "GROUP_CONCAT",
+    "STD",
+    "STDDEV",
+    "STDDEV_POP",
+    "STDDEV_SAMP",
+    "VARIANCE",
+    "VAR_POP",
+    "VAR_SAMP",
+    "BIT_AND",
+    "BIT_OR",
+    "BIT_XOR",
+    "JSON_ARRAYAGG",
+    "JSON_OBJECTAGG",
 ];
 
 fn func_name(f: &ast::Function) -> String {
@@ -1363,7 +1432,8 @@ fn contains_aggregate(e: &Expr) -> Option<String> {
         let mut from = 0;
         while let Some(p) = t[from..].find(n) {
             let at = from + p;
-            let before_ok = at == 0 || !t.as_bytes()[at - 1].is_ascii_alphanumeric() && t.as_bytes()[at - 1] != b'_';
+            let before_ok = at == 0
+                || !t.as_bytes()[at - 1].is_ascii_alphanumeric() && t.as_bytes()[at - 1] != b'_';
             let after = t[at + n.len()..].trim_start();
             if before_ok && after.starts_with('(') {
                 return Some(n.to_string());
@@ -1416,9 +1486,9 @@ impl ScatterBuilder {
         if positional {
             if let Expr::Value(v) = e {
                 if let SqlValue::Number(n, _) = &v.value {
-                    let p: usize = n.parse().map_err(|_| {
-                        RouteError::Syntax(format!("bad column position {n}"))
-                    })?;
+                    let p: usize = n
+                        .parse()
+                        .map_err(|_| RouteError::Syntax(format!("bad column position {n}")))?;
                     if p == 0 || p > self.visible_limit() {
                         if self.wildcard.is_some() {
                             return Err(RouteError::not_supported(
@@ -1426,7 +1496,9 @@ impl ScatterBuilder {
                                 "name the column instead of its position",
                             ));
                         }
-                        return Err(RouteError::Syntax(format!("Unknown column '{p}' in 'order clause'")));
+                        return Err(RouteError::Syntax(format!(
+                            "Unknown column '{p}' in 'order clause'"
+                        )));
                     }
                     return Ok(Some(p - 1));
                 }
@@ -1434,10 +1506,11 @@ impl ScatterBuilder {
         }
         let lim = self.visible_limit();
         if let Expr::Identifier(i) = e {
-            if let Some(p) = self.proj[..lim]
-                .iter()
-                .position(|p| p.alias.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(&i.value)))
-            {
+            if let Some(p) = self.proj[..lim].iter().position(|p| {
+                p.alias
+                    .as_deref()
+                    .is_some_and(|a| a.eq_ignore_ascii_case(&i.value))
+            }) {
                 return Ok(Some(p));
             }
         }
@@ -1548,10 +1621,12 @@ impl ScatterBuilder {
         Ok(match e {
             Expr::Nested(x) => self.having(x)?,
             Expr::Value(v) => match &v.value {
-                SqlValue::Placeholder(p) => match p.strip_prefix('?').and_then(|n| n.parse::<usize>().ok()) {
-                    Some(n) if n > 0 => HExpr::Param(n - 1),
-                    _ => return Err(RouteError::Syntax(format!("bad placeholder {p}"))),
-                },
+                SqlValue::Placeholder(p) => {
+                    match p.strip_prefix('?').and_then(|n| n.parse::<usize>().ok()) {
+                        Some(n) if n > 0 => HExpr::Param(n - 1),
+                        _ => return Err(RouteError::Syntax(format!("bad placeholder {p}"))),
+                    }
+                }
                 SqlValue::Number(n, _) => HExpr::Literal(match n.parse::<i64>() {
                     Ok(i) => Value::Int(i),
                     Err(_) => Value::Bytes(n.clone().into_bytes()),
@@ -1595,7 +1670,10 @@ impl ScatterBuilder {
                 ..
             } => HExpr::InList {
                 expr: Box::new(self.having(expr)?),
-                list: list.iter().map(|x| self.having(x)).collect::<Result<_, _>>()?,
+                list: list
+                    .iter()
+                    .map(|x| self.having(x))
+                    .collect::<Result<_, _>>()?,
                 negated: *negated,
             },
             Expr::Between {
@@ -1633,7 +1711,10 @@ fn scatter(b: &Builder, q: Query) -> Result<Scatter, RouteError> {
         ));
     }
     if q.fetch.is_some() {
-        return Err(RouteError::not_supported("FETCH across shards", "use LIMIT"));
+        return Err(RouteError::not_supported(
+            "FETCH across shards",
+            "use LIMIT",
+        ));
     }
     let SetExpr::Select(sel) = q.body.as_mut() else {
         return Err(RouteError::not_supported(
@@ -1701,7 +1782,10 @@ fn scatter(b: &Builder, q: Query) -> Result<Scatter, RouteError> {
         None | Some(Distinct::All) => {}
         Some(Distinct::Distinct) => spec.distinct = true,
         Some(Distinct::On(_)) => {
-            return Err(RouteError::not_supported("DISTINCT ON", "MySQL has no DISTINCT ON"))
+            return Err(RouteError::not_supported(
+                "DISTINCT ON",
+                "MySQL has no DISTINCT ON",
+            ))
         }
     }
     // GROUP BY
@@ -1716,7 +1800,10 @@ fn scatter(b: &Builder, q: Query) -> Result<Scatter, RouteError> {
             list.clone()
         }
         GroupByExpr::All(_) => {
-            return Err(RouteError::not_supported("GROUP BY ALL", "name the group columns"))
+            return Err(RouteError::not_supported(
+                "GROUP BY ALL",
+                "name the group columns",
+            ))
         }
     };
     for g in &group_exprs {
@@ -1749,7 +1836,10 @@ fn scatter(b: &Builder, q: Query) -> Result<Scatter, RouteError> {
                 }
             }
             OrderByKind::All(_) => {
-                return Err(RouteError::not_supported("ORDER BY ALL", "name the sort columns"))
+                return Err(RouteError::not_supported(
+                    "ORDER BY ALL",
+                    "name the sort columns",
+                ))
             }
         }
     }
@@ -1798,7 +1888,11 @@ fn scatter(b: &Builder, q: Query) -> Result<Scatter, RouteError> {
                 limit_by,
             } if limit_by.is_empty() => (offset.map(|o| o.value), l),
             LimitClause::OffsetCommaLimit { offset, limit } => (Some(offset), limit),
-            LimitClause::LimitOffset { limit: None, offset: None, .. } => (None, Expr::Value(SqlValue::Null.into())),
+            LimitClause::LimitOffset {
+                limit: None,
+                offset: None,
+                ..
+            } => (None, Expr::Value(SqlValue::Null.into())),
             _ => {
                 return Err(RouteError::not_supported(
                     "this LIMIT form across shards",
@@ -1820,7 +1914,10 @@ fn scatter(b: &Builder, q: Query) -> Result<Scatter, RouteError> {
             };
             // with groups or HAVING, shard-level limits could cut rows the
             // merged result needs unless the order is by group keys only
-            let order_by_groups = spec.order_by.iter().all(|k| spec.group_by.contains(&k.column));
+            let order_by_groups = spec
+                .order_by
+                .iter()
+                .all(|k| spec.group_by.contains(&k.column));
             let shard_limit = having.is_none()
                 && (group_exprs.is_empty() && sb.aggregates.is_empty()
                     || !group_exprs.is_empty() && order_by_groups)
@@ -1967,7 +2064,10 @@ fn build_insert(schema: &Schema, sc: &Scanned, ins: ast::Insert) -> Result<Plan,
         .collect();
     if columns.is_empty() && layout.is_some() {
         return Err(RouteError::not_supported(
-            format!("INSERT without a column list into sharded table {}", slot.name),
+            format!(
+                "INSERT without a column list into sharded table {}",
+                slot.name
+            ),
             "name the columns: INSERT INTO t (a, b, ...) VALUES (...)",
         ));
     }
@@ -1989,7 +2089,10 @@ fn build_insert(schema: &Schema, sc: &Scanned, ins: ast::Insert) -> Result<Plan,
                 Some(p) => p,
                 None => {
                     columns.push(s.column.clone());
-                    ins.columns.push(ObjectName(vec![ObjectNamePart::Identifier(ident(&s.column))]));
+                    ins.columns
+                        .push(ObjectName(vec![ObjectNamePart::Identifier(ident(
+                            &s.column,
+                        ))]));
                     for row in &mut rows {
                         row.push(Expr::Identifier(ident(SEQ_MARK)));
                     }

@@ -47,7 +47,9 @@ pub enum RouteError {
     #[error("haoka: bad hint '{0}': expected /*+ HAOKA shard=N */ or /*+ HAOKA shard=global */")]
     BadHint(String),
     /// A hint that names a shard the schema does not have.
-    #[error("haoka: hint names shard {shard}, but schema {schema} has {count} data shards (0..{count})")]
+    #[error(
+        "haoka: hint names shard {shard}, but schema {schema} has {count} data shards (0..{count})"
+    )]
     HintShardOutOfRange {
         shard: usize,
         schema: String,

@@ -30,7 +30,11 @@ fn database(schema: &Schema, p: Place) -> String {
     }
 }
 
-fn row(shard: impl Into<String>, database: impl Into<String>, sql: impl Into<String>) -> ExplainRow {
+fn row(
+    shard: impl Into<String>,
+    database: impl Into<String>,
+    sql: impl Into<String>,
+) -> ExplainRow {
     ExplainRow {
         shard: shard.into(),
         database: database.into(),
@@ -43,7 +47,11 @@ pub fn describe_merge(m: &MergeSpec, hidden: usize, wildcard: bool) -> String {
     let mut parts = vec![format!(
         "visible={}{}",
         if wildcard { "*" } else { "" },
-        if wildcard { String::new() } else { m.visible.to_string() }
+        if wildcard {
+            String::new()
+        } else {
+            m.visible.to_string()
+        }
     )];
     if hidden > 0 {
         parts.push(format!("hidden={hidden}"));
@@ -60,7 +68,9 @@ pub fn describe_merge(m: &MergeSpec, hidden: usize, wildcard: bool) -> String {
             .aggregates
             .iter()
             .map(|a| match &a.func {
-                AggFunc::Avg { sum, count, .. } => format!("avg(#{})=#{}/#{}", a.column, sum, count),
+                AggFunc::Avg { sum, count, .. } => {
+                    format!("avg(#{})=#{}/#{}", a.column, sum, count)
+                }
                 f => format!("{}(#{})", format!("{f:?}").to_lowercase(), a.column),
             })
             .collect();
@@ -97,7 +107,13 @@ pub fn explain(routed: &Routed, schema: &Schema) -> Vec<ExplainRow> {
             let mut rows: Vec<ExplainRow> = p
                 .targets
                 .iter()
-                .map(|t| row(place_name(t.place), database(schema, t.place), t.sql.clone()))
+                .map(|t| {
+                    row(
+                        place_name(t.place),
+                        database(schema, t.place),
+                        t.sql.clone(),
+                    )
+                })
                 .collect();
             if let Some(m) = &p.merge {
                 rows.push(row(
@@ -107,7 +123,11 @@ pub fn explain(routed: &Routed, schema: &Schema) -> Vec<ExplainRow> {
                 ));
             }
             if p.broadcast {
-                rows.push(row("note", "", "every target in one distributed transaction"));
+                rows.push(row(
+                    "note",
+                    "",
+                    "every target in one distributed transaction",
+                ));
             }
             if p.any_copy {
                 rows.push(row("note", "", "broadcast read: any copy can answer"));

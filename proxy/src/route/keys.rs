@@ -256,7 +256,10 @@ impl Layout<'_> {
             ),
             None => None,
         };
-        let split = match (&t.split_by, t.split_by.as_ref().and_then(|s| get(&s.column))) {
+        let split = match (
+            &t.split_by,
+            t.split_by.as_ref().and_then(|s| get(&s.column)),
+        ) {
             (Some(s), Some(v)) => Some(
                 s.algorithm
                     .place(v, s.count)
@@ -305,7 +308,9 @@ impl Layout<'_> {
 fn intersect(a: PairSet, b: PairSet) -> PairSet {
     match (a, b) {
         (PairSet::All, x) | (x, PairSet::All) => x,
-        (PairSet::Some(a), PairSet::Some(b)) => PairSet::Some(a.intersection(&b).copied().collect()),
+        (PairSet::Some(a), PairSet::Some(b)) => {
+            PairSet::Some(a.intersection(&b).copied().collect())
+        }
     }
 }
 
@@ -382,8 +387,45 @@ pub fn eval(
         }
         Cond::And(cs) => {
             let mut acc = PairSet::All;
+            // ranges on one column combine into one interval first
+            let mut ranges: Vec<(&str, Option<i128>, Option<i128>)> = Vec::new();
             for c in cs {
+                if let Cond::Range {
+                    slot: s,
+                    column,
+                    low,
+                    high,
+                } = c
+                {
+                    if *s == slot {
+                        let b = |o: &Option<Operand>| {
+                            o.as_ref()
+                                .and_then(|o| o.resolve(args))
+                                .and_then(|v| v.as_int())
+                        };
+                        let (l, h) = (b(low), b(high));
+                        match ranges.iter_mut().find(|r| r.0 == column.as_str()) {
+                            Some(r) => {
+                                r.1 = match (r.1, l) {
+                                    (Some(a), Some(b)) => Some(a.max(b)),
+                                    (a, b) => a.or(b),
+                                };
+                                r.2 = match (r.2, h) {
+                                    (Some(a), Some(b)) => Some(a.min(b)),
+                                    (a, b) => a.or(b),
+                                };
+                            }
+                            None => ranges.push((column.as_str(), l, h)),
+                        }
+                        continue;
+                    }
+                }
                 acc = intersect(acc, eval(c, slot, layout, args, segs)?);
+            }
+            for (column, l, h) in ranges {
+                if l.is_some() || h.is_some() {
+                    acc = intersect(acc, layout.range(column, l, h));
+                }
             }
             Ok(acc)
         }

@@ -187,7 +187,16 @@ const FOLD_MINUS_AFTER: &[&str] = &[
     "HAVING", "IN", "VALUES", "VALUE", "SET", "RETURN", "XOR",
 ];
 const END_BY_CLAUSE: &[&str] = &[
-    "LIMIT", "HAVING", "WINDOW", "UNION", "FOR", "LOCK", "INTO", "ORDER", "EXCEPT", "INTERSECT",
+    "LIMIT",
+    "HAVING",
+    "WINDOW",
+    "UNION",
+    "FOR",
+    "LOCK",
+    "INTO",
+    "ORDER",
+    "EXCEPT",
+    "INTERSECT",
 ];
 
 #[derive(PartialEq)]
@@ -231,7 +240,8 @@ pub fn scan(sql: &str, mode: Mode) -> Result<Scanned, RouteError> {
         if b == b'#'
             || (b == b'-'
                 && s.get(i + 1) == Some(&b'-')
-                && s.get(i + 2).is_none_or(|c| c.is_ascii_whitespace() || *c < 32))
+                && s.get(i + 2)
+                    .is_none_or(|c| c.is_ascii_whitespace() || *c < 32))
         {
             while i < s.len() && s[i] != b'\n' {
                 i += 1;
@@ -240,7 +250,10 @@ pub fn scan(sql: &str, mode: Mode) -> Result<Scanned, RouteError> {
             continue;
         }
         if b == b'/' && s.get(i + 1) == Some(&b'*') {
-            let end = sql[i + 2..].find("*/").map(|p| i + 2 + p + 2).unwrap_or(s.len());
+            let end = sql[i + 2..]
+                .find("*/")
+                .map(|p| i + 2 + p + 2)
+                .unwrap_or(s.len());
             let body = &sql[i..end];
             if body.starts_with("/*+") {
                 let inner = body[3..].strip_suffix("*/").unwrap_or(&body[3..]);
@@ -355,7 +368,9 @@ pub fn scan(sql: &str, mode: Mode) -> Result<Scanned, RouteError> {
         // words (incl. @vars)
         if is_word_byte(b) || b == b'@' {
             let mut end = i + 1;
-            while end < s.len() && (is_word_byte(s[end]) || s[end] == b'@' || s[end] == b'.' && s[i] == b'@') {
+            while end < s.len()
+                && (is_word_byte(s[end]) || s[end] == b'@' || s[end] == b'.' && s[i] == b'@')
+            {
                 end += 1;
             }
             let w = &sql[i..end];
@@ -561,22 +576,33 @@ mod tests {
         );
         assert_eq!(l, vec!["5", "10"]);
         let (t, _) = norm("SELECT x FROM (SELECT a FROM t ORDER BY 1) s WHERE b = 2");
-        assert_eq!(t, "SELECT x FROM (SELECT a FROM t ORDER BY 1) s WHERE b = ?1");
+        assert_eq!(
+            t,
+            "SELECT x FROM (SELECT a FROM t ORDER BY 1) s WHERE b = ?1"
+        );
         let (t, _) = norm("SELECT 0x1F, X'AB', _utf8mb4'x', 1e3, .5");
         assert_eq!(t, "SELECT 0x1F, X'AB', _utf8mb4'x', ?1, ?2");
     }
 
     #[test]
     fn prepared_mode_numbers_placeholders() {
-        let s = scan("SELECT c FROM t WHERE a = ? AND b = '?' AND c IN (?, ?)", Mode::Prepared).unwrap();
-        assert_eq!(s.text, "SELECT c FROM t WHERE a = ?1 AND b = '?' AND c IN (?2, ?3)");
+        let s = scan(
+            "SELECT c FROM t WHERE a = ? AND b = '?' AND c IN (?, ?)",
+            Mode::Prepared,
+        )
+        .unwrap();
+        assert_eq!(
+            s.text,
+            "SELECT c FROM t WHERE a = ?1 AND b = '?' AND c IN (?2, ?3)"
+        );
         assert_eq!(s.params, 3);
         assert!(scan("SELECT ? ", Mode::Text).is_err());
     }
 
     #[test]
     fn template_split() {
-        let t = Template::from_rendered("SELECT '?1' FROM __hk_t0 WHERE a = ?2 LIMIT 0, __hk_limit");
+        let t =
+            Template::from_rendered("SELECT '?1' FROM __hk_t0 WHERE a = ?2 LIMIT 0, __hk_limit");
         assert_eq!(
             t.0,
             vec![

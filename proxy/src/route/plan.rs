@@ -106,7 +106,9 @@ impl MergePlan {
         let mut s = self.spec.clone();
         s.visible = actual;
         s.group_by.iter_mut().for_each(|c| *c = shift(*c));
-        s.order_by.iter_mut().for_each(|k| k.column = shift(k.column));
+        s.order_by
+            .iter_mut()
+            .for_each(|k| k.column = shift(k.column));
         for a in &mut s.aggregates {
             a.column = shift(a.column);
             if let crate::merge::AggFunc::Avg { sum, count, .. } = &mut a.func {
@@ -173,7 +175,9 @@ pub struct ShardPlan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionCommand {
     /// BEGIN / START TRANSACTION [READ ONLY | WITH CONSISTENT SNAPSHOT ...].
-    Begin { read_only: bool },
+    Begin {
+        read_only: bool,
+    },
     Commit,
     Rollback,
     Savepoint(String),
@@ -225,7 +229,9 @@ pub enum HaokaShow {
 pub enum Routed {
     Shards(ShardPlan),
     /// A SELECT without tables: answer locally or on any shard with `sql`.
-    NoTable { sql: String },
+    NoTable {
+        sql: String,
+    },
     Session(SessionCommand),
     Metadata(Metadata),
     Haoka(HaokaShow),
@@ -233,7 +239,9 @@ pub enum Routed {
     Explain(Box<Routed>),
     /// A session/admin statement the parser does not know (KILL, SHOW ENGINE
     /// ...): send `sql` to any backend or handle locally.
-    PassThrough { sql: String },
+    PassThrough {
+        sql: String,
+    },
     /// An INSERT that needs sequence ids first: see [`PendingInsert`].
     NeedIds(PendingInsert),
 }
