@@ -47,11 +47,13 @@ impl Out<'_> {
     }
 }
 
+type RowsFill<'a> = (&'a [Template], &'a [usize], &'a [Option<u64>]);
+
 struct Fill<'a> {
     names: &'a [String],
     limit: Option<u64>,
     /// For INSERT: row templates, the rows of this target, their ids.
-    rows: Option<(&'a [Template], &'a [usize], &'a [Option<u64>])>,
+    rows: Option<RowsFill<'a>>,
     /// (param replaced by the sequence id, id)
     seq: Option<(Option<usize>, u64)>,
 }
@@ -148,7 +150,7 @@ pub(crate) fn bind(
     check_hint(plan.hint, schema)?;
     let prepared = matches!(args, Args::Values(_));
     match &plan.body {
-        Body::Fixed(r) => Ok(r.clone()),
+        Body::Fixed(r) => Ok(r.as_ref().clone()),
         Body::NoTable(t) => {
             let mut out = Out::new(&args, false);
             render(
@@ -277,6 +279,7 @@ fn bind_insert(
         (SlotRule::Sharded(t), hint) => {
             let l = layout(t, schema);
             let seq_col = ip.sequence.as_ref().map(|s| s.column.as_str());
+            #[allow(clippy::needless_range_loop)]
             for r in 0..nrows {
                 let mut vals: Vec<(&str, KeyValue)> = Vec::new();
                 for (c, op) in ip.row_keys.get(r).map(|v| v.as_slice()).unwrap_or(&[]) {

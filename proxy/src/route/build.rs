@@ -102,7 +102,7 @@ pub(crate) fn build(schema: &Schema, sc: &Scanned) -> Result<Plan, RouteError> {
         kind,
         params: sc.params,
         hint: sc.hint,
-        body: Body::Fixed(r),
+        body: Body::Fixed(Box::new(r)),
     };
     let first = sc.first_word.as_str();
     if first == "SHOW" {
@@ -157,7 +157,7 @@ fn build_stmt(
             kind,
             params: sc.params,
             hint: sc.hint,
-            body: Body::Fixed(r),
+            body: Body::Fixed(Box::new(r)),
         })
     };
     let session = |c: SessionCommand| fixed(StmtKind::Session, Routed::Session(c));
@@ -892,6 +892,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Find subqueries inside an expression and walk them.
+    #[allow(clippy::only_used_in_recursion)]
     fn walk_expr(&mut self, e: &mut Expr, scope: usize) -> Result<(), RouteError> {
         match e {
             Expr::Subquery(q) | Expr::Exists { subquery: q, .. } => {

@@ -1,6 +1,6 @@
 //! The plan cache: normalised statement text -> parameterised plan.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
@@ -35,9 +35,7 @@ impl PlanCache {
     }
 
     fn part(&self, k: &Key) -> &Mutex<LruCache<Key, Arc<Plan>>> {
-        let mut h = self.hasher.build_hasher();
-        k.hash(&mut h);
-        &self.parts[(h.finish() as usize) % PARTS]
+        &self.parts[(self.hasher.hash_one(k) as usize) % PARTS]
     }
 
     pub fn get(&self, k: &Key) -> Option<Arc<Plan>> {

@@ -255,8 +255,8 @@ pub fn scan(sql: &str, mode: Mode) -> Result<Scanned, RouteError> {
                 .map(|p| i + 2 + p + 2)
                 .unwrap_or(s.len());
             let body = &sql[i..end];
-            if body.starts_with("/*+") {
-                let inner = body[3..].strip_suffix("*/").unwrap_or(&body[3..]);
+            if let Some(after) = body.strip_prefix("/*+") {
+                let inner = after.strip_suffix("*/").unwrap_or(after);
                 if let Some(h) = parse_hint(inner)? {
                     out.hint = Some(h);
                     pending_space = true;

@@ -309,10 +309,12 @@ pub struct Plan {
     pub(crate) body: Body,
 }
 
+// A plan is built once and shared behind an Arc: variant sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Body {
     /// Independent of parameters (session, metadata, DDL...).
-    Fixed(Routed),
+    Fixed(Box<Routed>),
     NoTable(Template),
     Dml(DmlPlan),
     Insert(InsertPlan),
