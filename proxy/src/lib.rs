@@ -10,5 +10,6 @@ pub mod backend;
 pub mod config;
 pub mod merge;
 pub mod protocol;
+pub mod route;
 pub mod rules;
 pub mod sequence;

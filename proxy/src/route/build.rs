@@ -1,0 +1,2225 @@
+//! From a parsed statement to a parameterised [`Plan`]: classification,
+//! table resolution, shard-key conditions, co-location checks, rewrite to
+//! templates and scatter/merge planning.
+
+use std::sync::Arc;
+
+use mysql_common::value::Value;
+use sqlparser::ast::{
+    self, Assignment, AssignmentTarget, Distinct, DuplicateTreatment, Expr, FromTable, FunctionArg,
+    FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, JoinConstraint, JoinOperator,
+    LimitClause, ObjectName, ObjectNamePart, OnInsert, OrderBy, OrderByExpr, OrderByKind,
+    OrderByOptions, Query, Select, SelectItem, SetExpr, Statement, TableAlias, TableFactor,
+    TableObject, TableWithJoins, UnaryOperator, Value as SqlValue,
+};
+use sqlparser::dialect::MySqlDialect;
+use sqlparser::parser::Parser;
+
+use super::error::RouteError;
+use super::keys::{Cond, Layout, Operand};
+use super::lexer::{Scanned, Template, LIMIT_MARK, ROWS_MARK, SEQ_MARK, TABLE_MARK};
+use super::plan::*;
+use crate::merge::{AggFunc, Aggregate, BinaryOp, MergeSpec, SortKey};
+use crate::rules::{KeyValue, Place, Schema, TableRule};
+
+/// First words of statements that go to a pass-through plan when the parser
+/// cannot read them (session and administration statements).
+pub const PASS_THROUGH_PREFIXES: &[&str] = &[
+    "SET",
+    "SHOW",
+    "USE",
+    "KILL",
+    "FLUSH",
+    "ANALYZE",
+    "OPTIMIZE",
+    "CHECK",
+    "CHECKSUM",
+    "REPAIR",
+    "HANDLER",
+    "DO",
+    "XA",
+    "LOCK",
+    "UNLOCK",
+    "RESET",
+    "HELP",
+    "BINLOG",
+    "CACHE",
+    "DESCRIBE",
+    "DESC",
+    "GRANT",
+    "REVOKE",
+    "PURGE",
+    "INSTALL",
+    "UNINSTALL",
+];
+
+const INFO_SCHEMAS: &[&str] = &["information_schema", "mysql", "performance_schema", "sys"];
+
+fn ident(s: &str) -> Ident {
+    Ident::new(s)
+}
+
+fn marker(slot: usize) -> ObjectName {
+    ObjectName(vec![ObjectNamePart::Identifier(ident(&format!(
+        "{TABLE_MARK}{slot}"
+    )))])
+}
+
+fn name_parts(name: &ObjectName) -> Vec<String> {
+    name.0
+        .iter()
+        .map(|p| match p {
+            ObjectNamePart::Identifier(i) => i.value.clone(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+pub(crate) fn parse_one(sql: &str) -> Result<Statement, RouteError> {
+    let mut v = Parser::parse_sql(&MySqlDialect {}, sql)
+        .map_err(|e| RouteError::Syntax(format!("{e} in '{}'", truncate(sql, 200))))?;
+    match v.len() {
+        1 => Ok(v.pop().expect("len 1")),
+        0 => Err(RouteError::Syntax("empty statement".into())),
+        _ => Err(RouteError::not_supported(
+            "multiple statements in one query",
+            "send one statement at a time",
+        )),
+    }
+}
+
+pub(crate) fn truncate(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Build the plan of one scanned statement.
+pub(crate) fn build(schema: &Schema, sc: &Scanned) -> Result<Plan, RouteError> {
+    let text = sc.text.trim().trim_end_matches(';').trim();
+    let fixed = |kind: StmtKind, r: Routed| Plan {
+        kind,
+        params: sc.params,
+        hint: sc.hint,
+        body: Body::Fixed(Box::new(r)),
+    };
+    let first = sc.first_word.as_str();
+    if first == "SHOW" {
+        let r = show(schema, text)?;
+        return Ok(fixed(r.kind(), r));
+    }
+    if matches!(first, "DESCRIBE" | "DESC") {
+        let r = describe(schema, text)?;
+        return Ok(fixed(r.kind(), r));
+    }
+    if first == "SELECT" && mentions_info_schema(text) {
+        return Ok(fixed(
+            StmtKind::Metadata,
+            Routed::Metadata(Metadata::AnyShard {
+                sql: text.to_string(),
+            }),
+        ));
+    }
+    let stmt = match parse_one(text) {
+        Ok(s) => s,
+        Err(e @ RouteError::Syntax(_)) => {
+            if PASS_THROUGH_PREFIXES.contains(&first) {
+                return Ok(fixed(
+                    StmtKind::PassThrough,
+                    Routed::PassThrough {
+                        sql: text.to_string(),
+                    },
+                ));
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    build_stmt(schema, sc, stmt, text)
+}
+
+fn mentions_info_schema(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    INFO_SCHEMAS
+        .iter()
+        .any(|s| lower.contains(&format!("{s}.")) || lower.contains(&format!("`{s}`.")))
+}
+
+fn build_stmt(
+    schema: &Schema,
+    sc: &Scanned,
+    stmt: Statement,
+    text: &str,
+) -> Result<Plan, RouteError> {
+    let fixed = |kind: StmtKind, r: Routed| {
+        Ok(Plan {
+            kind,
+            params: sc.params,
+            hint: sc.hint,
+            body: Body::Fixed(Box::new(r)),
+        })
+    };
+    let session = |c: SessionCommand| fixed(StmtKind::Session, Routed::Session(c));
+    match stmt {
+        Statement::Query(q) => {
+            let mut b = Builder::new(schema, StmtKind::Select);
+            let mut q = *q;
+            b.walk_query(&mut q, 0)?;
+            if b.slots.is_empty() {
+                let t = Template::from_rendered(&q.to_string());
+                return Ok(Plan {
+                    kind: StmtKind::NoTable,
+                    params: sc.params,
+                    hint: sc.hint,
+                    body: Body::NoTable(t),
+                });
+            }
+            let placement = b.placement()?;
+            let single = Template::from_rendered(&q.to_string());
+            let scatter = match &placement {
+                Placement::Sharded { sub, .. } if sub.is_empty() => Some(scatter(&b, q)),
+                Placement::Sharded { .. } => Some(Err(RouteError::not_supported(
+                    "a subquery, derived table or UNION on sharded tables across several shards",
+                    "add shard-key conditions so that every table routes to the same single shard",
+                ))),
+                _ => None,
+            };
+            Ok(b.finish(sc, placement, single, scatter, None))
+        }
+        Statement::Insert(ins) => build_insert(schema, sc, ins),
+        Statement::Update(mut u) => {
+            let mut b = Builder::new(schema, StmtKind::Update);
+            b.walk_twj(&mut u.table, 0, true)?;
+            if let Some(from) = &mut u.from {
+                let list = match from {
+                    ast::UpdateTableFromKind::BeforeSet(v)
+                    | ast::UpdateTableFromKind::AfterSet(v) => v,
+                };
+                for t in list {
+                    b.walk_twj(t, 0, true)?;
+                }
+            }
+            for a in &mut u.assignments {
+                b.check_assignment(a)?;
+                b.walk_expr(&mut a.value, 0)?;
+            }
+            if let Some(w) = &mut u.selection {
+                let c = b.extract(w, 0);
+                b.conds.push(c);
+                b.walk_expr(w, 0)?;
+            }
+            let multi = (!u.order_by.is_empty() || u.limit.is_some()).then(|| {
+                RouteError::not_supported(
+                    "UPDATE with ORDER BY or LIMIT on several shards",
+                    "add a shard-key condition so the UPDATE reaches one shard",
+                )
+            });
+            let placement = b.placement()?;
+            let single = Template::from_rendered(&Statement::Update(u).to_string());
+            Ok(b.finish(sc, placement, single, None, multi))
+        }
+        Statement::Delete(mut d) => {
+            let mut b = Builder::new(schema, StmtKind::Delete);
+            b.no_alias = true;
+            let from = match &mut d.from {
+                FromTable::WithFromKeyword(v) | FromTable::WithoutKeyword(v) => v,
+            };
+            for t in from.iter_mut() {
+                b.walk_twj(t, 0, true)?;
+            }
+            if let Some(using) = &mut d.using {
+                for t in using {
+                    b.walk_twj(t, 0, true)?;
+                }
+            }
+            for name in &mut d.tables {
+                // multi-table DELETE names: aliases stay, table names become markers
+                let parts = name_parts(name);
+                if let Some(last) = parts.last() {
+                    if let Some(i) = b.slot_by_bare_name(last) {
+                        *name = marker(i);
+                    }
+                }
+            }
+            if let Some(w) = &mut d.selection {
+                let c = b.extract(w, 0);
+                b.conds.push(c);
+                b.walk_expr(w, 0)?;
+            }
+            let multi = (!d.order_by.is_empty() || d.limit.is_some()).then(|| {
+                RouteError::not_supported(
+                    "DELETE with ORDER BY or LIMIT on several shards",
+                    "add a shard-key condition so the DELETE reaches one shard",
+                )
+            });
+            let placement = b.placement()?;
+            let single = Template::from_rendered(&Statement::Delete(d).to_string());
+            Ok(b.finish(sc, placement, single, None, multi))
+        }
+        Statement::CreateTable(mut ct) => {
+            let table = last_name(&ct.name);
+            if ct.query.is_some() || ct.like.is_some() || ct.clone.is_some() {
+                return Err(RouteError::not_supported(
+                    "CREATE TABLE ... SELECT / LIKE through the proxy",
+                    "create the table with an explicit column list",
+                ));
+            }
+            ddl(schema, &table, |phys| {
+                ct.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::with_quote(
+                    '`', phys,
+                ))]);
+                Statement::CreateTable(ct.clone()).to_string()
+            })
+            .and_then(|r| fixed(StmtKind::Ddl, r))
+        }
+        Statement::CreateIndex(mut ci) => {
+            let table = last_name(&ci.table_name);
+            ddl(schema, &table, |phys| {
+                ci.table_name = ObjectName(vec![ObjectNamePart::Identifier(Ident::with_quote(
+                    '`', phys,
+                ))]);
+                Statement::CreateIndex(ci.clone()).to_string()
+            })
+            .and_then(|r| fixed(StmtKind::Ddl, r))
+        }
+        Statement::AlterTable(mut at) => {
+            let table = last_name(&at.name);
+            ddl(schema, &table, |phys| {
+                at.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::with_quote(
+                    '`', phys,
+                ))]);
+                Statement::AlterTable(at.clone()).to_string()
+            })
+            .and_then(|r| fixed(StmtKind::Ddl, r))
+        }
+        Statement::Truncate(mut t) => {
+            if t.table_names.len() != 1 {
+                return Err(RouteError::not_supported(
+                    "TRUNCATE of several tables at once",
+                    "truncate one table per statement",
+                ));
+            }
+            let table = last_name(&t.table_names[0].name);
+            ddl(schema, &table, |phys| {
+                t.table_names[0].name = ObjectName(vec![ObjectNamePart::Identifier(
+                    Ident::with_quote('`', phys),
+                )]);
+                Statement::Truncate(t.clone()).to_string()
+            })
+            .and_then(|r| fixed(StmtKind::Ddl, r))
+        }
+        Statement::Drop {
+            object_type,
+            if_exists,
+            names,
+            table,
+            temporary,
+            ..
+        } => match object_type {
+            ast::ObjectType::Table => {
+                if names.len() != 1 {
+                    return Err(RouteError::not_supported(
+                        "DROP TABLE of several tables at once",
+                        "drop one table per statement",
+                    ));
+                }
+                let tname = last_name(&names[0]);
+                let ie = if if_exists { "IF EXISTS " } else { "" };
+                let tmp = if temporary { "TEMPORARY " } else { "" };
+                ddl(schema, &tname, |phys| {
+                    format!("DROP {tmp}TABLE {ie}`{phys}`")
+                })
+                .and_then(|r| fixed(StmtKind::Ddl, r))
+            }
+            ast::ObjectType::Index => {
+                let (Some(tn), 1) = (table, names.len()) else {
+                    return Err(RouteError::not_supported(
+                        "DROP INDEX without ON <table>",
+                        "write DROP INDEX name ON table",
+                    ));
+                };
+                let iname = names[0].to_string();
+                let tname = last_name(&tn);
+                ddl(schema, &tname, |phys| {
+                    format!("DROP INDEX {iname} ON `{phys}`")
+                })
+                .and_then(|r| fixed(StmtKind::Ddl, r))
+            }
+            other => Err(RouteError::not_supported(
+                format!("DROP {other}"),
+                "only tables and indexes are managed through the proxy",
+            )),
+        },
+        Statement::Set(set) => session(set_command(set, text)),
+        Statement::Use(u) => {
+            let name = match u {
+                ast::Use::Object(n)
+                | ast::Use::Database(n)
+                | ast::Use::Schema(n)
+                | ast::Use::Catalog(n) => last_name(&n),
+                _ => return Err(RouteError::Syntax(format!("cannot use '{text}'"))),
+            };
+            session(SessionCommand::Use(name))
+        }
+        Statement::StartTransaction { modes, .. } => session(SessionCommand::Begin {
+            read_only: modes.iter().any(|m| {
+                matches!(
+                    m,
+                    ast::TransactionMode::AccessMode(ast::TransactionAccessMode::ReadOnly)
+                )
+            }),
+        }),
+        Statement::Commit { .. } => session(SessionCommand::Commit),
+        Statement::Rollback { savepoint, .. } => session(match savepoint {
+            Some(s) => SessionCommand::RollbackToSavepoint(s.value),
+            None => SessionCommand::Rollback,
+        }),
+        Statement::Savepoint { name } => session(SessionCommand::Savepoint(name.value)),
+        Statement::ReleaseSavepoint { name } => {
+            session(SessionCommand::ReleaseSavepoint(name.value))
+        }
+        Statement::Explain { statement, .. } => {
+            let inner_text = statement.to_string();
+            let inner = build_stmt(schema, sc, *statement, &inner_text)?;
+            Ok(Plan {
+                kind: StmtKind::Explain,
+                params: sc.params,
+                hint: sc.hint,
+                body: Body::Explain(Arc::new(inner)),
+            })
+        }
+        Statement::ExplainTable { table_name, .. } => {
+            let r = table_meta(schema, &last_name(&table_name), |p| {
+                format!("SHOW COLUMNS FROM `{p}`")
+            })?;
+            fixed(StmtKind::Metadata, r)
+        }
+        Statement::Kill { .. } => fixed(
+            StmtKind::PassThrough,
+            Routed::PassThrough {
+                sql: text.to_string(),
+            },
+        ),
+        other => {
+            let word = other.to_string();
+            let word = word
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            if PASS_THROUGH_PREFIXES.contains(&word.as_str()) {
+                return fixed(
+                    StmtKind::PassThrough,
+                    Routed::PassThrough {
+                        sql: text.to_string(),
+                    },
+                );
+            }
+            Err(RouteError::Unsupported(format!(
+                "'{}' (haoka routes SELECT, INSERT, REPLACE, UPDATE, DELETE, table DDL, SET, USE, SHOW and transaction statements)",
+                truncate(text, 80)
+            )))
+        }
+    }
+}
+
+fn last_name(n: &ObjectName) -> String {
+    name_parts(n).pop().unwrap_or_default()
+}
+
+fn ddl(
+    schema: &Schema,
+    table: &str,
+    mut render: impl FnMut(&str) -> String,
+) -> Result<Routed, RouteError> {
+    let phys = schema
+        .physical_tables(table)
+        .ok_or_else(|| no_such_table(schema, table))?;
+    let targets = phys
+        .into_iter()
+        .map(|(place, name)| Target {
+            place,
+            sql: render(&name),
+            prepared: None,
+        })
+        .collect();
+    Ok(Routed::Shards(ShardPlan {
+        kind: StmtKind::Ddl,
+        targets,
+        merge: None,
+        broadcast: true,
+        any_copy: false,
+        rows: Vec::new(),
+        ids: Vec::new(),
+    }))
+}
+
+fn no_such_table(schema: &Schema, table: &str) -> RouteError {
+    RouteError::NoSuchTable {
+        schema: schema.name.clone(),
+        table: table.to_string(),
+    }
+}
+
+fn set_command(set: ast::Set, text: &str) -> SessionCommand {
+    match set {
+        ast::Set::SetNames {
+            charset_name,
+            collation_name,
+        } => SessionCommand::SetNames {
+            charset: charset_name.value,
+            collation: collation_name,
+        },
+        ast::Set::SingleAssignment {
+            variable, values, ..
+        } => {
+            let name = last_name(&variable);
+            if name.eq_ignore_ascii_case("autocommit") && values.len() == 1 {
+                let v = values[0].to_string().to_ascii_lowercase();
+                let v = v.trim_matches('\'');
+                match v {
+                    "1" | "on" | "true" => return SessionCommand::SetAutocommit(true),
+                    "0" | "off" | "false" => return SessionCommand::SetAutocommit(false),
+                    _ => {}
+                }
+            }
+            SessionCommand::Set {
+                sql: text.to_string(),
+                variables: vec![name],
+            }
+        }
+        ast::Set::MultipleAssignments { assignments } => SessionCommand::Set {
+            sql: text.to_string(),
+            variables: assignments.iter().map(|a| last_name(&a.name)).collect(),
+        },
+        _ => {
+            let upper = text.to_ascii_uppercase();
+            if let Some(rest) = upper
+                .strip_prefix("SET CHARACTER SET ")
+                .or_else(|| upper.strip_prefix("SET CHARSET "))
+            {
+                return SessionCommand::SetNames {
+                    charset: rest.trim().trim_matches('\'').to_ascii_lowercase(),
+                    collation: None,
+                };
+            }
+            SessionCommand::Set {
+                sql: text.to_string(),
+                variables: Vec::new(),
+            }
+        }
+    }
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_string())
+        .collect()
+}
+
+fn unquote_table(w: &str) -> String {
+    let w = w.trim_end_matches(';');
+    let last = w.rsplit('.').next().unwrap_or(w);
+    last.trim_matches('`').to_string()
+}
+
+fn table_meta(
+    schema: &Schema,
+    table: &str,
+    render: impl Fn(&str) -> String,
+) -> Result<Routed, RouteError> {
+    let phys = schema
+        .physical_tables(table)
+        .ok_or_else(|| no_such_table(schema, table))?;
+    let (place, name) = phys
+        .into_iter()
+        .next()
+        .ok_or_else(|| no_such_table(schema, table))?;
+    Ok(Routed::Metadata(Metadata::Table {
+        table: table.to_ascii_lowercase(),
+        target: Target {
+            place,
+            sql: render(&name),
+            prepared: None,
+        },
+    }))
+}
+
+fn show(schema: &Schema, text: &str) -> Result<Routed, RouteError> {
+    let w = words(text);
+    let up: Vec<String> = w.iter().map(|x| x.to_ascii_uppercase()).collect();
+    let at = |i: usize| up.get(i).map(|s| s.as_str()).unwrap_or("");
+    if at(1) == "HAOKA" {
+        return match at(2) {
+            "SHARDS" => Ok(Routed::Haoka(HaokaShow::Shards)),
+            "RULES" => Ok(Routed::Haoka(HaokaShow::Rules)),
+            "STATUS" => Ok(Routed::Haoka(HaokaShow::Status)),
+            other => Err(RouteError::Syntax(format!(
+                "unknown SHOW HAOKA {other}: expected SHARDS, RULES or STATUS"
+            ))),
+        };
+    }
+    let mut i = 1;
+    let full = at(1) == "FULL" || at(1) == "EXTENDED";
+    if full {
+        i += 1;
+        if at(i) == "FULL" {
+            i += 1;
+        }
+    }
+    match at(i) {
+        "DATABASES" | "SCHEMAS" => Ok(Routed::Metadata(Metadata::Databases)),
+        "TABLES" => Ok(Routed::Metadata(Metadata::Tables {
+            full,
+            sql: text.to_string(),
+        })),
+        "COLUMNS" | "FIELDS" | "INDEX" | "INDEXES" | "KEYS"
+            if matches!(at(i + 1), "FROM" | "IN") =>
+        {
+            let Some(tw) = w.get(i + 2) else {
+                return Err(RouteError::Syntax(format!("'{text}': table name missing")));
+            };
+            let table = unquote_table(tw);
+            // drop a trailing `FROM db` / `IN db`, keep LIKE / WHERE
+            let mut rest_at = i + 3;
+            if matches!(at(rest_at), "FROM" | "IN") {
+                rest_at += 2;
+            }
+            let head = w[..i + 1].join(" ");
+            let rest = w.get(rest_at..).map(|r| r.join(" ")).unwrap_or_default();
+            table_meta(schema, &table, |p| {
+                let mut s = format!("{head} FROM `{p}`");
+                if !rest.is_empty() {
+                    s.push(' ');
+                    s.push_str(&rest);
+                }
+                s
+            })
+        }
+        "CREATE" if at(i + 1) == "TABLE" => {
+            let Some(tw) = w.get(i + 2) else {
+                return Err(RouteError::Syntax(format!("'{text}': table name missing")));
+            };
+            let table = unquote_table(tw);
+            table_meta(schema, &table, |p| format!("SHOW CREATE TABLE `{p}`"))
+        }
+        _ => Ok(Routed::Metadata(Metadata::AnyShard {
+            sql: text.to_string(),
+        })),
+    }
+}
+
+fn describe(schema: &Schema, text: &str) -> Result<Routed, RouteError> {
+    let w = words(text);
+    let Some(tw) = w.get(1) else {
+        return Err(RouteError::Syntax("DESCRIBE needs a table".into()));
+    };
+    let table = unquote_table(tw);
+    table_meta(schema, &table, |p| format!("SHOW COLUMNS FROM `{p}`"))
+}
+
+// ---------------------------------------------------------------------------
+
+struct Builder<'a> {
+    schema: &'a Schema,
+    kind: StmtKind,
+    slots: Vec<Slot>,
+    /// (slot, alias-or-name as written, scope)
+    names: Vec<(usize, String, usize)>,
+    ctes: Vec<String>,
+    conds: Vec<Cond>,
+    /// equalities between columns of two slots: (slot, col, slot, col)
+    joins: Vec<(usize, String, usize, String)>,
+    next_scope: usize,
+    no_alias: bool,
+}
+
+impl<'a> Builder<'a> {
+    fn new(schema: &'a Schema, kind: StmtKind) -> Self {
+        Builder {
+            schema,
+            kind,
+            slots: Vec::new(),
+            names: Vec::new(),
+            ctes: Vec::new(),
+            conds: Vec::new(),
+            joins: Vec::new(),
+            next_scope: 1,
+            no_alias: false,
+        }
+    }
+
+    fn new_scope(&mut self) -> usize {
+        self.next_scope += 1;
+        self.next_scope - 1
+    }
+
+    fn layout(&self, slot: usize) -> Option<Layout<'_>> {
+        match &self.slots[slot].rule {
+            SlotRule::Sharded(t) => Some(Layout {
+                table: t,
+                shards: self.schema.shards.len(),
+            }),
+            _ => None,
+        }
+    }
+
+    fn slot_by_bare_name(&self, name: &str) -> Option<usize> {
+        self.names
+            .iter()
+            .find(|(_, n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(s, _, _)| *s)
+    }
+
+    /// Resolve a table reference, rename it to its slot marker.
+    fn table(
+        &mut self,
+        name: &mut ObjectName,
+        alias: &mut Option<TableAlias>,
+        scope: usize,
+    ) -> Result<(), RouteError> {
+        let parts = name_parts(name);
+        let Some(tname) = parts.last().cloned() else {
+            return Ok(());
+        };
+        if parts.len() == 1 && self.ctes.iter().any(|c| c.eq_ignore_ascii_case(&tname)) {
+            return Ok(());
+        }
+        if parts.len() >= 2 {
+            let db = &parts[parts.len() - 2];
+            if !db.eq_ignore_ascii_case(&self.schema.name) {
+                return Err(RouteError::not_supported(
+                    format!("a table of another database ({db}.{tname})"),
+                    format!(
+                        "this connection's schema is {}; use one schema per statement",
+                        self.schema.name
+                    ),
+                ));
+            }
+        }
+        let rule = self
+            .schema
+            .table(&tname)
+            .ok_or_else(|| no_such_table(self.schema, &tname))?;
+        let lower = tname.to_ascii_lowercase();
+        let rule = match rule {
+            TableRule::Sharded(t) => SlotRule::Sharded(t.clone()),
+            TableRule::Broadcast => SlotRule::Broadcast,
+            TableRule::Global => SlotRule::Global,
+        };
+        let split = matches!(&rule, SlotRule::Sharded(t) if t.split_by.is_some());
+        let slot = self.slots.len();
+        self.slots.push(Slot {
+            name: lower.clone(),
+            rule,
+            scope,
+        });
+        let written = match alias {
+            Some(a) => a.name.value.clone(),
+            None => tname.clone(),
+        };
+        self.names.push((slot, written, scope));
+        if alias.is_none() && !self.no_alias && (split || lower != tname) {
+            *alias = Some(TableAlias {
+                explicit: true,
+                name: match name.0.last() {
+                    Some(ObjectNamePart::Identifier(i)) => i.clone(),
+                    _ => ident(&tname),
+                },
+                columns: Vec::new(),
+                at: None,
+            });
+        }
+        *name = marker(slot);
+        Ok(())
+    }
+
+    fn walk_query(&mut self, q: &mut Query, scope: usize) -> Result<(), RouteError> {
+        if let Some(with) = &mut q.with {
+            for cte in &mut with.cte_tables {
+                self.ctes.push(cte.alias.name.value.clone());
+                let s = self.new_scope();
+                self.walk_query(&mut cte.query, s)?;
+            }
+        }
+        self.walk_set_expr(&mut q.body, scope)?;
+        if let Some(OrderBy {
+            kind: OrderByKind::Expressions(list),
+            ..
+        }) = &mut q.order_by
+        {
+            for o in list {
+                self.walk_expr(&mut o.expr, scope)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn walk_set_expr(&mut self, e: &mut SetExpr, scope: usize) -> Result<(), RouteError> {
+        match e {
+            SetExpr::Select(s) => self.walk_select(s, scope),
+            SetExpr::Query(q) => self.walk_query(q, scope),
+            SetExpr::SetOperation { left, right, .. } => {
+                let l = self.new_scope();
+                self.walk_set_expr(left, l)?;
+                let r = self.new_scope();
+                self.walk_set_expr(right, r)
+            }
+            SetExpr::Values(v) => {
+                for row in &mut v.rows {
+                    for x in &mut row.content {
+                        self.walk_expr(x, scope)?;
+                    }
+                }
+                Ok(())
+            }
+            other => Err(RouteError::not_supported(
+                format!("'{}'", truncate(&other.to_string(), 60)),
+                "this query form is not routed by haoka",
+            )),
+        }
+    }
+
+    fn walk_select(&mut self, s: &mut Select, scope: usize) -> Result<(), RouteError> {
+        if s.into.is_some() {
+            return Err(RouteError::not_supported(
+                "SELECT ... INTO",
+                "select the rows and write them with INSERT",
+            ));
+        }
+        for twj in &mut s.from {
+            self.walk_twj(twj, scope, true)?;
+        }
+        if let Some(w) = &mut s.selection {
+            let c = self.extract(w, scope);
+            self.conds.push(c);
+            self.walk_expr(w, scope)?;
+        }
+        for item in &mut s.projection {
+            match item {
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                    self.walk_expr(e, scope)?
+                }
+                _ => {}
+            }
+        }
+        if let GroupByExpr::Expressions(list, _) = &mut s.group_by {
+            for e in list {
+                self.walk_expr(e, scope)?;
+            }
+        }
+        if let Some(h) = &mut s.having {
+            self.walk_expr(h, scope)?;
+        }
+        Ok(())
+    }
+
+    fn walk_twj(
+        &mut self,
+        twj: &mut TableWithJoins,
+        scope: usize,
+        use_where: bool,
+    ) -> Result<(), RouteError> {
+        let first = self.slots.len();
+        self.walk_factor(&mut twj.relation, scope)?;
+        for j in &mut twj.joins {
+            let before = self.slots.len();
+            self.walk_factor(&mut j.relation, scope)?;
+            let right: Vec<usize> = (before..self.slots.len()).collect();
+            let (constraint, inner) = match &mut j.join_operator {
+                JoinOperator::Join(c) | JoinOperator::Inner(c) | JoinOperator::CrossJoin(c) => {
+                    (Some(c), true)
+                }
+                JoinOperator::Left(c)
+                | JoinOperator::LeftOuter(c)
+                | JoinOperator::Right(c)
+                | JoinOperator::RightOuter(c)
+                | JoinOperator::FullOuter(c) => (Some(c), false),
+                JoinOperator::StraightJoin(c) => (Some(c), true),
+                _ => (None, false),
+            };
+            match constraint {
+                Some(JoinConstraint::On(e)) => {
+                    let c = self.extract(e, scope);
+                    if inner && use_where {
+                        self.conds.push(c);
+                    }
+                    self.walk_expr(e, scope)?;
+                }
+                Some(JoinConstraint::Using(cols)) => {
+                    for col in cols.iter() {
+                        let col = last_name(col).to_ascii_lowercase();
+                        for l in first..before {
+                            for r in &right {
+                                self.joins.push((l, col.clone(), *r, col.clone()));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn walk_factor(&mut self, f: &mut TableFactor, scope: usize) -> Result<(), RouteError> {
+        match f {
+            TableFactor::Table {
+                name, alias, args, ..
+            } => {
+                if args.is_some() {
+                    return Err(RouteError::not_supported(
+                        "table functions",
+                        "haoka routes plain tables only",
+                    ));
+                }
+                self.table(name, alias, scope)
+            }
+            TableFactor::Derived { subquery, .. } => {
+                let s = self.new_scope();
+                self.walk_query(subquery, s)
+            }
+            TableFactor::NestedJoin {
+                table_with_joins, ..
+            } => self.walk_twj(table_with_joins, scope, true),
+            other => Err(RouteError::not_supported(
+                format!("'{}'", truncate(&other.to_string(), 60)),
+                "haoka routes plain tables, joins and derived tables",
+            )),
+        }
+    }
+
+    /// Find subqueries inside an expression and walk them.
+    #[allow(clippy::only_used_in_recursion)]
+    fn walk_expr(&mut self, e: &mut Expr, scope: usize) -> Result<(), RouteError> {
+        match e {
+            Expr::Subquery(q) | Expr::Exists { subquery: q, .. } => {
+                let s = self.new_scope();
+                self.walk_query(q, s)
+            }
+            Expr::In { expr, target, .. } => {
+                self.walk_expr(expr, scope)?;
+                match target {
+                    ast::InTarget::List(l) => {
+                        for x in l {
+                            self.walk_expr(x, scope)?;
+                        }
+                        Ok(())
+                    }
+                    ast::InTarget::Subquery(q) => {
+                        let s = self.new_scope();
+                        self.walk_query(q, s)
+                    }
+                    _ => Err(RouteError::not_supported(
+                        "this IN form",
+                        "use IN (list) or IN (SELECT ...)",
+                    )),
+                }
+            }
+            Expr::BinaryOp { left, right, .. } => {
+                self.walk_expr(left, scope)?;
+                self.walk_expr(right, scope)
+            }
+            Expr::UnaryOp { expr, .. }
+            | Expr::Nested(expr)
+            | Expr::IsNull(expr)
+            | Expr::IsNotNull(expr)
+            | Expr::IsTrue(expr)
+            | Expr::IsFalse(expr)
+            | Expr::IsNotTrue(expr)
+            | Expr::IsNotFalse(expr)
+            | Expr::Cast { expr, .. }
+            | Expr::Collate { expr, .. } => self.walk_expr(expr, scope),
+            Expr::Between {
+                expr, low, high, ..
+            } => {
+                self.walk_expr(expr, scope)?;
+                self.walk_expr(low, scope)?;
+                self.walk_expr(high, scope)
+            }
+            Expr::Like { expr, pattern, .. } | Expr::RLike { expr, pattern, .. } => {
+                self.walk_expr(expr, scope)?;
+                self.walk_expr(pattern, scope)
+            }
+            Expr::Identifier(_)
+            | Expr::CompoundIdentifier(_)
+            | Expr::Value(_)
+            | Expr::Wildcard(_)
+            | Expr::QualifiedWildcard(..)
+            | Expr::Interval(_)
+            | Expr::TypedString(_) => Ok(()),
+            Expr::Tuple(list) => {
+                for x in list {
+                    self.walk_expr(x, scope)?;
+                }
+                Ok(())
+            }
+            Expr::Function(f) => {
+                if let FunctionArguments::List(l) = &mut f.args {
+                    for a in &mut l.args {
+                        if let FunctionArg::Unnamed(FunctionArgExpr::Expr(x))
+                        | FunctionArg::Named {
+                            arg: FunctionArgExpr::Expr(x),
+                            ..
+                        } = a
+                        {
+                            self.walk_expr(x, scope)?;
+                        }
+                    }
+                    Ok(())
+                } else if let FunctionArguments::Subquery(_) = &f.args {
+                    Err(RouteError::not_supported(
+                        "a subquery as a function argument",
+                        "rewrite the subquery as a join",
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            Expr::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => {
+                if let Some(o) = operand {
+                    self.walk_expr(o, scope)?;
+                }
+                for w in conditions {
+                    self.walk_expr(&mut w.condition, scope)?;
+                    self.walk_expr(&mut w.result, scope)?;
+                }
+                if let Some(e) = else_result {
+                    self.walk_expr(e, scope)?;
+                }
+                Ok(())
+            }
+            other => {
+                let t = other.to_string().to_ascii_uppercase();
+                if t.contains("SELECT") {
+                    Err(RouteError::not_supported(
+                        "a subquery in this position",
+                        "rewrite the subquery as a join or a separate query",
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// The sharded slots in (or visible from) `scope` a column reference
+    /// denotes, with the lower-case column name; only routing columns.
+    fn column_slots(&self, e: &Expr, scope: usize) -> Vec<(usize, String)> {
+        let (qual, col) = match e {
+            Expr::Identifier(i) => (None, i.value.to_ascii_lowercase()),
+            Expr::CompoundIdentifier(v) if v.len() >= 2 => (
+                Some(v[v.len() - 2].value.clone()),
+                v[v.len() - 1].value.to_ascii_lowercase(),
+            ),
+            Expr::Nested(x) => return self.column_slots(x, scope),
+            _ => return Vec::new(),
+        };
+        let candidates: Vec<usize> = match &qual {
+            Some(q) => {
+                let in_scope = self
+                    .names
+                    .iter()
+                    .filter(|(_, n, s)| *s == scope && n.eq_ignore_ascii_case(q))
+                    .map(|(i, _, _)| *i)
+                    .collect::<Vec<_>>();
+                if in_scope.is_empty() {
+                    self.names
+                        .iter()
+                        .filter(|(_, n, _)| n.eq_ignore_ascii_case(q))
+                        .map(|(i, _, _)| *i)
+                        .take(1)
+                        .collect()
+                } else {
+                    in_scope
+                }
+            }
+            None => self
+                .names
+                .iter()
+                .filter(|(_, _, s)| *s == scope)
+                .map(|(i, _, _)| *i)
+                .collect(),
+        };
+        candidates
+            .into_iter()
+            .filter(|&i| self.layout(i).is_some_and(|l| l.is_routing_column(&col)))
+            .map(|i| (i, col.clone()))
+            .collect()
+    }
+
+    fn extract(&mut self, e: &Expr, scope: usize) -> Cond {
+        match e {
+            Expr::Nested(x) => self.extract(x, scope),
+            Expr::BinaryOp { left, op, right } => match op {
+                ast::BinaryOperator::And => {
+                    let mut v = Vec::new();
+                    for side in [left, right] {
+                        match self.extract(side, scope) {
+                            Cond::And(inner) => v.extend(inner),
+                            Cond::True => {}
+                            c => v.push(c),
+                        }
+                    }
+                    match v.len() {
+                        0 => Cond::True,
+                        1 => v.pop().unwrap_or(Cond::True),
+                        _ => Cond::And(v),
+                    }
+                }
+                ast::BinaryOperator::Or => {
+                    let l = self.extract(left, scope);
+                    let r = self.extract(right, scope);
+                    if l == Cond::True || r == Cond::True {
+                        return Cond::True;
+                    }
+                    let mut v = Vec::new();
+                    for c in [l, r] {
+                        match c {
+                            Cond::Or(inner) => v.extend(inner),
+                            c => v.push(c),
+                        }
+                    }
+                    Cond::Or(v)
+                }
+                ast::BinaryOperator::Eq => {
+                    let lc = self.column_slots(left, scope);
+                    let rc = self.column_slots(right, scope);
+                    if !lc.is_empty() && !rc.is_empty() {
+                        for (a, ac) in &lc {
+                            for (b, bc) in &rc {
+                                if a != b {
+                                    self.joins.push((*a, ac.clone(), *b, bc.clone()));
+                                }
+                            }
+                        }
+                        return Cond::True;
+                    }
+                    let (cols, val) = if !lc.is_empty() {
+                        (lc, operand(right))
+                    } else {
+                        (rc, operand(left))
+                    };
+                    let Some(val) = val else { return Cond::True };
+                    all_of(
+                        cols.into_iter()
+                            .map(|(slot, column)| Cond::Eq {
+                                slot,
+                                column,
+                                value: val.clone(),
+                            })
+                            .collect(),
+                    )
+                }
+                ast::BinaryOperator::Lt
+                | ast::BinaryOperator::LtEq
+                | ast::BinaryOperator::Gt
+                | ast::BinaryOperator::GtEq => {
+                    let lc = self.column_slots(left, scope);
+                    let (cols, val, col_left) = if !lc.is_empty() {
+                        (lc, operand(right), true)
+                    } else {
+                        (self.column_slots(right, scope), operand(left), false)
+                    };
+                    let Some(val) = val else { return Cond::True };
+                    let upper = matches!(op, ast::BinaryOperator::Lt | ast::BinaryOperator::LtEq)
+                        == col_left;
+                    all_of(
+                        cols.into_iter()
+                            .map(|(slot, column)| Cond::Range {
+                                slot,
+                                column,
+                                low: (!upper).then(|| val.clone()),
+                                high: upper.then(|| val.clone()),
+                            })
+                            .collect(),
+                    )
+                }
+                _ => Cond::True,
+            },
+            Expr::In {
+                expr,
+                target: ast::InTarget::List(list),
+                negated: false,
+                ..
+            } => {
+                let cols = self.column_slots(expr, scope);
+                let vals: Option<Vec<Operand>> = list.iter().map(operand).collect();
+                let Some(vals) = vals else { return Cond::True };
+                all_of(
+                    cols.into_iter()
+                        .map(|(slot, column)| Cond::In {
+                            slot,
+                            column,
+                            values: vals.clone(),
+                        })
+                        .collect(),
+                )
+            }
+            Expr::Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            } => {
+                let cols = self.column_slots(expr, scope);
+                let (Some(lo), Some(hi)) = (operand(low), operand(high)) else {
+                    return Cond::True;
+                };
+                all_of(
+                    cols.into_iter()
+                        .map(|(slot, column)| Cond::Range {
+                            slot,
+                            column,
+                            low: Some(lo.clone()),
+                            high: Some(hi.clone()),
+                        })
+                        .collect(),
+                )
+            }
+            _ => Cond::True,
+        }
+    }
+
+    fn check_assignment(&self, a: &Assignment) -> Result<(), RouteError> {
+        let targets: Vec<&ObjectName> = match &a.target {
+            AssignmentTarget::ColumnName(n) => vec![n],
+            AssignmentTarget::Tuple(v) => v.iter().collect(),
+        };
+        for n in targets {
+            let parts = name_parts(n);
+            let col = parts
+                .last()
+                .cloned()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let qual = (parts.len() >= 2).then(|| parts[parts.len() - 2].clone());
+            for (i, slot) in self.slots.iter().enumerate() {
+                if let Some(q) = &qual {
+                    if !self
+                        .names
+                        .iter()
+                        .any(|(s, n, _)| *s == i && n.eq_ignore_ascii_case(q))
+                    {
+                        continue;
+                    }
+                }
+                if let Some(l) = self.layout(i) {
+                    if l.is_routing_column(&col) {
+                        return Err(RouteError::ShardKeyUpdate {
+                            table: slot.name.clone(),
+                            column: col,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn placement(&self) -> Result<Placement, RouteError> {
+        let mut group = Vec::new();
+        let mut sub = Vec::new();
+        let mut global = None;
+        for (i, s) in self.slots.iter().enumerate() {
+            match s.rule {
+                SlotRule::Sharded(_) if s.scope == 0 => group.push(i),
+                SlotRule::Sharded(_) => sub.push(i),
+                SlotRule::Global => global = Some(i),
+                SlotRule::Broadcast => {}
+            }
+        }
+        if group.is_empty() && sub.is_empty() {
+            return Ok(if global.is_some() {
+                Placement::Global
+            } else {
+                Placement::Broadcast
+            });
+        }
+        if let Some(g) = global {
+            let sharded = group.first().or(sub.first()).copied().unwrap_or(0);
+            return Err(RouteError::CrossShardJoin(format!(
+                "{} is a global table (on the global shard) and {} is sharded; query them separately",
+                self.slots[g].name, self.slots[sharded].name
+            )));
+        }
+        // co-location of the top-level sharded tables
+        if group.len() > 1 {
+            let mut parent: Vec<usize> = (0..self.slots.len()).collect();
+            fn find(p: &mut [usize], x: usize) -> usize {
+                let mut x = x;
+                while p[x] != x {
+                    p[x] = p[p[x]];
+                    x = p[x];
+                }
+                x
+            }
+            let table = |i: usize| match &self.slots[i].rule {
+                SlotRule::Sharded(t) => Some(t.clone()),
+                _ => None,
+            };
+            for (a, ac, b, bc) in &self.joins {
+                let (Some(ta), Some(tb)) = (table(*a), table(*b)) else {
+                    continue;
+                };
+                let shard_eq = *ac == ta.shard_by.column
+                    && *bc == tb.shard_by.column
+                    && ta.shard_by.algorithm == tb.shard_by.algorithm;
+                if shard_eq {
+                    let (ra, rb) = (find(&mut parent, *a), find(&mut parent, *b));
+                    parent[ra] = rb;
+                }
+            }
+            let root = find(&mut parent, group[0]);
+            for &g in &group[1..] {
+                if find(&mut parent, g) != root {
+                    return Err(RouteError::CrossShardJoin(format!(
+                        "sharded tables {} and {} are not joined on their shard keys ({}.{} = {}.{}); join them on the shard key or query them separately",
+                        self.slots[group[0]].name,
+                        self.slots[g].name,
+                        self.slots[group[0]].name,
+                        table(group[0]).map(|t| t.shard_by.column.clone()).unwrap_or_default(),
+                        self.slots[g].name,
+                        table(g).map(|t| t.shard_by.column.clone()).unwrap_or_default(),
+                    )));
+                }
+            }
+            let split: Vec<usize> = group
+                .iter()
+                .copied()
+                .filter(|&g| table(g).is_some_and(|t| t.split_by.is_some()))
+                .collect();
+            if split.len() > 1 {
+                for &s in &split[1..] {
+                    let (ta, tb) = (table(split[0]), table(s));
+                    let (Some(ta), Some(tb)) = (ta, tb) else {
+                        continue;
+                    };
+                    let (sa, sb) = (ta.split_by.as_ref(), tb.split_by.as_ref());
+                    let joined = self.joins.iter().any(|(a, ac, b, bc)| {
+                        let pair = (*a == split[0] && *b == s) || (*a == s && *b == split[0]);
+                        pair && sa.is_some_and(|x| x.column == *ac)
+                            && sb.is_some_and(|x| x.column == *bc)
+                    });
+                    if !joined
+                        || sa.map(|x| (&x.algorithm, x.count))
+                            != sb.map(|x| (&x.algorithm, x.count))
+                    {
+                        return Err(RouteError::CrossShardJoin(format!(
+                            "split tables {} and {} must also be joined on their split keys",
+                            self.slots[split[0]].name, self.slots[s].name
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(Placement::Sharded { group, sub })
+    }
+
+    fn finish(
+        self,
+        sc: &Scanned,
+        placement: Placement,
+        single: Template,
+        scatter: Option<Result<Scatter, RouteError>>,
+        multi_write_error: Option<RouteError>,
+    ) -> Plan {
+        let cond = all_of(self.conds);
+        Plan {
+            kind: self.kind,
+            params: sc.params,
+            hint: sc.hint,
+            body: Body::Dml(DmlPlan {
+                slots: self.slots,
+                cond,
+                placement,
+                single,
+                scatter,
+                multi_write_error,
+            }),
+        }
+    }
+}
+
+fn all_of(mut v: Vec<Cond>) -> Cond {
+    v.retain(|c| *c != Cond::True);
+    match v.len() {
+        0 => Cond::True,
+        1 => v.pop().unwrap_or(Cond::True),
+        _ => Cond::And(v),
+    }
+}
+
+/// A placeholder or literal usable as a key value.
+fn operand(e: &Expr) -> Option<Operand> {
+    match e {
+        Expr::Nested(x) => operand(x),
+        Expr::Value(v) => match &v.value {
+            SqlValue::Placeholder(p) => p
+                .strip_prefix('?')
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| *n > 0)
+                .map(|n| Operand::Param(n - 1)),
+            SqlValue::Number(n, _) => Some(Operand::Const(match n.parse::<i128>() {
+                Ok(i) => KeyValue::Int(i),
+                Err(_) => KeyValue::Str(n.clone()),
+            })),
+            SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => {
+                Some(Operand::Const(KeyValue::Str(s.clone())))
+            }
+            _ => None,
+        },
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => match operand(expr)? {
+            Operand::Const(KeyValue::Int(i)) => Some(Operand::Const(KeyValue::Int(-i))),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// scatter / merge planning
+
+const MERGEABLE: &[&str] = &["COUNT", "SUM", "MIN", "MAX", "AVG"];
+const OTHER_AGGS: &[&str] = &[
+    "GROUP_CONCAT",
+    "STD",
+    "STDDEV",
+    "STDDEV_POP",
+    "STDDEV_SAMP",
+    "VARIANCE",
+    "VAR_POP",
+    "VAR_SAMP",
+    "BIT_AND",
+    "BIT_OR",
+    "BIT_XOR",
+    "JSON_ARRAYAGG",
+    "JSON_OBJECTAGG",
+];
+
+fn func_name(f: &ast::Function) -> String {
+    last_name(&f.name).to_ascii_uppercase()
+}
+
+/// An aggregate call at the top of `e`: (func name, distinct).
+fn top_aggregate(e: &Expr) -> Option<(String, bool)> {
+    if let Expr::Function(f) = e {
+        let n = func_name(f);
+        if MERGEABLE.contains(&n.as_str()) || OTHER_AGGS.contains(&n.as_str()) {
+            let distinct = matches!(
+                &f.args,
+                FunctionArguments::List(l) if matches!(l.duplicate_treatment, Some(DuplicateTreatment::Distinct))
+            );
+            return Some((n, distinct));
+        }
+    }
+    None
+}
+
+/// Does `e` contain an aggregate or window function anywhere (by text)?
+fn contains_aggregate(e: &Expr) -> Option<String> {
+    let t = e.to_string().to_ascii_uppercase();
+    for n in MERGEABLE.iter().chain(OTHER_AGGS) {
+        let mut from = 0;
+        while let Some(p) = t[from..].find(n) {
+            let at = from + p;
+            let before_ok = at == 0
+                || !t.as_bytes()[at - 1].is_ascii_alphanumeric() && t.as_bytes()[at - 1] != b'_';
+            let after = t[at + n.len()..].trim_start();
+            if before_ok && after.starts_with('(') {
+                return Some(n.to_string());
+            }
+            from = at + n.len();
+        }
+    }
+    None
+}
+
+fn has_window(e: &Expr) -> bool {
+    let t = e.to_string().to_ascii_uppercase();
+    t.contains(" OVER (") || t.contains(" OVER ")
+}
+
+struct Proj {
+    text: String,
+    alias: Option<String>,
+    column: Option<String>,
+}
+
+struct ScatterBuilder {
+    proj: Vec<Proj>,
+    /// First wildcard position, when any.
+    wildcard: Option<usize>,
+    base: usize,
+    hidden: Vec<Expr>,
+    aggregates: Vec<Aggregate>,
+}
+
+fn norm_text(e: &Expr) -> String {
+    e.to_string().to_ascii_lowercase()
+}
+
+fn bare_column(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Identifier(i) => Some(i.value.to_ascii_lowercase()),
+        Expr::CompoundIdentifier(v) => v.last().map(|i| i.value.to_ascii_lowercase()),
+        _ => None,
+    }
+}
+
+impl ScatterBuilder {
+    fn visible_limit(&self) -> usize {
+        self.wildcard.unwrap_or(self.proj.len())
+    }
+
+    /// A select-list position an expression denotes, without adding.
+    fn find(&self, e: &Expr, positional: bool) -> Result<Option<usize>, RouteError> {
+        if positional {
+            if let Expr::Value(v) = e {
+                if let SqlValue::Number(n, _) = &v.value {
+                    let p: usize = n
+                        .parse()
+                        .map_err(|_| RouteError::Syntax(format!("bad column position {n}")))?;
+                    if p == 0 || p > self.visible_limit() {
+                        if self.wildcard.is_some() {
+                            return Err(RouteError::not_supported(
+                                "ORDER BY / GROUP BY position with SELECT * across shards",
+                                "name the column instead of its position",
+                            ));
+                        }
+                        return Err(RouteError::Syntax(format!(
+                            "Unknown column '{p}' in 'order clause'"
+                        )));
+                    }
+                    return Ok(Some(p - 1));
+                }
+            }
+        }
+        let lim = self.visible_limit();
+        if let Expr::Identifier(i) = e {
+            if let Some(p) = self.proj[..lim].iter().position(|p| {
+                p.alias
+                    .as_deref()
+                    .is_some_and(|a| a.eq_ignore_ascii_case(&i.value))
+            }) {
+                return Ok(Some(p));
+            }
+        }
+        let t = norm_text(e);
+        if let Some(p) = self.proj[..lim].iter().position(|p| p.text == t) {
+            return Ok(Some(p));
+        }
+        if let (Some(c), Expr::Identifier(_)) = (bare_column(e), e) {
+            if let Some(p) = self.proj[..lim]
+                .iter()
+                .position(|p| p.alias.is_none() && p.column.as_deref() == Some(c.as_str()))
+            {
+                return Ok(Some(p));
+            }
+        }
+        // a hidden column already added
+        if let Some(k) = self.hidden.iter().position(|h| norm_text(h) == t) {
+            return Ok(Some(self.base + k));
+        }
+        Ok(None)
+    }
+
+    fn find_or_add(&mut self, e: &Expr, positional: bool) -> Result<usize, RouteError> {
+        if let Some(p) = self.find(e, positional)? {
+            return Ok(p);
+        }
+        let col = self.base + self.hidden.len();
+        self.hidden.push(e.clone());
+        if top_aggregate(e).is_some() {
+            self.aggregate_at(col, e)?;
+        } else if let Some(n) = contains_aggregate(e) {
+            return Err(RouteError::not_supported(
+                format!("{n}() inside an expression across shards"),
+                "select the aggregate on its own or add a shard-key condition",
+            ));
+        }
+        Ok(col)
+    }
+
+    fn aggregate_at(&mut self, col: usize, e: &Expr) -> Result<(), RouteError> {
+        let Some((name, distinct)) = top_aggregate(e) else {
+            return Ok(());
+        };
+        if let Expr::Function(f) = e {
+            if f.over.is_some() {
+                return Err(RouteError::not_supported(
+                    "window functions across shards",
+                    "add a shard-key condition so the query reaches one shard",
+                ));
+            }
+        }
+        let func = match name.as_str() {
+            _ if distinct && name != "MIN" && name != "MAX" => {
+                return Err(RouteError::not_supported(
+                    format!("{name}(DISTINCT ...) across shards"),
+                    "add a shard-key condition so the query reaches one shard, or select the DISTINCT values and aggregate them in the application",
+                ))
+            }
+            "COUNT" => AggFunc::Count,
+            "SUM" => AggFunc::Sum,
+            "MIN" => AggFunc::Min,
+            "MAX" => AggFunc::Max,
+            "AVG" => {
+                let Expr::Function(f) = e else { return Ok(()) };
+                let mut sum = f.clone();
+                sum.name = ObjectName(vec![ObjectNamePart::Identifier(ident("SUM"))]);
+                let mut count = f.clone();
+                count.name = ObjectName(vec![ObjectNamePart::Identifier(ident("COUNT"))]);
+                let s = self.base + self.hidden.len();
+                self.hidden.push(Expr::Function(sum));
+                let c = self.base + self.hidden.len();
+                self.hidden.push(Expr::Function(count));
+                AggFunc::Avg {
+                    sum: s,
+                    count: c,
+                    decimals: 4,
+                }
+            }
+            other => {
+                return Err(RouteError::not_supported(
+                    format!("{other}() across shards"),
+                    "add a shard-key condition so the query reaches one shard",
+                ))
+            }
+        };
+        self.aggregates.push(Aggregate { column: col, func });
+        Ok(())
+    }
+
+    fn having(&mut self, e: &Expr) -> Result<HExpr, RouteError> {
+        let bin = |op| -> Option<BinaryOp> {
+            Some(match op {
+                ast::BinaryOperator::Eq => BinaryOp::Eq,
+                ast::BinaryOperator::NotEq => BinaryOp::NotEq,
+                ast::BinaryOperator::Lt => BinaryOp::Lt,
+                ast::BinaryOperator::LtEq => BinaryOp::LtEq,
+                ast::BinaryOperator::Gt => BinaryOp::Gt,
+                ast::BinaryOperator::GtEq => BinaryOp::GtEq,
+                ast::BinaryOperator::And => BinaryOp::And,
+                ast::BinaryOperator::Or => BinaryOp::Or,
+                ast::BinaryOperator::Plus => BinaryOp::Plus,
+                ast::BinaryOperator::Minus => BinaryOp::Minus,
+                ast::BinaryOperator::Multiply => BinaryOp::Multiply,
+                ast::BinaryOperator::Divide => BinaryOp::Divide,
+                _ => return None,
+            })
+        };
+        Ok(match e {
+            Expr::Nested(x) => self.having(x)?,
+            Expr::Value(v) => match &v.value {
+                SqlValue::Placeholder(p) => {
+                    match p.strip_prefix('?').and_then(|n| n.parse::<usize>().ok()) {
+                        Some(n) if n > 0 => HExpr::Param(n - 1),
+                        _ => return Err(RouteError::Syntax(format!("bad placeholder {p}"))),
+                    }
+                }
+                SqlValue::Number(n, _) => HExpr::Literal(match n.parse::<i64>() {
+                    Ok(i) => Value::Int(i),
+                    Err(_) => Value::Bytes(n.clone().into_bytes()),
+                }),
+                SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => {
+                    HExpr::Literal(Value::Bytes(s.clone().into_bytes()))
+                }
+                SqlValue::Null => HExpr::Literal(Value::NULL),
+                SqlValue::Boolean(b) => HExpr::Literal(Value::Int(*b as i64)),
+                other => {
+                    return Err(RouteError::not_supported(
+                        format!("HAVING with {other} across shards"),
+                        "add a shard-key condition",
+                    ))
+                }
+            },
+            Expr::BinaryOp { left, op, right } => match bin(op.clone()) {
+                Some(op) => HExpr::Binary {
+                    op,
+                    left: Box::new(self.having(left)?),
+                    right: Box::new(self.having(right)?),
+                },
+                None => HExpr::Column(self.having_column(e)?),
+            },
+            Expr::UnaryOp {
+                op: UnaryOperator::Not,
+                expr,
+            } => HExpr::Not(Box::new(self.having(expr)?)),
+            Expr::IsNull(x) => HExpr::IsNull {
+                expr: Box::new(self.having(x)?),
+                negated: false,
+            },
+            Expr::IsNotNull(x) => HExpr::IsNull {
+                expr: Box::new(self.having(x)?),
+                negated: true,
+            },
+            Expr::In {
+                expr,
+                target: ast::InTarget::List(list),
+                negated,
+                ..
+            } => HExpr::InList {
+                expr: Box::new(self.having(expr)?),
+                list: list
+                    .iter()
+                    .map(|x| self.having(x))
+                    .collect::<Result<_, _>>()?,
+                negated: *negated,
+            },
+            Expr::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => HExpr::Between {
+                expr: Box::new(self.having(expr)?),
+                low: Box::new(self.having(low)?),
+                high: Box::new(self.having(high)?),
+                negated: *negated,
+            },
+            other => HExpr::Column(self.having_column(other)?),
+        })
+    }
+
+    fn having_column(&mut self, e: &Expr) -> Result<usize, RouteError> {
+        if contains_aggregate(e).is_some() && top_aggregate(e).is_none() {
+            return Err(RouteError::not_supported(
+                "an aggregate inside an expression in HAVING across shards",
+                "compare the aggregate itself, or add a shard-key condition",
+            ));
+        }
+        self.find_or_add(e, false)
+    }
+}
+
+fn scatter(b: &Builder, q: Query) -> Result<Scatter, RouteError> {
+    let mut q = q;
+    if q.with.is_some() {
+        return Err(RouteError::not_supported(
+            "WITH (common table expressions) across shards",
+            "add a shard-key condition so the query reaches one shard",
+        ));
+    }
+    if q.fetch.is_some() {
+        return Err(RouteError::not_supported(
+            "FETCH across shards",
+            "use LIMIT",
+        ));
+    }
+    let SetExpr::Select(sel) = q.body.as_mut() else {
+        return Err(RouteError::not_supported(
+            "UNION / INTERSECT / EXCEPT across shards",
+            "add a shard-key condition so the query reaches one shard",
+        ));
+    };
+    let _ = b;
+    let mut sb = ScatterBuilder {
+        proj: Vec::new(),
+        wildcard: None,
+        base: sel.projection.len(),
+        hidden: Vec::new(),
+        aggregates: Vec::new(),
+    };
+    let mut proj_aggs = Vec::new();
+    for (i, item) in sel.projection.iter().enumerate() {
+        match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                if has_window(e) {
+                    return Err(RouteError::not_supported(
+                        "window functions across shards",
+                        "add a shard-key condition so the query reaches one shard",
+                    ));
+                }
+                let alias = match item {
+                    SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+                    _ => None,
+                };
+                sb.proj.push(Proj {
+                    text: norm_text(e),
+                    alias,
+                    column: bare_column(e),
+                });
+                if top_aggregate(e).is_some() {
+                    if sb.wildcard.is_some() {
+                        return Err(RouteError::not_supported(
+                            "an aggregate after * across shards",
+                            "put the aggregates before * or name the columns",
+                        ));
+                    }
+                    proj_aggs.push((i, e.clone()));
+                } else if let Some(n) = contains_aggregate(e) {
+                    return Err(RouteError::not_supported(
+                        format!("{n}() inside an expression across shards"),
+                        "select the aggregate on its own (compute the expression in the application) or add a shard-key condition",
+                    ));
+                }
+            }
+            _ => {
+                sb.wildcard.get_or_insert(i);
+                sb.proj.push(Proj {
+                    text: String::new(),
+                    alias: None,
+                    column: None,
+                });
+            }
+        }
+    }
+    for (i, e) in &proj_aggs {
+        sb.aggregate_at(*i, e)?;
+    }
+    let mut spec = MergeSpec::default();
+    match &sel.distinct {
+        None | Some(Distinct::All) => {}
+        Some(Distinct::Distinct) => spec.distinct = true,
+        Some(Distinct::On(_)) => {
+            return Err(RouteError::not_supported(
+                "DISTINCT ON",
+                "MySQL has no DISTINCT ON",
+            ))
+        }
+    }
+    // GROUP BY
+    let group_exprs: Vec<Expr> = match &sel.group_by {
+        GroupByExpr::Expressions(list, mods) => {
+            if !mods.is_empty() {
+                return Err(RouteError::not_supported(
+                    "GROUP BY ... WITH ROLLUP across shards",
+                    "add a shard-key condition so the query reaches one shard",
+                ));
+            }
+            list.clone()
+        }
+        GroupByExpr::All(_) => {
+            return Err(RouteError::not_supported(
+                "GROUP BY ALL",
+                "name the group columns",
+            ))
+        }
+    };
+    for g in &group_exprs {
+        let c = sb.find_or_add(g, true)?;
+        spec.group_by.push(c);
+    }
+    // HAVING: evaluated by the merger, removed from the shard query
+    let having = match sel.having.take() {
+        Some(h) => Some(sb.having(&h)?),
+        None => None,
+    };
+    // ORDER BY
+    let mut order_keys = Vec::new();
+    let has_order = matches!(&q.order_by, Some(OrderBy { kind: OrderByKind::Expressions(l), .. }) if !l.is_empty());
+    if let Some(ob) = &q.order_by {
+        match &ob.kind {
+            OrderByKind::Expressions(list) => {
+                for o in list {
+                    if has_window(&o.expr) {
+                        return Err(RouteError::not_supported(
+                            "window functions across shards",
+                            "add a shard-key condition so the query reaches one shard",
+                        ));
+                    }
+                    let c = sb.find_or_add(&o.expr, true)?;
+                    order_keys.push(SortKey {
+                        column: c,
+                        descending: matches!(o.options.sort, Some(ast::OrderBySort::Desc)),
+                    });
+                }
+            }
+            OrderByKind::All(_) => {
+                return Err(RouteError::not_supported(
+                    "ORDER BY ALL",
+                    "name the sort columns",
+                ))
+            }
+        }
+    }
+    if !group_exprs.is_empty() && !has_order {
+        // shards return groups in key order, so groups merge as they stream
+        q.order_by = Some(OrderBy {
+            kind: OrderByKind::Expressions(
+                group_exprs
+                    .iter()
+                    .map(|e| OrderByExpr {
+                        expr: e.clone(),
+                        options: OrderByOptions {
+                            sort: None,
+                            nulls_first: None,
+                        },
+                        with_fill: None,
+                    })
+                    .collect(),
+            ),
+            interpolate: None,
+        });
+        spec.groups_sorted = true;
+        order_keys = spec
+            .group_by
+            .iter()
+            .map(|&c| SortKey {
+                column: c,
+                descending: false,
+            })
+            .collect();
+    }
+    spec.order_by = order_keys;
+    if spec.distinct && !sb.hidden.is_empty() {
+        return Err(RouteError::not_supported(
+            "SELECT DISTINCT with ORDER BY / aggregates on columns it does not select, across shards",
+            "select the sort columns too, or add a shard-key condition",
+        ));
+    }
+    // LIMIT
+    let mut limit = None;
+    if let Some(lc) = q.limit_clause.take() {
+        let (off, cnt) = match lc {
+            LimitClause::LimitOffset {
+                limit: Some(l),
+                offset,
+                limit_by,
+            } if limit_by.is_empty() => (offset.map(|o| o.value), l),
+            LimitClause::OffsetCommaLimit { offset, limit } => (Some(offset), limit),
+            LimitClause::LimitOffset {
+                limit: None,
+                offset: None,
+                ..
+            } => (None, Expr::Value(SqlValue::Null.into())),
+            _ => {
+                return Err(RouteError::not_supported(
+                    "this LIMIT form across shards",
+                    "use LIMIT n or LIMIT offset, n",
+                ))
+            }
+        };
+        let bad = || {
+            RouteError::not_supported(
+                "a LIMIT that is not a number or placeholder across shards",
+                "use LIMIT n or LIMIT offset, n with literal numbers",
+            )
+        };
+        if !matches!(&cnt, Expr::Value(v) if v.value == SqlValue::Null) {
+            let count = operand(&cnt).ok_or_else(bad)?;
+            let offset = match off {
+                Some(o) => Some(operand(&o).ok_or_else(bad)?),
+                None => None,
+            };
+            // with groups or HAVING, shard-level limits could cut rows the
+            // merged result needs unless the order is by group keys only
+            let order_by_groups = spec
+                .order_by
+                .iter()
+                .all(|k| spec.group_by.contains(&k.column));
+            let shard_limit = having.is_none()
+                && (group_exprs.is_empty() && sb.aggregates.is_empty()
+                    || !group_exprs.is_empty() && order_by_groups)
+                || group_exprs.is_empty() && !sb.aggregates.is_empty();
+            if shard_limit {
+                q.limit_clause = Some(LimitClause::LimitOffset {
+                    limit: Some(Expr::Identifier(ident(LIMIT_MARK))),
+                    offset: None,
+                    limit_by: Vec::new(),
+                });
+            }
+            limit = Some(LimitDraft { offset, count });
+        }
+    }
+    // hidden columns
+    let hidden = sb.hidden.len();
+    let SetExpr::Select(sel) = q.body.as_mut() else {
+        return Err(RouteError::Unsupported("internal: select vanished".into()));
+    };
+    for h in sb.hidden.drain(..) {
+        sel.projection.push(SelectItem::UnnamedExpr(h));
+    }
+    spec.visible = sb.base;
+    spec.aggregates = sb.aggregates;
+    Ok(Scatter {
+        template: Template::from_rendered(&q.to_string()),
+        merge: spec,
+        hidden,
+        wildcard: sb.wildcard.is_some(),
+        limit,
+        having,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// INSERT / REPLACE
+
+fn build_insert(schema: &Schema, sc: &Scanned, ins: ast::Insert) -> Result<Plan, RouteError> {
+    let mut ins = ins;
+    let kind = if ins.replace_into {
+        StmtKind::Replace
+    } else {
+        StmtKind::Insert
+    };
+    let TableObject::TableName(tname) = &ins.table else {
+        return Err(RouteError::not_supported(
+            "INSERT INTO a table function",
+            "insert into a table",
+        ));
+    };
+    let tname = tname.clone();
+    let parts = name_parts(&tname);
+    let table = parts.last().cloned().unwrap_or_default();
+    if parts.len() >= 2 && !parts[parts.len() - 2].eq_ignore_ascii_case(&schema.name) {
+        return Err(RouteError::not_supported(
+            format!("a table of another database ({})", tname),
+            format!("this connection's schema is {}", schema.name),
+        ));
+    }
+    let rule = schema
+        .table(&table)
+        .ok_or_else(|| no_such_table(schema, &table))?;
+    let slot = Slot {
+        name: table.to_ascii_lowercase(),
+        rule: match rule {
+            TableRule::Sharded(t) => SlotRule::Sharded(t.clone()),
+            TableRule::Broadcast => SlotRule::Broadcast,
+            TableRule::Global => SlotRule::Global,
+        },
+        scope: 0,
+    };
+    // INSERT ... SET a = 1  ->  (a) VALUES (1)
+    if ins.source.is_none() && !ins.assignments.is_empty() {
+        let mut cols = Vec::new();
+        let mut vals = Vec::new();
+        for a in ins.assignments.drain(..) {
+            match a.target {
+                AssignmentTarget::ColumnName(n) => cols.push(n),
+                AssignmentTarget::Tuple(_) => {
+                    return Err(RouteError::Syntax("INSERT ... SET (a, b) = ...".into()))
+                }
+            }
+            vals.push(a.value);
+        }
+        ins.columns = cols;
+        ins.source = Some(Box::new(values_query(vec![vals])));
+    }
+    let layout = match &slot.rule {
+        SlotRule::Sharded(t) => Some(Layout {
+            table: t,
+            shards: schema.shards.len(),
+        }),
+        _ => None,
+    };
+    // ON DUPLICATE KEY UPDATE must not move the row
+    if let (Some(OnInsert::DuplicateKeyUpdate(assigns)), Some(l)) = (&ins.on, &layout) {
+        for a in assigns {
+            if let AssignmentTarget::ColumnName(n) = &a.target {
+                let col = last_name(n).to_ascii_lowercase();
+                if l.is_routing_column(&col) {
+                    return Err(RouteError::ShardKeyUpdate {
+                        table: slot.name.clone(),
+                        column: col,
+                    });
+                }
+            }
+        }
+    }
+    let rows_owned = match ins.source.as_deref_mut().map(|q| q.body.as_mut()) {
+        Some(SetExpr::Values(v)) => Some(std::mem::take(&mut v.rows)),
+        _ => None,
+    };
+    let Some(rows) = rows_owned else {
+        // INSERT ... SELECT: only among broadcast / global tables
+        if layout.is_some() {
+            return Err(RouteError::not_supported(
+                "INSERT ... SELECT into a sharded table",
+                "select the rows, then insert them with VALUES",
+            ));
+        }
+        let mut b = Builder::new(schema, kind);
+        let mut name = tname.clone();
+        let mut alias = None;
+        b.no_alias = true;
+        b.table(&mut name, &mut alias, 0)?;
+        ins.table = TableObject::TableName(name);
+        if let Some(src) = ins.source.as_deref_mut() {
+            b.walk_query(src, 1)?;
+        }
+        let placement = b.placement()?;
+        if matches!(placement, Placement::Sharded { .. }) {
+            return Err(RouteError::not_supported(
+                "INSERT ... SELECT from a sharded table",
+                "select the rows, then insert them with VALUES",
+            ));
+        }
+        let single = Template::from_rendered(&Statement::Insert(ins).to_string());
+        return Ok(b.finish(sc, placement, single, None, None));
+    };
+    let mut columns: Vec<String> = ins
+        .columns
+        .iter()
+        .map(|c| last_name(c).to_ascii_lowercase())
+        .collect();
+    if columns.is_empty() && layout.is_some() {
+        return Err(RouteError::not_supported(
+            format!(
+                "INSERT without a column list into sharded table {}",
+                slot.name
+            ),
+            "name the columns: INSERT INTO t (a, b, ...) VALUES (...)",
+        ));
+    }
+    let mut rows: Vec<Vec<Expr>> = rows.into_iter().map(|p| p.content).collect();
+    for (r, row) in rows.iter().enumerate() {
+        if !columns.is_empty() && row.len() != columns.len() {
+            return Err(RouteError::Syntax(format!(
+                "Column count doesn't match value count at row {}",
+                r + 1
+            )));
+        }
+    }
+    // sequence
+    let mut seq = None;
+    if let Some(s) = schema.sequence_for(&slot.name) {
+        if !columns.is_empty() {
+            let pos = columns.iter().position(|c| *c == s.column);
+            let pos = match pos {
+                Some(p) => p,
+                None => {
+                    columns.push(s.column.clone());
+                    ins.columns
+                        .push(ObjectName(vec![ObjectNamePart::Identifier(ident(
+                            &s.column,
+                        ))]));
+                    for row in &mut rows {
+                        row.push(Expr::Identifier(ident(SEQ_MARK)));
+                    }
+                    columns.len() - 1
+                }
+            };
+            let mut per_row = Vec::new();
+            for row in &mut rows {
+                let v = &row[pos];
+                let need = match v {
+                    Expr::Identifier(i) if i.value == SEQ_MARK => None,
+                    Expr::Value(x) if x.value == SqlValue::Null => {
+                        row[pos] = Expr::Identifier(ident(SEQ_MARK));
+                        None
+                    }
+                    Expr::Value(x) => match &x.value {
+                        SqlValue::Placeholder(p) => p
+                            .strip_prefix('?')
+                            .and_then(|n| n.parse::<usize>().ok())
+                            .filter(|n| *n > 0)
+                            .map(|n| n - 1),
+                        _ => Some(usize::MAX),
+                    },
+                    _ => Some(usize::MAX),
+                };
+                per_row.push(need);
+            }
+            seq = Some(SeqFill {
+                name: s.name.clone(),
+                column: s.column.clone(),
+                rows: per_row,
+            });
+        }
+    }
+    // routing keys per row
+    let mut row_keys = Vec::new();
+    if let Some(l) = &layout {
+        for row in &rows {
+            let mut keys = Vec::new();
+            for (c, v) in columns.iter().zip(row) {
+                if l.is_routing_column(c) {
+                    let op = match v {
+                        Expr::Identifier(i) if i.value == SEQ_MARK => None,
+                        other => operand(other),
+                    };
+                    keys.push((c.clone(), op));
+                }
+            }
+            row_keys.push(keys);
+        }
+    }
+    // templates
+    let row_templates = rows
+        .iter()
+        .map(|row| {
+            let mut s = String::from("(");
+            for (i, e) in row.iter().enumerate() {
+                if i > 0 {
+                    s.push_str(", ");
+                }
+                s.push_str(&e.to_string());
+            }
+            s.push(')');
+            Template::from_rendered(&s)
+        })
+        .collect();
+    ins.table = TableObject::TableName(marker(0));
+    if let Some(src) = ins.source.as_deref_mut() {
+        if let SetExpr::Values(v) = src.body.as_mut() {
+            v.rows = vec![ast::Parens {
+                opening_token: ast::helpers::attached_token::AttachedToken::empty(),
+                content: vec![Expr::Identifier(ident(ROWS_MARK))],
+                closing_token: ast::helpers::attached_token::AttachedToken::empty(),
+            }];
+        }
+    }
+    let template = Template::from_rendered(&Statement::Insert(ins).to_string());
+    Ok(Plan {
+        kind,
+        params: sc.params,
+        hint: sc.hint,
+        body: Body::Insert(InsertPlan {
+            slot,
+            template,
+            rows: row_templates,
+            row_keys,
+            sequence: seq,
+        }),
+    })
+}
+
+fn values_query(rows: Vec<Vec<Expr>>) -> Query {
+    let mut q = empty_query();
+    q.body = Box::new(SetExpr::Values(ast::Values {
+        explicit_row: false,
+        value_keyword: false,
+        rows: rows
+            .into_iter()
+            .map(|r| ast::Parens {
+                opening_token: ast::helpers::attached_token::AttachedToken::empty(),
+                content: r,
+                closing_token: ast::helpers::attached_token::AttachedToken::empty(),
+            })
+            .collect(),
+    }));
+    q
+}
+
+fn empty_query() -> Query {
+    Query {
+        with: None,
+        body: Box::new(SetExpr::Values(ast::Values {
+            explicit_row: false,
+            value_keyword: false,
+            rows: Vec::new(),
+        })),
+        order_by: None,
+        limit_clause: None,
+        fetch: None,
+        locks: Vec::new(),
+        for_clause: None,
+        settings: None,
+        format_clause: None,
+        pipe_operators: Vec::new(),
+    }
+}
+
+#[allow(dead_code)]
+fn _place(_: Place) {}

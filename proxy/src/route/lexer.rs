@@ -1,0 +1,622 @@
+//! A small hand-written MySQL tokenizer used on the hot path, without a parse:
+//! the plan-cache normaliser (literals to numbered placeholders), the
+//! `/*+ HAOKA ... */` hint reader, and the splitter that turns a rendered
+//! statement into a [`Template`].
+
+use super::error::RouteError;
+use crate::rules::KeyValue;
+
+/// A routing hint from a `/*+ HAOKA shard=N */` comment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Hint {
+    Shard(usize),
+    Global,
+}
+
+/// A literal the normaliser took out of a text query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lit {
+    /// The literal exactly as written (quotes and escapes included).
+    pub text: String,
+    pub value: LitValue,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LitValue {
+    Int(i128),
+    /// The unescaped content of a quoted string.
+    Str(String),
+    /// Any other number (decimal, float), as written.
+    Num(String),
+}
+
+impl LitValue {
+    pub fn key(&self) -> KeyValue {
+        match self {
+            LitValue::Int(i) => KeyValue::Int(*i),
+            LitValue::Str(s) | LitValue::Num(s) => KeyValue::Str(s.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A text query: literals become `?N`, their values go to `lits`.
+    Text,
+    /// A statement to prepare: its `?` become `?N`, literals stay.
+    Prepared,
+}
+
+/// The result of [`scan`].
+#[derive(Debug, Clone, Default)]
+pub struct Scanned {
+    /// The statement with comments dropped (but `/*! */` and other `/*+ */`),
+    /// whitespace collapsed and placeholders numbered `?1`, `?2`...
+    pub text: String,
+    pub lits: Vec<Lit>,
+    pub hint: Option<Hint>,
+    /// Number of placeholders in `text`.
+    pub params: usize,
+    /// The first keyword, upper-cased ("" when none).
+    pub first_word: String,
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+/// Where a quoted run starting at `i` (with quote `q`) ends (exclusive).
+fn quoted_end(s: &[u8], i: usize, q: u8) -> usize {
+    let mut j = i + 1;
+    while j < s.len() {
+        let b = s[j];
+        if b == b'\\' && q != b'`' {
+            j += 2;
+            continue;
+        }
+        if b == q {
+            if j + 1 < s.len() && s[j + 1] == q {
+                j += 2;
+                continue;
+            }
+            return j + 1;
+        }
+        j += 1;
+    }
+    s.len()
+}
+
+/// The unescaped content of a MySQL quoted string literal (with its quotes).
+pub fn unescape(lit: &str) -> String {
+    let b = lit.as_bytes();
+    if b.len() < 2 {
+        return String::new();
+    }
+    let q = b[0];
+    let inner = &lit[1..lit.len() - 1];
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('r') => out.push('\r'),
+                Some('0') => out.push('\0'),
+                Some('b') => out.push('\u{8}'),
+                Some('Z') => out.push('\u{1a}'),
+                Some('%') => out.push_str("\\%"),
+                Some('_') => out.push_str("\\_"),
+                Some(o) => out.push(o),
+                None => {}
+            }
+        } else if c as u32 == q as u32 && chars.peek() == Some(&c) {
+            chars.next();
+            out.push(c);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Numeric literal end, or None when `i` does not start a number.
+fn number_end(s: &[u8], i: usize) -> Option<usize> {
+    let mut j = i;
+    let mut digits = false;
+    while j < s.len() && s[j].is_ascii_digit() {
+        j += 1;
+        digits = true;
+    }
+    if j < s.len() && s[j] == b'.' {
+        j += 1;
+        while j < s.len() && s[j].is_ascii_digit() {
+            j += 1;
+            digits = true;
+        }
+    }
+    if !digits {
+        return None;
+    }
+    if j < s.len() && (s[j] == b'e' || s[j] == b'E') {
+        let mut k = j + 1;
+        if k < s.len() && (s[k] == b'+' || s[k] == b'-') {
+            k += 1;
+        }
+        if k < s.len() && s[k].is_ascii_digit() {
+            while k < s.len() && s[k].is_ascii_digit() {
+                k += 1;
+            }
+            j = k;
+        }
+    }
+    // `1abc` is an identifier in MySQL, `0x1F` a hex literal: not a plain number.
+    if j < s.len() && is_word_byte(s[j]) {
+        return None;
+    }
+    Some(j)
+}
+
+fn parse_hint(body: &str) -> Result<Option<Hint>, RouteError> {
+    // body: the text between `/*+` and `*/`
+    let t = body.trim();
+    let Some(rest) = t
+        .get(..5)
+        .filter(|p| p.eq_ignore_ascii_case("haoka"))
+        .map(|_| &t[5..])
+    else {
+        return Ok(None);
+    };
+    let rest = rest.trim();
+    let bad = || RouteError::BadHint(t.to_string());
+    let (k, v) = rest.split_once('=').ok_or_else(bad)?;
+    if !k.trim().eq_ignore_ascii_case("shard") {
+        return Err(bad());
+    }
+    let v = v.trim();
+    if v.eq_ignore_ascii_case("global") {
+        return Ok(Some(Hint::Global));
+    }
+    v.parse::<usize>()
+        .map(|n| Some(Hint::Shard(n)))
+        .map_err(|_| bad())
+}
+
+const FOLD_MINUS_AFTER: &[&str] = &[
+    "SELECT", "WHERE", "AND", "OR", "NOT", "BETWEEN", "WHEN", "THEN", "ELSE", "IS", "LIKE", "ON",
+    "HAVING", "IN", "VALUES", "VALUE", "SET", "RETURN", "XOR",
+];
+const END_BY_CLAUSE: &[&str] = &[
+    "LIMIT",
+    "HAVING",
+    "WINDOW",
+    "UNION",
+    "FOR",
+    "LOCK",
+    "INTO",
+    "ORDER",
+    "EXCEPT",
+    "INTERSECT",
+];
+
+#[derive(PartialEq)]
+enum Prev {
+    Start,
+    Word,
+    Value,
+    Open,
+    Punct,
+}
+
+/// Tokenize `sql`: see [`Scanned`].
+pub fn scan(sql: &str, mode: Mode) -> Result<Scanned, RouteError> {
+    let s = sql.as_bytes();
+    let mut out = Scanned {
+        text: String::with_capacity(sql.len() + 8),
+        ..Default::default()
+    };
+    let mut i = 0;
+    let mut pending_space = false;
+    let mut prev = Prev::Start;
+    let mut prev_word = String::new();
+    let mut in_by: Option<usize> = None; // paren depth of an ORDER/GROUP BY clause
+    let mut depth = 0usize;
+    let push = |out: &mut Scanned, pending: &mut bool, t: &str| {
+        if *pending && !out.text.is_empty() {
+            out.text.push(' ');
+        }
+        *pending = false;
+        out.text.push_str(t);
+    };
+    while i < s.len() {
+        let b = s[i];
+        // whitespace
+        if b.is_ascii_whitespace() {
+            pending_space = true;
+            i += 1;
+            continue;
+        }
+        // comments
+        if b == b'#'
+            || (b == b'-'
+                && s.get(i + 1) == Some(&b'-')
+                && s.get(i + 2)
+                    .is_none_or(|c| c.is_ascii_whitespace() || *c < 32))
+        {
+            while i < s.len() && s[i] != b'\n' {
+                i += 1;
+            }
+            pending_space = true;
+            continue;
+        }
+        if b == b'/' && s.get(i + 1) == Some(&b'*') {
+            let end = sql[i + 2..]
+                .find("*/")
+                .map(|p| i + 2 + p + 2)
+                .unwrap_or(s.len());
+            let body = &sql[i..end];
+            if let Some(after) = body.strip_prefix("/*+") {
+                let inner = after.strip_suffix("*/").unwrap_or(after);
+                if let Some(h) = parse_hint(inner)? {
+                    out.hint = Some(h);
+                    pending_space = true;
+                    i = end;
+                    continue;
+                }
+                push(&mut out, &mut pending_space, body);
+                pending_space = true;
+            } else if body.starts_with("/*!") {
+                push(&mut out, &mut pending_space, body);
+                pending_space = true;
+            } else {
+                pending_space = true;
+            }
+            i = end;
+            continue;
+        }
+        // quoted identifier
+        if b == b'`' {
+            let end = quoted_end(s, i, b'`');
+            push(&mut out, &mut pending_space, &sql[i..end]);
+            i = end;
+            prev = Prev::Value;
+            continue;
+        }
+        // strings
+        if b == b'\'' || b == b'"' {
+            let end = quoted_end(s, i, b);
+            let text = &sql[i..end];
+            // a string glued to a word (_utf8mb4'x', X'1f', N'x') stays as written
+            let glued = i > 0 && is_word_byte(s[i - 1]);
+            if mode == Mode::Text && !glued {
+                out.lits.push(Lit {
+                    text: text.to_string(),
+                    value: LitValue::Str(unescape(text)),
+                });
+                out.params += 1;
+                let ph = format!("?{}", out.params);
+                push(&mut out, &mut pending_space, &ph);
+            } else {
+                push(&mut out, &mut pending_space, text);
+            }
+            i = end;
+            prev = Prev::Value;
+            continue;
+        }
+        // numbers (optionally with a folded unary minus)
+        let neg = b == b'-'
+            && (prev == Prev::Start
+                || prev == Prev::Open
+                || prev == Prev::Punct
+                || (prev == Prev::Word
+                    && FOLD_MINUS_AFTER
+                        .iter()
+                        .any(|k| k.eq_ignore_ascii_case(&prev_word))));
+        let num_start = if neg {
+            let mut k = i + 1;
+            while k < s.len() && s[k] == b' ' {
+                k += 1;
+            }
+            k
+        } else {
+            i
+        };
+        if (b.is_ascii_digit() || b == b'.' || neg) && prev != Prev::Word || b.is_ascii_digit() {
+            if let Some(end) = number_end(s, num_start) {
+                let digits = &sql[num_start..end];
+                let text = if neg {
+                    format!("-{digits}")
+                } else {
+                    digits.to_string()
+                };
+                if mode == Mode::Text && in_by.is_none() {
+                    let value = match text.parse::<i128>() {
+                        Ok(v) => LitValue::Int(v),
+                        Err(_) => LitValue::Num(text.clone()),
+                    };
+                    out.lits.push(Lit { text, value });
+                    out.params += 1;
+                    let ph = format!("?{}", out.params);
+                    push(&mut out, &mut pending_space, &ph);
+                } else {
+                    push(&mut out, &mut pending_space, &text);
+                }
+                i = end;
+                prev = Prev::Value;
+                continue;
+            }
+        }
+        // placeholders
+        if b == b'?' {
+            let mut end = i + 1;
+            while end < s.len() && s[end].is_ascii_digit() {
+                end += 1;
+            }
+            if mode == Mode::Text {
+                return Err(RouteError::Syntax(
+                    "a text query cannot contain a '?' placeholder; prepare the statement instead"
+                        .into(),
+                ));
+            }
+            out.params += 1;
+            let ph = format!("?{}", out.params);
+            push(&mut out, &mut pending_space, &ph);
+            i = end;
+            prev = Prev::Value;
+            continue;
+        }
+        // words (incl. @vars)
+        if is_word_byte(b) || b == b'@' {
+            let mut end = i + 1;
+            while end < s.len()
+                && (is_word_byte(s[end]) || s[end] == b'@' || s[end] == b'.' && s[i] == b'@')
+            {
+                end += 1;
+            }
+            let w = &sql[i..end];
+            if out.first_word.is_empty() && b != b'@' {
+                out.first_word = w.to_ascii_uppercase();
+            }
+            if w.eq_ignore_ascii_case("BY")
+                && (prev_word.eq_ignore_ascii_case("ORDER")
+                    || prev_word.eq_ignore_ascii_case("GROUP"))
+            {
+                in_by = Some(depth);
+            } else if END_BY_CLAUSE.iter().any(|k| k.eq_ignore_ascii_case(w)) {
+                in_by = None;
+            }
+            push(&mut out, &mut pending_space, w);
+            prev_word.clear();
+            prev_word.push_str(w);
+            prev = Prev::Word;
+            i = end;
+            continue;
+        }
+        // punctuation
+        let ch_len = 1;
+        let p = &sql[i..i + ch_len];
+        match b {
+            b'(' => {
+                depth += 1;
+                prev = Prev::Open;
+            }
+            b')' => {
+                if in_by == Some(depth) {
+                    in_by = None;
+                }
+                depth = depth.saturating_sub(1);
+                prev = Prev::Value;
+            }
+            b';' => {
+                in_by = None;
+                prev = Prev::Punct;
+            }
+            _ => prev = Prev::Punct,
+        }
+        push(&mut out, &mut pending_space, p);
+        i += ch_len;
+    }
+    Ok(out)
+}
+
+/// One piece of a physical SQL template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    Text(String),
+    /// Client parameter / literal number n (0-based).
+    Param(usize),
+    /// The physical name of table slot n.
+    Table(usize),
+    /// The per-shard row count of a scattered LIMIT (offset + count).
+    LimitSum,
+    /// The VALUES rows of a split INSERT.
+    Rows,
+    /// The sequence id of the current INSERT row.
+    SeqId,
+}
+
+/// A physical statement with holes, filled at bind time.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Template(pub Vec<Piece>);
+
+pub const TABLE_MARK: &str = "__hk_t";
+pub const LIMIT_MARK: &str = "__hk_limit";
+pub const ROWS_MARK: &str = "__hk_rows";
+pub const SEQ_MARK: &str = "__hk_seq";
+
+impl Template {
+    /// Split a statement rendered with markers into pieces.
+    pub fn from_rendered(sql: &str) -> Template {
+        let s = sql.as_bytes();
+        let mut pieces: Vec<Piece> = Vec::new();
+        let mut text = String::new();
+        let mut i = 0;
+        let flush = |text: &mut String, pieces: &mut Vec<Piece>| {
+            if !text.is_empty() {
+                pieces.push(Piece::Text(std::mem::take(text)));
+            }
+        };
+        while i < s.len() {
+            let b = s[i];
+            if b == b'`' || b == b'\'' || b == b'"' {
+                let end = quoted_end(s, i, b);
+                text.push_str(&sql[i..end]);
+                i = end;
+                continue;
+            }
+            if b == b'?' {
+                let mut end = i + 1;
+                while end < s.len() && s[end].is_ascii_digit() {
+                    end += 1;
+                }
+                if let Ok(n) = sql[i + 1..end].parse::<usize>() {
+                    if n > 0 {
+                        flush(&mut text, &mut pieces);
+                        pieces.push(Piece::Param(n - 1));
+                        i = end;
+                        continue;
+                    }
+                }
+                text.push_str(&sql[i..end]);
+                i = end;
+                continue;
+            }
+            if is_word_byte(b) || b == b'@' {
+                let mut end = i + 1;
+                while end < s.len() && is_word_byte(s[end]) {
+                    end += 1;
+                }
+                let w = &sql[i..end];
+                if let Some(n) = w.strip_prefix(TABLE_MARK).and_then(|n| n.parse().ok()) {
+                    flush(&mut text, &mut pieces);
+                    pieces.push(Piece::Table(n));
+                } else if w == LIMIT_MARK {
+                    flush(&mut text, &mut pieces);
+                    pieces.push(Piece::LimitSum);
+                } else if w == ROWS_MARK {
+                    // rendered as `VALUES (__hk_rows)`: drop the parens
+                    if text.ends_with('(') {
+                        text.pop();
+                    }
+                    flush(&mut text, &mut pieces);
+                    pieces.push(Piece::Rows);
+                    if s.get(end) == Some(&b')') {
+                        end += 1;
+                    }
+                } else if w == SEQ_MARK {
+                    flush(&mut text, &mut pieces);
+                    pieces.push(Piece::SeqId);
+                } else {
+                    text.push_str(w);
+                }
+                i = end;
+                continue;
+            }
+            // copy one UTF-8 char
+            let ch_len = sql[i..].chars().next().map(|c| c.len_utf8()).unwrap_or(1);
+            text.push_str(&sql[i..i + ch_len]);
+            i += ch_len;
+        }
+        flush(&mut text, &mut pieces);
+        Template(pieces)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(sql: &str) -> (String, Vec<String>) {
+        let s = scan(sql, Mode::Text).unwrap();
+        (s.text, s.lits.into_iter().map(|l| l.text).collect())
+    }
+
+    #[test]
+    fn literals_become_numbered_placeholders() {
+        let (t, l) = norm("SELECT c FROM sbtest1 WHERE id=123");
+        assert_eq!(t, "SELECT c FROM sbtest1 WHERE id=?1");
+        assert_eq!(l, vec!["123"]);
+        let (t, l) = norm("select * from t where a in (1, 2,3) and b = 'x''y\\'z'");
+        assert_eq!(t, "select * from t where a in (?1, ?2,?3) and b = ?4");
+        assert_eq!(l[3], "'x''y\\'z'");
+        let s = scan("select 'it''s \\'ok\\''", Mode::Text).unwrap();
+        assert_eq!(s.lits[0].value, LitValue::Str("it's 'ok'".into()));
+    }
+
+    #[test]
+    fn negative_numbers_fold_only_after_operators() {
+        let (t, l) = norm("SELECT a - 1, -2 FROM t WHERE x = -3 AND y=- 4.5");
+        assert_eq!(t, "SELECT a - ?1, ?2 FROM t WHERE x = ?3 AND y=?4");
+        assert_eq!(l, vec!["1", "-2", "-3", "-4.5"]);
+    }
+
+    #[test]
+    fn comments_dropped_hints_and_versioned_kept() {
+        let s = scan(
+            "/* a */ SELECT /*+ HAOKA shard=3 */ c -- x\n FROM t # y\n WHERE a=1 /*! AND b=2 */",
+            Mode::Text,
+        )
+        .unwrap();
+        assert_eq!(s.hint, Some(Hint::Shard(3)));
+        assert_eq!(s.text, "SELECT c FROM t WHERE a=?1 /*! AND b=2 */");
+        assert_eq!(s.first_word, "SELECT");
+        assert!(scan("/*+ HAOKA shard=x */ SELECT 1", Mode::Text).is_err());
+        let s = scan("/*+haoka shard = GLOBAL*/ SELECT 1", Mode::Text).unwrap();
+        assert_eq!(s.hint, Some(Hint::Global));
+        let s = scan("SELECT /*+ MAX_EXECUTION_TIME(1) */ 1", Mode::Text).unwrap();
+        assert_eq!(s.text, "SELECT /*+ MAX_EXECUTION_TIME(1) */ ?1");
+    }
+
+    #[test]
+    fn order_by_positions_and_identifiers_stay() {
+        let (t, l) = norm("SELECT `a1`, t2.x FROM t2 GROUP BY 1 ORDER BY 2 DESC, a+1 LIMIT 5, 10");
+        assert_eq!(
+            t,
+            "SELECT `a1`, t2.x FROM t2 GROUP BY 1 ORDER BY 2 DESC, a+1 LIMIT ?1, ?2"
+        );
+        assert_eq!(l, vec!["5", "10"]);
+        let (t, _) = norm("SELECT x FROM (SELECT a FROM t ORDER BY 1) s WHERE b = 2");
+        assert_eq!(
+            t,
+            "SELECT x FROM (SELECT a FROM t ORDER BY 1) s WHERE b = ?1"
+        );
+        let (t, _) = norm("SELECT 0x1F, X'AB', _utf8mb4'x', 1e3, .5");
+        assert_eq!(t, "SELECT 0x1F, X'AB', _utf8mb4'x', ?1, ?2");
+    }
+
+    #[test]
+    fn prepared_mode_numbers_placeholders() {
+        let s = scan(
+            "SELECT c FROM t WHERE a = ? AND b = '?' AND c IN (?, ?)",
+            Mode::Prepared,
+        )
+        .unwrap();
+        assert_eq!(
+            s.text,
+            "SELECT c FROM t WHERE a = ?1 AND b = '?' AND c IN (?2, ?3)"
+        );
+        assert_eq!(s.params, 3);
+        assert!(scan("SELECT ? ", Mode::Text).is_err());
+    }
+
+    #[test]
+    fn template_split() {
+        let t =
+            Template::from_rendered("SELECT '?1' FROM __hk_t0 WHERE a = ?2 LIMIT 0, __hk_limit");
+        assert_eq!(
+            t.0,
+            vec![
+                Piece::Text("SELECT '?1' FROM ".into()),
+                Piece::Table(0),
+                Piece::Text(" WHERE a = ".into()),
+                Piece::Param(1),
+                Piece::Text(" LIMIT 0, ".into()),
+                Piece::LimitSum
+            ]
+        );
+        let t = Template::from_rendered("INSERT INTO __hk_t0 (a) VALUES (__hk_rows) ON x");
+        assert_eq!(t.0[2], Piece::Text(" (a) VALUES ".into()));
+        assert_eq!(t.0[3], Piece::Rows);
+        assert_eq!(t.0[4], Piece::Text(" ON x".into()));
+    }
+}

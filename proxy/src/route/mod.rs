@@ -1,0 +1,221 @@
+//! SQL routing: a pure library (no I/O) that turns one statement plus the
+//! session's schema into a plan of physical statements on shards.
+//!
+//! ```text
+//! let router = Router::new(Arc::new(rules));
+//! // text protocol (COM_QUERY): cached by normalised text
+//! match router.plan_text("haoka", "SELECT * FROM phone_number WHERE phone_no = '13012345678'", &segs)? {
+//!     Routed::Shards(p) => { /* run p.targets; merge with p.merge if Some */ }
+//!     Routed::NeedIds(pending) => { let ids = seq.next(&pending.sequence, pending.count);
+//!                                   let routed = pending.bind_ids(&ids, &segs)?; ... }
+//!     Routed::Session(cmd) => ..., Routed::Metadata(m) => ..., _ => ...
+//! }
+//! // binary protocol: COM_STMT_PREPARE once, COM_STMT_EXECUTE many times
+//! let ps = router.prepare("sbtest", "SELECT c FROM sbtest1 WHERE id=?")?;
+//! let routed = ps.bind(&[Value::Int(123)], &segs)?;
+//! ```
+//!
+//! Plans are parameterised: a text query is normalised (literals become
+//! placeholders, see [`normalize`]) and its plan is cached by that
+//! fingerprint, exactly as a prepared statement's plan is; binding the
+//! literals (or the EXECUTE values) evaluates the shard-key conditions and
+//! renders each target's SQL.
+//!
+//! Modules: `lexer` (tokenizer, normaliser, hints, templates), `keys`
+//! (shard-key conditions and their evaluation), `build` (classification,
+//! rewrite and merge planning), `bind` (routing at bind time), `cache`,
+//! `explain`, `error`.
+
+mod bind;
+mod build;
+mod cache;
+mod error;
+mod explain;
+mod keys;
+mod lexer;
+mod plan;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use mysql_common::value::Value;
+
+pub use build::PASS_THROUGH_PREFIXES;
+pub use error::RouteError;
+pub use explain::{describe_merge, explain, ExplainRow, EXPLAIN_COLUMNS};
+pub use keys::{NoSegments, SegmentMap};
+pub use lexer::{Hint, Lit, LitValue};
+pub use plan::{
+    HaokaShow, MergePlan, Metadata, PendingInsert, PreparedSql, Routed, SessionCommand, ShardPlan,
+    StmtKind, Target,
+};
+
+use crate::rules::Rules;
+use cache::{Key, PlanCache};
+use keys::Args;
+use lexer::{scan, Mode};
+use plan::Plan;
+
+/// Default plan-cache capacity (statements).
+pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+
+/// A normalised statement: its fingerprint and literals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Normalized {
+    /// The statement with literals replaced by `?1`, `?2`..., comments
+    /// dropped (but `/*! */` and optimizer hints) and whitespace collapsed.
+    pub fingerprint: String,
+    pub literals: Vec<Lit>,
+    /// The `/*+ HAOKA shard=... */` hint, part of the cache key.
+    pub hint: Option<Hint>,
+}
+
+/// Normalise a text query without parsing it.
+pub fn normalize(sql: &str) -> Result<Normalized, RouteError> {
+    let s = scan(sql, Mode::Text)?;
+    Ok(Normalized {
+        fingerprint: s.text,
+        literals: s.lits,
+        hint: s.hint,
+    })
+}
+
+const CACHED_FIRST_WORDS: &[&str] = &["SELECT", "INSERT", "REPLACE", "UPDATE", "DELETE", "WITH"];
+
+/// Plans statements for one set of rules; share it between connections.
+pub struct Router {
+    rules: Arc<Rules>,
+    cache: PlanCache,
+}
+
+/// A statement prepared once (COM_STMT_PREPARE) and bound per execution.
+#[derive(Debug, Clone)]
+pub struct PreparedPlan {
+    plan: Arc<Plan>,
+    rules: Arc<Rules>,
+    schema_idx: usize,
+}
+
+impl PreparedPlan {
+    /// Number of `?` parameters the client must bind.
+    pub fn params(&self) -> usize {
+        self.plan.params
+    }
+
+    pub fn kind(&self) -> StmtKind {
+        self.plan.kind
+    }
+
+    /// Route one execution. Each target carries `prepared` (physical SQL with
+    /// `?` and the parameter map) besides the inlined `sql`; for a statement
+    /// routed to one shard the prepared SQL is the same on every execution.
+    pub fn bind(&self, params: &[Value], segs: &dyn SegmentMap) -> Result<Routed, RouteError> {
+        bind::bind(
+            &self.plan,
+            &self.rules,
+            self.schema_idx,
+            Args::Values(params),
+            segs,
+        )
+    }
+}
+
+impl Router {
+    pub fn new(rules: Arc<Rules>) -> Router {
+        Router::with_capacity(rules, DEFAULT_CACHE_CAPACITY)
+    }
+
+    pub fn with_capacity(rules: Arc<Rules>, capacity: usize) -> Router {
+        Router {
+            rules,
+            cache: PlanCache::new(capacity),
+        }
+    }
+
+    pub fn rules(&self) -> &Arc<Rules> {
+        &self.rules
+    }
+
+    /// Plans in the cache.
+    pub fn cached_plans(&self) -> usize {
+        self.cache.len()
+    }
+
+    pub fn clear_cache(&self) {
+        self.cache.clear()
+    }
+
+    /// The index of a schema ("" = the default schema).
+    fn schema_idx(&self, schema: &str) -> Result<usize, RouteError> {
+        if schema.is_empty() {
+            return self
+                .rules
+                .schemas
+                .iter()
+                .position(|s| s.is_default)
+                .ok_or_else(|| RouteError::UnknownSchema(String::new()));
+        }
+        self.rules
+            .schemas
+            .iter()
+            .position(|s| s.name.eq_ignore_ascii_case(schema))
+            .ok_or_else(|| RouteError::UnknownSchema(schema.to_string()))
+    }
+
+    /// Route a text-protocol statement (COM_QUERY), using the plan cache for
+    /// SELECT / INSERT / REPLACE / UPDATE / DELETE.
+    pub fn plan_text(
+        &self,
+        schema: &str,
+        sql: &str,
+        segs: &dyn SegmentMap,
+    ) -> Result<Routed, RouteError> {
+        let idx = self.schema_idx(schema)?;
+        let mut sc = scan(sql, Mode::Text)?;
+        if !CACHED_FIRST_WORDS.contains(&sc.first_word.as_str()) {
+            let sc = scan(sql, Mode::Prepared)?;
+            let plan = Arc::new(build::build(&self.rules.schemas[idx], &sc)?);
+            return bind::bind(&plan, &self.rules, idx, Args::Lits(&[]), segs);
+        }
+        let key = Key {
+            schema: idx,
+            hint: sc.hint,
+            text: std::mem::take(&mut sc.text),
+        };
+        if let Some(plan) = self.cache.get(&key) {
+            return bind::bind(&plan, &self.rules, idx, Args::Lits(&sc.lits), segs);
+        }
+        sc.text = key.text.clone();
+        match build::build(&self.rules.schemas[idx], &sc) {
+            Ok(plan) => {
+                let plan = Arc::new(plan);
+                self.cache.put(key, plan.clone());
+                bind::bind(&plan, &self.rules, idx, Args::Lits(&sc.lits), segs)
+            }
+            Err(RouteError::Syntax(first_err)) => {
+                // the normalised form may not parse where a literal is
+                // required (e.g. a type length): plan the text as written
+                let raw = scan(sql, Mode::Prepared)?;
+                if raw.params > 0 {
+                    return Err(RouteError::Syntax(first_err));
+                }
+                let plan = Arc::new(build::build(&self.rules.schemas[idx], &raw)?);
+                bind::bind(&plan, &self.rules, idx, Args::Lits(&[]), segs)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Plan a statement for COM_STMT_PREPARE; bind it per COM_STMT_EXECUTE.
+    pub fn prepare(&self, schema: &str, sql: &str) -> Result<Arc<PreparedPlan>, RouteError> {
+        let idx = self.schema_idx(schema)?;
+        let sc = scan(sql, Mode::Prepared)?;
+        let plan = build::build(&self.rules.schemas[idx], &sc)?;
+        Ok(Arc::new(PreparedPlan {
+            plan: Arc::new(plan),
+            rules: self.rules.clone(),
+            schema_idx: idx,
+        }))
+    }
+}

@@ -1,0 +1,431 @@
+//! Plan types: the parameterised plan (cached, shared as `Arc`) and the
+//! routed result the executor runs.
+
+use std::sync::Arc;
+
+use mysql_common::value::Value;
+
+use super::error::RouteError;
+use super::keys::{Cond, Operand};
+use super::lexer::{Hint, Template};
+use crate::merge::{BinaryOp, Expr, MergeSpec};
+use crate::rules::{Place, ShardedTable};
+
+/// What kind of statement a plan is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StmtKind {
+    Select,
+    Insert,
+    Replace,
+    Update,
+    Delete,
+    Ddl,
+    Session,
+    Metadata,
+    Haoka,
+    Explain,
+    NoTable,
+    PassThrough,
+}
+
+impl StmtKind {
+    /// Does the statement change data or schema?
+    pub fn is_write(self) -> bool {
+        matches!(
+            self,
+            StmtKind::Insert
+                | StmtKind::Replace
+                | StmtKind::Update
+                | StmtKind::Delete
+                | StmtKind::Ddl
+        )
+    }
+}
+
+/// One statement for one shard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub place: Place,
+    /// The physical statement, every value inlined (text protocol).
+    pub sql: String,
+    /// For a bound prepared statement: the physical statement with `?`
+    /// placeholders, and which client parameter feeds each `?`.
+    pub prepared: Option<PreparedSql>,
+}
+
+/// A physical statement to run as a backend prepared statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedSql {
+    pub sql: String,
+    /// `params[i]` = index of the client parameter bound to the i-th `?`.
+    pub params: Vec<usize>,
+}
+
+impl PreparedSql {
+    /// True when the client's EXECUTE parameters can be forwarded unchanged
+    /// (the backend statement takes exactly the client's parameters, in order).
+    pub fn forwards_as_is(&self, client_params: usize) -> bool {
+        self.params.len() == client_params && self.params.iter().enumerate().all(|(i, p)| i == *p)
+    }
+}
+
+/// How the merger combines the rows of several targets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergePlan {
+    spec: MergeSpec,
+    /// Hidden columns the router appended after the client's columns.
+    pub hidden: usize,
+    /// The client's select list has a `*`, so its width is only known from
+    /// the shard's result set: call [`MergePlan::spec_for`].
+    pub wildcard: bool,
+}
+
+impl MergePlan {
+    pub(crate) fn new(spec: MergeSpec, hidden: usize, wildcard: bool) -> MergePlan {
+        MergePlan {
+            spec,
+            hidden,
+            wildcard,
+        }
+    }
+
+    /// The merge spec for result sets of `columns` columns.
+    pub fn spec_for(&self, columns: usize) -> MergeSpec {
+        if !self.wildcard {
+            return self.spec.clone();
+        }
+        let base = self.spec.visible;
+        let actual = columns.saturating_sub(self.hidden);
+        let shift = |c: usize| {
+            if c >= base {
+                c + actual - base.min(actual)
+            } else {
+                c
+            }
+        };
+        let mut s = self.spec.clone();
+        s.visible = actual;
+        s.group_by.iter_mut().for_each(|c| *c = shift(*c));
+        s.order_by
+            .iter_mut()
+            .for_each(|k| k.column = shift(k.column));
+        for a in &mut s.aggregates {
+            a.column = shift(a.column);
+            if let crate::merge::AggFunc::Avg { sum, count, .. } = &mut a.func {
+                *sum = shift(*sum);
+                *count = shift(*count);
+            }
+        }
+        if let Some(h) = &mut s.having {
+            shift_expr(h, &shift);
+        }
+        s
+    }
+
+    /// The spec as planned (exact when `!wildcard`).
+    pub fn spec(&self) -> &MergeSpec {
+        &self.spec
+    }
+}
+
+fn shift_expr(e: &mut Expr, f: &dyn Fn(usize) -> usize) {
+    match e {
+        Expr::Column(c) => *c = f(*c),
+        Expr::Literal(_) => {}
+        Expr::Binary { left, right, .. } => {
+            shift_expr(left, f);
+            shift_expr(right, f);
+        }
+        Expr::Not(x) => shift_expr(x, f),
+        Expr::IsNull { expr, .. } => shift_expr(expr, f),
+        Expr::InList { expr, list, .. } => {
+            shift_expr(expr, f);
+            list.iter_mut().for_each(|x| shift_expr(x, f));
+        }
+        Expr::Between {
+            expr, low, high, ..
+        } => {
+            shift_expr(expr, f);
+            shift_expr(low, f);
+            shift_expr(high, f);
+        }
+    }
+}
+
+/// Statements sent to shards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardPlan {
+    pub kind: StmtKind,
+    pub targets: Vec<Target>,
+    /// Set when more than one target answers a SELECT.
+    pub merge: Option<MergePlan>,
+    /// A write to every copy of a broadcast table (or a DDL fan-out): all
+    /// targets must succeed together (one distributed transaction).
+    pub broadcast: bool,
+    /// A read of a broadcast table: the single target may be moved to any
+    /// other place holding a copy (same SQL), e.g. to spread load.
+    pub any_copy: bool,
+    /// Rows per target for a split INSERT (for affected-row bookkeeping).
+    pub rows: Vec<usize>,
+    /// Sequence ids that were filled in, by row (for LAST_INSERT_ID()).
+    pub ids: Vec<u64>,
+}
+
+/// What a session statement asks for; the executor applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionCommand {
+    /// BEGIN / START TRANSACTION [READ ONLY | WITH CONSISTENT SNAPSHOT ...].
+    Begin {
+        read_only: bool,
+    },
+    Commit,
+    Rollback,
+    Savepoint(String),
+    RollbackToSavepoint(String),
+    ReleaseSavepoint(String),
+    /// USE db
+    Use(String),
+    /// SET NAMES charset [COLLATE collation] / SET CHARACTER SET charset.
+    SetNames {
+        charset: String,
+        collation: Option<String>,
+    },
+    /// SET autocommit = 0|1
+    SetAutocommit(bool),
+    /// Any other SET (session / global / user variables, sql_mode, ...):
+    /// `sql` is the statement to replay on backend connections.
+    Set {
+        sql: String,
+        /// Assigned names as written, `@` kept for user variables.
+        variables: Vec<String>,
+    },
+}
+
+/// A metadata statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Metadata {
+    /// SHOW DATABASES / SCHEMAS: answer with the logical schema names.
+    Databases,
+    /// SHOW [FULL] TABLES: answer with the logical table names of the schema.
+    Tables { full: bool, sql: String },
+    /// SHOW COLUMNS / CREATE TABLE / INDEX of one logical table: run `target`
+    /// (on one physical copy) and present the logical name.
+    Table { table: String, target: Target },
+    /// SHOW VARIABLES / WARNINGS / STATUS / ..., information_schema selects:
+    /// any backend (or the session's last connection for WARNINGS) answers.
+    AnyShard { sql: String },
+}
+
+/// `SHOW HAOKA ...`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HaokaShow {
+    Shards,
+    Rules,
+    Status,
+}
+
+/// The routed form of one statement execution.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Routed {
+    Shards(ShardPlan),
+    /// A SELECT without tables: answer locally or on any shard with `sql`.
+    NoTable {
+        sql: String,
+    },
+    Session(SessionCommand),
+    Metadata(Metadata),
+    Haoka(HaokaShow),
+    /// `EXPLAIN <stmt>`: show the plan of the inner statement (see `explain`).
+    Explain(Box<Routed>),
+    /// A session/admin statement the parser does not know (KILL, SHOW ENGINE
+    /// ...): send `sql` to any backend or handle locally.
+    PassThrough {
+        sql: String,
+    },
+    /// An INSERT that needs sequence ids first: see [`PendingInsert`].
+    NeedIds(PendingInsert),
+}
+
+impl Routed {
+    pub fn kind(&self) -> StmtKind {
+        match self {
+            Routed::Shards(p) => p.kind,
+            Routed::NoTable { .. } => StmtKind::NoTable,
+            Routed::Session(_) => StmtKind::Session,
+            Routed::Metadata(_) => StmtKind::Metadata,
+            Routed::Haoka(_) => StmtKind::Haoka,
+            Routed::Explain(_) => StmtKind::Explain,
+            Routed::PassThrough { .. } => StmtKind::PassThrough,
+            Routed::NeedIds(p) => p.kind,
+        }
+    }
+}
+
+/// An INSERT whose rows need ids from a sequence before they can be routed.
+#[derive(Debug, Clone)]
+pub struct PendingInsert {
+    pub kind: StmtKind,
+    /// The sequence name (row of `haoka_sequence`).
+    pub sequence: String,
+    /// The column the ids go to.
+    pub column: String,
+    /// How many ids are needed (one per row that lacks one).
+    pub count: usize,
+    pub(crate) plan: Arc<Plan>,
+    pub(crate) rules: Arc<crate::rules::Rules>,
+    pub(crate) schema_idx: usize,
+    pub(crate) args: OwnedArgs,
+    pub(crate) needs: Vec<bool>,
+}
+
+impl PartialEq for PendingInsert {
+    fn eq(&self, o: &Self) -> bool {
+        self.kind == o.kind
+            && self.sequence == o.sequence
+            && self.column == o.column
+            && self.count == o.count
+            && Arc::ptr_eq(&self.plan, &o.plan)
+            && self.args == o.args
+            && self.needs == o.needs
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum OwnedArgs {
+    Lits(Vec<super::lexer::Lit>),
+    Values(Vec<Value>),
+}
+
+// ---------------------------------------------------------------------------
+// the parameterised plan
+
+/// A parameterised plan: built once per statement shape (cache entry or
+/// PREPARE), bound many times.
+#[derive(Debug)]
+pub struct Plan {
+    pub(crate) kind: StmtKind,
+    pub(crate) params: usize,
+    pub(crate) hint: Option<Hint>,
+    pub(crate) body: Body,
+}
+
+// A plan is built once and shared behind an Arc: variant sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum Body {
+    /// Independent of parameters (session, metadata, DDL...).
+    Fixed(Box<Routed>),
+    NoTable(Template),
+    Dml(DmlPlan),
+    Insert(InsertPlan),
+    Explain(Arc<Plan>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum SlotRule {
+    Sharded(Arc<ShardedTable>),
+    Broadcast,
+    Global,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Slot {
+    /// Logical name, lower case.
+    pub name: String,
+    pub rule: SlotRule,
+    /// 0 = the statement's own FROM; >0 = inside a subquery / derived table.
+    pub scope: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// Only global (and broadcast) tables: the global shard.
+    Global,
+    /// Only broadcast tables: reads go to one copy, writes to all.
+    Broadcast,
+    /// Sharded tables: `group` are the co-located top-level slots, `sub` the
+    /// sharded slots of subqueries (must land on the same single place).
+    Sharded { group: Vec<usize>, sub: Vec<usize> },
+}
+
+#[derive(Debug)]
+pub(crate) struct DmlPlan {
+    pub slots: Vec<Slot>,
+    pub cond: Cond,
+    pub placement: Placement,
+    pub single: Template,
+    /// For a SELECT answered by several targets.
+    pub scatter: Option<Result<Scatter, RouteError>>,
+    /// For UPDATE/DELETE: why several targets cannot be written (ORDER BY/LIMIT).
+    pub multi_write_error: Option<RouteError>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Scatter {
+    pub template: Template,
+    pub merge: MergeSpec,
+    pub hidden: usize,
+    pub wildcard: bool,
+    pub limit: Option<LimitDraft>,
+    pub having: Option<HExpr>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct LimitDraft {
+    pub offset: Option<Operand>,
+    pub count: Operand,
+}
+
+/// HAVING over the merged row, with parameters not yet bound.
+#[derive(Debug, Clone)]
+pub(crate) enum HExpr {
+    Column(usize),
+    Literal(Value),
+    Param(usize),
+    Binary {
+        op: BinaryOp,
+        left: Box<HExpr>,
+        right: Box<HExpr>,
+    },
+    Not(Box<HExpr>),
+    IsNull {
+        expr: Box<HExpr>,
+        negated: bool,
+    },
+    InList {
+        expr: Box<HExpr>,
+        list: Vec<HExpr>,
+        negated: bool,
+    },
+    Between {
+        expr: Box<HExpr>,
+        low: Box<HExpr>,
+        high: Box<HExpr>,
+        negated: bool,
+    },
+}
+
+#[derive(Debug)]
+pub(crate) struct InsertPlan {
+    pub slot: Slot,
+    /// `INSERT INTO <Table(0)> (cols) VALUES <Rows> [ON DUPLICATE ...]`
+    pub template: Template,
+    /// One template per row: `(v1, v2, ...)` (a SeqId piece where an id goes).
+    pub rows: Vec<Template>,
+    /// Per row, per routing column: (column, operand). For sequence-filled
+    /// columns the operand is missing and the id is used.
+    pub row_keys: Vec<Vec<(String, Option<Operand>)>>,
+    /// Sequence to fill: (sequence name, column, per row: Some(param) when a
+    /// `?` may be NULL at bind time, None when the id is always needed).
+    pub sequence: Option<SeqFill>,
+}
+
+#[derive(Debug)]
+pub(crate) struct SeqFill {
+    pub name: String,
+    pub column: String,
+    /// Per row: `None` = the column is absent or NULL (id always needed);
+    /// `Some(p)` = parameter p gives it (needed only when bound to NULL);
+    /// rows with a literal value are `Some(usize::MAX)`.
+    pub rows: Vec<Option<usize>>,
+}
