@@ -40,6 +40,51 @@ struct ConfigFile {
     #[serde(default)]
     users: Vec<UserConfig>,
     backend: BackendFile,
+    #[serde(default)]
+    pool: PoolSettings,
+    #[serde(default)]
+    limits: Limits,
+}
+
+/// Backend pool sizing and timeouts, per shard.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolSettings {
+    pub max_size: usize,
+    pub connect_timeout_ms: u64,
+    pub checkout_timeout_ms: u64,
+    pub idle_timeout_s: u64,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_size: 64,
+            connect_timeout_ms: 3000,
+            checkout_timeout_ms: 5000,
+            idle_timeout_s: 300,
+        }
+    }
+}
+
+/// Client-facing limits and logging thresholds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub max_allowed_packet: usize,
+    /// Statements slower than this are logged at WARN as slow queries.
+    pub slow_query_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 4096,
+            max_allowed_packet: 64 << 20,
+            slow_query_ms: 500,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -101,14 +146,14 @@ struct BackendFile {
 
 /// The account the proxy uses on every shard.
 #[derive(Clone)]
-pub struct BackendConfig {
+pub struct BackendAccount {
     pub user: String,
     pub password: String,
 }
 
-impl std::fmt::Debug for BackendConfig {
+impl std::fmt::Debug for BackendAccount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BackendConfig")
+        f.debug_struct("BackendAccount")
             .field("user", &self.user)
             .finish_non_exhaustive()
     }
@@ -119,7 +164,9 @@ pub struct ProxyConfig {
     pub rules_path: PathBuf,
     pub listen: ListenConfig,
     pub users: Vec<UserConfig>,
-    pub backend: BackendConfig,
+    pub backend: BackendAccount,
+    pub pool: PoolSettings,
+    pub limits: Limits,
 }
 
 /// Environment variable that overrides the backend password (for Kubernetes secrets).
@@ -171,10 +218,12 @@ impl ProxyConfig {
             rules_path: resolve(&file.rules),
             listen: file.listen,
             users: file.users,
-            backend: BackendConfig {
+            backend: BackendAccount {
                 user: file.backend.user,
                 password,
             },
+            pool: file.pool,
+            limits: file.limits,
         })
     }
 

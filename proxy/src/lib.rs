@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod backend;
 pub mod config;
+pub mod exec;
 pub mod merge;
 pub mod protocol;
 pub mod route;

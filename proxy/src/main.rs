@@ -88,9 +88,59 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        None => anyhow::bail!(
-            "serving clients is not wired up yet (see the proxy core issue); \
-             use `apply-schema` for now"
+        None => serve(config, rules).await,
+    }
+}
+
+/// Serves MySQL clients until SIGINT or SIGTERM.
+async fn serve(config: ProxyConfig, rules: haoka_proxy::rules::Rules) -> anyhow::Result<()> {
+    use haoka_proxy::exec::{metrics::serve_metrics, Session, Shared};
+    use haoka_proxy::protocol::{server, FrontendConfig};
+
+    let shared = Shared::start(&config, rules).await?;
+    let frontend = FrontendConfig {
+        users: std::sync::Arc::new(
+            config
+                .users
+                .iter()
+                .map(|u| (u.name.clone(), u.password.clone()))
+                .collect(),
         ),
+        max_allowed_packet: config.limits.max_allowed_packet,
+        max_connections: config.limits.max_connections,
+        ..FrontendConfig::default()
+    };
+    let metrics_listener = tokio::net::TcpListener::bind(&config.listen.metrics_addr)
+        .await
+        .with_context(|| format!("binding metrics address {}", config.listen.metrics_addr))?;
+    let for_metrics = shared.clone();
+    tokio::spawn(serve_metrics(metrics_listener, move || {
+        for_metrics.render_metrics()
+    }));
+    let listener = tokio::net::TcpListener::bind(&config.listen.addr)
+        .await
+        .with_context(|| format!("binding {}", config.listen.addr))?;
+    tracing::info!(
+        addr = %config.listen.addr,
+        metrics = %config.listen.metrics_addr,
+        "haoka-proxy serving"
+    );
+    server::run(
+        listener,
+        std::sync::Arc::new(frontend),
+        move || Session::new(shared.clone()),
+        shutdown_signal(),
+    )
+    .await;
+    tracing::info!("haoka-proxy stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }

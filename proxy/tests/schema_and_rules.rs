@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use haoka_proxy::admin::apply_schema::{apply_schema, read_ddl_dir};
-use haoka_proxy::config::BackendConfig;
+use haoka_proxy::config::BackendAccount;
 use haoka_proxy::rules::{Place, Rules, TableRule};
 use mysql_async::prelude::Queryable;
 
@@ -214,7 +214,7 @@ async fn apply_schema_creates_what_is_missing_and_nothing_more() {
     let rules = Rules::from_toml(&text).unwrap();
     let schema = rules.schema("haoka").unwrap();
     let ddl = read_ddl_dir(&repo().join("schema/ddl")).unwrap();
-    let root = BackendConfig {
+    let root = BackendAccount {
         user: "root".into(),
         password: String::new(),
     };

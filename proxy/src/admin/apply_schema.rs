@@ -10,7 +10,7 @@ use sqlparser::ast::Statement;
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 
-use crate::config::BackendConfig;
+use crate::config::BackendAccount;
 use crate::rules::{Place, Rules, Schema};
 
 #[derive(Debug, thiserror::Error)]
@@ -217,7 +217,7 @@ fn place_name(place: Place) -> String {
 /// Creates what is missing of `schema_name` on its shards.
 pub async fn apply_schema(
     rules: &Rules,
-    backend: &BackendConfig,
+    backend: &BackendAccount,
     schema_name: &str,
     ddl: &[TableDdl],
 ) -> Result<ApplyReport, ApplyError> {
@@ -256,7 +256,7 @@ pub async fn apply_schema(
 async fn apply_place(
     rules: &Rules,
     schema: &Schema,
-    backend: &BackendConfig,
+    backend: &BackendAccount,
     place: Place,
     tables: &[(String, String)],
     ddl: &[TableDdl],

@@ -2,6 +2,8 @@
 //! result reader: rows come out as raw payloads borrowed from the read
 //! buffer so they can be forwarded without decoding or allocation.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mysql_common::constants::ColumnType;
@@ -74,6 +76,9 @@ enum State {
     Rows,
 }
 
+/// Prepared statements one pooled connection keeps.
+pub const MAX_CACHED_STATEMENTS: usize = 512;
+
 /// Capabilities we ask backends for (DEPRECATE_EOF only if offered).
 const CLIENT_CAPS: u32 = CLIENT_LONG_PASSWORD
     | CLIENT_LONG_FLAG
@@ -118,6 +123,12 @@ pub struct Connection {
     server_version: String,
     target: String,
     pub(crate) last_used: Instant,
+    /// Backend statement ids of physical SQL this connection has prepared,
+    /// so a pooled connection prepares each statement shape once.
+    statements: HashMap<Arc<str>, u32>,
+    /// Session state (SET ...) was changed on behalf of one client; the
+    /// connection must be reset before another client gets it.
+    pub dirty: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -155,6 +166,8 @@ impl Connection {
                 server_version: String::new(),
                 target: target.clone(),
                 last_used: Instant::now(),
+                statements: HashMap::new(),
+                dirty: false,
             };
             c.handshake(cfg).await?;
             Ok(c)
@@ -196,6 +209,29 @@ impl Connection {
     pub fn is_broken(&self) -> bool {
         self.broken
     }
+    /// The backend statement id of `sql` if this connection prepared it.
+    pub fn cached_statement(&self, sql: &str) -> Option<u32> {
+        self.statements.get(sql).copied()
+    }
+
+    /// Remembers a prepared statement; beyond `MAX_CACHED_STATEMENTS` the
+    /// cache is emptied (the backend's own limit is max_prepared_stmt_count).
+    pub async fn remember_statement(&mut self, sql: Arc<str>, stmt_id: u32) -> Result<()> {
+        if self.statements.len() >= MAX_CACHED_STATEMENTS {
+            let ids: Vec<u32> = self.statements.drain().map(|(_, id)| id).collect();
+            for id in ids {
+                self.close_stmt(id).await?;
+            }
+        }
+        self.statements.insert(sql, stmt_id);
+        Ok(())
+    }
+
+    /// Forgets every cached statement (after COM_RESET_CONNECTION).
+    pub fn forget_statements(&mut self) {
+        self.statements.clear();
+    }
+
     pub fn target(&self) -> &str {
         &self.target
     }
@@ -741,7 +777,13 @@ impl Connection {
     /// COM_RESET_CONNECTION: drops session state (variables, temp tables,
     /// prepared statements, transaction) on the backend.
     pub async fn reset_connection(&mut self) -> Result<std::result::Result<OkInfo, ErrInfo>> {
-        self.simple(COM_RESET_CONNECTION, &[]).await
+        // The server drops its prepared statements on reset.
+        self.statements.clear();
+        let r = self.simple(COM_RESET_CONNECTION, &[]).await;
+        if matches!(r, Ok(Ok(_))) {
+            self.dirty = false;
+        }
+        r
     }
 
     /// COM_SET_OPTION (answered with EOF, or OK with DEPRECATE_EOF).

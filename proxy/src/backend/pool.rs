@@ -173,10 +173,13 @@ impl DerefMut for PooledConn {
 impl Drop for PooledConn {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
-        if !conn.is_idle() {
+        if !conn.is_idle() || conn.dirty {
+            // A busy, broken or session-dirty connection must not serve
+            // another client: close it instead.
             debug!(
                 target = conn.target(),
-                "not returning a busy or broken connection"
+                dirty = conn.dirty,
+                "not returning a busy, broken or dirty connection"
             );
             return;
         }

@@ -31,6 +31,8 @@ pub struct ResponseWriter<'a> {
     status: &'a mut u16,
     start_len: usize,
     flushed_any: bool,
+    /// OR-ed into every OK/EOF status while a multi-statement has more to come.
+    more_results: u16,
 }
 
 impl<'a> ResponseWriter<'a> {
@@ -48,6 +50,7 @@ impl<'a> ResponseWriter<'a> {
             status,
             start_len,
             flushed_any: false,
+            more_results: 0,
         }
     }
 
@@ -93,9 +96,21 @@ impl<'a> ResponseWriter<'a> {
 
     // ---- synthesized ------------------------------------------------------
 
+    /// While on, every OK/EOF written says SERVER_MORE_RESULTS_EXISTS (the
+    /// statements of a multi-statement query before the last one).
+    pub fn set_more_results(&mut self, on: bool) {
+        self.more_results = if on { SERVER_MORE_RESULTS_EXISTS } else { 0 };
+    }
+
     pub fn ok(&mut self, ok: &OkInfo) {
         let s = self.out.begin();
-        encode_ok(&mut self.out.buf, 0x00, ok);
+        if self.more_results != 0 {
+            let mut ok = ok.clone();
+            ok.status |= self.more_results;
+            encode_ok(&mut self.out.buf, 0x00, &ok);
+        } else {
+            encode_ok(&mut self.out.buf, 0x00, ok);
+        }
         self.out.finish(s);
     }
 
@@ -118,6 +133,7 @@ impl<'a> ResponseWriter<'a> {
 
     /// Raw EOF packet (only meaningful for clients without DEPRECATE_EOF).
     pub fn eof(&mut self, warnings: u16, status: u16) {
+        let status = status | self.more_results;
         let s = self.out.begin();
         encode_eof(&mut self.out.buf, warnings, status);
         self.out.finish(s);
@@ -177,6 +193,7 @@ impl<'a> ResponseWriter<'a> {
 
     /// Result set terminator: OK(0xFE) with DEPRECATE_EOF, EOF otherwise.
     pub fn end_result(&mut self, warnings: u16, status: u16) {
+        let status = status | self.more_results;
         if self.deprecate_eof() {
             let ok = OkInfo {
                 status,

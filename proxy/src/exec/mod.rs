@@ -1,0 +1,173 @@
+//! The executor: what the proxy does with a routed statement. `Shared` holds
+//! what every session uses (rules, router, backend pools per shard, segment
+//! map, sequences, metrics); `Session` is the per-client `Handler`.
+
+pub mod local;
+pub mod metrics;
+pub mod segments;
+pub mod session;
+pub mod shards;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::backend::{self, Pool, PoolConfig};
+use crate::config::{ProxyConfig, UserConfig};
+use crate::route::Router;
+use crate::rules::{Place, Rules, Schema};
+use crate::sequence::SequenceAllocator;
+
+pub use metrics::{Metrics, RouteKind};
+pub use segments::SegmentTable;
+pub use session::Session;
+
+/// Runtime of one logical schema: a pool per shard and its helpers.
+pub struct SchemaRuntime {
+    pub data: Vec<Pool>,
+    pub global: Pool,
+    pub segments: SegmentTable,
+    pub sequences: SequenceAllocator,
+}
+
+impl SchemaRuntime {
+    pub fn pool(&self, place: Place) -> &Pool {
+        match place {
+            Place::Data(i) => &self.data[i],
+            Place::Global => &self.global,
+        }
+    }
+}
+
+/// Everything sessions share.
+pub struct Shared {
+    pub rules: Arc<Rules>,
+    pub router: Router,
+    pub schemas: Vec<SchemaRuntime>,
+    pub users: HashMap<String, UserConfig>,
+    pub metrics: Metrics,
+    pub slow_query: Duration,
+    pub started: Instant,
+}
+
+fn backend_target(
+    rules: &Rules,
+    schema: &Schema,
+    place: Place,
+    cfg: &ProxyConfig,
+) -> backend::BackendConfig {
+    let t = schema.target(place);
+    let ds = &rules.datasources[t.datasource];
+    backend::BackendConfig {
+        host: ds.host.clone(),
+        port: ds.port,
+        user: cfg.backend.user.clone(),
+        password: cfg.backend.password.clone(),
+        database: Some(t.database.clone()),
+        connect_timeout: Duration::from_millis(cfg.pool.connect_timeout_ms),
+    }
+}
+
+impl Shared {
+    /// Builds pools (connections open lazily) and loads segment maps.
+    pub async fn start(cfg: &ProxyConfig, rules: Rules) -> anyhow::Result<Arc<Shared>> {
+        let rules = Arc::new(rules);
+        let pool_cfg = PoolConfig {
+            max_size: cfg.pool.max_size,
+            checkout_timeout: Duration::from_millis(cfg.pool.checkout_timeout_ms),
+            idle_timeout: Duration::from_secs(cfg.pool.idle_timeout_s),
+            ..PoolConfig::default()
+        };
+        let mut schemas = Vec::new();
+        for schema in &rules.schemas {
+            let data = (0..schema.shards.len())
+                .map(|i| {
+                    Pool::new(
+                        backend_target(&rules, schema, Place::Data(i), cfg),
+                        pool_cfg.clone(),
+                    )
+                })
+                .collect();
+            let global_target = backend_target(&rules, schema, Place::Global, cfg);
+            let global = Pool::new(global_target.clone(), pool_cfg.clone());
+            let seq_pool = mysql_async::Pool::new(
+                mysql_async::OptsBuilder::default()
+                    .ip_or_hostname(global_target.host.clone())
+                    .tcp_port(global_target.port)
+                    .user(Some(global_target.user.clone()))
+                    .pass(Some(global_target.password.clone()))
+                    .db_name(global_target.database.clone()),
+            );
+            let rt = SchemaRuntime {
+                data,
+                global,
+                segments: SegmentTable::default(),
+                sequences: SequenceAllocator::new(seq_pool),
+            };
+            if let Some(lookup) = &schema.segment_lookup {
+                match rt.segments.load(&rt.global, lookup).await {
+                    Ok(n) => {
+                        tracing::info!(schema = %schema.name, segments = n, "segment map loaded")
+                    }
+                    Err(e) => tracing::warn!(
+                        schema = %schema.name,
+                        error = %e,
+                        "segment map not loaded: numbers cannot be routed by number alone until it is"
+                    ),
+                }
+            }
+            schemas.push(rt);
+        }
+        Ok(Arc::new(Shared {
+            router: Router::new(rules.clone()),
+            rules,
+            schemas,
+            users: cfg
+                .users
+                .iter()
+                .map(|u| (u.name.clone(), u.clone()))
+                .collect(),
+            metrics: Metrics::default(),
+            slow_query: Duration::from_millis(cfg.limits.slow_query_ms),
+            started: Instant::now(),
+        }))
+    }
+
+    /// Pool gauges for metrics: (schema, shard, in_use, idle).
+    pub fn pool_stats(&self) -> Vec<(String, String, usize, usize)> {
+        let mut out = Vec::new();
+        for (schema, rt) in self.rules.schemas.iter().zip(&self.schemas) {
+            for (i, p) in rt.data.iter().enumerate() {
+                out.push((
+                    schema.name.clone(),
+                    i.to_string(),
+                    p.in_use(),
+                    p.idle_count(),
+                ));
+            }
+            out.push((
+                schema.name.clone(),
+                "global".into(),
+                rt.global.in_use(),
+                rt.global.idle_count(),
+            ));
+        }
+        out
+    }
+
+    pub fn render_metrics(&self) -> String {
+        self.metrics.render(
+            &self.pool_stats(),
+            &[
+                (
+                    "haoka_proxy_plan_cache_entries",
+                    self.router.cached_plans() as u64,
+                ),
+                (
+                    "haoka_proxy_uptime_seconds",
+                    self.started.elapsed().as_secs(),
+                ),
+            ],
+        )
+    }
+}

@@ -1,0 +1,628 @@
+//! One client session: the `Handler` the protocol front end drives. It plans
+//! each statement with the router and runs the plan (see `shards.rs` for
+//! statements that reach shards, `local.rs` for what the proxy answers itself).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mysql_common::value::Value;
+
+use super::metrics::{stmt_index, RouteKind};
+use super::Shared;
+use crate::admin::apply_schema::split_statements;
+use crate::backend::{BackendError, PooledConn};
+use crate::protocol::consts::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS};
+use crate::protocol::{
+    ConnectInfo, ErrInfo, ExecuteRequest, Handler, HandlerError, HandlerResult, ResponseWriter,
+};
+use crate::route::{PreparedPlan, RouteError, Routed, SessionCommand, StmtKind};
+use crate::rules::Place;
+
+/// A client's prepared statement.
+pub(super) struct ClientStmt {
+    pub plan: Arc<PreparedPlan>,
+    pub schema: usize,
+}
+
+/// How the client asked: COM_QUERY (text rows) or COM_STMT_EXECUTE (binary
+/// rows, parameters bound).
+pub(super) enum Proto<'r, 'a> {
+    Text,
+    Binary {
+        req: &'r ExecuteRequest<'a>,
+        values: &'r [Value],
+    },
+}
+
+impl Proto<'_, '_> {
+    pub fn is_binary(&self) -> bool {
+        matches!(self, Proto::Binary { .. })
+    }
+}
+
+pub struct Session {
+    pub(super) shared: Arc<Shared>,
+    /// Current logical schema (None: the rules' default schema).
+    pub(super) schema: Option<usize>,
+    pub(super) user: String,
+    pub(super) autocommit: bool,
+    pub(super) explicit_tx: bool,
+    pub(super) tx_read_only: bool,
+    /// Backend connections held for the open transaction, by (schema, place).
+    pub(super) pinned: BTreeMap<(usize, Place), PooledConn>,
+    pub(super) stmts: HashMap<u32, ClientStmt>,
+    pub(super) last_insert_id: u64,
+    /// SET statements replayed on every backend connection this session uses.
+    pub(super) set_sql: Vec<String>,
+    pub(super) scratch: Vec<u8>,
+}
+
+pub(super) fn route_err(e: &RouteError) -> ErrInfo {
+    ErrInfo::new(e.code(), e.sqlstate(), e.to_string())
+}
+
+/// A backend failure as the client sees it: server errors keep their own code;
+/// connection trouble names the shard.
+pub(super) fn backend_err(
+    shared: &Shared,
+    schema: usize,
+    place: Place,
+    e: BackendError,
+) -> ErrInfo {
+    match e {
+        BackendError::Server(err) => err,
+        other => {
+            let s = &shared.rules.schemas[schema];
+            ErrInfo::new(
+                1105,
+                "HY000",
+                format!(
+                    "haoka: shard {} ({}) of schema {} is unavailable: {other}",
+                    place_label(place),
+                    s.target(place).database,
+                    s.name
+                ),
+            )
+        }
+    }
+}
+
+pub(super) fn place_label(place: Place) -> String {
+    match place {
+        Place::Data(i) => i.to_string(),
+        Place::Global => "global".into(),
+    }
+}
+
+impl Session {
+    pub fn new(shared: Arc<Shared>) -> Session {
+        shared
+            .metrics
+            .connections_total
+            .fetch_add(1, Ordering::Relaxed);
+        shared
+            .metrics
+            .connections_open
+            .fetch_add(1, Ordering::Relaxed);
+        Session {
+            shared,
+            schema: None,
+            user: String::new(),
+            autocommit: true,
+            explicit_tx: false,
+            tx_read_only: false,
+            pinned: BTreeMap::new(),
+            stmts: HashMap::new(),
+            last_insert_id: 0,
+            set_sql: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    pub(super) fn in_tx(&self) -> bool {
+        self.explicit_tx || !self.autocommit
+    }
+
+    pub(super) fn schema_idx(&self) -> usize {
+        self.schema.unwrap_or_else(|| {
+            self.shared
+                .rules
+                .schemas
+                .iter()
+                .position(|s| s.is_default)
+                .unwrap_or(0)
+        })
+    }
+
+    pub(super) fn schema_name(&self) -> &str {
+        &self.shared.rules.schemas[self.schema_idx()].name
+    }
+
+    /// SERVER_STATUS flags for synthesized OKs.
+    pub(super) fn status(&self) -> u16 {
+        let mut s = 0;
+        if self.autocommit {
+            s |= SERVER_STATUS_AUTOCOMMIT;
+        }
+        if self.explicit_tx || (!self.autocommit && !self.pinned.is_empty()) {
+            s |= SERVER_STATUS_IN_TRANS;
+        }
+        s
+    }
+
+    fn may_use(&self, schema: &str) -> bool {
+        match self.shared.users.get(&self.user) {
+            Some(u) => {
+                u.schemas.is_empty() || u.schemas.iter().any(|s| s.eq_ignore_ascii_case(schema))
+            }
+            None => false,
+        }
+    }
+
+    /// A backend connection for `place`: the transaction's own, or a pooled
+    /// one prepared with the session's SETs (and BEGIN inside a transaction).
+    pub(super) async fn take_conn(
+        &mut self,
+        schema: usize,
+        place: Place,
+    ) -> Result<PooledConn, ErrInfo> {
+        if let Some(c) = self.pinned.remove(&(schema, place)) {
+            return Ok(c);
+        }
+        let shared = self.shared.clone();
+        let wrap = |e| backend_err(&shared, schema, place, e);
+        let mut conn = shared.schemas[schema]
+            .pool(place)
+            .get()
+            .await
+            .map_err(wrap)?;
+        if !self.set_sql.is_empty() {
+            conn.dirty = true;
+            for sql in &self.set_sql {
+                conn.query_drop(sql).await.map_err(wrap)?;
+            }
+        }
+        if self.in_tx() {
+            let begin = if self.tx_read_only {
+                "START TRANSACTION READ ONLY"
+            } else {
+                "BEGIN"
+            };
+            conn.query_drop(begin).await.map_err(wrap)?;
+        }
+        Ok(conn)
+    }
+
+    /// Returns a connection: kept for the transaction, else back to the pool.
+    pub(super) async fn give_back(&mut self, schema: usize, place: Place, mut conn: PooledConn) {
+        if self.in_tx() && conn.is_idle() {
+            self.pinned.insert((schema, place), conn);
+            return;
+        }
+        if conn.dirty && conn.is_idle() {
+            // Session state must not leak to the next client of this connection.
+            let _ = conn.reset_connection().await;
+        }
+    }
+
+    /// Ends the transaction on every pinned connection with COMMIT or ROLLBACK.
+    async fn finish_tx(&mut self, commit: bool) -> Result<(), ErrInfo> {
+        let pinned = std::mem::take(&mut self.pinned);
+        self.explicit_tx = false;
+        self.tx_read_only = false;
+        let verb = if commit { "COMMIT" } else { "ROLLBACK" };
+        let mut first_err = None;
+        for ((schema, place), mut conn) in pinned {
+            let r = conn.query_drop(verb).await;
+            if let Err(e) = r {
+                if first_err.is_none() {
+                    first_err = Some(backend_err(&self.shared, schema, place, e));
+                }
+            }
+            if conn.dirty && conn.is_idle() {
+                let _ = conn.reset_connection().await;
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// One statement of a COM_QUERY.
+    async fn run_text(&mut self, sql: &str, w: &mut ResponseWriter<'_>) -> HandlerResult {
+        let started = Instant::now();
+        let schema = self.schema_idx();
+        let routed = {
+            let segs = &self.shared.schemas[schema].segments;
+            self.shared
+                .router
+                .plan_text(&self.shared.rules.schemas[schema].name, sql, segs)
+        };
+        let routed = match routed {
+            Ok(r) => r,
+            Err(e) => {
+                self.shared.metrics.error(e.code());
+                w.err(&route_err(&e));
+                return Ok(());
+            }
+        };
+        let kind = routed.kind();
+        let route = self
+            .run_routed(schema, routed, sql, &Proto::Text, w)
+            .await?;
+        self.observe(kind, route, started, sql);
+        Ok(())
+    }
+
+    pub(super) fn observe(&self, kind: StmtKind, route: RouteKind, started: Instant, sql: &str) {
+        let elapsed = started.elapsed();
+        self.shared.metrics.record(stmt_index(kind), route, elapsed);
+        if elapsed >= self.shared.slow_query {
+            self.shared
+                .metrics
+                .slow_queries
+                .fetch_add(1, Ordering::Relaxed);
+            let shown: String = sql.chars().take(1000).collect();
+            tracing::warn!(
+                target: "slow_query",
+                elapsed_ms = elapsed.as_millis() as u64,
+                schema = self.schema_name(),
+                user = %self.user,
+                sql = %shown,
+                "slow query"
+            );
+        }
+    }
+
+    /// Runs any routed statement; returns how it was routed (for metrics).
+    pub(super) async fn run_routed(
+        &mut self,
+        schema: usize,
+        routed: Routed,
+        sql: &str,
+        proto: &Proto<'_, '_>,
+        w: &mut ResponseWriter<'_>,
+    ) -> HandlerResult<RouteKind> {
+        match routed {
+            Routed::Shards(plan) => self.run_shards(schema, plan, sql, proto, w).await,
+            Routed::NeedIds(pending) => {
+                let seq = &self.shared.rules.schemas[schema]
+                    .sequences
+                    .iter()
+                    .find(|s| s.name == pending.sequence)
+                    .map(|s| s.block)
+                    .unwrap_or(crate::rules::DEFAULT_SEQUENCE_BLOCK);
+                let ranges = match self.shared.schemas[schema]
+                    .sequences
+                    .next_ids(&pending.sequence, pending.count as u64, *seq)
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        w.err(&ErrInfo::new(1105, "HY000", format!("haoka: {e}")));
+                        return Ok(RouteKind::Local);
+                    }
+                };
+                let ids: Vec<u64> = ranges.into_iter().flatten().map(|i| i as u64).collect();
+                let bound = pending.bind_ids(&ids, &self.shared.schemas[schema].segments);
+                match bound {
+                    Ok(Routed::Shards(plan)) => self.run_shards(schema, plan, sql, proto, w).await,
+                    Ok(_) => {
+                        w.err(&ErrInfo::new(
+                            1105,
+                            "HY000",
+                            "haoka: internal: sequence insert did not route to shards",
+                        ));
+                        Ok(RouteKind::Local)
+                    }
+                    Err(e) => {
+                        w.err(&route_err(&e));
+                        Ok(RouteKind::Local)
+                    }
+                }
+            }
+            Routed::Session(cmd) => {
+                self.run_session(cmd, w).await?;
+                Ok(RouteKind::Local)
+            }
+            Routed::NoTable { sql } => {
+                let sql = self.inline_last_insert_id(&sql);
+                let place = Place::Global;
+                self.run_on_one(schema, place, &sql, proto, w).await?;
+                Ok(RouteKind::Single)
+            }
+            Routed::PassThrough { sql } => {
+                self.run_on_one(schema, Place::Global, &sql, proto, w)
+                    .await?;
+                Ok(RouteKind::Single)
+            }
+            Routed::Metadata(m) => {
+                self.run_metadata(schema, m, proto, w).await?;
+                Ok(RouteKind::Local)
+            }
+            Routed::Haoka(show) => {
+                self.run_haoka_show(show, w);
+                Ok(RouteKind::Local)
+            }
+            Routed::Explain(inner) => {
+                self.run_explain(schema, &inner, w);
+                Ok(RouteKind::Local)
+            }
+        }
+    }
+
+    /// `LAST_INSERT_ID()` is session state the proxy keeps (ids come from its
+    /// sequences); put the value into the statement before a shard runs it.
+    fn inline_last_insert_id(&self, sql: &str) -> String {
+        let lower = sql.to_ascii_lowercase();
+        let needle = "last_insert_id()";
+        if !lower.contains(needle) {
+            return sql.to_string();
+        }
+        let mut out = String::with_capacity(sql.len());
+        let mut rest = 0;
+        for (i, _) in lower.match_indices(needle) {
+            out.push_str(&sql[rest..i]);
+            out.push_str(&self.last_insert_id.to_string());
+            rest = i + needle.len();
+        }
+        out.push_str(&sql[rest..]);
+        out
+    }
+
+    async fn run_session(
+        &mut self,
+        cmd: SessionCommand,
+        w: &mut ResponseWriter<'_>,
+    ) -> HandlerResult {
+        let mut result = Ok(());
+        match cmd {
+            SessionCommand::Begin { read_only } => {
+                // Like MySQL, BEGIN inside a transaction commits it first.
+                if self.in_tx() {
+                    result = self.finish_tx(true).await;
+                }
+                self.explicit_tx = true;
+                self.tx_read_only = read_only;
+            }
+            SessionCommand::Commit => result = self.finish_tx(true).await,
+            SessionCommand::Rollback => result = self.finish_tx(false).await,
+            SessionCommand::Savepoint(_)
+            | SessionCommand::RollbackToSavepoint(_)
+            | SessionCommand::ReleaseSavepoint(_) => {
+                w.err(&ErrInfo::new(
+                    1235,
+                    "42000",
+                    "haoka: savepoints are not supported yet by the proxy (they arrive with distributed transactions)",
+                ));
+                return Ok(());
+            }
+            SessionCommand::Use(db) => {
+                let Some(idx) = self
+                    .shared
+                    .rules
+                    .schemas
+                    .iter()
+                    .position(|s| s.name.eq_ignore_ascii_case(&db))
+                else {
+                    w.err(&ErrInfo::new(
+                        1049,
+                        "42000",
+                        format!("Unknown database '{db}'"),
+                    ));
+                    return Ok(());
+                };
+                if !self.may_use(&db) {
+                    w.err(&ErrInfo::new(
+                        1044,
+                        "42000",
+                        format!("Access denied for user '{}' to database '{db}'", self.user),
+                    ));
+                    return Ok(());
+                }
+                self.schema = Some(idx);
+            }
+            SessionCommand::SetNames { charset, collation } => {
+                let cs = charset.to_ascii_lowercase();
+                self.set_sql.retain(|s| !s.starts_with("SET NAMES "));
+                if !matches!(cs.as_str(), "utf8mb4" | "utf8" | "utf8mb3") || collation.is_some() {
+                    let mut sql = format!("SET NAMES {charset}");
+                    if let Some(c) = collation {
+                        sql.push_str(&format!(" COLLATE {c}"));
+                    }
+                    self.set_sql.push(sql);
+                }
+            }
+            SessionCommand::SetAutocommit(on) => {
+                if on && self.in_tx() {
+                    result = self.finish_tx(true).await;
+                }
+                self.autocommit = on;
+            }
+            SessionCommand::Set { sql, .. } => {
+                // Replayed on every backend connection this session touches;
+                // applied now to the transaction's connections too.
+                for ((schema, place), conn) in self.pinned.iter_mut() {
+                    conn.dirty = true;
+                    if let Err(e) = conn.query_drop(&sql).await {
+                        w.err(&backend_err(&self.shared, *schema, *place, e));
+                        return Ok(());
+                    }
+                }
+                if self.set_sql.len() < 64 {
+                    self.set_sql.push(sql);
+                }
+            }
+        }
+        w.set_status(self.status());
+        match result {
+            Ok(()) => w.ok_simple(0, 0),
+            Err(e) => w.err(&e),
+        }
+        Ok(())
+    }
+}
+
+/// Splits a multi-statement COM_QUERY (only when it really holds several).
+fn statements(sql: &str) -> Vec<String> {
+    let trimmed = sql.trim().trim_end_matches(';');
+    if !trimmed.contains(';') {
+        return vec![sql.to_string()];
+    }
+    split_statements(sql)
+}
+
+impl Handler for Session {
+    async fn on_connect(&mut self, info: &ConnectInfo<'_>) -> Result<(), ErrInfo> {
+        self.user = info.user.to_string();
+        if let Some(db) = info.database.filter(|d| !d.is_empty()) {
+            let Some(idx) = self
+                .shared
+                .rules
+                .schemas
+                .iter()
+                .position(|s| s.name.eq_ignore_ascii_case(db))
+            else {
+                return Err(ErrInfo::new(
+                    1049,
+                    "42000",
+                    format!("Unknown database '{db}'"),
+                ));
+            };
+            if !self.may_use(db) {
+                return Err(ErrInfo::new(
+                    1044,
+                    "42000",
+                    format!("Access denied for user '{}' to database '{db}'", info.user),
+                ));
+            }
+            self.schema = Some(idx);
+        }
+        Ok(())
+    }
+
+    async fn on_query(&mut self, sql: &str, w: &mut ResponseWriter<'_>) -> HandlerResult {
+        w.set_status(self.status());
+        let parts = statements(sql);
+        let n = parts.len();
+        for (i, part) in parts.iter().enumerate() {
+            w.set_more_results(i + 1 < n);
+            self.run_text(part, w).await?;
+            w.maybe_flush()
+                .await
+                .map_err(|e| HandlerError::Fatal(e.to_string()))?;
+        }
+        w.set_more_results(false);
+        w.set_status(self.status());
+        Ok(())
+    }
+
+    async fn on_prepare(
+        &mut self,
+        stmt_id: u32,
+        sql: &str,
+        w: &mut ResponseWriter<'_>,
+    ) -> HandlerResult<Option<u16>> {
+        let schema = self.schema_idx();
+        let plan = match self
+            .shared
+            .router
+            .prepare(&self.shared.rules.schemas[schema].name, sql)
+        {
+            Ok(p) => p,
+            Err(e) => {
+                w.err(&route_err(&e));
+                return Ok(None);
+            }
+        };
+        let params = plan.params() as u16;
+        self.describe_prepared(schema, &plan, stmt_id, params, w)
+            .await?;
+        self.stmts.insert(stmt_id, ClientStmt { plan, schema });
+        Ok(Some(params))
+    }
+
+    async fn on_execute(
+        &mut self,
+        req: ExecuteRequest<'_>,
+        w: &mut ResponseWriter<'_>,
+    ) -> HandlerResult {
+        let started = Instant::now();
+        w.set_status(self.status());
+        let Some(stmt) = self.stmts.get(&req.stmt_id) else {
+            w.err(&ErrInfo::new(
+                1243,
+                "HY000",
+                "Unknown prepared statement handler",
+            ));
+            return Ok(());
+        };
+        let (plan, schema) = (stmt.plan.clone(), stmt.schema);
+        let values = match req.params() {
+            Ok(v) => v,
+            Err(msg) => {
+                w.err(&ErrInfo::new(
+                    1210,
+                    "HY000",
+                    format!("Incorrect arguments to mysqld_stmt_execute: {msg}"),
+                ));
+                return Ok(());
+            }
+        };
+        let routed = plan.bind(&values, &self.shared.schemas[schema].segments);
+        let routed = match routed {
+            Ok(r) => r,
+            Err(e) => {
+                self.shared.metrics.error(e.code());
+                w.err(&route_err(&e));
+                return Ok(());
+            }
+        };
+        let kind = routed.kind();
+        let proto = Proto::Binary {
+            req: &req,
+            values: &values,
+        };
+        let route = self.run_routed(schema, routed, "", &proto, w).await?;
+        self.observe(kind, route, started, "(prepared statement)");
+        Ok(())
+    }
+
+    async fn on_close_stmt(&mut self, stmt_id: u32) {
+        self.stmts.remove(&stmt_id);
+    }
+
+    async fn on_init_db(&mut self, db: &str, w: &mut ResponseWriter<'_>) -> HandlerResult {
+        self.run_session(SessionCommand::Use(db.to_string()), w)
+            .await
+    }
+
+    async fn on_field_list(
+        &mut self,
+        table: &str,
+        _wildcard: &str,
+        w: &mut ResponseWriter<'_>,
+    ) -> HandlerResult {
+        self.field_list(table, w).await
+    }
+
+    async fn on_reset_connection(&mut self, w: &mut ResponseWriter<'_>) -> HandlerResult {
+        let _ = self.finish_tx(false).await;
+        self.stmts.clear();
+        self.set_sql.clear();
+        self.autocommit = true;
+        self.last_insert_id = 0;
+        w.set_status(self.status());
+        w.ok_simple(0, 0);
+        Ok(())
+    }
+
+    async fn on_disconnect(&mut self) {
+        // A client that leaves mid-transaction gets it rolled back.
+        let _ = self.finish_tx(false).await;
+        self.shared
+            .metrics
+            .connections_open
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,642 @@
+//! Running statements on shards: the single-shard fast path (results copied
+//! through raw), scatter-gather reads through the merge engine, and writes or
+//! DDL fanned out to several shards.
+
+use std::sync::Arc;
+
+use mysql_common::constants::ColumnType;
+use mysql_common::packets::Column;
+use mysql_common::value::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::metrics::RouteKind;
+use super::session::{backend_err, place_label, Proto, Session};
+use crate::backend::{
+    decode_binary_row, decode_text_row, BackendError, ColumnDef, Connection, PooledConn, Response,
+};
+use crate::merge::{merge, ChannelStream, ColumnMeta, MergeError, MergeSpec, Protocol, RowStream};
+use crate::protocol::passthrough::forward_response;
+use crate::protocol::{
+    ErrInfo, ExecuteRequest, HandlerError, HandlerResult, OkInfo, ResponseWriter,
+};
+use crate::route::{MergePlan, PreparedSql, ShardPlan, StmtKind, Target};
+use crate::rules::Place;
+
+/// DDL errors that mean "this shard already has the change": a re-run of a
+/// fan-out that failed half way accepts them where other shards succeed.
+const CONVERGENT_DDL_ERRORS: [u16; 4] = [1050, 1051, 1061, 1091];
+
+/// What one shard runs for a scatter read.
+enum ShardStmt {
+    Text(String),
+    Prepared { sql: String, params: Vec<Value> },
+}
+
+fn fatal(e: impl std::fmt::Display) -> HandlerError {
+    HandlerError::Fatal(e.to_string())
+}
+
+/// The backend statement id of `sql` on this connection, preparing it once.
+async fn statement_id(
+    conn: &mut Connection,
+    sql: &str,
+) -> Result<Result<u32, ErrInfo>, BackendError> {
+    if let Some(id) = conn.cached_statement(sql) {
+        return Ok(Ok(id));
+    }
+    match conn.prepare(sql).await? {
+        Ok(p) => {
+            conn.remember_statement(Arc::from(sql), p.stmt_id).await?;
+            Ok(Ok(p.stmt_id))
+        }
+        Err(e) => Ok(Err(e)),
+    }
+}
+
+/// Runs a bound prepared statement; forwards the client's EXECUTE body when
+/// the physical statement takes the client's parameters unchanged.
+async fn execute_prepared(
+    conn: &mut Connection,
+    p: &PreparedSql,
+    req: &ExecuteRequest<'_>,
+    values: &[Value],
+    scratch: &mut Vec<u8>,
+) -> Result<Response, BackendError> {
+    let id = match statement_id(conn, &p.sql).await? {
+        Ok(id) => id,
+        Err(e) => return Ok(Response::Err(e)),
+    };
+    if p.forwards_as_is(values.len()) {
+        // A pooled connection may not have seen this client's parameter
+        // types yet, so types are always sent unless the client sent them.
+        if req.new_params_bound && !req.has_long_data() {
+            conn.execute_raw(id, req.raw_after_stmt_id()).await
+        } else {
+            scratch.clear();
+            req.encode_for_backend(id, scratch);
+            conn.execute_payload(scratch).await
+        }
+    } else {
+        let vals: Vec<Value> = p
+            .params
+            .iter()
+            .map(|&i| values.get(i).cloned().unwrap_or(Value::NULL))
+            .collect();
+        conn.execute(id, &vals).await
+    }
+}
+
+/// Reads one shard's result set into the merge channel.
+async fn shard_task(
+    mut conn: PooledConn,
+    stmt: ShardStmt,
+    shard: usize,
+    rows: mpsc::Sender<Result<Vec<Value>, MergeError>>,
+    cols: oneshot::Sender<Result<Vec<ColumnDef>, BackendError>>,
+) -> Option<PooledConn> {
+    let binary = matches!(stmt, ShardStmt::Prepared { .. });
+    let resp = match &stmt {
+        ShardStmt::Text(sql) => conn.query(sql).await,
+        ShardStmt::Prepared { sql, params } => match statement_id(&mut conn, sql).await {
+            Ok(Ok(id)) => conn.execute(id, params).await,
+            Ok(Err(e)) => Ok(Response::Err(e)),
+            Err(e) => Err(e),
+        },
+    };
+    match resp {
+        Err(e) => {
+            let _ = cols.send(Err(e));
+        }
+        Ok(Response::Err(e)) => {
+            let _ = cols.send(Err(BackendError::Server(e)));
+        }
+        Ok(Response::Ok(_)) => {
+            let _ = cols.send(Ok(Vec::new()));
+        }
+        Ok(Response::ResultSet { .. }) => {
+            let defs = match conn.columns().await {
+                Ok(d) => d,
+                Err(e) => {
+                    let _ = cols.send(Err(e));
+                    return None;
+                }
+            };
+            let arc: Arc<[Column]> = defs.iter().map(|d| d.column.clone()).collect();
+            if cols.send(Ok(defs)).is_err() {
+                let _ = conn.drain().await;
+            } else {
+                loop {
+                    match conn.next_row().await {
+                        Ok(Some(raw)) => {
+                            let row = if binary {
+                                decode_binary_row(raw, arc.clone())
+                            } else {
+                                decode_text_row(raw, arc.clone())
+                            }
+                            .map_err(|e| MergeError::Shard {
+                                shard,
+                                message: e.to_string(),
+                            });
+                            if rows.send(row).await.is_err() {
+                                // The merge stopped early (LIMIT): finish the
+                                // result so the connection can be reused.
+                                let _ = conn.drain().await;
+                                break;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            let _ = rows
+                                .send(Err(MergeError::Shard {
+                                    shard,
+                                    message: e.to_string(),
+                                }))
+                                .await;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if conn.more_results() {
+        let _ = conn.drain().await;
+    }
+    conn.is_idle().then_some(conn)
+}
+
+fn response_to_ok(resp: Result<Response, BackendError>) -> Result<OkInfo, BackendError> {
+    match resp? {
+        Response::Ok(ok) => Ok(ok),
+        Response::Err(e) => Err(BackendError::Server(e)),
+        Response::ResultSet { .. } => Ok(OkInfo::default()),
+    }
+}
+
+impl Session {
+    pub(super) async fn run_shards(
+        &mut self,
+        schema: usize,
+        plan: ShardPlan,
+        sql: &str,
+        proto: &Proto<'_, '_>,
+        w: &mut ResponseWriter<'_>,
+    ) -> HandlerResult<RouteKind> {
+        if plan.targets.is_empty() {
+            w.err(&ErrInfo::new(
+                1105,
+                "HY000",
+                "haoka: the statement routes to no shard",
+            ));
+            return Ok(RouteKind::Local);
+        }
+        if plan.merge.is_some() {
+            let merge_plan = plan.merge.clone();
+            self.scatter(schema, plan.targets, merge_plan, proto, w)
+                .await?;
+            return Ok(RouteKind::Multi);
+        }
+        if plan.targets.len() == 1 {
+            let target = plan.targets.into_iter().next().expect("one target");
+            if proto.is_binary() && target.prepared.is_none() && plan.kind == StmtKind::Select {
+                // Text SQL answering a binary client: convert via the merger.
+                self.scatter(schema, vec![target], None, proto, w).await?;
+            } else {
+                self.single(schema, target, &plan.ids, proto, w).await?;
+            }
+            return Ok(RouteKind::Single);
+        }
+        let route = if plan.broadcast {
+            RouteKind::Broadcast
+        } else {
+            RouteKind::Multi
+        };
+        self.multi_write(schema, plan, sql, w).await?;
+        Ok(route)
+    }
+
+    /// The hot path: one shard, its answer copied through.
+    async fn single(
+        &mut self,
+        schema: usize,
+        target: Target,
+        ids: &[u64],
+        proto: &Proto<'_, '_>,
+        w: &mut ResponseWriter<'_>,
+    ) -> HandlerResult {
+        let mut conn = match self.take_conn(schema, target.place).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.shared.metrics.error(e.code);
+                w.err(&e);
+                return Ok(());
+            }
+        };
+        let resp = match (proto, &target.prepared) {
+            (Proto::Binary { req, values }, Some(p)) => {
+                let mut scratch = std::mem::take(&mut self.scratch);
+                let r = execute_prepared(&mut conn, p, req, values, &mut scratch).await;
+                self.scratch = scratch;
+                r
+            }
+            _ => match conn.send_query(target.sql.as_bytes()).await {
+                Ok(()) => conn.read_response().await,
+                Err(e) => Err(e),
+            },
+        };
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => {
+                let err = backend_err(&self.shared, schema, target.place, e);
+                self.shared.metrics.error(err.code);
+                w.err(&err);
+                return Ok(());
+            }
+        };
+        match resp {
+            Response::Ok(mut ok) if !conn.more_results() => {
+                if let Some(first) = ids.first() {
+                    ok.last_insert_id = *first;
+                }
+                if ok.last_insert_id != 0 {
+                    self.last_insert_id = ok.last_insert_id;
+                }
+                ok.status = (ok.status & !crate::protocol::consts::SERVER_STATUS_IN_TRANS)
+                    | (self.status() & crate::protocol::consts::SERVER_STATUS_IN_TRANS);
+                w.ok(&ok);
+            }
+            Response::Err(e) => {
+                self.shared.metrics.error(e.code);
+                w.err(&e);
+            }
+            other => forward_response(&mut conn, w, other).await?,
+        }
+        self.give_back(schema, target.place, conn).await;
+        Ok(())
+    }
+
+    /// Scatter-gather read: every target streams into the merge engine; rows
+    /// go to the client as they come out of it.
+    pub(super) async fn scatter(
+        &mut self,
+        schema: usize,
+        targets: Vec<Target>,
+        merge_plan: Option<MergePlan>,
+        proto: &Proto<'_, '_>,
+        w: &mut ResponseWriter<'_>,
+    ) -> HandlerResult {
+        let binary = proto.is_binary();
+        // Connections first, so a shard that is down fails the statement
+        // before any other shard starts work.
+        let mut conns = Vec::with_capacity(targets.len());
+        for t in &targets {
+            match self.take_conn(schema, t.place).await {
+                Ok(c) => conns.push(c),
+                Err(e) => {
+                    for (t, c) in targets.iter().zip(conns) {
+                        self.give_back(schema, t.place, c).await;
+                    }
+                    self.shared.metrics.error(e.code);
+                    w.err(&e);
+                    return Ok(());
+                }
+            }
+        }
+        let mut tasks: Vec<(Place, JoinHandle<Option<PooledConn>>)> = Vec::new();
+        let mut streams: Vec<Box<dyn RowStream + Send>> = Vec::new();
+        let mut col_rx = Vec::new();
+        for (i, (t, conn)) in targets.into_iter().zip(conns).enumerate() {
+            let stmt = match (proto, t.prepared) {
+                (Proto::Binary { values, .. }, Some(p)) => ShardStmt::Prepared {
+                    params: p
+                        .params
+                        .iter()
+                        .map(|&k| values.get(k).cloned().unwrap_or(Value::NULL))
+                        .collect(),
+                    sql: p.sql,
+                },
+                _ => ShardStmt::Text(t.sql),
+            };
+            let (tx, stream) = ChannelStream::channel(256);
+            let (ctx, crx) = oneshot::channel();
+            tasks.push((t.place, tokio::spawn(shard_task(conn, stmt, i, tx, ctx))));
+            streams.push(Box::new(stream));
+            col_rx.push(crx);
+        }
+        let mut defs: Vec<Vec<ColumnDef>> = Vec::new();
+        let mut failure: Option<ErrInfo> = None;
+        for (i, rx) in col_rx.into_iter().enumerate() {
+            match rx.await {
+                Ok(Ok(d)) => defs.push(d),
+                Ok(Err(e)) => {
+                    if failure.is_none() {
+                        let place = tasks[i].0;
+                        let mut err = backend_err(&self.shared, schema, place, e);
+                        if tasks.len() > 1 {
+                            err.message = format!("shard {}: {}", place_label(place), err.message);
+                        }
+                        failure = Some(err);
+                    }
+                }
+                Err(_) => {
+                    failure.get_or_insert_with(|| {
+                        ErrInfo::new(1105, "HY000", "haoka: a shard task ended unexpectedly")
+                    });
+                }
+            }
+        }
+        if let Some(e) = failure {
+            drop(streams);
+            self.collect(schema, tasks).await;
+            self.shared.metrics.error(e.code);
+            w.err(&e);
+            return Ok(());
+        }
+        let first = defs.swap_remove(0);
+        if first.is_empty() {
+            drop(streams);
+            self.collect(schema, tasks).await;
+            w.ok_simple(0, 0);
+            return Ok(());
+        }
+        let metas: Vec<ColumnMeta> = first
+            .iter()
+            .map(|d| ColumnMeta::from_column(&d.column))
+            .collect();
+        let spec = match &merge_plan {
+            Some(m) => m.spec_for(metas.len()),
+            None => MergeSpec {
+                visible: metas.len(),
+                ..MergeSpec::default()
+            },
+        };
+        let (out, mut merged) = match merge(spec, metas, streams) {
+            Ok(x) => x,
+            Err(e) => {
+                self.collect(schema, tasks).await;
+                w.err(&ErrInfo::new(
+                    1105,
+                    "HY000",
+                    format!("haoka: cannot merge shard results: {e}"),
+                ));
+                return Ok(());
+            }
+        };
+        if binary {
+            merged.set_protocol(Protocol::Binary);
+        }
+        let cols: Vec<Column> = out.iter().map(|m| m.to_column()).collect();
+        let types: Vec<ColumnType> = cols.iter().map(|c| c.column_type()).collect();
+        w.begin_result(cols.len());
+        for c in &cols {
+            w.column(c);
+        }
+        w.columns_done();
+        let mut result = Ok(());
+        loop {
+            match merged.next_row().await {
+                Ok(Some(row)) => {
+                    if binary {
+                        w.binary_row(&types, &row);
+                    } else {
+                        w.text_row(&row);
+                    }
+                    if let Err(e) = w.maybe_flush().await {
+                        result = Err(fatal(e));
+                        break;
+                    }
+                }
+                Ok(None) => {
+                    w.end_result(0, self.status());
+                    break;
+                }
+                Err(e) => {
+                    // An ERR packet ends a result set that already started.
+                    w.err(&ErrInfo::new(1105, "HY000", format!("haoka: {e}")));
+                    break;
+                }
+            }
+        }
+        drop(merged);
+        self.collect(schema, tasks).await;
+        result
+    }
+
+    /// Takes the connections back from finished shard tasks.
+    async fn collect(
+        &mut self,
+        schema: usize,
+        tasks: Vec<(Place, JoinHandle<Option<PooledConn>>)>,
+    ) {
+        for (place, handle) in tasks {
+            if let Ok(Some(conn)) = handle.await {
+                self.give_back(schema, place, conn).await;
+            }
+        }
+    }
+
+    /// A write or DDL on several shards: in parallel outside a transaction,
+    /// on the transaction's connections inside one.
+    async fn multi_write(
+        &mut self,
+        schema: usize,
+        plan: ShardPlan,
+        sql: &str,
+        w: &mut ResponseWriter<'_>,
+    ) -> HandlerResult {
+        let n = plan.targets.len();
+        let mut results: Vec<(Place, Result<OkInfo, ErrInfo>)> = Vec::with_capacity(n);
+        if self.in_tx() {
+            for t in &plan.targets {
+                let r = match self.take_conn(schema, t.place).await {
+                    Ok(mut conn) => {
+                        let r = response_to_ok(conn.query(&t.sql).await)
+                            .map_err(|e| backend_err(&self.shared, schema, t.place, e));
+                        self.give_back(schema, t.place, conn).await;
+                        r
+                    }
+                    Err(e) => Err(e),
+                };
+                results.push((t.place, r));
+            }
+        } else {
+            let mut set = tokio::task::JoinSet::new();
+            for t in plan.targets.iter().cloned() {
+                let pool = self.shared.schemas[schema].pool(t.place).clone();
+                let sets = self.set_sql.clone();
+                set.spawn(async move {
+                    let r: Result<OkInfo, BackendError> = async {
+                        let mut conn = pool.get().await?;
+                        for s in &sets {
+                            conn.dirty = true;
+                            conn.query_drop(s).await?;
+                        }
+                        let r = response_to_ok(conn.query(&t.sql).await);
+                        if conn.dirty && conn.is_idle() {
+                            let _ = conn.reset_connection().await;
+                        }
+                        r
+                    }
+                    .await;
+                    (t.place, r)
+                });
+            }
+            while let Some(joined) = set.join_next().await {
+                match joined {
+                    Ok((place, r)) => results.push((
+                        place,
+                        r.map_err(|e| backend_err(&self.shared, schema, place, e)),
+                    )),
+                    Err(e) => return Err(fatal(format!("shard task failed: {e}"))),
+                }
+            }
+            results.sort_by_key(|(p, _)| *p);
+        }
+
+        let is_ddl = plan.kind == StmtKind::Ddl;
+        let oks = results.iter().filter(|(_, r)| r.is_ok()).count();
+        let failed: Vec<(Place, &ErrInfo)> = results
+            .iter()
+            .filter_map(|(p, r)| r.as_ref().err().map(|e| (*p, e)))
+            .filter(|(_, e)| !(is_ddl && oks > 0 && CONVERGENT_DDL_ERRORS.contains(&e.code)))
+            .collect();
+        if let Some((_, first)) = failed.first() {
+            let names = &self.shared.rules.schemas[schema];
+            let detail: Vec<String> = failed
+                .iter()
+                .map(|(p, e)| {
+                    format!(
+                        "shard {} ({}): {}",
+                        place_label(*p),
+                        names.target(*p).database,
+                        e.message
+                    )
+                })
+                .collect();
+            let tail = if is_ddl {
+                "; the other shards applied it: fix the cause and re-run the statement (shards that already have the change accept it again)"
+            } else if self.in_tx() {
+                "; roll the transaction back"
+            } else {
+                "; the other shards applied their part (run multi-shard writes inside BEGIN ... COMMIT to make them atomic once distributed transactions land)"
+            };
+            let err = ErrInfo::new(
+                first.code,
+                std::str::from_utf8(&first.state).unwrap_or("HY000"),
+                format!(
+                    "haoka: failed on {} of {n} shards: {}{tail}",
+                    failed.len(),
+                    detail.join("; ")
+                ),
+            );
+            self.shared.metrics.error(err.code);
+            w.err(&err);
+            return Ok(());
+        }
+        let affected = results
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok().map(|o| o.affected_rows));
+        let affected_rows = if plan.broadcast && !is_ddl {
+            // Every copy changed the same rows: report one copy's count.
+            affected.max().unwrap_or(0)
+        } else {
+            affected.sum()
+        };
+        let warnings = results
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok().map(|o| o.warnings))
+            .sum();
+        let last_insert_id = plan.ids.first().copied().unwrap_or(0);
+        if last_insert_id != 0 {
+            self.last_insert_id = last_insert_id;
+        }
+        if is_ddl {
+            self.after_ddl(schema, sql).await;
+        } else if plan.broadcast {
+            self.after_broadcast_write(schema, sql).await;
+        }
+        w.ok(&OkInfo {
+            affected_rows,
+            last_insert_id,
+            status: self.status(),
+            warnings,
+            info: String::new(),
+        });
+        Ok(())
+    }
+
+    /// CREATE TABLE and TRUNCATE start the table's sequence again at 1, as
+    /// they would an AUTO_INCREMENT counter.
+    async fn after_ddl(&mut self, schema: usize, sql: &str) {
+        let Some(table) = ddl_resets_table(sql) else {
+            return;
+        };
+        let s = &self.shared.rules.schemas[schema];
+        if let Some(seq) = s.sequence_for(&table) {
+            if let Err(e) = self.shared.schemas[schema].sequences.reset(&seq.name).await {
+                tracing::warn!(table, error = %e, "could not reset the table's sequence");
+            }
+        }
+    }
+
+    /// A write to the segment table changes derived routing: reload it.
+    async fn after_broadcast_write(&mut self, schema: usize, sql: &str) {
+        let s = &self.shared.rules.schemas[schema];
+        let Some(lookup) = &s.segment_lookup else {
+            return;
+        };
+        if !sql.to_ascii_lowercase().contains(&lookup.table) {
+            return;
+        }
+        let rt = &self.shared.schemas[schema];
+        if let Err(e) = rt.segments.load(&rt.global, lookup).await {
+            tracing::warn!(error = %e, "segment map reload failed");
+        }
+    }
+}
+
+/// The table of a `CREATE TABLE` or `TRUNCATE [TABLE]` statement.
+fn ddl_resets_table(sql: &str) -> Option<String> {
+    let words: Vec<String> = sql
+        .split(|c: char| c.is_whitespace() || c == '(')
+        .filter(|w| !w.is_empty())
+        .take(6)
+        .map(|w| w.trim_matches('`').to_ascii_lowercase())
+        .collect();
+    let rest: &[String] = match words.as_slice() {
+        [a, b, rest @ ..] if a == "create" && b == "table" => rest,
+        [a, b, rest @ ..] if a == "truncate" && b == "table" => rest,
+        [a, rest @ ..] if a == "truncate" => rest,
+        _ => return None,
+    };
+    let mut it = rest
+        .iter()
+        .skip_while(|w| ["if", "not", "exists"].contains(&w.as_str()));
+    let name = it.next()?;
+    Some(name.rsplit('.').next()?.trim_matches('`').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ddl_resets_table;
+
+    #[test]
+    fn finds_the_table_of_create_and_truncate() {
+        assert_eq!(
+            ddl_resets_table("CREATE TABLE sbtest1(\n id INT)").as_deref(),
+            Some("sbtest1")
+        );
+        assert_eq!(
+            ddl_resets_table("create table if not exists `sbtest2` (id int)").as_deref(),
+            Some("sbtest2")
+        );
+        assert_eq!(
+            ddl_resets_table("TRUNCATE TABLE sbtest.sbtest3").as_deref(),
+            Some("sbtest3")
+        );
+        assert_eq!(ddl_resets_table("truncate t4").as_deref(), Some("t4"));
+        assert_eq!(ddl_resets_table("CREATE INDEX k ON sbtest1(k)"), None);
+        assert_eq!(ddl_resets_table("DROP TABLE sbtest1"), None);
+    }
+}
