@@ -196,6 +196,25 @@ async fn garbage_truncated_oversized_and_unknown() {
     // ...and the same session still answers queries.
     raw.send(0, b"\x03SELECT 7").await;
     assert_eq!(raw.recv().await.unwrap(), vec![1]);
+    raw.recv().await.unwrap(); // column definition
+    assert_eq!(raw.recv().await.unwrap(), b"\x017");
+    assert_eq!(raw.recv().await.unwrap()[0], 0xfe); // OK terminator
+    raw.send(0, &[COM_STATISTICS]).await;
+    let stats = raw.recv().await.unwrap();
+    assert!(String::from_utf8_lossy(&stats).contains("Uptime"));
+    raw.send(0, b"\x04no_such_table\0").await;
+    assert_eq!(raw.expect_err().await.code, 1046); // no database selected
+    raw.send(0, b"\x02proto_test").await;
+    assert_eq!(raw.recv().await.unwrap()[0], 0);
+    raw.send(0, b"\x03CREATE TABLE IF NOT EXISTS t_fl (a INT, b TEXT)")
+        .await;
+    assert_eq!(raw.recv().await.unwrap()[0], 0);
+    raw.send(0, b"\x04t_fl\0").await;
+    let mut n = 0;
+    while raw.recv().await.unwrap()[0] != 0xfe {
+        n += 1;
+    }
+    assert_eq!(n, 2, "two field definitions then the terminator");
     raw.send(0, &[COM_PING]).await;
     raw.send(0, &[COM_QUIT]).await;
     healthy(&mut other).await;

@@ -759,6 +759,48 @@ impl Connection {
         }
     }
 
+    /// COM_FIELD_LIST: raw column definitions of `table` (deprecated
+    /// command, still used by old clients' tab completion).
+    pub async fn field_list(
+        &mut self,
+        table: &str,
+        wildcard: &str,
+    ) -> Result<std::result::Result<Vec<Vec<u8>>, ErrInfo>> {
+        self.send(
+            COM_FIELD_LIST,
+            &[table.as_bytes(), &[0], wildcard.as_bytes()],
+            true,
+        )
+        .await?;
+        let mut defs = Vec::new();
+        loop {
+            let (_, p) = read_packet!(self);
+            match p.first() {
+                Some(0xff) => {
+                    self.state = State::Idle;
+                    return Ok(Err(parse_err(p)));
+                }
+                Some(0xfe)
+                    if p.len() < 0xff_ffff
+                        && (p.len() < 9 || self.caps & CLIENT_DEPRECATE_EOF != 0) =>
+                {
+                    self.state = State::Idle;
+                    return Ok(Ok(defs));
+                }
+                _ => defs.push(p.to_vec()),
+            }
+        }
+    }
+
+    /// COM_STATISTICS: the server's status line.
+    pub async fn statistics(&mut self) -> Result<String> {
+        self.send(COM_STATISTICS, &[], true).await?;
+        let (_, p) = read_packet!(self);
+        let s = String::from_utf8_lossy(p).into_owned();
+        self.state = State::Idle;
+        Ok(s)
+    }
+
     /// COM_QUIT, best effort.
     pub async fn quit(mut self) {
         if self.send(COM_QUIT, &[], false).await.is_err() {

@@ -214,6 +214,36 @@ impl Handler for Passthrough {
         Ok(())
     }
 
+    async fn on_field_list(
+        &mut self,
+        table: &str,
+        wildcard: &str,
+        w: &mut ResponseWriter<'_>,
+    ) -> HandlerResult {
+        match self
+            .conn()?
+            .field_list(table, wildcard)
+            .await
+            .map_err(fatal)?
+        {
+            Ok(defs) => {
+                for d in &defs {
+                    w.raw(d);
+                }
+                let st = w.status();
+                w.end_result(0, st);
+            }
+            Err(e) => w.err(&e),
+        }
+        Ok(())
+    }
+
+    async fn on_statistics(&mut self, w: &mut ResponseWriter<'_>) -> HandlerResult {
+        let line = self.conn()?.statistics().await.map_err(fatal)?;
+        w.raw(line.as_bytes());
+        Ok(())
+    }
+
     async fn on_ping(&mut self, w: &mut ResponseWriter<'_>) -> HandlerResult {
         self.conn()?.ping().await.map_err(fatal)?;
         w.ok_simple(0, 0);
