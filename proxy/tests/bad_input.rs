@@ -254,3 +254,52 @@ async fn connection_limit_and_shutdown() {
         .unwrap();
     assert!(r.is_err());
 }
+
+/// COM_STMT_SEND_LONG_DATA is accumulated per parameter and inlined for the
+/// backend; the following execute without types still decodes right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_data_then_unbound_execute() {
+    let p = start().await;
+    let mut raw = Raw::login(p.addr).await;
+    raw.send(0, b"\x16SELECT CONCAT(?, '|', ?)").await;
+    let ok = raw.recv().await.unwrap();
+    assert_eq!(ok[0], 0);
+    let stmt = u32::from_le_bytes([ok[1], ok[2], ok[3], ok[4]]);
+    for _ in 0..3 {
+        raw.recv().await.unwrap(); // 2 params + 1 column
+    }
+    let id = stmt.to_le_bytes();
+    for chunk in [&b"abc"[..], b"def"] {
+        let mut ld = vec![COM_STMT_SEND_LONG_DATA];
+        ld.extend_from_slice(&id);
+        ld.extend_from_slice(&0u16.to_le_bytes());
+        ld.extend_from_slice(chunk);
+        raw.send(0, &ld).await;
+    }
+    let exec = |types: bool, values: &[u8]| {
+        let mut e = vec![COM_STMT_EXECUTE];
+        e.extend_from_slice(&id);
+        e.extend_from_slice(&[0, 1, 0, 0, 0, 0]); // flags, iterations, null bitmap
+        if types {
+            e.extend_from_slice(&[1, 0xfe, 0, 8, 0]); // STRING, LONGLONG
+        } else {
+            e.push(0);
+        }
+        e.extend_from_slice(values);
+        e
+    };
+    let row_of = |raw_row: &[u8]| String::from_utf8_lossy(&raw_row[3..]).into_owned();
+    raw.send(0, &exec(true, &41i64.to_le_bytes())).await;
+    assert_eq!(raw.recv().await.unwrap(), vec![1]);
+    raw.recv().await.unwrap(); // column
+    assert_eq!(row_of(&raw.recv().await.unwrap()), "abcdef|41");
+    assert_eq!(raw.recv().await.unwrap()[0], 0xfe);
+    // Same statement, types not re-sent, value inline this time.
+    let mut v = b"\x02zz".to_vec();
+    v.extend_from_slice(&7i64.to_le_bytes());
+    raw.send(0, &exec(false, &v)).await;
+    assert_eq!(raw.recv().await.unwrap(), vec![1]);
+    raw.recv().await.unwrap();
+    assert_eq!(row_of(&raw.recv().await.unwrap()), "zz|7");
+    assert_eq!(raw.recv().await.unwrap()[0], 0xfe);
+}

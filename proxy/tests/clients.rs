@@ -270,3 +270,27 @@ async fn pymysql_native_and_sha2() {
         );
     }
 }
+
+/// A 16 MiB row crosses the 16 MiB-1 packet boundary: the backend splits
+/// it, the proxy joins and re-splits it, the client joins it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_larger_than_one_packet() {
+    let p = start().await;
+    // The client's own limit defaults to the server's 16 MiB; lift it.
+    let opts = mysql_async::OptsBuilder::from_opts(Opts::from_url(&p.url()).unwrap())
+        .max_allowed_packet(Some(64 << 20));
+    let mut c = mysql_async::Conn::new(opts).await.unwrap();
+    let n = 16 * 1024 * 1024;
+    let s: Option<Vec<u8>> = c
+        .query_first(format!("SELECT REPEAT('x', {n})"))
+        .await
+        .unwrap();
+    assert_eq!(s.map(|s| s.len()), Some(n));
+    let s: Option<(Vec<u8>, i32)> = c
+        .exec_first("SELECT REPEAT('y', ?), 5", (n,))
+        .await
+        .unwrap();
+    let (s, five) = s.unwrap();
+    assert_eq!((s.len(), s[n - 1], five), (n, b'y', 5));
+    c.disconnect().await.unwrap();
+}
