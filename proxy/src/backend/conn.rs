@@ -2,6 +2,8 @@
 //! result reader: rows come out as raw payloads borrowed from the read
 //! buffer so they can be forwarded without decoding or allocation.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mysql_common::constants::ColumnType;
@@ -74,6 +76,9 @@ enum State {
     Rows,
 }
 
+/// Statements kept per connection by `prepare_cached`.
+const STMT_CACHE_MAX: usize = 256;
+
 /// Capabilities we ask backends for (DEPRECATE_EOF only if offered).
 const CLIENT_CAPS: u32 = CLIENT_LONG_PASSWORD
     | CLIENT_LONG_FLAG
@@ -118,6 +123,8 @@ pub struct Connection {
     server_version: String,
     target: String,
     pub(crate) last_used: Instant,
+    /// Statements prepared through `prepare_cached`, by SQL text.
+    stmt_cache: HashMap<Arc<str>, Arc<Prepared>>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -155,6 +162,7 @@ impl Connection {
                 server_version: String::new(),
                 target: target.clone(),
                 last_used: Instant::now(),
+                stmt_cache: HashMap::new(),
             };
             c.handshake(cfg).await?;
             Ok(c)
@@ -741,7 +749,42 @@ impl Connection {
     /// COM_RESET_CONNECTION: drops session state (variables, temp tables,
     /// prepared statements, transaction) on the backend.
     pub async fn reset_connection(&mut self) -> Result<std::result::Result<OkInfo, ErrInfo>> {
+        self.stmt_cache.clear();
         self.simple(COM_RESET_CONNECTION, &[]).await
+    }
+
+    /// Prepares `sql` once per connection and reuses the statement: how a
+    /// router runs a client's statement on whichever pooled connection it
+    /// got (execute it with `ExecuteRequest::encode_for_backend`, which
+    /// always binds types). Bounded; the oldest half is closed when full.
+    pub async fn prepare_cached(
+        &mut self,
+        sql: &str,
+    ) -> Result<std::result::Result<Arc<Prepared>, ErrInfo>> {
+        if let Some(p) = self.stmt_cache.get(sql) {
+            return Ok(Ok(p.clone()));
+        }
+        if self.stmt_cache.len() >= STMT_CACHE_MAX {
+            let victims: Vec<Arc<str>> = self
+                .stmt_cache
+                .keys()
+                .take(STMT_CACHE_MAX / 2)
+                .cloned()
+                .collect();
+            for k in victims {
+                if let Some(p) = self.stmt_cache.remove(&k) {
+                    self.close_stmt(p.stmt_id).await?;
+                }
+            }
+        }
+        match self.prepare(sql).await? {
+            Ok(p) => {
+                let p = Arc::new(p);
+                self.stmt_cache.insert(Arc::from(sql), p.clone());
+                Ok(Ok(p))
+            }
+            Err(e) => Ok(Err(e)),
+        }
     }
 
     /// COM_SET_OPTION (answered with EOF, or OK with DEPRECATE_EOF).
