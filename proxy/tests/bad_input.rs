@@ -249,6 +249,7 @@ async fn connection_limit_and_shutdown() {
     healthy(&mut first).await;
     // Graceful shutdown: idle sessions are told and closed.
     drop(p);
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let r = tokio::time::timeout(Duration::from_secs(5), first.query_drop("SELECT 1"))
         .await
         .unwrap();
@@ -302,4 +303,28 @@ async fn long_data_then_unbound_execute() {
     raw.recv().await.unwrap();
     assert_eq!(row_of(&raw.recv().await.unwrap()), "zz|7");
     assert_eq!(raw.recv().await.unwrap()[0], 0xfe);
+}
+
+/// A client that never finishes the handshake, or idles past idle_timeout,
+/// loses its slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_and_idle_timeouts() {
+    let p = start_custom(|c| {
+        c.handshake_timeout = Duration::from_millis(200);
+        c.idle_timeout = Some(Duration::from_millis(300));
+    })
+    .await;
+    let mut squatter = Raw::connect(p.addr).await;
+    squatter.expect_closed().await;
+    let mut idle = Raw::login(p.addr).await;
+    assert_eq!(idle.expect_err().await.code, 4031);
+    idle.expect_closed().await;
+    // An active client is not affected.
+    let mut c = mysql_async::Conn::new(Opts::from_url(&p.url()).unwrap())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        healthy(&mut c).await;
+    }
 }
