@@ -2,7 +2,8 @@
 //! reach (same sockets and wake-ups, zero parsing). Used by
 //! `bench/passthrough.sh` as a reference point.
 //!
-//! `tcp_relay [LISTEN] [BACKEND]` — defaults 127.0.0.1:3398 -> 127.0.0.1:3306.
+//! `tcp_relay [LISTEN] [BACKEND]` — defaults 127.0.0.1:3398 -> 127.0.0.1:3306;
+//! a BACKEND starting with `/` is a Unix socket path.
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -22,10 +23,18 @@ fn main() -> anyhow::Result<()> {
             let (mut client, _) = listener.accept().await?;
             let backend = backend.clone();
             tokio::spawn(async move {
+                let _ = client.set_nodelay(true);
+                // A path means a Unix socket backend (same host only).
+                if backend.starts_with('/') {
+                    let Ok(mut server) = tokio::net::UnixStream::connect(&backend).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    return;
+                }
                 let Ok(mut server) = tokio::net::TcpStream::connect(&backend).await else {
                     return;
                 };
-                let _ = client.set_nodelay(true);
                 let _ = server.set_nodelay(true);
                 let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
             });
