@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Passthrough overhead benchmark: sysbench oltp_point_select against MariaDB
 # directly, then through the passthrough proxy on 127.0.0.1:3399; prints both
-# QPS, the ratio and the proxy's CPU seconds per query.
+# QPS, the ratio and the proxy's CPU seconds per query. Then, as a floor
+# reference, through a protocol-blind TCP relay (examples/tcp_relay.rs) on
+# 3398: the cost of the extra hop itself, with zero parsing.
 #
 # Usage: proxy/bench/passthrough.sh [extra sysbench args, e.g. --db-ps-mode=disable]
 # Env: THREADS (32), TIME (20), MYSQL_HOST/MYSQL_PORT (127.0.0.1/3306).
@@ -17,7 +19,7 @@ DB=proto_sbtest
 EXTRA=("$@")
 
 command -v sysbench >/dev/null || { echo "sysbench missing: apt-get install -y sysbench" >&2; exit 1; }
-cargo build --release -q -p haoka-proxy --example passthrough
+cargo build --release -q -p haoka-proxy --example passthrough --example tcp_relay
 BIN=target/release/examples/passthrough
 
 mariadb -h"$HOST" -P"$PORT" -uroot -e "CREATE DATABASE IF NOT EXISTS $DB"
@@ -38,7 +40,8 @@ echo "direct QPS: $direct"
 
 "$BIN" "127.0.0.1:$PROXY_PORT" "$HOST:$PORT" 2>/tmp/passthrough-bench.log &
 PID=$!
-trap 'kill $PID 2>/dev/null || true' EXIT
+RELAY_PID=
+trap 'kill $PID $RELAY_PID 2>/dev/null || true' EXIT
 for _ in $(seq 50); do
     mariadb -h127.0.0.1 -P"$PROXY_PORT" -uroot -e "SELECT 1" >/dev/null 2>&1 && break
     sleep 0.1
@@ -56,4 +59,14 @@ awk -v d="$direct" -v p="$proxied" -v b="$before" -v a="$after" -v t="$tck" -v q
     printf "ratio proxied/direct: %.3f\n", p / d;
     cpu = (a - b) / t;
     printf "proxy CPU: %.2f s for %d queries = %.1f us/query\n", cpu, q, cpu / q * 1e6;
+}'
+
+kill $PID
+target/release/examples/tcp_relay "127.0.0.1:3398" "$HOST:$PORT" &
+RELAY_PID=$!
+sleep 0.3
+relay=$("${SB[@]}" "${EXTRA[@]}" --mysql-host=127.0.0.1 --mysql-port=3398 run | qps_of)
+echo "tcp relay QPS (floor reference): $relay"
+awk -v d="$direct" -v p="$proxied" -v r="$relay" 'BEGIN {
+    printf "ratio relay/direct: %.3f   passthrough/relay: %.3f\n", r / d, p / r;
 }'

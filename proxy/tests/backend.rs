@@ -117,6 +117,14 @@ async fn streaming_results_prepare_execute() {
     assert_eq!(rows[0][2], Value::NULL);
 
     c.close_stmt(p.stmt_id).await.unwrap();
+    let a = c.prepare_cached("SELECT ? + 1").await.unwrap().unwrap();
+    let b = c.prepare_cached("SELECT ? + 1").await.unwrap().unwrap();
+    assert_eq!(a.stmt_id, b.stmt_id);
+    let first = c.execute(a.stmt_id, &[Value::Int(41)]).await.unwrap();
+    assert_eq!(
+        c.collect(first, true).await.unwrap().rows[0][0],
+        Value::Int(42)
+    );
     assert!(matches!(c.prepare("SELEKT").await.unwrap(), Err(e) if e.code == 1064));
     c.ping().await.unwrap();
     assert!(c.init_db("no_such_db_xyz").await.unwrap().is_err());

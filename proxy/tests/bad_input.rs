@@ -196,6 +196,25 @@ async fn garbage_truncated_oversized_and_unknown() {
     // ...and the same session still answers queries.
     raw.send(0, b"\x03SELECT 7").await;
     assert_eq!(raw.recv().await.unwrap(), vec![1]);
+    raw.recv().await.unwrap(); // column definition
+    assert_eq!(raw.recv().await.unwrap(), b"\x017");
+    assert_eq!(raw.recv().await.unwrap()[0], 0xfe); // OK terminator
+    raw.send(0, &[COM_STATISTICS]).await;
+    let stats = raw.recv().await.unwrap();
+    assert!(String::from_utf8_lossy(&stats).contains("Uptime"));
+    raw.send(0, b"\x04no_such_table\0").await;
+    assert_eq!(raw.expect_err().await.code, 1046); // no database selected
+    raw.send(0, b"\x02proto_test").await;
+    assert_eq!(raw.recv().await.unwrap()[0], 0);
+    raw.send(0, b"\x03CREATE TABLE IF NOT EXISTS t_fl (a INT, b TEXT)")
+        .await;
+    assert_eq!(raw.recv().await.unwrap()[0], 0);
+    raw.send(0, b"\x04t_fl\0").await;
+    let mut n = 0;
+    while raw.recv().await.unwrap()[0] != 0xfe {
+        n += 1;
+    }
+    assert_eq!(n, 2, "two field definitions then the terminator");
     raw.send(0, &[COM_PING]).await;
     raw.send(0, &[COM_QUIT]).await;
     healthy(&mut other).await;
@@ -230,8 +249,82 @@ async fn connection_limit_and_shutdown() {
     healthy(&mut first).await;
     // Graceful shutdown: idle sessions are told and closed.
     drop(p);
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let r = tokio::time::timeout(Duration::from_secs(5), first.query_drop("SELECT 1"))
         .await
         .unwrap();
     assert!(r.is_err());
+}
+
+/// COM_STMT_SEND_LONG_DATA is accumulated per parameter and inlined for the
+/// backend; the following execute without types still decodes right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_data_then_unbound_execute() {
+    let p = start().await;
+    let mut raw = Raw::login(p.addr).await;
+    raw.send(0, b"\x16SELECT CONCAT(?, '|', ?)").await;
+    let ok = raw.recv().await.unwrap();
+    assert_eq!(ok[0], 0);
+    let stmt = u32::from_le_bytes([ok[1], ok[2], ok[3], ok[4]]);
+    for _ in 0..3 {
+        raw.recv().await.unwrap(); // 2 params + 1 column
+    }
+    let id = stmt.to_le_bytes();
+    for chunk in [&b"abc"[..], b"def"] {
+        let mut ld = vec![COM_STMT_SEND_LONG_DATA];
+        ld.extend_from_slice(&id);
+        ld.extend_from_slice(&0u16.to_le_bytes());
+        ld.extend_from_slice(chunk);
+        raw.send(0, &ld).await;
+    }
+    let exec = |types: bool, values: &[u8]| {
+        let mut e = vec![COM_STMT_EXECUTE];
+        e.extend_from_slice(&id);
+        e.extend_from_slice(&[0, 1, 0, 0, 0, 0]); // flags, iterations, null bitmap
+        if types {
+            e.extend_from_slice(&[1, 0xfe, 0, 8, 0]); // STRING, LONGLONG
+        } else {
+            e.push(0);
+        }
+        e.extend_from_slice(values);
+        e
+    };
+    let row_of = |raw_row: &[u8]| String::from_utf8_lossy(&raw_row[3..]).into_owned();
+    raw.send(0, &exec(true, &41i64.to_le_bytes())).await;
+    assert_eq!(raw.recv().await.unwrap(), vec![1]);
+    raw.recv().await.unwrap(); // column
+    assert_eq!(row_of(&raw.recv().await.unwrap()), "abcdef|41");
+    assert_eq!(raw.recv().await.unwrap()[0], 0xfe);
+    // Same statement, types not re-sent, value inline this time.
+    let mut v = b"\x02zz".to_vec();
+    v.extend_from_slice(&7i64.to_le_bytes());
+    raw.send(0, &exec(false, &v)).await;
+    assert_eq!(raw.recv().await.unwrap(), vec![1]);
+    raw.recv().await.unwrap();
+    assert_eq!(row_of(&raw.recv().await.unwrap()), "zz|7");
+    assert_eq!(raw.recv().await.unwrap()[0], 0xfe);
+}
+
+/// A client that never finishes the handshake, or idles past idle_timeout,
+/// loses its slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_and_idle_timeouts() {
+    let p = start_custom(|c| {
+        c.handshake_timeout = Duration::from_millis(200);
+        c.idle_timeout = Some(Duration::from_millis(300));
+    })
+    .await;
+    let mut squatter = Raw::connect(p.addr).await;
+    squatter.expect_closed().await;
+    let mut idle = Raw::login(p.addr).await;
+    assert_eq!(idle.expect_err().await.code, 4031);
+    idle.expect_closed().await;
+    // An active client is not affected.
+    let mut c = mysql_async::Conn::new(Opts::from_url(&p.url()).unwrap())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        healthy(&mut c).await;
+    }
 }

@@ -181,6 +181,24 @@ async fn mysql_async_text_prepared_multi() {
     assert_eq!(n, Some(None));
     c.query_drop("SET autocommit = 1").await.unwrap();
 
+    // Stored procedure results (MULTI_RESULTS / PS_MULTI_RESULTS).
+    c.query_drop("DROP PROCEDURE IF EXISTS p_two")
+        .await
+        .unwrap();
+    c.query_drop("CREATE PROCEDURE p_two(x INT) BEGIN SELECT x; SELECT x + 1, 'b'; END")
+        .await
+        .unwrap();
+    let mut res = c.query_iter("CALL p_two(5)").await.unwrap();
+    let a: Vec<i64> = res.collect().await.unwrap();
+    let b: Vec<(i64, String)> = res.collect().await.unwrap();
+    drop(res);
+    assert_eq!((a, b), (vec![5], vec![(6, "b".to_string())]));
+    let mut res = c.exec_iter("CALL p_two(?)", (7,)).await.unwrap();
+    let a: Vec<i64> = res.collect().await.unwrap();
+    let b: Vec<(i64, String)> = res.collect().await.unwrap();
+    drop(res);
+    assert_eq!((a, b), (vec![7], vec![(8, "b".to_string())]));
+
     // Prepare errors and reuse after close.
     assert!(c.prep("SELEKT nonsense").await.is_err());
     let s = c.prep("SELECT ? + ?").await.unwrap();
@@ -268,5 +286,60 @@ async fn pymysql_native_and_sha2() {
             out.status.success() && text.contains("pymysql ok"),
             "sha2={sha2}: {text}"
         );
+    }
+}
+
+/// A 16 MiB row crosses the 16 MiB-1 packet boundary: the backend splits
+/// it, the proxy joins and re-splits it, the client joins it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_larger_than_one_packet() {
+    let p = start().await;
+    // The client's own limit defaults to the server's 16 MiB; lift it.
+    let opts = mysql_async::OptsBuilder::from_opts(Opts::from_url(&p.url()).unwrap())
+        .max_allowed_packet(Some(64 << 20));
+    let mut c = mysql_async::Conn::new(opts).await.unwrap();
+    let n = 16 * 1024 * 1024;
+    let s: Option<Vec<u8>> = c
+        .query_first(format!("SELECT REPEAT('x', {n})"))
+        .await
+        .unwrap();
+    assert_eq!(s.map(|s| s.len()), Some(n));
+    let s: Option<(Vec<u8>, i32)> = c
+        .exec_first("SELECT REPEAT('y', ?), 5", (n,))
+        .await
+        .unwrap();
+    let (s, five) = s.unwrap();
+    assert_eq!((s.len(), s[n - 1], five), (n, b'y', 5));
+    c.disconnect().await.unwrap();
+}
+
+/// Many sessions at once: each sees only its own answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sessions_do_not_cross() {
+    let p = start().await;
+    let url = p.url();
+    let mut tasks = Vec::new();
+    for t in 0..16i64 {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut c = mysql_async::Conn::new(Opts::from_url(&url).unwrap())
+                .await
+                .unwrap();
+            for i in 0..100i64 {
+                let v = t * 1000 + i;
+                let (a, b): (i64, String) = c
+                    .exec_first("SELECT ?, CONCAT('s', ?)", (v, v))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!((a, b), (v, format!("s{v}")));
+                let q: Option<i64> = c.query_first(format!("SELECT {v} + 1")).await.unwrap();
+                assert_eq!(q, Some(v + 1));
+            }
+            c.disconnect().await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
     }
 }

@@ -76,8 +76,8 @@ enum State {
     Rows,
 }
 
-/// Prepared statements one pooled connection keeps.
-pub const MAX_CACHED_STATEMENTS: usize = 512;
+/// Statements kept per connection by `prepare_cached`.
+const STMT_CACHE_MAX: usize = 256;
 
 /// Capabilities we ask backends for (DEPRECATE_EOF only if offered).
 const CLIENT_CAPS: u32 = CLIENT_LONG_PASSWORD
@@ -123,9 +123,8 @@ pub struct Connection {
     server_version: String,
     target: String,
     pub(crate) last_used: Instant,
-    /// Backend statement ids of physical SQL this connection has prepared,
-    /// so a pooled connection prepares each statement shape once.
-    statements: HashMap<Arc<str>, u32>,
+    /// Statements prepared through `prepare_cached`, by SQL text.
+    stmt_cache: HashMap<Arc<str>, Arc<Prepared>>,
     /// Session state (SET ...) was changed on behalf of one client; the
     /// connection must be reset before another client gets it.
     pub dirty: bool,
@@ -166,7 +165,7 @@ impl Connection {
                 server_version: String::new(),
                 target: target.clone(),
                 last_used: Instant::now(),
-                statements: HashMap::new(),
+                stmt_cache: HashMap::new(),
                 dirty: false,
             };
             c.handshake(cfg).await?;
@@ -209,29 +208,6 @@ impl Connection {
     pub fn is_broken(&self) -> bool {
         self.broken
     }
-    /// The backend statement id of `sql` if this connection prepared it.
-    pub fn cached_statement(&self, sql: &str) -> Option<u32> {
-        self.statements.get(sql).copied()
-    }
-
-    /// Remembers a prepared statement; beyond `MAX_CACHED_STATEMENTS` the
-    /// cache is emptied (the backend's own limit is max_prepared_stmt_count).
-    pub async fn remember_statement(&mut self, sql: Arc<str>, stmt_id: u32) -> Result<()> {
-        if self.statements.len() >= MAX_CACHED_STATEMENTS {
-            let ids: Vec<u32> = self.statements.drain().map(|(_, id)| id).collect();
-            for id in ids {
-                self.close_stmt(id).await?;
-            }
-        }
-        self.statements.insert(sql, stmt_id);
-        Ok(())
-    }
-
-    /// Forgets every cached statement (after COM_RESET_CONNECTION).
-    pub fn forget_statements(&mut self) {
-        self.statements.clear();
-    }
-
     pub fn target(&self) -> &str {
         &self.target
     }
@@ -777,13 +753,46 @@ impl Connection {
     /// COM_RESET_CONNECTION: drops session state (variables, temp tables,
     /// prepared statements, transaction) on the backend.
     pub async fn reset_connection(&mut self) -> Result<std::result::Result<OkInfo, ErrInfo>> {
-        // The server drops its prepared statements on reset.
-        self.statements.clear();
+        self.stmt_cache.clear();
         let r = self.simple(COM_RESET_CONNECTION, &[]).await;
         if matches!(r, Ok(Ok(_))) {
             self.dirty = false;
         }
         r
+    }
+
+    /// Prepares `sql` once per connection and reuses the statement: how a
+    /// router runs a client's statement on whichever pooled connection it
+    /// got (execute it with `ExecuteRequest::encode_for_backend`, which
+    /// always binds types). Bounded; the oldest half is closed when full.
+    pub async fn prepare_cached(
+        &mut self,
+        sql: &str,
+    ) -> Result<std::result::Result<Arc<Prepared>, ErrInfo>> {
+        if let Some(p) = self.stmt_cache.get(sql) {
+            return Ok(Ok(p.clone()));
+        }
+        if self.stmt_cache.len() >= STMT_CACHE_MAX {
+            let victims: Vec<Arc<str>> = self
+                .stmt_cache
+                .keys()
+                .take(STMT_CACHE_MAX / 2)
+                .cloned()
+                .collect();
+            for k in victims {
+                if let Some(p) = self.stmt_cache.remove(&k) {
+                    self.close_stmt(p.stmt_id).await?;
+                }
+            }
+        }
+        match self.prepare(sql).await? {
+            Ok(p) => {
+                let p = Arc::new(p);
+                self.stmt_cache.insert(Arc::from(sql), p.clone());
+                Ok(Ok(p))
+            }
+            Err(e) => Ok(Err(e)),
+        }
     }
 
     /// COM_SET_OPTION (answered with EOF, or OK with DEPRECATE_EOF).
@@ -799,6 +808,48 @@ impl Connection {
                 .unwrap_or(self.status))),
             _ => Ok(Ok(parse_ok(p).map(|o| o.status).unwrap_or(self.status))),
         }
+    }
+
+    /// COM_FIELD_LIST: raw column definitions of `table` (deprecated
+    /// command, still used by old clients' tab completion).
+    pub async fn field_list(
+        &mut self,
+        table: &str,
+        wildcard: &str,
+    ) -> Result<std::result::Result<Vec<Vec<u8>>, ErrInfo>> {
+        self.send(
+            COM_FIELD_LIST,
+            &[table.as_bytes(), &[0], wildcard.as_bytes()],
+            true,
+        )
+        .await?;
+        let mut defs = Vec::new();
+        loop {
+            let (_, p) = read_packet!(self);
+            match p.first() {
+                Some(0xff) => {
+                    self.state = State::Idle;
+                    return Ok(Err(parse_err(p)));
+                }
+                Some(0xfe)
+                    if p.len() < 0xff_ffff
+                        && (p.len() < 9 || self.caps & CLIENT_DEPRECATE_EOF != 0) =>
+                {
+                    self.state = State::Idle;
+                    return Ok(Ok(defs));
+                }
+                _ => defs.push(p.to_vec()),
+            }
+        }
+    }
+
+    /// COM_STATISTICS: the server's status line.
+    pub async fn statistics(&mut self) -> Result<String> {
+        self.send(COM_STATISTICS, &[], true).await?;
+        let (_, p) = read_packet!(self);
+        let s = String::from_utf8_lossy(p).into_owned();
+        self.state = State::Idle;
+        Ok(s)
     }
 
     /// COM_QUIT, best effort.

@@ -401,17 +401,14 @@ impl Session {
                 let Ok(mut conn) = self.take_conn(schema, t.place).await else {
                     break;
                 };
-                let prepared = conn.prepare(&sql).await;
+                let prepared = conn.prepare_cached(&sql).await;
                 if let Ok(Ok(p)) = prepared {
-                    let _ = conn
-                        .remember_statement(std::sync::Arc::from(sql.as_str()), p.stmt_id)
-                        .await;
                     let visible = sp
                         .merge
                         .as_ref()
                         .map(|m| m.spec_for(p.columns.len()).visible)
                         .unwrap_or(p.columns.len());
-                    columns = p.columns.into_iter().take(visible).collect();
+                    columns = p.columns.iter().take(visible).cloned().collect();
                 }
                 self.give_back(schema, t.place, conn).await;
                 break;

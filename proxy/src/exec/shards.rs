@@ -42,16 +42,7 @@ async fn statement_id(
     conn: &mut Connection,
     sql: &str,
 ) -> Result<Result<u32, ErrInfo>, BackendError> {
-    if let Some(id) = conn.cached_statement(sql) {
-        return Ok(Ok(id));
-    }
-    match conn.prepare(sql).await? {
-        Ok(p) => {
-            conn.remember_statement(Arc::from(sql), p.stmt_id).await?;
-            Ok(Ok(p.stmt_id))
-        }
-        Err(e) => Ok(Err(e)),
-    }
+    Ok(conn.prepare_cached(sql).await?.map(|p| p.stmt_id))
 }
 
 /// Runs a bound prepared statement; forwards the client's EXECUTE body when

@@ -12,6 +12,8 @@ use super::consts::MAX_PAYLOAD;
 use super::error::FrameError;
 
 const READ_CHUNK: usize = 16 * 1024;
+/// Buffers grown past this by a big packet are released once drained.
+const SHRINK_ABOVE: usize = 4 << 20;
 
 /// Buffered packet reader.
 #[derive(Debug)]
@@ -80,6 +82,12 @@ impl PacketReader {
         if self.consumed > 0 {
             self.buf.advance(self.consumed);
             self.consumed = 0;
+            // Give back memory after a huge packet instead of holding it for
+            // the rest of the session.
+            if self.buf.is_empty() && self.buf.capacity() > SHRINK_ABOVE {
+                self.buf = BytesMut::with_capacity(READ_CHUNK);
+                self.joined = Vec::new();
+            }
         }
         if !self.fill(r, 4).await? {
             return Ok(None);
@@ -215,6 +223,9 @@ impl PacketBuf {
         if !self.buf.is_empty() {
             w.write_all(&self.buf).await?;
             self.buf.clear();
+            if self.buf.capacity() > SHRINK_ABOVE {
+                self.buf = Vec::with_capacity(READ_CHUNK);
+            }
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 //! passthrough benchmark; `forward_response` is the hot path the router
 //! reuses for single-shard statements.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::command::ExecuteRequest;
 use mysql_common::collations::{Collation, CollationId};
@@ -70,6 +70,8 @@ pub struct Passthrough {
     conn: Option<Connection>,
     /// client statement id -> backend statement id
     stmts: HashMap<u32, u32>,
+    /// Statements whose next execute must re-send parameter types.
+    retyped: HashSet<u32>,
     scratch: Vec<u8>,
 }
 
@@ -80,6 +82,7 @@ impl Passthrough {
             backend,
             conn: None,
             stmts: HashMap::new(),
+            retyped: HashSet::new(),
             scratch: Vec::new(),
         }
     }
@@ -173,10 +176,20 @@ impl Handler for Passthrough {
             return Err(ErrInfo::new(1243, "HY000", "Unknown prepared statement handler").into());
         };
         let mut scratch = std::mem::take(&mut self.scratch);
-        let conn = self.conn()?;
         // The backend statement saw the same executes as the client's, so
         // the body can go through as-is unless long data must be inlined.
-        let first = if req.has_long_data() {
+        // After a long-data execute the backend remembers the types we
+        // re-encoded, which can differ from the client's: re-bind once.
+        let retype =
+            !self.retyped.is_empty() && self.retyped.remove(&req.stmt_id) && !req.new_params_bound;
+        if req.has_long_data() {
+            self.retyped.insert(req.stmt_id);
+        }
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| HandlerError::Fatal("no backend connection".into()))?;
+        let first = if req.has_long_data() || retype {
             scratch.clear();
             req.encode_for_backend(backend_id, &mut scratch);
             conn.execute_payload(&scratch).await
@@ -190,6 +203,7 @@ impl Handler for Passthrough {
     }
 
     async fn on_close_stmt(&mut self, stmt_id: u32) {
+        self.retyped.remove(&stmt_id);
         if let (Some(id), Some(conn)) = (self.stmts.remove(&stmt_id), self.conn.as_mut()) {
             let _ = conn.close_stmt(id).await;
         }
@@ -211,6 +225,36 @@ impl Handler for Passthrough {
             Ok(ok) => w.ok(&ok),
             Err(e) => w.err(&e),
         }
+        Ok(())
+    }
+
+    async fn on_field_list(
+        &mut self,
+        table: &str,
+        wildcard: &str,
+        w: &mut ResponseWriter<'_>,
+    ) -> HandlerResult {
+        match self
+            .conn()?
+            .field_list(table, wildcard)
+            .await
+            .map_err(fatal)?
+        {
+            Ok(defs) => {
+                for d in &defs {
+                    w.raw(d);
+                }
+                let st = w.status();
+                w.end_result(0, st);
+            }
+            Err(e) => w.err(&e),
+        }
+        Ok(())
+    }
+
+    async fn on_statistics(&mut self, w: &mut ResponseWriter<'_>) -> HandlerResult {
+        let line = self.conn()?.statistics().await.map_err(fatal)?;
+        w.raw(line.as_bytes());
         Ok(())
     }
 

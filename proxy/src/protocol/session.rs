@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -29,6 +30,10 @@ pub struct FrontendConfig {
     pub max_allowed_packet: usize,
     /// Concurrent client connections (ERR 1040 beyond).
     pub max_connections: usize,
+    /// A client must finish authenticating within this (slot squatters).
+    pub handshake_timeout: Duration,
+    /// Close sessions idle between commands for this long (wait_timeout).
+    pub idle_timeout: Option<Duration>,
     /// Plugin announced in the greeting: `mysql_native_password` (default)
     /// or `caching_sha2_password`. Clients may answer with either.
     pub auth_plugin: &'static str,
@@ -41,6 +46,8 @@ impl Default for FrontendConfig {
             users: Arc::default(),
             max_allowed_packet: 64 << 20,
             max_connections: 4096,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: None,
             auth_plugin: NATIVE_PASSWORD,
         }
     }
@@ -63,7 +70,7 @@ pub async fn serve<H: Handler>(
     let mut out = PacketBuf::new();
     let mut status = SERVER_STATUS_AUTOCOMMIT;
 
-    let caps = match authenticate(
+    let auth = authenticate(
         &mut stream,
         &mut reader,
         &mut out,
@@ -71,9 +78,12 @@ pub async fn serve<H: Handler>(
         conn_id,
         &mut handler,
         peer,
-    )
-    .await
-    {
+    );
+    let caps = match tokio::time::timeout(cfg.handshake_timeout, auth).await {
+        Err(_) => return Err(ProtocolError::Handshake("timed out".into())),
+        Ok(r) => r,
+    };
+    let caps = match caps {
         Ok(Some(caps)) => caps,
         Ok(None) => {
             out.flush(&mut stream).await?;
@@ -90,6 +100,12 @@ pub async fn serve<H: Handler>(
         let next = tokio::select! {
             biased;
             r = reader.next(&mut stream) => r,
+            _ = idle(cfg.idle_timeout) => {
+                out.seq = 0;
+                push_err(&mut out, &ErrInfo::new(4031, "HY000", "The client was disconnected by the server because of inactivity."));
+                let _ = out.flush(&mut stream).await;
+                break Ok(());
+            }
             _ = shutdown.changed() => {
                 out.seq = 0;
                 push_err(&mut out, &ErrInfo::new(ER_SERVER_SHUTDOWN, "08S01", "Server shutdown in progress"));
@@ -248,6 +264,14 @@ pub async fn serve<H: Handler>(
     };
     handler.on_disconnect().await;
     result
+}
+
+/// Completes after `limit` (never without one).
+async fn idle(limit: Option<Duration>) {
+    match limit {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 fn unknown_stmt(id: u32, op: &str) -> ErrInfo {
