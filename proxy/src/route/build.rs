@@ -200,10 +200,13 @@ fn build_stmt(
                     b.walk_twj(t, 0, true)?;
                 }
             }
+            let mut written = Vec::new();
             for a in &mut u.assignments {
                 b.check_assignment(a)?;
+                written.extend(b.assigned_slots(a));
                 b.walk_expr(&mut a.value, 0)?;
             }
+            b.check_broadcast_writes(&written)?;
             if let Some(w) = &mut u.selection {
                 let c = b.extract(w, 0);
                 b.conds.push(c);
@@ -233,15 +236,23 @@ fn build_stmt(
                     b.walk_twj(t, 0, true)?;
                 }
             }
+            let mut deleted = Vec::new();
             for name in &mut d.tables {
                 // multi-table DELETE names: aliases stay, table names become markers
                 let parts = name_parts(name);
                 if let Some(last) = parts.last() {
                     if let Some(i) = b.slot_by_bare_name(last) {
-                        *name = marker(i);
+                        deleted.push(i);
+                        if !b.aliased[i] {
+                            *name = marker(i);
+                        }
                     }
                 }
             }
+            if d.tables.is_empty() {
+                deleted.extend(0..b.slots.len().min(1));
+            }
+            b.check_broadcast_writes(&deleted)?;
             if let Some(w) = &mut d.selection {
                 let c = b.extract(w, 0);
                 b.conds.push(c);
@@ -634,6 +645,8 @@ struct Builder<'a> {
     joins: Vec<(usize, String, usize, String)>,
     next_scope: usize,
     no_alias: bool,
+    /// Per slot: was the table given an alias in the statement?
+    aliased: Vec<bool>,
 }
 
 impl<'a> Builder<'a> {
@@ -648,6 +661,7 @@ impl<'a> Builder<'a> {
             joins: Vec::new(),
             next_scope: 1,
             no_alias: false,
+            aliased: Vec::new(),
         }
     }
 
@@ -720,6 +734,7 @@ impl<'a> Builder<'a> {
             Some(a) => a.name.value.clone(),
             None => tname.clone(),
         };
+        self.aliased.push(alias.is_some());
         self.names.push((slot, written, scope));
         if alias.is_none() && !self.no_alias && (split || lower != tname) {
             *alias = Some(TableAlias {
@@ -1075,8 +1090,11 @@ impl<'a> Builder<'a> {
                     }
                 }
                 ast::BinaryOperator::Or => {
+                    // a join equality under OR does not co-locate rows
+                    let joins = self.joins.len();
                     let l = self.extract(left, scope);
                     let r = self.extract(right, scope);
+                    self.joins.truncate(joins);
                     if l == Cond::True || r == Cond::True {
                         return Cond::True;
                     }
@@ -1188,6 +1206,59 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// The scope-0 slots an assignment may write (all of them when the
+    /// column is not qualified and several tables are joined).
+    fn assigned_slots(&self, a: &Assignment) -> Vec<usize> {
+        let targets: Vec<&ObjectName> = match &a.target {
+            AssignmentTarget::ColumnName(n) => vec![n],
+            AssignmentTarget::Tuple(v) => v.iter().collect(),
+        };
+        let top: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.slots[i].scope == 0)
+            .collect();
+        let mut out = Vec::new();
+        for n in targets {
+            let parts = name_parts(n);
+            if parts.len() >= 2 {
+                let q = &parts[parts.len() - 2];
+                out.extend(
+                    self.names
+                        .iter()
+                        .filter(|(_, w, s)| *s == 0 && w.eq_ignore_ascii_case(q))
+                        .map(|(i, _, _)| *i),
+                );
+            } else {
+                out.extend(top.iter().copied());
+            }
+        }
+        out
+    }
+
+    /// A broadcast table may only be written together with all its copies:
+    /// refuse writes to one while the statement is placed elsewhere.
+    fn check_broadcast_writes(&self, written: &[usize]) -> Result<(), RouteError> {
+        let only_broadcast = self
+            .slots
+            .iter()
+            .all(|s| matches!(s.rule, SlotRule::Broadcast));
+        if only_broadcast {
+            return Ok(());
+        }
+        if let Some(&i) = written
+            .iter()
+            .find(|&&i| matches!(self.slots[i].rule, SlotRule::Broadcast))
+        {
+            return Err(RouteError::not_supported(
+                format!(
+                    "writing broadcast table {} in a statement that also uses non-broadcast tables",
+                    self.slots[i].name
+                ),
+                "write the broadcast table in its own statement (qualify the assigned columns if you meant another table)",
+            ));
+        }
+        Ok(())
+    }
+
     fn check_assignment(&self, a: &Assignment) -> Result<(), RouteError> {
         let targets: Vec<&ObjectName> = match &a.target {
             AssignmentTarget::ColumnName(n) => vec![n],
@@ -1235,6 +1306,50 @@ impl<'a> Builder<'a> {
                 SlotRule::Global => global = Some(i),
                 SlotRule::Broadcast => {}
             }
+        }
+        // an unsplit subquery table joined on its shard key with a top-level
+        // table (a correlated subquery) lives on the same shard as each row:
+        // it goes wherever the statement goes
+        if !group.is_empty() {
+            let sharded = |i: usize| match &self.slots[i].rule {
+                SlotRule::Sharded(t) => Some(t.clone()),
+                _ => None,
+            };
+            let mut colocated: Vec<usize> = group.clone();
+            loop {
+                let before = colocated.len();
+                for &s in &sub {
+                    if colocated.contains(&s) {
+                        continue;
+                    }
+                    let Some(ts) = sharded(s) else { continue };
+                    if ts.split_by.is_some() {
+                        continue;
+                    }
+                    let joined = self.joins.iter().any(|(a, ac, b, bc)| {
+                        let (other, oc, sc) = if *a == s {
+                            (*b, bc, ac)
+                        } else if *b == s {
+                            (*a, ac, bc)
+                        } else {
+                            return false;
+                        };
+                        colocated.contains(&other)
+                            && sharded(other).is_some_and(|to| {
+                                *oc == to.shard_by.column
+                                    && *sc == ts.shard_by.column
+                                    && to.shard_by.algorithm == ts.shard_by.algorithm
+                            })
+                    });
+                    if joined {
+                        colocated.push(s);
+                    }
+                }
+                if colocated.len() == before {
+                    break;
+                }
+            }
+            sub.retain(|s| !colocated.contains(s));
         }
         if group.is_empty() && sub.is_empty() {
             return Ok(if global.is_some() {
@@ -2049,6 +2164,7 @@ fn build_insert(schema: &Schema, sc: &Scanned, ins: ast::Insert) -> Result<Plan,
             b.walk_query(src, 1)?;
         }
         let placement = b.placement()?;
+        b.check_broadcast_writes(&[0])?;
         if matches!(placement, Placement::Sharded { .. }) {
             return Err(RouteError::not_supported(
                 "INSERT ... SELECT from a sharded table",

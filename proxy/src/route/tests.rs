@@ -1126,3 +1126,82 @@ fn no_panics_on_odd_input() {
         )]
     );
 }
+
+#[test]
+fn correlated_subqueries_and_broadcast_writes() {
+    // correlated on the shard key: goes wherever the outer rows go
+    let p = plan(hk("SELECT c.card_id FROM sim_card c WHERE EXISTS (SELECT 1 FROM card_history h WHERE h.province_code = c.province_code AND h.card_id = c.card_id) AND c.status = '01'"));
+    assert_eq!(p.targets.len(), 8);
+    let p = plan(hk("SELECT c.card_id FROM sim_card c WHERE c.province_code = '51' AND NOT EXISTS (SELECT 1 FROM card_history h WHERE h.province_code = c.province_code)"));
+    assert_eq!(places(&p), vec![Place::Data(5)]);
+    // under OR the equality does not co-locate
+    let e = hk("SELECT c.card_id FROM sim_card c WHERE EXISTS (SELECT 1 FROM card_history h WHERE h.province_code = c.province_code OR h.card_id = 5)").unwrap_err();
+    assert_eq!(e.code(), 1235, "{e}");
+    let e = hk("SELECT * FROM sim_card c JOIN card_history h ON c.province_code = h.province_code OR c.card_id = h.card_id").unwrap_err();
+    assert!(matches!(e, RouteError::CrossShardJoin(_)), "{e}");
+    // writing a broadcast table from a statement placed elsewhere
+    let e = hk("UPDATE phone_number n JOIN segment s ON n.segment = s.segment SET s.city_code = '1' WHERE n.phone_no = '13012345678'").unwrap_err();
+    assert_eq!(e.code(), 1235, "{e}");
+    let e = hk("UPDATE phone_number n JOIN segment s ON n.segment = s.segment SET city_code = '1' WHERE n.phone_no = '13012345678'").unwrap_err();
+    assert_eq!(e.code(), 1235, "{e}");
+    let p = plan(hk("UPDATE phone_number n JOIN segment s ON n.segment = s.segment SET n.city_code = s.city_code WHERE n.phone_no = '13012345678'"));
+    assert_eq!(
+        targets(&p),
+        vec![(Place::Data(5), "UPDATE `phone_number_2` n JOIN `segment` s ON n.segment = s.segment SET n.city_code = s.city_code WHERE n.phone_no = '13012345678'")]
+    );
+    let e = hk("INSERT INTO province (province_code, name, short_name, capital_city_code) SELECT '99', name, name, '990' FROM staff").unwrap_err();
+    assert_eq!(e.code(), 1235, "{e}");
+    let p = plan(hk("INSERT INTO city (city_code, province_code, name) SELECT capital_city_code, province_code, name FROM province"));
+    assert!(p.broadcast);
+    assert_eq!(p.targets.len(), 9);
+    // multi-table DELETE keeps aliases
+    let p = plan(hk("DELETE n FROM phone_number n JOIN segment s ON n.segment = s.segment WHERE n.phone_no = '13012345678'"));
+    assert_eq!(
+        targets(&p),
+        vec![(Place::Data(5), "DELETE n FROM `phone_number_2` n JOIN `segment` s ON n.segment = s.segment WHERE n.phone_no = '13012345678'")]
+    );
+    let p = plan(sb(
+        "DELETE sbtest1 FROM sbtest1 JOIN sbtest2 ON sbtest1.id = sbtest2.id WHERE sbtest1.id = 5",
+    ));
+    assert_eq!(
+        targets(&p),
+        vec![(Place::Data(0), "DELETE `sbtest1` FROM `sbtest1` JOIN `sbtest2` ON sbtest1.id = sbtest2.id WHERE sbtest1.id = 5")]
+    );
+}
+
+#[test]
+fn normaliser_edge_cases() {
+    let n = normalize(
+        "SELECT * FROM t WHERE a = 'it\\'s' AND b = \"q\"\"q\" AND c IN (1, -2, 3.5) -- tail",
+    )
+    .unwrap();
+    assert_eq!(
+        n.fingerprint,
+        "SELECT * FROM t WHERE a = ?1 AND b = ?2 AND c IN (?3, ?4, ?5)"
+    );
+    let vals: Vec<LitValue> = n.literals.iter().map(|l| l.value.clone()).collect();
+    assert_eq!(
+        vals,
+        vec![
+            LitValue::Str("it's".into()),
+            LitValue::Str("q\"q".into()),
+            LitValue::Int(1),
+            LitValue::Int(-2),
+            LitValue::Num("3.5".into())
+        ]
+    );
+    let a = normalize("select c from sbtest1 where id = 1").unwrap();
+    let b = normalize("select  c\n from sbtest1 /* x */ where id = 99").unwrap();
+    assert_eq!(a.fingerprint, b.fingerprint);
+    let h = normalize("/*+ HAOKA shard=2 */ select c from sbtest1 where id = 1").unwrap();
+    assert_eq!(h.hint, Some(Hint::Shard(2)));
+    assert_eq!(h.fingerprint, a.fingerprint);
+    // a literal that cannot be a placeholder still plans (uncached fallback)
+    let p = plan(sb(
+        "SELECT CAST(k AS DECIMAL(10,2)) FROM sbtest1 WHERE id = 1",
+    ));
+    assert_eq!(
+        p.targets[0].sql,
+        "SELECT CAST(k AS DECIMAL(10,2)) FROM `sbtest1` WHERE id = 1"
+    );
+}
