@@ -121,6 +121,32 @@ pub(crate) fn build(schema: &Schema, sc: &Scanned) -> Result<Plan, RouteError> {
             }),
         ));
     }
+    let upper = text.to_ascii_uppercase();
+    if first == "SET" {
+        let rest = upper
+            .strip_prefix("SET CHARACTER SET ")
+            .or_else(|| upper.strip_prefix("SET CHARSET "));
+        if let Some(rest) = rest {
+            let cs = text[text.len() - rest.len()..].trim();
+            return Ok(fixed(
+                StmtKind::Session,
+                Routed::Session(SessionCommand::SetNames {
+                    charset: cs
+                        .trim_matches(|c| c == '\'' || c == '"' || c == '`')
+                        .to_string(),
+                    collation: None,
+                }),
+            ));
+        }
+    }
+    if upper.starts_with("START TRANSACTION") || upper == "BEGIN WORK" {
+        return Ok(fixed(
+            StmtKind::Session,
+            Routed::Session(SessionCommand::Begin {
+                read_only: upper.contains("READ ONLY"),
+            }),
+        ));
+    }
     let stmt = match parse_one(text) {
         Ok(s) => s,
         Err(e @ RouteError::Syntax(_)) => {
@@ -698,7 +724,10 @@ impl<'a> Builder<'a> {
         let Some(tname) = parts.last().cloned() else {
             return Ok(());
         };
-        if parts.len() == 1 && self.ctes.iter().any(|c| c.eq_ignore_ascii_case(&tname)) {
+        if parts.len() == 1
+            && (tname.eq_ignore_ascii_case("dual")
+                || self.ctes.iter().any(|c| c.eq_ignore_ascii_case(&tname)))
+        {
             return Ok(());
         }
         if parts.len() >= 2 {

@@ -936,6 +936,36 @@ fn session_admin_metadata_and_no_table() {
         SessionCommand::Set { .. }
     ));
     assert_eq!(s("USE sbtest"), SessionCommand::Use("sbtest".into()));
+    assert_eq!(
+        s("SET @@session.autocommit = 1"),
+        SessionCommand::SetAutocommit(true)
+    );
+    assert_eq!(
+        s("SET CHARACTER SET utf8mb4"),
+        SessionCommand::SetNames {
+            charset: "utf8mb4".into(),
+            collation: None
+        }
+    );
+    assert_eq!(
+        s("SET NAMES 'utf8mb4' COLLATE 'utf8mb4_general_ci'"),
+        SessionCommand::SetNames {
+            charset: "utf8mb4".into(),
+            collation: Some("utf8mb4_general_ci".into())
+        }
+    );
+    assert_eq!(
+        s("START TRANSACTION WITH CONSISTENT SNAPSHOT"),
+        SessionCommand::Begin { read_only: false }
+    );
+    assert!(matches!(
+        s("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"),
+        SessionCommand::Set { .. }
+    ));
+    assert!(matches!(
+        hk("SELECT 1 FROM DUAL").unwrap(),
+        Routed::NoTable { .. }
+    ));
     assert_eq!(s("BEGIN"), SessionCommand::Begin { read_only: false });
     assert_eq!(
         s("START TRANSACTION READ ONLY"),
