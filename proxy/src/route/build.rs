@@ -20,7 +20,7 @@ use super::keys::{Cond, Layout, Operand};
 use super::lexer::{Scanned, Template, LIMIT_MARK, ROWS_MARK, SEQ_MARK, TABLE_MARK};
 use super::plan::*;
 use crate::merge::{AggFunc, Aggregate, BinaryOp, MergeSpec, SortKey};
-use crate::rules::{KeyValue, Place, Schema, TableRule};
+use crate::rules::{GlobalIndex, KeyValue, Place, Schema, TableRule};
 
 /// First words of statements that go to a pass-through plan when the parser
 /// cannot read them (session and administration statements).
@@ -706,6 +706,15 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// The global index keyed on `column` of slot `slot`'s table.
+    fn indexed(&self, slot: usize, column: &str) -> Option<&'a GlobalIndex> {
+        let name = &self.slots[slot].name;
+        self.schema
+            .global_indexes
+            .iter()
+            .find(|g| g.table == *name && g.column == column)
+    }
+
     fn slot_by_bare_name(&self, name: &str) -> Option<usize> {
         self.names
             .iter()
@@ -1094,7 +1103,10 @@ impl<'a> Builder<'a> {
         };
         candidates
             .into_iter()
-            .filter(|&i| self.layout(i).is_some_and(|l| l.is_routing_column(&col)))
+            .filter(|&i| {
+                self.layout(i).is_some_and(|l| l.is_routing_column(&col))
+                    || self.indexed(i, &col).is_some()
+            })
             .map(|i| (i, col.clone()))
             .collect()
     }
@@ -1319,6 +1331,13 @@ impl<'a> Builder<'a> {
                         });
                     }
                 }
+                if let Some(g) = self.indexed(i, &col) {
+                    return Err(RouteError::IndexedColumnUpdate {
+                        table: slot.name.clone(),
+                        column: col,
+                        index: g.name.clone(),
+                    });
+                }
             }
         }
         Ok(())
@@ -1476,6 +1495,33 @@ impl<'a> Builder<'a> {
         multi_write_error: Option<RouteError>,
     ) -> Plan {
         let cond = all_of(self.conds);
+        let lookup = match &placement {
+            Placement::Sharded { group, sub } if group.len() == 1 && sub.is_empty() => {
+                let g = group[0];
+                let name = &self.slots[g].name;
+                self.schema
+                    .global_indexes
+                    .iter()
+                    .find(|gi| gi.table == *name)
+                    .and_then(|gi| {
+                        let base = match &self.slots[g].rule {
+                            SlotRule::Sharded(t) => t.clone(),
+                            _ => return None,
+                        };
+                        match self.schema.table(&gi.index_table) {
+                            Some(TableRule::Sharded(it)) => Some(LookupPlan {
+                                slot: g,
+                                index: gi.name.clone(),
+                                index_table: it.clone(),
+                                column: gi.column.clone(),
+                                key_column: base.shard_by.column.clone(),
+                            }),
+                            _ => None,
+                        }
+                    })
+            }
+            _ => None,
+        };
         Plan {
             kind: self.kind,
             params: sc.params,
@@ -1487,6 +1533,7 @@ impl<'a> Builder<'a> {
                 single,
                 scatter,
                 multi_write_error,
+                lookup,
             }),
         }
     }
@@ -2290,6 +2337,64 @@ fn build_insert(schema: &Schema, sc: &Scanned, ins: ast::Insert) -> Result<Plan,
             row_keys.push(keys);
         }
     }
+    // global index rows, kept in step with the base rows
+    let mut index = None;
+    if let Some(gi) = schema.global_indexes.iter().find(|g| g.table == slot.name) {
+        let Some(TableRule::Sharded(it)) = schema.table(&gi.index_table) else {
+            return Err(RouteError::Unsupported(format!(
+                "global index {} has no sharded index table",
+                gi.name
+            )));
+        };
+        let mut cols = vec![gi.column.clone()];
+        cols.extend(gi.covering.iter().cloned());
+        let mut pos = Vec::new();
+        for c in &cols {
+            match columns.iter().position(|x| x == c) {
+                Some(p) => pos.push(p),
+                None => {
+                    return Err(RouteError::MissingShardKey {
+                        table: slot.name.clone(),
+                        column: c.clone(),
+                        row: 1,
+                    })
+                }
+            }
+        }
+        let mut irows = Vec::new();
+        let mut keys = Vec::new();
+        for row in &rows {
+            let mut t = String::from("(");
+            for (k, p) in pos.iter().enumerate() {
+                if k > 0 {
+                    t.push_str(", ");
+                }
+                t.push_str(&row[*p].to_string());
+            }
+            t.push(')');
+            irows.push(Template::from_rendered(&t));
+            keys.push(operand(&row[pos[0]]));
+        }
+        let verb = if kind == StmtKind::Replace || ins.on.is_some() {
+            "REPLACE"
+        } else {
+            "INSERT"
+        };
+        let head = format!(
+            "{verb} INTO `{}` ({}) VALUES ",
+            it.physical_name(0),
+            cols.join(", ")
+        );
+        index = Some(IndexInsert {
+            table: it.clone(),
+            template: Template(vec![
+                super::lexer::Piece::Text(head),
+                super::lexer::Piece::Rows,
+            ]),
+            rows: irows,
+            keys,
+        });
+    }
     // templates
     let row_templates = rows
         .iter()
@@ -2326,6 +2431,7 @@ fn build_insert(schema: &Schema, sc: &Scanned, ins: ast::Insert) -> Result<Plan,
             rows: row_templates,
             row_keys,
             sequence: seq,
+            index,
         }),
     })
 }

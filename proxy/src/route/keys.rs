@@ -442,6 +442,34 @@ pub fn eval(
     }
 }
 
+/// The values `column` of `slot` must equal for a row to match (from
+/// top-level `=` / `IN`, through AND and OR), None when not restricted.
+pub fn equalities(cond: &Cond, slot: usize, column: &str, args: &Args) -> Option<Vec<KeyValue>> {
+    match cond {
+        Cond::Eq {
+            slot: s,
+            column: c,
+            value,
+        } if *s == slot && c == column => Some(value.resolve(args).into_iter().collect()),
+        Cond::In {
+            slot: s,
+            column: c,
+            values,
+        } if *s == slot && c == column => {
+            Some(values.iter().filter_map(|v| v.resolve(args)).collect())
+        }
+        Cond::And(cs) => cs.iter().find_map(|c| equalities(c, slot, column, args)),
+        Cond::Or(cs) => {
+            let mut all = Vec::new();
+            for c in cs {
+                all.extend(equalities(c, slot, column, args)?);
+            }
+            Some(all)
+        }
+        _ => None,
+    }
+}
+
 /// A point lookup in a WHERE: a value an integer algorithm cannot place
 /// matches no row there, so it restricts nothing (MySQL returns no rows).
 fn point_lenient(

@@ -47,8 +47,8 @@ pub use explain::{describe_merge, explain, ExplainRow, EXPLAIN_COLUMNS};
 pub use keys::{NoSegments, SegmentMap};
 pub use lexer::{Hint, Lit, LitValue};
 pub use plan::{
-    HaokaShow, MergePlan, Metadata, PendingInsert, PreparedSql, Routed, SessionCommand, ShardPlan,
-    StmtKind, Target,
+    HaokaShow, MergePlan, Metadata, PendingInsert, PendingLookup, PreparedSql, Routed,
+    SessionCommand, ShardPlan, StmtKind, Target,
 };
 
 use crate::rules::Rules;

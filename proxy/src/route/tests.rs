@@ -1235,3 +1235,103 @@ fn normaliser_edge_cases() {
         "SELECT CAST(k AS DECIMAL(10,2)) FROM `sbtest1` WHERE id = 1"
     );
 }
+
+#[test]
+fn global_index_lookup_and_maintenance() {
+    let iccid = "89860100000000000001";
+    let ishard = crate::rules::crc32(iccid.as_bytes()) as usize % 8;
+    let r = router();
+    let routed = r
+        .plan_text(
+            "haoka",
+            &format!("SELECT card_id, status FROM sim_card WHERE iccid = '{iccid}'"),
+            &Segs,
+        )
+        .unwrap();
+    let Routed::NeedLookup(pl) = routed else {
+        panic!("{routed:?}")
+    };
+    assert_eq!(pl.index, "card_iccid");
+    assert_eq!(pl.key_column, "province_code");
+    assert_eq!(pl.lookups.len(), 1);
+    assert_eq!(pl.lookups[0].place, Place::Data(ishard));
+    assert_eq!(
+        pl.lookups[0].sql,
+        format!(
+            "SELECT DISTINCT `province_code` FROM `card_iccid_index` WHERE `iccid` IN ('{iccid}')"
+        )
+    );
+    let p = plan(pl.bind_keys(&["51".to_string()], &Segs));
+    assert_eq!(
+        targets(&p),
+        vec![(
+            Place::Data(5),
+            format!("SELECT card_id, status FROM `sim_card` WHERE iccid = '{iccid}'").as_str()
+        )]
+    );
+    // no index entry: one shard answers (no rows)
+    assert_eq!(plan(pl.bind_keys(&[], &Segs)).targets.len(), 1);
+    // the shard key given too: no lookup
+    let p = plan(hk(&format!(
+        "SELECT * FROM sim_card WHERE iccid = '{iccid}' AND province_code = '11'"
+    )));
+    assert_eq!(places(&p), vec![Place::Data(0)]);
+    // prepared UPDATE by ICCID
+    let ps = r
+        .prepare("haoka", "UPDATE sim_card SET status = ? WHERE iccid = ?")
+        .unwrap();
+    let routed = ps
+        .bind(
+            &[
+                Value::Bytes(b"02".to_vec()),
+                Value::Bytes(iccid.as_bytes().to_vec()),
+            ],
+            &Segs,
+        )
+        .unwrap();
+    let Routed::NeedLookup(pl) = routed else {
+        panic!("{routed:?}")
+    };
+    let p = plan(pl.bind_keys(&["31".to_string()], &Segs));
+    assert_eq!(places(&p), vec![Place::Data(2)]);
+    assert_eq!(
+        p.targets[0].prepared.as_ref().unwrap().sql,
+        "UPDATE `sim_card` SET status = ? WHERE iccid = ?"
+    );
+    // the indexed column cannot change
+    let e = hk("UPDATE sim_card SET iccid = '1' WHERE card_id = 5").unwrap_err();
+    assert!(matches!(e, RouteError::IndexedColumnUpdate { .. }), "{e}");
+    // INSERT writes the index row in the same plan
+    let routed = hk(&format!(
+        "INSERT INTO sim_card (iccid, province_code, city_code, depot_id, card_type) VALUES ('{iccid}', '51', '510', 7, 'M')"
+    ))
+    .unwrap();
+    let Routed::NeedIds(pending) = routed else {
+        panic!("{routed:?}")
+    };
+    let p = plan(pending.bind_ids(&[42], &Segs));
+    assert_eq!(
+        targets(&p),
+        vec![
+            (Place::Data(5), format!("INSERT INTO `sim_card` (iccid, province_code, city_code, depot_id, card_type, card_id) VALUES ('{iccid}', '51', '510', 7, 'M', 42)").as_str()),
+            (Place::Data(ishard), format!("INSERT INTO `card_iccid_index` (iccid, province_code, card_id) VALUES ('{iccid}', '51', 42)").as_str()),
+        ]
+    );
+    let rows = explain(
+        &Routed::NeedLookup(
+            match r
+                .plan_text(
+                    "haoka",
+                    &format!("SELECT * FROM sim_card WHERE iccid = '{iccid}'"),
+                    &Segs,
+                )
+                .unwrap()
+            {
+                Routed::NeedLookup(p) => p,
+                other => panic!("{other:?}"),
+            },
+        ),
+        rules().schema("haoka").unwrap(),
+    );
+    assert_eq!(rows.last().unwrap().shard, "lookup");
+}
