@@ -300,11 +300,17 @@ fn bind_insert(
                     None => match hint {
                         Some(Hint::Shard(n)) if t.split_by.is_none() => (n, 0),
                         _ => {
+                            // name the split column when the shard is known
+                            let shard_known = l.point_known(&vals, segs);
+                            let column = match (&t.split_by, shard_known) {
+                                (Some(sp), true) => sp.column.clone(),
+                                _ => t.shard_by.column.clone(),
+                            };
                             return Err(RouteError::MissingShardKey {
                                 table: t.name.clone(),
-                                column: t.shard_by.column.clone(),
+                                column,
                                 row: r + 1,
-                            })
+                            });
                         }
                     },
                 };

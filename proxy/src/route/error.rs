@@ -31,7 +31,7 @@ pub enum RouteError {
         index: String,
     },
     /// An INSERT row that carries no shard key (and nothing to derive it from).
-    #[error("haoka: row {row} of the INSERT into sharded table {table} has no value for shard key column {column} (nor a column it can be derived from); name the column in the INSERT")]
+    #[error("haoka: row {row} of the INSERT into sharded table {table} has no value for routing key column {column} (nor a column it can be derived from); give the column a value in every row")]
     MissingShardKey {
         table: String,
         column: String,

@@ -276,6 +276,15 @@ impl Layout<'_> {
         })
     }
 
+    /// Do these column values decide the shard (whatever the split table)?
+    pub fn point_known(&self, values: &[(&str, KeyValue)], segs: &dyn SegmentMap) -> bool {
+        values.iter().any(|(c, v)| {
+            matches!(self.point(c, v, segs), Ok(PairSet::Some(s))
+                if s.iter().map(|p| p.0).collect::<BTreeSet<_>>().len() == 1
+                    && (self.shards > 1 || self.table.shard_by.column == *c))
+        })
+    }
+
     fn range(&self, column: &str, low: Option<i128>, high: Option<i128>) -> PairSet {
         let t = self.table;
         let (lo, hi) = (low.unwrap_or(i128::MIN / 4), high.unwrap_or(i128::MAX / 4));

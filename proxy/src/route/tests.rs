@@ -207,6 +207,9 @@ fn multi_row_insert_is_split_per_shard_and_table() {
         "{e}"
     );
     assert!(e.to_string().contains("province_code"), "{e}");
+    let e =
+        hk("INSERT INTO phone_number (province_code, city_code) VALUES ('51', '510')").unwrap_err();
+    assert!(e.to_string().contains("routing key column segment"), "{e}");
     let e = hk("INSERT INTO phone_number VALUES ('13012345678')").unwrap_err();
     assert_eq!(e.code(), 1235, "{e}");
 }
