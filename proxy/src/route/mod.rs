@@ -1,25 +1,55 @@
-//! SQL routing: a pure library (no I/O) that turns one statement plus the
-//! session's schema into a plan of physical statements on shards.
+//! SQL routing: a pure library (no I/O, no async) that turns one statement
+//! plus the session's schema into a plan of physical statements on shards.
+//!
+//! # API for the executor
 //!
 //! ```text
-//! let router = Router::new(Arc::new(rules));
-//! // text protocol (COM_QUERY): cached by normalised text
-//! match router.plan_text("haoka", "SELECT * FROM phone_number WHERE phone_no = '13012345678'", &segs)? {
-//!     Routed::Shards(p) => { /* run p.targets; merge with p.merge if Some */ }
-//!     Routed::NeedIds(pending) => { let ids = seq.next(&pending.sequence, pending.count);
-//!                                   let routed = pending.bind_ids(&ids, &segs)?; ... }
-//!     Routed::Session(cmd) => ..., Routed::Metadata(m) => ..., _ => ...
+//! let router = Router::new(Arc::new(rules));          // share between connections
+//!
+//! // COM_QUERY: plans are cached by normalised text
+//! match router.plan_text(&session.schema, sql, &segments)? {
+//!     Routed::Shards(p) => {
+//!         // p.targets: Vec<Target { place, sql, prepared: None }>
+//!         // p.merge: Some(MergePlan) when several targets answer a SELECT:
+//!         //   spec = merge.spec_for(columns_of_first_result_set)
+//!         // p.broadcast: every target in one distributed transaction
+//!         // p.any_copy: a broadcast read, any place may answer (same SQL)
+//!         // p.ids: sequence ids filled in (LAST_INSERT_ID = ids[0])
+//!     }
+//!     Routed::NeedIds(pending) => {                 // INSERT needing sequence ids
+//!         let ids = sequences.next(&pending.sequence, pending.count).await?;
+//!         let routed = pending.bind_ids(&ids, &segments)?;   // -> Routed::Shards
+//!     }
+//!     Routed::NeedLookup(pending) => {              // sim_card by ICCID only
+//!         // run pending.lookups (one column: the shard key), then
+//!         let routed = pending.bind_keys(&keys, &segments)?; // -> Routed::Shards
+//!     }
+//!     Routed::Session(cmd)      => { /* SET NAMES, autocommit, USE, BEGIN, ... */ }
+//!     Routed::Metadata(m)       => { /* SHOW DATABASES/TABLES/COLUMNS..., information_schema */ }
+//!     Routed::Haoka(show)       => { /* SHOW HAOKA SHARDS|RULES|STATUS */ }
+//!     Routed::Explain(inner)    => { let rows = explain(&inner, schema); /* EXPLAIN_COLUMNS */ }
+//!     Routed::NoTable { sql }   => { /* SELECT 1, @@vars, DATABASE(): local or any shard */ }
+//!     Routed::PassThrough { sql } => { /* KILL, FLUSH, ...: any backend or refuse */ }
 //! }
-//! // binary protocol: COM_STMT_PREPARE once, COM_STMT_EXECUTE many times
-//! let ps = router.prepare("sbtest", "SELECT c FROM sbtest1 WHERE id=?")?;
-//! let routed = ps.bind(&[Value::Int(123)], &segs)?;
+//!
+//! // COM_STMT_PREPARE once, COM_STMT_EXECUTE many times
+//! let ps: Arc<PreparedPlan> = router.prepare(&session.schema, "SELECT c FROM sbtest1 WHERE id=?")?;
+//! let routed = ps.bind(&[Value::Int(123)], &segments)?;
+//! // each Target has prepared: Some(PreparedSql { sql: "SELECT c FROM `sbtest1` WHERE id = ?",
+//! //   params: [0] }) -- stable text for a single-shard route; forwards_as_is(n)
+//! //   says the client's EXECUTE parameters can be forwarded unchanged.
 //! ```
+//!
+//! Errors are [`RouteError`]s with [`RouteError::code`] and
+//! [`RouteError::sqlstate`] for the client's ERR packet.
 //!
 //! Plans are parameterised: a text query is normalised (literals become
 //! placeholders, see [`normalize`]) and its plan is cached by that
-//! fingerprint, exactly as a prepared statement's plan is; binding the
-//! literals (or the EXECUTE values) evaluates the shard-key conditions and
-//! renders each target's SQL.
+//! fingerprint (plus schema and hint), exactly as a prepared statement's plan
+//! is; binding the literals (or the EXECUTE values) evaluates the shard-key
+//! conditions, the derivations (segment lookup through [`SegmentMap`]) and
+//! renders each target's SQL. Segment-map changes need no cache flush; a new
+//! rules file needs a new `Router`.
 //!
 //! Modules: `lexer` (tokenizer, normaliser, hints, templates), `keys`
 //! (shard-key conditions and their evaluation), `build` (classification,

@@ -1338,3 +1338,13 @@ fn global_index_lookup_and_maintenance() {
     );
     assert_eq!(rows.last().unwrap().shard, "lookup");
 }
+
+#[test]
+fn router_types_are_shareable_across_tasks() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Router>();
+    send_sync::<PreparedPlan>();
+    send_sync::<Routed>();
+    send_sync::<PendingInsert>();
+    send_sync::<PendingLookup>();
+}
