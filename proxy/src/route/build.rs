@@ -97,7 +97,10 @@ pub(crate) fn truncate(s: &str, n: usize) -> &str {
 
 /// Build the plan of one scanned statement.
 pub(crate) fn build(schema: &Schema, sc: &Scanned) -> Result<Plan, RouteError> {
-    let text = sc.text.trim().trim_end_matches(';').trim();
+    let numbered = sc.text.trim().trim_end_matches(';').trim();
+    // statements passed on as text carry plain `?` placeholders
+    let plain = unnumber(numbered);
+    let text = plain.as_str();
     let fixed = |kind: StmtKind, r: Routed| Plan {
         kind,
         params: sc.params,
@@ -147,7 +150,7 @@ pub(crate) fn build(schema: &Schema, sc: &Scanned) -> Result<Plan, RouteError> {
             }),
         ));
     }
-    let stmt = match parse_one(text) {
+    let stmt = match parse_one(numbered) {
         Ok(s) => s,
         Err(e @ RouteError::Syntax(_)) => {
             if PASS_THROUGH_PREFIXES.contains(&first) {
@@ -165,7 +168,26 @@ pub(crate) fn build(schema: &Schema, sc: &Scanned) -> Result<Plan, RouteError> {
     build_stmt(schema, sc, stmt, text)
 }
 
-fn mentions_info_schema(text: &str) -> bool {
+/// `?1`, `?2`... back to `?` (outside quotes).
+fn unnumber(text: &str) -> String {
+    if !text.contains('?') {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    for p in Template::from_rendered(text).0 {
+        match p {
+            super::lexer::Piece::Text(t) => out.push_str(&t),
+            super::lexer::Piece::Param(_) => out.push('?'),
+            super::lexer::Piece::Table(n) => out.push_str(&format!("{TABLE_MARK}{n}")),
+            super::lexer::Piece::LimitSum => out.push_str(LIMIT_MARK),
+            super::lexer::Piece::Rows => out.push_str(ROWS_MARK),
+            super::lexer::Piece::SeqId => out.push_str(SEQ_MARK),
+        }
+    }
+    out
+}
+
+pub(crate) fn mentions_info_schema(text: &str) -> bool {
     let lower = text.to_ascii_lowercase();
     INFO_SCHEMAS
         .iter()

@@ -203,7 +203,9 @@ impl Router {
     ) -> Result<Routed, RouteError> {
         let idx = self.schema_idx(schema)?;
         let mut sc = scan(sql, Mode::Text)?;
-        if !CACHED_FIRST_WORDS.contains(&sc.first_word.as_str()) {
+        if !CACHED_FIRST_WORDS.contains(&sc.first_word.as_str())
+            || build::mentions_info_schema(&sc.text)
+        {
             let sc = scan(sql, Mode::Prepared)?;
             let plan = Arc::new(build::build(&self.rules.schemas[idx], &sc)?);
             return bind::bind(&plan, &self.rules, idx, Args::Lits(&[]), segs);

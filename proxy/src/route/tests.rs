@@ -1031,6 +1031,26 @@ fn session_admin_metadata_and_no_table() {
         );
     }
     assert_eq!(
+        hk("SELECT table_name FROM information_schema.tables WHERE table_schema = 'haoka'")
+            .unwrap(),
+        Routed::Metadata(Metadata::AnyShard {
+            sql: "SELECT table_name FROM information_schema.tables WHERE table_schema = 'haoka'"
+                .into()
+        })
+    );
+    let ps = router()
+        .prepare(
+            "haoka",
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
+        )
+        .unwrap();
+    assert_eq!(
+        ps.bind(&[Value::Bytes(b"haoka".to_vec())], &Segs).unwrap(),
+        Routed::Metadata(Metadata::AnyShard {
+            sql: "SELECT table_name FROM information_schema.tables WHERE table_schema = ?".into()
+        })
+    );
+    assert_eq!(
         hk("SHOW HAOKA SHARDS").unwrap(),
         Routed::Haoka(HaokaShow::Shards)
     );
