@@ -79,29 +79,8 @@ fn render(t: &Template, fill: &Fill, out: &mut Out) {
                     out.text("NULL")
                 }
             }
-            Piece::Rows => {
-                if let Some((templates, rows, ids)) = fill.rows {
-                    for (k, r) in rows.iter().enumerate() {
-                        if k > 0 {
-                            out.text(", ");
-                        }
-                        let Some(rt) = templates.get(*r) else {
-                            continue;
-                        };
-                        let sub = Fill {
-                            names: fill.names,
-                            limit: None,
-                            rows: None,
-                            seq: ids
-                                .get(*r)
-                                .copied()
-                                .flatten()
-                                .map(|id| (fill.seq.and_then(|s| s.0).or(None), id)),
-                        };
-                        render(rt, &sub, out);
-                    }
-                }
-            }
+            // INSERT rows are rendered by `render_insert`
+            Piece::Rows => {}
         }
     }
 }
@@ -178,7 +157,7 @@ pub(crate) fn bind(
                     .map(|r| match r {
                         None => true,
                         Some(usize::MAX) => false,
-                        Some(p) => args.is_null(*p),
+                        Some(p) => args.is_null_or_zero(*p),
                     })
                     .collect(),
             };
@@ -337,10 +316,16 @@ fn bind_insert(
             groups.insert((Place::Global, ip.slot.name.clone()), (0..nrows).collect());
         }
     }
-    let seq_p = ip
-        .sequence
-        .as_ref()
-        .and_then(|s| s.rows.iter().find_map(|r| r.filter(|p| *p != usize::MAX)));
+    // per row: the parameter that carries the sequence column (replaced by
+    // the id when the row gets one)
+    let seq_p: Vec<Option<usize>> = match &ip.sequence {
+        Some(s) => s
+            .rows
+            .iter()
+            .map(|r| r.filter(|p| *p != usize::MAX))
+            .collect(),
+        None => Vec::new(),
+    };
     let mut targets = Vec::with_capacity(groups.len());
     let mut rows = Vec::with_capacity(groups.len());
     for ((place, name), rs) in &groups {
@@ -349,10 +334,10 @@ fn bind_insert(
             names: &names,
             limit: None,
             rows: Some((&ip.rows, rs, &row_ids)),
-            seq: seq_p.map(|p| (Some(p), 0)),
+            seq: None,
         };
         let mut out = Out::new(args, prepared);
-        render_insert(&ip.template, &fill, &mut out, seq_p);
+        render_insert(&ip.template, &fill, &mut out, &seq_p);
         targets.push(out.finish(*place));
         rows.push(rs.len());
     }
@@ -387,7 +372,7 @@ fn bind_insert(
                 seq: None,
             };
             let mut out = Out::new(args, prepared);
-            render_insert(&ix.template, &fill, &mut out, seq_p);
+            render_insert(&ix.template, &fill, &mut out, &seq_p);
             targets.push(out.finish(Place::Data(shard)));
             rows.push(rs.len());
         }
@@ -404,7 +389,7 @@ fn bind_insert(
 }
 
 /// An INSERT template: rows get their own sequence id.
-fn render_insert(t: &Template, fill: &Fill, out: &mut Out, seq_p: Option<usize>) {
+fn render_insert(t: &Template, fill: &Fill, out: &mut Out, seq_p: &[Option<usize>]) {
     for p in &t.0 {
         match p {
             Piece::Rows => {
@@ -423,7 +408,7 @@ fn render_insert(t: &Template, fill: &Fill, out: &mut Out, seq_p: Option<usize>)
                         names: fill.names,
                         limit: None,
                         rows: None,
-                        seq: id.map(|id| (seq_p, id)),
+                        seq: id.map(|id| (seq_p.get(*r).copied().flatten(), id)),
                     };
                     render(rt, &sub, out);
                 }

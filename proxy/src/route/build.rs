@@ -2319,7 +2319,10 @@ fn build_insert(schema: &Schema, sc: &Scanned, ins: ast::Insert) -> Result<Plan,
                 let v = &row[pos];
                 let need = match v {
                     Expr::Identifier(i) if i.value == SEQ_MARK => None,
-                    Expr::Value(x) if x.value == SqlValue::Null => {
+                    Expr::Value(x)
+                        if x.value == SqlValue::Null
+                            || x.value == SqlValue::Number("0".into(), false) =>
+                    {
                         row[pos] = Expr::Identifier(ident(SEQ_MARK));
                         None
                     }

@@ -42,10 +42,19 @@ impl Args<'_> {
         }
     }
 
-    pub fn is_null(&self, i: usize) -> bool {
+    /// NULL or 0: what MySQL replaces with a generated id in an
+    /// AUTO_INCREMENT column (without NO_AUTO_VALUE_ON_ZERO).
+    pub fn is_null_or_zero(&self, i: usize) -> bool {
         match self {
-            Args::Lits(_) => false,
-            Args::Values(v) => matches!(v.get(i), Some(Value::NULL)),
+            Args::Lits(l) => matches!(
+                l.get(i).map(|l| &l.value),
+                Some(super::lexer::LitValue::Int(0))
+            ),
+            Args::Values(v) => match v.get(i) {
+                Some(Value::NULL) | Some(Value::Int(0)) | Some(Value::UInt(0)) => true,
+                Some(Value::Bytes(b)) => b.as_slice() == b"0",
+                _ => false,
+            },
         }
     }
 

@@ -271,6 +271,43 @@ fn insert_with_sequence_ids_on_sbtest() {
             ),
         ]
     );
+    // sysbench oltp_insert with auto_inc sends id 0: MySQL generates the id
+    let Routed::NeedIds(pending) = r
+        .plan_text(
+            "sbtest",
+            "INSERT INTO sbtest1 (id, k, c, pad) VALUES (0, 5, 'c', 'p')",
+            &Segs,
+        )
+        .unwrap()
+    else {
+        panic!()
+    };
+    let p = plan(pending.bind_ids(&[2001], &Segs));
+    assert_eq!(
+        targets(&p),
+        vec![(
+            Place::Data(2),
+            "INSERT INTO `sbtest1` (id, k, c, pad) VALUES (2001, 5, 'c', 'p')"
+        )]
+    );
+    // several rows, ids given as 0 / NULL / a value
+    let Routed::NeedIds(pending) = r
+        .plan_text("sbtest", "INSERT INTO sbtest1 (id, k, c, pad) VALUES (0, 1, 'a', 'a'), (7001, 2, 'b', 'b'), (0, 3, 'c', 'c'), (NULL, 4, 'd', 'd')", &Segs)
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(pending.count, 3);
+    let p = plan(pending.bind_ids(&[1001, 1002, 3003], &Segs));
+    assert_eq!(
+        targets(&p),
+        vec![
+            (Place::Data(1), "INSERT INTO `sbtest1` (id, k, c, pad) VALUES (1001, 1, 'a', 'a'), (1002, 3, 'c', 'c')"),
+            (Place::Data(3), "INSERT INTO `sbtest1` (id, k, c, pad) VALUES (3003, 4, 'd', 'd')"),
+            (Place::Data(7), "INSERT INTO `sbtest1` (id, k, c, pad) VALUES (7001, 2, 'b', 'b')"),
+        ]
+    );
+    assert_eq!(p.ids, vec![1001, 1002, 3003]);
     // prepared, id bound to NULL
     let ps = r
         .prepare(
