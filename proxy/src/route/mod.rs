@@ -89,6 +89,10 @@ use plan::Plan;
 
 /// Default plan-cache capacity (statements).
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+/// Text statements with more literals than this are not cached.
+pub const MAX_CACHED_LITERALS: usize = 256;
+/// Text statements longer than this (normalised) are not cached.
+pub const MAX_CACHED_TEXT: usize = 16 * 1024;
 
 /// A normalised statement: its fingerprint and literals.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,11 +214,35 @@ impl Router {
             let plan = Arc::new(build::build(&self.rules.schemas[idx], &sc)?);
             return bind::bind(&plan, &self.rules, idx, Args::Lits(&[]), segs);
         }
+        // bulk statements (sysbench prepare's multi-row INSERTs) are planned
+        // but not cached: each is different and their plans are large
+        let cacheable = sc.lits.len() <= MAX_CACHED_LITERALS && sc.text.len() <= MAX_CACHED_TEXT;
         let key = Key {
             schema: idx,
             hint: sc.hint,
             text: std::mem::take(&mut sc.text),
         };
+        if !cacheable {
+            sc.text = key.text;
+            return match build::build(&self.rules.schemas[idx], &sc) {
+                Ok(plan) => bind::bind(
+                    &Arc::new(plan),
+                    &self.rules,
+                    idx,
+                    Args::Lits(&sc.lits),
+                    segs,
+                ),
+                Err(RouteError::Syntax(e)) => {
+                    let raw = scan(sql, Mode::Prepared)?;
+                    if raw.params > 0 {
+                        return Err(RouteError::Syntax(e));
+                    }
+                    let plan = Arc::new(build::build(&self.rules.schemas[idx], &raw)?);
+                    bind::bind(&plan, &self.rules, idx, Args::Lits(&[]), segs)
+                }
+                Err(e) => Err(e),
+            };
+        }
         if let Some(plan) = self.cache.get(&key) {
             return bind::bind(&plan, &self.rules, idx, Args::Lits(&sc.lits), segs);
         }

@@ -898,6 +898,17 @@ fn text_cache_hit_equals_cold_plan() {
         targets(&other),
         vec![(Place::Data(4), "SELECT c FROM `sbtest1` WHERE id = 4123")]
     );
+    // bulk inserts are not cached
+    let mut bulk = String::from("INSERT INTO sbtest1 (id, k, c, pad) VALUES ");
+    for i in 1..=100 {
+        if i > 1 {
+            bulk.push_str(", ");
+        }
+        bulk.push_str(&format!("({i}, {i}, 'c', 'p')"));
+    }
+    let p = plan(r.plan_text("sbtest", &bulk, &Segs));
+    assert_eq!(p.rows, vec![100]);
+    assert_eq!(r.cached_plans(), 1);
     // a fresh router (cold) gives the same as the cache hit
     let fresh = plan(router().plan_text("sbtest", "SELECT c FROM sbtest1 WHERE id=4123", &Segs));
     assert_eq!(fresh, other);
