@@ -1307,10 +1307,11 @@ impl<'a> Builder<'a> {
         if only_broadcast {
             return Ok(());
         }
-        if let Some(&i) = written
-            .iter()
-            .find(|&&i| matches!(self.slots[i].rule, SlotRule::Broadcast))
-        {
+        if let Some(&i) = written.iter().find(|&&i| {
+            self.slots
+                .get(i)
+                .is_some_and(|s| matches!(s.rule, SlotRule::Broadcast))
+        }) {
             return Err(RouteError::not_supported(
                 format!(
                     "writing broadcast table {} in a statement that also uses non-broadcast tables",

@@ -93,7 +93,9 @@ pub fn unescape(lit: &str) -> String {
         return String::new();
     }
     let q = b[0];
-    let inner = &lit[1..lit.len() - 1];
+    // the first byte is an ASCII quote; an unterminated literal has no closing one
+    let rest = lit.get(1..).unwrap_or("");
+    let inner = rest.strip_suffix(q as char).unwrap_or(rest);
     let mut out = String::with_capacity(inner.len());
     let mut chars = inner.chars().peekable();
     while let Some(c) = chars.next() {

@@ -1416,3 +1416,38 @@ fn router_types_are_shareable_across_tasks() {
     send_sync::<PendingInsert>();
     send_sync::<PendingLookup>();
 }
+
+#[test]
+fn truncated_and_spliced_statements_never_panic() {
+    let r = router();
+    let seeds = [
+        "SELECT c, COUNT(*) AS n FROM sbtest1 t WHERE t.id BETWEEN 5 AND 1500 AND k IN (1, -2, 'x''y') GROUP BY c HAVING n > 1 ORDER BY 2 DESC LIMIT 3, 4",
+        "/*+ HAOKA shard=1 */ UPDATE phone_number SET status = '04' WHERE phone_no = '13012345678' -- c",
+        "INSERT INTO sim_card (iccid, province_code, city_code, depot_id, card_type) VALUES ('898601', '51', '510', 7, 'M') ON DUPLICATE KEY UPDATE status = VALUES(status)",
+        "SELECT * FROM sim_card c WHERE EXISTS (SELECT 1 FROM card_history h WHERE h.province_code = c.province_code) AND c.iccid = `x` # y",
+        "SHOW FULL COLUMNS FROM `phone_number` FROM haoka LIKE 'p%'",
+        "SET NAMES 'utf8mb4' COLLATE 'utf8mb4_bin'",
+        "INSERT INTO dual (a) SELECT 1",
+        "WITH x AS (SELECT 1) INSERT INTO x SELECT * FROM x",
+        "SELECT AVG(k), '\u{4E2D}\u{6587}' FROM sbtest1 WHERE id = ? OR id = ?",
+    ];
+    let params = [Value::Int(1), Value::Bytes(b"x".to_vec()), Value::NULL];
+    for seed in seeds {
+        let cuts: Vec<usize> = seed
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain([seed.len()])
+            .collect();
+        for &i in &cuts {
+            let (a, b) = seed.split_at(i);
+            for sql in [a.to_string(), b.to_string(), format!("{b}{a}")] {
+                let _ = r.plan_text("haoka", &sql, &Segs);
+                let _ = r.plan_text("sbtest", &sql, &Segs);
+                if let Ok(ps) = r.prepare("sbtest", &sql) {
+                    let n = ps.params().min(params.len());
+                    let _ = ps.bind(&params[..n], &Segs);
+                }
+            }
+        }
+    }
+}
