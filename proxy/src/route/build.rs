@@ -187,11 +187,37 @@ fn unnumber(text: &str) -> String {
     out
 }
 
+/// Does the statement name a table of a system schema (`information_schema.x`,
+/// `` `mysql`.x ``...)? Cheap: the hot path calls it for every text query.
 pub(crate) fn mentions_info_schema(text: &str) -> bool {
-    let lower = text.to_ascii_lowercase();
-    INFO_SCHEMAS
-        .iter()
-        .any(|s| lower.contains(&format!("{s}.")) || lower.contains(&format!("`{s}`.")))
+    if !text.contains('.') {
+        return false;
+    }
+    let b = text.as_bytes();
+    INFO_SCHEMAS.iter().any(|name| {
+        let n = name.len();
+        (0..b.len()).any(|i| {
+            let (start, quoted) = if b[i] == b'`' {
+                (i + 1, true)
+            } else {
+                (i, false)
+            };
+            let end = start + n;
+            if end > b.len() || !b[start..end].eq_ignore_ascii_case(name.as_bytes()) {
+                return false;
+            }
+            let before_ok = quoted
+                || i == 0
+                || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b'$');
+            let after = if quoted {
+                b.get(end) == Some(&b'`')
+            } else {
+                true
+            };
+            let dot_at = if quoted { end + 1 } else { end };
+            before_ok && after && b.get(dot_at) == Some(&b'.')
+        })
+    })
 }
 
 fn build_stmt(

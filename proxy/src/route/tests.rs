@@ -1271,6 +1271,24 @@ fn correlated_subqueries_and_broadcast_writes() {
 }
 
 #[test]
+fn system_schema_detection() {
+    assert!(build::mentions_info_schema(
+        "SELECT * FROM information_schema.tables"
+    ));
+    assert!(build::mentions_info_schema(
+        "SELECT * FROM `INFORMATION_SCHEMA`.`TABLES`"
+    ));
+    assert!(build::mentions_info_schema("select user from mysql.user"));
+    assert!(!build::mentions_info_schema(
+        "SELECT analysys.c FROM sbtest1 analysys"
+    ));
+    assert!(!build::mentions_info_schema(
+        "SELECT c FROM sbtest1 WHERE id = 1"
+    ));
+    assert!(!build::mentions_info_schema("SELECT t.c FROM mysqlx t"));
+}
+
+#[test]
 fn normaliser_edge_cases() {
     let n = normalize(
         "SELECT * FROM t WHERE a = 'it\\'s' AND b = \"q\"\"q\" AND c IN (1, -2, 3.5) -- tail",
