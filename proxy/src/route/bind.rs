@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::error::RouteError;
-use super::keys::{eval, place_row, Args, Layout, PairSet, SegmentMap};
+use super::keys::{equalities, eval, place_row, Args, Layout, PairSet, SegmentMap};
 use super::lexer::{Hint, Piece, Template};
 use super::plan::*;
 use crate::merge::Expr;
@@ -79,29 +79,8 @@ fn render(t: &Template, fill: &Fill, out: &mut Out) {
                     out.text("NULL")
                 }
             }
-            Piece::Rows => {
-                if let Some((templates, rows, ids)) = fill.rows {
-                    for (k, r) in rows.iter().enumerate() {
-                        if k > 0 {
-                            out.text(", ");
-                        }
-                        let Some(rt) = templates.get(*r) else {
-                            continue;
-                        };
-                        let sub = Fill {
-                            names: fill.names,
-                            limit: None,
-                            rows: None,
-                            seq: ids
-                                .get(*r)
-                                .copied()
-                                .flatten()
-                                .map(|id| (fill.seq.and_then(|s| s.0).or(None), id)),
-                        };
-                        render(rt, &sub, out);
-                    }
-                }
-            }
+            // INSERT rows are rendered by `render_insert`
+            Piece::Rows => {}
         }
     }
 }
@@ -168,7 +147,7 @@ pub(crate) fn bind(
         Body::Explain(inner) => Ok(Routed::Explain(Box::new(bind(
             inner, rules, schema_idx, args, segs,
         )?))),
-        Body::Dml(d) => bind_dml(plan, d, schema, &args, segs, prepared),
+        Body::Dml(d) => bind_dml(plan, d, rules, schema_idx, &args, segs, prepared, None),
         Body::Insert(ip) => {
             let needs: Vec<bool> = match &ip.sequence {
                 None => Vec::new(),
@@ -178,7 +157,7 @@ pub(crate) fn bind(
                     .map(|r| match r {
                         None => true,
                         Some(usize::MAX) => false,
-                        Some(p) => args.is_null(*p),
+                        Some(p) => args.is_null_or_zero(*p),
                     })
                     .collect(),
             };
@@ -300,11 +279,17 @@ fn bind_insert(
                     None => match hint {
                         Some(Hint::Shard(n)) if t.split_by.is_none() => (n, 0),
                         _ => {
+                            // name the split column when the shard is known
+                            let shard_known = l.point_known(&vals, segs);
+                            let column = match (&t.split_by, shard_known) {
+                                (Some(sp), true) => sp.column.clone(),
+                                _ => t.shard_by.column.clone(),
+                            };
                             return Err(RouteError::MissingShardKey {
                                 table: t.name.clone(),
-                                column: t.shard_by.column.clone(),
+                                column,
                                 row: r + 1,
-                            })
+                            });
                         }
                     },
                 };
@@ -331,10 +316,16 @@ fn bind_insert(
             groups.insert((Place::Global, ip.slot.name.clone()), (0..nrows).collect());
         }
     }
-    let seq_p = ip
-        .sequence
-        .as_ref()
-        .and_then(|s| s.rows.iter().find_map(|r| r.filter(|p| *p != usize::MAX)));
+    // per row: the parameter that carries the sequence column (replaced by
+    // the id when the row gets one)
+    let seq_p: Vec<Option<usize>> = match &ip.sequence {
+        Some(s) => s
+            .rows
+            .iter()
+            .map(|r| r.filter(|p| *p != usize::MAX))
+            .collect(),
+        None => Vec::new(),
+    };
     let mut targets = Vec::with_capacity(groups.len());
     let mut rows = Vec::with_capacity(groups.len());
     for ((place, name), rs) in &groups {
@@ -343,12 +334,48 @@ fn bind_insert(
             names: &names,
             limit: None,
             rows: Some((&ip.rows, rs, &row_ids)),
-            seq: seq_p.map(|p| (Some(p), 0)),
+            seq: None,
         };
         let mut out = Out::new(args, prepared);
-        render_insert(&ip.template, &fill, &mut out, seq_p);
+        render_insert(&ip.template, &fill, &mut out, &seq_p);
         targets.push(out.finish(*place));
         rows.push(rs.len());
+    }
+    if let Some(ix) = &ip.index {
+        let l = layout(&ix.table, schema);
+        let mut by_shard: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for r in 0..nrows {
+            let key = ix
+                .keys
+                .get(r)
+                .cloned()
+                .flatten()
+                .and_then(|o| o.resolve(args))
+                .ok_or_else(|| RouteError::MissingShardKey {
+                    table: ip.slot.name.clone(),
+                    column: ix.table.shard_by.column.clone(),
+                    row: r + 1,
+                })?;
+            let (shard, _) = place_row(&l, &[(ix.table.shard_by.column.as_str(), key)], segs)?
+                .ok_or_else(|| RouteError::MissingShardKey {
+                    table: ip.slot.name.clone(),
+                    column: ix.table.shard_by.column.clone(),
+                    row: r + 1,
+                })?;
+            by_shard.entry(shard).or_default().push(r);
+        }
+        for (shard, rs) in by_shard {
+            let fill = Fill {
+                names: &[],
+                limit: None,
+                rows: Some((&ix.rows, &rs, &row_ids)),
+                seq: None,
+            };
+            let mut out = Out::new(args, prepared);
+            render_insert(&ix.template, &fill, &mut out, &seq_p);
+            targets.push(out.finish(Place::Data(shard)));
+            rows.push(rs.len());
+        }
     }
     Ok(Routed::Shards(ShardPlan {
         kind: plan.kind,
@@ -362,7 +389,7 @@ fn bind_insert(
 }
 
 /// An INSERT template: rows get their own sequence id.
-fn render_insert(t: &Template, fill: &Fill, out: &mut Out, seq_p: Option<usize>) {
+fn render_insert(t: &Template, fill: &Fill, out: &mut Out, seq_p: &[Option<usize>]) {
     for p in &t.0 {
         match p {
             Piece::Rows => {
@@ -381,7 +408,7 @@ fn render_insert(t: &Template, fill: &Fill, out: &mut Out, seq_p: Option<usize>)
                         names: fill.names,
                         limit: None,
                         rows: None,
-                        seq: id.map(|id| (seq_p, id)),
+                        seq: id.map(|id| (seq_p.get(*r).copied().flatten(), id)),
                     };
                     render(rt, &sub, out);
                 }
@@ -400,14 +427,21 @@ fn render_insert(t: &Template, fill: &Fill, out: &mut Out, seq_p: Option<usize>)
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn bind_dml(
-    plan: &Plan,
+    plan: &Arc<Plan>,
     d: &DmlPlan,
-    schema: &Schema,
+    rules: &Arc<Rules>,
+    schema_idx: usize,
     args: &Args,
     segs: &dyn SegmentMap,
     prepared: bool,
+    known: Option<&BTreeSet<usize>>,
 ) -> Result<Routed, RouteError> {
+    let schema = rules
+        .schemas
+        .get(schema_idx)
+        .ok_or_else(|| RouteError::Unsupported("internal: schema index".into()))?;
     let write = plan.kind.is_write();
     let mut broadcast = false;
     let mut any_copy = false;
@@ -457,8 +491,19 @@ fn bind_dml(
                     });
                 }
             }
-            let shards: BTreeSet<usize> =
+            let mut shards: BTreeSet<usize> =
                 shards.unwrap_or_else(|| (0..schema.shards.len()).collect());
+            match (known, &d.lookup, hint) {
+                (Some(k), _, _) => shards = shards.intersection(k).copied().collect(),
+                (None, Some(lk), None) if shards.len() == schema.shards.len() => {
+                    if let Some(vals) = equalities(&d.cond, lk.slot, &lk.column, args) {
+                        if !vals.is_empty() {
+                            return lookup(plan, lk, rules, schema_idx, args, segs, vals);
+                        }
+                    }
+                }
+                _ => {}
+            }
             let mut pairs: Vec<(usize, Option<usize>)> = match &splits {
                 Some(sp) => sp
                     .iter()
@@ -625,6 +670,124 @@ fn bind_dml(
         rows: Vec::new(),
         ids: Vec::new(),
     }))
+}
+
+fn sql_literal(v: &KeyValue) -> String {
+    match v {
+        KeyValue::Int(i) => i.to_string(),
+        KeyValue::Str(s) => {
+            let mut out = String::with_capacity(s.len() + 2);
+            out.push('\'');
+            for c in s.chars() {
+                match c {
+                    '\'' => out.push_str("\\'"),
+                    '\\' => out.push_str("\\\\"),
+                    '\0' => out.push_str("\\0"),
+                    c => out.push(c),
+                }
+            }
+            out.push('\'');
+            out
+        }
+    }
+}
+
+fn owned(args: &Args) -> OwnedArgs {
+    match args {
+        Args::Lits(l) => OwnedArgs::Lits(l.to_vec()),
+        Args::Values(v) => OwnedArgs::Values(v.to_vec()),
+    }
+}
+
+fn lookup(
+    plan: &Arc<Plan>,
+    lk: &LookupPlan,
+    rules: &Arc<Rules>,
+    schema_idx: usize,
+    args: &Args,
+    segs: &dyn SegmentMap,
+    vals: Vec<KeyValue>,
+) -> Result<Routed, RouteError> {
+    let schema = &rules.schemas[schema_idx.min(rules.schemas.len().saturating_sub(1))];
+    let l = layout(&lk.index_table, schema);
+    let mut by_shard: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for v in &vals {
+        let set = l.materialize(&l.point(&lk.column, v, segs)?);
+        for (shard, _) in set {
+            let lit = sql_literal(v);
+            let e = by_shard.entry(shard).or_default();
+            if !e.contains(&lit) {
+                e.push(lit);
+            }
+        }
+    }
+    let lookups = by_shard
+        .into_iter()
+        .map(|(shard, vs)| Target {
+            place: Place::Data(shard),
+            sql: format!(
+                "SELECT DISTINCT `{}` FROM `{}` WHERE `{}` IN ({})",
+                lk.key_column,
+                lk.index_table.physical_name(0),
+                lk.column,
+                vs.join(", ")
+            ),
+            prepared: None,
+        })
+        .collect();
+    Ok(Routed::NeedLookup(PendingLookup {
+        kind: plan.kind,
+        index: lk.index.clone(),
+        lookups,
+        key_column: lk.key_column.clone(),
+        plan: plan.clone(),
+        rules: rules.clone(),
+        schema_idx,
+        args: owned(args),
+    }))
+}
+
+impl PendingLookup {
+    /// Give the shard-key values the lookups returned (all rows of all
+    /// lookups; none when the index has no entry) and get the routed statement.
+    pub fn bind_keys(&self, keys: &[String], segs: &dyn SegmentMap) -> Result<Routed, RouteError> {
+        let schema = self
+            .rules
+            .schemas
+            .get(self.schema_idx)
+            .ok_or_else(|| RouteError::Unsupported("internal: schema index".into()))?;
+        let Body::Dml(d) = &self.plan.body else {
+            return Err(RouteError::Unsupported("internal: not a DML plan".into()));
+        };
+        let Some(lk) = &d.lookup else {
+            return Err(RouteError::Unsupported("internal: no lookup".into()));
+        };
+        let SlotRule::Sharded(base) = &d.slots[lk.slot].rule else {
+            return Err(RouteError::Unsupported(
+                "internal: lookup on unsharded".into(),
+            ));
+        };
+        let l = layout(base, schema);
+        let mut known = BTreeSet::new();
+        for k in keys {
+            let set = l.materialize(&l.point(&lk.key_column, &KeyValue::Str(k.clone()), segs)?);
+            known.extend(set.into_iter().map(|p| p.0));
+        }
+        let (args, prepared) = match &self.args {
+            OwnedArgs::Lits(l) => (Args::Lits(l), false),
+            OwnedArgs::Values(v) => (Args::Values(v), true),
+        };
+        bind_dml(
+            &self.plan,
+            d,
+            &self.rules,
+            self.schema_idx,
+            &args,
+            segs,
+            prepared,
+            Some(&known),
+        )
+    }
 }
 
 fn split_count(d: &DmlPlan, group: &[usize]) -> Option<usize> {

@@ -20,7 +20,7 @@ use super::keys::{Cond, Layout, Operand};
 use super::lexer::{Scanned, Template, LIMIT_MARK, ROWS_MARK, SEQ_MARK, TABLE_MARK};
 use super::plan::*;
 use crate::merge::{AggFunc, Aggregate, BinaryOp, MergeSpec, SortKey};
-use crate::rules::{KeyValue, Place, Schema, TableRule};
+use crate::rules::{GlobalIndex, KeyValue, Place, Schema, TableRule};
 
 /// First words of statements that go to a pass-through plan when the parser
 /// cannot read them (session and administration statements).
@@ -97,7 +97,10 @@ pub(crate) fn truncate(s: &str, n: usize) -> &str {
 
 /// Build the plan of one scanned statement.
 pub(crate) fn build(schema: &Schema, sc: &Scanned) -> Result<Plan, RouteError> {
-    let text = sc.text.trim().trim_end_matches(';').trim();
+    let numbered = sc.text.trim().trim_end_matches(';').trim();
+    // statements passed on as text carry plain `?` placeholders
+    let plain = unnumber(numbered);
+    let text = plain.as_str();
     let fixed = |kind: StmtKind, r: Routed| Plan {
         kind,
         params: sc.params,
@@ -121,7 +124,33 @@ pub(crate) fn build(schema: &Schema, sc: &Scanned) -> Result<Plan, RouteError> {
             }),
         ));
     }
-    let stmt = match parse_one(text) {
+    let upper = text.to_ascii_uppercase();
+    if first == "SET" {
+        let rest = upper
+            .strip_prefix("SET CHARACTER SET ")
+            .or_else(|| upper.strip_prefix("SET CHARSET "));
+        if let Some(rest) = rest {
+            let cs = text[text.len() - rest.len()..].trim();
+            return Ok(fixed(
+                StmtKind::Session,
+                Routed::Session(SessionCommand::SetNames {
+                    charset: cs
+                        .trim_matches(|c| c == '\'' || c == '"' || c == '`')
+                        .to_string(),
+                    collation: None,
+                }),
+            ));
+        }
+    }
+    if upper.starts_with("START TRANSACTION") || upper == "BEGIN WORK" {
+        return Ok(fixed(
+            StmtKind::Session,
+            Routed::Session(SessionCommand::Begin {
+                read_only: upper.contains("READ ONLY"),
+            }),
+        ));
+    }
+    let stmt = match parse_one(numbered) {
         Ok(s) => s,
         Err(e @ RouteError::Syntax(_)) => {
             if PASS_THROUGH_PREFIXES.contains(&first) {
@@ -139,11 +168,56 @@ pub(crate) fn build(schema: &Schema, sc: &Scanned) -> Result<Plan, RouteError> {
     build_stmt(schema, sc, stmt, text)
 }
 
-fn mentions_info_schema(text: &str) -> bool {
-    let lower = text.to_ascii_lowercase();
-    INFO_SCHEMAS
-        .iter()
-        .any(|s| lower.contains(&format!("{s}.")) || lower.contains(&format!("`{s}`.")))
+/// `?1`, `?2`... back to `?` (outside quotes).
+fn unnumber(text: &str) -> String {
+    if !text.contains('?') {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    for p in Template::from_rendered(text).0 {
+        match p {
+            super::lexer::Piece::Text(t) => out.push_str(&t),
+            super::lexer::Piece::Param(_) => out.push('?'),
+            super::lexer::Piece::Table(n) => out.push_str(&format!("{TABLE_MARK}{n}")),
+            super::lexer::Piece::LimitSum => out.push_str(LIMIT_MARK),
+            super::lexer::Piece::Rows => out.push_str(ROWS_MARK),
+            super::lexer::Piece::SeqId => out.push_str(SEQ_MARK),
+        }
+    }
+    out
+}
+
+/// Does the statement name a table of a system schema (`information_schema.x`,
+/// `` `mysql`.x ``...)? Cheap: the hot path calls it for every text query.
+pub(crate) fn mentions_info_schema(text: &str) -> bool {
+    if !text.contains('.') {
+        return false;
+    }
+    let b = text.as_bytes();
+    INFO_SCHEMAS.iter().any(|name| {
+        let n = name.len();
+        (0..b.len()).any(|i| {
+            let (start, quoted) = if b[i] == b'`' {
+                (i + 1, true)
+            } else {
+                (i, false)
+            };
+            let end = start + n;
+            if end > b.len() || !b[start..end].eq_ignore_ascii_case(name.as_bytes()) {
+                return false;
+            }
+            let before_ok = quoted
+                || i == 0
+                || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b'$');
+            let after = if quoted {
+                b.get(end) == Some(&b'`')
+            } else {
+                true
+            };
+            let dot_at = if quoted { end + 1 } else { end };
+            before_ok && after && b.get(dot_at) == Some(&b'.')
+        })
+    })
 }
 
 fn build_stmt(
@@ -200,10 +274,13 @@ fn build_stmt(
                     b.walk_twj(t, 0, true)?;
                 }
             }
+            let mut written = Vec::new();
             for a in &mut u.assignments {
                 b.check_assignment(a)?;
+                written.extend(b.assigned_slots(a));
                 b.walk_expr(&mut a.value, 0)?;
             }
+            b.check_broadcast_writes(&written)?;
             if let Some(w) = &mut u.selection {
                 let c = b.extract(w, 0);
                 b.conds.push(c);
@@ -233,15 +310,23 @@ fn build_stmt(
                     b.walk_twj(t, 0, true)?;
                 }
             }
+            let mut deleted = Vec::new();
             for name in &mut d.tables {
                 // multi-table DELETE names: aliases stay, table names become markers
                 let parts = name_parts(name);
                 if let Some(last) = parts.last() {
                     if let Some(i) = b.slot_by_bare_name(last) {
-                        *name = marker(i);
+                        deleted.push(i);
+                        if !b.aliased[i] {
+                            *name = marker(i);
+                        }
                     }
                 }
             }
+            if d.tables.is_empty() {
+                deleted.extend(0..b.slots.len().min(1));
+            }
+            b.check_broadcast_writes(&deleted)?;
             if let Some(w) = &mut d.selection {
                 let c = b.extract(w, 0);
                 b.conds.push(c);
@@ -634,6 +719,8 @@ struct Builder<'a> {
     joins: Vec<(usize, String, usize, String)>,
     next_scope: usize,
     no_alias: bool,
+    /// Per slot: was the table given an alias in the statement?
+    aliased: Vec<bool>,
 }
 
 impl<'a> Builder<'a> {
@@ -648,6 +735,7 @@ impl<'a> Builder<'a> {
             joins: Vec::new(),
             next_scope: 1,
             no_alias: false,
+            aliased: Vec::new(),
         }
     }
 
@@ -664,6 +752,15 @@ impl<'a> Builder<'a> {
             }),
             _ => None,
         }
+    }
+
+    /// The global index keyed on `column` of slot `slot`'s table.
+    fn indexed(&self, slot: usize, column: &str) -> Option<&'a GlobalIndex> {
+        let name = &self.slots[slot].name;
+        self.schema
+            .global_indexes
+            .iter()
+            .find(|g| g.table == *name && g.column == column)
     }
 
     fn slot_by_bare_name(&self, name: &str) -> Option<usize> {
@@ -684,7 +781,10 @@ impl<'a> Builder<'a> {
         let Some(tname) = parts.last().cloned() else {
             return Ok(());
         };
-        if parts.len() == 1 && self.ctes.iter().any(|c| c.eq_ignore_ascii_case(&tname)) {
+        if parts.len() == 1
+            && (tname.eq_ignore_ascii_case("dual")
+                || self.ctes.iter().any(|c| c.eq_ignore_ascii_case(&tname)))
+        {
             return Ok(());
         }
         if parts.len() >= 2 {
@@ -720,6 +820,7 @@ impl<'a> Builder<'a> {
             Some(a) => a.name.value.clone(),
             None => tname.clone(),
         };
+        self.aliased.push(alias.is_some());
         self.names.push((slot, written, scope));
         if alias.is_none() && !self.no_alias && (split || lower != tname) {
             *alias = Some(TableAlias {
@@ -1050,7 +1151,10 @@ impl<'a> Builder<'a> {
         };
         candidates
             .into_iter()
-            .filter(|&i| self.layout(i).is_some_and(|l| l.is_routing_column(&col)))
+            .filter(|&i| {
+                self.layout(i).is_some_and(|l| l.is_routing_column(&col))
+                    || self.indexed(i, &col).is_some()
+            })
             .map(|i| (i, col.clone()))
             .collect()
     }
@@ -1075,8 +1179,11 @@ impl<'a> Builder<'a> {
                     }
                 }
                 ast::BinaryOperator::Or => {
+                    // a join equality under OR does not co-locate rows
+                    let joins = self.joins.len();
                     let l = self.extract(left, scope);
                     let r = self.extract(right, scope);
+                    self.joins.truncate(joins);
                     if l == Cond::True || r == Cond::True {
                         return Cond::True;
                     }
@@ -1188,6 +1295,60 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// The scope-0 slots an assignment may write (all of them when the
+    /// column is not qualified and several tables are joined).
+    fn assigned_slots(&self, a: &Assignment) -> Vec<usize> {
+        let targets: Vec<&ObjectName> = match &a.target {
+            AssignmentTarget::ColumnName(n) => vec![n],
+            AssignmentTarget::Tuple(v) => v.iter().collect(),
+        };
+        let top: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.slots[i].scope == 0)
+            .collect();
+        let mut out = Vec::new();
+        for n in targets {
+            let parts = name_parts(n);
+            if parts.len() >= 2 {
+                let q = &parts[parts.len() - 2];
+                out.extend(
+                    self.names
+                        .iter()
+                        .filter(|(_, w, s)| *s == 0 && w.eq_ignore_ascii_case(q))
+                        .map(|(i, _, _)| *i),
+                );
+            } else {
+                out.extend(top.iter().copied());
+            }
+        }
+        out
+    }
+
+    /// A broadcast table may only be written together with all its copies:
+    /// refuse writes to one while the statement is placed elsewhere.
+    fn check_broadcast_writes(&self, written: &[usize]) -> Result<(), RouteError> {
+        let only_broadcast = self
+            .slots
+            .iter()
+            .all(|s| matches!(s.rule, SlotRule::Broadcast));
+        if only_broadcast {
+            return Ok(());
+        }
+        if let Some(&i) = written.iter().find(|&&i| {
+            self.slots
+                .get(i)
+                .is_some_and(|s| matches!(s.rule, SlotRule::Broadcast))
+        }) {
+            return Err(RouteError::not_supported(
+                format!(
+                    "writing broadcast table {} in a statement that also uses non-broadcast tables",
+                    self.slots[i].name
+                ),
+                "write the broadcast table in its own statement (qualify the assigned columns if you meant another table)",
+            ));
+        }
+        Ok(())
+    }
+
     fn check_assignment(&self, a: &Assignment) -> Result<(), RouteError> {
         let targets: Vec<&ObjectName> = match &a.target {
             AssignmentTarget::ColumnName(n) => vec![n],
@@ -1219,6 +1380,13 @@ impl<'a> Builder<'a> {
                         });
                     }
                 }
+                if let Some(g) = self.indexed(i, &col) {
+                    return Err(RouteError::IndexedColumnUpdate {
+                        table: slot.name.clone(),
+                        column: col,
+                        index: g.name.clone(),
+                    });
+                }
             }
         }
         Ok(())
@@ -1235,6 +1403,50 @@ impl<'a> Builder<'a> {
                 SlotRule::Global => global = Some(i),
                 SlotRule::Broadcast => {}
             }
+        }
+        // an unsplit subquery table joined on its shard key with a top-level
+        // table (a correlated subquery) lives on the same shard as each row:
+        // it goes wherever the statement goes
+        if !group.is_empty() {
+            let sharded = |i: usize| match &self.slots[i].rule {
+                SlotRule::Sharded(t) => Some(t.clone()),
+                _ => None,
+            };
+            let mut colocated: Vec<usize> = group.clone();
+            loop {
+                let before = colocated.len();
+                for &s in &sub {
+                    if colocated.contains(&s) {
+                        continue;
+                    }
+                    let Some(ts) = sharded(s) else { continue };
+                    if ts.split_by.is_some() {
+                        continue;
+                    }
+                    let joined = self.joins.iter().any(|(a, ac, b, bc)| {
+                        let (other, oc, sc) = if *a == s {
+                            (*b, bc, ac)
+                        } else if *b == s {
+                            (*a, ac, bc)
+                        } else {
+                            return false;
+                        };
+                        colocated.contains(&other)
+                            && sharded(other).is_some_and(|to| {
+                                *oc == to.shard_by.column
+                                    && *sc == ts.shard_by.column
+                                    && to.shard_by.algorithm == ts.shard_by.algorithm
+                            })
+                    });
+                    if joined {
+                        colocated.push(s);
+                    }
+                }
+                if colocated.len() == before {
+                    break;
+                }
+            }
+            sub.retain(|s| !colocated.contains(s));
         }
         if group.is_empty() && sub.is_empty() {
             return Ok(if global.is_some() {
@@ -1332,6 +1544,33 @@ impl<'a> Builder<'a> {
         multi_write_error: Option<RouteError>,
     ) -> Plan {
         let cond = all_of(self.conds);
+        let lookup = match &placement {
+            Placement::Sharded { group, sub } if group.len() == 1 && sub.is_empty() => {
+                let g = group[0];
+                let name = &self.slots[g].name;
+                self.schema
+                    .global_indexes
+                    .iter()
+                    .find(|gi| gi.table == *name)
+                    .and_then(|gi| {
+                        let base = match &self.slots[g].rule {
+                            SlotRule::Sharded(t) => t.clone(),
+                            _ => return None,
+                        };
+                        match self.schema.table(&gi.index_table) {
+                            Some(TableRule::Sharded(it)) => Some(LookupPlan {
+                                slot: g,
+                                index: gi.name.clone(),
+                                index_table: it.clone(),
+                                column: gi.column.clone(),
+                                key_column: base.shard_by.column.clone(),
+                            }),
+                            _ => None,
+                        }
+                    })
+            }
+            _ => None,
+        };
         Plan {
             kind: self.kind,
             params: sc.params,
@@ -1343,6 +1582,7 @@ impl<'a> Builder<'a> {
                 single,
                 scatter,
                 multi_write_error,
+                lookup,
             }),
         }
     }
@@ -2049,6 +2289,7 @@ fn build_insert(schema: &Schema, sc: &Scanned, ins: ast::Insert) -> Result<Plan,
             b.walk_query(src, 1)?;
         }
         let placement = b.placement()?;
+        b.check_broadcast_writes(&[0])?;
         if matches!(placement, Placement::Sharded { .. }) {
             return Err(RouteError::not_supported(
                 "INSERT ... SELECT from a sharded table",
@@ -2105,7 +2346,10 @@ fn build_insert(schema: &Schema, sc: &Scanned, ins: ast::Insert) -> Result<Plan,
                 let v = &row[pos];
                 let need = match v {
                     Expr::Identifier(i) if i.value == SEQ_MARK => None,
-                    Expr::Value(x) if x.value == SqlValue::Null => {
+                    Expr::Value(x)
+                        if x.value == SqlValue::Null
+                            || x.value == SqlValue::Number("0".into(), false) =>
+                    {
                         row[pos] = Expr::Identifier(ident(SEQ_MARK));
                         None
                     }
@@ -2145,6 +2389,64 @@ fn build_insert(schema: &Schema, sc: &Scanned, ins: ast::Insert) -> Result<Plan,
             row_keys.push(keys);
         }
     }
+    // global index rows, kept in step with the base rows
+    let mut index = None;
+    if let Some(gi) = schema.global_indexes.iter().find(|g| g.table == slot.name) {
+        let Some(TableRule::Sharded(it)) = schema.table(&gi.index_table) else {
+            return Err(RouteError::Unsupported(format!(
+                "global index {} has no sharded index table",
+                gi.name
+            )));
+        };
+        let mut cols = vec![gi.column.clone()];
+        cols.extend(gi.covering.iter().cloned());
+        let mut pos = Vec::new();
+        for c in &cols {
+            match columns.iter().position(|x| x == c) {
+                Some(p) => pos.push(p),
+                None => {
+                    return Err(RouteError::MissingShardKey {
+                        table: slot.name.clone(),
+                        column: c.clone(),
+                        row: 1,
+                    })
+                }
+            }
+        }
+        let mut irows = Vec::new();
+        let mut keys = Vec::new();
+        for row in &rows {
+            let mut t = String::from("(");
+            for (k, p) in pos.iter().enumerate() {
+                if k > 0 {
+                    t.push_str(", ");
+                }
+                t.push_str(&row[*p].to_string());
+            }
+            t.push(')');
+            irows.push(Template::from_rendered(&t));
+            keys.push(operand(&row[pos[0]]));
+        }
+        let verb = if kind == StmtKind::Replace || ins.on.is_some() {
+            "REPLACE"
+        } else {
+            "INSERT"
+        };
+        let head = format!(
+            "{verb} INTO `{}` ({}) VALUES ",
+            it.physical_name(0),
+            cols.join(", ")
+        );
+        index = Some(IndexInsert {
+            table: it.clone(),
+            template: Template(vec![
+                super::lexer::Piece::Text(head),
+                super::lexer::Piece::Rows,
+            ]),
+            rows: irows,
+            keys,
+        });
+    }
     // templates
     let row_templates = rows
         .iter()
@@ -2181,6 +2483,7 @@ fn build_insert(schema: &Schema, sc: &Scanned, ins: ast::Insert) -> Result<Plan,
             rows: row_templates,
             row_keys,
             sequence: seq,
+            index,
         }),
     })
 }

@@ -23,8 +23,15 @@ pub enum RouteError {
     /// An UPDATE (or ON DUPLICATE KEY UPDATE) that assigns a shard or split key.
     #[error("haoka: cannot update shard key column {column} of sharded table {table}; delete and re-insert the row instead")]
     ShardKeyUpdate { table: String, column: String },
+    /// An UPDATE that assigns a column a global index is keyed on.
+    #[error("haoka: cannot update column {column} of table {table}: global index {index} is keyed on it; delete and re-insert the row instead")]
+    IndexedColumnUpdate {
+        table: String,
+        column: String,
+        index: String,
+    },
     /// An INSERT row that carries no shard key (and nothing to derive it from).
-    #[error("haoka: row {row} of the INSERT into sharded table {table} has no value for shard key column {column} (nor a column it can be derived from); name the column in the INSERT")]
+    #[error("haoka: row {row} of the INSERT into sharded table {table} has no value for routing key column {column} (nor a column it can be derived from); give the column a value in every row")]
     MissingShardKey {
         table: String,
         column: String,
@@ -77,6 +84,7 @@ impl RouteError {
             RouteError::WrongParamCount { .. } => 1210,
             RouteError::Unsupported(_) => 1235,
             RouteError::ShardKeyUpdate { .. }
+            | RouteError::IndexedColumnUpdate { .. }
             | RouteError::MissingShardKey { .. }
             | RouteError::UnknownProvince(_)
             | RouteError::UnknownSegment { .. }

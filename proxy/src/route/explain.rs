@@ -154,6 +154,28 @@ pub fn explain(routed: &Routed, schema: &Schema) -> Vec<ExplainRow> {
                 p.count, p.sequence, p.column
             ),
         )],
+        Routed::NeedLookup(p) => {
+            let mut rows: Vec<ExplainRow> = p
+                .lookups
+                .iter()
+                .map(|t| {
+                    row(
+                        place_name(t.place),
+                        database(schema, t.place),
+                        t.sql.clone(),
+                    )
+                })
+                .collect();
+            rows.push(row(
+                "lookup",
+                "",
+                format!(
+                    "global index {}: route by the {} values returned above",
+                    p.index, p.key_column
+                ),
+            ));
+            rows
+        }
         Routed::Explain(inner) => explain(inner, schema),
     }
 }

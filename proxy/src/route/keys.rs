@@ -42,10 +42,19 @@ impl Args<'_> {
         }
     }
 
-    pub fn is_null(&self, i: usize) -> bool {
+    /// NULL or 0: what MySQL replaces with a generated id in an
+    /// AUTO_INCREMENT column (without NO_AUTO_VALUE_ON_ZERO).
+    pub fn is_null_or_zero(&self, i: usize) -> bool {
         match self {
-            Args::Lits(_) => false,
-            Args::Values(v) => matches!(v.get(i), Some(Value::NULL)),
+            Args::Lits(l) => matches!(
+                l.get(i).map(|l| &l.value),
+                Some(super::lexer::LitValue::Int(0))
+            ),
+            Args::Values(v) => match v.get(i) {
+                Some(Value::NULL) | Some(Value::Int(0)) | Some(Value::UInt(0)) => true,
+                Some(Value::Bytes(b)) => b.as_slice() == b"0",
+                _ => false,
+            },
         }
     }
 
@@ -276,6 +285,15 @@ impl Layout<'_> {
         })
     }
 
+    /// Do these column values decide the shard (whatever the split table)?
+    pub fn point_known(&self, values: &[(&str, KeyValue)], segs: &dyn SegmentMap) -> bool {
+        values.iter().any(|(c, v)| {
+            matches!(self.point(c, v, segs), Ok(PairSet::Some(s))
+                if s.iter().map(|p| p.0).collect::<BTreeSet<_>>().len() == 1
+                    && (self.shards > 1 || self.table.shard_by.column == *c))
+        })
+    }
+
     fn range(&self, column: &str, low: Option<i128>, high: Option<i128>) -> PairSet {
         let t = self.table;
         let (lo, hi) = (low.unwrap_or(i128::MIN / 4), high.unwrap_or(i128::MAX / 4));
@@ -439,6 +457,34 @@ pub fn eval(
             }
             Ok(acc)
         }
+    }
+}
+
+/// The values `column` of `slot` must equal for a row to match (from
+/// top-level `=` / `IN`, through AND and OR), None when not restricted.
+pub fn equalities(cond: &Cond, slot: usize, column: &str, args: &Args) -> Option<Vec<KeyValue>> {
+    match cond {
+        Cond::Eq {
+            slot: s,
+            column: c,
+            value,
+        } if *s == slot && c == column => Some(value.resolve(args).into_iter().collect()),
+        Cond::In {
+            slot: s,
+            column: c,
+            values,
+        } if *s == slot && c == column => {
+            Some(values.iter().filter_map(|v| v.resolve(args)).collect())
+        }
+        Cond::And(cs) => cs.iter().find_map(|c| equalities(c, slot, column, args)),
+        Cond::Or(cs) => {
+            let mut all = Vec::new();
+            for c in cs {
+                all.extend(equalities(c, slot, column, args)?);
+            }
+            Some(all)
+        }
+        _ => None,
     }
 }
 

@@ -93,7 +93,9 @@ pub fn unescape(lit: &str) -> String {
         return String::new();
     }
     let q = b[0];
-    let inner = &lit[1..lit.len() - 1];
+    // the first byte is an ASCII quote; an unterminated literal has no closing one
+    let rest = lit.get(1..).unwrap_or("");
+    let inner = rest.strip_suffix(q as char).unwrap_or(rest);
     let mut out = String::with_capacity(inner.len());
     let mut chars = inner.chars().peekable();
     while let Some(c) = chars.next() {
@@ -321,7 +323,9 @@ pub fn scan(sql: &str, mode: Mode) -> Result<Scanned, RouteError> {
         } else {
             i
         };
-        if (b.is_ascii_digit() || b == b'.' || neg) && prev != Prev::Word || b.is_ascii_digit() {
+        let starts_number =
+            b.is_ascii_digit() || neg || (b == b'.' && prev != Prev::Word && prev != Prev::Value);
+        if starts_number {
             if let Some(end) = number_end(s, num_start) {
                 let digits = &sql[num_start..end];
                 let text = if neg {
@@ -548,6 +552,12 @@ mod tests {
         let (t, l) = norm("SELECT a - 1, -2 FROM t WHERE x = -3 AND y=- 4.5");
         assert_eq!(t, "SELECT a - ?1, ?2 FROM t WHERE x = ?3 AND y=?4");
         assert_eq!(l, vec!["1", "-2", "-3", "-4.5"]);
+        let (t, l) = norm("SELECT -1 FROM t WHERE id BETWEEN -5 AND -1 AND (a)-2 > 0");
+        assert_eq!(
+            t,
+            "SELECT ?1 FROM t WHERE id BETWEEN ?2 AND ?3 AND (a)-?4 > ?5"
+        );
+        assert_eq!(l, vec!["-1", "-5", "-1", "2", "0"]);
     }
 
     #[test]

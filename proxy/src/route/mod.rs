@@ -1,25 +1,55 @@
-//! SQL routing: a pure library (no I/O) that turns one statement plus the
-//! session's schema into a plan of physical statements on shards.
+//! SQL routing: a pure library (no I/O, no async) that turns one statement
+//! plus the session's schema into a plan of physical statements on shards.
+//!
+//! # API for the executor
 //!
 //! ```text
-//! let router = Router::new(Arc::new(rules));
-//! // text protocol (COM_QUERY): cached by normalised text
-//! match router.plan_text("haoka", "SELECT * FROM phone_number WHERE phone_no = '13012345678'", &segs)? {
-//!     Routed::Shards(p) => { /* run p.targets; merge with p.merge if Some */ }
-//!     Routed::NeedIds(pending) => { let ids = seq.next(&pending.sequence, pending.count);
-//!                                   let routed = pending.bind_ids(&ids, &segs)?; ... }
-//!     Routed::Session(cmd) => ..., Routed::Metadata(m) => ..., _ => ...
+//! let router = Router::new(Arc::new(rules));          // share between connections
+//!
+//! // COM_QUERY: plans are cached by normalised text
+//! match router.plan_text(&session.schema, sql, &segments)? {
+//!     Routed::Shards(p) => {
+//!         // p.targets: Vec<Target { place, sql, prepared: None }>
+//!         // p.merge: Some(MergePlan) when several targets answer a SELECT:
+//!         //   spec = merge.spec_for(columns_of_first_result_set)
+//!         // p.broadcast: every target in one distributed transaction
+//!         // p.any_copy: a broadcast read, any place may answer (same SQL)
+//!         // p.ids: sequence ids filled in (LAST_INSERT_ID = ids[0])
+//!     }
+//!     Routed::NeedIds(pending) => {                 // INSERT needing sequence ids
+//!         let ids = sequences.next(&pending.sequence, pending.count).await?;
+//!         let routed = pending.bind_ids(&ids, &segments)?;   // -> Routed::Shards
+//!     }
+//!     Routed::NeedLookup(pending) => {              // sim_card by ICCID only
+//!         // run pending.lookups (one column: the shard key), then
+//!         let routed = pending.bind_keys(&keys, &segments)?; // -> Routed::Shards
+//!     }
+//!     Routed::Session(cmd)      => { /* SET NAMES, autocommit, USE, BEGIN, ... */ }
+//!     Routed::Metadata(m)       => { /* SHOW DATABASES/TABLES/COLUMNS..., information_schema */ }
+//!     Routed::Haoka(show)       => { /* SHOW HAOKA SHARDS|RULES|STATUS */ }
+//!     Routed::Explain(inner)    => { let rows = explain(&inner, schema); /* EXPLAIN_COLUMNS */ }
+//!     Routed::NoTable { sql }   => { /* SELECT 1, @@vars, DATABASE(): local or any shard */ }
+//!     Routed::PassThrough { sql } => { /* KILL, FLUSH, ...: any backend or refuse */ }
 //! }
-//! // binary protocol: COM_STMT_PREPARE once, COM_STMT_EXECUTE many times
-//! let ps = router.prepare("sbtest", "SELECT c FROM sbtest1 WHERE id=?")?;
-//! let routed = ps.bind(&[Value::Int(123)], &segs)?;
+//!
+//! // COM_STMT_PREPARE once, COM_STMT_EXECUTE many times
+//! let ps: Arc<PreparedPlan> = router.prepare(&session.schema, "SELECT c FROM sbtest1 WHERE id=?")?;
+//! let routed = ps.bind(&[Value::Int(123)], &segments)?;
+//! // each Target has prepared: Some(PreparedSql { sql: "SELECT c FROM `sbtest1` WHERE id = ?",
+//! //   params: [0] }) -- stable text for a single-shard route; forwards_as_is(n)
+//! //   says the client's EXECUTE parameters can be forwarded unchanged.
 //! ```
+//!
+//! Errors are [`RouteError`]s with [`RouteError::code`] and
+//! [`RouteError::sqlstate`] for the client's ERR packet.
 //!
 //! Plans are parameterised: a text query is normalised (literals become
 //! placeholders, see [`normalize`]) and its plan is cached by that
-//! fingerprint, exactly as a prepared statement's plan is; binding the
-//! literals (or the EXECUTE values) evaluates the shard-key conditions and
-//! renders each target's SQL.
+//! fingerprint (plus schema and hint), exactly as a prepared statement's plan
+//! is; binding the literals (or the EXECUTE values) evaluates the shard-key
+//! conditions, the derivations (segment lookup through [`SegmentMap`]) and
+//! renders each target's SQL. Segment-map changes need no cache flush; a new
+//! rules file needs a new `Router`.
 //!
 //! Modules: `lexer` (tokenizer, normaliser, hints, templates), `keys`
 //! (shard-key conditions and their evaluation), `build` (classification,
@@ -47,8 +77,8 @@ pub use explain::{describe_merge, explain, ExplainRow, EXPLAIN_COLUMNS};
 pub use keys::{NoSegments, SegmentMap};
 pub use lexer::{Hint, Lit, LitValue};
 pub use plan::{
-    HaokaShow, MergePlan, Metadata, PendingInsert, PreparedSql, Routed, SessionCommand, ShardPlan,
-    StmtKind, Target,
+    HaokaShow, MergePlan, Metadata, PendingInsert, PendingLookup, PreparedSql, Routed,
+    SessionCommand, ShardPlan, StmtKind, Target,
 };
 
 use crate::rules::Rules;
@@ -59,6 +89,10 @@ use plan::Plan;
 
 /// Default plan-cache capacity (statements).
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+/// Text statements with more literals than this are not cached.
+pub const MAX_CACHED_LITERALS: usize = 256;
+/// Text statements longer than this (normalised) are not cached.
+pub const MAX_CACHED_TEXT: usize = 16 * 1024;
 
 /// A normalised statement: its fingerprint and literals.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,16 +207,42 @@ impl Router {
     ) -> Result<Routed, RouteError> {
         let idx = self.schema_idx(schema)?;
         let mut sc = scan(sql, Mode::Text)?;
-        if !CACHED_FIRST_WORDS.contains(&sc.first_word.as_str()) {
+        if !CACHED_FIRST_WORDS.contains(&sc.first_word.as_str())
+            || build::mentions_info_schema(&sc.text)
+        {
             let sc = scan(sql, Mode::Prepared)?;
             let plan = Arc::new(build::build(&self.rules.schemas[idx], &sc)?);
             return bind::bind(&plan, &self.rules, idx, Args::Lits(&[]), segs);
         }
+        // bulk statements (sysbench prepare's multi-row INSERTs) are planned
+        // but not cached: each is different and their plans are large
+        let cacheable = sc.lits.len() <= MAX_CACHED_LITERALS && sc.text.len() <= MAX_CACHED_TEXT;
         let key = Key {
             schema: idx,
             hint: sc.hint,
             text: std::mem::take(&mut sc.text),
         };
+        if !cacheable {
+            sc.text = key.text;
+            return match build::build(&self.rules.schemas[idx], &sc) {
+                Ok(plan) => bind::bind(
+                    &Arc::new(plan),
+                    &self.rules,
+                    idx,
+                    Args::Lits(&sc.lits),
+                    segs,
+                ),
+                Err(RouteError::Syntax(e)) => {
+                    let raw = scan(sql, Mode::Prepared)?;
+                    if raw.params > 0 {
+                        return Err(RouteError::Syntax(e));
+                    }
+                    let plan = Arc::new(build::build(&self.rules.schemas[idx], &raw)?);
+                    bind::bind(&plan, &self.rules, idx, Args::Lits(&[]), segs)
+                }
+                Err(e) => Err(e),
+            };
+        }
         if let Some(plan) = self.cache.get(&key) {
             return bind::bind(&plan, &self.rules, idx, Args::Lits(&sc.lits), segs);
         }

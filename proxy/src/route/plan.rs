@@ -244,6 +244,10 @@ pub enum Routed {
     },
     /// An INSERT that needs sequence ids first: see [`PendingInsert`].
     NeedIds(PendingInsert),
+    /// A statement that names only a globally indexed column (e.g. sim_card
+    /// by ICCID): run `lookups`, collect the shard-key values they return and
+    /// call [`PendingLookup::bind_keys`].
+    NeedLookup(PendingLookup),
 }
 
 impl Routed {
@@ -257,6 +261,7 @@ impl Routed {
             Routed::Explain(_) => StmtKind::Explain,
             Routed::PassThrough { .. } => StmtKind::PassThrough,
             Routed::NeedIds(p) => p.kind,
+            Routed::NeedLookup(p) => p.kind,
         }
     }
 }
@@ -287,6 +292,33 @@ impl PartialEq for PendingInsert {
             && Arc::ptr_eq(&self.plan, &o.plan)
             && self.args == o.args
             && self.needs == o.needs
+    }
+}
+
+/// A statement routed through a global secondary index.
+#[derive(Debug, Clone)]
+pub struct PendingLookup {
+    pub kind: StmtKind,
+    /// The global index name (rules: `[[schemas.global_indexes]]`).
+    pub index: String,
+    /// Statements on the index table; each returns one column: the base
+    /// table's shard-key values (`key_column`).
+    pub lookups: Vec<Target>,
+    pub key_column: String,
+    pub(crate) plan: Arc<Plan>,
+    pub(crate) rules: Arc<crate::rules::Rules>,
+    pub(crate) schema_idx: usize,
+    pub(crate) args: OwnedArgs,
+}
+
+impl PartialEq for PendingLookup {
+    fn eq(&self, o: &Self) -> bool {
+        self.kind == o.kind
+            && self.index == o.index
+            && self.lookups == o.lookups
+            && self.key_column == o.key_column
+            && Arc::ptr_eq(&self.plan, &o.plan)
+            && self.args == o.args
     }
 }
 
@@ -358,6 +390,29 @@ pub(crate) struct DmlPlan {
     pub scatter: Option<Result<Scatter, RouteError>>,
     /// For UPDATE/DELETE: why several targets cannot be written (ORDER BY/LIMIT).
     pub multi_write_error: Option<RouteError>,
+    /// Route through a global index when the statement names only its column.
+    pub lookup: Option<LookupPlan>,
+}
+
+#[derive(Debug)]
+pub(crate) struct LookupPlan {
+    pub slot: usize,
+    pub index: String,
+    pub index_table: Arc<ShardedTable>,
+    /// The indexed column (in both tables).
+    pub column: String,
+    /// The base table's shard-key column, stored in the index table.
+    pub key_column: String,
+}
+
+#[derive(Debug)]
+pub(crate) struct IndexInsert {
+    pub table: Arc<ShardedTable>,
+    /// `INSERT INTO <index> (col, covering...) VALUES <Rows>`
+    pub template: Template,
+    pub rows: Vec<Template>,
+    /// Per row: the indexed column's value.
+    pub keys: Vec<Option<Operand>>,
 }
 
 #[derive(Debug)]
@@ -418,6 +473,8 @@ pub(crate) struct InsertPlan {
     /// Sequence to fill: (sequence name, column, per row: Some(param) when a
     /// `?` may be NULL at bind time, None when the id is always needed).
     pub sequence: Option<SeqFill>,
+    /// Rows for the global index table kept in step with this table.
+    pub index: Option<IndexInsert>,
 }
 
 #[derive(Debug)]

@@ -207,6 +207,9 @@ fn multi_row_insert_is_split_per_shard_and_table() {
         "{e}"
     );
     assert!(e.to_string().contains("province_code"), "{e}");
+    let e =
+        hk("INSERT INTO phone_number (province_code, city_code) VALUES ('51', '510')").unwrap_err();
+    assert!(e.to_string().contains("routing key column segment"), "{e}");
     let e = hk("INSERT INTO phone_number VALUES ('13012345678')").unwrap_err();
     assert_eq!(e.code(), 1235, "{e}");
 }
@@ -268,6 +271,43 @@ fn insert_with_sequence_ids_on_sbtest() {
             ),
         ]
     );
+    // sysbench oltp_insert with auto_inc sends id 0: MySQL generates the id
+    let Routed::NeedIds(pending) = r
+        .plan_text(
+            "sbtest",
+            "INSERT INTO sbtest1 (id, k, c, pad) VALUES (0, 5, 'c', 'p')",
+            &Segs,
+        )
+        .unwrap()
+    else {
+        panic!()
+    };
+    let p = plan(pending.bind_ids(&[2001], &Segs));
+    assert_eq!(
+        targets(&p),
+        vec![(
+            Place::Data(2),
+            "INSERT INTO `sbtest1` (id, k, c, pad) VALUES (2001, 5, 'c', 'p')"
+        )]
+    );
+    // several rows, ids given as 0 / NULL / a value
+    let Routed::NeedIds(pending) = r
+        .plan_text("sbtest", "INSERT INTO sbtest1 (id, k, c, pad) VALUES (0, 1, 'a', 'a'), (7001, 2, 'b', 'b'), (0, 3, 'c', 'c'), (NULL, 4, 'd', 'd')", &Segs)
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(pending.count, 3);
+    let p = plan(pending.bind_ids(&[1001, 1002, 3003], &Segs));
+    assert_eq!(
+        targets(&p),
+        vec![
+            (Place::Data(1), "INSERT INTO `sbtest1` (id, k, c, pad) VALUES (1001, 1, 'a', 'a'), (1002, 3, 'c', 'c')"),
+            (Place::Data(3), "INSERT INTO `sbtest1` (id, k, c, pad) VALUES (3003, 4, 'd', 'd')"),
+            (Place::Data(7), "INSERT INTO `sbtest1` (id, k, c, pad) VALUES (7001, 2, 'b', 'b')"),
+        ]
+    );
+    assert_eq!(p.ids, vec![1001, 1002, 3003]);
     // prepared, id bound to NULL
     let ps = r
         .prepare(
@@ -858,6 +898,17 @@ fn text_cache_hit_equals_cold_plan() {
         targets(&other),
         vec![(Place::Data(4), "SELECT c FROM `sbtest1` WHERE id = 4123")]
     );
+    // bulk inserts are not cached
+    let mut bulk = String::from("INSERT INTO sbtest1 (id, k, c, pad) VALUES ");
+    for i in 1..=100 {
+        if i > 1 {
+            bulk.push_str(", ");
+        }
+        bulk.push_str(&format!("({i}, {i}, 'c', 'p')"));
+    }
+    let p = plan(r.plan_text("sbtest", &bulk, &Segs));
+    assert_eq!(p.rows, vec![100]);
+    assert_eq!(r.cached_plans(), 1);
     // a fresh router (cold) gives the same as the cache hit
     let fresh = plan(router().plan_text("sbtest", "SELECT c FROM sbtest1 WHERE id=4123", &Segs));
     assert_eq!(fresh, other);
@@ -936,6 +987,36 @@ fn session_admin_metadata_and_no_table() {
         SessionCommand::Set { .. }
     ));
     assert_eq!(s("USE sbtest"), SessionCommand::Use("sbtest".into()));
+    assert_eq!(
+        s("SET @@session.autocommit = 1"),
+        SessionCommand::SetAutocommit(true)
+    );
+    assert_eq!(
+        s("SET CHARACTER SET utf8mb4"),
+        SessionCommand::SetNames {
+            charset: "utf8mb4".into(),
+            collation: None
+        }
+    );
+    assert_eq!(
+        s("SET NAMES 'utf8mb4' COLLATE 'utf8mb4_general_ci'"),
+        SessionCommand::SetNames {
+            charset: "utf8mb4".into(),
+            collation: Some("utf8mb4_general_ci".into())
+        }
+    );
+    assert_eq!(
+        s("START TRANSACTION WITH CONSISTENT SNAPSHOT"),
+        SessionCommand::Begin { read_only: false }
+    );
+    assert!(matches!(
+        s("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"),
+        SessionCommand::Set { .. }
+    ));
+    assert!(matches!(
+        hk("SELECT 1 FROM DUAL").unwrap(),
+        Routed::NoTable { .. }
+    ));
     assert_eq!(s("BEGIN"), SessionCommand::Begin { read_only: false });
     assert_eq!(
         s("START TRANSACTION READ ONLY"),
@@ -997,6 +1078,26 @@ fn session_admin_metadata_and_no_table() {
             "{sql}"
         );
     }
+    assert_eq!(
+        hk("SELECT table_name FROM information_schema.tables WHERE table_schema = 'haoka'")
+            .unwrap(),
+        Routed::Metadata(Metadata::AnyShard {
+            sql: "SELECT table_name FROM information_schema.tables WHERE table_schema = 'haoka'"
+                .into()
+        })
+    );
+    let ps = router()
+        .prepare(
+            "haoka",
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
+        )
+        .unwrap();
+    assert_eq!(
+        ps.bind(&[Value::Bytes(b"haoka".to_vec())], &Segs).unwrap(),
+        Routed::Metadata(Metadata::AnyShard {
+            sql: "SELECT table_name FROM information_schema.tables WHERE table_schema = ?".into()
+        })
+    );
     assert_eq!(
         hk("SHOW HAOKA SHARDS").unwrap(),
         Routed::Haoka(HaokaShow::Shards)
@@ -1125,4 +1226,246 @@ fn no_panics_on_odd_input() {
             "INSERT INTO `sbtest1` (id, k, c, pad) VALUES (5, 1, 'x', 'y')"
         )]
     );
+}
+
+#[test]
+fn correlated_subqueries_and_broadcast_writes() {
+    // correlated on the shard key: goes wherever the outer rows go
+    let p = plan(hk("SELECT c.card_id FROM sim_card c WHERE EXISTS (SELECT 1 FROM card_history h WHERE h.province_code = c.province_code AND h.card_id = c.card_id) AND c.status = '01'"));
+    assert_eq!(p.targets.len(), 8);
+    let p = plan(hk("SELECT c.card_id FROM sim_card c WHERE c.province_code = '51' AND NOT EXISTS (SELECT 1 FROM card_history h WHERE h.province_code = c.province_code)"));
+    assert_eq!(places(&p), vec![Place::Data(5)]);
+    // under OR the equality does not co-locate
+    let e = hk("SELECT c.card_id FROM sim_card c WHERE EXISTS (SELECT 1 FROM card_history h WHERE h.province_code = c.province_code OR h.card_id = 5)").unwrap_err();
+    assert_eq!(e.code(), 1235, "{e}");
+    let e = hk("SELECT * FROM sim_card c JOIN card_history h ON c.province_code = h.province_code OR c.card_id = h.card_id").unwrap_err();
+    assert!(matches!(e, RouteError::CrossShardJoin(_)), "{e}");
+    // writing a broadcast table from a statement placed elsewhere
+    let e = hk("UPDATE phone_number n JOIN segment s ON n.segment = s.segment SET s.city_code = '1' WHERE n.phone_no = '13012345678'").unwrap_err();
+    assert_eq!(e.code(), 1235, "{e}");
+    let e = hk("UPDATE phone_number n JOIN segment s ON n.segment = s.segment SET city_code = '1' WHERE n.phone_no = '13012345678'").unwrap_err();
+    assert_eq!(e.code(), 1235, "{e}");
+    let p = plan(hk("UPDATE phone_number n JOIN segment s ON n.segment = s.segment SET n.city_code = s.city_code WHERE n.phone_no = '13012345678'"));
+    assert_eq!(
+        targets(&p),
+        vec![(Place::Data(5), "UPDATE `phone_number_2` n JOIN `segment` s ON n.segment = s.segment SET n.city_code = s.city_code WHERE n.phone_no = '13012345678'")]
+    );
+    let e = hk("INSERT INTO province (province_code, name, short_name, capital_city_code) SELECT '99', name, name, '990' FROM staff").unwrap_err();
+    assert_eq!(e.code(), 1235, "{e}");
+    let p = plan(hk("INSERT INTO city (city_code, province_code, name) SELECT capital_city_code, province_code, name FROM province"));
+    assert!(p.broadcast);
+    assert_eq!(p.targets.len(), 9);
+    // multi-table DELETE keeps aliases
+    let p = plan(hk("DELETE n FROM phone_number n JOIN segment s ON n.segment = s.segment WHERE n.phone_no = '13012345678'"));
+    assert_eq!(
+        targets(&p),
+        vec![(Place::Data(5), "DELETE n FROM `phone_number_2` n JOIN `segment` s ON n.segment = s.segment WHERE n.phone_no = '13012345678'")]
+    );
+    let p = plan(sb(
+        "DELETE sbtest1 FROM sbtest1 JOIN sbtest2 ON sbtest1.id = sbtest2.id WHERE sbtest1.id = 5",
+    ));
+    assert_eq!(
+        targets(&p),
+        vec![(Place::Data(0), "DELETE `sbtest1` FROM `sbtest1` JOIN `sbtest2` ON sbtest1.id = sbtest2.id WHERE sbtest1.id = 5")]
+    );
+}
+
+#[test]
+fn system_schema_detection() {
+    assert!(build::mentions_info_schema(
+        "SELECT * FROM information_schema.tables"
+    ));
+    assert!(build::mentions_info_schema(
+        "SELECT * FROM `INFORMATION_SCHEMA`.`TABLES`"
+    ));
+    assert!(build::mentions_info_schema("select user from mysql.user"));
+    assert!(!build::mentions_info_schema(
+        "SELECT analysys.c FROM sbtest1 analysys"
+    ));
+    assert!(!build::mentions_info_schema(
+        "SELECT c FROM sbtest1 WHERE id = 1"
+    ));
+    assert!(!build::mentions_info_schema("SELECT t.c FROM mysqlx t"));
+}
+
+#[test]
+fn normaliser_edge_cases() {
+    let n = normalize(
+        "SELECT * FROM t WHERE a = 'it\\'s' AND b = \"q\"\"q\" AND c IN (1, -2, 3.5) -- tail",
+    )
+    .unwrap();
+    assert_eq!(
+        n.fingerprint,
+        "SELECT * FROM t WHERE a = ?1 AND b = ?2 AND c IN (?3, ?4, ?5)"
+    );
+    let vals: Vec<LitValue> = n.literals.iter().map(|l| l.value.clone()).collect();
+    assert_eq!(
+        vals,
+        vec![
+            LitValue::Str("it's".into()),
+            LitValue::Str("q\"q".into()),
+            LitValue::Int(1),
+            LitValue::Int(-2),
+            LitValue::Num("3.5".into())
+        ]
+    );
+    let a = normalize("select c from sbtest1 where id = 1").unwrap();
+    let b = normalize("select  c\n from sbtest1 /* x */ where id = 99").unwrap();
+    assert_eq!(a.fingerprint, b.fingerprint);
+    let h = normalize("/*+ HAOKA shard=2 */ select c from sbtest1 where id = 1").unwrap();
+    assert_eq!(h.hint, Some(Hint::Shard(2)));
+    assert_eq!(h.fingerprint, a.fingerprint);
+    // a literal that cannot be a placeholder still plans (uncached fallback)
+    let p = plan(sb(
+        "SELECT CAST(k AS DECIMAL(10,2)) FROM sbtest1 WHERE id = 1",
+    ));
+    assert_eq!(
+        p.targets[0].sql,
+        "SELECT CAST(k AS DECIMAL(10,2)) FROM `sbtest1` WHERE id = 1"
+    );
+}
+
+#[test]
+fn global_index_lookup_and_maintenance() {
+    let iccid = "89860100000000000001";
+    let ishard = crate::rules::crc32(iccid.as_bytes()) as usize % 8;
+    let r = router();
+    let routed = r
+        .plan_text(
+            "haoka",
+            &format!("SELECT card_id, status FROM sim_card WHERE iccid = '{iccid}'"),
+            &Segs,
+        )
+        .unwrap();
+    let Routed::NeedLookup(pl) = routed else {
+        panic!("{routed:?}")
+    };
+    assert_eq!(pl.index, "card_iccid");
+    assert_eq!(pl.key_column, "province_code");
+    assert_eq!(pl.lookups.len(), 1);
+    assert_eq!(pl.lookups[0].place, Place::Data(ishard));
+    assert_eq!(
+        pl.lookups[0].sql,
+        format!(
+            "SELECT DISTINCT `province_code` FROM `card_iccid_index` WHERE `iccid` IN ('{iccid}')"
+        )
+    );
+    let p = plan(pl.bind_keys(&["51".to_string()], &Segs));
+    assert_eq!(
+        targets(&p),
+        vec![(
+            Place::Data(5),
+            format!("SELECT card_id, status FROM `sim_card` WHERE iccid = '{iccid}'").as_str()
+        )]
+    );
+    // no index entry: one shard answers (no rows)
+    assert_eq!(plan(pl.bind_keys(&[], &Segs)).targets.len(), 1);
+    // the shard key given too: no lookup
+    let p = plan(hk(&format!(
+        "SELECT * FROM sim_card WHERE iccid = '{iccid}' AND province_code = '11'"
+    )));
+    assert_eq!(places(&p), vec![Place::Data(0)]);
+    // prepared UPDATE by ICCID
+    let ps = r
+        .prepare("haoka", "UPDATE sim_card SET status = ? WHERE iccid = ?")
+        .unwrap();
+    let routed = ps
+        .bind(
+            &[
+                Value::Bytes(b"02".to_vec()),
+                Value::Bytes(iccid.as_bytes().to_vec()),
+            ],
+            &Segs,
+        )
+        .unwrap();
+    let Routed::NeedLookup(pl) = routed else {
+        panic!("{routed:?}")
+    };
+    let p = plan(pl.bind_keys(&["31".to_string()], &Segs));
+    assert_eq!(places(&p), vec![Place::Data(2)]);
+    assert_eq!(
+        p.targets[0].prepared.as_ref().unwrap().sql,
+        "UPDATE `sim_card` SET status = ? WHERE iccid = ?"
+    );
+    // the indexed column cannot change
+    let e = hk("UPDATE sim_card SET iccid = '1' WHERE card_id = 5").unwrap_err();
+    assert!(matches!(e, RouteError::IndexedColumnUpdate { .. }), "{e}");
+    // INSERT writes the index row in the same plan
+    let routed = hk(&format!(
+        "INSERT INTO sim_card (iccid, province_code, city_code, depot_id, card_type) VALUES ('{iccid}', '51', '510', 7, 'M')"
+    ))
+    .unwrap();
+    let Routed::NeedIds(pending) = routed else {
+        panic!("{routed:?}")
+    };
+    let p = plan(pending.bind_ids(&[42], &Segs));
+    assert_eq!(
+        targets(&p),
+        vec![
+            (Place::Data(5), format!("INSERT INTO `sim_card` (iccid, province_code, city_code, depot_id, card_type, card_id) VALUES ('{iccid}', '51', '510', 7, 'M', 42)").as_str()),
+            (Place::Data(ishard), format!("INSERT INTO `card_iccid_index` (iccid, province_code, card_id) VALUES ('{iccid}', '51', 42)").as_str()),
+        ]
+    );
+    let rows = explain(
+        &Routed::NeedLookup(
+            match r
+                .plan_text(
+                    "haoka",
+                    &format!("SELECT * FROM sim_card WHERE iccid = '{iccid}'"),
+                    &Segs,
+                )
+                .unwrap()
+            {
+                Routed::NeedLookup(p) => p,
+                other => panic!("{other:?}"),
+            },
+        ),
+        rules().schema("haoka").unwrap(),
+    );
+    assert_eq!(rows.last().unwrap().shard, "lookup");
+}
+
+#[test]
+fn router_types_are_shareable_across_tasks() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Router>();
+    send_sync::<PreparedPlan>();
+    send_sync::<Routed>();
+    send_sync::<PendingInsert>();
+    send_sync::<PendingLookup>();
+}
+
+#[test]
+fn truncated_and_spliced_statements_never_panic() {
+    let r = router();
+    let seeds = [
+        "SELECT c, COUNT(*) AS n FROM sbtest1 t WHERE t.id BETWEEN 5 AND 1500 AND k IN (1, -2, 'x''y') GROUP BY c HAVING n > 1 ORDER BY 2 DESC LIMIT 3, 4",
+        "/*+ HAOKA shard=1 */ UPDATE phone_number SET status = '04' WHERE phone_no = '13012345678' -- c",
+        "INSERT INTO sim_card (iccid, province_code, city_code, depot_id, card_type) VALUES ('898601', '51', '510', 7, 'M') ON DUPLICATE KEY UPDATE status = VALUES(status)",
+        "SELECT * FROM sim_card c WHERE EXISTS (SELECT 1 FROM card_history h WHERE h.province_code = c.province_code) AND c.iccid = `x` # y",
+        "SHOW FULL COLUMNS FROM `phone_number` FROM haoka LIKE 'p%'",
+        "SET NAMES 'utf8mb4' COLLATE 'utf8mb4_bin'",
+        "INSERT INTO dual (a) SELECT 1",
+        "WITH x AS (SELECT 1) INSERT INTO x SELECT * FROM x",
+        "SELECT AVG(k), '\u{4E2D}\u{6587}' FROM sbtest1 WHERE id = ? OR id = ?",
+    ];
+    let params = [Value::Int(1), Value::Bytes(b"x".to_vec()), Value::NULL];
+    for seed in seeds {
+        let cuts: Vec<usize> = seed
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain([seed.len()])
+            .collect();
+        for &i in &cuts {
+            let (a, b) = seed.split_at(i);
+            for sql in [a.to_string(), b.to_string(), format!("{b}{a}")] {
+                let _ = r.plan_text("haoka", &sql, &Segs);
+                let _ = r.plan_text("sbtest", &sql, &Segs);
+                if let Ok(ps) = r.prepare("sbtest", &sql) {
+                    let n = ps.params().min(params.len());
+                    let _ = ps.bind(&params[..n], &Segs);
+                }
+            }
+        }
+    }
 }
