@@ -321,6 +321,53 @@ impl Session {
                     }
                 }
             }
+            Routed::NeedLookup(pending) => {
+                // Global secondary index: read the owning shard keys first,
+                // then route the statement to those shards only.
+                let mut keys = Vec::new();
+                for t in &pending.lookups {
+                    let mut conn = match self.take_conn(schema, t.place).await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            w.err(&e);
+                            return Ok(RouteKind::Local);
+                        }
+                    };
+                    let r = conn.query_collect(&t.sql).await;
+                    self.give_back(schema, t.place, conn).await;
+                    match r {
+                        Ok(res) => keys.extend(res.rows.into_iter().filter_map(|row| {
+                            match row.into_iter().next() {
+                                Some(Value::Bytes(b)) => String::from_utf8(b).ok(),
+                                Some(Value::Int(i)) => Some(i.to_string()),
+                                Some(Value::UInt(u)) => Some(u.to_string()),
+                                _ => None,
+                            }
+                        })),
+                        Err(e) => {
+                            w.err(&backend_err(&self.shared, schema, t.place, e));
+                            return Ok(RouteKind::Local);
+                        }
+                    }
+                }
+                keys.sort();
+                keys.dedup();
+                match pending.bind_keys(&keys, &self.shared.schemas[schema].segments) {
+                    Ok(Routed::Shards(plan)) => self.run_shards(schema, plan, sql, proto, w).await,
+                    Ok(_) => {
+                        w.err(&ErrInfo::new(
+                            1105,
+                            "HY000",
+                            "haoka: internal: index lookup did not route to shards",
+                        ));
+                        Ok(RouteKind::Local)
+                    }
+                    Err(e) => {
+                        w.err(&route_err(&e));
+                        Ok(RouteKind::Local)
+                    }
+                }
+            }
             Routed::Session(cmd) => {
                 self.run_session(cmd, w).await?;
                 Ok(RouteKind::Local)
