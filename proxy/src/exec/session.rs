@@ -152,6 +152,19 @@ impl Session {
         s
     }
 
+    /// SERVER_STATUS flags for the answer to a statement that ran on shards:
+    /// inside a transaction (BEGIN, or autocommit off) the statement's shard
+    /// connections are pinned, so the transaction is open even when the
+    /// connections go back to the session only after the answer is written.
+    /// Clients such as MariaDB Connector/J send COMMIT only when this flag is set.
+    pub(super) fn status_after_shards(&self) -> u16 {
+        let mut s = self.status();
+        if self.in_tx() {
+            s |= SERVER_STATUS_IN_TRANS;
+        }
+        s
+    }
+
     fn may_use(&self, schema: &str) -> bool {
         match self.shared.users.get(&self.user) {
             Some(u) => {
@@ -373,7 +386,7 @@ impl Session {
                 Ok(RouteKind::Local)
             }
             Routed::NoTable { sql } => {
-                let sql = self.inline_last_insert_id(&sql);
+                let sql = self.inline_session_values(&sql);
                 let place = Place::Global;
                 self.run_on_one(schema, place, &sql, proto, w).await?;
                 Ok(RouteKind::Single)
@@ -398,22 +411,28 @@ impl Session {
         }
     }
 
-    /// `LAST_INSERT_ID()` is session state the proxy keeps (ids come from its
-    /// sequences); put the value into the statement before a shard runs it.
-    fn inline_last_insert_id(&self, sql: &str) -> String {
-        let lower = sql.to_ascii_lowercase();
-        let needle = "last_insert_id()";
-        if !lower.contains(needle) {
-            return sql.to_string();
+    /// `LAST_INSERT_ID()`, `DATABASE()` / `SCHEMA()` and `@@autocommit` are
+    /// session state the proxy keeps (ids come from its sequences, the
+    /// logical schema is not the global shard's database, and autocommit is
+    /// not replayed on backend connections): put their values into the
+    /// statement before a shard runs it. A bare select item keeps its name
+    /// (`SELECT DATABASE()` still returns a column named `DATABASE()`).
+    fn inline_session_values(&self, sql: &str) -> String {
+        let schema = format!("'{}'", self.schema_name().replace('\'', "''"));
+        let autocommit = if self.autocommit { "1" } else { "0" };
+        let last_id = self.last_insert_id.to_string();
+        let subs: [(&str, &str); 6] = [
+            ("last_insert_id()", &last_id),
+            ("database()", &schema),
+            ("schema()", &schema),
+            ("@@session.autocommit", autocommit),
+            ("@@local.autocommit", autocommit),
+            ("@@autocommit", autocommit),
+        ];
+        let mut out = sql.to_string();
+        for (needle, value) in subs {
+            out = replace_session_value(&out, needle, value);
         }
-        let mut out = String::with_capacity(sql.len());
-        let mut rest = 0;
-        for (i, _) in lower.match_indices(needle) {
-            out.push_str(&sql[rest..i]);
-            out.push_str(&self.last_insert_id.to_string());
-            rest = i + needle.len();
-        }
-        out.push_str(&sql[rest..]);
         out
     }
 
@@ -671,5 +690,119 @@ impl Handler for Session {
             .metrics
             .connections_open
             .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Replaces `needle` (lower case; matched case-insensitively, on word
+/// boundaries, outside quotes) by `value`. Where the match is a whole select
+/// item without an alias, the item keeps its name: `value AS `<original>``.
+fn replace_session_value(sql: &str, needle: &str, value: &str) -> String {
+    let lower = sql.to_ascii_lowercase();
+    if !lower.contains(needle) {
+        return sql.to_string();
+    }
+    let bytes = sql.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'@' || b == b'.';
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    let mut copied = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if let Some(q) = quote {
+            if b == b'\\' && q != b'`' {
+                i += 2;
+                continue;
+            }
+            if b == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        if b == b'\'' || b == b'"' || b == b'`' {
+            quote = Some(b);
+            i += 1;
+            continue;
+        }
+        let end = i + needle.len();
+        if lower.as_bytes()[i..].starts_with(needle.as_bytes())
+            && (i == 0 || !word(bytes[i - 1]))
+            && (end >= bytes.len() || !word(bytes[end]) || needle.ends_with(')'))
+        {
+            let before = sql[..i].trim_end().to_ascii_lowercase();
+            let after = sql[end..].trim_start();
+            let after_lower = after.to_ascii_lowercase();
+            let item_start = before.ends_with(',')
+                || before.ends_with("select")
+                    && before[..before.len() - 6]
+                        .chars()
+                        .last()
+                        .is_none_or(|c| !c.is_ascii_alphanumeric() && c != '_');
+            let item_end = after.is_empty()
+                || after.starts_with(',')
+                || after.starts_with(';')
+                || (after_lower.starts_with("from")
+                    && !after_lower[4..]
+                        .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'));
+            out.push_str(&sql[copied..i]);
+            out.push_str(value);
+            if item_start && item_end {
+                out.push_str(" AS `");
+                out.push_str(&sql[i..end].replace('`', "``"));
+                out.push('`');
+            }
+            i = end;
+            copied = end;
+            continue;
+        }
+        i += 1;
+    }
+    out.push_str(&sql[copied..]);
+    out
+}
+
+#[cfg(test)]
+mod session_value_tests {
+    use super::replace_session_value as r;
+
+    #[test]
+    fn replaces_and_keeps_names() {
+        assert_eq!(
+            r("SELECT DATABASE()", "database()", "'x'"),
+            "SELECT 'x' AS `DATABASE()`"
+        );
+        assert_eq!(
+            r("select database(), 1", "database()", "'x'"),
+            "select 'x' AS `database()`, 1"
+        );
+        assert_eq!(
+            r("SELECT DATABASE() AS db", "database()", "'x'"),
+            "SELECT 'x' AS db"
+        );
+        assert_eq!(
+            r("SELECT IFNULL(DATABASE(), 'n')", "database()", "'x'"),
+            "SELECT IFNULL('x', 'n')"
+        );
+        assert_eq!(
+            r("SELECT 'database()'", "database()", "'x'"),
+            "SELECT 'database()'"
+        );
+        assert_eq!(
+            r("SELECT my_database()", "database()", "'x'"),
+            "SELECT my_database()"
+        );
+        assert_eq!(
+            r("SELECT @@autocommit, @@autocommit_x", "@@autocommit", "0"),
+            "SELECT 0 AS `@@autocommit`, @@autocommit_x"
+        );
+        assert_eq!(
+            r("SELECT @@session.autocommit", "@@autocommit", "0"),
+            "SELECT @@session.autocommit"
+        );
+        assert_eq!(
+            r("SELECT LAST_INSERT_ID() FROM dual", "last_insert_id()", "7"),
+            "SELECT 7 AS `LAST_INSERT_ID()` FROM dual"
+        );
     }
 }

@@ -254,7 +254,8 @@ impl Session {
                     self.last_insert_id = ok.last_insert_id;
                 }
                 ok.status = (ok.status & !crate::protocol::consts::SERVER_STATUS_IN_TRANS)
-                    | (self.status() & crate::protocol::consts::SERVER_STATUS_IN_TRANS);
+                    | (self.status_after_shards()
+                        & crate::protocol::consts::SERVER_STATUS_IN_TRANS);
                 w.ok(&ok);
             }
             Response::Err(e) => {
@@ -399,7 +400,7 @@ impl Session {
                     }
                 }
                 Ok(None) => {
-                    w.end_result(0, self.status());
+                    w.end_result(0, self.status_after_shards());
                     break;
                 }
                 Err(e) => {
@@ -550,7 +551,7 @@ impl Session {
         w.ok(&OkInfo {
             affected_rows,
             last_insert_id,
-            status: self.status(),
+            status: self.status_after_shards(),
             warnings,
             info: String::new(),
         });
