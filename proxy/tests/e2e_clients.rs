@@ -218,6 +218,51 @@ async fn mysql_async_text_and_prepared_with_sequences() {
         .await
         .unwrap();
     assert_eq!(n, Some(0), "rollback undone on both shards");
+
+    // Session values come from the proxy session, not the backend connection.
+    let mut r = c.query_iter("SELECT DATABASE()").await.unwrap();
+    let name = r.columns().unwrap()[0].name_str().to_string();
+    let db: Vec<String> = r.collect().await.unwrap();
+    assert_eq!(
+        (name.as_str(), db),
+        ("DATABASE()", vec!["sbtest".to_string()])
+    );
+    let ac: Option<i64> = c.query_first("SELECT @@autocommit").await.unwrap();
+    assert_eq!(ac, Some(1));
+    c.query_drop("SET autocommit = 0").await.unwrap();
+    let ac: Option<i64> = c.query_first("SELECT @@autocommit").await.unwrap();
+    assert_eq!(ac, Some(0));
+    c.exec_drop("UPDATE sbtest10 SET c = ? WHERE id = ?", ("ac0", 900001))
+        .await
+        .unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    c.query_drop("SET autocommit = 1").await.unwrap();
+
+    // Concurrent clients with prepared point selects, each checking its answers.
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let url = proxy.url("sbtest");
+        let ids = ids.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut c = mysql_async::Conn::from_url(url).await.unwrap();
+            for n in 0..50 {
+                let id = ids[(t + n) % ids.len()];
+                let got: Option<i64> = c
+                    .exec_first("SELECT id FROM sbtest10 WHERE id = ?", (id,))
+                    .await
+                    .unwrap();
+                assert_eq!(got, Some(id));
+                let c900: Option<String> = c
+                    .query_first("SELECT c FROM sbtest10 WHERE id = 900001")
+                    .await
+                    .unwrap();
+                assert_eq!(c900.as_deref(), Some("ac0"));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
     c.query_drop("DROP TABLE sbtest10").await.unwrap();
 }
 

@@ -336,6 +336,101 @@ fn hand_written(data: &Data) -> Vec<Q> {
             vec![P::I(-77_777)],
             true,
         ),
+        // Edge cases: empty sets, aliases, expressions, ORDER BY on columns
+        // that are not selected, NULL ordering, aggregates in ORDER BY.
+        Q::new(
+            "SELECT COUNT(*), SUM(k), AVG(d), MIN(s) FROM {t} WHERE k < ?",
+            vec![P::I(-1000)],
+            true,
+        ),
+        Q::new(
+            "SELECT g, COUNT(*) FROM {t} WHERE k < ? GROUP BY g ORDER BY g",
+            vec![P::I(-1000)],
+            true,
+        ),
+        Q::new(
+            "SELECT id FROM {t} ORDER BY k DESC, id LIMIT 15",
+            vec![],
+            true,
+        ),
+        Q::new(
+            "SELECT id AS x, k AS y FROM {t} ORDER BY y, x LIMIT 12",
+            vec![],
+            true,
+        ),
+        Q::new(
+            "SELECT id, k + i AS z FROM {t} ORDER BY z, id LIMIT 20",
+            vec![],
+            true,
+        ),
+        Q::new(
+            "SELECT id, d FROM {t} ORDER BY d DESC, id LIMIT 20",
+            vec![],
+            true,
+        ),
+        Q::new(
+            "SELECT id, dt FROM {t} ORDER BY dt, id LIMIT 20",
+            vec![],
+            true,
+        ),
+        Q::new(
+            "SELECT id, dt FROM {t} ORDER BY dt DESC, id DESC LIMIT 20",
+            vec![],
+            true,
+        ),
+        Q::new(
+            "SELECT g, COUNT(*) AS n FROM {t} GROUP BY g ORDER BY n DESC, g LIMIT 3",
+            vec![],
+            true,
+        ),
+        Q::new(
+            "SELECT g, SUM(k) FROM {t} GROUP BY g HAVING SUM(k) > ? ORDER BY g",
+            vec![P::I(7_000_000)],
+            true,
+        ),
+        Q::new(
+            "SELECT DISTINCT g FROM {t} ORDER BY g DESC LIMIT 4",
+            vec![],
+            true,
+        ),
+        Q::new(
+            "SELECT DISTINCT dt FROM {t} WHERE dt IS NOT NULL ORDER BY dt LIMIT 10 OFFSET 5",
+            vec![],
+            true,
+        ),
+        Q::new("SELECT COUNT(*) FROM {t} WHERE s IS NOT NULL", vec![], true),
+        Q::new(
+            "SELECT COUNT(i), COUNT(d), COUNT(dt) FROM {t}",
+            vec![],
+            true,
+        ),
+        Q::new(
+            "SELECT id, s FROM {t} WHERE s IN (?, ?, ?) ORDER BY id",
+            vec![s(1), lower(2), P::S(data.strings[3].to_ascii_uppercase())],
+            true,
+        ),
+        Q::new(
+            "SELECT * FROM {t} WHERE id IN (?, ?) AND g = ?",
+            vec![id(100), id(200), P::I(3)],
+            false,
+        ),
+        Q::new("SELECT * FROM {t} ORDER BY id LIMIT 0", vec![], true),
+        Q::new(
+            "SELECT id FROM {t} ORDER BY id LIMIT 3 OFFSET 5000",
+            vec![],
+            true,
+        ),
+        Q::new(
+            "SELECT SUM(k) FROM {t} WHERE id BETWEEN ? AND ?",
+            vec![P::I(-1), P::I(-1)],
+            true,
+        ),
+        Q::new("SELECT MIN(i), MAX(i) FROM {t} WHERE i > 0", vec![], true),
+        Q::new(
+            "SELECT g, MIN(id), MAX(id) FROM {t} WHERE id < ? GROUP BY g ORDER BY g",
+            vec![P::I(0)],
+            true,
+        ),
     ]
 }
 
@@ -629,6 +724,10 @@ async fn sharded_answers_match_single_database() {
         (
             "SELECT a.id FROM sbtest16 a JOIN sbtest16 b ON a.k = b.k",
             "cross-shard join",
+        ),
+        (
+            "SELECT g, MAX(d) - MIN(d) FROM sbtest16 GROUP BY g",
+            "inside an expression across shards",
         ),
     ] {
         for prepared in [false, true] {
