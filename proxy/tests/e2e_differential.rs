@@ -759,6 +759,84 @@ async fn sharded_answers_match_single_database() {
         );
     }
 
+    // Writes: the same UPDATE/DELETE statements affect the same rows, and
+    // the tables stay equal afterwards.
+    let writes = [
+        Q::new(
+            "UPDATE {t} SET k = k + 1 WHERE id = ?",
+            vec![P::I(data.ids[9])],
+            true,
+        ),
+        Q::new(
+            "UPDATE {t} SET s = ?, i = NULL WHERE id IN (?, ?, ?)",
+            vec![
+                P::S("Changed".into()),
+                P::I(data.ids[1]),
+                P::I(data.ids[1500]),
+                P::I(-1),
+            ],
+            true,
+        ),
+        Q::new(
+            "UPDATE {t} SET d = d * 2 WHERE g = ? AND d IS NOT NULL",
+            vec![P::I(4)],
+            true,
+        ),
+        Q::new(
+            "UPDATE {t} SET k = 0 WHERE id BETWEEN ? AND ?",
+            vec![P::I(-3000), P::I(4000)],
+            true,
+        ),
+        Q::new("UPDATE {t} SET g = g WHERE g = ?", vec![P::I(2)], true),
+        Q::new(
+            "DELETE FROM {t} WHERE id = ?",
+            vec![P::I(data.ids[2000])],
+            true,
+        ),
+        Q::new(
+            "DELETE FROM {t} WHERE k > ? AND g = ?",
+            vec![P::I(45_000), P::I(7)],
+            true,
+        ),
+        Q::new(
+            "DELETE FROM {t} WHERE id IN (?, ?, ?)",
+            vec![P::I(data.ids[3]), P::I(data.ids[4]), P::I(123_456)],
+            true,
+        ),
+        Q::new(
+            "UPDATE {t} SET dt = NULL WHERE s LIKE ?",
+            vec![P::S("q%".into())],
+            true,
+        ),
+    ];
+    for (n, q) in writes.iter().enumerate() {
+        let prepared = n % 2 == 1;
+        let (w, g) = if prepared {
+            let params = |q: &Q| Params::Positional(q.params.iter().map(P::value).collect());
+            single.exec_drop(q.sql.as_str(), params(q)).await.unwrap();
+            sharded
+                .exec_drop(q.sql.as_str(), params(q))
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", q.sql));
+            (single.affected_rows(), sharded.affected_rows())
+        } else {
+            single.query_drop(q.text()).await.unwrap();
+            sharded
+                .query_drop(q.text())
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", q.text()));
+            (single.affected_rows(), sharded.affected_rows())
+        };
+        assert_eq!(w, g, "affected rows of {} (prepared {prepared})", q.text());
+    }
+    let all = Q::new("SELECT * FROM {t} ORDER BY id", vec![], true);
+    for prepared in [false, true] {
+        let w = run(&mut single, &all, prepared).await.unwrap();
+        let g = run(&mut sharded, &all, prepared).await.unwrap();
+        assert_eq!(w.1.len(), g.1.len(), "row count after writes");
+        assert!(w == g, "tables differ after writes");
+    }
+
     sharded
         .query_drop(format!("DROP TABLE {TABLE}"))
         .await
