@@ -64,6 +64,217 @@ async fn bystander_ok(c: &mut mysql_async::Conn, what: &str) {
     assert!(n.unwrap() > 0, "after {what}");
 }
 
+/// Sends one packet with sequence id `seq`.
+async fn send(s: &mut TcpStream, seq: u8, payload: &[u8]) {
+    let len = payload.len() as u32;
+    let mut p = vec![len as u8, (len >> 8) as u8, (len >> 16) as u8, seq];
+    p.extend_from_slice(payload);
+    s.write_all(&p).await.unwrap();
+}
+
+fn sha1(parts: &[&[u8]]) -> Vec<u8> {
+    use sha1::Digest;
+    let mut h = sha1::Sha1::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().to_vec()
+}
+
+/// mysql_native_password: SHA1(pw) XOR SHA1(scramble + SHA1(SHA1(pw))).
+fn native_scramble(password: &str, scramble: &[u8]) -> Vec<u8> {
+    let h1 = sha1(&[password.as_bytes()]);
+    let h2 = sha1(&[&h1]);
+    let h3 = sha1(&[scramble, &h2]);
+    h1.iter().zip(h3).map(|(a, b)| a ^ b).collect()
+}
+
+/// A raw, authenticated protocol connection (no DEPRECATE_EOF, no CLIENT_MULTI_STATEMENTS).
+async fn raw_login(port: u16, db: &str) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (_, g) = read_packet(&mut s).await.expect("greeting");
+    let mut pos = 1 + g[1..].iter().position(|&b| b == 0).unwrap() + 1; // version
+    pos += 4; // connection id
+    let mut scramble = g[pos..pos + 8].to_vec();
+    pos += 8 + 1 + 2 + 1 + 2 + 2 + 1 + 10;
+    let rest = &g[pos..];
+    let end = rest
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(rest.len())
+        .min(12);
+    scramble.extend_from_slice(&rest[..end]);
+    let caps: u32 = 0x1 | 0x8 | 0x200 | 0x2000 | 0x8000 | 0x8_0000;
+    let mut resp = Vec::new();
+    resp.extend_from_slice(&caps.to_le_bytes());
+    resp.extend_from_slice(&(16u32 << 20).to_le_bytes());
+    resp.push(45);
+    resp.extend_from_slice(&[0u8; 23]);
+    resp.extend_from_slice(USER.as_bytes());
+    resp.push(0);
+    let auth = native_scramble(PASSWORD, &scramble);
+    resp.push(auth.len() as u8);
+    resp.extend_from_slice(&auth);
+    resp.extend_from_slice(db.as_bytes());
+    resp.push(0);
+    resp.extend_from_slice(b"mysql_native_password\0");
+    send(&mut s, 1, &resp).await;
+    let (seq, p) = read_packet(&mut s).await.expect("auth answer");
+    let p = if p[0] == 0xfe {
+        // AuthSwitchRequest: plugin name, then the new scramble.
+        let name_end = 1 + p[1..].iter().position(|&b| b == 0).unwrap();
+        let data = &p[name_end + 1..];
+        let data = &data[..data.iter().position(|&b| b == 0).unwrap_or(data.len())];
+        send(&mut s, seq + 1, &native_scramble(PASSWORD, data)).await;
+        read_packet(&mut s).await.expect("auth answer").1
+    } else {
+        p
+    };
+    assert_eq!(p[0], 0, "login OK: {p:?}");
+    s
+}
+
+/// Sends COM_QUERY and reads the answer: Ok(rows as text cells) or Err(code).
+async fn raw_query(s: &mut TcpStream, sql: &[u8]) -> Result<Vec<Vec<String>>, u16> {
+    let mut payload = vec![3u8];
+    payload.extend_from_slice(sql);
+    send(s, 0, &payload).await;
+    let (_, first) = read_packet(s).await.expect("answer");
+    match first[0] {
+        0xff => return Err(u16::from_le_bytes([first[1], first[2]])),
+        0x00 => return Ok(Vec::new()),
+        _ => {}
+    }
+    // Column definitions up to EOF, then rows up to EOF.
+    loop {
+        let (_, p) = read_packet(s).await.expect("column");
+        if p[0] == 0xfe && p.len() < 9 {
+            break;
+        }
+    }
+    let mut rows = Vec::new();
+    loop {
+        let (_, p) = read_packet(s).await.expect("row");
+        if p[0] == 0xfe && p.len() < 9 {
+            break;
+        }
+        if p[0] == 0xff {
+            return Err(u16::from_le_bytes([p[1], p[2]]));
+        }
+        let mut cells = Vec::new();
+        let mut i = 0;
+        while i < p.len() {
+            if p[i] == 0xfb {
+                cells.push("NULL".to_string());
+                i += 1;
+            } else {
+                let n = p[i] as usize; // short cells only in these tests
+                cells.push(String::from_utf8_lossy(&p[i + 1..i + 1 + n]).into_owned());
+                i += 1 + n;
+            }
+        }
+        rows.push(cells);
+    }
+    Ok(rows)
+}
+
+/// Sends a command and expects one ERR packet; returns its code.
+async fn raw_expect_err(s: &mut TcpStream, payload: &[u8]) -> Option<u16> {
+    send(s, 0, payload).await;
+    let r = tokio::time::timeout(Duration::from_secs(8), read_packet(s))
+        .await
+        .expect("answer in time");
+    r.map(|(_, p)| {
+        assert_eq!(p[0], 0xff, "expected ERR, got {p:?}");
+        u16::from_le_bytes([p[1], p[2]])
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_commands_after_login() {
+    let mut proxy = ProxyProc::start();
+    let mut by = proxy.conn("haoka").await;
+    let mut s = raw_login(proxy.port, "haoka").await;
+    assert_eq!(
+        raw_query(&mut s, b"SELECT 1").await,
+        Ok(vec![vec!["1".into()]])
+    );
+
+    // Invalid UTF-8 in a query: an error, the session goes on.
+    let code = raw_expect_err(&mut s, b"\x03SELECT '\xff\xfe'").await;
+    assert!(code.is_some(), "invalid utf-8 closed the session");
+    assert_eq!(
+        raw_query(&mut s, b"SELECT 2").await,
+        Ok(vec![vec!["2".into()]])
+    );
+
+    // Empty query.
+    assert!(raw_query(&mut s, b"").await.is_err());
+    assert!(raw_query(&mut s, b"   ;  ").await.is_err());
+
+    // Unknown statement id for execute / reset; close of an unknown id is silent.
+    let mut exec = vec![0x17u8];
+    exec.extend_from_slice(&999u32.to_le_bytes());
+    exec.extend_from_slice(&[0, 1, 0, 0, 0]);
+    assert_eq!(raw_expect_err(&mut s, &exec).await, Some(1243));
+    let mut close = vec![0x19u8];
+    close.extend_from_slice(&999u32.to_le_bytes());
+    send(&mut s, 0, &close).await;
+    assert_eq!(
+        raw_query(&mut s, b"SELECT 3").await,
+        Ok(vec![vec!["3".into()]])
+    );
+
+    // Deeply nested expression: an error, not a crashed proxy.
+    let deep = format!("SELECT {}1{}", "(".repeat(50_000), ")".repeat(50_000));
+    let r = raw_query(&mut s, deep.as_bytes()).await;
+    assert!(r.is_err() || r == Ok(vec![vec!["1".into()]]), "{r:?}");
+    assert!(
+        proxy.alive(),
+        "deep nesting killed the proxy: {}",
+        proxy.log()
+    );
+    assert_eq!(
+        raw_query(&mut s, b"SELECT 4").await,
+        Ok(vec![vec!["4".into()]])
+    );
+
+    // Prepare, then execute with the parameter block cut short.
+    let mut prep = vec![0x16u8];
+    prep.extend_from_slice(b"SELECT name FROM province WHERE province_code = ?");
+    send(&mut s, 0, &prep).await;
+    let (_, ok) = read_packet(&mut s).await.unwrap();
+    assert_eq!(ok[0], 0, "prepare OK: {ok:?}");
+    let stmt = u32::from_le_bytes([ok[1], ok[2], ok[3], ok[4]]);
+    let (ncols, nparams) = (
+        u16::from_le_bytes([ok[5], ok[6]]),
+        u16::from_le_bytes([ok[7], ok[8]]),
+    );
+    assert_eq!(nparams, 1);
+    // param defs + EOF, column defs + EOF
+    for _ in 0..(nparams as usize + 1 + ncols as usize + usize::from(ncols > 0)) {
+        read_packet(&mut s).await.unwrap();
+    }
+    let mut exec = vec![0x17u8];
+    exec.extend_from_slice(&stmt.to_le_bytes());
+    exec.extend_from_slice(&[0, 1, 0, 0, 0]);
+    exec.extend_from_slice(&[0, 1, 0xfe]); // null bitmap, bound, half a type
+    let code = raw_expect_err(&mut s, &exec).await;
+    if code.is_some() {
+        assert_eq!(
+            raw_query(&mut s, b"SELECT 5").await,
+            Ok(vec![vec!["5".into()]])
+        );
+    }
+
+    // An unknown command byte: ERR (and maybe a disconnect), never a hang.
+    let _ = raw_expect_err(&mut s, &[0xee, 1, 2, 3]).await;
+    drop(s);
+
+    bystander_ok(&mut by, "bad commands").await;
+    assert!(proxy.alive(), "proxy died: {}", proxy.log());
+}
+
 fn server_code(e: &mysql_async::Error) -> Option<u16> {
     match e {
         mysql_async::Error::Server(s) => Some(s.code),
