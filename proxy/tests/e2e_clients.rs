@@ -229,6 +229,15 @@ async fn mysql_async_text_and_prepared_with_sequences() {
     );
     let ac: Option<i64> = c.query_first("SELECT @@autocommit").await.unwrap();
     assert_eq!(ac, Some(1));
+    // ... over the binary protocol too, with a parameter next to them.
+    let row: Option<(String, i64, i64, String)> = c
+        .exec_first(
+            "SELECT DATABASE(), @@autocommit, LAST_INSERT_ID(), ?",
+            ("p",),
+        )
+        .await
+        .unwrap();
+    assert_eq!(row, Some(("sbtest".into(), 1, text_id, "p".into())));
     c.query_drop("SET autocommit = 0").await.unwrap();
     let ac: Option<i64> = c.query_first("SELECT @@autocommit").await.unwrap();
     assert_eq!(ac, Some(0));
@@ -464,6 +473,30 @@ public class HaokaJdbc {{
         System.out.println("updated " + ps.executeUpdate());
       }}
       c.commit();
+      try (PreparedStatement ps = c.prepareStatement("INSERT INTO sbtest12 (id, k, c) VALUES (?, ?, ?)")) {{
+        for (long id : new long[] {{2005, 3005, 9005}}) {{
+          ps.setLong(1, id);
+          ps.setInt(2, 7);
+          ps.setString(3, "batch" + id);
+          ps.addBatch();
+        }}
+        int total = 0;
+        for (int n : ps.executeBatch()) total += n;
+        System.out.println("batch " + total);
+      }}
+      c.rollback();
+      c.setAutoCommit(true);
+    }}
+    // Client-side prepared statements, metadata of a merged aggregate.
+    String url2 = "jdbc:mariadb://127.0.0.1:{port}/sbtest?user={USER}&password={PASSWORD}&useServerPrepStmts=false";
+    try (Connection c = DriverManager.getConnection(url2);
+         PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) AS n, MAX(c) AS top FROM sbtest12 WHERE k < ?")) {{
+      ps.setInt(1, 100);
+      try (ResultSet rs = ps.executeQuery()) {{
+        ResultSetMetaData md = rs.getMetaData();
+        rs.next();
+        System.out.println("client " + md.getColumnLabel(1) + "=" + rs.getLong(1) + " " + md.getColumnLabel(2) + "=" + rs.getString(2));
+      }}
     }}
   }}
 }}
@@ -496,13 +529,19 @@ public class HaokaJdbc {{
     );
     assert_eq!(
         stdout,
-        "catalog sbtest\nrow 5 1 five\nrow 1005 2 thousand-five\nnone 77\nagg 2 3\nupdated 1\n"
+        "catalog sbtest\nrow 5 1 five\nrow 1005 2 thousand-five\nnone 77\nagg 2 3\nupdated 1\n\
+         batch 3\nclient n=3 top=x\n"
     );
     let k: Option<i32> = c
         .query_first("SELECT k FROM sbtest12 WHERE id = 5")
         .await
         .unwrap();
     assert_eq!(k, Some(11), "JDBC commit landed");
+    let n: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM sbtest12 WHERE c LIKE 'batch%'")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(0), "JDBC rollback of the batch");
     c.query_drop("DROP TABLE sbtest12").await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -151,7 +151,12 @@ impl Drop for ProxyProc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let log = self.log();
         let _ = std::fs::remove_dir_all(&self.dir);
+        // A panic inside a proxy task only shows in its log: fail the test.
+        if !std::thread::panicking() && log.contains("panicked at") {
+            panic!("haoka-proxy panicked during the test:\n{log}");
+        }
     }
 }
 
