@@ -31,6 +31,9 @@ const DDL: &str = "CREATE TABLE sbtest16 (
 enum P {
     I(i64),
     S(String),
+    F(f64),
+    Date(u16, u8, u8),
+    Null,
 }
 
 impl P {
@@ -38,12 +41,18 @@ impl P {
         match self {
             P::I(i) => i.to_string(),
             P::S(s) => format!("'{}'", s.replace('\'', "''")),
+            P::F(f) => format!("{f:?}"),
+            P::Date(y, m, d) => format!("'{y:04}-{m:02}-{d:02}'"),
+            P::Null => "NULL".into(),
         }
     }
     fn value(&self) -> Value {
         match self {
             P::I(i) => Value::Int(*i),
             P::S(s) => Value::Bytes(s.clone().into_bytes()),
+            P::F(f) => Value::Double(*f),
+            P::Date(y, m, d) => Value::Date(*y, *m, *d, 0, 0, 0, 0),
+            P::Null => Value::NULL,
         }
     }
 }
@@ -426,6 +435,48 @@ fn hand_written(data: &Data) -> Vec<Q> {
             true,
         ),
         Q::new("SELECT MIN(i), MAX(i) FROM {t} WHERE i > 0", vec![], true),
+        // Parameters of other types, including for the shard key.
+        Q::new(
+            "SELECT * FROM {t} WHERE id = ?",
+            vec![P::S(data.ids[33].to_string())],
+            true,
+        ),
+        Q::new(
+            "SELECT * FROM {t} WHERE id = ?",
+            vec![P::F(data.ids[34] as f64)],
+            true,
+        ),
+        Q::new(
+            "SELECT * FROM {t} WHERE id = ?",
+            vec![P::S(format!(" {} ", data.ids[35]))],
+            true,
+        ),
+        Q::new("SELECT * FROM {t} WHERE id = ?", vec![P::Null], true),
+        Q::new(
+            "SELECT * FROM {t} WHERE id IN (?, ?)",
+            vec![P::F(data.ids[36] as f64 + 0.5), id(37)],
+            false,
+        ),
+        Q::new(
+            "SELECT id FROM {t} WHERE id BETWEEN ? AND ? ORDER BY id",
+            vec![P::S("-2500".into()), P::F(1200.5)],
+            true,
+        ),
+        Q::new(
+            "SELECT id, dt FROM {t} WHERE dt >= ? AND dt < ? ORDER BY dt, id",
+            vec![P::Date(2010, 3, 1), P::Date(2010, 9, 1)],
+            true,
+        ),
+        Q::new(
+            "SELECT COUNT(*) FROM {t} WHERE d > ? OR i = ?",
+            vec![P::F(98_000.25), P::Null],
+            true,
+        ),
+        Q::new(
+            "SELECT id, k FROM {t} WHERE id = ? OR id = ? ORDER BY id",
+            vec![P::I(data.ids[40]), P::S(data.ids[41].to_string())],
+            true,
+        ),
         Q::new(
             "SELECT g, MIN(id), MAX(id) FROM {t} WHERE id < ? GROUP BY g ORDER BY g",
             vec![P::I(0)],
