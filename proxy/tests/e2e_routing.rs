@@ -187,11 +187,24 @@ async fn delete_by_iccid_removes_the_index_row() {
     .iter()
     .map(Vec::len)
     .sum();
+    // The consequence: deleting and re-inserting a card (what the proxy
+    // advises instead of updating the key) fails with a duplicate index key.
+    let again = c
+        .exec_drop(
+            "INSERT INTO sim_card (iccid, province_code, city_code, depot_id, card_type) \
+             VALUES (?, '51', '510', 1, 'M')",
+            (&iccid,),
+        )
+        .await;
     // Clean up before asserting, so a failure leaves nothing behind.
+    c.exec_drop("DELETE FROM sim_card WHERE iccid = ?", (&iccid,))
+        .await
+        .unwrap();
     c.exec_drop("DELETE FROM card_iccid_index WHERE iccid = ?", (&iccid,))
         .await
         .unwrap();
     assert_eq!(left, 0, "stale index row for deleted card {iccid}");
+    again.expect("re-insert of a deleted card's ICCID");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
