@@ -545,3 +545,57 @@ public class HaokaJdbc {{
     c.query_drop("DROP TABLE sbtest12").await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_state_and_isolation_across_clients() {
+    let proxy = ProxyProc::start();
+    let mut a = proxy.conn("sbtest").await;
+    fresh_table(&mut a, "sbtest13").await;
+    a.query_drop("INSERT INTO sbtest13 (id, k, c) VALUES (900001, 1, 'a'), (905001, 2, 'b')")
+        .await
+        .unwrap();
+
+    // Session settings of one client apply to its own shard statements only.
+    a.query_drop("SET SESSION sql_mode = 'ANSI_QUOTES'")
+        .await
+        .unwrap();
+    a.query_drop("SET @e2e_v = 42").await.unwrap();
+    let v: Option<i64> = a.query_first("SELECT @e2e_v").await.unwrap();
+    assert_eq!(v, Some(42));
+    let n: Option<i64> = a
+        .query_first("SELECT COUNT(*) FROM sbtest13 WHERE \"k\" > 0")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(2), "ANSI_QUOTES on every shard of this session");
+    // Other clients (sharing the pooled backend connections) do not see them.
+    for _ in 0..3 {
+        let mut b = proxy.conn("sbtest").await;
+        let n: Option<i64> = b
+            .query_first("SELECT COUNT(*) FROM sbtest13 WHERE c = \"a\"")
+            .await
+            .unwrap();
+        assert_eq!(n, Some(1), "no ANSI_QUOTES leak");
+        let v: Option<Option<i64>> = b.query_first("SELECT @e2e_v").await.unwrap();
+        assert_eq!(v, Some(None), "no user variable leak");
+        b.disconnect().await.unwrap();
+    }
+
+    // A two-shard transaction is invisible to others until COMMIT.
+    let mut b = proxy.conn("sbtest").await;
+    a.query_drop("SET autocommit = 0").await.unwrap();
+    a.exec_drop("UPDATE sbtest13 SET k = ? WHERE id = ?", (10, 900001))
+        .await
+        .unwrap();
+    a.exec_drop("UPDATE sbtest13 SET k = ? WHERE id = ?", (20, 905001))
+        .await
+        .unwrap();
+    let seen: Vec<i64> = b.query("SELECT k FROM sbtest13 ORDER BY id").await.unwrap();
+    assert_eq!(seen, vec![1, 2], "uncommitted writes hidden");
+    let own: Vec<i64> = a.query("SELECT k FROM sbtest13 ORDER BY id").await.unwrap();
+    assert_eq!(own, vec![10, 20], "own writes visible");
+    a.query_drop("COMMIT").await.unwrap();
+    let seen: Vec<i64> = b.query("SELECT k FROM sbtest13 ORDER BY id").await.unwrap();
+    assert_eq!(seen, vec![10, 20], "committed on both shards");
+    a.query_drop("SET autocommit = 1").await.unwrap();
+    a.query_drop("DROP TABLE sbtest13").await.unwrap();
+}
