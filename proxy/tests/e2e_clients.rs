@@ -153,6 +153,26 @@ async fn mysql_async_text_and_prepared_with_sequences() {
     }
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
 
+    // A multi-row prepared insert without ids: LAST_INSERT_ID() is the first.
+    c.exec_drop(
+        "INSERT INTO sbtest10 (k, c) VALUES (?, ?), (?, ?), (?, ?)",
+        (300, "m0", 301, "m1", 302, "m2"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.affected_rows(), 3);
+    let first = c.last_insert_id().unwrap() as i64;
+    let multi: Vec<i64> = c
+        .query("SELECT id FROM sbtest10 WHERE c IN ('m0', 'm1', 'm2') ORDER BY c")
+        .await
+        .unwrap();
+    assert_eq!(multi.len(), 3);
+    assert_eq!(multi[0], first, "LAST_INSERT_ID is the first row's id");
+    assert!(multi.windows(2).all(|w| w[0] < w[1]), "{multi:?}");
+    let lid: Option<i64> = c.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
+    assert_eq!(lid, Some(first));
+    ids.extend(&multi);
+
     // Text insert without id, too.
     c.query_drop("INSERT INTO sbtest10 (k, c) VALUES (200, 'text')")
         .await
