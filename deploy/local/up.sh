@@ -98,4 +98,27 @@ source "$ROOT/deploy/local/reference.sh"
 # --- SFTP drop ----------------------------------------------------------------
 source "$ROOT/deploy/local/sftp.sh"
 
+# --- haoka-proxy on 127.0.0.1:3307 --------------------------------------------
+PROXY_PID="$RUN/haoka-proxy.pid"
+if pid_alive "$PROXY_PID" && ! [ "$PROXY_BIN" -nt "$PROXY_PID" ]; then
+  unchanged "haoka-proxy runs on 127.0.0.1:3307 (pid $(cat "$PROXY_PID"))"
+else
+  if pid_alive "$PROXY_PID"; then
+    kill "$(cat "$PROXY_PID")"
+    for _ in $(seq 100); do pid_alive "$PROXY_PID" || break; sleep 0.1; done
+  fi
+  if port_open 3307; then
+    # One proxy per machine on 3307: another checkout's hands the port over.
+    other="$(pgrep -f "haoka-proxy --config" || true)"
+    [ -n "$other" ] || die "127.0.0.1:3307 is taken by a process that is not haoka-proxy"
+    kill $other
+    for _ in $(seq 100); do port_open 3307 || break; sleep 0.1; done
+  fi
+  # 9>&- : the proxy must not inherit (and hold) up.sh's lock.
+  nohup "$PROXY_BIN" --config "$ROOT/deploy/local/proxy.toml" >>"$LOG/haoka-proxy.log" 2>&1 9>&- &
+  echo $! >"$PROXY_PID"
+  wait_port 3307 30 haoka-proxy
+  changed "started haoka-proxy on 127.0.0.1:3307 (pid $(cat "$PROXY_PID"), log var/log/haoka-proxy.log)"
+fi
+
 echo "up: done, $CHANGES change(s)"

@@ -57,6 +57,8 @@ pub struct Session {
     /// SET statements replayed on every backend connection this session uses.
     pub(super) set_sql: Vec<String>,
     pub(super) scratch: Vec<u8>,
+    /// Authenticated (counted in the connection metrics).
+    connected: bool,
 }
 
 pub(super) fn route_err(e: &RouteError) -> ErrInfo {
@@ -118,6 +120,7 @@ impl Session {
             last_insert_id: 0,
             set_sql: Vec::new(),
             scratch: Vec::new(),
+            connected: false,
         }
     }
 
@@ -541,6 +544,10 @@ fn statements(sql: &str) -> Vec<String> {
 impl Handler for Session {
     async fn on_connect(&mut self, info: &ConnectInfo<'_>) -> Result<(), ErrInfo> {
         self.user = info.user.to_string();
+        self.connected = true;
+        let m = &self.shared.metrics;
+        m.connections_total.fetch_add(1, Ordering::Relaxed);
+        m.connections_open.fetch_add(1, Ordering::Relaxed);
         if let Some(db) = info.database.filter(|d| !d.is_empty()) {
             let Some(idx) = self
                 .shared
@@ -686,10 +693,12 @@ impl Handler for Session {
     async fn on_disconnect(&mut self) {
         // A client that leaves mid-transaction gets it rolled back.
         let _ = self.finish_tx(false).await;
-        self.shared
-            .metrics
-            .connections_open
-            .fetch_sub(1, Ordering::Relaxed);
+        if std::mem::take(&mut self.connected) {
+            self.shared
+                .metrics
+                .connections_open
+                .fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
