@@ -54,6 +54,16 @@ else
   changed "started RabbitMQ (pid $(cat "$RUN/rabbitmq.pid"))"
 fi
 
+# All local shards share one MariaDB: the proxy's pools (one per shard) need
+# more than the default 151 connections.
+max_conn="$(mysql_root -N -B -e 'SELECT @@global.max_connections')"
+if [ "$max_conn" -lt 2000 ]; then
+  mysql_root -e 'SET GLOBAL max_connections = 2000'
+  changed "raised MariaDB max_connections from $max_conn to 2000"
+else
+  unchanged "MariaDB max_connections is $max_conn"
+fi
+
 # --- the proxy's MariaDB account ------------------------------------------------
 # The account belongs to the machine's MariaDB, so its password lives with the
 # machine (not the checkout): every checkout of haoka on this host shares it.
