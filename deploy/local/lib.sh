@@ -33,7 +33,7 @@ APT_UPDATED=""
 ensure_pkg() { # command package...
   local cmd=$1
   shift
-  if command -v "$cmd" >/dev/null 2>&1 || [ -x "$cmd" ]; then
+  if command -v "$cmd" >/dev/null 2>&1 || [ -e "$cmd" ]; then
     return 0
   fi
   if [ -z "$APT_UPDATED" ]; then

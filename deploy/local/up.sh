@@ -23,6 +23,14 @@ ensure_pkg ssh-keygen openssh-client
 ensure_pkg python3 python3
 ensure_pkg sysbench sysbench
 ensure_pkg awk gawk
+# Client libraries the proxy's compatibility tests drive (JDBC, PyMySQL).
+ensure_pkg /usr/share/java/mariadb-java-client.jar libmariadb-java
+ensure_pkg javac default-jdk-headless
+if ! python3 -c 'import pymysql' 2>/dev/null; then
+  ensure_pkg /usr/lib/python3/dist-packages/pymysql/__init__.py python3-pymysql
+  python3 -c 'import pymysql' 2>/dev/null || python3 -m pip install -q pymysql
+  changed "installed PyMySQL for $(command -v python3)"
+fi
 
 # --- servers ------------------------------------------------------------------
 if port_open 3306; then
