@@ -159,11 +159,45 @@ impl Session {
                     .await?;
             }
             Metadata::AnyShard { sql } => {
+                let sql = match self.logical_catalog(schema, &sql).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        w.err(&e);
+                        return Ok(());
+                    }
+                };
                 self.run_on_one(schema, Place::Global, &sql, proto, w)
                     .await?;
             }
         }
         Ok(())
+    }
+
+    /// information_schema.TABLES / COLUMNS queries rewritten to show logical
+    /// tables (see `catalog.rs`); other statements unchanged.
+    async fn logical_catalog(&mut self, schema: usize, sql: &str) -> Result<String, ErrInfo> {
+        let Some(table) = super::catalog::catalog_table(sql) else {
+            return Ok(sql.to_string());
+        };
+        let mut conn = self.take_conn(schema, Place::Global).await?;
+        let q = format!(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = 'information_schema' AND TABLE_NAME = '{}' ORDER BY ORDINAL_POSITION",
+            table.to_ascii_uppercase()
+        );
+        let result = conn.query_collect(&q).await;
+        self.give_back(schema, Place::Global, conn).await;
+        let result = result.map_err(|e| backend_err(&self.shared, schema, Place::Global, e))?;
+        let columns: Vec<String> = result
+            .rows
+            .into_iter()
+            .filter_map(|r| match r.into_iter().next() {
+                Some(Value::Bytes(b)) => String::from_utf8(b).ok(),
+                _ => None,
+            })
+            .collect();
+        let derived = super::catalog::derived_table(&self.shared.rules, table, &columns);
+        Ok(super::catalog::rewrite(sql, &derived).unwrap_or_else(|| sql.to_string()))
     }
 
     /// SHOW COLUMNS / CREATE TABLE / INDEX of a logical table: asked of one

@@ -2,6 +2,7 @@
 //! what every session uses (rules, router, backend pools per shard, segment
 //! map, sequences, metrics); `Session` is the per-client `Handler`.
 
+pub mod catalog;
 pub mod local;
 pub mod metrics;
 pub mod segments;
