@@ -16,7 +16,7 @@ fn text(s: impl Into<String>) -> Value {
     Value::Bytes(s.into().into_bytes())
 }
 
-/// Writes a small result set in the client's protocol.
+/// Writes a small result set of VARCHAR columns in the client's protocol.
 fn write_rows(
     w: &mut ResponseWriter<'_>,
     names: &[&str],
@@ -28,13 +28,24 @@ fn write_rows(
         .iter()
         .map(|n| simple_column(n, ColumnType::MYSQL_TYPE_VAR_STRING))
         .collect();
+    write_result(w, &cols, &rows, binary, status);
+}
+
+/// Writes a whole result set (columns, rows, terminator).
+fn write_result(
+    w: &mut ResponseWriter<'_>,
+    cols: &[Column],
+    rows: &[Vec<Value>],
+    binary: bool,
+    status: u16,
+) {
     let types: Vec<ColumnType> = cols.iter().map(|c| c.column_type()).collect();
     w.begin_result(cols.len());
-    for c in &cols {
+    for c in cols {
         w.column(c);
     }
     w.columns_done();
-    for r in &rows {
+    for r in rows {
         if binary {
             w.binary_row(&types, r);
         } else {
@@ -254,20 +265,8 @@ impl Session {
             .map(|r| r.into_iter().map(rename).collect())
             .collect();
         let cols: Vec<Column> = result.columns.iter().map(|d| d.column.clone()).collect();
-        let types: Vec<ColumnType> = cols.iter().map(|c| c.column_type()).collect();
-        w.begin_result(cols.len());
-        for c in &cols {
-            w.column(c);
-        }
-        w.columns_done();
-        for r in &rows {
-            if binary {
-                w.binary_row(&types, r);
-            } else {
-                w.text_row(r);
-            }
-        }
-        w.end_result(0, self.status());
+        let status = self.status();
+        write_result(w, &cols, &rows, binary, status);
         Ok(())
     }
 

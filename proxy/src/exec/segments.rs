@@ -52,11 +52,6 @@ impl SegmentTable {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    /// Checks a response kind so callers can tell "no table" from failures.
-    pub fn is_missing_table(e: &BackendError) -> bool {
-        matches!(e, BackendError::Server(err) if err.code == 1146)
-    }
 }
 
 impl SegmentMap for SegmentTable {
