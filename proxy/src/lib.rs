@@ -14,3 +14,4 @@ pub mod protocol;
 pub mod route;
 pub mod rules;
 pub mod sequence;
+pub mod transactions;

@@ -98,6 +98,8 @@ async fn serve(config: ProxyConfig, rules: haoka_proxy::rules::Rules) -> anyhow:
     use haoka_proxy::protocol::{server, FrontendConfig};
 
     let shared = Shared::start(&config, rules).await?;
+    // Decision tables first, then in-doubt XA branches of any earlier run.
+    haoka_proxy::transactions::recovery::start(shared.clone()).await;
     let frontend = FrontendConfig {
         users: std::sync::Arc::new(
             config

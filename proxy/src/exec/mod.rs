@@ -47,6 +47,7 @@ pub struct Shared {
     pub schemas: Vec<SchemaRuntime>,
     pub users: HashMap<String, UserConfig>,
     pub metrics: Metrics,
+    pub txn: crate::transactions::TxnMetrics,
     pub slow_query: Duration,
     pub started: Instant,
 }
@@ -129,6 +130,7 @@ impl Shared {
                 .map(|u| (u.name.clone(), u.clone()))
                 .collect(),
             metrics: Metrics::default(),
+            txn: Default::default(),
             slow_query: Duration::from_millis(cfg.limits.slow_query_ms),
             started: Instant::now(),
         }))
@@ -157,7 +159,7 @@ impl Shared {
     }
 
     pub fn render_metrics(&self) -> String {
-        self.metrics.render(
+        let mut out = self.metrics.render(
             &self.pool_stats(),
             &[
                 (
@@ -169,6 +171,8 @@ impl Shared {
                     self.started.elapsed().as_secs(),
                 ),
             ],
-        )
+        );
+        self.txn.render(&mut out);
+        out
     }
 }

@@ -19,6 +19,14 @@ use crate::protocol::{
 };
 use crate::route::{PreparedPlan, RouteError, Routed, SessionCommand, StmtKind};
 use crate::rules::Place;
+use crate::transactions::branch::quote_ident;
+use crate::transactions::coordinator::Participant;
+use crate::transactions::xid::{new_gtrid, Site};
+use crate::transactions::{self as txn, Branch, BranchKind, CommitKind, Xid};
+
+/// Shard errors that end the whole transaction: deadlock and lock wait
+/// timeout (a distributed deadlock shows as the latter on one shard).
+const TX_FATAL: [u16; 2] = [1213, 1205];
 
 /// A client's prepared statement.
 pub(super) struct ClientStmt {
@@ -52,6 +60,21 @@ pub struct Session {
     pub(super) tx_read_only: bool,
     /// Backend connections held for the open transaction, by (schema, place).
     pub(super) pinned: BTreeMap<(usize, Place), PooledConn>,
+    /// The transaction's branches (kept while a connection is out running a
+    /// statement; a branch without a pinned connection lost it).
+    pub(super) branches: BTreeMap<(usize, Place), Branch>,
+    /// XA gtrid, made when the second branch starts.
+    gtrid: Option<String>,
+    /// Open savepoints, oldest first (replayed on branches started later).
+    savepoints: Vec<String>,
+    /// An autocommit write on several shards runs as its own distributed
+    /// transaction.
+    pub(super) implicit_tx: bool,
+    /// The running statement may change data (marks the branches it uses).
+    stmt_writes: bool,
+    /// A shard ended the transaction (deadlock, lost connection): roll back
+    /// every branch once the statement's answer is written.
+    pub(super) abort_pending: bool,
     pub(super) stmts: HashMap<u32, ClientStmt>,
     pub(super) last_insert_id: u64,
     /// SET statements replayed on every backend connection this session uses.
@@ -116,6 +139,12 @@ impl Session {
             explicit_tx: false,
             tx_read_only: false,
             pinned: BTreeMap::new(),
+            branches: BTreeMap::new(),
+            gtrid: None,
+            savepoints: Vec::new(),
+            implicit_tx: false,
+            stmt_writes: false,
+            abort_pending: false,
             stmts: HashMap::new(),
             last_insert_id: 0,
             set_sql: Vec::new(),
@@ -125,7 +154,59 @@ impl Session {
     }
 
     pub(super) fn in_tx(&self) -> bool {
-        self.explicit_tx || !self.autocommit
+        self.explicit_tx || !self.autocommit || self.implicit_tx
+    }
+
+    /// "shard 3 (haoka_s3)" for messages.
+    pub(super) fn shard_name(&self, schema: usize, place: Place) -> String {
+        format!(
+            "shard {} ({})",
+            place_label(place),
+            self.shared.rules.schemas[schema].target(place).database
+        )
+    }
+
+    /// A shard's error for a statement: inside a transaction, a deadlock, a
+    /// lock wait timeout or a lost connection rolls the whole distributed
+    /// transaction back (after the answer is written), and the client is
+    /// told so — it retries the transaction.
+    pub(super) fn shard_error(&mut self, mut e: ErrInfo, lost_conn: bool) -> ErrInfo {
+        if self.in_tx() && !self.implicit_tx && (lost_conn || TX_FATAL.contains(&e.code)) {
+            self.abort_pending = true;
+            e.message
+                .push_str("; haoka: the whole transaction was rolled back on every shard");
+        }
+        e
+    }
+
+    /// How the next branch of the transaction starts: the first is local,
+    /// later ones are XA branches of one gtrid coordinated by the first.
+    fn next_branch(&mut self, schema: usize, place: Place) -> BranchKind {
+        if self.tx_read_only {
+            return BranchKind::ReadOnly;
+        }
+        let Some(&(cs, cp)) = self
+            .branches
+            .iter()
+            .find(|(_, b)| b.kind == BranchKind::Local)
+            .map(|(k, _)| k)
+        else {
+            return BranchKind::Local;
+        };
+        let rules = &self.shared.rules;
+        let gtrid = self.gtrid.get_or_insert_with(|| {
+            new_gtrid(&Site {
+                schema: rules.schemas[cs].name.clone(),
+                place: cp,
+            })
+        });
+        BranchKind::Xa(Xid::new(
+            gtrid,
+            &Site {
+                schema: rules.schemas[schema].name.clone(),
+                place,
+            },
+        ))
     }
 
     pub(super) fn schema_idx(&self) -> usize {
@@ -185,7 +266,22 @@ impl Session {
         place: Place,
     ) -> Result<PooledConn, ErrInfo> {
         if let Some(c) = self.pinned.remove(&(schema, place)) {
+            if let Some(b) = self.branches.get_mut(&(schema, place)) {
+                b.wrote |= self.stmt_writes;
+            }
             return Ok(c);
+        }
+        if self.in_tx() && self.branches.contains_key(&(schema, place)) {
+            // Its earlier work went with the connection.
+            let name = self.shard_name(schema, place);
+            return Err(self.shard_error(
+                ErrInfo::new(
+                    1105,
+                    "HY000",
+                    format!("haoka: {name} lost its connection during this transaction"),
+                ),
+                true,
+            ));
         }
         let shared = self.shared.clone();
         let wrap = |e| backend_err(&shared, schema, place, e);
@@ -201,12 +297,17 @@ impl Session {
             }
         }
         if self.in_tx() {
-            let begin = if self.tx_read_only {
-                "START TRANSACTION READ ONLY"
-            } else {
-                "BEGIN"
-            };
-            conn.query_drop(begin).await.map_err(wrap)?;
+            let kind = self.next_branch(schema, place);
+            conn.query_drop(&kind.start_sql(&self.savepoints))
+                .await
+                .map_err(wrap)?;
+            self.branches.insert(
+                (schema, place),
+                Branch {
+                    kind,
+                    wrote: self.stmt_writes,
+                },
+            );
         }
         Ok(conn)
     }
@@ -223,25 +324,69 @@ impl Session {
         }
     }
 
-    /// Ends the transaction on every pinned connection with COMMIT or ROLLBACK.
-    async fn finish_tx(&mut self, commit: bool) -> Result<(), ErrInfo> {
-        let pinned = std::mem::take(&mut self.pinned);
+    /// Ends the transaction on every branch: COMMIT (one-phase, or XA
+    /// two-phase when several branches wrote) or ROLLBACK.
+    pub(super) async fn finish_tx(&mut self, commit: bool) -> Result<(), ErrInfo> {
+        let mut pinned = std::mem::take(&mut self.pinned);
+        let branches = std::mem::take(&mut self.branches);
+        let gtrid = self.gtrid.take();
+        self.savepoints.clear();
         self.explicit_tx = false;
         self.tx_read_only = false;
-        let verb = if commit { "COMMIT" } else { "ROLLBACK" };
-        let mut first_err = None;
-        for ((schema, place), mut conn) in pinned {
-            let r = conn.query_drop(verb).await;
-            if let Err(e) = r {
-                if first_err.is_none() {
-                    first_err = Some(backend_err(&self.shared, schema, place, e));
-                }
+        let parts: Vec<Participant> = branches
+            .into_iter()
+            .map(|((schema, place), b)| Participant {
+                label: self.shard_name(schema, place),
+                kind: b.kind,
+                wrote: b.wrote,
+                conn: pinned.remove(&(schema, place)),
+            })
+            .collect();
+        for (_, conn) in pinned {
+            txn::branch::release(conn).await;
+        }
+        if parts.is_empty() {
+            return Ok(());
+        }
+        let m = &self.shared.txn;
+        if !commit {
+            m.rollbacks.fetch_add(1, Ordering::Relaxed);
+            txn::rollback(parts).await;
+            return Ok(());
+        }
+        match txn::commit(parts, gtrid.as_deref()).await {
+            Ok(CommitKind::TwoPhase) => {
+                m.commits_xa.fetch_add(1, Ordering::Relaxed);
+                Ok(())
             }
-            if conn.dirty && conn.is_idle() {
-                let _ = conn.reset_connection().await;
+            Ok(_) => {
+                m.commits_local.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                m.rollbacks.fetch_add(1, Ordering::Relaxed);
+                let err = e.to_err_info();
+                self.shared.metrics.error(err.code);
+                Err(err)
             }
         }
-        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Runs `sql` on every branch of the transaction (savepoint statements).
+    async fn on_all_branches(&mut self, sql: &str) -> Result<(), ErrInfo> {
+        for ((schema, place), conn) in self.pinned.iter_mut() {
+            if let Err(e) = conn.query_drop(sql).await {
+                return Err(backend_err(&self.shared, *schema, *place, e));
+            }
+        }
+        Ok(())
+    }
+
+    fn savepoint_pos(&self, name: &str) -> Result<usize, ErrInfo> {
+        self.savepoints
+            .iter()
+            .position(|s| s.eq_ignore_ascii_case(name))
+            .ok_or_else(|| ErrInfo::new(1305, "42000", format!("SAVEPOINT {name} does not exist")))
     }
 
     /// One statement of a COM_QUERY.
@@ -292,6 +437,27 @@ impl Session {
 
     /// Runs any routed statement; returns how it was routed (for metrics).
     pub(super) async fn run_routed(
+        &mut self,
+        schema: usize,
+        routed: Routed,
+        sql: &str,
+        proto: &Proto<'_, '_>,
+        w: &mut ResponseWriter<'_>,
+    ) -> HandlerResult<RouteKind> {
+        let kind = routed.kind();
+        self.stmt_writes = kind.is_write() || kind == StmtKind::PassThrough;
+        let r = self.run_routed_inner(schema, routed, sql, proto, w).await;
+        if std::mem::take(&mut self.abort_pending) {
+            self.shared
+                .txn
+                .forced_rollbacks
+                .fetch_add(1, Ordering::Relaxed);
+            let _ = self.finish_tx(false).await;
+        }
+        r
+    }
+
+    async fn run_routed_inner(
         &mut self,
         schema: usize,
         routed: Routed,
@@ -456,16 +622,35 @@ impl Session {
             }
             SessionCommand::Commit => result = self.finish_tx(true).await,
             SessionCommand::Rollback => result = self.finish_tx(false).await,
-            SessionCommand::Savepoint(_)
-            | SessionCommand::RollbackToSavepoint(_)
-            | SessionCommand::ReleaseSavepoint(_) => {
-                w.err(&ErrInfo::new(
-                    1235,
-                    "42000",
-                    "haoka: savepoints are not supported yet by the proxy (they arrive with distributed transactions)",
-                ));
-                return Ok(());
+            SessionCommand::Savepoint(name) => {
+                // Outside a transaction a savepoint is a no-op, as in MySQL.
+                if self.in_tx() {
+                    result = self
+                        .on_all_branches(&format!("SAVEPOINT {}", quote_ident(&name)))
+                        .await;
+                    if result.is_ok() {
+                        self.savepoints.retain(|s| !s.eq_ignore_ascii_case(&name));
+                        self.savepoints.push(name);
+                    }
+                }
             }
+            SessionCommand::RollbackToSavepoint(name) => match self.savepoint_pos(&name) {
+                Ok(pos) => {
+                    let sql = format!("ROLLBACK TO SAVEPOINT {}", quote_ident(&name));
+                    result = self.on_all_branches(&sql).await;
+                    // Later savepoints are gone; this one stays.
+                    self.savepoints.truncate(pos + 1);
+                }
+                Err(e) => result = Err(e),
+            },
+            SessionCommand::ReleaseSavepoint(name) => match self.savepoint_pos(&name) {
+                Ok(pos) => {
+                    let sql = format!("RELEASE SAVEPOINT {}", quote_ident(&name));
+                    result = self.on_all_branches(&sql).await;
+                    self.savepoints.truncate(pos);
+                }
+                Err(e) => result = Err(e),
+            },
             SessionCommand::Use(db) => {
                 let Some(idx) = self
                     .shared

@@ -23,6 +23,9 @@ use crate::protocol::{
 use crate::route::{MergePlan, PreparedSql, ShardPlan, StmtKind, Target};
 use crate::rules::Place;
 
+/// Shard errors after which a transaction is gone (deadlock, lock wait).
+const TX_FATAL_CODES: [u16; 2] = [1213, 1205];
+
 /// DDL errors that mean "this shard already has the change": a re-run of a
 /// fan-out that failed half way accepts them where other shards succeed.
 const CONVERGENT_DDL_ERRORS: [u16; 4] = [1050, 1051, 1061, 1091];
@@ -239,7 +242,9 @@ impl Session {
         let resp = match resp {
             Ok(r) => r,
             Err(e) => {
+                let lost = !matches!(e, BackendError::Server(_));
                 let err = backend_err(&self.shared, schema, target.place, e);
+                let err = self.shard_error(err, lost);
                 self.shared.metrics.error(err.code);
                 w.err(&err);
                 return Ok(());
@@ -259,6 +264,7 @@ impl Session {
                 w.ok(&ok);
             }
             Response::Err(e) => {
+                let e = self.shard_error(e, false);
                 self.shared.metrics.error(e.code);
                 w.err(&e);
             }
@@ -341,6 +347,7 @@ impl Session {
         if let Some(e) = failure {
             drop(streams);
             self.collect(schema, tasks).await;
+            let e = self.shard_error(e, false);
             self.shared.metrics.error(e.code);
             w.err(&e);
             return Ok(());
@@ -429,8 +436,9 @@ impl Session {
         }
     }
 
-    /// A write or DDL on several shards: in parallel outside a transaction,
-    /// on the transaction's connections inside one.
+    /// A write or DDL on several shards, in parallel. Outside a transaction
+    /// a write runs as its own distributed transaction (all shards change or
+    /// none); inside one it uses the transaction's branches.
     async fn multi_write(
         &mut self,
         schema: usize,
@@ -439,54 +447,30 @@ impl Session {
         w: &mut ResponseWriter<'_>,
     ) -> HandlerResult {
         let n = plan.targets.len();
-        let mut results: Vec<(Place, Result<OkInfo, ErrInfo>)> = Vec::with_capacity(n);
-        if self.in_tx() {
-            for t in &plan.targets {
-                let r = match self.take_conn(schema, t.place).await {
-                    Ok(mut conn) => {
-                        let r = response_to_ok(conn.query(&t.sql).await)
-                            .map_err(|e| backend_err(&self.shared, schema, t.place, e));
-                        self.give_back(schema, t.place, conn).await;
-                        r
-                    }
-                    Err(e) => Err(e),
-                };
-                results.push((t.place, r));
+        let implicit = !self.in_tx() && plan.kind != StmtKind::Ddl;
+        self.implicit_tx = implicit;
+        let mut results = self.write_all(schema, &plan.targets).await;
+        let all_ok = results.iter().all(|(_, r)| r.is_ok());
+        if implicit {
+            let done = self.finish_tx(all_ok).await;
+            self.implicit_tx = false;
+            if let Err(e) = done {
+                self.shared.metrics.error(e.code);
+                w.err(&e);
+                return Ok(());
             }
-        } else {
-            let mut set = tokio::task::JoinSet::new();
-            for t in plan.targets.iter().cloned() {
-                let pool = self.shared.schemas[schema].pool(t.place).clone();
-                let sets = self.set_sql.clone();
-                set.spawn(async move {
-                    let r: Result<OkInfo, BackendError> = async {
-                        let mut conn = pool.get().await?;
-                        for s in &sets {
-                            conn.dirty = true;
-                            conn.query_drop(s).await?;
-                        }
-                        let r = response_to_ok(conn.query(&t.sql).await);
-                        if conn.dirty && conn.is_idle() {
-                            let _ = conn.reset_connection().await;
-                        }
-                        r
-                    }
-                    .await;
-                    (t.place, r)
-                });
-            }
-            while let Some(joined) = set.join_next().await {
-                match joined {
-                    Ok((place, r)) => results.push((
-                        place,
-                        r.map_err(|e| backend_err(&self.shared, schema, place, e)),
-                    )),
-                    Err(e) => return Err(fatal(format!("shard task failed: {e}"))),
-                }
-            }
-            results.sort_by_key(|(p, _)| *p);
+        } else if !all_ok && plan.kind != StmtKind::Ddl {
+            // Some shards applied their part: the statement cannot be taken
+            // back alone, so the transaction ends.
+            self.abort_pending = true;
         }
-
+        if let Some(pos) = results
+            .iter()
+            .position(|(_, r)| r.as_ref().is_err_and(|e| TX_FATAL_CODES.contains(&e.code)))
+        {
+            // Keep the deadlock first so clients see the code they retry on.
+            results.swap(0, pos);
+        }
         let is_ddl = plan.kind == StmtKind::Ddl;
         let oks = results.iter().filter(|(_, r)| r.is_ok()).count();
         let failed: Vec<(Place, &ErrInfo)> = results
@@ -509,10 +493,10 @@ impl Session {
                 .collect();
             let tail = if is_ddl {
                 "; the other shards applied it: fix the cause and re-run the statement (shards that already have the change accept it again)"
-            } else if self.in_tx() {
-                "; roll the transaction back"
+            } else if implicit {
+                "; no shard changed (the statement ran as one distributed transaction)"
             } else {
-                "; the other shards applied their part (run multi-shard writes inside BEGIN ... COMMIT to make them atomic once distributed transactions land)"
+                "; the whole transaction was rolled back on every shard"
             };
             let err = ErrInfo::new(
                 first.code,
@@ -557,6 +541,64 @@ impl Session {
             info: String::new(),
         });
         Ok(())
+    }
+
+    /// Runs each target's statement on its connection (the transaction's
+    /// branch inside one), all shards in parallel.
+    async fn write_all(
+        &mut self,
+        schema: usize,
+        targets: &[Target],
+    ) -> Vec<(Place, Result<OkInfo, ErrInfo>)> {
+        let mut conns = Vec::with_capacity(targets.len());
+        for t in targets {
+            match self.take_conn(schema, t.place).await {
+                Ok(c) => conns.push((t.place, c, t.sql.clone())),
+                Err(e) => {
+                    for (place, c, _) in conns {
+                        self.give_back(schema, place, c).await;
+                    }
+                    return vec![(t.place, Err(e))];
+                }
+            }
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for (i, (place, mut conn, sql)) in conns.into_iter().enumerate() {
+            set.spawn(async move {
+                let r = response_to_ok(conn.query(&sql).await);
+                if r.is_ok() {
+                    let _ = conn.drain().await;
+                }
+                (i, place, conn, r)
+            });
+        }
+        let mut done = Vec::with_capacity(targets.len());
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok(x) => done.push(x),
+                Err(e) => tracing::error!(error = %e, "shard write task failed"),
+            }
+        }
+        done.sort_by_key(|(i, ..)| *i);
+        let mut results = Vec::with_capacity(done.len());
+        for (_, place, conn, r) in done {
+            self.give_back(schema, place, conn).await;
+            results.push((
+                place,
+                r.map_err(|e| backend_err(&self.shared, schema, place, e)),
+            ));
+        }
+        if results.len() < targets.len() {
+            results.push((
+                targets[results.len()].place,
+                Err(ErrInfo::new(
+                    1105,
+                    "HY000",
+                    "haoka: a shard write task failed",
+                )),
+            ));
+        }
+        results
     }
 
     /// CREATE TABLE and TRUNCATE start the table's sequence again at 1, as

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod txn;
+
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -46,10 +48,15 @@ impl ProxyProc {
 
     /// Starts the proxy; `extra` is appended to the config (e.g. a `[limits]` table).
     pub fn start_with(extra: &str) -> ProxyProc {
+        Self::start_env(extra, &[])
+    }
+
+    /// Starts the proxy with extra environment variables (e.g. a failpoint).
+    pub fn start_env(extra: &str, env: &[(&str, &str)]) -> ProxyProc {
         let mut last_err = String::new();
         // The free port can be taken between probing and binding: retry a few times.
         for _ in 0..3 {
-            match Self::try_start(extra) {
+            match Self::try_start(extra, env) {
                 Ok(p) => return p,
                 Err(e) => last_err = e,
             }
@@ -57,7 +64,7 @@ impl ProxyProc {
         panic!("haoka-proxy did not start: {last_err}");
     }
 
-    fn try_start(extra: &str) -> Result<ProxyProc, String> {
+    fn try_start(extra: &str, env: &[(&str, &str)]) -> Result<ProxyProc, String> {
         let port = free_port();
         let metrics_port = free_port();
         let dir = std::env::temp_dir().join(format!(
@@ -96,6 +103,7 @@ password_file = "{BACKEND_PASSWORD_FILE}"
             .arg("--config")
             .arg(&cfg_path)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
@@ -125,6 +133,39 @@ password_file = "{BACKEND_PASSWORD_FILE}"
     /// The proxy's log so far (for assertion messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("proxy.log")).unwrap_or_default()
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if !self.alive() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// The Prometheus text from the metrics port.
+    pub fn metrics(&self) -> String {
+        use std::io::Read;
+        let mut s = TcpStream::connect(("127.0.0.1", self.metrics_port)).expect("metrics port");
+        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
+            .expect("metrics request");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    }
+
+    /// One sample of the metrics (first line starting with `name`), 0 if absent.
+    pub fn metric(&self, name: &str) -> u64 {
+        self.metrics()
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
     }
 
     /// Whether the process is still alive.

@@ -1,0 +1,207 @@
+//! Distributed transactions through the real proxy binary: a transaction
+//! that writes on two shards commits with XA two-phase commit or rolls back
+//! as a whole, checked with direct connections to the shard databases.
+//! Rows live in `sbtest7` at ids used by no other test.
+
+mod e2e_common;
+
+use std::time::Duration;
+
+use e2e_common::txn::*;
+use e2e_common::*;
+use mysql_async::prelude::*;
+
+const TABLE: &str = "sbtest7";
+/// Shards 4, 5 and 6 ((id div 1000) mod 8).
+const A: i64 = 7_100_001;
+const B: i64 = 7_101_001;
+const C: i64 = 7_102_001;
+
+async fn k(c: &mut mysql_async::Conn, id: i64) -> Option<i64> {
+    c.exec_first(format!("SELECT k FROM {TABLE} WHERE id = ?"), (id,))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_shard_transactions_commit_and_roll_back_as_a_whole() {
+    let proxy = ProxyProc::start();
+    let mut c = proxy.conn("sbtest").await;
+    create_sb_table(&mut c, TABLE).await;
+    assert_eq!(
+        (sbtest_shard(A), sbtest_shard(B), sbtest_shard(C)),
+        (4, 5, 6)
+    );
+    reset_rows(&mut c, TABLE, &[A, B, C], 100).await;
+    let xa_before = proxy.metric("haoka_proxy_tx_commits_total{kind=\"xa\"}");
+    let local_before = proxy.metric("haoka_proxy_tx_commits_total{kind=\"local\"}");
+
+    // Commit: both shards change.
+    c.query_drop("BEGIN").await.unwrap();
+    move_k(&mut c, TABLE, A, B, 10).await.unwrap();
+    // Reads inside the transaction see its own writes, single and scatter.
+    assert_eq!(k(&mut c, A).await, Some(90));
+    let sum: Option<i64> = c
+        .query_first(format!(
+            "SELECT SUM(k) FROM {TABLE} WHERE id IN ({A}, {B}, {C})"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(sum, Some(300));
+    // Not visible outside before COMMIT.
+    assert_eq!(direct_k(TABLE, B).await, Some(100));
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(direct_k(TABLE, A).await, Some(90));
+    assert_eq!(direct_k(TABLE, B).await, Some(110));
+    assert_eq!(
+        proxy.metric("haoka_proxy_tx_commits_total{kind=\"xa\"}"),
+        xa_before + 1,
+        "two shards wrote: two-phase commit"
+    );
+    // The decision was logged in the coordinator's (first branch's) shard.
+    let mut d = direct(Some("sbtest_s4")).await;
+    let logged: Option<i64> = d
+        .query_first("SELECT COUNT(*) FROM haoka_xa_decision WHERE outcome = 'commit'")
+        .await
+        .unwrap();
+    assert!(logged.unwrap_or(0) >= 1, "decision row on the coordinator");
+    d.disconnect().await.unwrap();
+
+    // Rollback: no shard changes.
+    c.query_drop("START TRANSACTION").await.unwrap();
+    for id in [A, B, C] {
+        c.exec_drop(format!("UPDATE {TABLE} SET k = 0 WHERE id = ?"), (id,))
+            .await
+            .unwrap();
+    }
+    c.query_drop("ROLLBACK").await.unwrap();
+    for (id, want) in [(A, 90), (B, 110), (C, 100)] {
+        assert_eq!(
+            direct_k(TABLE, id).await,
+            Some(want),
+            "row {id} after ROLLBACK"
+        );
+    }
+
+    // autocommit=0: the transaction starts by itself and ends with COMMIT.
+    c.query_drop("SET autocommit = 0").await.unwrap();
+    c.exec_drop(format!("UPDATE {TABLE} SET k = k + 1 WHERE id = ?"), (C,))
+        .await
+        .unwrap();
+    c.exec_drop(format!("UPDATE {TABLE} SET k = k + 1 WHERE id = ?"), (A,))
+        .await
+        .unwrap();
+    assert_eq!(direct_k(TABLE, C).await, Some(100));
+    c.query_drop("COMMIT").await.unwrap();
+    c.query_drop("SET autocommit = 1").await.unwrap();
+    assert_eq!(direct_k(TABLE, C).await, Some(101));
+    assert_eq!(direct_k(TABLE, A).await, Some(91));
+
+    // One shard written (another only read): a plain local commit.
+    let xa_mid = proxy.metric("haoka_proxy_tx_commits_total{kind=\"xa\"}");
+    c.query_drop("BEGIN").await.unwrap();
+    assert_eq!(k(&mut c, B).await, Some(110));
+    c.exec_drop(format!("UPDATE {TABLE} SET k = k - 1 WHERE id = ?"), (A,))
+        .await
+        .unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(direct_k(TABLE, A).await, Some(90));
+    assert_eq!(
+        proxy.metric("haoka_proxy_tx_commits_total{kind=\"xa\"}"),
+        xa_mid
+    );
+    assert!(proxy.metric("haoka_proxy_tx_commits_total{kind=\"local\"}") > local_before);
+
+    // A client that disconnects mid-transaction gets it rolled back.
+    let mut gone = proxy.conn("sbtest").await;
+    gone.query_drop("BEGIN").await.unwrap();
+    for id in [A, B] {
+        gone.exec_drop(format!("UPDATE {TABLE} SET k = -1 WHERE id = ?"), (id,))
+            .await
+            .unwrap();
+    }
+    gone.disconnect().await.unwrap();
+    // The rows are free again (a locking read would wait otherwise).
+    c.query_drop("SET SESSION innodb_lock_wait_timeout = 5")
+        .await
+        .unwrap();
+    c.query_drop("BEGIN").await.unwrap();
+    let locked: Vec<i64> = c
+        .query(format!(
+            "SELECT k FROM {TABLE} WHERE id IN ({A}, {B}) ORDER BY id FOR UPDATE"
+        ))
+        .await
+        .unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(locked, vec![90, 110]);
+
+    // Nothing of ours is left in doubt.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let left: Vec<_> = our_in_doubt()
+        .await
+        .into_iter()
+        .filter(|(g, _)| g.contains("@sbtest.4"))
+        .collect();
+    assert!(left.is_empty(), "in-doubt branches left: {left:?}");
+    drop(c);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autocommit_multi_shard_write_is_one_distributed_transaction() {
+    let proxy = ProxyProc::start();
+    let mut c = proxy.conn("sbtest").await;
+    create_sb_table(&mut c, TABLE).await;
+    // Shards 0 and 1; the row on shard 1 gets a direct lock-free refusal:
+    // a duplicate key for the INSERT.
+    let (x, y) = (7_400_002_i64, 7_401_002_i64);
+    assert_eq!((sbtest_shard(x), sbtest_shard(y)), (0, 1));
+    for id in [x, y] {
+        c.exec_drop(format!("DELETE FROM {TABLE} WHERE id = ?"), (id,))
+            .await
+            .unwrap();
+    }
+    let mut d = direct(Some("sbtest_s1")).await;
+    d.exec_drop(format!("INSERT INTO {TABLE} (id, k) VALUES (?, 5)"), (y,))
+        .await
+        .unwrap();
+    let err = c
+        .exec_drop(
+            format!("INSERT INTO {TABLE} (id, k) VALUES (?, 1), (?, 1)"),
+            (x, y),
+        )
+        .await
+        .expect_err("duplicate key on shard 1");
+    let msg = err.to_string();
+    assert!(msg.contains("1062") || msg.contains("Duplicate"), "{msg}");
+    assert!(msg.contains("sbtest_s1"), "names the shard: {msg}");
+    assert!(msg.contains("no shard changed"), "{msg}");
+    assert_eq!(
+        direct_k(TABLE, x).await,
+        None,
+        "shard 0 did not keep its row"
+    );
+    assert_eq!(direct_k(TABLE, y).await, Some(5));
+    // Without the conflict both rows go in.
+    d.exec_drop(format!("DELETE FROM {TABLE} WHERE id = ?"), (y,))
+        .await
+        .unwrap();
+    d.disconnect().await.unwrap();
+    c.exec_drop(
+        format!("INSERT INTO {TABLE} (id, k) VALUES (?, 1), (?, 1)"),
+        (x, y),
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.affected_rows(), 2);
+    assert_eq!(direct_k(TABLE, x).await, Some(1));
+    assert_eq!(direct_k(TABLE, y).await, Some(1));
+    // A multi-shard UPDATE outside BEGIN as well.
+    c.exec_drop(
+        format!("UPDATE {TABLE} SET k = k + 1 WHERE id IN (?, ?)"),
+        (x, y),
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.affected_rows(), 2);
+    assert_eq!(direct_k(TABLE, y).await, Some(2));
+}
