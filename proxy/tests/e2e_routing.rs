@@ -135,9 +135,8 @@ async fn iccid_global_index_follows_the_card() {
         .unwrap();
     assert_eq!(st.as_deref(), Some("02"));
 
-    // Delete by ICCID removes the card. (Its index row stays: see
-    // `delete_by_iccid_removes_the_index_row`, ignored until the proxy
-    // maintains the index on DELETE; remove it here so reruns stay clean.)
+    // Delete by ICCID removes the card and its index row (the explicit
+    // index delete below then finds nothing).
     for iccid in [&iccid_a, &iccid_b] {
         c.exec_drop("DELETE FROM sim_card WHERE iccid = ?", (iccid,))
             .await
@@ -160,12 +159,10 @@ async fn iccid_global_index_follows_the_card() {
     }
 }
 
-/// The ICCID index must follow DELETE of the card (DESIGN.md §3: "the proxy
-/// keeps it in step with the card table"). Today the router only writes
-/// index rows for INSERT/REPLACE (and refuses UPDATE of `iccid`): DELETE
-/// leaves a stale index row behind.
+/// The ICCID index follows DELETE of the card (DESIGN.md §3: "the proxy
+/// keeps it in step with the card table"), so a deleted card's ICCID can be
+/// inserted again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known gap: the proxy does not delete card_iccid_index rows on DELETE FROM sim_card"]
 async fn delete_by_iccid_removes_the_index_row() {
     let proxy = ProxyProc::start();
     let mut c = proxy.conn("haoka").await;

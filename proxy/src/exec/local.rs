@@ -395,7 +395,16 @@ impl Session {
         inner: &Routed,
         w: &mut ResponseWriter<'_>,
     ) {
-        let rows = explain(inner, &self.shared.rules.schemas[schema])
+        let rows = explain(inner, &self.shared.rules.schemas[schema]);
+        self.write_explain(rows, w);
+    }
+
+    pub(super) fn write_explain(
+        &self,
+        rows: Vec<crate::route::ExplainRow>,
+        w: &mut ResponseWriter<'_>,
+    ) {
+        let rows = rows
             .into_iter()
             .map(|r| vec![text(r.shard), text(r.database), text(r.physical_sql)])
             .collect();

@@ -3,6 +3,7 @@
 //! map, sequences, metrics); `Session` is the per-client `Handler`.
 
 pub mod catalog;
+mod global_index;
 pub mod local;
 pub mod metrics;
 pub mod segments;

@@ -506,34 +506,13 @@ impl Session {
             Routed::NeedLookup(pending) => {
                 // Global secondary index: read the owning shard keys first,
                 // then route the statement to those shards only.
-                let mut keys = Vec::new();
-                for t in &pending.lookups {
-                    let mut conn = match self.take_conn(schema, t.place).await {
-                        Ok(c) => c,
-                        Err(e) => {
-                            w.err(&e);
-                            return Ok(RouteKind::Local);
-                        }
-                    };
-                    let r = conn.query_collect(&t.sql).await;
-                    self.give_back(schema, t.place, conn).await;
-                    match r {
-                        Ok(res) => keys.extend(res.rows.into_iter().filter_map(|row| {
-                            match row.into_iter().next() {
-                                Some(Value::Bytes(b)) => String::from_utf8(b).ok(),
-                                Some(Value::Int(i)) => Some(i.to_string()),
-                                Some(Value::UInt(u)) => Some(u.to_string()),
-                                _ => None,
-                            }
-                        })),
-                        Err(e) => {
-                            w.err(&backend_err(&self.shared, schema, t.place, e));
-                            return Ok(RouteKind::Local);
-                        }
+                let keys = match self.index_keys(schema, &pending).await {
+                    Ok(k) => k,
+                    Err(e) => {
+                        w.err(&e);
+                        return Ok(RouteKind::Local);
                     }
-                }
-                keys.sort();
-                keys.dedup();
+                };
                 match pending.bind_keys(&keys, &self.shared.schemas[schema].segments) {
                     Ok(Routed::Shards(plan)) => self.run_shards(schema, plan, sql, proto, w).await,
                     Ok(_) => {
@@ -574,9 +553,35 @@ impl Session {
                 Ok(RouteKind::Local)
             }
             Routed::Explain(inner) => {
-                self.run_explain(schema, &inner, w);
+                self.explain_resolved(schema, *inner, w).await;
                 Ok(RouteKind::Local)
             }
+        }
+    }
+
+    /// EXPLAIN; a statement routed through a global index shows the index
+    /// lookup and then the shards the looked-up keys route it to.
+    async fn explain_resolved(&mut self, schema: usize, inner: Routed, w: &mut ResponseWriter<'_>) {
+        let Routed::NeedLookup(pending) = &inner else {
+            self.run_explain(schema, &inner, w);
+            return;
+        };
+        let s = &self.shared.rules.schemas[schema];
+        let mut rows = crate::route::explain(&inner, s);
+        let bound = match self.index_keys(schema, pending).await {
+            Ok(keys) => pending.bind_keys(&keys, &self.shared.schemas[schema].segments),
+            Err(e) => {
+                w.err(&e);
+                return;
+            }
+        };
+        match bound {
+            Ok(routed) => {
+                let s = &self.shared.rules.schemas[schema];
+                rows.extend(crate::route::explain(&routed, s));
+                self.write_explain(rows, w);
+            }
+            Err(e) => w.err(&route_err(&e)),
         }
     }
 

@@ -191,7 +191,14 @@ impl Session {
                 .await?;
             return Ok(RouteKind::Multi);
         }
-        if plan.targets.len() == 1 {
+        let upkeep = match self.index_upkeep(schema, &plan) {
+            Ok(u) => u,
+            Err(e) => {
+                w.err(&e);
+                return Ok(RouteKind::Local);
+            }
+        };
+        if plan.targets.len() == 1 && upkeep.is_none() {
             let target = plan.targets.into_iter().next().expect("one target");
             if proto.is_binary() && target.prepared.is_none() && plan.kind == StmtKind::Select {
                 // Text SQL answering a binary client: convert via the merger.
@@ -206,7 +213,7 @@ impl Session {
         } else {
             RouteKind::Multi
         };
-        self.multi_write(schema, plan, sql, w).await?;
+        self.multi_write(schema, plan, sql, upkeep, w).await?;
         Ok(route)
     }
 
@@ -444,12 +451,16 @@ impl Session {
         schema: usize,
         plan: ShardPlan,
         sql: &str,
+        upkeep: Option<super::global_index::IndexUpkeep>,
         w: &mut ResponseWriter<'_>,
     ) -> HandlerResult {
         let n = plan.targets.len();
         let implicit = !self.in_tx() && plan.kind != StmtKind::Ddl;
         self.implicit_tx = implicit;
-        let mut results = self.write_all(schema, &plan.targets).await;
+        let mut results = match &upkeep {
+            Some(u) => self.delete_with_index(schema, &plan.targets, u).await,
+            None => self.write_all(schema, &plan.targets).await,
+        };
         let all_ok = results.iter().all(|(_, r)| r.is_ok());
         if implicit {
             let done = self.finish_tx(all_ok).await;
@@ -545,34 +556,54 @@ impl Session {
 
     /// Runs each target's statement on its connection (the transaction's
     /// branch inside one), all shards in parallel.
-    async fn write_all(
+    pub(super) async fn write_all(
         &mut self,
         schema: usize,
         targets: &[Target],
     ) -> Vec<(Place, Result<OkInfo, ErrInfo>)> {
-        let mut conns = Vec::with_capacity(targets.len());
+        // Targets on one place (a row and its index row on the same shard)
+        // run one after the other on that place's connection.
+        let mut by_place: Vec<(Place, Vec<String>)> = Vec::new();
         for t in targets {
-            match self.take_conn(schema, t.place).await {
-                Ok(c) => conns.push((t.place, c, t.sql.clone())),
+            match by_place.iter_mut().find(|(p, _)| *p == t.place) {
+                Some((_, sqls)) => sqls.push(t.sql.clone()),
+                None => by_place.push((t.place, vec![t.sql.clone()])),
+            }
+        }
+        let mut conns = Vec::with_capacity(by_place.len());
+        for (place, sqls) in by_place.iter().cloned() {
+            match self.take_conn(schema, place).await {
+                Ok(c) => conns.push((place, c, sqls)),
                 Err(e) => {
                     for (place, c, _) in conns {
                         self.give_back(schema, place, c).await;
                     }
-                    return vec![(t.place, Err(e))];
+                    return vec![(place, Err(e))];
                 }
             }
         }
         let mut set = tokio::task::JoinSet::new();
-        for (i, (place, mut conn, sql)) in conns.into_iter().enumerate() {
+        for (i, (place, mut conn, sqls)) in conns.into_iter().enumerate() {
             set.spawn(async move {
-                let r = response_to_ok(conn.query(&sql).await);
-                if r.is_ok() {
-                    let _ = conn.drain().await;
+                let mut total = OkInfo::default();
+                let mut r = Ok(());
+                for sql in &sqls {
+                    match response_to_ok(conn.query(sql).await) {
+                        Ok(ok) => {
+                            let _ = conn.drain().await;
+                            total.affected_rows += ok.affected_rows;
+                            total.warnings += ok.warnings;
+                        }
+                        Err(e) => {
+                            r = Err(e);
+                            break;
+                        }
+                    }
                 }
-                (i, place, conn, r)
+                (i, place, conn, r.map(|()| total))
             });
         }
-        let mut done = Vec::with_capacity(targets.len());
+        let mut done = Vec::with_capacity(by_place.len());
         while let Some(joined) = set.join_next().await {
             match joined {
                 Ok(x) => done.push(x),
@@ -588,9 +619,9 @@ impl Session {
                 r.map_err(|e| backend_err(&self.shared, schema, place, e)),
             ));
         }
-        if results.len() < targets.len() {
+        if results.len() < by_place.len() {
             results.push((
-                targets[results.len()].place,
+                by_place[results.len()].0,
                 Err(ErrInfo::new(
                     1105,
                     "HY000",

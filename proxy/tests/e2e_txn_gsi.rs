@@ -1,0 +1,188 @@
+//! The ICCID global secondary index (`card_iccid_index`) stays equal to the
+//! card table under random inserts, updates and deletes through the proxy
+//! (autocommit and inside transactions, committed or rolled back), checked
+//! with direct SQL on every shard; EXPLAIN shows an ICCID-only query routed
+//! through the index to the one owning shard.
+
+mod e2e_common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use e2e_common::*;
+use mysql_async::prelude::*;
+
+/// One province per data shard (rules: province_shards).
+const PROVINCES: [(&str, usize); 8] = [
+    ("11", 0),
+    ("10", 1),
+    ("31", 2),
+    ("38", 3),
+    ("76", 4),
+    ("51", 5),
+    ("83", 6),
+    ("84", 7),
+];
+
+/// (iccid, province, card_id) of `table` rows whose ICCID starts with
+/// `prefix`, over every haoka data shard, read directly.
+async fn rows_on_shards(table: &str, prefix: &str) -> BTreeSet<(String, String, i64)> {
+    let mut out = BTreeSet::new();
+    for s in 0..8 {
+        let mut d = direct(Some(&format!("haoka_s{s}"))).await;
+        let rows: Vec<(String, String, i64)> = d
+            .exec(
+                format!("SELECT iccid, province_code, card_id FROM {table} WHERE iccid LIKE ?"),
+                (format!("{prefix}%"),),
+            )
+            .await
+            .unwrap();
+        d.disconnect().await.unwrap();
+        out.extend(rows);
+    }
+    out
+}
+
+async fn insert(c: &mut mysql_async::Conn, iccid: &str, province: &str) {
+    c.exec_drop(
+        "INSERT INTO sim_card (iccid, province_code, city_code, depot_id, card_type) \
+         VALUES (?, ?, '100', 1, 'M')",
+        (iccid, province),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("insert {iccid}: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iccid_index_equals_the_cards_after_random_writes() {
+    let proxy = ProxyProc::start();
+    let mut c = proxy.conn("haoka").await;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let prefix = format!("898606{:08}", (nanos / 1000) % 100_000_000);
+    let mut rng = Rng::new(nanos as u64);
+    // Model: live ICCIDs -> province.
+    let mut live: BTreeMap<String, &str> = BTreeMap::new();
+    let mut next = 0;
+    let mut fresh = |p: &str| {
+        next += 1;
+        let _ = p;
+        format!("{prefix}{next:06}")
+    };
+    for _ in 0..80 {
+        let roll = rng.range(0, 99);
+        let (prov, _) = *rng.pick(&PROVINCES);
+        let pick_live = |rng: &mut Rng, live: &BTreeMap<String, &str>| {
+            let keys: Vec<&String> = live.keys().collect();
+            (!keys.is_empty()).then(|| keys[rng.range(0, keys.len() as i64 - 1) as usize].clone())
+        };
+        match roll {
+            0..=34 => {
+                let id = fresh(prov);
+                insert(&mut c, &id, prov).await;
+                live.insert(id, prov);
+            }
+            35..=49 => {
+                // Several cards of several provinces in one transaction,
+                // committed or rolled back.
+                let commit = rng.chance(60);
+                c.query_drop("BEGIN").await.unwrap();
+                let mut added = Vec::new();
+                for _ in 0..3 {
+                    let (p, _) = *rng.pick(&PROVINCES);
+                    let id = fresh(p);
+                    insert(&mut c, &id, p).await;
+                    added.push((id, p));
+                }
+                if let Some(gone) = pick_live(&mut rng, &live) {
+                    c.exec_drop("DELETE FROM sim_card WHERE iccid = ?", (&gone,))
+                        .await
+                        .unwrap();
+                    if commit {
+                        live.remove(&gone);
+                    }
+                }
+                c.query_drop(if commit { "COMMIT" } else { "ROLLBACK" })
+                    .await
+                    .unwrap();
+                if commit {
+                    live.extend(added);
+                }
+            }
+            50..=69 => {
+                if let Some(gone) = pick_live(&mut rng, &live) {
+                    c.exec_drop("DELETE FROM sim_card WHERE iccid = ?", (&gone,))
+                        .await
+                        .unwrap();
+                    assert_eq!(c.affected_rows(), 1, "delete {gone}");
+                    live.remove(&gone);
+                }
+            }
+            70..=79 => {
+                // By shard key and card id (no ICCID in the statement).
+                if let Some(gone) = pick_live(&mut rng, &live) {
+                    let p = live[&gone];
+                    let id: i64 = c
+                        .exec_first("SELECT card_id FROM sim_card WHERE iccid = ?", (&gone,))
+                        .await
+                        .unwrap()
+                        .expect("live card");
+                    c.exec_drop(
+                        "DELETE FROM sim_card WHERE province_code = ? AND card_id = ?",
+                        (p, id),
+                    )
+                    .await
+                    .unwrap();
+                    assert_eq!(c.affected_rows(), 1);
+                    live.remove(&gone);
+                }
+            }
+            _ => {
+                // Not the indexed column: the index row stays as it is.
+                if let Some(k) = pick_live(&mut rng, &live) {
+                    c.exec_drop("UPDATE sim_card SET status = IF(status = '02', '01', '02') WHERE iccid = ?", (&k,))
+                        .await
+                        .unwrap();
+                    assert_eq!(c.affected_rows(), 1);
+                }
+            }
+        }
+    }
+    let cards = rows_on_shards("sim_card", &prefix).await;
+    let index = rows_on_shards("card_iccid_index", &prefix).await;
+    assert_eq!(cards, index, "index rows == card rows");
+    let ids: BTreeSet<String> = cards.iter().map(|r| r.0.clone()).collect();
+    assert_eq!(ids, live.keys().cloned().collect(), "cards == model");
+    assert!(!live.is_empty());
+
+    // EXPLAIN of an ICCID-only query: the index lookup, then one shard.
+    let (iccid, prov) = live.iter().next().map(|(k, v)| (k.clone(), *v)).unwrap();
+    let shard = PROVINCES.iter().find(|p| p.0 == prov).unwrap().1;
+    let plan: Vec<(String, String, String)> = c
+        .query(format!(
+            "EXPLAIN SELECT * FROM sim_card WHERE iccid = '{iccid}'"
+        ))
+        .await
+        .unwrap();
+    let last = plan.last().unwrap();
+    assert_eq!(last.0, shard.to_string(), "{plan:?}");
+    assert!(last.2.contains("`sim_card`"), "{plan:?}");
+    assert!(
+        plan.iter().any(|r| r.2.contains("card_iccid_index")),
+        "{plan:?}"
+    );
+    let base_rows = plan.iter().filter(|r| r.2.contains("`sim_card`")).count();
+    assert_eq!(base_rows, 1, "one base shard: {plan:?}");
+
+    // A scatter DELETE keeps the index too; nothing is left behind.
+    c.exec_drop(
+        "DELETE FROM sim_card WHERE iccid LIKE ?",
+        (format!("{prefix}%"),),
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.affected_rows() as usize, live.len());
+    assert!(rows_on_shards("sim_card", &prefix).await.is_empty());
+    assert!(rows_on_shards("card_iccid_index", &prefix).await.is_empty());
+}
