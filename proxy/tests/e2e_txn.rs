@@ -26,13 +26,7 @@ async fn k(c: &mut mysql_async::Conn, id: i64) -> Option<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_shard_transactions_commit_and_roll_back_as_a_whole() {
     let proxy = ProxyProc::start();
-    let mut c = proxy.conn("sbtest").await;
-    create_sb_table(&mut c, TABLE).await;
-    assert_eq!(
-        (sbtest_shard(A), sbtest_shard(B), sbtest_shard(C)),
-        (4, 5, 6)
-    );
-    reset_rows(&mut c, TABLE, &[A, B, C], 100).await;
+    let mut c = sb_rows(&proxy, TABLE, &[A, B, C], &[4, 5, 6], 100).await;
     let xa_before = proxy.metric("haoka_proxy_tx_commits_total{kind=\"xa\"}");
     let local_before = proxy.metric("haoka_proxy_tx_commits_total{kind=\"local\"}");
 

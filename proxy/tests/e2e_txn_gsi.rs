@@ -56,10 +56,7 @@ async fn insert(c: &mut mysql_async::Conn, iccid: &str, province: &str) {
 async fn iccid_index_equals_the_cards_after_random_writes() {
     let proxy = ProxyProc::start();
     let mut c = proxy.conn("haoka").await;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
+    let nanos = e2e_common::txn::nanos();
     let prefix = format!("898606{:08}", (nanos / 1000) % 100_000_000);
     let mut rng = Rng::new(nanos as u64);
     // Model: live ICCIDs -> province.

@@ -82,3 +82,28 @@ pub async fn move_k(
     )
     .await
 }
+
+/// A proxy connection to `sbtest` with `table` created and rows `ids` (on
+/// shards `shards`, in order) set to `k`.
+pub async fn sb_rows(
+    proxy: &super::ProxyProc,
+    table: &str,
+    ids: &[i64],
+    shards: &[usize],
+    k: i64,
+) -> mysql_async::Conn {
+    let mut c = proxy.conn("sbtest").await;
+    create_sb_table(&mut c, table).await;
+    let got: Vec<usize> = ids.iter().map(|i| sbtest_shard(*i)).collect();
+    assert_eq!(got, shards, "shards of rows {ids:?}");
+    reset_rows(&mut c, table, ids, k).await;
+    c
+}
+
+/// Nanoseconds since the epoch, for names unique to a run.
+pub fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
