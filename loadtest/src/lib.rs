@@ -3,3 +3,4 @@
 
 pub mod procstat;
 pub mod sysbench;
+pub mod txn_cost;

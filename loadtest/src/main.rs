@@ -1,6 +1,8 @@
 //! `haoka-loadtest sysbench ...`: sysbench straight at MariaDB and through
 //! haoka-proxy in one run; prints QPS, the ratio, and CPU per query of the
 //! proxy and of MariaDB.
+//! `haoka-loadtest txn-cost ...`: a one-shard commit vs a two-shard XA commit
+//! through the proxy (and the same transaction directly on MariaDB).
 
 use std::path::PathBuf;
 
@@ -23,7 +25,55 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// sysbench direct vs through the proxy.
-    Sysbench(SysbenchArgs),
+    Sysbench(Box<SysbenchArgs>),
+    /// A two-row transaction committed on one shard vs on two shards (XA).
+    TxnCost(TxnCostArgs),
+}
+
+#[derive(Parser)]
+struct TxnCostArgs {
+    #[arg(long, default_value_t = 8)]
+    clients: u64,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 10)]
+    time: u64,
+    /// Rows of sysbench's sbtest1 (at least 2000; blocks of 1000 ids).
+    #[arg(long, default_value_t = 10_000)]
+    table_size: u64,
+    #[arg(long, default_value = "mysql://root@127.0.0.1:3306/sbtest_direct")]
+    direct: String,
+    #[arg(long, default_value = "mysql://haoka:haoka@127.0.0.1:3307/sbtest")]
+    proxy: String,
+}
+
+async fn run_txn_cost(a: TxnCostArgs) -> anyhow::Result<()> {
+    use haoka_loadtest::txn_cost::{run, Spread};
+    anyhow::ensure!(a.table_size >= 2000, "--table-size must be at least 2000");
+    anyhow::ensure!(
+        (1..=24).contains(&a.clients),
+        "--clients must be 1..=24 (each owns 40 ids of every 1000)"
+    );
+    let blocks = a.table_size / 1000;
+    let time = std::time::Duration::from_secs(a.time);
+    let direct = mysql_async::Opts::from_url(&a.direct)?;
+    let proxy = mysql_async::Opts::from_url(&a.proxy)?;
+    let d = run(direct, Spread::OneShard, a.clients, time, blocks).await?;
+    let one = run(proxy.clone(), Spread::OneShard, a.clients, time, blocks).await?;
+    let two = run(proxy, Spread::TwoShards, a.clients, time, blocks).await?;
+    println!(
+        "{:<8} {:>14} {:>16} {:>16} {:>10} {:>10}",
+        "clients", "direct_tx/s", "proxy_1shard/s", "proxy_2shard/s", "xa/1shard", "1shard/dir"
+    );
+    println!(
+        "{:<8} {:>14.0} {:>16.0} {:>16.0} {:>10.3} {:>10.3}",
+        a.clients,
+        d,
+        one,
+        two,
+        two / one,
+        one / d
+    );
+    Ok(())
 }
 
 #[derive(Parser)]
@@ -199,6 +249,7 @@ async fn run_sysbench(a: SysbenchArgs) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Cmd::Sysbench(a) => run_sysbench(a).await,
+        Cmd::Sysbench(a) => run_sysbench(*a).await,
+        Cmd::TxnCost(a) => run_txn_cost(a).await,
     }
 }

@@ -1,5 +1,6 @@
 //! The ICCID global secondary index (`card_iccid_index`) stays equal to the
-//! card table under random inserts, updates and deletes through the proxy
+//! card table under random inserts, updates (of the ICCID too) and deletes
+//! through the proxy
 //! (autocommit and inside transactions, committed or rolled back), checked
 //! with direct SQL on every shard; EXPLAIN shows an ICCID-only query routed
 //! through the index to the one owning shard.
@@ -133,6 +134,23 @@ async fn iccid_index_equals_the_cards_after_random_writes() {
                     .unwrap();
                     assert_eq!(c.affected_rows(), 1);
                     live.remove(&gone);
+                }
+            }
+            80..=89 => {
+                // The indexed column itself: the index row moves (usually
+                // to another index shard).
+                if let Some(old) = pick_live(&mut rng, &live) {
+                    let p = live[&old];
+                    let new = fresh(p);
+                    c.exec_drop(
+                        "UPDATE sim_card SET iccid = ? WHERE iccid = ?",
+                        (&new, &old),
+                    )
+                    .await
+                    .unwrap();
+                    assert_eq!(c.affected_rows(), 1, "update {old}");
+                    live.remove(&old);
+                    live.insert(new, p);
                 }
             }
             _ => {

@@ -1,8 +1,11 @@
 //! Global secondary indexes kept in step with their base table (DESIGN.md
 //! §3): INSERT writes the index rows in the same plan (router); DELETE reads
 //! the indexed values of the rows it removes (locking them) and deletes
-//! their index rows, all in one distributed transaction. Statements naming
-//! only the indexed column are routed through the index (`index_keys`).
+//! their index rows; UPDATE of the indexed column (to a literal) reads the
+//! old values and covering columns the same way, then replaces the index
+//! rows — all in one distributed transaction with the base rows. Statements
+//! naming only the indexed column are routed through the index
+//! (`index_keys`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,13 +17,95 @@ use crate::protocol::{ErrInfo, OkInfo};
 use crate::route::{PendingLookup, ShardPlan, StmtKind, Target};
 use crate::rules::{KeyValue, Place, ShardedTable, TableRule};
 
-/// What a DELETE on an indexed table must also do.
+/// What a write on an indexed table must also do.
 pub(super) struct IndexUpkeep {
     /// Physical base table as the targets name it.
     base: String,
     /// The indexed column (same name in both tables).
     column: String,
+    /// Columns the index row carries besides the indexed one.
+    covering: Vec<String>,
     index: Arc<ShardedTable>,
+    /// For an UPDATE that assigns the indexed column: the new value.
+    new_value: Option<String>,
+}
+
+fn quote(c: &str) -> String {
+    format!("`{}`", c.replace('`', "``"))
+}
+
+/// The literal an UPDATE assigns to `column`: `Ok(None)` when the UPDATE
+/// does not assign it, `Err` when it assigns something else than a literal
+/// or also assigns a covering column.
+fn assigned_literal(
+    sql: &str,
+    column: &str,
+    covering: &[String],
+) -> Result<Option<String>, String> {
+    use sqlparser::ast::{AssignmentTarget, Expr, Statement, Value as V};
+    let stmts = sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::MySqlDialect {}, sql)
+        .map_err(|e| e.to_string())?;
+    let Some(Statement::Update(u)) = stmts.first() else {
+        return Ok(None);
+    };
+    let mut found = None;
+    for a in &u.assignments {
+        let AssignmentTarget::ColumnName(n) = &a.target else {
+            continue;
+        };
+        let name = n.to_string();
+        let col = name.rsplit('.').next().unwrap_or("").trim_matches('`');
+        if covering.iter().any(|c| c.eq_ignore_ascii_case(col)) {
+            return Err(format!("also assigns {col}, which the index row carries"));
+        }
+        if !col.eq_ignore_ascii_case(column) {
+            continue;
+        }
+        found = Some(match &a.value {
+            Expr::Value(v) => match &v.value {
+                V::SingleQuotedString(s) | V::DoubleQuotedString(s) => s.clone(),
+                V::Number(n, _) => n.to_string(),
+                _ => return Err(format!("assigns {column} something else than a literal")),
+            },
+            _ => return Err(format!("assigns {column} something else than a literal")),
+        });
+    }
+    Ok(found)
+}
+
+/// `UPDATE `t` SET ... <rest>` -> `SELECT cols FROM `t` <rest> FOR UPDATE`.
+fn locking_select_of_update(sql: &str, base: &str, cols: &str) -> Option<String> {
+    use sqlparser::ast::Statement;
+    let stmts =
+        sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::MySqlDialect {}, sql).ok()?;
+    let Some(Statement::Update(u)) = stmts.first() else {
+        return None;
+    };
+    if u.from.is_some() || !u.table.joins.is_empty() {
+        return None;
+    }
+    if !u.table.relation.to_string().contains(base) {
+        return None;
+    }
+    let mut q = format!("SELECT {cols} FROM {}", u.table);
+    if let Some(w) = &u.selection {
+        q.push_str(&format!(" WHERE {w}"));
+    }
+    if !u.order_by.is_empty() {
+        let o: Vec<String> = u.order_by.iter().map(|e| e.to_string()).collect();
+        q.push_str(&format!(" ORDER BY {}", o.join(", ")));
+    }
+    if let Some(l) = &u.limit {
+        q.push_str(&format!(" LIMIT {l}"));
+    }
+    q.push_str(" FOR UPDATE");
+    Some(q)
+}
+
+/// The physical table of a routed `UPDATE `t` ...`.
+fn updated_table(sql: &str) -> Option<&str> {
+    let rest = sql.strip_prefix("UPDATE `")?;
+    rest.split('`').next()
 }
 
 /// The physical table of a routed `DELETE FROM `t` ...`.
@@ -55,11 +140,16 @@ impl Session {
         schema: usize,
         plan: &ShardPlan,
     ) -> Result<Option<IndexUpkeep>, ErrInfo> {
-        if plan.kind != StmtKind::Delete {
-            return Ok(None);
-        }
         let s = &self.shared.rules.schemas[schema];
-        let Some(base) = plan.targets.first().and_then(|t| deleted_table(&t.sql)) else {
+        let Some(first) = plan.targets.first() else {
+            return Ok(None);
+        };
+        let base = match plan.kind {
+            StmtKind::Delete => deleted_table(&first.sql),
+            StmtKind::Update => updated_table(&first.sql),
+            _ => None,
+        };
+        let Some(base) = base else {
             return Ok(None);
         };
         let Some(gi) = s.global_indexes.iter().find(|g| {
@@ -71,11 +161,31 @@ impl Session {
         }) else {
             return Ok(None);
         };
+        let new_value = if plan.kind == StmtKind::Update {
+            match assigned_literal(&first.sql, &gi.column, &gi.covering) {
+                Ok(Some(v)) => Some(v),
+                Ok(None) => return Ok(None),
+                Err(why) => {
+                    return Err(ErrInfo::new(
+                        1235,
+                        "42000",
+                        format!(
+                            "haoka: this UPDATE of {base} {why}; global index {} cannot follow it (set {} to a literal, or delete and re-insert the row)",
+                            gi.name, gi.column
+                        ),
+                    ))
+                }
+            }
+        } else {
+            None
+        };
         match s.table(&gi.index_table) {
             Some(TableRule::Sharded(it)) if it.split_by.is_none() => Ok(Some(IndexUpkeep {
                 base: base.to_string(),
                 column: gi.column.clone(),
+                covering: gi.covering.clone(),
                 index: it.clone(),
+                new_value,
             })),
             _ => Err(ErrInfo::new(
                 1235,
@@ -88,25 +198,35 @@ impl Session {
         }
     }
 
-    /// Deletes base rows and their index rows: reads the indexed values of
-    /// the rows to delete (FOR UPDATE, on the base shards), runs the DELETE,
-    /// then deletes those index rows. Results per place, as `write_all`.
-    pub(super) async fn delete_with_index(
+    /// Runs a DELETE or UPDATE and keeps the index: reads the indexed values
+    /// (and covering columns) of the rows it writes (FOR UPDATE, on the base
+    /// shards), runs the statement, deletes those index rows and, for an
+    /// UPDATE of the indexed column, inserts the new ones. Results per
+    /// place, as `write_all`.
+    pub(super) async fn write_with_index(
         &mut self,
         schema: usize,
         targets: &[Target],
         u: &IndexUpkeep,
     ) -> Vec<(Place, Result<OkInfo, ErrInfo>)> {
+        let mut cols = vec![quote(&u.column)];
+        cols.extend(u.covering.iter().map(|c| quote(c)));
+        let cols = cols.join(", ");
         let mut values = Vec::new();
+        let mut carried: Vec<Vec<Value>> = Vec::new();
         for t in targets {
-            let Some(select) = locking_select(&t.sql, &u.base, &u.column) else {
+            let select = match u.new_value {
+                None => locking_select(&t.sql, &u.base, &u.column),
+                Some(_) => locking_select_of_update(&t.sql, &u.base, &cols),
+            };
+            let Some(select) = select else {
                 return vec![(
                     t.place,
                     Err(ErrInfo::new(
                         1235,
                         "42000",
                         format!(
-                            "haoka: this DELETE form on {} cannot keep its global index",
+                            "haoka: this statement form on {} cannot keep its global index",
                             u.base
                         ),
                     )),
@@ -119,7 +239,12 @@ impl Session {
             let r = conn.query_collect(&select).await;
             self.give_back(schema, t.place, conn).await;
             match r {
-                Ok(res) => values.extend(res.rows.iter().filter_map(|r| r.first().and_then(text))),
+                Ok(res) => {
+                    for row in res.rows {
+                        values.extend(row.first().and_then(text));
+                        carried.push(row.into_iter().skip(1).collect());
+                    }
+                }
                 Err(e) => {
                     return vec![(t.place, Err(backend_err(&self.shared, schema, t.place, e)))]
                 }
@@ -128,6 +253,12 @@ impl Session {
         let mut results = self.write_all(schema, targets).await;
         if results.iter().any(|(_, r)| r.is_err()) || values.is_empty() {
             return results;
+        }
+        if let Some(new) = &u.new_value {
+            if let Err(e) = self.insert_index_rows(schema, u, new, carried).await {
+                results.push(e);
+                return results;
+            }
         }
         let shards = self.shared.rules.schemas[schema].shards.len();
         let mut by_place: BTreeMap<Place, Vec<String>> = BTreeMap::new();
@@ -158,27 +289,81 @@ impl Session {
             u.column.replace('`', "``")
         );
         for (place, vals) in by_place {
-            let r = self.run_prepared_each(schema, place, &sql, vals).await;
+            let rows = vals
+                .into_iter()
+                .map(|v| vec![Value::Bytes(v.into_bytes())])
+                .collect();
+            let r = self.run_prepared_each(schema, place, &sql, rows).await;
             results.push((place, r.map(|()| OkInfo::default())));
         }
         results
     }
 
-    /// Runs prepared `sql` once per value on `place` (in the transaction).
+    /// Index rows for the new value of an UPDATE: one per updated row, with
+    /// the covering columns it had.
+    async fn insert_index_rows(
+        &mut self,
+        schema: usize,
+        u: &IndexUpkeep,
+        new: &str,
+        carried: Vec<Vec<Value>>,
+    ) -> Result<(), (Place, Result<OkInfo, ErrInfo>)> {
+        let shards = self.shared.rules.schemas[schema].shards.len();
+        let place = match u
+            .index
+            .shard_by
+            .algorithm
+            .place(&KeyValue::Str(new.to_string()), shards)
+        {
+            Ok(i) => Place::Data(i),
+            Err(e) => {
+                return Err((
+                    Place::Global,
+                    Err(ErrInfo::new(
+                        1105,
+                        "HY000",
+                        format!("haoka: index key {new}: {e}"),
+                    )),
+                ))
+            }
+        };
+        let mut cols = vec![quote(&u.column)];
+        cols.extend(u.covering.iter().map(|c| quote(c)));
+        let marks = vec!["?"; cols.len()].join(", ");
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({marks})",
+            quote(&u.index.physical_name(0)),
+            cols.join(", ")
+        );
+        let rows = carried
+            .into_iter()
+            .map(|rest| {
+                let mut row = vec![Value::Bytes(new.as_bytes().to_vec())];
+                row.extend(rest);
+                row
+            })
+            .collect();
+        self.run_prepared_each(schema, place, &sql, rows)
+            .await
+            .map_err(|e| (place, Err(e)))
+    }
+
+    /// Runs prepared `sql` once per parameter row on `place` (in the
+    /// transaction).
     async fn run_prepared_each(
         &mut self,
         schema: usize,
         place: Place,
         sql: &str,
-        values: Vec<String>,
+        rows: Vec<Vec<Value>>,
     ) -> Result<(), ErrInfo> {
         let mut conn = self.take_conn(schema, place).await?;
         let mut r = Ok(());
-        for v in values {
+        for params in rows {
             let step = match conn.prepare_cached(sql).await {
                 Ok(Ok(p)) => {
                     let id = p.stmt_id;
-                    match conn.execute(id, &[Value::Bytes(v.into_bytes())]).await {
+                    match conn.execute(id, &params).await {
                         Ok(crate::backend::Response::Err(e)) => Err(e),
                         Ok(_) => conn
                             .drain()
@@ -241,6 +426,37 @@ mod tests {
         assert_eq!(
             locking_select("DELETE sim_card FROM x", "sim_card", "iccid"),
             None
+        );
+    }
+
+    #[test]
+    fn update_of_the_indexed_column_is_read_first() {
+        let cov = vec!["province_code".to_string(), "card_id".to_string()];
+        let sql = "UPDATE `sim_card` SET status = '02', iccid = '8986' WHERE card_id = 5";
+        assert_eq!(updated_table(sql), Some("sim_card"));
+        assert_eq!(
+            assigned_literal(sql, "iccid", &cov),
+            Ok(Some("8986".into()))
+        );
+        assert_eq!(
+            assigned_literal("UPDATE `sim_card` SET status = '02'", "iccid", &cov),
+            Ok(None)
+        );
+        assert!(assigned_literal(
+            "UPDATE `sim_card` SET iccid = CONCAT(iccid, '1')",
+            "iccid",
+            &cov
+        )
+        .is_err());
+        assert!(assigned_literal(
+            "UPDATE `sim_card` SET iccid = '1', card_id = 2",
+            "iccid",
+            &cov
+        )
+        .is_err());
+        assert_eq!(
+            locking_select_of_update(sql, "sim_card", "`iccid`, `card_id`").as_deref(),
+            Some("SELECT `iccid`, `card_id` FROM `sim_card` WHERE card_id = 5 FOR UPDATE")
         );
     }
 }

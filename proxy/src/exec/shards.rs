@@ -458,7 +458,7 @@ impl Session {
         let implicit = !self.in_tx() && plan.kind != StmtKind::Ddl;
         self.implicit_tx = implicit;
         let mut results = match &upkeep {
-            Some(u) => self.delete_with_index(schema, &plan.targets, u).await,
+            Some(u) => self.write_with_index(schema, &plan.targets, u).await,
             None => self.write_all(schema, &plan.targets).await,
         };
         let all_ok = results.iter().all(|(_, r)| r.is_ok());

@@ -1380,7 +1380,9 @@ impl<'a> Builder<'a> {
                         });
                     }
                 }
-                if let Some(g) = self.indexed(i, &col) {
+                // A single-table UPDATE of the indexed column is kept in
+                // step by the executor (exec/global_index.rs).
+                if let Some(g) = self.indexed(i, &col).filter(|_| self.slots.len() > 1) {
                     return Err(RouteError::IndexedColumnUpdate {
                         table: slot.name.clone(),
                         column: col,
