@@ -1,1 +1,25 @@
-//! haoka-services: the number, card, permission and report centers. Filled by later issues.
+//! haoka-server: the HTTP centers (permission today; number, card and report
+//! join as their issues land) and the shared parts they plug into.
+//!
+//! Folder map: `app` assembles the router from the centers a process serves;
+//! `config`, `db`, `cache`, `mq` are the connections; `problem` turns every error
+//! into an `application/problem+json` body; `auth/` holds passwords, sessions,
+//! login limits, channel signatures, rate limits, RBAC and province scope;
+//! `permission/` is the permission center (权限中心).
+
+pub mod app;
+pub mod auth;
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod health;
+pub mod interface_log;
+pub mod metrics;
+pub mod mq;
+pub mod openapi;
+pub mod oplog;
+pub mod permission;
+pub mod problem;
+pub mod seal;
+pub mod validate;

@@ -1,0 +1,174 @@
+//! Router assembly. A process serves the centers its role flag names; the
+//! shared parts (health, metrics, OpenAPI, request ids, tracing, body limit)
+//! are always mounted.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::routing::get;
+use axum::Router;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::auth::password::Hasher;
+use crate::auth::session::Sessions;
+use crate::cache::Cache;
+use crate::config::{Config, ConfigError};
+use crate::db::Db;
+use crate::metrics::Metrics;
+use crate::mq::{Mq, MqError};
+use crate::seal::Sealer;
+use crate::{health, metrics, openapi, permission, problem};
+
+/// A center a process can serve (`--role`). Later issues add number, card and
+/// report here, each with its own router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Center {
+    Permission,
+}
+
+impl FromStr for Center {
+    type Err = StartError;
+    fn from_str(s: &str) -> Result<Center, StartError> {
+        match s.trim() {
+            "permission" => Ok(Center::Permission),
+            other => Err(StartError::UnknownRole(other.to_string())),
+        }
+    }
+}
+
+pub fn parse_roles(roles: &[String]) -> Result<Vec<Center>, StartError> {
+    let centers: Vec<Center> = roles
+        .iter()
+        .filter(|r| !r.trim().is_empty())
+        .map(|r| r.parse())
+        .collect::<Result<_, _>>()?;
+    if centers.is_empty() {
+        return Err(StartError::NoRole);
+    }
+    Ok(centers)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("unknown role {0:?}: this build serves only \"permission\"")]
+    UnknownRole(String),
+    #[error("no role given: name at least one center to serve")]
+    NoRole,
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("database URL: {0}")]
+    DatabaseUrl(#[from] mysql_async::UrlError),
+    #[error("database: {0}")]
+    Database(String),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error(transparent)]
+    Mq(#[from] MqError),
+}
+
+pub struct Inner {
+    pub cfg: Config,
+    pub centers: Vec<Center>,
+    pub db: Db,
+    pub cache: Cache,
+    pub mq: Mq,
+    pub metrics: Metrics,
+    pub sealer: Sealer,
+    pub hasher: Hasher,
+    pub sessions: Sessions,
+}
+
+/// Shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Connects to the proxy, Redis and RabbitMQ and seeds what the centers need.
+    pub async fn connect(cfg: Config) -> Result<AppState, StartError> {
+        let centers = parse_roles(&cfg.roles)?;
+        let sealer = Sealer::new(cfg.seal_key_bytes()?);
+        let db = Db::new(&cfg.database_url)?;
+        let cache = Cache::connect(&cfg.redis_url).await?;
+        let mq = Mq::start(cfg.amqp_url.clone()).await?;
+        let state = AppState(Arc::new(Inner {
+            hasher: Hasher::new(&cfg.password),
+            sessions: Sessions::new(cache.clone(), &cfg.session),
+            metrics: Metrics::new(),
+            centers,
+            db,
+            cache,
+            mq,
+            sealer,
+            cfg,
+        }));
+        if state.serves(Center::Permission) {
+            permission::seed::ensure(&state)
+                .await
+                .map_err(|e| StartError::Database(e.to_string()))?;
+        }
+        Ok(state)
+    }
+
+    pub fn serves(&self, c: Center) -> bool {
+        self.centers.contains(&c)
+    }
+}
+
+/// The whole HTTP surface of this process.
+pub fn router(state: &AppState) -> Router {
+    let mut api = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::serve))
+        .route("/api-docs/openapi.json", get(openapi::serve));
+    if state.serves(Center::Permission) {
+        api = api.merge(permission::router(state));
+    }
+    let request_id = HeaderName::from_static("x-request-id");
+    api.fallback(problem::fallback)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(DefaultBodyLimit::max(state.cfg.body_limit_bytes))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state.clone())
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(&state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    state.mq.close().await;
+    state.db.clone().disconnect().await;
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! Who is calling and what they may do: staff passwords and sessions, login
+//! limits, channel request signatures and rate limits, permissions and the
+//! province data scope.
+
+pub mod channel_sign;
+pub mod login_limits;
+pub mod password;
+pub mod rate_limit;
+pub mod rbac;
+pub mod scope;
+pub mod session;

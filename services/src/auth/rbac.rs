@@ -1,0 +1,242 @@
+//! Permissions and the middleware that enforces them: every endpoint is
+//! mounted with the permission it needs (`guarded`), and a request gets
+//! through only with a live session whose staff member holds it.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::Response;
+use axum::routing::MethodRouter;
+use mysql_async::prelude::Queryable;
+
+use crate::app::AppState;
+use crate::auth::scope::{self, Scope};
+use crate::auth::session::Session;
+use crate::problem::ApiError;
+
+/// Every permission code the server knows. Seeded into `permission`; the
+/// `admin` role holds them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    StaffRead,
+    StaffWrite,
+    DepartmentRead,
+    DepartmentWrite,
+    ChannelRead,
+    ChannelWrite,
+    CredentialWrite,
+    RoleRead,
+    RoleWrite,
+    MenuRead,
+    MenuWrite,
+    PolicyRead,
+    PolicyWrite,
+    LogRead,
+    SyncWrite,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 15] = [
+        Permission::StaffRead,
+        Permission::StaffWrite,
+        Permission::DepartmentRead,
+        Permission::DepartmentWrite,
+        Permission::ChannelRead,
+        Permission::ChannelWrite,
+        Permission::CredentialWrite,
+        Permission::RoleRead,
+        Permission::RoleWrite,
+        Permission::MenuRead,
+        Permission::MenuWrite,
+        Permission::PolicyRead,
+        Permission::PolicyWrite,
+        Permission::LogRead,
+        Permission::SyncWrite,
+    ];
+
+    pub fn code(self) -> &'static str {
+        use Permission::*;
+        match self {
+            StaffRead => "staff:read",
+            StaffWrite => "staff:write",
+            DepartmentRead => "department:read",
+            DepartmentWrite => "department:write",
+            ChannelRead => "channel:read",
+            ChannelWrite => "channel:write",
+            CredentialWrite => "credential:write",
+            RoleRead => "role:read",
+            RoleWrite => "role:write",
+            MenuRead => "menu:read",
+            MenuWrite => "menu:write",
+            PolicyRead => "policy:read",
+            PolicyWrite => "policy:write",
+            LogRead => "log:read",
+            SyncWrite => "sync:write",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        use Permission::*;
+        match self {
+            StaffRead => "查看员工",
+            StaffWrite => "维护员工",
+            DepartmentRead => "查看部门",
+            DepartmentWrite => "维护部门",
+            ChannelRead => "查看渠道",
+            ChannelWrite => "维护渠道",
+            CredentialWrite => "管理渠道接口凭证",
+            RoleRead => "查看角色",
+            RoleWrite => "维护角色与授权",
+            MenuRead => "查看菜单",
+            MenuWrite => "维护菜单",
+            PolicyRead => "查看登录策略",
+            PolicyWrite => "维护登录策略",
+            LogRead => "查看日志",
+            SyncWrite => "总部数据同步",
+        }
+    }
+}
+
+/// The authenticated staff member behind a request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub staff_id: i64,
+    pub staff_no: String,
+    pub province: Option<String>,
+    pub permissions: HashSet<String>,
+    pub scope: Scope,
+    pub must_change_password: bool,
+    pub session: Session,
+    pub source_ip: String,
+    pub request_id: Option<String>,
+}
+
+impl Principal {
+    pub fn has(&self, p: Permission) -> bool {
+        self.permissions.contains(p.code())
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or(ApiError::Unauthenticated)?
+        .to_str()
+        .map_err(|_| ApiError::Unauthenticated)?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or(ApiError::Unauthenticated)?;
+    Ok(token.trim())
+}
+
+pub fn source_ip(req_parts: &Parts) -> String {
+    req_parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+pub fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Resolves the bearer token to a staff member with their current
+/// permissions and scope (read fresh, so role changes apply at once).
+pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<Principal, ApiError> {
+    let token = bearer(&parts.headers)?;
+    let session = state.sessions.touch(token).await?;
+    let mut conn = state.db.conn().await?;
+    let row: Option<(String, Option<String>, String, i64)> = conn
+        .exec_first(
+            "SELECT staff_no, province_code, status, must_change_password FROM staff WHERE staff_id = ?",
+            (session.staff_id,),
+        )
+        .await?;
+    let Some((staff_no, province, status, must_change)) = row else {
+        state.sessions.revoke(&session).await?;
+        return Err(ApiError::SessionInvalid);
+    };
+    if status != "A" {
+        state.sessions.revoke_all(session.staff_id).await?;
+        return Err(ApiError::SessionInvalid);
+    }
+    let codes: Vec<String> = conn
+        .exec(
+            "SELECT DISTINCT p.code FROM staff_role sr \
+             JOIN role r ON r.role_id = sr.role_id \
+             JOIN role_permission rp ON rp.role_id = sr.role_id \
+             JOIN permission p ON p.permission_id = rp.permission_id \
+             WHERE sr.staff_id = ? AND r.status = 'A'",
+            (session.staff_id,),
+        )
+        .await?;
+    let scope = scope::load(&mut conn, session.staff_id, province.as_deref()).await?;
+    Ok(Principal {
+        staff_id: session.staff_id,
+        staff_no,
+        province,
+        permissions: codes.into_iter().collect(),
+        scope,
+        must_change_password: must_change != 0,
+        session,
+        source_ip: source_ip(parts),
+        request_id: request_id(&parts.headers),
+    })
+}
+
+/// The middleware: authenticate, refuse without the permission (or while a
+/// password change is due), hand the principal to the handler.
+async fn require(
+    State((state, perm)): State<(AppState, Option<Permission>)>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let (mut parts, body) = req.into_parts();
+    let principal = authenticate(&state, &parts).await?;
+    if let Some(perm) = perm {
+        if principal.must_change_password {
+            return Err(ApiError::PasswordChangeRequired);
+        }
+        if !principal.has(perm) {
+            return Err(ApiError::PermissionDenied(perm.code()));
+        }
+    }
+    parts.extensions.insert(principal);
+    Ok(next.run(Request::from_parts(parts, body)).await)
+}
+
+/// Mounts `route` behind `perm`.
+pub fn guarded(
+    state: &AppState,
+    perm: Permission,
+    route: MethodRouter<AppState>,
+) -> MethodRouter<AppState> {
+    route.layer(from_fn_with_state((state.clone(), Some(perm)), require))
+}
+
+/// Mounts `route` for any logged-in staff member (their own profile, logout,
+/// password change); works while a password change is due.
+pub fn signed_in(state: &AppState, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    route.layer(from_fn_with_state((state.clone(), None), require))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or(ApiError::Unauthenticated)
+    }
+}

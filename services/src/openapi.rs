@@ -1,0 +1,102 @@
+//! The OpenAPI document, generated from the handlers' annotations, served at
+//! /api-docs/openapi.json. Every operation also declares a `default` problem
+//! response: errors always come as `application/problem+json`.
+
+use axum::response::IntoResponse;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+use crate::permission::{channel, department, login, logs, menu, open, policy, role, staff, sync};
+use crate::problem::Problem;
+use crate::{health, problem};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "haoka-server", description = "号卡资源管理: permission center (权限中心) and shared endpoints"),
+    paths(
+        health::healthz, health::readyz,
+        login::login, login::logout, login::me, login::change_password,
+        staff::list_staff, staff::create_staff, staff::get_staff, staff::update_staff,
+        staff::disable_staff, staff::enable_staff, staff::unlock_staff, staff::reset_password,
+        role::list_staff_roles, role::set_staff_roles,
+        department::list_departments, department::create_department, department::department_tree,
+        department::get_department, department::update_department,
+        channel::list_channels, channel::create_channel, channel::get_channel, channel::update_channel,
+        channel::list_credentials, channel::issue_credential, channel::revoke_credential,
+        role::list_roles, role::create_role, role::get_role, role::update_role,
+        role::set_role_permissions, role::list_permissions,
+        menu::list_menus, menu::create_menu,
+        policy::list_policies, policy::put_policy,
+        logs::list_operation_logs, logs::list_interface_logs, logs::list_login_logs,
+        sync::sync_departments, sync::sync_channels, sync::sync_staff,
+        open::open_channel, open::open_ping,
+    ),
+    components(schemas(Problem)),
+    modifiers(&Security, &ProblemResponses)
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        // The channel API also needs X-Haoka-Timestamp, -Nonce and -Signature
+        // (see auth/channel_sign.rs); the key id names the credential.
+        components.add_security_scheme(
+            "channel_signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Haoka-Key",
+                "key id; sign with HMAC-SHA256 and send X-Haoka-Timestamp, X-Haoka-Nonce, X-Haoka-Signature",
+            ))),
+        );
+    }
+}
+
+struct ProblemResponses;
+
+impl Modify for ProblemResponses {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let response = ResponseBuilder::new()
+            .description("an error, as a problem body with a stable code")
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                        "Problem",
+                    ))))
+                    .build(),
+            )
+            .build();
+        for item in doc.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.responses
+                    .responses
+                    .entry("default".into())
+                    .or_insert_with(|| RefOr::T(response.clone()));
+            }
+        }
+    }
+}
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+pub async fn serve() -> impl IntoResponse {
+    problem::Json(document())
+}

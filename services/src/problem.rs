@@ -1,0 +1,248 @@
+//! Every error the API returns: one enum, each variant with an HTTP status and a
+//! stable machine code, rendered as an `application/problem+json` body.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error response (RFC 9457 problem details).
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The HTTP reason phrase.
+    pub title: String,
+    pub status: u16,
+    /// Stable machine code, e.g. `bad_credentials`, `permission_denied`.
+    pub code: String,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{message}")]
+    Rejected { status: StatusCode, message: String },
+    #[error("authentication required: send Authorization: Bearer <token>")]
+    Unauthenticated,
+    #[error("the session has expired or was revoked; log in again")]
+    SessionInvalid,
+    #[error("wrong staff number or password")]
+    BadCredentials,
+    #[error("the account is locked until {0}")]
+    Locked(String),
+    #[error("{0}")]
+    LoginDenied(String),
+    #[error("this endpoint needs the permission {0}")]
+    PermissionDenied(&'static str),
+    #[error("province {0} is outside your data scope")]
+    OutOfScope(String),
+    #[error("the password must be changed first (POST /api/v1/auth/password)")]
+    PasswordChangeRequired,
+    #[error("{0}")]
+    PasswordPolicy(String),
+    #[error("{kind} {id} does not exist")]
+    NotFound { kind: &'static str, id: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{message}")]
+    Signature { code: &'static str, message: String },
+    #[error("rate limit of {0} calls per minute exceeded")]
+    RateLimited(u32),
+    #[error("a backend is unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn not_found(kind: &'static str, id: impl ToString) -> ApiError {
+        ApiError::NotFound {
+            kind,
+            id: id.to_string(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            Invalid(_) => StatusCode::BAD_REQUEST,
+            Rejected { status, .. } => *status,
+            Unauthenticated | SessionInvalid | BadCredentials | Signature { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
+            Locked(_) => StatusCode::LOCKED,
+            LoginDenied(_) | PermissionDenied(_) | OutOfScope(_) | PasswordChangeRequired => {
+                StatusCode::FORBIDDEN
+            }
+            PasswordPolicy(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            NotFound { .. } => StatusCode::NOT_FOUND,
+            Conflict(_) => StatusCode::CONFLICT,
+            RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable code clients branch on.
+    pub fn code(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            Invalid(_) => "invalid_request",
+            Rejected { status, .. } => match *status {
+                StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+                StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
+                _ => "invalid_request",
+            },
+            Unauthenticated => "unauthenticated",
+            SessionInvalid => "session_invalid",
+            BadCredentials => "bad_credentials",
+            Locked(_) => "account_locked",
+            LoginDenied(_) => "login_denied",
+            PermissionDenied(_) => "permission_denied",
+            OutOfScope(_) => "province_out_of_scope",
+            PasswordChangeRequired => "password_change_required",
+            PasswordPolicy(_) => "password_policy",
+            NotFound { .. } => "not_found",
+            Conflict(_) => "conflict",
+            Signature { code, .. } => code,
+            RateLimited(_) => "rate_limited",
+            Unavailable(_) => "backend_unavailable",
+            Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let status = self.status();
+        Problem {
+            kind: format!("https://haoka.dev/problems/{}", self.code()),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            status: status.as_u16(),
+            code: self.code().to_string(),
+            message: self.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) | ApiError::Unavailable(detail) = &self {
+            tracing::error!(code = self.code(), %detail, "request failed");
+        }
+        let status = self.status();
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut resp = (status, body).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let ApiError::RateLimited(_) = self {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        }
+        resp
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        ApiError::Rejected {
+            status: r.status(),
+            message: r.body_text(),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::Rejected {
+            status: StatusCode::BAD_REQUEST,
+            message: r.body_text(),
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        ApiError::Rejected {
+            status: StatusCode::BAD_REQUEST,
+            message: r.body_text(),
+        }
+    }
+}
+
+/// MySQL error numbers the API turns into client errors.
+const ER_DUP_ENTRY: u16 = 1062;
+const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
+const ER_LOCK_DEADLOCK: u16 = 1213;
+
+impl From<mysql_async::Error> for ApiError {
+    fn from(e: mysql_async::Error) -> Self {
+        match &e {
+            mysql_async::Error::Server(s) if s.code == ER_DUP_ENTRY => {
+                ApiError::Conflict(format!("already exists: {}", s.message))
+            }
+            mysql_async::Error::Server(s)
+                if s.code == ER_LOCK_DEADLOCK || s.code == ER_LOCK_WAIT_TIMEOUT =>
+            {
+                ApiError::Conflict("the change collided with a concurrent one; retry it".into())
+            }
+            mysql_async::Error::Server(s) => ApiError::Internal(format!("database: {s}")),
+            _ => ApiError::Unavailable(format!("database: {e}")),
+        }
+    }
+}
+
+impl From<redis::RedisError> for ApiError {
+    fn from(e: redis::RedisError) -> Self {
+        ApiError::Unavailable(format!("redis: {e}"))
+    }
+}
+
+/// Axum extractors whose rejections are problem bodies, not plain text.
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+/// Unknown routes answer with a problem too.
+pub async fn fallback() -> ApiError {
+    ApiError::NotFound {
+        kind: "route",
+        id: "for this path".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_statuses_are_stable() {
+        let e = ApiError::not_found("staff", 7);
+        assert_eq!(e.status(), StatusCode::NOT_FOUND);
+        let p = e.problem();
+        assert_eq!(p.code, "not_found");
+        assert_eq!(p.message, "staff 7 does not exist");
+        assert_eq!(ApiError::RateLimited(5).status().as_u16(), 429);
+    }
+}

@@ -1,0 +1,242 @@
+//! In-process haoka-server on an ephemeral port against the real proxy
+//! (127.0.0.1:3307), Redis and RabbitMQ that deploy/local/up.sh runs. Every
+//! name a test creates carries a random suffix, so tests run in parallel and
+//! again without colliding.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use haoka_services::app::{self, AppState};
+use haoka_services::config::Config;
+use haoka_services::permission::seed;
+use rand::Rng;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+
+pub const TEST_SEAL_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+pub fn unique(prefix: &str) -> String {
+    let n: u32 = rand::thread_rng().gen();
+    format!("{prefix}{:x}{n:08x}", std::process::id())
+}
+
+pub fn test_config() -> Config {
+    let mut cfg = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        seal_key: Some(TEST_SEAL_KEY.into()),
+        ..Config::default()
+    };
+    // Cheap hashes: tests log in a lot; production keeps the OWASP cost.
+    cfg.password.argon2_memory_kib = 1024;
+    cfg.password.argon2_iterations = 1;
+    cfg
+}
+
+pub struct Server {
+    pub base: String,
+    pub state: AppState,
+    pub http: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+pub async fn start() -> Server {
+    start_with(|_| {}).await
+}
+
+pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Server {
+    let mut cfg = test_config();
+    tweak(&mut cfg);
+    let state = AppState::connect(cfg)
+        .await
+        .expect("the server connects to the proxy, Redis and RabbitMQ (run deploy/local/up.sh)");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let st = state.clone();
+    tokio::spawn(async move {
+        app::serve(listener, st, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    Server {
+        base: format!("http://{addr}"),
+        state,
+        http: reqwest::Client::new(),
+        _stop: tx,
+    }
+}
+
+/// A logged-in staff member.
+pub struct User {
+    pub staff_id: i64,
+    pub staff_no: String,
+    pub password: String,
+    pub token: String,
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("the server answers")
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> Response {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> Response {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn put(&self, token: &str, path: &str, body: Value) -> Response {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, token: &str, path: &str, body: Value) -> Response {
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn login(&self, staff_no: &str, password: &str) -> Response {
+        self.call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({ "staff_no": staff_no, "password": password })),
+        )
+        .await
+    }
+
+    pub async fn token(&self, staff_no: &str, password: &str) -> String {
+        let r = self.login(staff_no, password).await;
+        assert_eq!(r.status(), StatusCode::OK, "login of {staff_no}");
+        r.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// A fresh headquarters administrator (all permissions, all provinces).
+    pub async fn admin(&self) -> User {
+        let staff_no = unique("adm");
+        let password = "Admin-Pass-2024!".to_string();
+        seed::create_admin(&self.state, &staff_no, Some(password.clone()))
+            .await
+            .unwrap()
+            .expect("a new staff number");
+        let token = self.token(&staff_no, &password).await;
+        let me: Value = self
+            .get(&token, "/api/v1/auth/me")
+            .await
+            .json()
+            .await
+            .unwrap();
+        User {
+            staff_id: me["staff"]["staff_id"].as_i64().unwrap(),
+            staff_no,
+            password,
+            token,
+        }
+    }
+
+    /// A staff member of `province` holding a new role with `perms` (the role
+    /// grant adds `extra_province` to their scope), password already changed.
+    pub async fn user(
+        &self,
+        admin: &User,
+        province: Option<&str>,
+        perms: &[&str],
+        extra_province: Option<&str>,
+    ) -> User {
+        let role = self
+            .post(
+                &admin.token,
+                "/api/v1/roles",
+                json!({ "code": unique("r"), "name": "test role" }),
+            )
+            .await;
+        assert_eq!(role.status(), StatusCode::CREATED);
+        let role_id = role.json::<Value>().await.unwrap()["role_id"]
+            .as_i64()
+            .unwrap();
+        let r = self
+            .put(
+                &admin.token,
+                &format!("/api/v1/roles/{role_id}/permissions"),
+                json!({ "permissions": perms }),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let staff_no = unique("s");
+        let created = self
+            .post(
+                &admin.token,
+                "/api/v1/staff",
+                json!({ "staff_no": staff_no, "name": "测试员工", "province_code": province }),
+            )
+            .await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let created: Value = created.json().await.unwrap();
+        let staff_id = created["staff"]["staff_id"].as_i64().unwrap();
+        let initial = created["initial_password"].as_str().unwrap().to_string();
+        let r = self
+            .put(
+                &admin.token,
+                &format!("/api/v1/staff/{staff_id}/roles"),
+                json!({ "roles": [{ "role_id": role_id, "extra_province": extra_province }] }),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let first = self.token(&staff_no, &initial).await;
+        let password = format!("Pw-{}-Xy9", unique("p"));
+        let r = self
+            .post(
+                &first,
+                "/api/v1/auth/password",
+                json!({ "old_password": initial, "new_password": password }),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        let token = self.token(&staff_no, &password).await;
+        User {
+            staff_id,
+            staff_no,
+            password,
+            token,
+        }
+    }
+}
+
+/// Asserts a problem body with this status and code; returns the body.
+pub async fn problem(r: Response, status: u16, code: &str) -> Value {
+    assert_eq!(r.status().as_u16(), status, "status");
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert_eq!(ct, "application/problem+json");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    body
+}
