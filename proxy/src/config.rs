@@ -44,9 +44,11 @@ struct ConfigFile {
     pool: PoolSettings,
     #[serde(default)]
     limits: Limits,
+    #[serde(default)]
+    replicas: ReplicaSettings,
 }
 
-/// Backend pool sizing and timeouts, per shard.
+/// Backend pool sizing, timeouts and health checks, per shard.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PoolSettings {
@@ -54,6 +56,13 @@ pub struct PoolSettings {
     pub connect_timeout_ms: u64,
     pub checkout_timeout_ms: u64,
     pub idle_timeout_s: u64,
+    /// Longest wait for a shard's answer to one statement; the statement is
+    /// then killed on the shard and the client gets ER_STATEMENT_TIMEOUT.
+    /// 0 = no limit.
+    pub query_timeout_ms: u64,
+    /// How often a healthy shard's pool pings an idle connection and replica
+    /// lag is read; also the longest backoff between probes of a down shard.
+    pub health_check_interval_ms: u64,
 }
 
 impl Default for PoolSettings {
@@ -63,6 +72,8 @@ impl Default for PoolSettings {
             connect_timeout_ms: 3000,
             checkout_timeout_ms: 5000,
             idle_timeout_s: 300,
+            query_timeout_ms: 0,
+            health_check_interval_ms: 2000,
         }
     }
 }
@@ -83,6 +94,24 @@ impl Default for Limits {
             max_connections: 4096,
             max_allowed_packet: 64 << 20,
             slow_query_ms: 500,
+        }
+    }
+}
+
+/// Read/write split: reads outside transactions may go to a shard's
+/// replicas (listed in the rules, each with its lag limit).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicaSettings {
+    /// After a session writes, its reads go to the primaries for this long,
+    /// so it reads its own writes even from a lagging replica.
+    pub primary_after_write_ms: u64,
+}
+
+impl Default for ReplicaSettings {
+    fn default() -> Self {
+        ReplicaSettings {
+            primary_after_write_ms: 10_000,
         }
     }
 }
@@ -167,6 +196,7 @@ pub struct ProxyConfig {
     pub backend: BackendAccount,
     pub pool: PoolSettings,
     pub limits: Limits,
+    pub replicas: ReplicaSettings,
 }
 
 /// Environment variable that overrides the backend password (for Kubernetes secrets).
@@ -224,6 +254,7 @@ impl ProxyConfig {
             },
             pool: file.pool,
             limits: file.limits,
+            replicas: file.replicas,
         })
     }
 

@@ -266,6 +266,7 @@ async fn pool_checkout_reuse_timeout_and_broken() {
             checkout_timeout: Duration::from_millis(200),
             idle_timeout: Duration::from_secs(60),
             ping_after: Duration::from_millis(100),
+            ..PoolConfig::default()
         },
     );
     let mut a = pool.get().await.unwrap();

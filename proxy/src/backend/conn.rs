@@ -96,7 +96,23 @@ const CLIENT_CAPS: u32 = CLIENT_LONG_PASSWORD
 /// not lock all of `self`); any failure marks the connection broken.
 macro_rules! read_packet {
     ($s:ident) => {
-        match $s.reader.next(&mut $s.stream).await {
+        match match $s.deadline {
+            None => $s.reader.next(&mut $s.stream).await,
+            Some(deadline) => {
+                match tokio::time::timeout_at(deadline, $s.reader.next(&mut $s.stream)).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        // Mid-response: the connection cannot be reused.
+                        $s.broken = true;
+                        $s.timed_out = true;
+                        return Err(BackendError::QueryTimeout {
+                            target: $s.target.clone(),
+                            timeout: $s.query_timeout.unwrap_or_default(),
+                        });
+                    }
+                }
+            }
+        } {
             Ok(Some(p)) => p,
             Ok(None) => {
                 $s.broken = true;
@@ -128,6 +144,12 @@ pub struct Connection {
     /// Session state (SET ...) was changed on behalf of one client; the
     /// connection must be reset before another client gets it.
     pub dirty: bool,
+    /// How long a command may wait for its (whole) response; None = forever.
+    query_timeout: Option<Duration>,
+    /// When the response to the command in flight must have arrived.
+    deadline: Option<tokio::time::Instant>,
+    /// The query timeout hit: the backend may still run the statement.
+    timed_out: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -167,6 +189,9 @@ impl Connection {
                 last_used: Instant::now(),
                 stmt_cache: HashMap::new(),
                 dirty: false,
+                query_timeout: None,
+                deadline: None,
+                timed_out: false,
             };
             c.handshake(cfg).await?;
             Ok(c)
@@ -210,6 +235,30 @@ impl Connection {
     }
     pub fn target(&self) -> &str {
         &self.target
+    }
+
+    /// Bounds the wait for every later command's response (from sending it
+    /// to its last packet); on expiry the command fails with
+    /// `BackendError::QueryTimeout` and the connection is broken.
+    pub fn set_query_timeout(&mut self, timeout: Option<Duration>) {
+        self.query_timeout = timeout.filter(|t| !t.is_zero());
+    }
+
+    /// The query timeout hit while the backend was still working: whoever
+    /// drops this connection should kill the statement on the server.
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+
+    /// An idle connection whose server went away has its EOF (or an
+    /// unexpected packet) waiting in the socket: a non-blocking read tells,
+    /// without a round trip.
+    pub fn looks_alive(&self) -> bool {
+        if !self.is_idle() {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
     }
 
     async fn flush(&mut self) -> Result<()> {
@@ -391,6 +440,7 @@ impl Connection {
         self.last_used = Instant::now();
         if expect_response {
             self.state = State::Pending;
+            self.deadline = self.query_timeout.map(|t| tokio::time::Instant::now() + t);
         }
         Ok(())
     }

@@ -4,14 +4,17 @@
 //! - `auth`: native / caching_sha2 scrambles and RSA full auth
 //! - `result`: column/row decoding helpers
 //! - `pool`: `Pool` per target with cheap checkout
+//! - `health`: per-target circuit breaker (fail fast while a backend is down)
 
 pub mod auth;
 pub mod conn;
 pub mod error;
+pub mod health;
 pub mod pool;
 pub mod result;
 
 pub use conn::{BackendConfig, Connection, Prepared, QueryResult, Response};
 pub use error::BackendError;
+pub use health::{BackendState, Health, HealthSnapshot};
 pub use pool::{Pool, PoolConfig, PooledConn};
 pub use result::{decode_binary_row, decode_text_row, parse_column, ColumnDef};

@@ -4,7 +4,10 @@
 //! short std mutex. A connection is pinged only if it sat idle longer than
 //! `ping_after`; one that is broken or mid-result is dropped, not returned.
 //! A reaper task closes connections idle past `idle_timeout` and refills up
-//! to `min_idle`.
+//! to `min_idle`. A watcher task keeps the pool's `Health` (circuit breaker)
+//! current: while the backend is down checkouts fail at once and the watcher
+//! probes it with backoff; while up it pings an idle connection every
+//! `health_interval`.
 
 use std::collections::VecDeque;
 use std::ops::{Deref, DerefMut};
@@ -16,6 +19,7 @@ use tracing::{debug, warn};
 
 use super::conn::{BackendConfig, Connection};
 use super::error::{BackendError, Result};
+use super::health::Health;
 
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
@@ -25,6 +29,11 @@ pub struct PoolConfig {
     pub idle_timeout: Duration,
     /// Ping a connection on checkout only if idle longer than this.
     pub ping_after: Duration,
+    /// Longest wait for a command's response (None: no limit).
+    pub query_timeout: Option<Duration>,
+    /// How often the watcher checks a healthy backend, and the longest
+    /// backoff between probes of a down one.
+    pub health_interval: Duration,
 }
 
 impl Default for PoolConfig {
@@ -35,6 +44,8 @@ impl Default for PoolConfig {
             checkout_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(300),
             ping_after: Duration::from_secs(30),
+            query_timeout: None,
+            health_interval: Duration::from_secs(2),
         }
     }
 }
@@ -45,6 +56,35 @@ struct Inner {
     target: String,
     idle: Mutex<VecDeque<Connection>>,
     permits: Arc<Semaphore>,
+    health: Arc<Health>,
+}
+
+impl Inner {
+    /// Opens a connection and updates the breaker with the outcome.
+    async fn connect(&self) -> Result<Connection> {
+        match Connection::connect(&self.backend).await {
+            Ok(mut c) => {
+                c.set_query_timeout(self.cfg.query_timeout);
+                self.health.mark_up(&self.target);
+                Ok(c)
+            }
+            Err(e) => {
+                if e.is_unreachable() {
+                    self.health.mark_down(&self.target, &e);
+                    // Idle connections to a dead server are dead too.
+                    drop(self.take_idle());
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn take_idle(&self) -> VecDeque<Connection> {
+        self.idle
+            .lock()
+            .map(|mut q| std::mem::take(&mut *q))
+            .unwrap_or_default()
+    }
 }
 
 /// Cloneable handle to one target's pool.
@@ -69,11 +109,18 @@ impl Pool {
             target: backend.target(),
             permits: Arc::new(Semaphore::new(cfg.max_size)),
             idle: Mutex::new(VecDeque::new()),
+            health: Arc::new(Health::default()),
             backend,
             cfg,
         });
         tokio::spawn(reaper(Arc::downgrade(&inner)));
+        tokio::spawn(watcher(Arc::downgrade(&inner), inner.health.clone()));
         Pool { inner }
+    }
+
+    /// The backend's circuit breaker.
+    pub fn health(&self) -> &Health {
+        &self.inner.health
     }
 
     pub fn target(&self) -> &str {
@@ -95,8 +142,10 @@ impl Pool {
     }
 
     /// A connection, waiting up to `checkout_timeout` when all are in use.
+    /// Fails at once with `BackendError::Down` while the backend is down.
     pub async fn get(&self) -> Result<PooledConn> {
         let inner = &self.inner;
+        inner.health.check(&inner.target)?;
         let permit = match inner.permits.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
@@ -116,6 +165,10 @@ impl Pool {
         loop {
             let popped = inner.idle.lock().ok().and_then(|mut q| q.pop_back());
             let Some(mut conn) = popped else { break };
+            if !conn.looks_alive() {
+                debug!(target = %inner.target, "dropping closed pooled connection");
+                continue;
+            }
             if conn.last_used.elapsed() > inner.cfg.ping_after {
                 if let Err(e) = conn.ping().await {
                     debug!(target = %inner.target, error = %e, "dropping dead pooled connection");
@@ -128,7 +181,7 @@ impl Pool {
                 _permit: permit,
             });
         }
-        let conn = Connection::connect(&inner.backend).await?;
+        let conn = inner.connect().await?;
         Ok(PooledConn {
             conn: Some(conn),
             pool: Arc::downgrade(inner),
@@ -173,6 +226,20 @@ impl DerefMut for PooledConn {
 impl Drop for PooledConn {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
+        if conn.timed_out() {
+            if let Some(pool) = self.pool.upgrade() {
+                pool.health.record_timeout();
+                tokio::spawn(kill_statement(pool, conn.connection_id()));
+            }
+            return;
+        }
+        if conn.is_broken() {
+            // Broken in use: the server may have gone; probe it now.
+            if let Some(pool) = self.pool.upgrade() {
+                pool.health.suspect();
+            }
+            return;
+        }
         if !conn.is_idle() || conn.dirty {
             // A busy, broken or session-dirty connection must not serve
             // another client: close it instead.
@@ -221,7 +288,7 @@ async fn reaper(pool: Weak<Inner>) {
             let Ok(permit) = p.permits.clone().try_acquire_owned() else {
                 break;
             };
-            match Connection::connect(&p.backend).await {
+            match p.connect().await {
                 Ok(c) => {
                     if let Ok(mut q) = p.idle.lock() {
                         q.push_back(c);
@@ -236,5 +303,79 @@ async fn reaper(pool: Weak<Inner>) {
         }
         drop(p);
         tokio::time::sleep(period).await;
+    }
+}
+
+/// Kills what a timed-out connection was running, over a fresh connection
+/// (the timed-out one is closed by the caller).
+async fn kill_statement(pool: Arc<Inner>, thread_id: u32) {
+    let r = async {
+        let mut c = Connection::connect(&pool.backend).await?;
+        c.set_query_timeout(Some(pool.backend.connect_timeout));
+        c.query_drop(&format!("KILL QUERY {thread_id}")).await
+    }
+    .await;
+    match r {
+        Ok(()) => debug!(target = %pool.target, thread_id, "killed a timed-out statement"),
+        // 1094: the thread already ended.
+        Err(BackendError::Server(e)) if e.code == 1094 => {}
+        Err(e) => {
+            warn!(target = %pool.target, thread_id, error = %e, "could not kill a timed-out statement")
+        }
+    }
+}
+
+/// Keeps the pool's health current: probes a down backend with backoff
+/// (at once when a connection broke in use) and pings an idle connection
+/// of a healthy one every `health_interval`.
+async fn watcher(pool: Weak<Inner>, health: Arc<Health>) {
+    loop {
+        let Some(interval) = pool.upgrade().map(|p| p.cfg.health_interval) else {
+            return;
+        };
+        let wait = if health.is_down() {
+            health.probe_delay(interval)
+        } else {
+            interval
+        };
+        let woken = tokio::select! {
+            _ = tokio::time::sleep(wait) => false,
+            _ = health.wake.notified() => true,
+        };
+        let Some(p) = pool.upgrade() else { return };
+        if health.is_down() || woken {
+            probe(&p).await;
+        } else {
+            ping_oldest_idle(&p).await;
+        }
+    }
+}
+
+/// Opens a connection; on success it joins the idle set.
+async fn probe(p: &Inner) {
+    if let Ok(c) = p.connect().await {
+        if let Ok(mut q) = p.idle.lock() {
+            q.push_back(c);
+        }
+    }
+}
+
+/// Pings the longest-idle connection without renewing its idle time (the
+/// reaper still closes it on schedule); a failed ping leads to a probe.
+async fn ping_oldest_idle(p: &Inner) {
+    let Ok(_permit) = p.permits.clone().try_acquire_owned() else {
+        return; // every connection is busy: the backend is clearly answering
+    };
+    let popped = p.idle.lock().ok().and_then(|mut q| q.pop_front());
+    let Some(mut conn) = popped else { return };
+    let used = conn.last_used;
+    if conn.ping().await.is_ok() {
+        conn.last_used = used;
+        if let Ok(mut q) = p.idle.lock() {
+            q.push_front(conn);
+        }
+    } else {
+        drop(conn);
+        probe(p).await;
     }
 }

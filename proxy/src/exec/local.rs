@@ -5,7 +5,7 @@ use mysql_common::constants::ColumnType;
 use mysql_common::packets::Column;
 use mysql_common::value::Value;
 
-use super::session::{backend_err, place_label, Proto, Session};
+use super::session::{backend_err, Proto, Session};
 use crate::backend::{ColumnDef, Response};
 use crate::protocol::passthrough::forward_response;
 use crate::protocol::{simple_column, ErrInfo, HandlerResult, ResponseWriter};
@@ -275,23 +275,29 @@ impl Session {
         let status = self.status();
         match show {
             HaokaShow::Shards => {
-                let mut rows = Vec::new();
-                for (s, rt) in rules.schemas.iter().zip(&self.shared.schemas) {
-                    for place in s.all_places() {
-                        let t = s.target(place);
-                        let ds = &rules.datasources[t.datasource];
-                        let pool = rt.pool(place);
-                        rows.push(vec![
-                            text(s.name.clone()),
-                            text(place_label(place)),
-                            text(ds.name.clone()),
-                            text(format!("{}:{}", ds.host, ds.port)),
-                            text(t.database.clone()),
-                            text(pool.in_use().to_string()),
-                            text(pool.idle_count().to_string()),
-                        ]);
-                    }
-                }
+                let rows = super::backend_status::backend_rows(&self.shared)
+                    .into_iter()
+                    .map(|r| {
+                        vec![
+                            text(r.schema),
+                            text(r.shard),
+                            text(r.datasource),
+                            text(r.address),
+                            text(r.database),
+                            text(r.in_use.to_string()),
+                            text(r.idle.to_string()),
+                            text(r.role.as_str().to_string()),
+                            text(
+                                r.replica_state
+                                    .unwrap_or(r.health.state.as_str())
+                                    .to_string(),
+                            ),
+                            text(r.health.down_for.as_millis().to_string()),
+                            text(r.health.last_error),
+                            r.lag_s.map_or(Value::NULL, |l| text(l.to_string())),
+                        ]
+                    })
+                    .collect();
                 write_rows(
                     w,
                     &[
@@ -302,6 +308,11 @@ impl Session {
                         "database",
                         "pool_in_use",
                         "pool_idle",
+                        "role",
+                        "state",
+                        "down_ms",
+                        "last_error",
+                        "lag_s",
                     ],
                     rows,
                     false,

@@ -2,10 +2,12 @@
 //! what every session uses (rules, router, backend pools per shard, segment
 //! map, sequences, metrics); `Session` is the per-client `Handler`.
 
+pub mod backend_status;
 pub mod catalog;
 mod global_index;
 pub mod local;
 pub mod metrics;
+pub mod placement;
 pub mod segments;
 pub mod session;
 pub mod shards;
@@ -21,6 +23,7 @@ use crate::rules::{Place, Rules, Schema};
 use crate::sequence::SequenceAllocator;
 
 pub use metrics::{Metrics, RouteKind};
+pub use placement::{ReplicaRuntime, ReplicaSet, ReplicaState};
 pub use segments::SegmentTable;
 pub use session::Session;
 
@@ -30,6 +33,8 @@ pub struct SchemaRuntime {
     pub global: Pool,
     pub segments: SegmentTable,
     pub sequences: SequenceAllocator,
+    /// Read replicas per place (empty when the rules list none).
+    pub replicas: ReplicaSet,
 }
 
 impl SchemaRuntime {
@@ -50,25 +55,61 @@ pub struct Shared {
     pub metrics: Metrics,
     pub txn: crate::transactions::TxnMetrics,
     pub slow_query: Duration,
+    /// After a write, a session reads from primaries for this long.
+    pub primary_after_write: Duration,
     pub started: Instant,
 }
 
+/// How to reach `database` on datasource `ds`.
 fn backend_target(
+    rules: &Rules,
+    ds: usize,
+    database: &str,
+    cfg: &ProxyConfig,
+) -> backend::BackendConfig {
+    let ds = &rules.datasources[ds];
+    backend::BackendConfig {
+        host: ds.host.clone(),
+        port: ds.port,
+        user: cfg.backend.user.clone(),
+        password: cfg.backend.password.clone(),
+        database: Some(database.to_string()),
+        connect_timeout: Duration::from_millis(cfg.pool.connect_timeout_ms),
+    }
+}
+
+/// The primary's backend config of `place`.
+fn primary_target(
     rules: &Rules,
     schema: &Schema,
     place: Place,
     cfg: &ProxyConfig,
 ) -> backend::BackendConfig {
     let t = schema.target(place);
-    let ds = &rules.datasources[t.datasource];
-    backend::BackendConfig {
-        host: ds.host.clone(),
-        port: ds.port,
-        user: cfg.backend.user.clone(),
-        password: cfg.backend.password.clone(),
-        database: Some(t.database.clone()),
-        connect_timeout: Duration::from_millis(cfg.pool.connect_timeout_ms),
-    }
+    backend_target(rules, t.datasource, &t.database, cfg)
+}
+
+/// Pools (with lag watchers) for the replicas of `place`.
+fn replica_pools(
+    rules: &Rules,
+    schema: &Schema,
+    place: Place,
+    cfg: &ProxyConfig,
+    pool_cfg: &PoolConfig,
+) -> Vec<Arc<ReplicaRuntime>> {
+    let t = schema.target(place);
+    t.replicas
+        .iter()
+        .map(|r| {
+            let pool = Pool::new(
+                backend_target(rules, r.datasource, &t.database, cfg),
+                pool_cfg.clone(),
+            );
+            let rt = ReplicaRuntime::new(r.datasource, pool, r.max_lag);
+            rt.watch_lag(pool_cfg.health_interval);
+            rt
+        })
+        .collect()
 }
 
 impl Shared {
@@ -79,6 +120,9 @@ impl Shared {
             max_size: cfg.pool.max_size,
             checkout_timeout: Duration::from_millis(cfg.pool.checkout_timeout_ms),
             idle_timeout: Duration::from_secs(cfg.pool.idle_timeout_s),
+            query_timeout: Some(Duration::from_millis(cfg.pool.query_timeout_ms))
+                .filter(|t| !t.is_zero()),
+            health_interval: Duration::from_millis(cfg.pool.health_check_interval_ms.max(10)),
             ..PoolConfig::default()
         };
         let mut schemas = Vec::new();
@@ -86,12 +130,18 @@ impl Shared {
             let data = (0..schema.shards.len())
                 .map(|i| {
                     Pool::new(
-                        backend_target(&rules, schema, Place::Data(i), cfg),
+                        primary_target(&rules, schema, Place::Data(i), cfg),
                         pool_cfg.clone(),
                     )
                 })
                 .collect();
-            let global_target = backend_target(&rules, schema, Place::Global, cfg);
+            let replicas = ReplicaSet::new(
+                (0..schema.shards.len())
+                    .map(|i| replica_pools(&rules, schema, Place::Data(i), cfg, &pool_cfg))
+                    .collect(),
+                replica_pools(&rules, schema, Place::Global, cfg, &pool_cfg),
+            );
+            let global_target = primary_target(&rules, schema, Place::Global, cfg);
             let global = Pool::new(global_target.clone(), pool_cfg.clone());
             let seq_pool = mysql_async::Pool::new(
                 mysql_async::OptsBuilder::default()
@@ -106,6 +156,7 @@ impl Shared {
                 global,
                 segments: SegmentTable::default(),
                 sequences: SequenceAllocator::new(seq_pool),
+                replicas,
             };
             if let Some(lookup) = &schema.segment_lookup {
                 match rt.segments.load(&rt.global, lookup).await {
@@ -133,6 +184,7 @@ impl Shared {
             metrics: Metrics::default(),
             txn: Default::default(),
             slow_query: Duration::from_millis(cfg.limits.slow_query_ms),
+            primary_after_write: Duration::from_millis(cfg.replicas.primary_after_write_ms),
             started: Instant::now(),
         }))
     }
@@ -160,6 +212,7 @@ impl Shared {
     }
 
     pub fn render_metrics(&self) -> String {
+        let health = backend_status::render_backend_metrics(&backend_status::backend_rows(self));
         let mut out = self.metrics.render(
             &self.pool_stats(),
             &[
@@ -174,6 +227,7 @@ impl Shared {
             ],
         );
         self.txn.render(&mut out);
+        out.push_str(&health);
         out
     }
 }

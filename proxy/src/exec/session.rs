@@ -82,6 +82,8 @@ pub struct Session {
     pub(super) scratch: Vec<u8>,
     /// Authenticated (counted in the connection metrics).
     connected: bool,
+    /// Primary or replica for the statement's reads (placement.rs).
+    pub(super) placement: super::placement::ReadPlacement,
 }
 
 pub(super) fn route_err(e: &RouteError) -> ErrInfo {
@@ -100,9 +102,10 @@ pub(super) fn backend_err(
         BackendError::Server(err) => err,
         other => {
             let s = &shared.rules.schemas[schema];
+            let (code, state) = other.client_code();
             ErrInfo::new(
-                1105,
-                "HY000",
+                code,
+                state,
                 format!(
                     "haoka: shard {} ({}) of schema {} is unavailable: {other}",
                     place_label(place),
@@ -150,6 +153,7 @@ impl Session {
             set_sql: Vec::new(),
             scratch: Vec::new(),
             connected: false,
+            placement: Default::default(),
         }
     }
 
@@ -285,11 +289,7 @@ impl Session {
         }
         let shared = self.shared.clone();
         let wrap = |e| backend_err(&shared, schema, place, e);
-        let mut conn = shared.schemas[schema]
-            .pool(place)
-            .get()
-            .await
-            .map_err(wrap)?;
+        let mut conn = self.checkout(schema, place).await.map_err(wrap)?;
         if !self.set_sql.is_empty() {
             conn.dirty = true;
             for sql in &self.set_sql {
@@ -446,6 +446,7 @@ impl Session {
     ) -> HandlerResult<RouteKind> {
         let kind = routed.kind();
         self.stmt_writes = kind.is_write() || kind == StmtKind::PassThrough;
+        self.place_statement(&routed);
         let r = self.run_routed_inner(schema, routed, sql, proto, w).await;
         if std::mem::take(&mut self.abort_pending) {
             self.shared

@@ -47,6 +47,14 @@ pub async fn forward_response(
                             w.err(&e);
                             return Ok(());
                         }
+                        Err(e @ BackendError::QueryTimeout { .. }) => {
+                            // The statement was killed mid-result: end the
+                            // result with an ERR as the server itself would;
+                            // the client connection stays usable.
+                            let (code, state) = e.client_code();
+                            w.err(&ErrInfo::new(code, state, format!("haoka: {e}")));
+                            return Ok(());
+                        }
                         Err(e) => return Err(fatal(e)),
                     }
                     w.maybe_flush()

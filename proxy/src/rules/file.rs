@@ -26,6 +26,17 @@ pub struct DataSourceFile {
 pub struct ShardFile {
     pub datasource: String,
     pub database: String,
+    /// Read replicas of this shard (same database name on each).
+    #[serde(default)]
+    pub replicas: Vec<ReplicaFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaFile {
+    pub datasource: String,
+    /// A replica further behind than this (or not replicating) takes no reads.
+    pub max_lag_s: u64,
 }
 
 #[derive(Debug, Deserialize)]

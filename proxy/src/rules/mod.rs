@@ -54,6 +54,16 @@ pub struct ShardTarget {
     /// Index into [`Rules::datasources`].
     pub datasource: usize,
     pub database: String,
+    /// Read replicas holding the same database.
+    pub replicas: Vec<Replica>,
+}
+
+/// A read replica of a shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    /// Index into [`Rules::datasources`].
+    pub datasource: usize,
+    pub max_lag: std::time::Duration,
 }
 
 /// Where a physical table lives inside a schema.
@@ -282,14 +292,32 @@ impl ShardedTable {
 
 fn build_schema(sf: SchemaFile, datasources: &[DataSource]) -> Result<Schema, RulesError> {
     let ctx = |msg: String| invalid(format!("schema '{}': {msg}", sf.name));
-    let target = |s: &file::ShardFile| -> Result<ShardTarget, RulesError> {
-        let datasource = datasources
+    let find = |name: &str| -> Result<usize, RulesError> {
+        datasources
             .iter()
-            .position(|d| d.name == s.datasource)
-            .ok_or_else(|| ctx(format!("unknown datasource '{}'", s.datasource)))?;
+            .position(|d| d.name == name)
+            .ok_or_else(|| ctx(format!("unknown datasource '{name}'")))
+    };
+    let target = |s: &file::ShardFile| -> Result<ShardTarget, RulesError> {
+        let datasource = find(&s.datasource)?;
+        let mut replicas = Vec::new();
+        for r in &s.replicas {
+            let ds = find(&r.datasource)?;
+            if ds == datasource || replicas.iter().any(|x: &Replica| x.datasource == ds) {
+                return Err(ctx(format!(
+                    "shard {}: datasource '{}' is listed twice (primary and replicas must differ)",
+                    s.database, r.datasource
+                )));
+            }
+            replicas.push(Replica {
+                datasource: ds,
+                max_lag: std::time::Duration::from_secs(r.max_lag_s),
+            });
+        }
         Ok(ShardTarget {
             datasource,
             database: s.database.clone(),
+            replicas,
         })
     };
     let global_shard = target(&sf.global_shard)?;
@@ -552,6 +580,43 @@ split_by = { column = "k", algorithm = "mod", count = 3 }
         let text = MINIMAL.replace(r#"global_tables = ["g1"]"#, r#"global_tables = ["b"]"#);
         let err = Rules::from_toml(&text).unwrap_err().to_string();
         assert!(err.contains("more than one rule"), "{err}");
+    }
+
+    #[test]
+    fn shards_name_their_own_datasource_and_replicas() {
+        let text = MINIMAL
+            .replace(
+                "port = 3306\n",
+                "port = 3306\n[[datasources]]\nname = \"b\"\nhost = \"10.0.0.2\"\nport = 3307\n[[datasources]]\nname = \"r\"\nhost = \"10.0.0.3\"\nport = 3306\n",
+            )
+            .replace(
+                "{ datasource = \"a\", database = \"s1\" }",
+                "{ datasource = \"b\", database = \"s1\", replicas = [{ datasource = \"r\", max_lag_s = 5 }] }",
+            );
+        let rules = Rules::from_toml(&text).unwrap();
+        let s = rules.default_schema();
+        assert_eq!(
+            rules.datasources[s.target(Place::Data(1)).datasource].name,
+            "b"
+        );
+        assert_eq!(
+            s.target(Place::Data(1)).replicas,
+            vec![Replica {
+                datasource: 2,
+                max_lag: std::time::Duration::from_secs(5)
+            }]
+        );
+        assert!(s.target(Place::Data(0)).replicas.is_empty());
+        let err =
+            Rules::from_toml(&text.replace("datasource = \"r\", max", "datasource = \"b\", max"))
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("listed twice"), "{err}");
+        let err =
+            Rules::from_toml(&text.replace("datasource = \"r\", max", "datasource = \"zz\", max"))
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("unknown datasource 'zz'"), "{err}");
     }
 
     #[test]

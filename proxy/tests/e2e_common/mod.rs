@@ -48,15 +48,25 @@ impl ProxyProc {
 
     /// Starts the proxy; `extra` is appended to the config (e.g. a `[limits]` table).
     pub fn start_with(extra: &str) -> ProxyProc {
-        Self::start_env(extra, &[])
+        Self::start_with_rules(None, extra)
     }
 
     /// Starts the proxy with extra environment variables (e.g. a failpoint).
     pub fn start_env(extra: &str, env: &[(&str, &str)]) -> ProxyProc {
+        Self::start_full(None, extra, env)
+    }
+
+    /// Starts the proxy on its own rules file (`rules`: the TOML text; None:
+    /// schema/rules.toml); `extra` is appended to the config.
+    pub fn start_with_rules(rules: Option<&str>, extra: &str) -> ProxyProc {
+        Self::start_full(rules, extra, &[])
+    }
+
+    fn start_full(rules: Option<&str>, extra: &str, env: &[(&str, &str)]) -> ProxyProc {
         let mut last_err = String::new();
         // The free port can be taken between probing and binding: retry a few times.
         for _ in 0..3 {
-            match Self::try_start(extra, env) {
+            match Self::try_start(rules, extra, env) {
                 Ok(p) => return p,
                 Err(e) => last_err = e,
             }
@@ -64,7 +74,11 @@ impl ProxyProc {
         panic!("haoka-proxy did not start: {last_err}");
     }
 
-    fn try_start(extra: &str, env: &[(&str, &str)]) -> Result<ProxyProc, String> {
+    fn try_start(
+        custom_rules: Option<&str>,
+        extra: &str,
+        env: &[(&str, &str)],
+    ) -> Result<ProxyProc, String> {
         let port = free_port();
         let metrics_port = free_port();
         let dir = std::env::temp_dir().join(format!(
@@ -74,7 +88,17 @@ impl ProxyProc {
             metrics_port
         ));
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let rules = repo_root().join("schema/rules.toml");
+        let (rules, schemas) = match custom_rules {
+            None => (
+                repo_root().join("schema/rules.toml"),
+                r#"schemas = ["haoka", "sbtest"]"#,
+            ),
+            Some(text) => {
+                let path = dir.join("rules.toml");
+                std::fs::write(&path, text).map_err(|e| e.to_string())?;
+                (path, "")
+            }
+        };
         let config = format!(
             r#"rules = "{rules}"
 
@@ -85,7 +109,7 @@ metrics_addr = "127.0.0.1:{metrics_port}"
 [[users]]
 name = "{USER}"
 password = "{PASSWORD}"
-schemas = ["haoka", "sbtest"]
+{schemas}
 
 [backend]
 user = "haoka_proxy"
@@ -241,4 +265,179 @@ impl Rng {
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[(self.next_u64() % items.len() as u64) as usize]
     }
+}
+
+/// The password of the proxy's backend account (created by up.sh).
+pub fn backend_password() -> String {
+    std::fs::read_to_string(BACKEND_PASSWORD_FILE)
+        .expect("backend password file (deploy/local/up.sh)")
+        .trim_end()
+        .to_string()
+}
+
+/// A private MariaDB server for one test: its own datadir and port, started
+/// as a child process, killed (SIGKILL) and restarted on demand, removed on
+/// drop. Root has no password; the proxy's backend account exists.
+pub struct MariadbInstance {
+    pub port: u16,
+    dir: PathBuf,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl MariadbInstance {
+    /// Installs a datadir and starts the server; `args` are extra server
+    /// options (e.g. `--log-bin`, `--server-id=2`).
+    pub fn start(name: &str, args: &[&str]) -> MariadbInstance {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!(
+            "haoka-mariadb-{name}-{}-{port}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create instance dir");
+        let out = Command::new("mariadb-install-db")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", dir.join("data").display()))
+            .arg("--auth-root-authentication-method=normal")
+            .arg("--skip-test-db")
+            .arg(format!("--user={}", current_user()))
+            .output()
+            .expect("run mariadb-install-db");
+        assert!(
+            out.status.success(),
+            "mariadb-install-db failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut m = MariadbInstance {
+            port,
+            dir,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            child: None,
+        };
+        m.spawn();
+        m
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("server.log"))
+            .expect("instance log");
+        let child = Command::new("/usr/sbin/mariadbd")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", self.dir.join("data").display()))
+            .arg(format!("--port={}", self.port))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--socket={}", self.dir.join("sock").display()))
+            .arg(format!("--pid-file={}", self.dir.join("pid").display()))
+            .arg(format!("--user={}", current_user()))
+            .arg("--skip-networking=0")
+            .arg("--skip-name-resolve")
+            .arg("--innodb-buffer-pool-size=16M")
+            .arg("--innodb-log-file-size=8M")
+            .arg("--performance-schema=OFF")
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn mariadbd");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    /// Blocks until the server answers on its port (at most 30 s).
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("mariadbd exited with {status}: {}", self.log());
+            }
+            let ready = Command::new("mariadb")
+                .args(["-uroot", "-h127.0.0.1", "--connect-timeout=1"])
+                .arg(format!("-P{}", self.port))
+                .args(["-e", "SELECT 1"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ready {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mariadbd on {} not ready: {}",
+                self.port,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// SIGKILL: the server vanishes as in a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same datadir and port.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// Runs statements as root (panics on error).
+    pub async fn exec(&self, sql: &[&str]) {
+        use mysql_async::prelude::Queryable;
+        let mut c = self.root().await;
+        for s in sql {
+            c.query_drop(*s)
+                .await
+                .unwrap_or_else(|e| panic!("{s} on instance {}: {e}", self.port));
+        }
+    }
+
+    pub async fn root(&self) -> mysql_async::Conn {
+        mysql_async::Conn::from_url(format!("mysql://root@127.0.0.1:{}", self.port))
+            .await
+            .expect("connect to private mariadbd")
+    }
+
+    /// Creates the proxy's backend account with every privilege.
+    pub async fn add_proxy_account(&self) {
+        let pw = backend_password().replace('\'', "''");
+        self.exec(&[
+            &format!("CREATE USER IF NOT EXISTS 'haoka_proxy'@'127.0.0.1' IDENTIFIED BY '{pw}'"),
+            "GRANT ALL PRIVILEGES ON *.* TO 'haoka_proxy'@'127.0.0.1'",
+        ])
+        .await;
+    }
+}
+
+impl Drop for MariadbInstance {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The user tests run as (mariadbd refuses root unless told `--user=root`).
+fn current_user() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| {
+            Command::new("id")
+                .arg("-un")
+                .output()
+                .ok()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        })
+        .unwrap_or_else(|| "root".into())
 }

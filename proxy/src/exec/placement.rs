@@ -1,0 +1,253 @@
+//! Read/write split: which pool serves a statement on a shard. Writes,
+//! locking reads, reads inside a transaction and a session's reads shortly
+//! after its own write go to the shard's primary; other reads may go to a
+//! replica whose replication lag is known and within its limit. Lag is read
+//! by a background task per replica (SHOW SLAVE STATUS every health-check
+//! interval), never per query.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mysql_common::value::Value;
+
+use super::session::Session;
+use crate::backend::{BackendError, BackendState, Pool, PooledConn};
+use crate::route::{Routed, StmtKind};
+use crate::rules::Place;
+
+/// Lag value meaning "not known" (not replicating, or not read yet).
+const LAG_UNKNOWN: u64 = u64::MAX;
+
+/// Why a replica takes no reads right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaState {
+    Usable,
+    /// The replica server cannot be reached.
+    Down,
+    /// Replication is stopped, broken or its lag was not read yet.
+    LagUnknown,
+    /// Further behind than its `max_lag_s`.
+    TooFarBehind,
+}
+
+impl ReplicaState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplicaState::Usable => "usable",
+            ReplicaState::Down => "down",
+            ReplicaState::LagUnknown => "lag unknown",
+            ReplicaState::TooFarBehind => "too far behind",
+        }
+    }
+}
+
+/// One replica of one shard.
+pub struct ReplicaRuntime {
+    pub datasource: usize,
+    pub pool: Pool,
+    pub max_lag: Duration,
+    /// Seconds_Behind_Master as last read, in seconds (LAG_UNKNOWN: none).
+    lag_s: AtomicU64,
+    /// Reads this replica served.
+    pub reads: AtomicU64,
+}
+
+impl ReplicaRuntime {
+    pub fn new(datasource: usize, pool: Pool, max_lag: Duration) -> Arc<ReplicaRuntime> {
+        Arc::new(ReplicaRuntime {
+            datasource,
+            pool,
+            max_lag,
+            lag_s: AtomicU64::new(LAG_UNKNOWN),
+            reads: AtomicU64::new(0),
+        })
+    }
+
+    /// The lag as last read (None: unknown).
+    pub fn lag(&self) -> Option<Duration> {
+        match self.lag_s.load(Ordering::Relaxed) {
+            LAG_UNKNOWN => None,
+            s => Some(Duration::from_secs(s)),
+        }
+    }
+
+    pub fn state(&self) -> ReplicaState {
+        if self.pool.health().state() == BackendState::Down {
+            return ReplicaState::Down;
+        }
+        match self.lag() {
+            None => ReplicaState::LagUnknown,
+            Some(l) if l > self.max_lag => ReplicaState::TooFarBehind,
+            Some(_) => ReplicaState::Usable,
+        }
+    }
+
+    /// Reads the replica's lag every `interval` while the runtime lives.
+    pub fn watch_lag(self: &Arc<Self>, interval: Duration) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(r) = weak.upgrade() else { return };
+                let lag = read_lag(&r.pool).await;
+                r.lag_s.store(
+                    lag.map(|d| d.as_secs()).unwrap_or(LAG_UNKNOWN),
+                    Ordering::Relaxed,
+                );
+                drop(r);
+                tokio::time::sleep(interval).await;
+            }
+        });
+    }
+}
+
+/// Seconds_Behind_Master of the replica (None: not a running replica, or
+/// unreachable).
+async fn read_lag(pool: &Pool) -> Option<Duration> {
+    let mut conn = pool.get().await.ok()?;
+    let res = match conn.query_collect("SHOW SLAVE STATUS").await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(target = pool.target(), error = %e, "replica lag not readable");
+            return None;
+        }
+    };
+    let col = res
+        .columns
+        .iter()
+        .position(|c| c.column.name_str() == "Seconds_Behind_Master")?;
+    match res.rows.first()?.get(col)? {
+        Value::Bytes(b) => std::str::from_utf8(b)
+            .ok()?
+            .parse()
+            .ok()
+            .map(Duration::from_secs),
+        Value::Int(i) => u64::try_from(*i).ok().map(Duration::from_secs),
+        Value::UInt(u) => Some(Duration::from_secs(*u)),
+        _ => None,
+    }
+}
+
+/// The replicas of every place of one schema.
+#[derive(Default)]
+pub struct ReplicaSet {
+    /// By data shard index.
+    pub data: Vec<Vec<Arc<ReplicaRuntime>>>,
+    pub global: Vec<Arc<ReplicaRuntime>>,
+    next: AtomicUsize,
+}
+
+impl ReplicaSet {
+    pub fn new(data: Vec<Vec<Arc<ReplicaRuntime>>>, global: Vec<Arc<ReplicaRuntime>>) -> Self {
+        ReplicaSet {
+            data,
+            global,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn of(&self, place: Place) -> &[Arc<ReplicaRuntime>] {
+        match place {
+            Place::Data(i) => self.data.get(i).map(Vec::as_slice).unwrap_or_default(),
+            Place::Global => &self.global,
+        }
+    }
+
+    /// A usable replica of `place`, round-robin among the usable ones.
+    pub fn pick(&self, place: Place) -> Option<&Arc<ReplicaRuntime>> {
+        let all = self.of(place);
+        if all.is_empty() {
+            return None;
+        }
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..all.len())
+            .map(|k| &all[(start + k) % all.len()])
+            .find(|r| r.state() == ReplicaState::Usable)
+    }
+}
+
+/// Per-session read placement state.
+#[derive(Debug, Default)]
+pub struct ReadPlacement {
+    /// The statement being run may read from a replica.
+    replica_ok: bool,
+    /// When this session last wrote through the proxy.
+    last_write: Option<Instant>,
+}
+
+/// SELECT ... FOR UPDATE / LOCK IN SHARE MODE / FOR SHARE locks rows on the
+/// primary.
+fn is_locking_read(sql: &str) -> bool {
+    let s = sql.to_ascii_uppercase();
+    s.contains("FOR UPDATE") || s.contains("LOCK IN SHARE MODE") || s.contains("FOR SHARE")
+}
+
+fn is_plain_read(routed: &Routed) -> bool {
+    match routed {
+        Routed::Shards(p) => {
+            p.kind == StmtKind::Select
+                && !p.targets.iter().any(|t| {
+                    is_locking_read(&t.sql)
+                        || t.prepared.as_ref().is_some_and(|p| is_locking_read(&p.sql))
+                })
+        }
+        Routed::NeedLookup(p) => p.kind == StmtKind::Select,
+        _ => false,
+    }
+}
+
+impl Session {
+    /// Decides, before a statement runs, whether its reads may use replicas,
+    /// and remembers writes (their session then reads from primaries).
+    pub(super) fn place_statement(&mut self, routed: &Routed) {
+        let now = Instant::now();
+        if routed.kind().is_write() || matches!(routed, Routed::PassThrough { .. }) {
+            self.placement.last_write = Some(now);
+        }
+        let recent_write = self
+            .placement
+            .last_write
+            .is_some_and(|t| now.duration_since(t) < self.shared.primary_after_write);
+        self.placement.replica_ok = !self.in_tx() && !recent_write && is_plain_read(routed);
+    }
+
+    /// A pooled connection for the statement's work on `place`: from a
+    /// usable replica when the statement may read from one, else (or when
+    /// that replica turns out to be unreachable) from the primary.
+    pub(super) async fn checkout(
+        &self,
+        schema: usize,
+        place: Place,
+    ) -> Result<PooledConn, BackendError> {
+        let rt = &self.shared.schemas[schema];
+        if self.placement.replica_ok && !self.in_tx() {
+            if let Some(r) = rt.replicas.pick(place) {
+                match r.pool.get().await {
+                    Ok(c) => {
+                        r.reads.fetch_add(1, Ordering::Relaxed);
+                        return Ok(c);
+                    }
+                    Err(e) => tracing::debug!(
+                        replica = r.pool.target(),
+                        error = %e,
+                        "replica not reachable: reading from the primary"
+                    ),
+                }
+            }
+        }
+        rt.pool(place).get().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_locking_read;
+
+    #[test]
+    fn locking_reads_are_recognised() {
+        assert!(is_locking_read("SELECT * FROM t WHERE id = 1 FOR UPDATE"));
+        assert!(is_locking_read("select * from t lock in share mode"));
+        assert!(is_locking_read("select * from t for share"));
+        assert!(!is_locking_read("SELECT * FROM t WHERE id = 1"));
+    }
+}

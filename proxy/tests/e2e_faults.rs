@@ -1,0 +1,330 @@
+//! Shard faults against the real proxy and real MariaDB servers: a shard on
+//! a private mariadbd is SIGKILLed mid-run (queries that need it fail fast
+//! naming it, the others keep answering) and restarted (the same proxy
+//! answers again by itself); a shard that accepts TCP but never speaks costs
+//! one connect timeout, then fails fast; a slow statement is killed at the
+//! query timeout.
+
+mod e2e_common;
+
+use std::time::{Duration, Instant};
+
+use e2e_common::*;
+use mysql_async::prelude::*;
+
+/// Rules: shards 0 and 1 (and the global shard) on the main MariaDB, shard 2
+/// on `port`; table `item` sharded by `id mod 3`.
+fn rules(prefix: &str, port: u16) -> String {
+    format!(
+        r#"version = 1
+[[datasources]]
+name = "main"
+host = "127.0.0.1"
+port = 3306
+[[datasources]]
+name = "extra"
+host = "127.0.0.1"
+port = {port}
+[[schemas]]
+name = "{prefix}"
+global_shard = {{ datasource = "main", database = "{prefix}_g" }}
+shards = [
+  {{ datasource = "main", database = "{prefix}_s0" }},
+  {{ datasource = "main", database = "{prefix}_s1" }},
+  {{ datasource = "extra", database = "{prefix}_s2" }},
+]
+global_tables = ["haoka_sequence"]
+[[schemas.sharded]]
+table = "item"
+shard_by = {{ column = "id", algorithm = "mod" }}
+"#
+    )
+}
+
+const ITEM_DDL: &str = "CREATE TABLE item (id BIGINT PRIMARY KEY, note VARCHAR(40) NOT NULL)";
+
+/// Creates the shard databases on the main server with rows id = shard
+/// (+3, +6); returns the drop statements for cleanup.
+async fn main_shards(prefix: &str) -> Vec<String> {
+    let mut c = direct(None).await;
+    let mut drops = Vec::new();
+    for db in [
+        format!("{prefix}_g"),
+        format!("{prefix}_s0"),
+        format!("{prefix}_s1"),
+    ] {
+        c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
+            .await
+            .unwrap();
+        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+        drops.push(format!("DROP DATABASE IF EXISTS {db}"));
+    }
+    for shard in 0..2 {
+        let db = format!("{prefix}_s{shard}");
+        c.query_drop(format!(
+            "CREATE TABLE {db}.item (id BIGINT PRIMARY KEY, note VARCHAR(40) NOT NULL)"
+        ))
+        .await
+        .unwrap();
+        for id in [shard, shard + 3, shard + 6] {
+            c.query_drop(format!("INSERT INTO {db}.item VALUES ({id}, 'row {id}')"))
+                .await
+                .unwrap();
+        }
+    }
+    drops
+}
+
+async fn cleanup(drops: &[String]) {
+    let mut c = direct(None).await;
+    for d in drops {
+        let _ = c.query_drop(d).await;
+    }
+}
+
+/// A server error's (code, message), or panics on success / other errors.
+fn server_err<T: std::fmt::Debug>(r: Result<T, mysql_async::Error>) -> (u16, String) {
+    match r {
+        Err(mysql_async::Error::Server(e)) => (e.code, e.message),
+        other => panic!("expected a server error, got {other:?}"),
+    }
+}
+
+async fn note(c: &mut mysql_async::Conn, id: i64) -> Result<Option<String>, mysql_async::Error> {
+    c.exec_first("SELECT note FROM item WHERE id = ?", (id,))
+        .await
+}
+
+/// SHOW HAOKA SHARDS state of the primary of `shard`.
+async fn shard_state(c: &mut mysql_async::Conn, shard: &str) -> String {
+    let rows: Vec<mysql_async::Row> = c.query("SHOW HAOKA SHARDS").await.unwrap();
+    rows.iter()
+        .find(|r| {
+            r.get::<String, _>("shard").as_deref() == Some(shard)
+                && r.get::<String, _>("role").as_deref() == Some("primary")
+        })
+        .and_then(|r| r.get::<String, _>("state"))
+        .expect("shard row")
+}
+
+async fn metrics(p: &ProxyProc) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", p.metrics_port))
+        .await
+        .unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_shard_fails_fast_while_others_answer_and_recovers() {
+    let prefix = "haoka_flt_down";
+    let drops = main_shards(prefix).await;
+    let mut extra = MariadbInstance::start("down", &[]);
+    extra.add_proxy_account().await;
+    extra
+        .exec(&[
+            &format!("CREATE DATABASE {prefix}_s2"),
+            &format!("USE {prefix}_s2"),
+            ITEM_DDL,
+            "INSERT INTO item VALUES (2, 'row 2'), (5, 'row 5'), (8, 'row 8')",
+        ])
+        .await;
+    let proxy = ProxyProc::start_with_rules(
+        Some(&rules(prefix, extra.port)),
+        "[pool]\nconnect_timeout_ms = 1000\nhealth_check_interval_ms = 300\n",
+    );
+    let mut c = proxy.conn(prefix).await;
+    for id in 0..9 {
+        assert_eq!(note(&mut c, id).await.unwrap(), Some(format!("row {id}")));
+    }
+    let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM item").await.unwrap();
+    assert_eq!(n, Some(9));
+
+    extra.kill();
+
+    // Every query that needs shard 2 fails fast and names it.
+    let mut slowest = Duration::ZERO;
+    for round in 0..5 {
+        let t = Instant::now();
+        let (code, msg) = server_err(note(&mut c, 2).await);
+        let took = t.elapsed();
+        slowest = slowest.max(took);
+        assert_eq!(code, 1429, "round {round}: {msg}");
+        assert!(
+            msg.contains("shard 2") && msg.contains(&format!("{prefix}_s2")),
+            "{msg}"
+        );
+        assert!(took < Duration::from_secs(2), "round {round} took {took:?}");
+    }
+    let t = Instant::now();
+    let (code, msg) = server_err(c.query_first::<i64, _>("SELECT COUNT(*) FROM item").await);
+    assert_eq!(code, 1429, "{msg}");
+    assert!(msg.contains("shard 2"), "{msg}");
+    assert!(t.elapsed() < Duration::from_secs(2));
+    let (code, msg) = server_err(
+        c.query_drop("INSERT INTO item (id, note) VALUES (11, 'x')")
+            .await,
+    );
+    assert_eq!(code, 1429, "{msg}");
+
+    // Shards 0 and 1 keep answering during the outage, on this connection
+    // and on a new one.
+    let mut other = proxy.conn(prefix).await;
+    for id in [0, 1, 3, 4, 6, 7] {
+        assert_eq!(note(&mut c, id).await.unwrap(), Some(format!("row {id}")));
+        assert_eq!(
+            note(&mut other, id).await.unwrap(),
+            Some(format!("row {id}"))
+        );
+    }
+    assert_eq!(shard_state(&mut other, "2").await, "down");
+    assert_eq!(shard_state(&mut other, "0").await, "up");
+    let m = metrics(&proxy).await;
+    assert!(
+        m.contains(&format!(
+            "haoka_proxy_backend_up{{schema=\"{prefix}\",shard=\"2\",role=\"primary\",datasource=\"extra\"}} 0"
+        )),
+        "{m}"
+    );
+
+    // The shard comes back: the same proxy answers again by itself.
+    extra.restart();
+    let back = Instant::now();
+    loop {
+        match note(&mut c, 2).await {
+            Ok(v) => {
+                assert_eq!(v, Some("row 2".to_string()));
+                break;
+            }
+            Err(e) => assert!(
+                back.elapsed() < Duration::from_secs(5),
+                "shard 2 not back 5 s after restart: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let recovered = back.elapsed();
+    let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM item").await.unwrap();
+    assert_eq!(n, Some(9));
+    assert_eq!(shard_state(&mut other, "2").await, "up");
+    println!("fail-fast slowest {slowest:?}; recovered {recovered:?} after restart");
+    drop(c);
+    drop(other);
+    cleanup(&drops).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_shard_costs_one_connect_timeout_then_fails_fast() {
+    let prefix = "haoka_flt_silent";
+    let drops = main_shards(prefix).await;
+    // Accepts TCP connections (the kernel does) but never greets.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let proxy = ProxyProc::start_with_rules(
+        Some(&rules(prefix, port)),
+        "[pool]\nconnect_timeout_ms = 400\nhealth_check_interval_ms = 1000\n",
+    );
+    let mut c = proxy.conn(prefix).await;
+    let t = Instant::now();
+    let (code, msg) = server_err(note(&mut c, 2).await);
+    let first = t.elapsed();
+    assert_eq!(code, 1429, "{msg}");
+    assert!(
+        msg.contains("shard 2") && msg.contains("timed out"),
+        "{msg}"
+    );
+    assert!(
+        first >= Duration::from_millis(400) && first < Duration::from_secs(2),
+        "{first:?}"
+    );
+    let t = Instant::now();
+    let (code, msg) = server_err(note(&mut c, 5).await);
+    let second = t.elapsed();
+    assert_eq!(code, 1429, "{msg}");
+    assert!(msg.contains("is down"), "{msg}");
+    assert!(
+        second < Duration::from_millis(400),
+        "breaker open: {second:?}"
+    );
+    assert_eq!(note(&mut c, 1).await.unwrap(), Some("row 1".to_string()));
+    println!("silent shard: first query {first:?}, next {second:?}");
+    drop(c);
+    drop(silent);
+    cleanup(&drops).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_statement_is_killed_at_the_query_timeout() {
+    let prefix = "haoka_flt_slow";
+    let drops = main_shards(prefix).await;
+    // Shard 2 is not used here; point it at the main server too.
+    let mut c = direct(None).await;
+    c.query_drop(format!("CREATE DATABASE IF NOT EXISTS {prefix}_s2"))
+        .await
+        .unwrap();
+    let mut drops = drops;
+    drops.push(format!("DROP DATABASE IF EXISTS {prefix}_s2"));
+    let proxy = ProxyProc::start_with_rules(
+        Some(&rules(prefix, 3306)),
+        "[pool]\nquery_timeout_ms = 1000\n",
+    );
+    let mut slow = proxy.conn(prefix).await;
+    let mut other = proxy.conn(prefix).await;
+    let sleeper = tokio::spawn(async move {
+        let t = Instant::now();
+        let r = slow
+            .query_first::<i64, _>("SELECT SLEEP(5) FROM item WHERE id = 1")
+            .await;
+        (t.elapsed(), r, slow)
+    });
+    // Another session is not held up meanwhile.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t = Instant::now();
+    assert_eq!(
+        note(&mut other, 4).await.unwrap(),
+        Some("row 4".to_string())
+    );
+    assert!(t.elapsed() < Duration::from_millis(500));
+    let (took, r, mut slow) = sleeper.await.unwrap();
+    let (code, msg) = server_err(r);
+    assert_eq!(code, 1969, "{msg}");
+    assert!(msg.contains("query timeout"), "{msg}");
+    assert!(
+        took >= Duration::from_millis(1000) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    // The client connection stays usable.
+    assert_eq!(note(&mut slow, 1).await.unwrap(), Some("row 1".to_string()));
+    // The statement was killed on the server, not left running.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let left: Vec<String> = c
+            .query(format!(
+                "SELECT info FROM information_schema.processlist WHERE db = '{prefix}_s1' AND info LIKE 'SELECT SLEEP%'"
+            ))
+            .await
+            .unwrap();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running on the shard: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let m = metrics(&proxy).await;
+    assert!(
+        m.contains(&format!(
+            "haoka_proxy_backend_query_timeouts_total{{schema=\"{prefix}\",shard=\"1\",role=\"primary\",datasource=\"main\"}} 1"
+        )),
+        "{m}"
+    );
+    println!("query timeout answered after {took:?}");
+    drop(slow);
+    drop(other);
+    cleanup(&drops).await;
+}
