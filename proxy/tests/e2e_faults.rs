@@ -2,7 +2,7 @@
 //! a private mariadbd is SIGKILLed mid-run (queries that need it fail fast
 //! naming it, the others keep answering) and restarted (the same proxy
 //! answers again by itself); a shard that accepts TCP but never speaks costs
-//! one connect timeout, then fails fast; a slow statement is killed at the
+//! one connect timeout (at the proxy's start), then fails fast; a slow statement is killed at the
 //! query timeout.
 
 mod e2e_common;
@@ -15,29 +15,14 @@ use mysql_async::prelude::*;
 /// Rules: shards 0 and 1 (and the global shard) on the main MariaDB, shard 2
 /// on `port`; table `item` sharded by `id mod 3`.
 fn rules(prefix: &str, port: u16) -> String {
-    format!(
-        r#"version = 1
-[[datasources]]
-name = "main"
-host = "127.0.0.1"
-port = 3306
-[[datasources]]
-name = "extra"
-host = "127.0.0.1"
-port = {port}
-[[schemas]]
-name = "{prefix}"
-global_shard = {{ datasource = "main", database = "{prefix}_g" }}
-shards = [
-  {{ datasource = "main", database = "{prefix}_s0" }},
-  {{ datasource = "main", database = "{prefix}_s1" }},
-  {{ datasource = "extra", database = "{prefix}_s2" }},
-]
-global_tables = ["haoka_sequence"]
-[[schemas.sharded]]
-table = "item"
-shard_by = {{ column = "id", algorithm = "mod" }}
-"#
+    item_rules(
+        &[("main", 3306), ("extra", port)],
+        prefix,
+        &[
+            format!(r#"{{ datasource = "main", database = "{prefix}_s0" }}"#),
+            format!(r#"{{ datasource = "main", database = "{prefix}_s1" }}"#),
+            format!(r#"{{ datasource = "extra", database = "{prefix}_s2" }}"#),
+        ],
     )
 }
 
@@ -107,17 +92,6 @@ async fn shard_state(c: &mut mysql_async::Conn, shard: &str) -> String {
         .expect("shard row")
 }
 
-async fn metrics(p: &ProxyProc) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", p.metrics_port))
-        .await
-        .unwrap();
-    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopped_shard_fails_fast_while_others_answer_and_recovers() {
     let prefix = "haoka_flt_down";
@@ -182,7 +156,7 @@ async fn stopped_shard_fails_fast_while_others_answer_and_recovers() {
     }
     assert_eq!(shard_state(&mut other, "2").await, "down");
     assert_eq!(shard_state(&mut other, "0").await, "up");
-    let m = metrics(&proxy).await;
+    let m = proxy.metrics();
     assert!(
         m.contains(&format!(
             "haoka_proxy_backend_up{{schema=\"{prefix}\",shard=\"2\",role=\"primary\",datasource=\"extra\"}} 0"
@@ -217,7 +191,7 @@ async fn stopped_shard_fails_fast_while_others_answer_and_recovers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn silent_shard_costs_one_connect_timeout_then_fails_fast() {
+async fn silent_shard_fails_fast_after_one_connect_timeout() {
     let prefix = "haoka_flt_silent";
     let drops = main_shards(prefix).await;
     // Accepts TCP connections (the kernel does) but never greets.
@@ -228,6 +202,9 @@ async fn silent_shard_costs_one_connect_timeout_then_fails_fast() {
         "[pool]\nconnect_timeout_ms = 400\nhealth_check_interval_ms = 1000\n",
     );
     let mut c = proxy.conn(prefix).await;
+    // The first attempt on the shard (a query, or the proxy's own start-up
+    // work there) waits one connect timeout; from then on the breaker is
+    // open and every query fails at once, naming the shard and the cause.
     let t = Instant::now();
     let (code, msg) = server_err(note(&mut c, 2).await);
     let first = t.elapsed();
@@ -236,15 +213,19 @@ async fn silent_shard_costs_one_connect_timeout_then_fails_fast() {
         msg.contains("shard 2") && msg.contains("timed out"),
         "{msg}"
     );
-    assert!(
-        first >= Duration::from_millis(400) && first < Duration::from_secs(2),
-        "{first:?}"
-    );
-    let t = Instant::now();
-    let (code, msg) = server_err(note(&mut c, 5).await);
-    let second = t.elapsed();
-    assert_eq!(code, 1429, "{msg}");
-    assert!(msg.contains("is down"), "{msg}");
+    assert!(first < Duration::from_secs(2), "{first:?}");
+    let mut slowest = Duration::ZERO;
+    for id in [5, 8, 2, 5] {
+        let t = Instant::now();
+        let (code, msg) = server_err(note(&mut c, id).await);
+        slowest = slowest.max(t.elapsed());
+        assert_eq!(code, 1429, "{msg}");
+        assert!(
+            msg.contains("is down") && msg.contains("timed out"),
+            "{msg}"
+        );
+    }
+    let second = slowest;
     assert!(
         second < Duration::from_millis(400),
         "breaker open: {second:?}"
@@ -316,7 +297,7 @@ async fn slow_statement_is_killed_at_the_query_timeout() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let m = metrics(&proxy).await;
+    let m = proxy.metrics();
     assert!(
         m.contains(&format!(
             "haoka_proxy_backend_query_timeouts_total{{schema=\"{prefix}\",shard=\"1\",role=\"primary\",datasource=\"main\"}} 1"

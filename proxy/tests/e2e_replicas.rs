@@ -13,33 +13,18 @@ use mysql_async::prelude::*;
 const MARKER_ID: i64 = 100;
 const MARKER: &str = "only on the replica";
 
+/// Shard 0 on the private primary with its replica (lag limit 1 s); shard 1
+/// and the global shard on the main server.
 fn rules(prefix: &str, primary: u16, replica: u16) -> String {
-    format!(
-        r#"version = 1
-[[datasources]]
-name = "main"
-host = "127.0.0.1"
-port = 3306
-[[datasources]]
-name = "primary"
-host = "127.0.0.1"
-port = {primary}
-[[datasources]]
-name = "replica"
-host = "127.0.0.1"
-port = {replica}
-[[schemas]]
-name = "{prefix}"
-global_shard = {{ datasource = "main", database = "{prefix}_g" }}
-shards = [
-  {{ datasource = "primary", database = "{prefix}_s0", replicas = [{{ datasource = "replica", max_lag_s = 1 }}] }},
-  {{ datasource = "main", database = "{prefix}_s1" }},
-]
-global_tables = ["haoka_sequence"]
-[[schemas.sharded]]
-table = "item"
-shard_by = {{ column = "id", algorithm = "mod" }}
-"#
+    item_rules(
+        &[("main", 3306), ("primary", primary), ("replica", replica)],
+        prefix,
+        &[
+            format!(
+                r#"{{ datasource = "primary", database = "{prefix}_s0", replicas = [{{ datasource = "replica", max_lag_s = 1 }}] }}"#
+            ),
+            format!(r#"{{ datasource = "main", database = "{prefix}_s1" }}"#),
+        ],
     )
 }
 
@@ -74,21 +59,10 @@ async fn wait_state(c: &mut mysql_async::Conn, state: &str, within: Duration) {
     }
 }
 
-async fn replica_reads(p: &ProxyProc, prefix: &str) -> u64 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", p.metrics_port))
-        .await
-        .unwrap();
-    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let key = format!(
-        "haoka_proxy_replica_reads_total{{schema=\"{prefix}\",shard=\"0\",role=\"replica\",datasource=\"replica\"}} "
-    );
-    out.lines()
-        .find_map(|l| l.strip_prefix(&key))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {key} in metrics:\n{out}"))
+fn replica_reads(p: &ProxyProc, prefix: &str) -> u64 {
+    p.metric(&format!(
+        "haoka_proxy_replica_reads_total{{schema=\"{prefix}\",shard=\"0\",role=\"replica\",datasource=\"replica\"}}"
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,11 +153,11 @@ async fn reads_use_a_fresh_replica_only_outside_transactions_and_own_writes() {
     wait_state(&mut c, "usable", Duration::from_secs(5)).await;
 
     // Outside a transaction: the replica answers, single-shard and scatter.
-    let before = replica_reads(&proxy, prefix).await;
+    let before = replica_reads(&proxy, prefix);
     assert_eq!(marker(&mut c).await.as_deref(), Some(MARKER));
     let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM item").await.unwrap();
     assert_eq!(n, Some(6), "3 replicated + marker on shard 0, 2 on shard 1");
-    assert!(replica_reads(&proxy, prefix).await >= before + 2);
+    assert!(replica_reads(&proxy, prefix) >= before + 2);
 
     // Inside a transaction: the primary.
     c.query_drop("BEGIN").await.unwrap();

@@ -165,6 +165,8 @@ impl Pool {
         loop {
             let popped = inner.idle.lock().ok().and_then(|mut q| q.pop_back());
             let Some(mut conn) = popped else { break };
+            // A server that died (or restarted) leaves an EOF in the
+            // socket: one non-blocking read finds it, without a round trip.
             if !conn.looks_alive() {
                 debug!(target = %inner.target, "dropping closed pooled connection");
                 continue;

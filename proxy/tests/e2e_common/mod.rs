@@ -441,3 +441,22 @@ fn current_user() -> String {
         })
         .unwrap_or_else(|| "root".into())
 }
+
+/// A test rules file: loopback datasources (name, port), then one schema
+/// `name` whose global shard is `<name>_g` on "main", with `shards` (TOML
+/// inline tables) and table `item` sharded by `id mod <shard count>`.
+pub fn item_rules(datasources: &[(&str, u16)], name: &str, shards: &[String]) -> String {
+    let mut out = String::from("version = 1\n");
+    for (ds, port) in datasources {
+        out.push_str(&format!(
+            "[[datasources]]\nname = \"{ds}\"\nhost = \"127.0.0.1\"\nport = {port}\n"
+        ));
+    }
+    out.push_str(&format!(
+        "[[schemas]]\nname = \"{name}\"\nglobal_shard = {{ datasource = \"main\", database = \"{name}_g\" }}\n\
+         shards = [\n  {}\n]\nglobal_tables = [\"haoka_sequence\"]\n\
+         [[schemas.sharded]]\ntable = \"item\"\nshard_by = {{ column = \"id\", algorithm = \"mod\" }}\n",
+        shards.join(",\n  ")
+    ));
+    out
+}
