@@ -309,3 +309,47 @@ async fn slow_statement_is_killed_at_the_query_timeout() {
     drop(other);
     cleanup(&drops).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_execution_time_hint_bounds_one_select() {
+    let prefix = "haoka_flt_hint";
+    let mut drops = main_shards(prefix).await;
+    let mut c = direct(None).await;
+    c.query_drop(format!("CREATE DATABASE IF NOT EXISTS {prefix}_s2"))
+        .await
+        .unwrap();
+    drops.push(format!("DROP DATABASE IF EXISTS {prefix}_s2"));
+    // No configured query timeout: only the hint limits the statement.
+    let proxy = ProxyProc::start_with_rules(Some(&rules(prefix, 3306)), "");
+    let mut s = proxy.conn(prefix).await;
+    let t = Instant::now();
+    let (code, msg) = server_err(
+        s.query_first::<i64, _>(
+            "SELECT /*+ MAX_EXECUTION_TIME(300) */ SLEEP(3) FROM item WHERE id = 1",
+        )
+        .await,
+    );
+    let took = t.elapsed();
+    assert_eq!(code, 1969, "{msg}");
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    // The limit does not stay with the session or its pooled connections.
+    for _ in 0..3 {
+        let slept: Option<i64> = s
+            .query_first("SELECT SLEEP(0.5) FROM item WHERE id = 4")
+            .await
+            .unwrap();
+        assert_eq!(slept, Some(0));
+    }
+    // A write is never cut short by the hint (MySQL applies it to SELECT only).
+    s.query_drop(
+        "UPDATE /*+ MAX_EXECUTION_TIME(100) */ item SET note = CONCAT(note, SLEEP(0.4)) WHERE id = 1",
+    )
+    .await
+    .unwrap();
+    println!("hinted statement answered after {took:?}");
+    drop(s);
+    cleanup(&drops).await;
+}

@@ -206,6 +206,15 @@ impl std::fmt::Debug for PooledConn {
 }
 
 impl PooledConn {
+    /// The query timeout for the next statements: `timeout`, or the pool's
+    /// own when None (restored when the connection goes back to the pool).
+    pub fn set_statement_timeout(&mut self, timeout: Option<Duration>) {
+        let default = self.pool.upgrade().and_then(|p| p.cfg.query_timeout);
+        if let Some(c) = self.conn.as_mut() {
+            c.set_query_timeout(timeout.or(default));
+        }
+    }
+
     /// Takes the connection out of the pool's accounting for good.
     pub fn detach(mut self) -> Connection {
         self.conn.take().expect("connection present until drop")
@@ -253,6 +262,8 @@ impl Drop for PooledConn {
             return;
         }
         if let Some(pool) = self.pool.upgrade() {
+            let mut conn = conn;
+            conn.set_query_timeout(pool.cfg.query_timeout);
             if let Ok(mut q) = pool.idle.lock() {
                 q.push_back(conn);
             }

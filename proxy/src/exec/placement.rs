@@ -1,9 +1,10 @@
-//! Read/write split: which pool serves a statement on a shard. Writes,
+//! Where and how long a statement runs on a shard. Read/write split: writes,
 //! locking reads, reads inside a transaction and a session's reads shortly
 //! after its own write go to the shard's primary; other reads may go to a
 //! replica whose replication lag is known and within its limit. Lag is read
 //! by a background task per replica (SHOW SLAVE STATUS every health-check
-//! interval), never per query.
+//! interval), never per query. A SELECT's `/*+ MAX_EXECUTION_TIME(ms) */`
+//! hint (MySQL's) replaces the configured query timeout for that statement.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -166,13 +167,27 @@ impl ReplicaSet {
     }
 }
 
-/// Per-session read placement state.
+/// Per-session placement state.
 #[derive(Debug, Default)]
-pub struct ReadPlacement {
+pub struct StatementPlacement {
     /// The statement being run may read from a replica.
     replica_ok: bool,
     /// When this session last wrote through the proxy.
     last_write: Option<Instant>,
+    /// The statement's own query timeout (from its hint).
+    timeout: Option<Duration>,
+}
+
+/// The `MAX_EXECUTION_TIME(ms)` of a `/*+ ... */` optimizer hint (0: no
+/// limit, as in MySQL).
+fn max_execution_time(sql: &str) -> Option<Duration> {
+    let start = sql.find("/*+")? + 3;
+    let hint = &sql[start..start + sql[start..].find("*/")?];
+    let upper = hint.to_ascii_uppercase();
+    let at = upper.find("MAX_EXECUTION_TIME")? + "MAX_EXECUTION_TIME".len();
+    let args = upper[at..].trim_start().strip_prefix('(')?;
+    let ms: u64 = args[..args.find(')')?].trim().parse().ok()?;
+    (ms > 0).then(|| Duration::from_millis(ms))
 }
 
 /// SELECT ... FOR UPDATE / LOCK IN SHARE MODE / FOR SHARE locks rows on the
@@ -199,8 +214,14 @@ fn is_plain_read(routed: &Routed) -> bool {
 impl Session {
     /// Decides, before a statement runs, whether its reads may use replicas,
     /// and remembers writes (their session then reads from primaries).
-    pub(super) fn place_statement(&mut self, routed: &Routed) {
+    pub(super) fn place_statement(&mut self, routed: &Routed, sql: &str) {
         let now = Instant::now();
+        // MySQL applies the hint to SELECT only; a write is never cut short.
+        self.placement.timeout = if routed.kind() == StmtKind::Select {
+            max_execution_time(sql)
+        } else {
+            None
+        };
         if routed.kind().is_write() || matches!(routed, Routed::PassThrough { .. }) {
             self.placement.last_write = Some(now);
         }
@@ -223,8 +244,9 @@ impl Session {
         if self.placement.replica_ok && !self.in_tx() {
             if let Some(r) = rt.replicas.pick(place) {
                 match r.pool.get().await {
-                    Ok(c) => {
+                    Ok(mut c) => {
                         r.reads.fetch_add(1, Ordering::Relaxed);
+                        c.set_statement_timeout(self.placement.timeout);
                         return Ok(c);
                     }
                     Err(e) => tracing::debug!(
@@ -235,13 +257,38 @@ impl Session {
                 }
             }
         }
-        rt.pool(place).get().await
+        let mut c = rt.pool(place).get().await?;
+        c.set_statement_timeout(self.placement.timeout);
+        Ok(c)
+    }
+
+    /// A transaction's pinned connection takes the statement's timeout too.
+    pub(super) fn time_statement(&self, conn: &mut PooledConn) {
+        conn.set_statement_timeout(self.placement.timeout);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_locking_read;
+    use super::{is_locking_read, max_execution_time};
+    use std::time::Duration;
+
+    #[test]
+    fn the_max_execution_time_hint_is_read() {
+        let ms = |s: &str| max_execution_time(s);
+        assert_eq!(
+            ms("SELECT /*+ MAX_EXECUTION_TIME(300) */ * FROM t"),
+            Some(Duration::from_millis(300))
+        );
+        assert_eq!(
+            ms("select /*+ BKA(t) max_execution_time ( 50 ) */ 1"),
+            Some(Duration::from_millis(50))
+        );
+        assert_eq!(ms("SELECT /*+ MAX_EXECUTION_TIME(0) */ 1"), None);
+        assert_eq!(ms("SELECT /* MAX_EXECUTION_TIME(10) */ 1"), None);
+        assert_eq!(ms("SELECT /*+ MAX_EXECUTION_TIME(x) */ 1"), None);
+        assert_eq!(ms("SELECT 1"), None);
+    }
 
     #[test]
     fn locking_reads_are_recognised() {

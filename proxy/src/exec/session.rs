@@ -83,7 +83,7 @@ pub struct Session {
     /// Authenticated (counted in the connection metrics).
     connected: bool,
     /// Primary or replica for the statement's reads (placement.rs).
-    pub(super) placement: super::placement::ReadPlacement,
+    pub(super) placement: super::placement::StatementPlacement,
 }
 
 pub(super) fn route_err(e: &RouteError) -> ErrInfo {
@@ -269,7 +269,8 @@ impl Session {
         schema: usize,
         place: Place,
     ) -> Result<PooledConn, ErrInfo> {
-        if let Some(c) = self.pinned.remove(&(schema, place)) {
+        if let Some(mut c) = self.pinned.remove(&(schema, place)) {
+            self.time_statement(&mut c);
             if let Some(b) = self.branches.get_mut(&(schema, place)) {
                 b.wrote |= self.stmt_writes;
             }
@@ -446,7 +447,7 @@ impl Session {
     ) -> HandlerResult<RouteKind> {
         let kind = routed.kind();
         self.stmt_writes = kind.is_write() || kind == StmtKind::PassThrough;
-        self.place_statement(&routed);
+        self.place_statement(&routed, sql);
         let r = self.run_routed_inner(schema, routed, sql, proto, w).await;
         if std::mem::take(&mut self.abort_pending) {
             self.shared
