@@ -199,3 +199,49 @@ async fn autocommit_multi_shard_write_is_one_distributed_transaction() {
     assert_eq!(c.affected_rows(), 2);
     assert_eq!(direct_k(TABLE, y).await, Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_multi_shard_statement_inside_a_transaction_is_undone_everywhere() {
+    let proxy = ProxyProc::start();
+    // Shards 0 and 1; `keep` is written before the failing statement.
+    let (keep, x, y) = (7_600_006_i64, 7_600_007_i64, 7_601_007_i64);
+    let mut c = sb_rows(&proxy, TABLE, &[keep], &[0], 100).await;
+    for id in [x, y] {
+        c.exec_drop(format!("DELETE FROM {TABLE} WHERE id = ?"), (id,))
+            .await
+            .unwrap();
+    }
+    let mut d = direct(Some("sbtest_s1")).await;
+    d.exec_drop(format!("INSERT INTO {TABLE} (id, k) VALUES (?, 5)"), (y,))
+        .await
+        .unwrap();
+    c.query_drop("BEGIN").await.unwrap();
+    c.exec_drop(format!("UPDATE {TABLE} SET k = 1 WHERE id = ?"), (keep,))
+        .await
+        .unwrap();
+    let err = c
+        .exec_drop(
+            format!("INSERT INTO {TABLE} (id, k) VALUES (?, 1), (?, 1)"),
+            (x, y),
+        )
+        .await
+        .expect_err("duplicate key on shard 1");
+    // The statement is gone from shard 0 too, the transaction goes on.
+    assert_eq!(k(&mut c, x).await, None, "{err}");
+    c.exec_drop(
+        format!("UPDATE {TABLE} SET k = k + 1 WHERE id = ?"),
+        (keep,),
+    )
+    .await
+    .unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    d.exec_drop(format!("DELETE FROM {TABLE} WHERE id = ?"), (y,))
+        .await
+        .unwrap();
+    d.disconnect().await.unwrap();
+    let msg = err.to_string();
+    assert!(msg.contains("sbtest_s1"), "{msg}");
+    assert!(msg.contains("transaction stays open"), "{msg}");
+    assert_eq!(direct_k(TABLE, keep).await, Some(2));
+    assert_eq!(direct_k(TABLE, x).await, None);
+}

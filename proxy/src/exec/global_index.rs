@@ -250,7 +250,7 @@ impl Session {
                 }
             }
         }
-        let mut results = self.write_all(schema, targets).await;
+        let mut results = self.write_all(schema, targets, false).await;
         if results.iter().any(|(_, r)| r.is_err()) || values.is_empty() {
             return results;
         }

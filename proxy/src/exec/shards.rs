@@ -23,6 +23,9 @@ use crate::protocol::{
 use crate::route::{MergePlan, PreparedSql, ShardPlan, StmtKind, Target};
 use crate::rules::Place;
 
+/// Marks where a multi-shard statement inside a transaction started.
+const STMT_SAVEPOINT: &str = "SAVEPOINT `__haoka_stmt`";
+
 /// Shard errors after which a transaction is gone (deadlock, lock wait).
 const TX_FATAL_CODES: [u16; 2] = [1213, 1205];
 
@@ -457,11 +460,15 @@ impl Session {
         let n = plan.targets.len();
         let implicit = !self.in_tx() && plan.kind != StmtKind::Ddl;
         self.implicit_tx = implicit;
+        // Inside a transaction the statement gets a savepoint on each of its
+        // shards, so that a failure on one takes it back on all of them.
+        let undoable = !implicit && self.in_tx() && plan.kind != StmtKind::Ddl && upkeep.is_none();
         let mut results = match &upkeep {
             Some(u) => self.write_with_index(schema, &plan.targets, u).await,
-            None => self.write_all(schema, &plan.targets).await,
+            None => self.write_all(schema, &plan.targets, undoable).await,
         };
         let all_ok = results.iter().all(|(_, r)| r.is_ok());
+        let mut undone = false;
         if implicit {
             let done = self.finish_tx(all_ok).await;
             self.implicit_tx = false;
@@ -471,9 +478,12 @@ impl Session {
                 return Ok(());
             }
         } else if !all_ok && plan.kind != StmtKind::Ddl {
-            // Some shards applied their part: the statement cannot be taken
-            // back alone, so the transaction ends.
-            self.abort_pending = true;
+            let fatal = results
+                .iter()
+                .any(|(_, r)| r.as_ref().is_err_and(|e| TX_FATAL_CODES.contains(&e.code)));
+            undone = undoable && !fatal && self.undo_statement(schema, &results).await;
+            // Otherwise some shards keep their part: the transaction ends.
+            self.abort_pending = !undone;
         }
         if let Some(pos) = results
             .iter()
@@ -506,6 +516,8 @@ impl Session {
                 "; the other shards applied it: fix the cause and re-run the statement (shards that already have the change accept it again)"
             } else if implicit {
                 "; no shard changed (the statement ran as one distributed transaction)"
+            } else if undone {
+                "; the statement was undone on every shard (the transaction stays open)"
             } else {
                 "; the whole transaction was rolled back on every shard"
             };
@@ -560,6 +572,7 @@ impl Session {
         &mut self,
         schema: usize,
         targets: &[Target],
+        savepoint: bool,
     ) -> Vec<(Place, Result<OkInfo, ErrInfo>)> {
         // Targets on one place (a row and its index row on the same shard)
         // run one after the other on that place's connection.
@@ -587,7 +600,10 @@ impl Session {
             set.spawn(async move {
                 let mut total = OkInfo::default();
                 let mut r = Ok(());
-                for sql in &sqls {
+                if savepoint {
+                    r = conn.query_drop(STMT_SAVEPOINT).await;
+                }
+                for sql in sqls.iter().take(if r.is_ok() { sqls.len() } else { 0 }) {
                     match response_to_ok(conn.query(sql).await) {
                         Ok(ok) => {
                             let _ = conn.drain().await;
@@ -630,6 +646,28 @@ impl Session {
             ));
         }
         results
+    }
+
+    /// Takes a failed statement back on every shard it ran on (to the
+    /// savepoint `write_all` set); false if some shard could not.
+    async fn undo_statement(
+        &mut self,
+        schema: usize,
+        results: &[(Place, Result<OkInfo, ErrInfo>)],
+    ) -> bool {
+        let sql = format!(
+            "ROLLBACK TO SAVEPOINT {}",
+            &STMT_SAVEPOINT["SAVEPOINT ".len()..]
+        );
+        for (place, _) in results {
+            let Some(conn) = self.pinned.get_mut(&(schema, *place)) else {
+                return false;
+            };
+            if conn.query_drop(&sql).await.is_err() {
+                return false;
+            }
+        }
+        true
     }
 
     /// CREATE TABLE and TRUNCATE start the table's sequence again at 1, as

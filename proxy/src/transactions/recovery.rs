@@ -30,6 +30,8 @@ const STARTUP_GRACE: Duration = Duration::from_secs(2);
 /// deleted, every `SWEEP_EVERY` scans.
 const SWEEP_AGE_S: u32 = 60;
 const SWEEP_EVERY: u64 = 12;
+/// How long the start waits for the decision tables.
+const CREATE_WAIT: Duration = Duration::from_secs(3);
 /// How long a tombstone waits for an in-flight coordinator commit.
 const TOMBSTONE_WAIT_S: u32 = 5;
 /// ER_XAER_NOTA: the branch is gone (someone else finished it).
@@ -71,29 +73,40 @@ fn sites(shared: &Shared) -> Vec<(usize, Place)> {
         .collect()
 }
 
-/// Creates the decision table on every place (idempotent); returns how many
-/// places could not be reached (retried by every later scan's sweep path).
-pub async fn create_decision_tables(shared: &Shared) -> usize {
-    let mut failed = 0;
-    for (s, p) in sites(shared) {
-        let r = async {
-            let mut c = conn(shared, s, p).await?;
+/// Creates the decision table on every place (idempotent, all places at
+/// once, for at most `CREATE_WAIT`: a shard that is down must not hold up the
+/// proxy's start); returns how many places did not confirm (every later scan
+/// tries again until all did).
+pub async fn create_decision_tables(shared: &Arc<Shared>) -> usize {
+    let sites = sites(shared);
+    let total = sites.len();
+    let mut set = tokio::task::JoinSet::new();
+    for (s, p) in sites {
+        let shared = shared.clone();
+        set.spawn(async move {
+            let mut c = conn(&shared, s, p).await?;
             c.query_drop(DDL)
                 .await
                 .map_err(|source| RecoveryError::Backend {
-                    site: site_name(shared, s, p),
+                    site: site_name(&shared, s, p),
                     source,
                 })
-        };
-        if let Err(e) = tokio::time::timeout(Duration::from_secs(5), r)
-            .await
-            .unwrap_or_else(|_| Err(RecoveryError::Other("timed out".into())))
-        {
-            failed += 1;
-            tracing::warn!(error = %e, "cannot create the XA decision table");
-        }
+        });
     }
-    failed
+    let mut done = 0;
+    let collect = async {
+        while let Some(j) = set.join_next().await {
+            match j {
+                Ok(Ok(())) => done += 1,
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot create the XA decision table"),
+                Err(e) => tracing::warn!(error = %e, "decision table task failed"),
+            }
+        }
+    };
+    if tokio::time::timeout(CREATE_WAIT, collect).await.is_err() {
+        tracing::warn!("some shards did not answer: their XA decision tables are created later");
+    }
+    total - done
 }
 
 /// Creates the decision tables, then scans now and every few seconds.
