@@ -23,6 +23,30 @@ async fn k(c: &mut mysql_async::Conn, id: i64) -> Option<i64> {
         .unwrap()
 }
 
+/// Deletes rows `x` and `y` through the proxy, then puts `y` back directly
+/// on its shard: a two-row INSERT of both then fails there only. Returns
+/// the direct connection.
+async fn conflict_ahead(c: &mut mysql_async::Conn, x: i64, y: i64) -> mysql_async::Conn {
+    for id in [x, y] {
+        c.exec_drop(format!("DELETE FROM {TABLE} WHERE id = ?"), (id,))
+            .await
+            .unwrap();
+    }
+    let mut d = direct(Some(&format!("sbtest_s{}", sbtest_shard(y)))).await;
+    d.exec_drop(format!("INSERT INTO {TABLE} (id, k) VALUES (?, 5)"), (y,))
+        .await
+        .unwrap();
+    d
+}
+
+async fn insert_both(c: &mut mysql_async::Conn, x: i64, y: i64) -> Result<(), mysql_async::Error> {
+    c.exec_drop(
+        format!("INSERT INTO {TABLE} (id, k) VALUES (?, 1), (?, 1)"),
+        (x, y),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_shard_transactions_commit_and_roll_back_as_a_whole() {
     let proxy = ProxyProc::start();
@@ -149,20 +173,8 @@ async fn autocommit_multi_shard_write_is_one_distributed_transaction() {
     // a duplicate key for the INSERT.
     let (x, y) = (7_400_002_i64, 7_401_002_i64);
     assert_eq!((sbtest_shard(x), sbtest_shard(y)), (0, 1));
-    for id in [x, y] {
-        c.exec_drop(format!("DELETE FROM {TABLE} WHERE id = ?"), (id,))
-            .await
-            .unwrap();
-    }
-    let mut d = direct(Some("sbtest_s1")).await;
-    d.exec_drop(format!("INSERT INTO {TABLE} (id, k) VALUES (?, 5)"), (y,))
-        .await
-        .unwrap();
-    let err = c
-        .exec_drop(
-            format!("INSERT INTO {TABLE} (id, k) VALUES (?, 1), (?, 1)"),
-            (x, y),
-        )
+    let mut d = conflict_ahead(&mut c, x, y).await;
+    let err = insert_both(&mut c, x, y)
         .await
         .expect_err("duplicate key on shard 1");
     let msg = err.to_string();
@@ -180,12 +192,7 @@ async fn autocommit_multi_shard_write_is_one_distributed_transaction() {
         .await
         .unwrap();
     d.disconnect().await.unwrap();
-    c.exec_drop(
-        format!("INSERT INTO {TABLE} (id, k) VALUES (?, 1), (?, 1)"),
-        (x, y),
-    )
-    .await
-    .unwrap();
+    insert_both(&mut c, x, y).await.unwrap();
     assert_eq!(c.affected_rows(), 2);
     assert_eq!(direct_k(TABLE, x).await, Some(1));
     assert_eq!(direct_k(TABLE, y).await, Some(1));
@@ -206,24 +213,12 @@ async fn failed_multi_shard_statement_inside_a_transaction_is_undone_everywhere(
     // Shards 0 and 1; `keep` is written before the failing statement.
     let (keep, x, y) = (7_600_006_i64, 7_600_007_i64, 7_601_007_i64);
     let mut c = sb_rows(&proxy, TABLE, &[keep], &[0], 100).await;
-    for id in [x, y] {
-        c.exec_drop(format!("DELETE FROM {TABLE} WHERE id = ?"), (id,))
-            .await
-            .unwrap();
-    }
-    let mut d = direct(Some("sbtest_s1")).await;
-    d.exec_drop(format!("INSERT INTO {TABLE} (id, k) VALUES (?, 5)"), (y,))
-        .await
-        .unwrap();
+    let mut d = conflict_ahead(&mut c, x, y).await;
     c.query_drop("BEGIN").await.unwrap();
     c.exec_drop(format!("UPDATE {TABLE} SET k = 1 WHERE id = ?"), (keep,))
         .await
         .unwrap();
-    let err = c
-        .exec_drop(
-            format!("INSERT INTO {TABLE} (id, k) VALUES (?, 1), (?, 1)"),
-            (x, y),
-        )
+    let err = insert_both(&mut c, x, y)
         .await
         .expect_err("duplicate key on shard 1");
     // The statement is gone from shard 0 too, the transaction goes on.
