@@ -262,3 +262,23 @@ impl ProxyConfig {
         Ok(Rules::load(&self.rules_path)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ConfigFile;
+
+    #[test]
+    fn the_shipped_local_config_parses_with_its_timeouts() {
+        let file: ConfigFile = toml::from_str(include_str!("../../deploy/local/proxy.toml"))
+            .expect("deploy/local/proxy.toml is a valid proxy config");
+        assert_eq!(file.pool.query_timeout_ms, 300_000);
+        assert_eq!(file.pool.health_check_interval_ms, 2000);
+        assert_eq!(file.replicas.primary_after_write_ms, 10_000);
+        let err = toml::from_str::<ConfigFile>(
+            "rules = \"r.toml\"\n[backend]\nuser = \"u\"\npassword = \"p\"\n[pool]\nquery_timeout = 5\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("query_timeout"), "{err}");
+    }
+}

@@ -6,7 +6,7 @@
 //! interval), never per query. A SELECT's `/*+ MAX_EXECUTION_TIME(ms) */`
 //! hint (MySQL's) replaces the configured query timeout for that statement.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,8 @@ pub struct ReplicaRuntime {
     lag_s: AtomicU64,
     /// Reads this replica served.
     pub reads: AtomicU64,
+    /// The lag became unknown and a warning said so (once per episode).
+    warned: AtomicBool,
 }
 
 impl ReplicaRuntime {
@@ -62,6 +64,7 @@ impl ReplicaRuntime {
             max_lag,
             lag_s: AtomicU64::new(LAG_UNKNOWN),
             reads: AtomicU64::new(0),
+            warned: AtomicBool::new(false),
         })
     }
 
@@ -92,9 +95,21 @@ impl ReplicaRuntime {
                 let Some(r) = weak.upgrade() else { return };
                 let lag = read_lag(&r.pool).await;
                 r.lag_s.store(
-                    lag.map(|d| d.as_secs()).unwrap_or(LAG_UNKNOWN),
+                    lag.as_ref().map_or(LAG_UNKNOWN, |d| d.as_secs()),
                     Ordering::Relaxed,
                 );
+                match &lag {
+                    Ok(_) => r.warned.store(false, Ordering::Relaxed),
+                    Err(why) => {
+                        if !r.warned.swap(true, Ordering::Relaxed) {
+                            tracing::warn!(
+                                replica = r.pool.target(),
+                                reason = %why,
+                                "replica lag unknown: reads go to the primary"
+                            );
+                        }
+                    }
+                }
                 drop(r);
                 tokio::time::sleep(interval).await;
             }
@@ -102,31 +117,32 @@ impl ReplicaRuntime {
     }
 }
 
-/// Seconds_Behind_Master of the replica (None: not a running replica, or
-/// unreachable).
-async fn read_lag(pool: &Pool) -> Option<Duration> {
-    let mut conn = pool.get().await.ok()?;
-    let res = match conn.query_collect("SHOW SLAVE STATUS").await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::debug!(target = pool.target(), error = %e, "replica lag not readable");
-            return None;
-        }
-    };
+/// Seconds_Behind_Master of the replica, or why it is not known (not a
+/// replica, replication stopped, unreachable, no privilege).
+async fn read_lag(pool: &Pool) -> Result<Duration, String> {
+    let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+    let res = conn
+        .query_collect("SHOW SLAVE STATUS")
+        .await
+        .map_err(|e| format!("SHOW SLAVE STATUS: {e}"))?;
     let col = res
         .columns
         .iter()
-        .position(|c| c.column.name_str() == "Seconds_Behind_Master")?;
-    match res.rows.first()?.get(col)? {
-        Value::Bytes(b) => std::str::from_utf8(b)
-            .ok()?
-            .parse()
-            .ok()
-            .map(Duration::from_secs),
-        Value::Int(i) => u64::try_from(*i).ok().map(Duration::from_secs),
-        Value::UInt(u) => Some(Duration::from_secs(*u)),
+        .position(|c| c.column.name_str() == "Seconds_Behind_Master")
+        .ok_or("SHOW SLAVE STATUS has no Seconds_Behind_Master")?;
+    let value = res
+        .rows
+        .first()
+        .and_then(|row| row.get(col))
+        .ok_or("the server is not a replica (SHOW SLAVE STATUS is empty)")?;
+    let secs = match value {
+        Value::Bytes(b) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()),
+        Value::Int(i) => u64::try_from(*i).ok(),
+        Value::UInt(u) => Some(*u),
         _ => None,
-    }
+    };
+    secs.map(Duration::from_secs)
+        .ok_or_else(|| "replication is not running (Seconds_Behind_Master is NULL)".to_string())
 }
 
 /// The replicas of every place of one schema.
