@@ -269,6 +269,14 @@ async fn pool_checkout_reuse_timeout_and_broken() {
             ..PoolConfig::default()
         },
     );
+    // Let the reaper fill min_idle first, so its refill cannot land on top
+    // of the connection returned below (the pool is LIFO).
+    for _ in 0..100 {
+        if pool.idle_count() >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut a = pool.get().await.unwrap();
     let id_a = a.connection_id();
     a.query_drop("SELECT 1").await.unwrap();
