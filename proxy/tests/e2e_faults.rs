@@ -353,3 +353,79 @@ async fn max_execution_time_hint_bounds_one_select() {
     drop(s);
     cleanup(&drops).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_shard_down_leaves_sharded_statements_working() {
+    let prefix = "haoka_flt_gdown";
+    let mut drops = main_shards(prefix).await;
+    let mut c = direct(None).await;
+    let s2 = format!("{prefix}_s2");
+    c.query_drop(format!("CREATE DATABASE IF NOT EXISTS {s2}"))
+        .await
+        .unwrap();
+    c.query_drop(format!(
+        "CREATE TABLE {s2}.item (id BIGINT PRIMARY KEY, note VARCHAR(40) NOT NULL)"
+    ))
+    .await
+    .unwrap();
+    c.query_drop(format!(
+        "INSERT INTO {s2}.item VALUES (2, 'row 2'), (5, 'row 5'), (8, 'row 8')"
+    ))
+    .await
+    .unwrap();
+    drops.push(format!("DROP DATABASE IF EXISTS {s2}"));
+    let mut extra = MariadbInstance::start("gdown", &[]);
+    extra.add_proxy_account().await;
+    extra.exec(&[&format!("CREATE DATABASE {prefix}_g")]).await;
+    let rules = item_rules_global_on(
+        &[("main", 3306), ("extra", extra.port)],
+        prefix,
+        "extra",
+        &(0..3)
+            .map(|i| format!(r#"{{ datasource = "main", database = "{prefix}_s{i}" }}"#))
+            .collect::<Vec<_>>(),
+    );
+    let proxy = ProxyProc::start_with_rules(
+        Some(&rules),
+        "[pool]\nconnect_timeout_ms = 1000\nhealth_check_interval_ms = 300\n",
+    );
+    let mut s = proxy.conn(prefix).await;
+    let one: Option<i64> = s.query_first("SELECT 1 + 1").await.unwrap();
+    assert_eq!(one, Some(2));
+
+    extra.kill();
+    // What needs the global shard fails fast, naming it ...
+    let t = Instant::now();
+    let (code, msg) = server_err(s.query_first::<i64, _>("SELECT 1 + 1").await);
+    assert_eq!(code, 1429, "{msg}");
+    assert!(
+        msg.contains("shard global") && msg.contains(&format!("{prefix}_g")),
+        "{msg}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(2));
+    // ... and every data shard keeps answering, single-shard and scatter.
+    for id in 0..9 {
+        assert_eq!(note(&mut s, id).await.unwrap(), Some(format!("row {id}")));
+    }
+    let n: Option<i64> = s.query_first("SELECT COUNT(*) FROM item").await.unwrap();
+    assert_eq!(n, Some(9));
+    assert_eq!(shard_state(&mut s, "global").await, "down");
+
+    extra.restart();
+    let back = Instant::now();
+    loop {
+        match s.query_first::<i64, _>("SELECT 1 + 1").await {
+            Ok(v) => {
+                assert_eq!(v, Some(2));
+                break;
+            }
+            Err(e) => assert!(
+                back.elapsed() < Duration::from_secs(5),
+                "global shard not back 5 s after restart: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(s);
+    cleanup(&drops).await;
+}

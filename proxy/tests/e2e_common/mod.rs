@@ -446,6 +446,16 @@ fn current_user() -> String {
 /// `name` whose global shard is `<name>_g` on "main", with `shards` (TOML
 /// inline tables) and table `item` sharded by `id mod <shard count>`.
 pub fn item_rules(datasources: &[(&str, u16)], name: &str, shards: &[String]) -> String {
+    item_rules_global_on(datasources, name, "main", shards)
+}
+
+/// `item_rules` with the global shard on datasource `global`.
+pub fn item_rules_global_on(
+    datasources: &[(&str, u16)],
+    name: &str,
+    global: &str,
+    shards: &[String],
+) -> String {
     let mut out = String::from("version = 1\n");
     for (ds, port) in datasources {
         out.push_str(&format!(
@@ -453,7 +463,7 @@ pub fn item_rules(datasources: &[(&str, u16)], name: &str, shards: &[String]) ->
         ));
     }
     out.push_str(&format!(
-        "[[schemas]]\nname = \"{name}\"\nglobal_shard = {{ datasource = \"main\", database = \"{name}_g\" }}\n\
+        "[[schemas]]\nname = \"{name}\"\nglobal_shard = {{ datasource = \"{global}\", database = \"{name}_g\" }}\n\
          shards = [\n  {}\n]\nglobal_tables = [\"haoka_sequence\"]\n\
          [[schemas.sharded]]\ntable = \"item\"\nshard_by = {{ column = \"id\", algorithm = \"mod\" }}\n",
         shards.join(",\n  ")
