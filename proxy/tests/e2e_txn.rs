@@ -17,6 +17,21 @@ const A: i64 = 7_100_001;
 const B: i64 = 7_101_001;
 const C: i64 = 7_102_001;
 
+/// Whether row `id` can be locked right now (direct, on its shard).
+async fn lock_free(id: i64) -> bool {
+    let mut d = direct(Some(&format!("sbtest_s{}", sbtest_shard(id)))).await;
+    d.query_drop("BEGIN").await.unwrap();
+    let r = d
+        .exec_drop(
+            format!("SELECT k FROM {TABLE} WHERE id = ? FOR UPDATE NOWAIT"),
+            (id,),
+        )
+        .await;
+    d.query_drop("ROLLBACK").await.unwrap();
+    d.disconnect().await.unwrap();
+    r.is_ok()
+}
+
 async fn k(c: &mut mysql_async::Conn, id: i64) -> Option<i64> {
     c.exec_first(format!("SELECT k FROM {TABLE} WHERE id = ?"), (id,))
         .await
@@ -129,6 +144,22 @@ async fn multi_shard_transactions_commit_and_roll_back_as_a_whole() {
         xa_mid
     );
     assert!(proxy.metric("haoka_proxy_tx_commits_total{kind=\"local\"}") > local_before);
+
+    // SELECT ... FOR UPDATE locks the row on its own shard only, until COMMIT.
+    c.query_drop("BEGIN").await.unwrap();
+    assert_eq!(
+        c.exec_first::<i64, _, _>(
+            format!("SELECT k FROM {TABLE} WHERE id = ? FOR UPDATE"),
+            (A,)
+        )
+        .await
+        .unwrap(),
+        Some(90)
+    );
+    assert!(!lock_free(A).await, "row A locked on shard 4");
+    assert!(lock_free(B).await, "row B on shard 5 not locked");
+    c.query_drop("COMMIT").await.unwrap();
+    assert!(lock_free(A).await, "released at COMMIT");
 
     // A client that disconnects mid-transaction gets it rolled back.
     let mut gone = proxy.conn("sbtest").await;

@@ -17,9 +17,16 @@ const TABLE: &str = "sbtest7";
 /// Runs a two-shard transfer on a proxy armed with `failpoint`, then starts
 /// a clean proxy and returns the rows' `k` once recovery is done.
 async fn crash_and_recover(failpoint: &str, a: i64, b: i64) -> (Option<i64>, Option<i64>) {
+    crash_then(failpoint, a, b, true).await
+}
+
+/// As `crash_and_recover`; with `restart` false no proxy is started after
+/// the crash: a peer that was already running (the setup proxy, kept alive)
+/// finishes the branches with its periodic scan.
+async fn crash_then(failpoint: &str, a: i64, b: i64, restart: bool) -> (Option<i64>, Option<i64>) {
     assert_ne!(sbtest_shard(a), sbtest_shard(b));
+    let setup = ProxyProc::start();
     {
-        let setup = ProxyProc::start();
         let mut c = setup.conn("sbtest").await;
         create_sb_table(&mut c, TABLE).await;
         reset_rows(&mut c, TABLE, &[a, b], 100).await;
@@ -49,7 +56,7 @@ async fn crash_and_recover(failpoint: &str, a: i64, b: i64) -> (Option<i64>, Opt
         sbtest_shard(b)
     );
     // A new proxy resolves them (at start; peers' periodic scans may too).
-    let recovering = ProxyProc::start();
+    let recovering = if restart { ProxyProc::start() } else { setup };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let now = our_in_doubt().await;
@@ -82,6 +89,17 @@ async fn crash_after_prepare_rolls_back_every_branch() {
 async fn crash_after_decision_commits_every_branch() {
     // Shards 4 and 5.
     let (a, b) = crash_and_recover("xa_after_decision", 7_300_004, 7_301_004).await;
+    assert_eq!(
+        (a, b),
+        (Some(70), Some(130)),
+        "durable decision: all committed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_peer_finishes_a_crashed_proxys_commit() {
+    // Shards 2 and 3; no restart: the peer's periodic scan (10 s grace).
+    let (a, b) = crash_then("xa_after_decision", 7_698_008, 7_699_008, false).await;
     assert_eq!(
         (a, b),
         (Some(70), Some(130)),
