@@ -29,6 +29,7 @@ use crate::{health, metrics, openapi, permission, problem};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Center {
     Permission,
+    Number,
 }
 
 impl FromStr for Center {
@@ -36,6 +37,7 @@ impl FromStr for Center {
     fn from_str(s: &str) -> Result<Center, StartError> {
         match s.trim() {
             "permission" => Ok(Center::Permission),
+            "number" => Ok(Center::Number),
             other => Err(StartError::UnknownRole(other.to_string())),
         }
     }
@@ -55,7 +57,7 @@ pub fn parse_roles(roles: &[String]) -> Result<Vec<Center>, StartError> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("unknown role {0:?}: this build serves only \"permission\"")]
+    #[error("unknown role {0:?}: this build serves \"permission\" and \"number\"")]
     UnknownRole(String),
     #[error("no role given: name at least one center to serve")]
     NoRole,
@@ -81,6 +83,7 @@ pub struct Inner {
     pub sealer: Sealer,
     pub hasher: Hasher,
     pub sessions: Sessions,
+    pub number: crate::number::NumberCenter,
 }
 
 /// Shared by every handler; cheap to clone.
@@ -106,6 +109,7 @@ impl AppState {
             hasher: Hasher::new(&cfg.password),
             sessions: Sessions::new(cache.clone(), &cfg.session),
             metrics: Metrics::new(),
+            number: crate::number::NumberCenter::new(&cfg.number),
             centers,
             db,
             cache,
@@ -115,6 +119,11 @@ impl AppState {
         }));
         if state.serves(Center::Permission) {
             permission::seed::ensure(&state)
+                .await
+                .map_err(|e| StartError::Database(e.to_string()))?;
+        }
+        if state.serves(Center::Number) {
+            crate::number::start(&state)
                 .await
                 .map_err(|e| StartError::Database(e.to_string()))?;
         }
@@ -135,6 +144,9 @@ pub fn router(state: &AppState) -> Router {
         .route("/api-docs/openapi.json", get(openapi::serve));
     if state.serves(Center::Permission) {
         api = api.merge(permission::router(state));
+    }
+    if state.serves(Center::Number) {
+        api = api.merge(crate::number::router(state));
     }
     let request_id = HeaderName::from_static("x-request-id");
     api.fallback(problem::fallback)

@@ -44,6 +44,7 @@ pub struct Config {
     pub session: SessionConfig,
     pub password: PasswordConfig,
     pub channel_api: ChannelApiConfig,
+    pub number: crate::number::config::NumberConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +86,7 @@ impl Default for Config {
             session: SessionConfig::default(),
             password: PasswordConfig::default(),
             channel_api: ChannelApiConfig::default(),
+            number: Default::default(),
         }
     }
 }

@@ -5,7 +5,8 @@
 //! `config`, `db`, `cache`, `mq` are the connections; `problem` turns every error
 //! into an `application/problem+json` body; `auth/` holds passwords, sessions,
 //! login limits, channel signatures, rate limits, RBAC and province scope;
-//! `permission/` is the permission center (权限中心).
+//! `permission/` is the permission center (权限中心); `number/` is the number
+//! center (号码中心).
 
 pub mod app;
 pub mod auth;
@@ -17,6 +18,7 @@ pub mod health;
 pub mod interface_log;
 pub mod metrics;
 pub mod mq;
+pub mod number;
 pub mod openapi;
 pub mod oplog;
 pub mod permission;

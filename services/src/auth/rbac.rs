@@ -37,10 +37,17 @@ pub enum Permission {
     PolicyWrite,
     LogRead,
     SyncWrite,
+    NumberRead,
+    NumberWrite,
+    NumberHold,
+    PoolWrite,
+    PremiumRead,
+    PremiumWrite,
+    PremiumApprove,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 22] = [
         Permission::StaffRead,
         Permission::StaffWrite,
         Permission::DepartmentRead,
@@ -56,6 +63,13 @@ impl Permission {
         Permission::PolicyWrite,
         Permission::LogRead,
         Permission::SyncWrite,
+        Permission::NumberRead,
+        Permission::NumberWrite,
+        Permission::NumberHold,
+        Permission::PoolWrite,
+        Permission::PremiumRead,
+        Permission::PremiumWrite,
+        Permission::PremiumApprove,
     ];
 
     pub fn code(self) -> &'static str {
@@ -76,6 +90,13 @@ impl Permission {
             PolicyWrite => "policy:write",
             LogRead => "log:read",
             SyncWrite => "sync:write",
+            NumberRead => "number:read",
+            NumberWrite => "number:write",
+            NumberHold => "number:hold",
+            PoolWrite => "pool:write",
+            PremiumRead => "premium:read",
+            PremiumWrite => "premium:write",
+            PremiumApprove => "premium:approve",
         }
     }
 
@@ -97,6 +118,13 @@ impl Permission {
             PolicyWrite => "维护登录策略",
             LogRead => "查看日志",
             SyncWrite => "总部数据同步",
+            NumberRead => "号码查询与选号",
+            NumberWrite => "号码入库与状态维护",
+            NumberHold => "号码选占与实占",
+            PoolWrite => "号码池维护与授权",
+            PremiumRead => "靓号规则与费用查询",
+            PremiumWrite => "靓号规则维护与减免申请",
+            PremiumApprove => "靓号减免审批",
         }
     }
 }

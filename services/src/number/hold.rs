@@ -1,0 +1,382 @@
+//! 选占 holds and 实占 sales. Each is decided by one conditional UPDATE on the
+//! number's shard (through the proxy) — never by a cache — with its history
+//! row in the same local transaction; when the UPDATE changes nothing, a read
+//! of the row says why, as the number center's result code.
+
+use std::collections::HashSet;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::Value;
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use serde::Deserialize;
+
+use super::access::{Actor, PoolRights};
+use super::history::{self, Entry};
+use super::shelf_cache::ShelfKey;
+use super::status::{NumberStatus, ResultCode};
+use super::transition::Action;
+use super::{locate, marks, NumberResult};
+use crate::app::AppState;
+use crate::db::col;
+use crate::problem::ApiError;
+
+/// What a hold key is.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    /// The server draws a random code and returns it.
+    Random,
+    CustomerId,
+    OrderId,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldRequest {
+    pub key_kind: Option<KeyKind>,
+    pub key: Option<String>,
+    /// Hold length; default: the channel's hold_minutes, or the server's
+    /// default for staff.
+    pub hold_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRequest {
+    pub key: String,
+    /// For extend: the new remaining time.
+    pub hold_seconds: Option<u64>,
+}
+
+/// The operations on an existing hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Extend,
+    Release,
+    Sell,
+}
+
+fn check_key(key: &str) -> Result<(), ApiError> {
+    crate::validate::code("key", key, 64)
+}
+
+fn random_key() -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(16)
+        .map(char::from)
+        .collect()
+}
+
+/// The hold length a caller may have.
+async fn hold_seconds(
+    state: &AppState,
+    actor: &Actor,
+    asked: Option<u64>,
+) -> Result<u64, ApiError> {
+    let (default, max) = match actor {
+        Actor::Staff(_) => (
+            state.number.cfg.hold_default_seconds,
+            state.number.cfg.hold_max_seconds,
+        ),
+        Actor::Channel(ch) => {
+            let mut c = state.db.conn().await?;
+            let minutes: Option<i64> = c
+                .exec_first(
+                    "SELECT hold_minutes FROM channel WHERE channel_id = ?",
+                    (ch.channel_id,),
+                )
+                .await?;
+            let s = minutes.unwrap_or(30).max(1) as u64 * 60;
+            (s, s)
+        }
+    };
+    match asked {
+        None => Ok(default),
+        Some(s) if (1..=max).contains(&s) => Ok(s),
+        Some(s) => Err(ApiError::Invalid(format!(
+            "hold_seconds must be 1 to {max} (got {s})"
+        ))),
+    }
+}
+
+/// `AND (pool_id IS NULL OR pool_id IN (...))` for a caller without every pool.
+fn pool_condition(rights: &PoolRights, params: &mut Vec<Value>) -> String {
+    match rights.usable() {
+        None => String::new(),
+        Some(v) if v.is_empty() => " AND pool_id IS NULL".into(),
+        Some(v) => {
+            let s = format!(" AND (pool_id IS NULL OR pool_id IN ({}))", marks(v.len()));
+            params.extend(v.into_iter().map(Value::from));
+            s
+        }
+    }
+}
+
+/// The row as the failure classification needs it.
+struct Current {
+    status: NumberStatus,
+    pool: Option<i64>,
+    hold_key: Option<String>,
+    hold_channel: Option<i64>,
+    expired: bool,
+    deadline: Option<String>,
+}
+
+async fn current<Q: Queryable>(c: &mut Q, no: &str) -> Result<Option<Current>, ApiError> {
+    let row: Option<mysql_async::Row> = c
+        .exec_first(
+            "SELECT status, pool_id, hold_key, hold_channel_id, \
+             (hold_deadline IS NOT NULL AND hold_deadline <= NOW(3)), \
+             DATE_FORMAT(hold_deadline, '%Y-%m-%dT%H:%i:%s.%f') \
+             FROM phone_number WHERE phone_no = ?",
+            (no,),
+        )
+        .await?;
+    Ok(row.and_then(|r| {
+        Some(Current {
+            status: NumberStatus::from_code(&col::<String>(&r, 0))?,
+            pool: col(&r, 1),
+            hold_key: col(&r, 2),
+            hold_channel: col(&r, 3),
+            expired: col::<i64>(&r, 4) != 0,
+            deadline: col(&r, 5),
+        })
+    }))
+}
+
+fn result(code: ResultCode, no: &str, cur: Option<&Current>) -> NumberResult {
+    let mut r = NumberResult::new(code, no);
+    if let Some(c) = cur {
+        r.status = Some(c.status);
+    }
+    r
+}
+
+/// 选占: on shelf → held under `key`.
+pub async fn hold(
+    state: &AppState,
+    actor: &Actor,
+    raw_no: &str,
+    req: HoldRequest,
+) -> Result<NumberResult, ApiError> {
+    let key = match (req.key_kind.unwrap_or(KeyKind::Random), req.key) {
+        (KeyKind::Random, None) => random_key(),
+        (_, Some(k)) => k,
+        (kind, None) => {
+            return Err(ApiError::Invalid(format!(
+                "key is required for key_kind {kind:?}"
+            )))
+        }
+    };
+    check_key(&key)?;
+    let l = locate(state, raw_no).await?;
+    let no = l.no.as_str();
+    if !actor.sees_province(&l.area.province) {
+        actor.check_province(&l.area.province)?;
+    }
+    let seconds = hold_seconds(state, actor, req.hold_seconds).await?;
+    let rights = state.number.grants.rights(&state.db, actor).await?;
+    let mut params: Vec<Value> = vec![
+        key.as_str().into(),
+        actor.channel_id().into(),
+        actor.staff_id().into(),
+        seconds.into(),
+        no.into(),
+    ];
+    let pools = pool_condition(&rights, &mut params);
+    let mut tx = state.db.begin().await?;
+    tx.exec_drop(
+        format!(
+            "UPDATE phone_number SET status = '04', hold_key = ?, hold_channel_id = ?, \
+             hold_staff_id = ?, hold_deadline = DATE_ADD(NOW(3), INTERVAL ? SECOND), \
+             version = version + 1 WHERE phone_no = ? AND status = '03'{pools}"
+        ),
+        params,
+    )
+    .await?;
+    if tx.affected_rows() == 1 {
+        let cur = current(&mut tx, no).await?;
+        history::write(
+            &mut tx,
+            &[Entry {
+                phone_no: no.to_string(),
+                province: l.area.province.clone(),
+                from: Some(NumberStatus::OnShelf),
+                to: NumberStatus::Held,
+                action: Action::Hold,
+                hold_key: Some(key.clone()),
+                channel_id: actor.channel_id(),
+                staff_id: actor.staff_id(),
+                detail: Some(format!("{seconds} s")),
+            }],
+        )
+        .await?;
+        tx.commit().await?;
+        let pool = cur.as_ref().and_then(|c| c.pool);
+        announce(state, &l.area.province, &l.area.city, pool).await;
+        let mut r = result(ResultCode::Ok, no, cur.as_ref());
+        r.hold_key = Some(key);
+        r.hold_deadline = cur.and_then(|c| c.deadline);
+        return Ok(r);
+    }
+    tx.rollback().await?;
+    let mut c = state.db.conn().await?;
+    let cur = current(&mut c, no).await?;
+    let Some(cur) = cur else {
+        return Ok(NumberResult::new(ResultCode::NoSuchResource, no));
+    };
+    if !rights.can_view(cur.pool) {
+        return Ok(NumberResult::new(ResultCode::NoSuchResource, no));
+    }
+    use NumberStatus::*;
+    let code = match cur.status {
+        Held if cur.hold_key.as_deref() == Some(key.as_str())
+            && cur.hold_channel == actor.channel_id()
+            && !cur.expired =>
+        {
+            // The same key holding again (a retried call): already theirs.
+            let mut r = result(ResultCode::Ok, no, Some(&cur));
+            r.hold_key = Some(key);
+            r.hold_deadline = cur.deadline;
+            return Ok(r);
+        }
+        Held | PreOccupied | OccupiedInactive | Occupied => ResultCode::Taken,
+        OnShelf if !rights.can_use(cur.pool) => ResultCode::WrongChannel,
+        // Back on the shelf between the UPDATE and the read: someone else's
+        // hold just ended; the caller may simply retry.
+        OnShelf => ResultCode::Taken,
+        Idle | Reserved | PendingApproval => ResultCode::NotForSale,
+        _ => ResultCode::StateNotUsable,
+    };
+    Ok(result(code, no, Some(&cur)))
+}
+
+async fn announce(state: &AppState, province: &str, city: &str, pool: Option<i64>) {
+    let mut set = HashSet::new();
+    set.insert(ShelfKey {
+        province: province.to_string(),
+        city: city.to_string(),
+        pool,
+    });
+    state.number.announce(&state.mq, set).await;
+}
+
+/// Extend, release or sell a hold; only the holding key (and, for a
+/// channel's hold, the same channel) may.
+pub async fn act(
+    state: &AppState,
+    actor: &Actor,
+    raw_no: &str,
+    op: Op,
+    req: KeyRequest,
+) -> Result<NumberResult, ApiError> {
+    check_key(&req.key)?;
+    let l = locate(state, raw_no).await?;
+    let no = l.no.as_str();
+    if !actor.sees_province(&l.area.province) {
+        actor.check_province(&l.area.province)?;
+    }
+    let seconds = match op {
+        Op::Extend => Some(hold_seconds(state, actor, req.hold_seconds).await?),
+        _ => None,
+    };
+    let (set, to, action, live_only) = match op {
+        Op::Extend => (
+            "hold_deadline = DATE_ADD(NOW(3), INTERVAL ? SECOND)",
+            NumberStatus::Held,
+            Action::Extend,
+            true,
+        ),
+        Op::Release => (
+            "status = '03', hold_key = NULL, hold_channel_id = NULL, hold_staff_id = NULL, \
+             hold_deadline = NULL",
+            NumberStatus::OnShelf,
+            Action::Release,
+            false,
+        ),
+        Op::Sell => (
+            "status = '10', hold_deadline = NULL",
+            NumberStatus::Occupied,
+            Action::Sell,
+            true,
+        ),
+    };
+    let mut params: Vec<Value> = Vec::new();
+    if let Some(s) = seconds {
+        params.push(s.into());
+    }
+    params.push(no.into());
+    params.push(req.key.as_str().into());
+    let mut cond = String::new();
+    if let Some(ch) = actor.channel_id() {
+        cond.push_str(" AND hold_channel_id = ?");
+        params.push(ch.into());
+    }
+    if live_only {
+        cond.push_str(" AND hold_deadline > NOW(3)");
+    }
+    let mut tx = state.db.begin().await?;
+    let before = current(&mut tx, no).await?;
+    tx.exec_drop(
+        format!(
+            "UPDATE phone_number SET {set}, version = version + 1 \
+             WHERE phone_no = ? AND status = '04' AND hold_key = ?{cond}"
+        ),
+        params,
+    )
+    .await?;
+    if tx.affected_rows() == 1 {
+        let after = current(&mut tx, no).await?;
+        history::write(
+            &mut tx,
+            &[Entry {
+                phone_no: no.to_string(),
+                province: l.area.province.clone(),
+                from: Some(NumberStatus::Held),
+                to,
+                action,
+                hold_key: Some(req.key.clone()),
+                channel_id: actor.channel_id(),
+                staff_id: actor.staff_id(),
+                detail: seconds.map(|s| format!("{s} s")),
+            }],
+        )
+        .await?;
+        tx.commit().await?;
+        if op == Op::Release {
+            let pool = before.as_ref().and_then(|c| c.pool);
+            announce(state, &l.area.province, &l.area.city, pool).await;
+        }
+        let mut r = result(ResultCode::Ok, no, after.as_ref());
+        r.hold_key = Some(req.key);
+        r.hold_deadline = after.and_then(|c| c.deadline);
+        return Ok(r);
+    }
+    tx.rollback().await?;
+    let mut c = state.db.conn().await?;
+    let Some(cur) = current(&mut c, no).await? else {
+        return Ok(NumberResult::new(ResultCode::NoSuchResource, no));
+    };
+    let rights = state.number.grants.rights(&state.db, actor).await?;
+    if !rights.can_view(cur.pool) {
+        return Ok(NumberResult::new(ResultCode::NoSuchResource, no));
+    }
+    use NumberStatus::*;
+    let code = match (cur.status, op) {
+        (Held, _) if cur.hold_key.as_deref() != Some(req.key.as_str()) => ResultCode::Taken,
+        (Held, _) if actor.channel_id().is_some() && cur.hold_channel != actor.channel_id() => {
+            ResultCode::WrongChannel
+        }
+        // Same key, but the deadline has passed (the sweeper will shelve it).
+        (Held, _) => ResultCode::StateNotUsable,
+        (Idle | OnShelf, Op::Release) => ResultCode::FreeCannotRelease,
+        (Occupied, Op::Release) => ResultCode::SoldCannotRelease,
+        (OnShelf, _) => ResultCode::StateNotUsable,
+        (PreOccupied | OccupiedInactive | Occupied, _) => ResultCode::Taken,
+        (Reserved | PendingApproval, _) => ResultCode::NotForSale,
+        _ => ResultCode::StateNotUsable,
+    };
+    Ok(result(code, no, Some(&cur)))
+}

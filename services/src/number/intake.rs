@@ -1,0 +1,345 @@
+//! 号码入库: numbers by list or range become 01 idle stock, with their area
+//! derived from the segment, their premium level classified, a depot and an
+//! optional pool. Every problem is reported per number and then nothing is
+//! written; otherwise all numbers and their history rows go in one
+//! transaction (one distributed transaction when provinces differ — the proxy
+//! commits it with XA, all or nothing).
+
+use std::collections::{BTreeMap, HashSet};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use mysql_async::prelude::Queryable;
+use mysql_async::Value;
+use serde::{Deserialize, Serialize};
+
+use super::access::Actor;
+use super::history::{self, Entry};
+use super::msisdn::Msisdn;
+use super::premium;
+use super::status::NumberStatus;
+use super::transition::Action;
+use super::{marks, rules};
+use crate::app::AppState;
+use crate::auth::rbac::Principal;
+use crate::problem::{ApiError, Json};
+
+/// Rows per multi-row INSERT.
+const CHUNK: usize = 500;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeRequest {
+    pub numbers: Option<Vec<String>>,
+    pub range: Option<NumberRange>,
+    pub depot_id: i64,
+    pub pool_id: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NumberRange {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Rejected {
+    pub phone_no: String,
+    /// `invalid`, `unknown_segment`, `duplicate_in_request`, `duplicate`,
+    /// `out_of_scope`, `wrong_depot_province`, `wrong_pool_area`.
+    pub reason: String,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IntakeResult {
+    pub accepted: usize,
+    /// Count of numbers per premium level.
+    pub by_level: BTreeMap<u8, usize>,
+    pub rejected: Vec<Rejected>,
+}
+
+struct Candidate {
+    no: Msisdn,
+    province: String,
+    city: String,
+}
+
+fn reject(rejected: &mut Vec<Rejected>, no: &str, reason: &str, message: String) {
+    rejected.push(Rejected {
+        phone_no: no.to_string(),
+        reason: reason.to_string(),
+        message,
+    });
+}
+
+/// The numbers a request names, in order.
+fn listed(req: &IntakeRequest, max: usize) -> Result<Vec<String>, ApiError> {
+    match (&req.numbers, &req.range) {
+        (Some(list), None) => {
+            super::check_count("numbers", list.len(), max)?;
+            Ok(list.clone())
+        }
+        (None, Some(r)) => {
+            let from = Msisdn::parse(&r.from)
+                .map_err(|e| ApiError::Invalid(format!("range.from: {e}")))?;
+            let to =
+                Msisdn::parse(&r.to).map_err(|e| ApiError::Invalid(format!("range.to: {e}")))?;
+            let (a, b) = (from.as_u64(), to.as_u64());
+            if a > b {
+                return Err(ApiError::Invalid(
+                    "range.from must not be above range.to".into(),
+                ));
+            }
+            if b - a >= max as u64 {
+                return Err(ApiError::Invalid(format!(
+                    "a range may hold at most {max} numbers (got {})",
+                    b - a + 1
+                )));
+            }
+            Ok((a..=b).map(|n| n.to_string()).collect())
+        }
+        _ => Err(ApiError::Invalid(
+            "give either numbers (a list) or range (from, to), not both".into(),
+        )),
+    }
+}
+
+/// The depot's province (it must exist, be active and hold numbers).
+async fn depot_province<Q: Queryable>(c: &mut Q, depot_id: i64) -> Result<String, ApiError> {
+    let row: Option<(String, String, i64)> = c
+        .exec_first(
+            "SELECT province_code, status, holds_numbers FROM depot WHERE depot_id = ?",
+            (depot_id,),
+        )
+        .await?;
+    match row {
+        Some((p, s, h)) if s == "A" && h != 0 => Ok(p),
+        Some(_) => Err(ApiError::Invalid(format!(
+            "depot {depot_id} is disabled or does not hold numbers"
+        ))),
+        None => Err(ApiError::Invalid(format!(
+            "depot {depot_id} does not exist"
+        ))),
+    }
+}
+
+/// A pool's (province, city), if it exists and is active.
+pub async fn pool_area<Q: Queryable>(
+    c: &mut Q,
+    pool_id: i64,
+) -> Result<(String, Option<String>), ApiError> {
+    let row: Option<(String, Option<String>, String)> = c
+        .exec_first(
+            "SELECT province_code, city_code, status FROM number_pool WHERE pool_id = ?",
+            (pool_id,),
+        )
+        .await?;
+    match row {
+        Some((p, city, s)) if s == "A" => Ok((p, city)),
+        Some(_) => Err(ApiError::Invalid(format!("pool {pool_id} is disabled"))),
+        None => Err(ApiError::Invalid(format!("pool {pool_id} does not exist"))),
+    }
+}
+
+/// Which of `numbers` already exist.
+pub async fn existing<Q: Queryable>(
+    c: &mut Q,
+    numbers: &[&str],
+) -> Result<HashSet<String>, ApiError> {
+    let mut found = HashSet::new();
+    for chunk in numbers.chunks(CHUNK) {
+        let rows: Vec<String> = c
+            .exec(
+                format!(
+                    "SELECT phone_no FROM phone_number WHERE phone_no IN ({})",
+                    marks(chunk.len())
+                ),
+                chunk.iter().map(|n| Value::from(*n)).collect::<Vec<_>>(),
+            )
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+pub async fn intake(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(req): Json<IntakeRequest>,
+) -> Result<Response, ApiError> {
+    let actor = Actor::Staff(principal);
+    let result = run(&state, &actor, &req).await?;
+    let status = if result.rejected.is_empty() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((status, Json(result)).into_response())
+}
+
+/// The intake itself; the batch loader calls this too.
+pub async fn run(
+    state: &AppState,
+    actor: &Actor,
+    req: &IntakeRequest,
+) -> Result<IntakeResult, ApiError> {
+    let raw = listed(req, state.number.cfg.max_intake)?;
+    let segs = state.number.segments(&state.db).await?;
+    let mut c = state.db.conn().await?;
+    let depot_prov = depot_province(&mut c, req.depot_id).await?;
+    let pool = match req.pool_id {
+        Some(p) => Some(pool_area(&mut c, p).await?),
+        None => None,
+    };
+    let mut rejected = Vec::new();
+    let mut seen = HashSet::new();
+    let mut cands = Vec::with_capacity(raw.len());
+    for r in &raw {
+        let no = match Msisdn::parse(r) {
+            Ok(n) => n,
+            Err(e) => {
+                reject(&mut rejected, r, "invalid", e.to_string());
+                continue;
+            }
+        };
+        if !seen.insert(no) {
+            reject(
+                &mut rejected,
+                r,
+                "duplicate_in_request",
+                format!("{no} is listed twice"),
+            );
+            continue;
+        }
+        let Some(area) = segs.area(no.segment_number()) else {
+            reject(
+                &mut rejected,
+                r,
+                "unknown_segment",
+                format!("segment {} is not allocated to any province", no.segment()),
+            );
+            continue;
+        };
+        if !actor.sees_province(&area.province) {
+            reject(
+                &mut rejected,
+                r,
+                "out_of_scope",
+                format!("province {} is outside your data scope", area.province),
+            );
+            continue;
+        }
+        if area.province != depot_prov {
+            reject(
+                &mut rejected,
+                r,
+                "wrong_depot_province",
+                format!(
+                    "depot {} is in province {depot_prov}, the number in {}",
+                    req.depot_id, area.province
+                ),
+            );
+            continue;
+        }
+        if let Some((pp, pc)) = &pool {
+            if *pp != area.province || pc.as_ref().is_some_and(|pc| *pc != area.city) {
+                reject(
+                    &mut rejected,
+                    r,
+                    "wrong_pool_area",
+                    format!(
+                        "pool {} does not cover {}/{}",
+                        req.pool_id.unwrap_or(0),
+                        area.province,
+                        area.city
+                    ),
+                );
+                continue;
+            }
+        }
+        cands.push(Candidate {
+            no,
+            province: area.province.clone(),
+            city: area.city.clone(),
+        });
+    }
+    let names: Vec<&str> = cands.iter().map(|c| c.no.as_str()).collect();
+    let dup = existing(&mut c, &names).await?;
+    for cand in &cands {
+        if dup.contains(cand.no.as_str()) {
+            reject(
+                &mut rejected,
+                cand.no.as_str(),
+                "duplicate",
+                format!("{} is already in stock", cand.no),
+            );
+        }
+    }
+    if !rejected.is_empty() {
+        return Ok(IntakeResult {
+            accepted: 0,
+            by_level: BTreeMap::new(),
+            rejected,
+        });
+    }
+    drop(c);
+    let rules = rules::load(&state.db).await?;
+    let mut by_level = BTreeMap::new();
+    let levels: Vec<u8> = cands
+        .iter()
+        .map(|cand| {
+            let l = premium::classify(&cand.no, &cand.province, &rules);
+            *by_level.entry(l).or_insert(0) += 1;
+            l
+        })
+        .collect();
+    let mut tx = state.db.begin().await?;
+    for (chunk, lv) in cands.chunks(CHUNK).zip(levels.chunks(CHUNK)) {
+        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 8);
+        for (cand, level) in chunk.iter().zip(lv) {
+            params.extend([
+                Value::from(cand.no.as_str()),
+                Value::from(cand.no.segment()),
+                Value::from(cand.province.as_str()),
+                Value::from(cand.city.as_str()),
+                Value::from(*level),
+                Value::from(cand.no.tail4()),
+                Value::from(req.pool_id),
+                Value::from(req.depot_id),
+            ]);
+        }
+        tx.exec_drop(
+            format!(
+                "INSERT INTO phone_number (phone_no, segment, province_code, city_code, status, \
+                 premium_level, tail4, pool_id, depot_id) VALUES {}",
+                vec!["(?, ?, ?, ?, '01', ?, ?, ?, ?)"; chunk.len()].join(", ")
+            ),
+            params,
+        )
+        .await?;
+    }
+    let entries: Vec<Entry> = cands
+        .iter()
+        .map(|cand| Entry {
+            phone_no: cand.no.to_string(),
+            province: cand.province.clone(),
+            from: None,
+            to: NumberStatus::Idle,
+            action: Action::Intake,
+            hold_key: None,
+            channel_id: actor.channel_id(),
+            staff_id: actor.staff_id(),
+            detail: Some(format!("depot {}", req.depot_id)),
+        })
+        .collect();
+    history::write(&mut tx, &entries).await?;
+    tx.commit().await?;
+    Ok(IntakeResult {
+        accepted: cands.len(),
+        by_level,
+        rejected: Vec::new(),
+    })
+}

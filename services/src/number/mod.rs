@@ -1,0 +1,166 @@
+//! The number center (号码中心): intake, shelf and status changes, depots,
+//! selection from a local cache, holds and sales decided on the shard, premium
+//! rules and waivers, pools and their grants, and the number history.
+//!
+//! Folder map: `status`/`transition` are the domain codes and the transition
+//! table; `msisdn`, `segments`, `premium` are pure number rules; `access` is
+//! the caller and their pool rights; `history` writes 号历史 rows; `intake`,
+//! `change` (status / depot), `hold`, `select`, `pool`, `rules`, `waiver` are
+//! the endpoints; `shelf_cache` + `bus` keep the selection cache fresh;
+//! `sweeper` expires holds and ages frozen numbers; `routes` mounts it all.
+
+pub mod access;
+pub mod bus;
+pub mod change;
+pub mod config;
+pub mod history;
+pub mod hold;
+pub mod intake;
+pub mod msisdn;
+pub mod pool;
+pub mod premium;
+pub mod routes;
+pub mod rules;
+pub mod segments;
+pub mod select;
+pub mod shelf_cache;
+pub mod status;
+pub mod sweeper;
+pub mod transition;
+pub mod waiver;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use self::access::GrantCache;
+use self::bus::{Bus, Invalidation};
+use self::config::NumberConfig;
+use self::msisdn::Msisdn;
+use self::segments::{Area, SegmentMap};
+use self::shelf_cache::{ShelfCache, ShelfKey};
+use self::status::{NumberStatus, ResultCode};
+use crate::app::AppState;
+use crate::db::Db;
+use crate::mq::Mq;
+use crate::problem::ApiError;
+
+pub use routes::router;
+
+/// The number center's per-process state: caches and the publisher.
+pub struct NumberCenter {
+    pub cfg: NumberConfig,
+    segments: tokio::sync::OnceCell<Arc<SegmentMap>>,
+    pub shelf: ShelfCache,
+    pub grants: GrantCache,
+    pub bus: Bus,
+}
+
+impl NumberCenter {
+    pub fn new(cfg: &NumberConfig) -> NumberCenter {
+        NumberCenter {
+            shelf: ShelfCache::new(cfg.shelf_cache_ttl_seconds),
+            grants: GrantCache::new(cfg.grant_cache_ttl_seconds),
+            segments: tokio::sync::OnceCell::new(),
+            bus: Bus::new(),
+            cfg: cfg.clone(),
+        }
+    }
+
+    pub async fn segments(&self, db: &Db) -> Result<Arc<SegmentMap>, ApiError> {
+        self.segments
+            .get_or_try_init(|| async { SegmentMap::load(db).await.map(Arc::new) })
+            .await
+            .cloned()
+    }
+
+    /// Drops the named shelves here at once and tells every other process.
+    /// Call after the commit.
+    pub async fn announce(&self, mq: &Mq, shelves: HashSet<ShelfKey>) {
+        let msgs: Vec<Invalidation> = shelves
+            .into_iter()
+            .map(|k| {
+                self.shelf.invalidate(&k);
+                Invalidation::Shelf(k)
+            })
+            .collect();
+        self.bus.publish(mq, &msgs).await;
+    }
+
+    pub async fn announce_grants(&self, mq: &Mq) {
+        self.grants.invalidate_all();
+        self.bus.publish(mq, &[Invalidation::Pools]).await;
+    }
+}
+
+/// Seeds premium levels and default rules, starts the invalidation listener
+/// and the sweeper.
+pub async fn start(state: &AppState) -> Result<(), ApiError> {
+    rules::seed(state).await?;
+    bus::spawn_listener(Arc::downgrade(&state.0));
+    sweeper::spawn(Arc::downgrade(&state.0));
+    Ok(())
+}
+
+/// A number and where it lives.
+#[derive(Debug, Clone)]
+pub struct Located {
+    pub no: Msisdn,
+    pub area: Area,
+}
+
+/// Parses a number and finds its area; `None` area means an unallocated segment.
+pub async fn locate(state: &AppState, raw: &str) -> Result<Located, ApiError> {
+    let no = Msisdn::parse(raw).map_err(|e| ApiError::Invalid(e.to_string()))?;
+    let segs = state.number.segments(&state.db).await?;
+    let area = segs.area(no.segment_number()).cloned().ok_or_else(|| {
+        ApiError::Invalid(format!(
+            "segment {} of {no} is not allocated to any province",
+            no.segment()
+        ))
+    })?;
+    Ok(Located { no, area })
+}
+
+/// The answer of a hold-style call: the number center's result code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NumberResult {
+    pub code: ResultCode,
+    pub message: String,
+    pub phone_no: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<NumberStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_deadline: Option<String>,
+}
+
+impl NumberResult {
+    pub fn new(code: ResultCode, phone_no: &str) -> NumberResult {
+        NumberResult {
+            code,
+            message: code.message().to_string(),
+            phone_no: phone_no.to_string(),
+            status: None,
+            hold_key: None,
+            hold_deadline: None,
+        }
+    }
+}
+
+/// SQL placeholders for an IN list.
+pub fn marks(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// Checks a list of numbers in a request body.
+pub fn check_count(field: &str, n: usize, max: usize) -> Result<(), ApiError> {
+    if n == 0 || n > max {
+        return Err(ApiError::Invalid(format!(
+            "{field} must list 1 to {max} numbers (got {n})"
+        )));
+    }
+    Ok(())
+}

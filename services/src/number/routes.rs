@@ -1,0 +1,400 @@
+//! The number center's HTTP surface: staff endpoints under /api/v1/numbers
+//! (each behind its permission) and channel endpoints under
+//! /api/v1/open/numbers (behind the channel signature gate).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post, put};
+use axum::{Extension, Router};
+use mysql_async::prelude::Queryable;
+use serde::{Deserialize, Serialize};
+
+use super::access::Actor;
+use super::history::{self, HistoryView};
+use super::hold::{self, HoldRequest, KeyRequest, Op};
+use super::status::NumberStatus;
+use super::{change, intake, locate, pool, rules, select, waiver, NumberResult};
+use crate::app::AppState;
+use crate::auth::channel_sign::ChannelCaller;
+use crate::auth::rbac::{guarded, Permission::*, Principal};
+use crate::db::{col, insert_id};
+use crate::domain::ProvinceCode;
+use crate::interface_log;
+use crate::problem::{ApiError, Json, Path};
+use crate::validate;
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let s = state;
+    let open = Router::new()
+        .route("/api/v1/open/numbers/select", get(select::channel_select))
+        .route("/api/v1/open/numbers/{no}/hold", post(channel_hold))
+        .route("/api/v1/open/numbers/{no}/extend", post(channel_extend))
+        .route("/api/v1/open/numbers/{no}/release", post(channel_release))
+        .route("/api/v1/open/numbers/{no}/sell", post(channel_sell))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            interface_log::gate,
+        ));
+    Router::new()
+        .route(
+            "/api/v1/numbers/intake",
+            guarded(s, NumberWrite, post(intake::intake)),
+        )
+        .route(
+            "/api/v1/numbers/status",
+            guarded(s, NumberWrite, post(change::change_status)),
+        )
+        .route(
+            "/api/v1/numbers/depot",
+            guarded(s, NumberWrite, post(change::move_depot)),
+        )
+        .route(
+            "/api/v1/numbers/depots",
+            guarded(s, NumberRead, get(list_depots)).merge(guarded(
+                s,
+                NumberWrite,
+                post(create_depot),
+            )),
+        )
+        .route(
+            "/api/v1/numbers/select",
+            guarded(s, NumberRead, get(select::staff_select)),
+        )
+        .route(
+            "/api/v1/numbers/pools",
+            guarded(s, NumberRead, get(pool::list_pools)).merge(guarded(
+                s,
+                PoolWrite,
+                post(pool::create_pool),
+            )),
+        )
+        .route(
+            "/api/v1/numbers/pools/{id}/numbers",
+            guarded(s, PoolWrite, post(pool::assign_numbers)),
+        )
+        .route(
+            "/api/v1/numbers/pools/{id}/grants",
+            guarded(s, PoolWrite, get(pool::list_grants)).merge(guarded(
+                s,
+                PoolWrite,
+                put(pool::put_grant),
+            )),
+        )
+        .route(
+            "/api/v1/numbers/premium/rules",
+            guarded(s, PremiumRead, get(rules::list_rules)).merge(guarded(
+                s,
+                PremiumWrite,
+                post(rules::create_rule),
+            )),
+        )
+        .route(
+            "/api/v1/numbers/premium/rules/{id}",
+            guarded(s, PremiumWrite, patch(rules::update_rule)),
+        )
+        .route(
+            "/api/v1/numbers/premium/levels",
+            guarded(s, PremiumRead, get(rules::list_levels)),
+        )
+        .route(
+            "/api/v1/numbers/premium/reclassify",
+            guarded(s, PremiumWrite, post(rules::reclassify)),
+        )
+        .route(
+            "/api/v1/numbers/{no}",
+            guarded(s, NumberRead, get(get_number)),
+        )
+        .route(
+            "/api/v1/numbers/{no}/history",
+            guarded(s, NumberRead, get(number_history)),
+        )
+        .route(
+            "/api/v1/numbers/{no}/hold",
+            guarded(s, NumberHold, post(staff_hold)),
+        )
+        .route(
+            "/api/v1/numbers/{no}/extend",
+            guarded(s, NumberHold, post(staff_extend)),
+        )
+        .route(
+            "/api/v1/numbers/{no}/release",
+            guarded(s, NumberHold, post(staff_release)),
+        )
+        .route(
+            "/api/v1/numbers/{no}/sell",
+            guarded(s, NumberHold, post(staff_sell)),
+        )
+        .route(
+            "/api/v1/numbers/{no}/fee",
+            guarded(s, PremiumRead, get(waiver::fee)),
+        )
+        .route(
+            "/api/v1/numbers/{no}/waivers",
+            guarded(s, PremiumRead, get(waiver::list_waivers)).merge(guarded(
+                s,
+                PremiumWrite,
+                post(waiver::request_waiver),
+            )),
+        )
+        .route(
+            "/api/v1/numbers/{no}/waivers/{id}/approve",
+            guarded(s, PremiumApprove, post(waiver::approve)),
+        )
+        .route(
+            "/api/v1/numbers/{no}/waivers/{id}/reject",
+            guarded(s, PremiumApprove, post(waiver::reject)),
+        )
+        .merge(open)
+}
+
+async fn staff_hold(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(no): Path<String>,
+    Json(req): Json<HoldRequest>,
+) -> Result<Json<NumberResult>, ApiError> {
+    Ok(Json(hold::hold(&state, &Actor::Staff(p), &no, req).await?))
+}
+
+async fn staff_op(
+    state: AppState,
+    p: Principal,
+    no: String,
+    op: Op,
+    req: KeyRequest,
+) -> Result<Json<NumberResult>, ApiError> {
+    Ok(Json(
+        hold::act(&state, &Actor::Staff(p), &no, op, req).await?,
+    ))
+}
+
+async fn staff_extend(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(no): Path<String>,
+    Json(req): Json<KeyRequest>,
+) -> Result<Json<NumberResult>, ApiError> {
+    staff_op(state, p, no, Op::Extend, req).await
+}
+
+async fn staff_release(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(no): Path<String>,
+    Json(req): Json<KeyRequest>,
+) -> Result<Json<NumberResult>, ApiError> {
+    staff_op(state, p, no, Op::Release, req).await
+}
+
+async fn staff_sell(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(no): Path<String>,
+    Json(req): Json<KeyRequest>,
+) -> Result<Json<NumberResult>, ApiError> {
+    staff_op(state, p, no, Op::Sell, req).await
+}
+
+async fn channel_hold(
+    State(state): State<AppState>,
+    Extension(c): Extension<ChannelCaller>,
+    Path(no): Path<String>,
+    Json(req): Json<HoldRequest>,
+) -> Result<Json<NumberResult>, ApiError> {
+    Ok(Json(
+        hold::hold(&state, &Actor::Channel(c), &no, req).await?,
+    ))
+}
+
+async fn channel_op(
+    state: AppState,
+    c: ChannelCaller,
+    no: String,
+    op: Op,
+    req: KeyRequest,
+) -> Result<Json<NumberResult>, ApiError> {
+    Ok(Json(
+        hold::act(&state, &Actor::Channel(c), &no, op, req).await?,
+    ))
+}
+
+async fn channel_extend(
+    State(state): State<AppState>,
+    Extension(c): Extension<ChannelCaller>,
+    Path(no): Path<String>,
+    Json(req): Json<KeyRequest>,
+) -> Result<Json<NumberResult>, ApiError> {
+    channel_op(state, c, no, Op::Extend, req).await
+}
+
+async fn channel_release(
+    State(state): State<AppState>,
+    Extension(c): Extension<ChannelCaller>,
+    Path(no): Path<String>,
+    Json(req): Json<KeyRequest>,
+) -> Result<Json<NumberResult>, ApiError> {
+    channel_op(state, c, no, Op::Release, req).await
+}
+
+async fn channel_sell(
+    State(state): State<AppState>,
+    Extension(c): Extension<ChannelCaller>,
+    Path(no): Path<String>,
+    Json(req): Json<KeyRequest>,
+) -> Result<Json<NumberResult>, ApiError> {
+    channel_op(state, c, no, Op::Sell, req).await
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NumberView {
+    pub phone_no: String,
+    pub province_code: String,
+    pub city_code: String,
+    pub status: NumberStatus,
+    pub premium_level: u8,
+    pub pool_id: Option<i64>,
+    pub depot_id: Option<i64>,
+    pub hold_key: Option<String>,
+    pub hold_channel_id: Option<i64>,
+    pub hold_deadline: Option<String>,
+    pub frozen_until: Option<String>,
+    pub version: i64,
+}
+
+async fn get_number(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(no): Path<String>,
+) -> Result<Json<NumberView>, ApiError> {
+    let l = locate(&state, &no).await?;
+    let actor = Actor::Staff(p);
+    actor.check_province(&l.area.province)?;
+    let rights = state.number.grants.rights(&state.db, &actor).await?;
+    let mut c = state.db.conn().await?;
+    let row: Option<mysql_async::Row> = c
+        .exec_first(
+            "SELECT phone_no, province_code, city_code, status, premium_level, pool_id, depot_id, \
+             hold_key, hold_channel_id, DATE_FORMAT(hold_deadline, '%Y-%m-%dT%H:%i:%s.%f'), \
+             DATE_FORMAT(frozen_until, '%Y-%m-%dT%H:%i:%s.%f'), version FROM phone_number WHERE phone_no = ?",
+            (l.no.as_str(),),
+        )
+        .await?;
+    let r = row.ok_or_else(|| ApiError::not_found("number", l.no))?;
+    let view = NumberView {
+        phone_no: col(&r, 0),
+        province_code: col(&r, 1),
+        city_code: col(&r, 2),
+        status: NumberStatus::from_code(&col::<String>(&r, 3))
+            .ok_or_else(|| ApiError::Internal("bad status".into()))?,
+        premium_level: col(&r, 4),
+        pool_id: col(&r, 5),
+        depot_id: col(&r, 6),
+        hold_key: col(&r, 7),
+        hold_channel_id: col(&r, 8),
+        hold_deadline: col(&r, 9),
+        frozen_until: col(&r, 10),
+        version: col(&r, 11),
+    };
+    if !rights.can_view(view.pool_id) {
+        return Err(ApiError::not_found("number", l.no));
+    }
+    Ok(Json(view))
+}
+
+async fn number_history(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(no): Path<String>,
+) -> Result<Json<Vec<HistoryView>>, ApiError> {
+    let l = locate(&state, &no).await?;
+    p.scope.check(Some(&l.area.province))?;
+    let mut c = state.db.conn().await?;
+    Ok(Json(history::of_number(&mut c, l.no.as_str()).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDepot {
+    pub province_code: ProvinceCode,
+    pub city_code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DepotView {
+    pub depot_id: i64,
+    pub province_code: String,
+    pub city_code: String,
+    pub name: String,
+}
+
+/// 库位: a stock location (a broadcast table, shared with the card center).
+async fn create_depot(
+    State(state): State<AppState>,
+    p: Principal,
+    Json(req): Json<NewDepot>,
+) -> Result<Response, ApiError> {
+    validate::text("name", &req.name, 1, 64)?;
+    p.scope.check(Some(req.province_code.as_str()))?;
+    let segs = state.number.segments(&state.db).await?;
+    if !segs.city_in(req.province_code.as_str(), &req.city_code) {
+        return Err(ApiError::Invalid(format!(
+            "city {:?} is not a city of province {}",
+            req.city_code, req.province_code
+        )));
+    }
+    let mut c = state.db.conn().await?;
+    let id = insert_id(
+        &mut c,
+        "INSERT INTO depot (province_code, city_code, name) VALUES (?, ?, ?)",
+        vec![
+            req.province_code.as_str().into(),
+            req.city_code.as_str().into(),
+            req.name.as_str().into(),
+        ],
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(DepotView {
+            depot_id: id,
+            province_code: req.province_code.to_string(),
+            city_code: req.city_code,
+            name: req.name,
+        }),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepotQuery {
+    pub province_code: ProvinceCode,
+}
+
+async fn list_depots(
+    State(state): State<AppState>,
+    p: Principal,
+    crate::problem::Query(q): crate::problem::Query<DepotQuery>,
+) -> Result<Json<Vec<DepotView>>, ApiError> {
+    p.scope.check(Some(q.province_code.as_str()))?;
+    let mut c = state.db.conn().await?;
+    let rows: Vec<(i64, String, String, String)> = c
+        .exec(
+            "SELECT depot_id, province_code, city_code, name FROM depot WHERE province_code = ? \
+             AND holds_numbers = 1 AND status = 'A' ORDER BY depot_id",
+            (q.province_code.as_str(),),
+        )
+        .await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|(depot_id, province_code, city_code, name)| DepotView {
+                depot_id,
+                province_code,
+                city_code,
+                name,
+            })
+            .collect(),
+    ))
+}

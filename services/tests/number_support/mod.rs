@@ -1,0 +1,234 @@
+//! Number center test support: a server serving the permission and number
+//! centers, fresh depots, pools and numbers in random segments (checked to be
+//! unused), and direct SQL through the proxy for setting up states.
+#![allow(dead_code)]
+
+use haoka_services::config::Config;
+use mysql_async::prelude::Queryable;
+use mysql_async::Value;
+use rand::Rng;
+use serde_json::{json, Value as Json};
+
+use crate::common::{self, Server, User};
+
+pub async fn server() -> Server {
+    server_with(|_| {}).await
+}
+
+pub async fn server_with(tweak: impl FnOnce(&mut Config)) -> Server {
+    common::start_with(|cfg| {
+        cfg.roles = vec!["permission".into(), "number".into()];
+        tweak(cfg);
+    })
+    .await
+}
+
+/// Every number-center permission.
+pub const ALL_NUMBER_PERMS: &[&str] = &[
+    "number:read",
+    "number:write",
+    "number:hold",
+    "pool:write",
+    "premium:read",
+    "premium:write",
+    "premium:approve",
+];
+
+pub async fn sql(s: &Server) -> mysql_async::Conn {
+    s.state.db.conn().await.unwrap()
+}
+
+/// A fresh depot of a province's first city.
+pub async fn depot(s: &Server, admin: &User, province: &str) -> (i64, String) {
+    let segs = s.state.number.segments(&s.state.db).await.unwrap();
+    let city = segs.cities(province)[0].clone();
+    let r = s
+        .post(
+            &admin.token,
+            "/api/v1/numbers/depots",
+            json!({"province_code": province, "city_code": city, "name": common::unique("depot")}),
+        )
+        .await;
+    assert_eq!(r.status(), 201, "depot");
+    let v: Json = r.json().await.unwrap();
+    (v["depot_id"].as_i64().unwrap(), city)
+}
+
+/// `n` numbers (n ≤ 10000) in one random unused segment of the province's
+/// city, with the given tails (or consecutive ones from a random start).
+pub async fn fresh_numbers(
+    s: &Server,
+    province: &str,
+    city: &str,
+    tails: Option<&[&str]>,
+    n: usize,
+) -> Vec<String> {
+    let segs = s.state.number.segments(&s.state.db).await.unwrap();
+    let all = segs.segments_of(province, city);
+    assert!(
+        !all.is_empty(),
+        "province {province} city {city} has segments"
+    );
+    loop {
+        // The upper half of a city's segments: the benchmark loads the lower one.
+        let seg = all[all.len() / 2 + rand::thread_rng().gen_range(0..all.len() - all.len() / 2)];
+        let numbers: Vec<String> = match tails {
+            Some(t) => t.iter().map(|t| format!("{seg}{t}")).collect(),
+            None => {
+                let start = rand::thread_rng().gen_range(0..10_000 - n);
+                (start..start + n).map(|i| format!("{seg}{i:04}")).collect()
+            }
+        };
+        let mut c = sql(s).await;
+        let used: Option<i64> = c
+            .exec_first(
+                "SELECT COUNT(*) FROM phone_number WHERE province_code = ? AND segment = ?",
+                (province, seg.to_string()),
+            )
+            .await
+            .unwrap();
+        if used == Some(0) {
+            return numbers;
+        }
+    }
+}
+
+/// Intake (201 expected) into a depot.
+pub async fn intake(
+    s: &Server,
+    admin: &User,
+    numbers: &[String],
+    depot: i64,
+    pool: Option<i64>,
+) -> Json {
+    let r = s
+        .post(
+            &admin.token,
+            "/api/v1/numbers/intake",
+            json!({"numbers": numbers, "depot_id": depot, "pool_id": pool}),
+        )
+        .await;
+    let status = r.status();
+    let body: Json = r.json().await.unwrap();
+    assert_eq!(status, 201, "intake: {body}");
+    body
+}
+
+pub async fn set_status(s: &Server, admin: &User, numbers: &[String], to: &str) -> (u16, Json) {
+    let r = s
+        .post(
+            &admin.token,
+            "/api/v1/numbers/status",
+            json!({"numbers": numbers, "to": to}),
+        )
+        .await;
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+/// Intake + shelve: `n` on-shelf numbers.
+pub async fn on_shelf(
+    s: &Server,
+    admin: &User,
+    province: &str,
+    n: usize,
+    pool: Option<i64>,
+) -> Vec<String> {
+    let (depot, city) = depot(s, admin, province).await;
+    let numbers = fresh_numbers(s, province, &city, None, n).await;
+    intake(s, admin, &numbers, depot, pool).await;
+    let (st, body) = set_status(s, admin, &numbers, "03").await;
+    assert_eq!(st, 200, "shelve: {body}");
+    numbers
+}
+
+/// Forces a status directly (test set-up of states the API reaches by long paths).
+pub async fn force_status(s: &Server, number: &str, status: &str) {
+    let mut c = sql(s).await;
+    c.exec_drop(
+        "UPDATE phone_number SET status = ? WHERE phone_no = ?",
+        (status, number),
+    )
+    .await
+    .unwrap();
+}
+
+pub async fn status_of(s: &Server, number: &str) -> String {
+    let mut c = sql(s).await;
+    let st: Option<String> = c
+        .exec_first(
+            "SELECT status FROM phone_number WHERE phone_no = ?",
+            (number,),
+        )
+        .await
+        .unwrap();
+    st.expect("the number exists")
+}
+
+pub async fn history_actions(
+    s: &Server,
+    admin: &User,
+    number: &str,
+) -> Vec<(Option<String>, String, String)> {
+    let r = s
+        .get(&admin.token, &format!("/api/v1/numbers/{number}/history"))
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Json = r.json().await.unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["from_status"].as_str().map(str::to_string),
+                h["to_status"].as_str().unwrap().to_string(),
+                h["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Removes the numbers and their history, waivers.
+pub async fn cleanup(s: &Server, numbers: &[String]) {
+    let mut c = sql(s).await;
+    for chunk in numbers.chunks(200) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let params: Vec<Value> = chunk.iter().map(|n| Value::from(n.as_str())).collect();
+        for table in ["phone_number", "number_history", "premium_waiver"] {
+            c.exec_drop(
+                format!("DELETE FROM {table} WHERE phone_no IN ({marks})"),
+                params.clone(),
+            )
+            .await
+            .unwrap();
+        }
+    }
+}
+
+pub async fn hold(s: &Server, token: &str, number: &str, key: &str, seconds: Option<u64>) -> Json {
+    let mut body = json!({"key_kind": "order_id", "key": key});
+    if let Some(sec) = seconds {
+        body["hold_seconds"] = json!(sec);
+    }
+    let r = s
+        .post(token, &format!("/api/v1/numbers/{number}/hold"), body)
+        .await;
+    let st = r.status();
+    let v: Json = r.json().await.unwrap();
+    assert_eq!(st, 200, "hold: {v}");
+    v
+}
+
+pub async fn op(s: &Server, token: &str, number: &str, op: &str, key: &str) -> Json {
+    let r = s
+        .post(
+            token,
+            &format!("/api/v1/numbers/{number}/{op}"),
+            json!({"key": key}),
+        )
+        .await;
+    let st = r.status();
+    let v: Json = r.json().await.unwrap();
+    assert_eq!(st, 200, "{op}: {v}");
+    v
+}
