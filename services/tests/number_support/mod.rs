@@ -232,3 +232,109 @@ pub async fn op(s: &Server, token: &str, number: &str, op: &str, key: &str) -> J
     assert_eq!(st, 200, "{op}: {v}");
     v
 }
+
+/// A channel of `province` with an API credential: (channel_id, key_id, secret).
+pub async fn channel(s: &Server, admin: &User, province: &str) -> (i64, String, String) {
+    let r = s
+        .post(
+            &admin.token,
+            "/api/v1/channels",
+            json!({"code": common::unique("ch"), "name": "测试渠道", "channel_type": "ecommerce",
+                   "province_code": province, "rate_limit_per_minute": 100000}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let ch: Json = r.json().await.unwrap();
+    let id = ch["channel_id"].as_i64().unwrap();
+    let r = s
+        .post(
+            &admin.token,
+            &format!("/api/v1/channels/{id}/credentials"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let k: Json = r.json().await.unwrap();
+    (
+        id,
+        k["key_id"].as_str().unwrap().to_string(),
+        k["secret"].as_str().unwrap().to_string(),
+    )
+}
+
+/// A signed channel call; returns (status, body).
+pub async fn channel_call(
+    s: &Server,
+    cred: &(i64, String, String),
+    method: &str,
+    path: &str,
+    body: Option<Json>,
+) -> (u16, Json) {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let ts = haoka_services::auth::session::now_secs().to_string();
+    let nonce = common::unique("nonce");
+    let sig = haoka_services::auth::channel_sign::sign(
+        cred.2.as_bytes(),
+        method,
+        path,
+        &ts,
+        &nonce,
+        body.as_bytes(),
+    );
+    let r = s
+        .http
+        .request(method.parse().unwrap(), s.url(path))
+        .header("X-Haoka-Key", &cred.1)
+        .header("X-Haoka-Timestamp", ts)
+        .header("X-Haoka-Nonce", nonce)
+        .header("X-Haoka-Signature", sig)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let st = r.status().as_u16();
+    (st, r.json().await.unwrap_or(Json::Null))
+}
+
+/// A pool in the province (and city).
+pub async fn pool(s: &Server, admin: &User, province: &str, city: Option<&str>) -> i64 {
+    let r = s
+        .post(
+            &admin.token,
+            "/api/v1/numbers/pools",
+            json!({"province_code": province, "city_code": city, "name": common::unique("pool")}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    r.json::<Json>().await.unwrap()["pool_id"].as_i64().unwrap()
+}
+
+pub async fn grant(
+    s: &Server,
+    admin: &User,
+    pool: i64,
+    kind: &str,
+    id: i64,
+    rights: (bool, bool, bool),
+) {
+    let r = s
+        .put(
+            &admin.token,
+            &format!("/api/v1/numbers/pools/{pool}/grants"),
+            json!({"grantee_kind": kind, "grantee_id": id, "can_view": rights.0, "can_use": rights.1,
+                   "can_operate": rights.2}),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "grant");
+}
+
+/// Phone numbers of a selection answer.
+pub fn selected(v: &Json) -> Vec<String> {
+    v["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a selection page: {v}"))
+        .iter()
+        .map(|i| i["phone_no"].as_str().unwrap().to_string())
+        .collect()
+}
