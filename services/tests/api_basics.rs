@@ -64,8 +64,12 @@ async fn the_role_flag_is_checked() {
         parse_roles(&["permission".into()]).unwrap(),
         vec![Center::Permission]
     );
+    assert_eq!(
+        parse_roles(&["permission".into(), "number".into()]).unwrap(),
+        vec![Center::Permission, Center::Number]
+    );
     assert!(
-        matches!(parse_roles(&["number".into()]), Err(StartError::UnknownRole(r)) if r == "number")
+        matches!(parse_roles(&["card".into()]), Err(StartError::UnknownRole(r)) if r == "card")
     );
     assert!(matches!(parse_roles(&[]), Err(StartError::NoRole)));
     let mut cfg = test_config();
