@@ -1,6 +1,9 @@
 //! `haoka-loadtest sysbench ...`: sysbench straight at MariaDB and through
 //! haoka-proxy in one run; prints QPS, the ratio, and CPU per query of the
 //! proxy and of MariaDB.
+//! `haoka-loadtest numbers ...`: loads 2M numbers, then number selection
+//! through the API vs the same SQL straight on the shard, and holds through
+//! the API vs the bare conditional UPDATE on the shard.
 //! `haoka-loadtest txn-cost ...`: a one-shard commit vs a two-shard XA commit
 //! through the proxy (and the same transaction directly on MariaDB).
 
@@ -28,6 +31,202 @@ enum Cmd {
     Sysbench(Box<SysbenchArgs>),
     /// A two-row transaction committed on one shard vs on two shards (XA).
     TxnCost(TxnCostArgs),
+    /// Number center: selection and holds vs direct SQL on the shard.
+    Numbers(NumbersArgs),
+}
+
+#[derive(Parser)]
+struct NumbersArgs {
+    /// Numbers in the bench stock (loaded once, all on shelf).
+    #[arg(long, default_value_t = 2_000_000)]
+    count: u64,
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 15)]
+    time: u64,
+    /// Parallel loaders.
+    #[arg(long, default_value_t = 8)]
+    load_parallel: usize,
+    #[arg(long, default_value = "mysql://root@127.0.0.1:3306/haoka_global")]
+    direct: String,
+    #[arg(long, default_value = "mysql://haoka:haoka@127.0.0.1:3307/haoka")]
+    proxy: String,
+    /// Only load the stock.
+    #[arg(long)]
+    load_only: bool,
+}
+
+async fn run_numbers(a: NumbersArgs) -> anyhow::Result<()> {
+    use haoka_loadtest::numbers::*;
+    use rand::SeedableRng;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let proxy = mysql_async::Pool::new(mysql_async::Opts::from_url(&a.proxy)?);
+    let direct = mysql_async::Pool::new(mysql_async::Opts::from_url(&a.direct)?);
+    let segs = plan(&proxy, a.count).await?;
+    let total: u64 = segs.iter().map(|s| u64::from(s.n)).sum();
+    let t = std::time::Instant::now();
+    let loaded = load(&proxy, &segs, a.load_parallel).await?;
+    println!(
+        "stock: {total} numbers in {} segments ({} loaded now in {:.0} s)",
+        segs.len(),
+        loaded,
+        t.elapsed().as_secs_f64()
+    );
+    if a.load_only {
+        return Ok(());
+    }
+    reset_holds(&direct).await?;
+    let dbs = Arc::new(shard_dbs(&direct, &segs).await?);
+    let api = Arc::new(start_api(&a.proxy).await?);
+    let segs = Arc::new(segs);
+    // Same answers first: the API page equals the direct SQL page.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for _ in 0..30 {
+        let q = random_query(&mut rng, &segs);
+        let (sql, params) = direct_sql(&dbs[&q.province], &q);
+        let want: Vec<String> = direct.get_conn().await?.exec(sql, params).await?;
+        let got = api_select(&api, &q).await?;
+        anyhow::ensure!(got == want, "{}: API {got:?} != SQL {want:?}", q.api);
+    }
+    // Warm the shelf cache: one call per city (a cold shelf is one load).
+    let mut cities: Vec<(String, String)> = segs
+        .iter()
+        .map(|s| (s.province.clone(), s.city.clone()))
+        .collect();
+    cities.dedup();
+    let t = std::time::Instant::now();
+    for (p, c) in &cities {
+        let q = Query {
+            api: format!("province_code={p}&city_code={c}&page_size=1"),
+            sql_cond: String::new(),
+            params: vec![],
+            province: p.clone(),
+        };
+        api_select(&api, &q).await?;
+    }
+    println!(
+        "shelf cache warmed: {} cities in {:.1} s",
+        cities.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let time = std::time::Duration::from_secs(a.time);
+    let select_direct = {
+        let (direct, segs, dbs) = (direct.clone(), segs.clone(), dbs.clone());
+        closed_loop(a.clients, time, move |client, i| {
+            let (direct, segs, dbs) = (direct.clone(), segs.clone(), dbs.clone());
+            async move {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(client as u64 * 1_000_003 + i);
+                let q = random_query(&mut rng, &segs);
+                let (sql, params) = direct_sql(&dbs[&q.province], &q);
+                let _: Vec<String> = direct.get_conn().await?.exec(sql, params).await?;
+                Ok(true)
+            }
+        })
+        .await?
+    };
+    let select_api = {
+        let (api, segs) = (api.clone(), segs.clone());
+        closed_loop(a.clients, time, move |client, i| {
+            let (api, segs) = (api.clone(), segs.clone());
+            async move {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(client as u64 * 1_000_003 + i);
+                let q = random_query(&mut rng, &segs);
+                api_select(&api, &q).await?;
+                Ok(true)
+            }
+        })
+        .await?
+    };
+    println!(
+        "{:<22} {:>10} {:>9} {:>9} {:>8}",
+        "selection", "ops/s", "p50_ms", "p99_ms", "ratio"
+    );
+    for (name, m) in [
+        ("direct SQL (shard)", select_direct),
+        ("API (cache)", select_api),
+    ] {
+        println!(
+            "{:<22} {:>10.0} {:>9.2} {:>9.2} {:>8.2}",
+            name,
+            m.per_sec,
+            m.p50_ms,
+            m.p99_ms,
+            m.per_sec / select_direct.per_sec
+        );
+    }
+    // Holds: every op takes a distinct on-shelf number.
+    let (for_direct, for_api) = hold_numbers(&segs, 11);
+    let (for_direct, for_api) = (Arc::new(for_direct), Arc::new(for_api));
+    let hold_direct = {
+        let (direct, dbs, nums, next) = (
+            direct.clone(),
+            dbs.clone(),
+            for_direct.clone(),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        closed_loop(a.clients, time, move |_, _| {
+            let (direct, dbs, nums, next) = (direct.clone(), dbs.clone(), nums.clone(), next.clone());
+            async move {
+                let (no, prov) = &nums[next.fetch_add(1, Ordering::SeqCst) % nums.len()];
+                let seg: u32 = no[..7].parse()?;
+                let mut c = direct.get_conn().await?;
+                c.exec_drop(
+                    format!(
+                        "UPDATE {}.phone_number_{} SET status = '04', hold_key = ?, hold_staff_id = 1,                          hold_deadline = DATE_ADD(NOW(3), INTERVAL 1800 SECOND), version = version + 1                          WHERE phone_no = ? AND status = '03'",
+                        dbs[prov],
+                        seg % 4
+                    ),
+                    (format!("bench-{no}"), no.as_str()),
+                )
+                .await?;
+                Ok(c.affected_rows() == 1)
+            }
+        })
+        .await?
+    };
+    let hold_api = {
+        let (api, nums, next) = (api.clone(), for_api.clone(), Arc::new(AtomicUsize::new(0)));
+        closed_loop(a.clients, time, move |_, _| {
+            let (api, nums, next) = (api.clone(), nums.clone(), next.clone());
+            async move {
+                let (no, _) = &nums[next.fetch_add(1, Ordering::SeqCst) % nums.len()];
+                let v: serde_json::Value = api
+                    .http
+                    .post(format!("{}/api/v1/numbers/{no}/hold", api.base))
+                    .bearer_auth(&api.token)
+                    .json(
+                        &serde_json::json!({"key_kind": "order_id", "key": format!("bench-{no}")}),
+                    )
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                Ok(v["code"] == "0000")
+            }
+        })
+        .await?
+    };
+    println!(
+        "{:<22} {:>10} {:>9} {:>9} {:>8}",
+        "hold", "ops/s", "p50_ms", "p99_ms", "ratio"
+    );
+    for (name, m) in [
+        ("direct UPDATE (shard)", hold_direct),
+        ("API hold", hold_api),
+    ] {
+        println!(
+            "{:<22} {:>10.0} {:>9.2} {:>9.2} {:>8.2}",
+            name,
+            m.per_sec,
+            m.p50_ms,
+            m.p99_ms,
+            m.per_sec / hold_direct.per_sec
+        );
+    }
+    reset_holds(&direct).await?;
+    Ok(())
 }
 
 #[derive(Parser)]
@@ -251,5 +450,6 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Sysbench(a) => run_sysbench(*a).await,
         Cmd::TxnCost(a) => run_txn_cost(a).await,
+        Cmd::Numbers(a) => run_numbers(a).await,
     }
 }
