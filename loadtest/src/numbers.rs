@@ -406,10 +406,13 @@ pub async fn reset_holds(direct: &Pool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// (number, province).
+pub type NumberIn = (String, String);
+
 /// Distinct numbers for holds: tails from 3000 up of every bench segment,
 /// shuffled; the first half for the direct baseline, the second for the API.
-pub fn hold_numbers(segs: &[Seg], seed: u64) -> (Vec<(String, String)>, Vec<(String, String)>) {
-    let mut all: Vec<(String, String)> = Vec::new();
+pub fn hold_numbers(segs: &[Seg], seed: u64) -> (Vec<NumberIn>, Vec<NumberIn>) {
+    let mut all: Vec<NumberIn> = Vec::new();
     for s in segs {
         for t in 3000..s.n {
             all.push((format!("{}{t:04}", s.segment), s.province.clone()));
