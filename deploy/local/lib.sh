@@ -9,6 +9,10 @@ LOG="$VAR/log"
 # Machine-level secrets (shared by every checkout on this host).
 SECRETS=/var/lib/haoka/secrets
 BACKEND_PW_FILE="$SECRETS/proxy-backend.password"
+SEAL_KEY_FILE="$SECRETS/server-seal.key"
+ADMIN_PW_FILE="$SECRETS/admin.password"
+# The PyPI schemathesis the API tests run (services/tests/schemathesis.rs).
+SCHEMATHESIS_VERSION=4.32.5
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
@@ -52,4 +56,33 @@ mysql_root() {
   else
     mariadb -h127.0.0.1 -P3306 -uroot "$@"
   fi
+}
+
+# Starts (or keeps) a daemon of ours on a loopback port: restarted only when
+# its binary is newer than its pid file; a copy from another checkout on the
+# same port hands it over.
+ensure_daemon() { # name port binary args...
+  local name=$1 port=$2 bin=$3
+  shift 3
+  local pidfile="$RUN/$name.pid"
+  if pid_alive "$pidfile" && ! [ "$bin" -nt "$pidfile" ]; then
+    unchanged "$name runs on 127.0.0.1:$port (pid $(cat "$pidfile"))"
+    return 0
+  fi
+  if pid_alive "$pidfile"; then
+    kill "$(cat "$pidfile")"
+    for _ in $(seq 100); do pid_alive "$pidfile" || break; sleep 0.1; done
+  fi
+  if port_open "$port"; then
+    local other
+    other="$(pgrep -f "$name --config" || true)"
+    [ -n "$other" ] || die "127.0.0.1:$port is taken by a process that is not $name"
+    kill $other
+    for _ in $(seq 100); do port_open "$port" || break; sleep 0.1; done
+  fi
+  # 9>&- : the daemon must not inherit (and hold) up.sh's lock.
+  nohup "$bin" "$@" >>"$LOG/$name.log" 2>&1 9>&- &
+  echo $! >"$pidfile"
+  wait_port "$port" 60 "$name"
+  changed "started $name on 127.0.0.1:$port (pid $(cat "$pidfile"), log var/log/$name.log)"
 }

@@ -31,6 +31,19 @@ if ! python3 -c 'import pymysql' 2>/dev/null; then
   python3 -c 'import pymysql' 2>/dev/null || python3 -m pip install -q pymysql
   changed "installed PyMySQL for $(command -v python3)"
 fi
+# schemathesis fuzzes the server's OpenAPI document in the tests.
+st_have="$(python3 -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null || true)"
+if [ "$st_have" = "$SCHEMATHESIS_VERSION" ] && command -v schemathesis >/dev/null 2>&1; then
+  unchanged "schemathesis $st_have is installed"
+else
+  python3 -m pip --version >/dev/null 2>&1 || ensure_pkg pip3 python3-pip
+  # Debian's own python3 wants --break-system-packages for a user-wide install.
+  python3 -m pip install -q "schemathesis==$SCHEMATHESIS_VERSION" 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages "schemathesis==$SCHEMATHESIS_VERSION"
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+  command -v schemathesis >/dev/null 2>&1 || die "schemathesis is installed but not on PATH"
+  changed "installed schemathesis $SCHEMATHESIS_VERSION"
+fi
 
 # --- servers ------------------------------------------------------------------
 if port_open 3306; then
@@ -97,8 +110,9 @@ SQL
 fi
 
 # --- build ----------------------------------------------------------------------
-(cd "$ROOT" && cargo build --release --quiet -p haoka-proxy)
+(cd "$ROOT" && cargo build --release --quiet -p haoka-proxy -p haoka-services)
 PROXY_BIN="$ROOT/target/release/haoka-proxy"
+SERVER_BIN="$ROOT/target/release/haoka-server"
 
 # --- schema -------------------------------------------------------------------
 apply_out="$("$PROXY_BIN" --config "$ROOT/deploy/local/proxy.toml" apply-schema \
@@ -117,26 +131,29 @@ source "$ROOT/deploy/local/reference.sh"
 source "$ROOT/deploy/local/sftp.sh"
 
 # --- haoka-proxy on 127.0.0.1:3307 --------------------------------------------
-PROXY_PID="$RUN/haoka-proxy.pid"
-if pid_alive "$PROXY_PID" && ! [ "$PROXY_BIN" -nt "$PROXY_PID" ]; then
-  unchanged "haoka-proxy runs on 127.0.0.1:3307 (pid $(cat "$PROXY_PID"))"
-else
-  if pid_alive "$PROXY_PID"; then
-    kill "$(cat "$PROXY_PID")"
-    for _ in $(seq 100); do pid_alive "$PROXY_PID" || break; sleep 0.1; done
-  fi
-  if port_open 3307; then
-    # One proxy per machine on 3307: another checkout's hands the port over.
-    other="$(pgrep -f "haoka-proxy --config" || true)"
-    [ -n "$other" ] || die "127.0.0.1:3307 is taken by a process that is not haoka-proxy"
-    kill $other
-    for _ in $(seq 100); do port_open 3307 || break; sleep 0.1; done
-  fi
-  # 9>&- : the proxy must not inherit (and hold) up.sh's lock.
-  nohup "$PROXY_BIN" --config "$ROOT/deploy/local/proxy.toml" >>"$LOG/haoka-proxy.log" 2>&1 9>&- &
-  echo $! >"$PROXY_PID"
-  wait_port 3307 30 haoka-proxy
-  changed "started haoka-proxy on 127.0.0.1:3307 (pid $(cat "$PROXY_PID"), log var/log/haoka-proxy.log)"
+ensure_daemon haoka-proxy 3307 "$PROXY_BIN" --config "$ROOT/deploy/local/proxy.toml"
+
+# --- haoka-server on 127.0.0.1:8080 -------------------------------------------
+# The seal key protects channel API secrets at rest; like the proxy's
+# password it belongs to the machine's databases, not to the checkout.
+if [ ! -s "$SEAL_KEY_FILE" ]; then
+  (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SEAL_KEY_FILE")
+  changed "generated the server's seal key in $SEAL_KEY_FILE"
 fi
+SERVER_CONF="$ROOT/deploy/local/server.toml"
+# The initial administrator: created once; its password is printed once and
+# kept only in a root-only file.
+if [ -s "$ADMIN_PW_FILE" ]; then
+  unchanged "administrator 'admin' exists (password in $ADMIN_PW_FILE)"
+else
+  admin_pw="$("$SERVER_BIN" --config "$SERVER_CONF" create-admin --staff-no admin)"
+  if [ -n "$admin_pw" ]; then
+    (umask 077 && printf '%s\n' "$admin_pw" >"$ADMIN_PW_FILE")
+    changed "created administrator 'admin' with password $admin_pw (printed once; kept in $ADMIN_PW_FILE)"
+  else
+    unchanged "administrator 'admin' exists (its password was printed when it was created)"
+  fi
+fi
+ensure_daemon haoka-server 8080 "$SERVER_BIN" --config "$SERVER_CONF"
 
 echo "up: done, $CHANGES change(s)"

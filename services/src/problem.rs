@@ -1,7 +1,8 @@
 //! Every error the API returns: one enum, each variant with an HTTP status and a
 //! stable machine code, rendered as an `application/problem+json` body.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::FromRequest;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -42,6 +43,10 @@ pub enum ApiError {
     PermissionDenied(&'static str),
     #[error("province {0} is outside your data scope")]
     OutOfScope(String),
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error("the current password is wrong")]
+    WrongPassword,
     #[error("the password must be changed first (POST /api/v1/auth/password)")]
     PasswordChangeRequired,
     #[error("{0}")]
@@ -77,9 +82,12 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED
             }
             Locked(_) => StatusCode::LOCKED,
-            LoginDenied(_) | PermissionDenied(_) | OutOfScope(_) | PasswordChangeRequired => {
-                StatusCode::FORBIDDEN
-            }
+            LoginDenied(_)
+            | PermissionDenied(_)
+            | OutOfScope(_)
+            | PasswordChangeRequired
+            | NotAllowed(_)
+            | WrongPassword => StatusCode::FORBIDDEN,
             PasswordPolicy(_) => StatusCode::UNPROCESSABLE_ENTITY,
             NotFound { .. } => StatusCode::NOT_FOUND,
             Conflict(_) => StatusCode::CONFLICT,
@@ -108,6 +116,8 @@ impl ApiError {
             PermissionDenied(_) => "permission_denied",
             OutOfScope(_) => "province_out_of_scope",
             PasswordChangeRequired => "password_change_required",
+            NotAllowed(_) => "not_allowed",
+            WrongPassword => "wrong_password",
             PasswordPolicy(_) => "password_policy",
             NotFound { .. } => "not_found",
             Conflict(_) => "conflict",
@@ -147,15 +157,6 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
         }
         resp
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(r: JsonRejection) -> Self {
-        ApiError::Rejected {
-            status: r.status(),
-            message: r.body_text(),
-        }
     }
 }
 
@@ -205,10 +206,75 @@ impl From<redis::RedisError> for ApiError {
     }
 }
 
-/// Axum extractors whose rejections are problem bodies, not plain text.
-#[derive(axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON body. Rejections are problem bodies (415 wrong content type, 413
+/// too large, 400 not JSON, 422 not the expected shape, naming the field).
+/// Integral floats (`3.0`) count as integers, as JSON Schema says they are.
 pub struct Json<T>(pub T);
+
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|m| {
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
+}
+
+/// Largest integer a JSON float holds exactly (2^53).
+const EXACT_FLOAT_INT: f64 = 9_007_199_254_740_992.0;
+
+fn integral_floats_to_ints(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                if f.fract() == 0.0 && f.abs() <= EXACT_FLOAT_INT {
+                    *n = serde_json::Number::from(f as i64);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_floats_to_ints),
+        serde_json::Value::Object(map) => map.values_mut().for_each(integral_floats_to_ints),
+        _ => {}
+    }
+}
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::Rejected {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                message: "expected a body with Content-Type: application/json".into(),
+            });
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::Rejected {
+                status: e.status(),
+                message: e.body_text(),
+            })?;
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| ApiError::Rejected {
+                status: StatusCode::BAD_REQUEST,
+                message: format!("the body is not valid JSON: {e}"),
+            })?;
+        integral_floats_to_ints(&mut value);
+        serde_path_to_error::deserialize(value)
+            .map(Json)
+            .map_err(|e| ApiError::Rejected {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                message: format!("the body does not fit at {}: {}", e.path(), e.inner()),
+            })
+    }
+}
 
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
@@ -244,5 +310,12 @@ mod tests {
         assert_eq!(p.code, "not_found");
         assert_eq!(p.message, "staff 7 does not exist");
         assert_eq!(ApiError::RateLimited(5).status().as_u16(), 429);
+    }
+
+    #[test]
+    fn integral_floats_become_integers() {
+        let mut v = serde_json::json!({"a": 3.0, "b": [1.5, -2.0], "c": "4.0"});
+        integral_floats_to_ints(&mut v);
+        assert_eq!(v, serde_json::json!({"a": 3, "b": [1.5, -2], "c": "4.0"}));
     }
 }

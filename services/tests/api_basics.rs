@@ -293,7 +293,7 @@ async fn the_sync_feed_upserts_and_reports_each_row() {
         {"code": root, "name": "四川省分公司", "province_code": "81"},
         {"code": kid, "name": "成都分公司", "province_code": "81", "parent_code": root},
         {"code": unique("orphan"), "name": "无上级", "parent_code": unique("missing")},
-        {"code": "bad code", "name": "x"},
+        {"code": unique("hq"), "name": "总部直属"},
     ]});
     let rep: Value = srv
         .post(t, "/api/v1/sync/departments", feed.clone())
@@ -303,11 +303,22 @@ async fn the_sync_feed_upserts_and_reports_each_row() {
         .unwrap();
     assert_eq!(
         (rep["created"].as_i64(), rep["failed"].as_i64()),
-        (Some(2), Some(2)),
+        (Some(3), Some(1)),
         "{rep}"
     );
     assert_eq!(rep["results"][2]["code"], "not_found");
-    assert_eq!(rep["results"][3]["code"], "invalid_request");
+    // A headquarters row is outside nobody's scope here (the admin is national).
+    assert_eq!(rep["results"][3]["outcome"], "created");
+    // A feed that breaks the format is refused whole.
+    let bad =
+        json!({"rows": [{"code": unique("ok"), "name": "x"}, {"code": "bad code", "name": "x"}]});
+    let p = problem(
+        srv.post(t, "/api/v1/sync/departments", bad).await,
+        400,
+        "invalid_request",
+    )
+    .await;
+    assert!(p["message"].as_str().unwrap().starts_with("row 1:"), "{p}");
     // Again: nothing changes; then a rename is an update.
     let rep: Value = srv
         .post(t, "/api/v1/sync/departments", feed)
@@ -315,7 +326,7 @@ async fn the_sync_feed_upserts_and_reports_each_row() {
         .json()
         .await
         .unwrap();
-    assert_eq!(rep["unchanged"], 2);
+    assert_eq!(rep["unchanged"], 3);
     let rep: Value = srv
         .post(t, "/api/v1/sync/departments", json!({"rows": [{"code": kid, "name": "成都市分公司", "province_code": "81", "parent_code": root}]}))
         .await

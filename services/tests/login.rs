@@ -314,8 +314,8 @@ async fn password_policy_length_classes_history_and_forced_change() {
             change("Wrong-Old-Pass-1", "Another-Good-Pass-1"),
         )
         .await,
-        422,
-        "password_policy",
+        403,
+        "wrong_password",
     )
     .await;
     // The current one and the recent ones are refused.

@@ -147,3 +147,52 @@ async fn every_haoka_database_has_whole_reference_data() {
     }
     conn.disconnect().await.unwrap();
 }
+
+/// A plain HTTP/1.0 exchange with the local haoka-server; returns (status, body).
+fn http(method: &str, path: &str, bearer: Option<&str>, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s =
+        std::net::TcpStream::connect("127.0.0.1:8080").expect("haoka-server listens on 8080");
+    let auth = bearer
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn up_sh_runs_haoka_server_with_an_administrator_who_can_log_in() {
+    run_up();
+    let (status, body) = http("GET", "/readyz", None, "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""ready":true"#), "{body}");
+    let password = std::fs::read_to_string("/var/lib/haoka/secrets/admin.password")
+        .expect("up.sh keeps the administrator's password");
+    let login = format!(r#"{{"staff_no":"admin","password":"{}"}}"#, password.trim());
+    let (status, body) = http("POST", "/api/v1/auth/login", None, &login);
+    assert_eq!(status, 200, "{body}");
+    let token = body
+        .split(r#""token":""#)
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let (status, body) = http("GET", "/api/v1/auth/me", Some(token), "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""provinces":["all"]"#), "{body}");
+    let (status, _) = http("POST", "/api/v1/auth/logout", Some(token), "");
+    assert_eq!(status, 204);
+}

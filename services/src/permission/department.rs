@@ -278,7 +278,7 @@ pub async fn update_department(
         validate::text("name", n, 1, 64)?;
     }
     if up.parent_id == Some(id) {
-        return Err(ApiError::Invalid(
+        return Err(ApiError::Conflict(
             "a department cannot be its own parent".into(),
         ));
     }

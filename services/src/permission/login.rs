@@ -300,9 +300,7 @@ pub async fn change_password(
         .await?;
     let current = current.ok_or(ApiError::SessionInvalid)?;
     if !state.hasher.verify(&req.old_password, &current).await {
-        return Err(ApiError::PasswordPolicy(
-            "the current password is wrong".into(),
-        ));
+        return Err(ApiError::WrongPassword);
     }
     let policy = login_limits::effective(&mut c, who.staff_id)
         .await?

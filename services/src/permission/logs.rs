@@ -34,9 +34,9 @@ crate::paged!(OperationLogPage, OperationLogView);
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct OperationLogFilter {
-    #[param(max_length = 32)]
+    #[param(max_length = 32, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub object_kind: Option<String>,
-    #[param(max_length = 64)]
+    #[param(max_length = 64, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub object_id: Option<String>,
     pub staff_id: Option<i64>,
     #[param(minimum = 1, maximum = 100000)]
@@ -127,7 +127,7 @@ crate::paged!(InterfaceLogPage, InterfaceLogView);
 #[into_params(parameter_in = Query)]
 pub struct InterfaceLogFilter {
     pub channel_id: Option<i64>,
-    #[param(max_length = 24)]
+    #[param(max_length = 24, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub key_id: Option<String>,
     #[param(minimum = 1, maximum = 100000)]
     pub page: Option<u32>,
@@ -202,7 +202,7 @@ crate::paged!(LoginLogPage, LoginLogView);
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LoginLogFilter {
-    #[param(max_length = 32)]
+    #[param(max_length = 32, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub staff_no: Option<String>,
     #[param(minimum = 1, maximum = 100000)]
     pub page: Option<u32>,

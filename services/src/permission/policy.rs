@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::auth::login_limits::{parse_networks, HourWindow, PolicySubject, POLICY_COLUMNS};
+use crate::auth::login_limits::{HourWindow, PolicySubject, POLICY_COLUMNS};
 use crate::auth::rbac::Principal;
 use crate::db::{col, insert_id};
 use crate::oplog::{self, Change};
@@ -25,7 +25,7 @@ pub enum SubjectKind {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LoginPolicy {
     pub subject_kind: SubjectKind,
-    /// Role or staff id; 0 for the global policy.
+    /// Role or staff id; ignored (0) for the global policy.
     #[schema(minimum = 0)]
     pub subject_id: i64,
     #[schema(minimum = 1, maximum = 100)]
@@ -35,8 +35,11 @@ pub struct LoginPolicy {
     /// Local hours, e.g. `07-22`; absent: any time.
     #[schema(pattern = "^([01][0-9]|2[0-3])-([01][0-9]|2[0-3])$")]
     pub allowed_hours: Option<String>,
-    /// Comma-separated CIDRs; absent: any network.
-    #[schema(max_length = 512)]
+    /// Comma-separated IPv4 networks (CIDR) or addresses; absent or empty: any network.
+    #[schema(
+        max_length = 512,
+        pattern = "^$|^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(/(3[0-2]|[12][0-9]|[0-9]))?(,((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(/(3[0-2]|[12][0-9]|[0-9]))?)*$"
+    )]
     pub allowed_networks: Option<String>,
     #[schema(minimum = 8, maximum = 128)]
     pub password_min_length: u32,
@@ -82,6 +85,25 @@ pub async fn list_policies(
     Ok(Json(rows.iter().map(from_row).collect()))
 }
 
+/// An IPv4 address or CIDR, exactly as the schema's pattern allows it.
+fn is_ipv4_network(s: &str) -> bool {
+    let (addr, prefix) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let octets: Vec<&str> = addr.split('.').collect();
+    let canonical = |t: &str, max: u32| {
+        !t.is_empty()
+            && t.len() <= 3
+            && t.bytes().all(|b| b.is_ascii_digit())
+            && (t == "0" || !t.starts_with('0'))
+            && t.parse::<u32>().is_ok_and(|v| v <= max)
+    };
+    octets.len() == 4
+        && octets.iter().all(|o| canonical(o, 255))
+        && prefix.is_none_or(|p| canonical(p, 32))
+}
+
 fn validate(p: &LoginPolicy) -> Result<PolicySubject, ApiError> {
     let bad = |m: &str| Err(ApiError::Invalid(m.to_string()));
     if !(1..=100).contains(&p.max_failures) {
@@ -99,7 +121,9 @@ fn validate(p: &LoginPolicy) -> Result<PolicySubject, ApiError> {
         if n.len() > 512 {
             return bad("allowed_networks is longer than 512 characters");
         }
-        parse_networks(n).map_err(ApiError::Invalid)?;
+        if !n.is_empty() && !n.split(',').all(is_ipv4_network) {
+            return bad("allowed_networks must be comma-separated IPv4 networks such as 10.0.0.0/8 or 192.168.1.7");
+        }
     }
     if !(8..=128).contains(&p.password_min_length) {
         return bad("password_min_length must be 8 to 128");
@@ -114,8 +138,7 @@ fn validate(p: &LoginPolicy) -> Result<PolicySubject, ApiError> {
         return bad("password_max_age_days must be 0 to 3650");
     }
     match p.subject_kind {
-        SubjectKind::Global if p.subject_id == 0 => Ok(PolicySubject::Global),
-        SubjectKind::Global => bad("the global policy has subject_id 0"),
+        SubjectKind::Global => Ok(PolicySubject::Global),
         SubjectKind::Role => Ok(PolicySubject::Role(p.subject_id)),
         SubjectKind::Staff => Ok(PolicySubject::Staff(p.subject_id)),
     }

@@ -206,7 +206,7 @@ pub async fn set_role_permissions(
     let wanted: BTreeSet<&str> = req.permissions.iter().map(String::as_str).collect();
     // Nobody grants what they do not hold themselves.
     if let Some(p) = wanted.iter().find(|p| !who.permissions.contains(**p)) {
-        return Err(ApiError::Invalid(format!(
+        return Err(ApiError::NotAllowed(format!(
             "you cannot grant {p:?}: you do not hold it"
         )));
     }
@@ -394,7 +394,9 @@ pub async fn set_staff_roles(
         return Err(ApiError::Invalid("at most 50 roles".into()));
     }
     if id == who.staff_id {
-        return Err(ApiError::Invalid("you cannot change your own roles".into()));
+        return Err(ApiError::NotAllowed(
+            "you cannot change your own roles".into(),
+        ));
     }
     // A grant may widen another's scope only within the grantor's own.
     for g in &req.roles {
@@ -414,7 +416,7 @@ pub async fn set_staff_roles(
             .iter()
             .find(|p| !who.permissions.contains(*p))
         {
-            return Err(ApiError::Invalid(format!(
+            return Err(ApiError::NotAllowed(format!(
                 "you cannot grant role {}: it holds {p:?}, which you do not",
                 role.code
             )));

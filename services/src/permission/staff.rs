@@ -88,7 +88,7 @@ pub struct StaffFilter {
     pub department_id: Option<i64>,
     pub status: Option<RecordStatus>,
     /// Part of the 工号 or name.
-    #[param(max_length = 64)]
+    #[param(max_length = 64, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub q: Option<String>,
     #[param(minimum = 1, maximum = 100000)]
     pub page: Option<u32>,
@@ -342,7 +342,7 @@ pub async fn disable_staff(
     Path(id): Path<i64>,
 ) -> Result<Json<StaffView>, ApiError> {
     if id == who.staff_id {
-        return Err(ApiError::Invalid("you cannot disable yourself".into()));
+        return Err(ApiError::NotAllowed("you cannot disable yourself".into()));
     }
     let s = set_state(
         &state,
@@ -408,7 +408,7 @@ pub async fn reset_password(
     Path(id): Path<i64>,
 ) -> Result<Json<PasswordReset>, ApiError> {
     if id == who.staff_id {
-        return Err(ApiError::Invalid(
+        return Err(ApiError::NotAllowed(
             "use POST /api/v1/auth/password to change your own password".into(),
         ));
     }

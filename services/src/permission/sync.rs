@@ -89,6 +89,23 @@ fn check_count(n: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Format checks of a feed, done before any row is applied: a feed that
+/// breaks the documented format is refused whole (400 naming the row).
+fn check_rows<R>(rows: &[R], check: impl Fn(&R) -> Result<(), ApiError>) -> Result<(), ApiError> {
+    check_count(rows.len())?;
+    for (i, r) in rows.iter().enumerate() {
+        check(r).map_err(|e| ApiError::Invalid(format!("row {i}: {e}")))?;
+    }
+    Ok(())
+}
+
+fn optional_code(field: &str, v: &Option<String>) -> Result<(), ApiError> {
+    match v {
+        Some(c) => validate::code(field, c, 32),
+        None => Ok(()),
+    }
+}
+
 fn status_or_active(s: Option<RecordStatus>) -> RecordStatus {
     s.unwrap_or(RecordStatus::Active)
 }
@@ -184,7 +201,11 @@ pub async fn sync_departments(
     who: Principal,
     Json(feed): Json<DepartmentFeed>,
 ) -> Result<Json<SyncReport>, ApiError> {
-    check_count(feed.rows.len())?;
+    check_rows(&feed.rows, |r| {
+        validate::code("code", &r.code, 32)?;
+        validate::text("name", &r.name, 1, 64)?;
+        optional_code("parent_code", &r.parent_code)
+    })?;
     let mut results = Vec::with_capacity(feed.rows.len());
     for (i, row) in feed.rows.iter().enumerate() {
         results.push(row_result(
@@ -301,7 +322,11 @@ pub async fn sync_channels(
     who: Principal,
     Json(feed): Json<ChannelFeed>,
 ) -> Result<Json<SyncReport>, ApiError> {
-    check_count(feed.rows.len())?;
+    check_rows(&feed.rows, |r| {
+        validate::code("code", &r.code, 32)?;
+        validate::text("name", &r.name, 1, 64)?;
+        optional_code("parent_code", &r.parent_code)
+    })?;
     let mut results = Vec::with_capacity(feed.rows.len());
     for (i, row) in feed.rows.iter().enumerate() {
         results.push(row_result(
@@ -438,7 +463,12 @@ pub async fn sync_staff(
     who: Principal,
     Json(feed): Json<StaffFeed>,
 ) -> Result<Json<SyncReport>, ApiError> {
-    check_count(feed.rows.len())?;
+    check_rows(&feed.rows, |r| {
+        validate::code("staff_no", &r.staff_no, 32)?;
+        validate::text("name", &r.name, 1, 64)?;
+        optional_code("department_code", &r.department_code)?;
+        optional_code("channel_code", &r.channel_code)
+    })?;
     // One hash of a random password nobody knows, shared by the new rows.
     let unusable = state.hasher.hash(&password::generate()).await?;
     let mut results = Vec::with_capacity(feed.rows.len());
