@@ -6,7 +6,8 @@
 //! into an `application/problem+json` body; `auth/` holds passwords, sessions,
 //! login limits, channel signatures, rate limits, RBAC and province scope;
 //! `permission/` is the permission center (权限中心); `number/` is the number
-//! center (号码中心).
+//! center (号码中心); `outbox/` is the half-transaction (transactional outbox)
+//! mechanism every center publishes through.
 
 pub mod app;
 pub mod auth;
@@ -21,6 +22,7 @@ pub mod mq;
 pub mod number;
 pub mod openapi;
 pub mod oplog;
+pub mod outbox;
 pub mod permission;
 pub mod problem;
 pub mod seal;

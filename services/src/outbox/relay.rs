@@ -1,0 +1,342 @@
+//! The relay: publishes due outbox rows with publisher confirms.
+//!
+//! Several relays may run at once (one per process): a row is claimed with a
+//! conditional UPDATE that pushes its `next_attempt_at` one lease ahead, so
+//! only the relay whose UPDATE changed it publishes it now. A relay that dies
+//! after claiming leaves the row pending; it becomes due again when the lease
+//! runs out and is re-published (consumers are idempotent).
+
+use std::time::Duration;
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::publisher_confirm::Confirmation;
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel};
+use mysql_async::prelude::Queryable;
+use mysql_async::Pool;
+
+use super::{OutboxError, OutboxMetrics, OutboxStatus, PROVINCE_HEADER};
+use crate::mq::Mq;
+
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Provinces this relay serves; each poll is a one-shard query.
+    pub provinces: Vec<String>,
+    /// Only rows for these exchanges (empty = all).
+    pub exchanges: Vec<String>,
+    pub batch: u32,
+    pub poll_interval: Duration,
+    /// How long a claimed row is reserved for the claiming relay.
+    pub lease: Duration,
+    /// First retry delay after a failed publish; doubles per attempt.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    /// After this many attempts the row is marked failed.
+    pub max_attempts: u32,
+    /// Rows pending longer than this are made due by the check-back.
+    pub check_back_after: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            provinces: Vec::new(),
+            exchanges: Vec::new(),
+            batch: 100,
+            poll_interval: Duration::from_millis(200),
+            lease: Duration::from_secs(30),
+            backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(60),
+            max_attempts: 100,
+            check_back_after: Duration::from_secs(120),
+        }
+    }
+}
+
+/// A running relay task; dropping it stops the task (like a crash: claimed but
+/// unconfirmed rows are left for the lease to expire).
+pub struct Relay {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Relay {
+    pub fn spawn(pool: Pool, mq: Mq, cfg: RelayConfig, metrics: OutboxMetrics) -> Relay {
+        let task = tokio::spawn(async move {
+            let mut channel: Option<Channel> = None;
+            let mut last_check_back = tokio::time::Instant::now();
+            loop {
+                if last_check_back.elapsed() >= cfg.check_back_after / 2 {
+                    last_check_back = tokio::time::Instant::now();
+                    for p in &cfg.provinces {
+                        match check_back(&pool, p, cfg.check_back_after).await {
+                            Ok(n) => metrics.checked_back.with_label_values(&[p]).inc_by(n),
+                            Err(e) => tracing::warn!(error = %e, "outbox check-back failed"),
+                        }
+                    }
+                }
+                let mut busy = false;
+                for p in &cfg.provinces {
+                    match relay_once(&pool, &mq, &mut channel, &cfg, &metrics, p).await {
+                        Ok(n) => busy |= n as u32 >= cfg.batch,
+                        Err(e) => {
+                            // The channel may be dead (broker restart): take a
+                            // fresh one from the reconnecting Mq next time.
+                            tracing::warn!(error = %e, province = %p, "outbox relay pass failed");
+                            channel = None;
+                        }
+                    }
+                }
+                if !busy {
+                    tokio::time::sleep(cfg.poll_interval).await;
+                }
+            }
+        });
+        Relay { task }
+    }
+}
+
+struct Row {
+    message_id: String,
+    exchange: String,
+    routing_key: String,
+    payload: String,
+    attempts: u32,
+    age_ms: i64,
+}
+
+/// One poll of one province: claim due rows, publish them, await confirms.
+/// Returns how many rows were due.
+async fn relay_once(
+    pool: &Pool,
+    mq: &Mq,
+    channel: &mut Option<Channel>,
+    cfg: &RelayConfig,
+    metrics: &OutboxMetrics,
+    province: &str,
+) -> Result<usize, OutboxError> {
+    let mut conn = pool.get_conn().await?;
+    let due = due_rows(&mut conn, cfg, province).await?;
+    metrics
+        .relay_lag_ms
+        .with_label_values(&[province])
+        .set(due.first().map_or(0, |r| r.age_ms));
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let ch = match channel {
+        Some(ch) if ch.status().connected() => ch.clone(),
+        _ => {
+            let ch = mq.channel().await?;
+            ch.confirm_select(ConfirmSelectOptions::default()).await?;
+            *channel = Some(ch.clone());
+            ch
+        }
+    };
+    let count = due.len();
+    let mut in_flight = Vec::new();
+    for row in due {
+        if !claim(&mut conn, cfg, province, &row.message_id).await? {
+            continue; // another relay has it
+        }
+        let confirm = ch
+            .basic_publish(
+                &row.exchange,
+                &row.routing_key,
+                BasicPublishOptions {
+                    mandatory: true, // unroutable comes back as a failure
+                    ..Default::default()
+                },
+                row.payload.as_bytes(),
+                properties(&row.message_id, province),
+            )
+            .await;
+        metrics.published.with_label_values(&[&row.exchange]).inc();
+        in_flight.push((row, confirm));
+    }
+    for (row, confirm) in in_flight {
+        let outcome = match confirm {
+            Ok(pending) => match pending.await {
+                Ok(Confirmation::Ack(None)) => Ok(()),
+                Ok(Confirmation::Ack(Some(ret))) => {
+                    Err(format!("unroutable: {} {}", ret.reply_code, ret.reply_text))
+                }
+                Ok(Confirmation::Nack(_)) => Err("nacked by the broker".to_string()),
+                Ok(Confirmation::NotRequested) => Err("channel not in confirm mode".to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        match outcome {
+            Ok(()) => {
+                mark_sent(&mut conn, province, &row.message_id).await?;
+                metrics.confirmed.with_label_values(&[&row.exchange]).inc();
+            }
+            Err(reason) => {
+                metrics
+                    .publish_failed
+                    .with_label_values(&[&row.exchange])
+                    .inc();
+                tracing::warn!(message_id = %row.message_id, %reason, "outbox publish not confirmed");
+                mark_failed_attempt(&mut conn, cfg, province, &row, &reason).await?;
+            }
+        }
+    }
+    Ok(count)
+}
+
+fn properties(message_id: &str, province: &str) -> BasicProperties {
+    let mut headers = FieldTable::default();
+    headers.insert(
+        ShortString::from(PROVINCE_HEADER),
+        AMQPValue::LongString(LongString::from(province)),
+    );
+    BasicProperties::default()
+        .with_message_id(ShortString::from(message_id))
+        .with_content_type(ShortString::from("application/json"))
+        .with_delivery_mode(2) // persistent
+        .with_headers(headers)
+}
+
+async fn due_rows(
+    conn: &mut mysql_async::Conn,
+    cfg: &RelayConfig,
+    province: &str,
+) -> Result<Vec<Row>, OutboxError> {
+    let mut sql = String::from(
+        "SELECT message_id, exchange_name, routing_key, payload, attempts, \
+         TIMESTAMPDIFF(MICROSECOND, created_at, NOW(3)) DIV 1000 AS age_ms \
+         FROM outbox WHERE province_code = ? AND status = ? AND next_attempt_at <= NOW(3)",
+    );
+    let mut params: Vec<mysql_async::Value> =
+        vec![province.into(), OutboxStatus::Pending.code().into()];
+    if !cfg.exchanges.is_empty() {
+        sql.push_str(" AND exchange_name IN (");
+        sql.push_str(&vec!["?"; cfg.exchanges.len()].join(", "));
+        sql.push(')');
+        params.extend(cfg.exchanges.iter().map(|e| e.as_str().into()));
+    }
+    // Oldest first; the batch size is a number from our own config.
+    sql.push_str(&format!(
+        " ORDER BY created_at, message_id LIMIT {}",
+        cfg.batch
+    ));
+    let rows: Vec<(String, String, String, String, u32, i64)> = conn.exec(sql, params).await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(message_id, exchange, routing_key, payload, attempts, age_ms)| Row {
+                message_id,
+                exchange,
+                routing_key,
+                payload,
+                attempts,
+                age_ms,
+            },
+        )
+        .collect())
+}
+
+/// Conditional UPDATE: true if this relay won the row for one lease.
+async fn claim(
+    conn: &mut mysql_async::Conn,
+    cfg: &RelayConfig,
+    province: &str,
+    message_id: &str,
+) -> Result<bool, OutboxError> {
+    conn.exec_drop(
+        "UPDATE outbox SET attempts = attempts + 1, \
+         next_attempt_at = DATE_ADD(NOW(3), INTERVAL ? MICROSECOND) \
+         WHERE province_code = ? AND message_id = ? AND status = ? AND next_attempt_at <= NOW(3)",
+        (
+            cfg.lease.as_micros() as u64,
+            province,
+            message_id,
+            OutboxStatus::Pending.code(),
+        ),
+    )
+    .await?;
+    Ok(conn.affected_rows() == 1)
+}
+
+async fn mark_sent(
+    conn: &mut mysql_async::Conn,
+    province: &str,
+    message_id: &str,
+) -> Result<(), OutboxError> {
+    conn.exec_drop(
+        "UPDATE outbox SET status = ?, sent_at = NOW(3), last_error = NULL \
+         WHERE province_code = ? AND message_id = ? AND status = ?",
+        (
+            OutboxStatus::Sent.code(),
+            province,
+            message_id,
+            OutboxStatus::Pending.code(),
+        ),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn mark_failed_attempt(
+    conn: &mut mysql_async::Conn,
+    cfg: &RelayConfig,
+    province: &str,
+    row: &Row,
+    reason: &str,
+) -> Result<(), OutboxError> {
+    let attempts = row.attempts + 1; // the claim counted this one
+    let status = if attempts >= cfg.max_attempts {
+        OutboxStatus::Failed
+    } else {
+        OutboxStatus::Pending
+    };
+    let delay = cfg
+        .backoff
+        .saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
+        .min(cfg.max_backoff);
+    let reason: String = reason.chars().take(500).collect();
+    conn.exec_drop(
+        "UPDATE outbox SET status = ?, last_error = ?, \
+         next_attempt_at = DATE_ADD(NOW(3), INTERVAL ? MICROSECOND) \
+         WHERE province_code = ? AND message_id = ? AND status = ?",
+        (
+            status.code(),
+            reason,
+            delay.as_micros() as u64,
+            province,
+            &row.message_id,
+            OutboxStatus::Pending.code(),
+        ),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The check-back: rows of `province` pending longer than `older_than` (a
+/// relay died holding them, or they sit in a long back-off) are made due now,
+/// so the next poll re-publishes them. Returns how many rows it touched.
+pub async fn check_back(
+    pool: &Pool,
+    province: &str,
+    older_than: Duration,
+) -> Result<u64, OutboxError> {
+    let mut conn = pool.get_conn().await?;
+    conn.exec_drop(
+        "UPDATE outbox SET next_attempt_at = NOW(3) \
+         WHERE province_code = ? AND status = ? AND next_attempt_at > NOW(3) \
+         AND created_at < DATE_SUB(NOW(3), INTERVAL ? MICROSECOND)",
+        (
+            province,
+            OutboxStatus::Pending.code(),
+            older_than.as_micros() as u64,
+        ),
+    )
+    .await?;
+    Ok(conn.affected_rows())
+}
