@@ -84,7 +84,7 @@ else
   fi
   if port_open $SFTP_PORT; then
     # The drop is one per machine: the sshd of another haoka checkout hands it over.
-    other="$(pgrep -f "sshd -f .*/var/sshd/sshd_config" || true)"
+    other="$(pgrep -f "sshd -f .*/var/sshd/sshd_config" | xargs || true)"
     [ -n "$other" ] || die "127.0.0.1:$SFTP_PORT is taken by a process that is not a haoka sshd"
     $SUDO kill $other
     for _ in $(seq 50); do port_open $SFTP_PORT || break; sleep 0.1; done
