@@ -13,7 +13,7 @@ use anyhow::Context;
 use haoka_services::app::{self, AppState};
 use haoka_services::config::Config;
 use haoka_services::number::msisdn::Msisdn;
-use haoka_services::number::premium::{self, Rule, DEFAULT_RULES};
+use haoka_services::number::premium;
 use haoka_services::permission::seed;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Pool, Value};
@@ -65,26 +65,10 @@ pub async fn plan(proxy: &Pool, count: u64) -> anyhow::Result<Vec<Seg>> {
     Ok(out)
 }
 
-fn default_rules() -> Vec<Rule> {
-    DEFAULT_RULES
-        .iter()
-        .enumerate()
-        .map(|(i, (level, class, pattern, priority))| Rule {
-            rule_id: i as i64,
-            level: *level,
-            class: *class,
-            pattern: pattern.to_string(),
-            priority: *priority,
-            province: None,
-            enabled: true,
-        })
-        .collect()
-}
-
 /// Loads the stock through the proxy (multi-row INSERTs the proxy splits by
 /// shard and table); segments already complete are skipped.
 pub async fn load(proxy: &Pool, segs: &[Seg], parallel: usize) -> anyhow::Result<u64> {
-    let rules = Arc::new(default_rules());
+    let rules = Arc::new(premium::default_rules());
     let next = Arc::new(AtomicUsize::new(0));
     let segs = Arc::new(segs.to_vec());
     let mut tasks = Vec::new();

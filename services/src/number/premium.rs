@@ -174,28 +174,30 @@ pub const DEFAULT_LEVELS: &[(u8, &str, i64, i64, i32)] = &[
     (9, "普通号码", 0, 0, 0),
 ];
 
+/// The default rules as `Rule`s (ids are their positions), as seeded into an
+/// empty `premium_rule` table; for classifying without a database.
+pub fn default_rules() -> Vec<Rule> {
+    DEFAULT_RULES
+        .iter()
+        .enumerate()
+        .map(|(i, (level, class, pattern, priority))| Rule {
+            rule_id: i as i64,
+            level: *level,
+            class: *class,
+            pattern: pattern.to_string(),
+            priority: *priority,
+            province: None,
+            enabled: true,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn rules() -> Vec<Rule> {
-        DEFAULT_RULES
-            .iter()
-            .enumerate()
-            .map(|(i, (level, class, pattern, priority))| Rule {
-                rule_id: i as i64,
-                level: *level,
-                class: *class,
-                pattern: pattern.to_string(),
-                priority: *priority,
-                province: None,
-                enabled: true,
-            })
-            .collect()
-    }
-
     fn level(n: &str) -> u8 {
-        classify(&Msisdn::parse(n).unwrap(), "51", &rules())
+        classify(&Msisdn::parse(n).unwrap(), "51", &default_rules())
     }
 
     #[test]
@@ -221,7 +223,7 @@ mod tests {
 
     #[test]
     fn province_rules_and_disabled_rules() {
-        let mut r = rules();
+        let mut r = default_rules();
         r.push(Rule {
             rule_id: 99,
             level: 2,
