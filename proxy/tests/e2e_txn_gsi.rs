@@ -201,3 +201,143 @@ async fn iccid_index_equals_the_cards_after_random_writes() {
     assert!(rows_on_shards("sim_card", &prefix).await.is_empty());
     assert!(rows_on_shards("card_iccid_index", &prefix).await.is_empty());
 }
+
+/// (province, card_id) the index holds for `iccid`, read directly.
+async fn index_row(iccid: &str) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for (prov, card) in rows_on_shards("card_iccid_index", iccid)
+        .await
+        .into_iter()
+        .filter(|r| r.0 == iccid)
+        .map(|r| (r.1, r.2))
+    {
+        out.push((prov, card));
+    }
+    out
+}
+
+async fn insert_card(
+    c: &mut mysql_async::Conn,
+    card_id: i64,
+    iccid: &str,
+    province: &str,
+) -> Result<u64, mysql_async::Error> {
+    c.exec_drop(
+        "INSERT INTO sim_card (card_id, iccid, province_code, city_code, depot_id, card_type) \
+         VALUES (?, ?, ?, '100', 1, 'M')",
+        (card_id, iccid, province),
+    )
+    .await
+    .map(|()| c.affected_rows())
+}
+
+/// The rows an INSERT of one card reports: the card and its index row (the
+/// proxy counts both, moved or not).
+const ONE_CARD: u64 = 2;
+
+fn dup_code(r: Result<u64, mysql_async::Error>) -> u16 {
+    match r {
+        Err(mysql_async::Error::Server(e)) => e.code,
+        other => panic!("expected a duplicate-key error, got {other:?}"),
+    }
+}
+
+/// A card moving provinces (成卡调拨 as a half transaction): the target
+/// shard inserts the same card (same card_id) while the source row still
+/// exists, which re-points the index row; the source's later DELETE leaves
+/// the re-pointed row alone. A different card with the same ICCID is still a
+/// duplicate, and so is a multi-row INSERT that repeats an indexed ICCID.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_moving_provinces_re_points_its_index_row() {
+    let proxy = ProxyProc::start();
+    let mut c = proxy.conn("haoka").await;
+    let nanos = e2e_common::txn::nanos();
+    let iccid = format!("898601{:013}", nanos % 10_000_000_000_000);
+    let card = (nanos % 1_000_000_000) as i64 + 9_000_000_000;
+    // 11 (shard 0) -> 51 (shard 5)
+    assert_eq!(
+        insert_card(&mut c, card, &iccid, "11").await.unwrap(),
+        ONE_CARD
+    );
+    assert_eq!(index_row(&iccid).await, vec![("11".to_string(), card)]);
+    assert_eq!(
+        insert_card(&mut c, card, &iccid, "51").await.unwrap(),
+        ONE_CARD
+    );
+    assert_eq!(index_row(&iccid).await, vec![("51".to_string(), card)]);
+    // another card with this ICCID: refused, nothing written
+    assert_eq!(
+        dup_code(insert_card(&mut c, card + 1, &iccid, "31").await),
+        1062
+    );
+    assert_eq!(index_row(&iccid).await, vec![("51".to_string(), card)]);
+    let in_31: Option<i64> = c
+        .exec_first(
+            "SELECT card_id FROM sim_card WHERE province_code = '31' AND iccid = ?",
+            (&iccid,),
+        )
+        .await
+        .unwrap();
+    assert_eq!(in_31, None);
+    // the same card again where it already is: the base row collides
+    assert_eq!(
+        dup_code(insert_card(&mut c, card, &iccid, "51").await),
+        1062
+    );
+    // several rows repeating an indexed ICCID: every key must be new
+    let r = c
+        .exec_drop(
+            "INSERT INTO sim_card (card_id, iccid, province_code, city_code, depot_id, card_type) \
+             VALUES (?, ?, '38', '100', 1, 'M'), (?, ?, '38', '100', 1, 'M')",
+            (card, &iccid, card + 2, format!("{iccid}9")),
+        )
+        .await
+        .map(|()| 0);
+    assert_eq!(dup_code(r), 1062);
+    // the source row goes: the index keeps pointing at the target
+    c.exec_drop(
+        "DELETE FROM sim_card WHERE province_code = '11' AND card_id = ?",
+        (card,),
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.affected_rows(), 1);
+    assert_eq!(index_row(&iccid).await, vec![("51".to_string(), card)]);
+    let found: Option<String> = c
+        .exec_first(
+            "SELECT province_code FROM sim_card WHERE iccid = ?",
+            (&iccid,),
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.as_deref(), Some("51"));
+    // a move rolled back leaves the index where it was
+    c.query_drop("BEGIN").await.unwrap();
+    assert_eq!(
+        insert_card(&mut c, card, &iccid, "83").await.unwrap(),
+        ONE_CARD
+    );
+    c.query_drop("ROLLBACK").await.unwrap();
+    assert_eq!(index_row(&iccid).await, vec![("51".to_string(), card)]);
+    // a move and the source delete in one transaction
+    c.query_drop("BEGIN").await.unwrap();
+    assert_eq!(
+        insert_card(&mut c, card, &iccid, "83").await.unwrap(),
+        ONE_CARD
+    );
+    c.exec_drop(
+        "DELETE FROM sim_card WHERE province_code = '51' AND card_id = ?",
+        (card,),
+    )
+    .await
+    .unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(index_row(&iccid).await, vec![("83".to_string(), card)]);
+    // deleting the live row removes its index row
+    c.exec_drop("DELETE FROM sim_card WHERE iccid = ?", (&iccid,))
+        .await
+        .unwrap();
+    assert_eq!(c.affected_rows(), 1);
+    assert!(index_row(&iccid).await.is_empty());
+    assert!(rows_on_shards("sim_card", &iccid).await.is_empty());
+}

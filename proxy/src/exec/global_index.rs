@@ -6,6 +6,14 @@
 //! rows — all in one distributed transaction with the base rows. Statements
 //! naming only the indexed column are routed through the index
 //! (`index_keys`).
+//!
+//! Rows that move shards (a card transferred to another province as a half
+//! transaction: the target inserts it before the source deletes it): a
+//! single-row INSERT of a key the index holds for the same row identity
+//! (the covering columns outside the base shard key, e.g. card_id)
+//! re-points the index row (`check_index_move`); a DELETE removes only index
+//! rows still pointing at the deleted row, so the source's later DELETE
+//! leaves the re-pointed row alone.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -114,14 +122,11 @@ fn deleted_table(sql: &str) -> Option<&str> {
     rest.split('`').next()
 }
 
-/// `DELETE FROM `t` <rest>` -> `SELECT `col` FROM `t` <rest> FOR UPDATE`.
-fn locking_select(sql: &str, base: &str, column: &str) -> Option<String> {
+/// `DELETE FROM `t` <rest>` -> `SELECT cols FROM `t` <rest> FOR UPDATE`.
+fn locking_select(sql: &str, base: &str, cols: &str) -> Option<String> {
     let head = format!("DELETE FROM `{base}`");
     let rest = sql.strip_prefix(&head)?;
-    Some(format!(
-        "SELECT `{}` FROM `{base}`{rest} FOR UPDATE",
-        column.replace('`', "``")
-    ))
+    Some(format!("SELECT {cols} FROM `{base}`{rest} FOR UPDATE"))
 }
 
 fn text(v: &Value) -> Option<String> {
@@ -130,6 +135,44 @@ fn text(v: &Value) -> Option<String> {
         Value::Int(i) => Some(i.to_string()),
         Value::UInt(u) => Some(u.to_string()),
         _ => None,
+    }
+}
+
+/// After a single-row INSERT whose index row may move (`ShardPlan::index_move`):
+/// the base row counts 1 and the index row 1 (new), 2 (moved) or 0 (its key
+/// belongs to another row). A total under `expected` (one per target row) is
+/// that duplicate: it becomes the index target's error, so the statement is
+/// undone like any failed write.
+pub(super) fn check_index_move(
+    targets: &[Target],
+    expected: u64,
+    results: &mut [(Place, Result<OkInfo, ErrInfo>)],
+) {
+    if results.iter().any(|(_, r)| r.is_err()) {
+        return;
+    }
+    let total: u64 = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok().map(|o| o.affected_rows))
+        .sum();
+    if total >= expected {
+        return;
+    }
+    let Some(index) = targets.last() else {
+        return;
+    };
+    let table = index
+        .sql
+        .strip_prefix("INSERT INTO `")
+        .and_then(|r| r.split('`').next())
+        .unwrap_or("the global index");
+    let err = ErrInfo::new(
+        1062,
+        "23000",
+        format!("Duplicate entry for key 'PRIMARY' of {table}: the indexed value belongs to another row"),
+    );
+    if let Some(slot) = results.iter_mut().find(|(p, _)| *p == index.place) {
+        slot.1 = Err(err);
     }
 }
 
@@ -199,10 +242,12 @@ impl Session {
     }
 
     /// Runs a DELETE or UPDATE and keeps the index: reads the indexed values
-    /// (and covering columns) of the rows it writes (FOR UPDATE, on the base
-    /// shards), runs the statement, deletes those index rows and, for an
-    /// UPDATE of the indexed column, inserts the new ones. Results per
-    /// place, as `write_all`.
+    /// and covering columns of the rows it writes (FOR UPDATE, on the base
+    /// shards), runs the statement, deletes the index rows that still point
+    /// at those rows (same covering values: a row that moved shards has
+    /// re-pointed its index row, which stays) and, for an UPDATE of the
+    /// indexed column, inserts the new ones. Results per place, as
+    /// `write_all`.
     pub(super) async fn write_with_index(
         &mut self,
         schema: usize,
@@ -212,11 +257,11 @@ impl Session {
         let mut cols = vec![quote(&u.column)];
         cols.extend(u.covering.iter().map(|c| quote(c)));
         let cols = cols.join(", ");
-        let mut values = Vec::new();
-        let mut carried: Vec<Vec<Value>> = Vec::new();
+        // Per written row: its indexed value and its covering values.
+        let mut written: Vec<(String, Vec<Value>)> = Vec::new();
         for t in targets {
             let select = match u.new_value {
-                None => locking_select(&t.sql, &u.base, &u.column),
+                None => locking_select(&t.sql, &u.base, &cols),
                 Some(_) => locking_select_of_update(&t.sql, &u.base, &cols),
             };
             let Some(select) = select else {
@@ -241,8 +286,9 @@ impl Session {
             match r {
                 Ok(res) => {
                     for row in res.rows {
-                        values.extend(row.first().and_then(text));
-                        carried.push(row.into_iter().skip(1).collect());
+                        if let Some(v) = row.first().and_then(text) {
+                            written.push((v, row.into_iter().skip(1).collect()));
+                        }
                     }
                 }
                 Err(e) => {
@@ -251,25 +297,30 @@ impl Session {
             }
         }
         let mut results = self.write_all(schema, targets, false).await;
-        if results.iter().any(|(_, r)| r.is_err()) || values.is_empty() {
+        if results.iter().any(|(_, r)| r.is_err()) || written.is_empty() {
             return results;
         }
         if let Some(new) = &u.new_value {
+            let carried = written.iter().map(|(_, c)| c.clone()).collect();
             if let Err(e) = self.insert_index_rows(schema, u, new, carried).await {
                 results.push(e);
                 return results;
             }
         }
         let shards = self.shared.rules.schemas[schema].shards.len();
-        let mut by_place: BTreeMap<Place, Vec<String>> = BTreeMap::new();
-        for v in values {
+        let mut by_place: BTreeMap<Place, Vec<Vec<Value>>> = BTreeMap::new();
+        for (v, carried) in written {
             match u
                 .index
                 .shard_by
                 .algorithm
                 .place(&KeyValue::Str(v.clone()), shards)
             {
-                Ok(i) => by_place.entry(Place::Data(i)).or_default().push(v),
+                Ok(i) => {
+                    let mut params = vec![Value::Bytes(v.into_bytes())];
+                    params.extend(carried);
+                    by_place.entry(Place::Data(i)).or_default().push(params);
+                }
                 Err(e) => {
                     results.push((
                         Place::Global,
@@ -283,16 +334,15 @@ impl Session {
                 }
             }
         }
+        let mut cond = format!("{} = ?", quote(&u.column));
+        for c in &u.covering {
+            cond.push_str(&format!(" AND {} <=> ?", quote(c)));
+        }
         let sql = format!(
-            "DELETE FROM `{}` WHERE `{}` = ?",
-            u.index.physical_name(0),
-            u.column.replace('`', "``")
+            "DELETE FROM {} WHERE {cond}",
+            quote(&u.index.physical_name(0))
         );
-        for (place, vals) in by_place {
-            let rows = vals
-                .into_iter()
-                .map(|v| vec![Value::Bytes(v.into_bytes())])
-                .collect();
+        for (place, rows) in by_place {
             let r = self.run_prepared_each(schema, place, &sql, rows).await;
             results.push((place, r.map(|()| OkInfo::default())));
         }
@@ -420,11 +470,13 @@ mod tests {
         let sql = "DELETE FROM `sim_card` WHERE iccid = '8986' LIMIT 1";
         assert_eq!(deleted_table(sql), Some("sim_card"));
         assert_eq!(
-            locking_select(sql, "sim_card", "iccid").as_deref(),
-            Some("SELECT `iccid` FROM `sim_card` WHERE iccid = '8986' LIMIT 1 FOR UPDATE")
+            locking_select(sql, "sim_card", "`iccid`, `card_id`").as_deref(),
+            Some(
+                "SELECT `iccid`, `card_id` FROM `sim_card` WHERE iccid = '8986' LIMIT 1 FOR UPDATE"
+            )
         );
         assert_eq!(
-            locking_select("DELETE sim_card FROM x", "sim_card", "iccid"),
+            locking_select("DELETE sim_card FROM x", "sim_card", "`iccid`"),
             None
         );
     }

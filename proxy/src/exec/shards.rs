@@ -467,6 +467,10 @@ impl Session {
             Some(u) => self.write_with_index(schema, &plan.targets, u).await,
             None => self.write_all(schema, &plan.targets, undoable).await,
         };
+        let expected: u64 = plan.rows.iter().map(|r| *r as u64).sum();
+        if plan.index_move {
+            super::global_index::check_index_move(&plan.targets, expected, &mut results);
+        }
         let all_ok = results.iter().all(|(_, r)| r.is_ok());
         let mut undone = false;
         if implicit {
@@ -540,6 +544,10 @@ impl Session {
         let affected_rows = if plan.broadcast && !is_ddl {
             // Every copy changed the same rows: report one copy's count.
             affected.max().unwrap_or(0)
+        } else if plan.index_move {
+            // A moved index row counts 2 in MySQL's ODKU bookkeeping: report
+            // it as the one row it is.
+            affected.sum::<u64>().min(expected)
         } else {
             affected.sum()
         };

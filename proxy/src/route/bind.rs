@@ -341,8 +341,16 @@ fn bind_insert(
         targets.push(out.finish(*place));
         rows.push(rs.len());
     }
+    let mut index_move = false;
     if let Some(ix) = &ip.index {
         let l = layout(&ix.table, schema);
+        let template = match &ix.move_template {
+            Some(m) if nrows == 1 && !broadcast => {
+                index_move = true;
+                m
+            }
+            _ => &ix.template,
+        };
         let mut by_shard: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for r in 0..nrows {
             let key = ix
@@ -372,7 +380,7 @@ fn bind_insert(
                 seq: None,
             };
             let mut out = Out::new(args, prepared);
-            render_insert(&ix.template, &fill, &mut out, &seq_p);
+            render_insert(template, &fill, &mut out, &seq_p);
             targets.push(out.finish(Place::Data(shard)));
             rows.push(rs.len());
         }
@@ -385,6 +393,7 @@ fn bind_insert(
         any_copy: false,
         rows,
         ids: row_ids.iter().flatten().copied().collect(),
+        index_move,
     }))
 }
 
@@ -611,6 +620,7 @@ fn bind_dml(
             any_copy,
             rows: Vec::new(),
             ids: Vec::new(),
+            index_move: false,
         }));
     }
     let sc = match &d.scatter {
@@ -669,6 +679,7 @@ fn bind_dml(
         any_copy: false,
         rows: Vec::new(),
         ids: Vec::new(),
+        index_move: false,
     }))
 }
 

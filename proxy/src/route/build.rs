@@ -537,6 +537,7 @@ fn ddl(
         any_copy: false,
         rows: Vec::new(),
         ids: Vec::new(),
+        index_move: false,
     }))
 }
 
@@ -2198,6 +2199,32 @@ fn scatter(b: &Builder, q: Query) -> Result<Scatter, RouteError> {
 // ---------------------------------------------------------------------------
 // INSERT / REPLACE
 
+/// `ON DUPLICATE KEY UPDATE` for a global index row that may move: when the
+/// existing row has the same identity (covering columns outside the base
+/// shard key), its placement columns take the new values; otherwise nothing
+/// changes and the statement reports 0 rows, which the executor turns into a
+/// duplicate-key error. None when the covering columns have no identity or no
+/// placement part.
+fn move_suffix(covering: &[String], is_placement: impl Fn(&str) -> bool) -> Option<String> {
+    let q = |c: &str| format!("`{}`", c.replace('`', "``"));
+    let (place, ident): (Vec<&String>, Vec<&String>) =
+        covering.iter().partition(|c| is_placement(c));
+    if place.is_empty() || ident.is_empty() {
+        return None;
+    }
+    let same = ident
+        .iter()
+        .map(|c| format!("{0} <=> VALUES({0})", q(c)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let sets = place
+        .iter()
+        .map(|c| format!("{0} = IF({same}, VALUES({0}), {0})", q(c)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!(" ON DUPLICATE KEY UPDATE {sets}"))
+}
+
 fn build_insert(schema: &Schema, sc: &Scanned, ins: ast::Insert) -> Result<Plan, RouteError> {
     let mut ins = ins;
     let kind = if ins.replace_into {
@@ -2434,17 +2461,33 @@ fn build_insert(schema: &Schema, sc: &Scanned, ins: ast::Insert) -> Result<Plan,
         } else {
             "INSERT"
         };
+        let plain = kind == StmtKind::Insert && ins.on.is_none() && !ins.ignore;
         let head = format!(
             "{verb} INTO `{}` ({}) VALUES ",
             it.physical_name(0),
             cols.join(", ")
         );
+        let template = Template(vec![
+            super::lexer::Piece::Text(head.clone()),
+            super::lexer::Piece::Rows,
+        ]);
+        // A plain single-row INSERT of a key the index holds for the same
+        // row identity (covering columns that are not the base shard key,
+        // e.g. card_id) is the row moving shards: re-point the index row.
+        let move_template = match &layout {
+            Some(l) if plain => move_suffix(&gi.covering, |c| l.is_routing_column(c)).map(|tail| {
+                Template(vec![
+                    super::lexer::Piece::Text(head),
+                    super::lexer::Piece::Rows,
+                    super::lexer::Piece::Text(tail),
+                ])
+            }),
+            _ => None,
+        };
         index = Some(IndexInsert {
             table: it.clone(),
-            template: Template(vec![
-                super::lexer::Piece::Text(head),
-                super::lexer::Piece::Rows,
-            ]),
+            template,
+            move_template,
             rows: irows,
             keys,
         });

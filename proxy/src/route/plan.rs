@@ -169,6 +169,10 @@ pub struct ShardPlan {
     pub rows: Vec<usize>,
     /// Sequence ids that were filled in, by row (for LAST_INSERT_ID()).
     pub ids: Vec<u64>,
+    /// The last target is a single-row global index insert that may move an
+    /// index row (`IndexInsert::move_template`): it affects 1 row (new), 2
+    /// (moved) or 0 (the key belongs to another row: a duplicate).
+    pub index_move: bool,
 }
 
 /// What a session statement asks for; the executor applies it.
@@ -410,6 +414,10 @@ pub(crate) struct IndexInsert {
     pub table: Arc<ShardedTable>,
     /// `INSERT INTO <index> (col, covering...) VALUES <Rows>`
     pub template: Template,
+    /// The same with `ON DUPLICATE KEY UPDATE` re-pointing an index row of
+    /// the same row identity (`build::move_suffix`); used for single-row
+    /// plain INSERTs only, where 0 affected rows means a duplicate.
+    pub move_template: Option<Template>,
     pub rows: Vec<Template>,
     /// Per row: the indexed column's value.
     pub keys: Vec<Option<Operand>>,

@@ -1406,9 +1406,23 @@ fn global_index_lookup_and_maintenance() {
         targets(&p),
         vec![
             (Place::Data(5), format!("INSERT INTO `sim_card` (iccid, province_code, city_code, depot_id, card_type, card_id) VALUES ('{iccid}', '51', '510', 7, 'M', 42)").as_str()),
-            (Place::Data(ishard), format!("INSERT INTO `card_iccid_index` (iccid, province_code, card_id) VALUES ('{iccid}', '51', 42)").as_str()),
+            (Place::Data(ishard), format!("INSERT INTO `card_iccid_index` (iccid, province_code, card_id) VALUES ('{iccid}', '51', 42) ON DUPLICATE KEY UPDATE `province_code` = IF(`card_id` <=> VALUES(`card_id`), VALUES(`province_code`), `province_code`)").as_str()),
         ]
     );
+    assert!(p.index_move, "a single-row INSERT may move its index row");
+    // several rows: a plain index insert (every key must be new)
+    let routed = hk(&format!(
+        "INSERT INTO sim_card (card_id, iccid, province_code, city_code, depot_id, card_type) VALUES (1, '{iccid}', '51', '510', 7, 'M'), (2, '{iccid}1', '51', '510', 7, 'M')"
+    ))
+    .unwrap();
+    let Routed::Shards(p) = routed else {
+        panic!("{routed:?}")
+    };
+    assert!(!p.index_move);
+    assert!(p
+        .targets
+        .iter()
+        .all(|t| !t.sql.contains("ON DUPLICATE KEY")));
     let rows = explain(
         &Routed::NeedLookup(
             match r
