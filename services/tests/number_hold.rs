@@ -220,12 +220,32 @@ async fn hold_extend_release_sell_and_their_result_codes() {
         "0001",
         "sold is taken"
     );
-    // Release puts it back on the shelf; releasing a free number is 0006.
+    // Release freezes the number (冷冻, aging before reuse); releasing it
+    // again is 0004, and releasing a free on-shelf number is 0006.
     let b = &nums[1];
     assert_eq!(hold(&s, t, b, "cust-1", None).await["code"], "0000");
-    assert_eq!(op(&s, t, b, "release", "cust-1").await["code"], "0000");
-    assert_eq!(status_of(&s, b).await, "03");
-    assert_eq!(op(&s, t, b, "release", "cust-1").await["code"], "0006");
+    let v = op(&s, t, b, "release", "cust-1").await;
+    assert_eq!(
+        (v["code"].as_str(), v["status"].as_str()),
+        (Some("0000"), Some("11")),
+        "{v}"
+    );
+    assert_eq!(status_of(&s, b).await, "11");
+    let v = op(&s, t, b, "release", "cust-1").await;
+    assert_eq!(
+        (v["code"].as_str(), v["status"].as_str()),
+        (Some("0004"), Some("11")),
+        "{v}"
+    );
+    assert_eq!(
+        hold(&s, t, b, "cust-2", None).await["code"],
+        "0004",
+        "frozen is not for holding"
+    );
+    assert_eq!(
+        op(&s, t, &nums[5], "release", "cust-1").await["code"],
+        "0006"
+    );
     // Not for sale, not usable, no such number.
     force_status(&s, &nums[2], "01").await;
     assert_eq!(hold(&s, t, &nums[2], "k", None).await["code"], "0003");
@@ -270,6 +290,14 @@ async fn hold_extend_release_sell_and_their_result_codes() {
     cleanup(&s, &nums).await;
 }
 
+async fn select(s: &common::Server, token: &str, query: &str) -> Value {
+    let r = s
+        .get(token, &format!("/api/v1/numbers/select?{query}"))
+        .await;
+    assert_eq!(r.status(), 200, "select {query}");
+    r.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn expired_holds_and_aged_frozen_numbers_return_to_the_shelf() {
     let s = server_with(|c| {
@@ -278,7 +306,7 @@ async fn expired_holds_and_aged_frozen_numbers_return_to_the_shelf() {
     })
     .await;
     let admin = s.admin().await;
-    let nums = on_shelf(&s, &admin, "76", 2, None).await;
+    let nums = on_shelf(&s, &admin, "76", 3, None).await;
     let t = &admin.token;
     assert_eq!(
         hold(&s, t, &nums[0], "short", Some(1)).await["code"],
@@ -293,16 +321,29 @@ async fn expired_holds_and_aged_frozen_numbers_return_to_the_shelf() {
     assert_eq!(op(&s, t, &nums[1], "sell", "k2").await["code"], "0000");
     let (st, body) = set_status(&s, &admin, &nums[1..2], "11").await;
     assert_eq!(st, 200, "{body}");
+    // Released by the key: 冷冻 and off the selection until aged, then back.
+    let (province, tail) = ("76", &nums[2][3..]);
+    let find = format!("province_code={province}&tail={tail}");
+    assert!(selected(&select(&s, t, &find).await).contains(&nums[2]));
+    assert_eq!(hold(&s, t, &nums[2], "k3", None).await["code"], "0000");
+    assert_eq!(op(&s, t, &nums[2], "release", "k3").await["code"], "0000");
+    assert!(!selected(&select(&s, t, &find).await).contains(&nums[2]));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let a = status_of(&s, &nums[0]).await;
         let b = status_of(&s, &nums[1]).await;
-        if a == "03" && b == "03" {
+        let c = status_of(&s, &nums[2]).await;
+        if a == "03" && b == "03" && c == "03" {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "still {a} / {b}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {a} / {b} / {c}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    // The sweeper's thaw dropped the cached shelf: selectable again.
+    assert!(selected(&select(&s, t, &find).await).contains(&nums[2]));
     let h = history_actions(&s, &admin, &nums[0]).await;
     assert_eq!(
         h.last().unwrap(),
@@ -317,6 +358,15 @@ async fn expired_holds_and_aged_frozen_numbers_return_to_the_shelf() {
     assert_eq!(
         actions,
         vec!["intake", "shelve", "hold", "sell", "cancel", "thaw"]
+    );
+    let h = history_actions(&s, &admin, &nums[2]).await;
+    let moves: Vec<(Option<&str>, &str, &str)> = h
+        .iter()
+        .map(|(f, to, a)| (f.as_deref(), to.as_str(), a.as_str()))
+        .collect();
+    assert_eq!(
+        moves[3..],
+        [(Some("04"), "11", "release"), (Some("11"), "03", "thaw")]
     );
     cleanup(&s, &nums).await;
 }

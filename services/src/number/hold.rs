@@ -289,10 +289,11 @@ pub async fn act(
             Action::Extend,
             true,
         ),
+        // 冷冻 first (DESIGN.md §6); the sweeper shelves it after the aging.
         Op::Release => (
-            "status = '03', hold_key = NULL, hold_channel_id = NULL, hold_staff_id = NULL, \
-             hold_deadline = NULL",
-            NumberStatus::OnShelf,
+            "status = '11', frozen_until = DATE_ADD(NOW(3), INTERVAL ? SECOND), hold_key = NULL, \
+             hold_channel_id = NULL, hold_staff_id = NULL, hold_deadline = NULL",
+            NumberStatus::Frozen,
             Action::Release,
             false,
         ),
@@ -304,7 +305,11 @@ pub async fn act(
         ),
     };
     let mut params: Vec<Value> = Vec::new();
-    if let Some(s) = seconds {
+    let set_seconds = match op {
+        Op::Release => Some(state.number.cfg.frozen_aging_seconds),
+        _ => seconds,
+    };
+    if let Some(s) = set_seconds {
         params.push(s.into());
     }
     params.push(no.into());
@@ -318,7 +323,6 @@ pub async fn act(
         cond.push_str(" AND hold_deadline > NOW(3)");
     }
     let mut tx = state.db.begin().await?;
-    let before = current(&mut tx, no).await?;
     tx.exec_drop(
         format!(
             "UPDATE phone_number SET {set}, version = version + 1 \
@@ -344,11 +348,8 @@ pub async fn act(
             }],
         )
         .await?;
+        // No shelf changes: a released number is frozen, not on the shelf.
         tx.commit().await?;
-        if op == Op::Release {
-            let pool = before.as_ref().and_then(|c| c.pool);
-            announce(state, &l.area.province, &l.area.city, pool).await;
-        }
         let mut r = result(ResultCode::Ok, no, after.as_ref());
         r.hold_key = Some(req.key);
         r.hold_deadline = after.and_then(|c| c.deadline);

@@ -117,7 +117,10 @@ pub const TRANSITIONS: &[Transition] = &[
     t(Reserved, Idle, Action::Unreserve, Door::Manual),
     t(Reserved, OnShelf, Action::Shelve, Door::Manual),
     t(OnShelf, Held, Action::Hold, Door::Hold),
-    t(Held, OnShelf, Action::Release, Door::Hold),
+    // A released hold ages in 冷冻 before it may be sold again (DESIGN.md §6);
+    // only an expired hold goes straight back to the shelf.
+    t(Held, Frozen, Action::Release, Door::Hold),
+    t(Held, OnShelf, Action::Expire, Door::System),
     t(Held, Occupied, Action::Sell, Door::Hold),
     t(OnShelf, PreOccupied, Action::PreOccupy, Door::Manual),
     t(PreOccupied, OnShelf, Action::CancelPreOccupy, Door::Manual),
@@ -185,6 +188,14 @@ mod tests {
         assert_eq!(find(OnShelf, Held).unwrap().door, Door::Hold);
         assert_eq!(find(Held, Occupied).unwrap().door, Door::Hold);
         assert_eq!(find(Frozen, OnShelf).unwrap().door, Door::System);
+        // Release freezes; only expiry shelves a held number directly.
+        let release = find(Held, Frozen).unwrap();
+        assert_eq!(
+            (release.door, release.action),
+            (Door::Hold, Action::Release)
+        );
+        let expire = find(Held, OnShelf).unwrap();
+        assert_eq!((expire.door, expire.action), (Door::System, Action::Expire));
         assert!(
             find(Occupied, OnShelf).is_none(),
             "a sold number never goes straight back"
