@@ -7,13 +7,14 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
+use crate::number::{change, intake, pool, routes as number, rules, select, waiver};
 use crate::permission::{channel, department, login, logs, menu, open, policy, role, staff, sync};
 use crate::problem::Problem;
 use crate::{health, problem};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "haoka-server", description = "号卡资源管理: permission center (权限中心) and shared endpoints"),
+    info(title = "haoka-server", description = "号卡资源管理: permission center (权限中心), number center (号码中心) and shared endpoints"),
     paths(
         health::healthz, health::readyz,
         login::login, login::logout, login::me, login::change_password,
@@ -31,6 +32,15 @@ use crate::{health, problem};
         logs::list_operation_logs, logs::list_interface_logs, logs::list_login_logs,
         sync::sync_departments, sync::sync_channels, sync::sync_staff,
         open::open_channel, open::open_ping,
+        intake::intake, change::change_status, change::move_depot,
+        number::list_depots, number::create_depot, select::staff_select,
+        pool::list_pools, pool::create_pool, pool::assign_numbers, pool::list_grants, pool::put_grant,
+        rules::list_rules, rules::create_rule, rules::update_rule, rules::list_levels, rules::reclassify,
+        number::get_number, number::number_history,
+        number::staff_hold, number::staff_extend, number::staff_release, number::staff_sell,
+        waiver::fee, waiver::list_waivers, waiver::request_waiver, waiver::approve, waiver::reject,
+        select::channel_select, number::channel_hold, number::channel_extend,
+        number::channel_release, number::channel_sell,
     ),
     components(schemas(Problem)),
     modifiers(&Security, &ProblemResponses)

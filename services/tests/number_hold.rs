@@ -85,7 +85,7 @@ async fn intake_reports_every_bad_number_and_applies_nothing() {
             json!({"numbers": [numbers[29]], "depot_id": other_depot}),
         )
         .await;
-    assert_eq!(r.status(), 422);
+    assert_eq!(r.status(), 409, "refused by the stock, not malformed");
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["rejected"][0]["reason"], "wrong_depot_province");
     cleanup(&s, &numbers).await;
@@ -283,6 +283,20 @@ async fn hold_extend_release_sell_and_their_result_codes() {
         .post(t, "/api/v1/numbers/12345/hold", json!({"key": "x"}))
         .await;
     common::problem(r, 400, "invalid_request").await;
+    // A number of a segment no province has cannot exist.
+    let r = s
+        .post(t, "/api/v1/numbers/10000000000/hold", json!({"key": "x"}))
+        .await;
+    common::problem(r, 404, "not_found").await;
+    // An intake into a depot that does not exist.
+    let r = s
+        .post(
+            t,
+            "/api/v1/numbers/intake",
+            json!({"numbers": [nums[0]], "depot_id": i64::MAX}),
+        )
+        .await;
+    common::problem(r, 404, "not_found").await;
     // History: hold, extend, sell with the key.
     let h = history_actions(&s, &admin, a).await;
     let actions: Vec<&str> = h.iter().map(|x| x.2.as_str()).collect();

@@ -250,7 +250,8 @@ async fn waivers_need_another_approver_and_reduce_the_fee() {
         .await
         .unwrap();
     assert_eq!(fee["due_deposit_cents"], 30_000);
-    // Too much, or an ordinary number: refused.
+    // More than the level costs, or an ordinary number: a conflict with the
+    // number's state; waiving nothing: a bad request.
     let r = s
         .post(
             t,
@@ -258,12 +259,20 @@ async fn waivers_need_another_approver_and_reduce_the_fee() {
             json!({"deposit_waived_cents": 60000, "reason": "x"}),
         )
         .await;
-    common::problem(r, 400, "invalid_request").await;
+    common::problem(r, 409, "conflict").await;
     let r = s
         .post(
             t,
             &format!("/api/v1/numbers/{}/waivers", nums[1]),
             json!({"deposit_waived_cents": 1, "reason": "x"}),
+        )
+        .await;
+    common::problem(r, 409, "conflict").await;
+    let r = s
+        .post(
+            t,
+            &format!("/api/v1/numbers/{n}/waivers"),
+            json!({"reason": "x"}),
         )
         .await;
     common::problem(r, 400, "invalid_request").await;

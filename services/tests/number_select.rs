@@ -85,9 +85,21 @@ async fn selection_filters_paging_and_caps() {
     let p2 = selected(&select(&s, t, &format!("{base}&page_size=3&page=2")).await);
     assert_eq!([p1, p2].concat(), expect[..6].to_vec());
     // Anti-grabbing caps and bad filters are problems.
+    // Anti-grabbing: well-formed, but deeper than the window.
+    let r = s
+        .get(
+            t,
+            &format!("/api/v1/numbers/select?{base}&page_size=50&page=11"),
+        )
+        .await;
+    common::problem(r, 403, "not_allowed").await;
+    let r = s
+        .get(t, &format!("/api/v1/numbers/select?{base}&city_code=999"))
+        .await;
+    common::problem(r, 404, "not_found").await;
     for q in [
         format!("{base}&page_size=51"),
-        format!("{base}&page_size=50&page=11"),
+        format!("{base}&level=1,%202"),
         format!("{base}&pattern=XYZ"),
         format!("{base}&tail=12a"),
         format!("{base}&level=7"),

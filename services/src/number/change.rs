@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use mysql_async::prelude::Queryable;
 use mysql_async::Value;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::access::Actor;
 use super::history::{self, Entry};
@@ -20,26 +21,30 @@ use super::transition::{self, Action, Door};
 use super::{check_count, locate, marks, Located, NumberResult};
 use crate::app::AppState;
 use crate::auth::rbac::Principal;
-use crate::problem::{ApiError, Json};
+use crate::problem::{ApiError, Json, Problem};
 
-const MAX_PER_REQUEST: usize = 1000;
+pub const MAX_PER_REQUEST: usize = 1000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusRequest {
+    #[schema(schema_with = super::doc::numbers)]
     pub numbers: Vec<String>,
     pub to: NumberStatus,
+    #[schema(max_length = 256, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DepotRequest {
+    #[schema(schema_with = super::doc::numbers)]
     pub numbers: Vec<String>,
     pub depot_id: i64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// The answer of a batch change: per-number result codes.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct BatchResult {
     /// True when every number changed; false when nothing did.
     pub applied: bool,
@@ -134,6 +139,10 @@ fn respond(results: Vec<NumberResult>) -> Response {
     (status, Json(BatchResult { applied, results })).into_response()
 }
 
+#[utoipa::path(post, path = "/api/v1/numbers/status", tag = "numbers", request_body = StatusRequest,
+    security(("bearer" = [])), responses(
+        (status = 200, body = BatchResult, description = "every number changed"),
+        (status = 409, description = "nothing changed: the per-number codes say why (0004: not in the transition table); or a problem (a concurrent change)", content((BatchResult = "application/json"), (Problem = "application/problem+json")))))]
 pub async fn change_status(
     State(state): State<AppState>,
     principal: Principal,
@@ -231,6 +240,10 @@ pub async fn change_status(
     Ok(respond(results))
 }
 
+#[utoipa::path(post, path = "/api/v1/numbers/depot", tag = "numbers", request_body = DepotRequest,
+    security(("bearer" = [])), responses(
+        (status = 200, body = BatchResult, description = "every number moved"),
+        (status = 409, description = "nothing moved: the per-number codes say why; or a problem (a disabled depot)", content((BatchResult = "application/json"), (Problem = "application/problem+json")))))]
 pub async fn move_depot(
     State(state): State<AppState>,
     principal: Principal,
@@ -248,12 +261,13 @@ pub async fn move_depot(
         .await?;
     let depot_prov = match depot {
         Some((p, s, h)) if s == "A" && h != 0 => p,
-        _ => {
-            return Err(ApiError::Invalid(format!(
-                "depot {} does not exist, is disabled or does not hold numbers",
+        Some(_) => {
+            return Err(ApiError::Conflict(format!(
+                "depot {} is disabled or does not hold numbers",
                 req.depot_id
             )))
         }
+        None => return Err(ApiError::not_found("depot", req.depot_id)),
     };
     let rows = read_rows(&mut tx, &names, true).await?;
     let mut results = Vec::with_capacity(names.len());

@@ -54,7 +54,7 @@ pub async fn write<Q: Queryable>(c: &mut Q, entries: &[Entry]) -> Result<(), Api
     Ok(())
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryView {
     pub history_id: i64,
     pub phone_no: String,

@@ -41,11 +41,13 @@ pub struct HoldRequest {
     pub hold_seconds: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRequest {
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_.:-]+$")]
     pub key: String,
     /// For extend: the new remaining time.
+    #[schema(schema_with = super::doc::hold_seconds)]
     pub hold_seconds: Option<u64>,
 }
 

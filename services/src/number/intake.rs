@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use mysql_async::prelude::Queryable;
 use mysql_async::Value;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::access::Actor;
 use super::history::{self, Entry};
@@ -23,11 +24,12 @@ use super::transition::Action;
 use super::{marks, rules};
 use crate::app::AppState;
 use crate::auth::rbac::Principal;
-use crate::problem::{ApiError, Json};
+use crate::problem::{ApiError, Json, Problem};
 
 /// Rows per multi-row INSERT.
 const CHUNK: usize = 500;
 
+/// Its schema (list or range) is in `doc.rs`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IntakeRequest {
@@ -37,23 +39,46 @@ pub struct IntakeRequest {
     pub pool_id: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NumberRange {
+    #[schema(schema_with = super::doc::phone_no)]
     pub from: String,
+    #[schema(schema_with = super::doc::phone_no)]
     pub to: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// Why a number was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    Invalid,
+    UnknownSegment,
+    DuplicateInRequest,
+    Duplicate,
+    OutOfScope,
+    WrongDepotProvince,
+    WrongPoolArea,
+}
+
+impl RejectReason {
+    /// A fault of the request itself rather than of the stock it meets.
+    pub fn malformed(self) -> bool {
+        matches!(
+            self,
+            RejectReason::Invalid | RejectReason::DuplicateInRequest
+        )
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Rejected {
     pub phone_no: String,
-    /// `invalid`, `unknown_segment`, `duplicate_in_request`, `duplicate`,
-    /// `out_of_scope`, `wrong_depot_province`, `wrong_pool_area`.
-    pub reason: String,
+    pub reason: RejectReason,
     pub message: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct IntakeResult {
     pub accepted: usize,
     /// Count of numbers per premium level.
@@ -67,10 +92,10 @@ struct Candidate {
     city: String,
 }
 
-fn reject(rejected: &mut Vec<Rejected>, no: &str, reason: &str, message: String) {
+fn reject(rejected: &mut Vec<Rejected>, no: &str, reason: RejectReason, message: String) {
     rejected.push(Rejected {
         phone_no: no.to_string(),
-        reason: reason.to_string(),
+        reason,
         message,
     });
 }
@@ -117,12 +142,10 @@ async fn depot_province<Q: Queryable>(c: &mut Q, depot_id: i64) -> Result<String
         .await?;
     match row {
         Some((p, s, h)) if s == "A" && h != 0 => Ok(p),
-        Some(_) => Err(ApiError::Invalid(format!(
+        Some(_) => Err(ApiError::Conflict(format!(
             "depot {depot_id} is disabled or does not hold numbers"
         ))),
-        None => Err(ApiError::Invalid(format!(
-            "depot {depot_id} does not exist"
-        ))),
+        None => Err(ApiError::not_found("depot", depot_id)),
     }
 }
 
@@ -139,8 +162,8 @@ pub async fn pool_area<Q: Queryable>(
         .await?;
     match row {
         Some((p, city, s)) if s == "A" => Ok((p, city)),
-        Some(_) => Err(ApiError::Invalid(format!("pool {pool_id} is disabled"))),
-        None => Err(ApiError::Invalid(format!("pool {pool_id} does not exist"))),
+        Some(_) => Err(ApiError::Conflict(format!("pool {pool_id} is disabled"))),
+        None => Err(ApiError::not_found("pool", pool_id)),
     }
 }
 
@@ -165,6 +188,11 @@ pub async fn existing<Q: Queryable>(
     Ok(found)
 }
 
+#[utoipa::path(post, path = "/api/v1/numbers/intake", tag = "numbers", request_body = IntakeRequest,
+    security(("bearer" = [])), responses(
+        (status = 201, body = IntakeResult, description = "every number taken in as 01 idle"),
+        (status = 409, description = "nothing taken in: the stock refuses some numbers (duplicate, unknown segment, scope, depot or pool area); or a problem (a disabled depot or pool)", content((IntakeResult = "application/json"), (Problem = "application/problem+json"))),
+        (status = 422, description = "nothing taken in: some numbers are malformed or listed twice; or a problem (a body that does not fit)", content((IntakeResult = "application/json"), (Problem = "application/problem+json")))))]
 pub async fn intake(
     State(state): State<AppState>,
     principal: Principal,
@@ -174,8 +202,10 @@ pub async fn intake(
     let result = run(&state, &actor, &req).await?;
     let status = if result.rejected.is_empty() {
         StatusCode::CREATED
-    } else {
+    } else if result.rejected.iter().any(|r| r.reason.malformed()) {
         StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::CONFLICT
     };
     Ok((status, Json(result)).into_response())
 }
@@ -186,14 +216,17 @@ pub async fn run(
     actor: &Actor,
     req: &IntakeRequest,
 ) -> Result<IntakeResult, ApiError> {
-    let raw = listed(req, state.number.cfg.max_intake)?;
-    let segs = state.number.segments(&state.db).await?;
+    // The depot and pool first: naming ones that do not exist is a 404
+    // whatever the numbers are.
     let mut c = state.db.conn().await?;
     let depot_prov = depot_province(&mut c, req.depot_id).await?;
+    actor.check_province(&depot_prov)?;
     let pool = match req.pool_id {
         Some(p) => Some(pool_area(&mut c, p).await?),
         None => None,
     };
+    let raw = listed(req, state.number.cfg.max_intake)?;
+    let segs = state.number.segments(&state.db).await?;
     let mut rejected = Vec::new();
     let mut seen = HashSet::new();
     let mut cands = Vec::with_capacity(raw.len());
@@ -201,7 +234,7 @@ pub async fn run(
         let no = match Msisdn::parse(r) {
             Ok(n) => n,
             Err(e) => {
-                reject(&mut rejected, r, "invalid", e.to_string());
+                reject(&mut rejected, r, RejectReason::Invalid, e.to_string());
                 continue;
             }
         };
@@ -209,7 +242,7 @@ pub async fn run(
             reject(
                 &mut rejected,
                 r,
-                "duplicate_in_request",
+                RejectReason::DuplicateInRequest,
                 format!("{no} is listed twice"),
             );
             continue;
@@ -218,7 +251,7 @@ pub async fn run(
             reject(
                 &mut rejected,
                 r,
-                "unknown_segment",
+                RejectReason::UnknownSegment,
                 format!("segment {} is not allocated to any province", no.segment()),
             );
             continue;
@@ -227,7 +260,7 @@ pub async fn run(
             reject(
                 &mut rejected,
                 r,
-                "out_of_scope",
+                RejectReason::OutOfScope,
                 format!("province {} is outside your data scope", area.province),
             );
             continue;
@@ -236,7 +269,7 @@ pub async fn run(
             reject(
                 &mut rejected,
                 r,
-                "wrong_depot_province",
+                RejectReason::WrongDepotProvince,
                 format!(
                     "depot {} is in province {depot_prov}, the number in {}",
                     req.depot_id, area.province
@@ -249,7 +282,7 @@ pub async fn run(
                 reject(
                     &mut rejected,
                     r,
-                    "wrong_pool_area",
+                    RejectReason::WrongPoolArea,
                     format!(
                         "pool {} does not cover {}/{}",
                         req.pool_id.unwrap_or(0),
@@ -273,7 +306,7 @@ pub async fn run(
             reject(
                 &mut rejected,
                 cand.no.as_str(),
-                "duplicate",
+                RejectReason::Duplicate,
                 format!("{} is already in stock", cand.no),
             );
         }

@@ -7,12 +7,14 @@
 //! the caller and their pool rights; `history` writes 号历史 rows; `intake`,
 //! `change` (status / depot), `hold`, `select`, `pool`, `rules`, `waiver` are
 //! the endpoints; `shelf_cache` + `bus` keep the selection cache fresh;
-//! `sweeper` expires holds and ages frozen numbers; `routes` mounts it all.
+//! `sweeper` expires holds and ages frozen numbers; `routes` mounts it all
+//! and `doc` adds what the OpenAPI derives cannot say.
 
 pub mod access;
 pub mod bus;
 pub mod change;
 pub mod config;
+pub mod doc;
 pub mod history;
 pub mod hold;
 pub mod intake;
@@ -114,17 +116,16 @@ pub struct Located {
 pub async fn locate(state: &AppState, raw: &str) -> Result<Located, ApiError> {
     let no = Msisdn::parse(raw).map_err(|e| ApiError::Invalid(e.to_string()))?;
     let segs = state.number.segments(&state.db).await?;
-    let area = segs.area(no.segment_number()).cloned().ok_or_else(|| {
-        ApiError::Invalid(format!(
-            "segment {} of {no} is not allocated to any province",
-            no.segment()
-        ))
-    })?;
+    // A number of an unallocated segment cannot exist.
+    let area = segs
+        .area(no.segment_number())
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("number", format!("{no} (segment not allocated)")))?;
     Ok(Located { no, area })
 }
 
 /// The answer of a hold-style call: the number center's result code.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NumberResult {
     pub code: ResultCode,
     pub message: String,
@@ -148,6 +149,11 @@ impl NumberResult {
             hold_deadline: None,
         }
     }
+}
+
+/// A city code that is not a city of the province.
+pub fn unknown_city(province: &str, city: &str) -> ApiError {
+    ApiError::not_found("city", format!("{city:?} of province {province}"))
 }
 
 /// SQL placeholders for an IN list.

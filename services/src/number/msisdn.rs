@@ -17,8 +17,10 @@ pub enum MsisdnError {
 pub struct Msisdn([u8; 11]);
 
 impl Msisdn {
+    /// Exactly 11 ASCII digits starting with 1 (no surrounding blanks: the
+    /// API schema says so, and a batch loader trims its lines itself).
     pub fn parse(s: &str) -> Result<Msisdn, MsisdnError> {
-        let t = s.trim();
+        let t = s;
         if !t.bytes().all(|b| b.is_ascii_digit()) {
             return Err(MsisdnError::NotDigits(t.to_string()));
         }
@@ -86,6 +88,10 @@ mod tests {
         ));
         assert!(matches!(
             Msisdn::parse("1301800123a"),
+            Err(MsisdnError::NotDigits(_))
+        ));
+        assert!(matches!(
+            Msisdn::parse(" 13018001234"),
             Err(MsisdnError::NotDigits(_))
         ));
         assert!(matches!(

@@ -9,9 +9,10 @@ use axum::response::{IntoResponse, Response};
 use mysql_async::prelude::Queryable;
 use mysql_async::Value;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::access::{Actor, PoolRights};
-use super::change::{locate_all, read_rows};
+use super::change::{locate_all, read_rows, BatchResult};
 use super::history::{self, Entry};
 use super::marks;
 use super::shelf_cache::ShelfKey;
@@ -22,7 +23,7 @@ use crate::app::AppState;
 use crate::auth::rbac::Principal;
 use crate::db::{col, insert_id};
 use crate::domain::ProvinceCode;
-use crate::problem::{ApiError, Json, Path, Query};
+use crate::problem::{ApiError, Json, Path, Problem, Query};
 use crate::validate;
 
 /// Pools of `province` the caller may view, beyond the public shelf.
@@ -43,15 +44,18 @@ pub async fn pools_in(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPool {
     pub province_code: ProvinceCode,
+    /// Absent: a pool of the whole province.
+    #[schema(pattern = "^[0-9]{3}$")]
     pub city_code: Option<String>,
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\x00-\x1F\x7F-\x9F]+$")]
     pub name: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PoolView {
     pub pool_id: i64,
     pub province_code: String,
@@ -60,6 +64,8 @@ pub struct PoolView {
     pub status: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/numbers/pools", tag = "numbers", request_body = NewPool,
+    security(("bearer" = [])), responses((status = 201, body = PoolView)))]
 pub async fn create_pool(
     State(state): State<AppState>,
     principal: Principal,
@@ -70,10 +76,7 @@ pub async fn create_pool(
     if let Some(city) = &req.city_code {
         let segs = state.number.segments(&state.db).await?;
         if !segs.city_in(req.province_code.as_str(), city) {
-            return Err(ApiError::Invalid(format!(
-                "city {city:?} is not a city of province {}",
-                req.province_code
-            )));
+            return Err(super::unknown_city(req.province_code.as_str(), city));
         }
     }
     let mut c = state.db.conn().await?;
@@ -102,13 +105,16 @@ pub async fn create_pool(
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PoolListQuery {
     pub province_code: ProvinceCode,
 }
 
 /// The pools of a province the caller may view.
+#[utoipa::path(get, path = "/api/v1/numbers/pools", tag = "numbers", params(PoolListQuery),
+    security(("bearer" = [])), responses((status = 200, body = Vec<PoolView>)))]
 pub async fn list_pools(
     State(state): State<AppState>,
     principal: Principal,
@@ -156,13 +162,17 @@ async fn pool_of(
     Ok((p, city))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignRequest {
+    #[schema(schema_with = super::doc::numbers)]
     pub numbers: Vec<String>,
 }
 
 /// Puts in-stock numbers of the pool's area into the pool.
+#[utoipa::path(post, path = "/api/v1/numbers/pools/{id}/numbers", tag = "numbers", params(super::doc::IdPath), request_body = AssignRequest,
+    security(("bearer" = [])), responses((status = 200, body = BatchResult, description = "every number assigned"),
+        (status = 409, description = "nothing assigned: the per-number codes say why; or a problem (a concurrent change)", content((BatchResult = "application/json"), (Problem = "application/problem+json")))))]
 pub async fn assign_numbers(
     State(state): State<AppState>,
     principal: Principal,
@@ -228,11 +238,7 @@ pub async fn assign_numbers(
     let applied = results.iter().all(|r| r.code == ResultCode::Ok);
     if !applied {
         tx.rollback().await?;
-        return Ok((
-            StatusCode::CONFLICT,
-            Json(super::change::BatchResult { applied, results }),
-        )
-            .into_response());
+        return Ok((StatusCode::CONFLICT, Json(BatchResult { applied, results })).into_response());
     }
     let mut params: Vec<Value> = vec![pool_id.into()];
     params.extend(names.iter().map(|n| Value::from(*n)));
@@ -247,10 +253,10 @@ pub async fn assign_numbers(
     history::write(&mut tx, &entries).await?;
     tx.commit().await?;
     state.number.announce(&state.mq, shelves).await;
-    Ok(Json(super::change::BatchResult { applied, results }).into_response())
+    Ok(Json(BatchResult { applied, results }).into_response())
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum GranteeKind {
     Channel,
@@ -266,7 +272,7 @@ impl GranteeKind {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantRequest {
     pub grantee_kind: GranteeKind,
@@ -279,7 +285,7 @@ pub struct GrantRequest {
     pub can_operate: bool,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct GrantView {
     pub grant_id: i64,
     pub pool_id: i64,
@@ -292,6 +298,8 @@ pub struct GrantView {
 
 /// Sets (creates or replaces) one grantee's rights on a pool; all three false
 /// removes the grant.
+#[utoipa::path(put, path = "/api/v1/numbers/pools/{id}/grants", tag = "numbers", params(super::doc::IdPath), request_body = GrantRequest,
+    security(("bearer" = [])), responses((status = 200, body = Vec<GrantView>)))]
 pub async fn put_grant(
     State(state): State<AppState>,
     principal: Principal,
@@ -317,10 +325,11 @@ pub async fn put_grant(
         }
     };
     if exists.is_none() {
-        return Err(ApiError::Invalid(format!(
-            "{:?} {} does not exist",
-            req.grantee_kind, req.grantee_id
-        )));
+        let kind = match req.grantee_kind {
+            GranteeKind::Channel => "channel",
+            GranteeKind::Staff => "staff",
+        };
+        return Err(ApiError::not_found(kind, req.grantee_id));
     }
     let mut tx = state.db.begin().await?;
     let kind = req.grantee_kind.db();
@@ -398,6 +407,8 @@ async fn grants_of(
         .collect())
 }
 
+#[utoipa::path(get, path = "/api/v1/numbers/pools/{id}/grants", tag = "numbers", params(super::doc::IdPath),
+    security(("bearer" = [])), responses((status = 200, body = Vec<GrantView>)))]
 pub async fn list_grants(
     State(state): State<AppState>,
     principal: Principal,

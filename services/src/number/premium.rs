@@ -10,7 +10,7 @@ pub const ORDINARY: u8 = 9;
 
 /// A tail-pattern class (the letters name equal / consecutive digits at the
 /// end of the number).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum PatternClass {
     /// Last five digits equal: 88888.
     #[serde(rename = "AAAAA")]
@@ -123,7 +123,7 @@ impl PatternClass {
 }
 
 /// A recognition rule (`premium_rule`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rule {
     pub rule_id: i64,
     pub level: u8,

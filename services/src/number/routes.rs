@@ -9,6 +9,7 @@ use axum::routing::{get, patch, post, put};
 use axum::{Extension, Router};
 use mysql_async::prelude::Queryable;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::access::Actor;
 use super::history::{self, HistoryView};
@@ -148,7 +149,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(open)
 }
 
-async fn staff_hold(
+#[utoipa::path(post, path = "/api/v1/numbers/{no}/hold", tag = "numbers", params(super::doc::NumberPath), request_body = HoldRequest,
+    security(("bearer" = [])), responses((status = 200, body = NumberResult)))]
+pub async fn staff_hold(
     State(state): State<AppState>,
     p: Principal,
     Path(no): Path<String>,
@@ -169,7 +172,9 @@ async fn staff_op(
     ))
 }
 
-async fn staff_extend(
+#[utoipa::path(post, path = "/api/v1/numbers/{no}/extend", tag = "numbers", params(super::doc::NumberPath), request_body = KeyRequest,
+    security(("bearer" = [])), responses((status = 200, body = NumberResult)))]
+pub async fn staff_extend(
     State(state): State<AppState>,
     p: Principal,
     Path(no): Path<String>,
@@ -178,7 +183,9 @@ async fn staff_extend(
     staff_op(state, p, no, Op::Extend, req).await
 }
 
-async fn staff_release(
+#[utoipa::path(post, path = "/api/v1/numbers/{no}/release", tag = "numbers", params(super::doc::NumberPath), request_body = KeyRequest,
+    security(("bearer" = [])), responses((status = 200, body = NumberResult)))]
+pub async fn staff_release(
     State(state): State<AppState>,
     p: Principal,
     Path(no): Path<String>,
@@ -187,7 +194,9 @@ async fn staff_release(
     staff_op(state, p, no, Op::Release, req).await
 }
 
-async fn staff_sell(
+#[utoipa::path(post, path = "/api/v1/numbers/{no}/sell", tag = "numbers", params(super::doc::NumberPath), request_body = KeyRequest,
+    security(("bearer" = [])), responses((status = 200, body = NumberResult)))]
+pub async fn staff_sell(
     State(state): State<AppState>,
     p: Principal,
     Path(no): Path<String>,
@@ -196,7 +205,9 @@ async fn staff_sell(
     staff_op(state, p, no, Op::Sell, req).await
 }
 
-async fn channel_hold(
+#[utoipa::path(post, path = "/api/v1/open/numbers/{no}/hold", tag = "channel api", params(super::doc::NumberPath), request_body = HoldRequest,
+    security(("channel_signature" = [])), responses((status = 200, body = NumberResult)))]
+pub async fn channel_hold(
     State(state): State<AppState>,
     Extension(c): Extension<ChannelCaller>,
     Path(no): Path<String>,
@@ -219,7 +230,9 @@ async fn channel_op(
     ))
 }
 
-async fn channel_extend(
+#[utoipa::path(post, path = "/api/v1/open/numbers/{no}/extend", tag = "channel api", params(super::doc::NumberPath), request_body = KeyRequest,
+    security(("channel_signature" = [])), responses((status = 200, body = NumberResult)))]
+pub async fn channel_extend(
     State(state): State<AppState>,
     Extension(c): Extension<ChannelCaller>,
     Path(no): Path<String>,
@@ -228,7 +241,9 @@ async fn channel_extend(
     channel_op(state, c, no, Op::Extend, req).await
 }
 
-async fn channel_release(
+#[utoipa::path(post, path = "/api/v1/open/numbers/{no}/release", tag = "channel api", params(super::doc::NumberPath), request_body = KeyRequest,
+    security(("channel_signature" = [])), responses((status = 200, body = NumberResult)))]
+pub async fn channel_release(
     State(state): State<AppState>,
     Extension(c): Extension<ChannelCaller>,
     Path(no): Path<String>,
@@ -237,7 +252,9 @@ async fn channel_release(
     channel_op(state, c, no, Op::Release, req).await
 }
 
-async fn channel_sell(
+#[utoipa::path(post, path = "/api/v1/open/numbers/{no}/sell", tag = "channel api", params(super::doc::NumberPath), request_body = KeyRequest,
+    security(("channel_signature" = [])), responses((status = 200, body = NumberResult)))]
+pub async fn channel_sell(
     State(state): State<AppState>,
     Extension(c): Extension<ChannelCaller>,
     Path(no): Path<String>,
@@ -246,7 +263,7 @@ async fn channel_sell(
     channel_op(state, c, no, Op::Sell, req).await
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct NumberView {
     pub phone_no: String,
     pub province_code: String,
@@ -262,7 +279,9 @@ pub struct NumberView {
     pub version: i64,
 }
 
-async fn get_number(
+#[utoipa::path(get, path = "/api/v1/numbers/{no}", tag = "numbers", params(super::doc::NumberPath),
+    security(("bearer" = [])), responses((status = 200, body = NumberView)))]
+pub async fn get_number(
     State(state): State<AppState>,
     p: Principal,
     Path(no): Path<String>,
@@ -302,7 +321,9 @@ async fn get_number(
     Ok(Json(view))
 }
 
-async fn number_history(
+#[utoipa::path(get, path = "/api/v1/numbers/{no}/history", tag = "numbers", params(super::doc::NumberPath),
+    security(("bearer" = [])), responses((status = 200, body = Vec<HistoryView>)))]
+pub async fn number_history(
     State(state): State<AppState>,
     p: Principal,
     Path(no): Path<String>,
@@ -313,15 +334,17 @@ async fn number_history(
     Ok(Json(history::of_number(&mut c, l.no.as_str()).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDepot {
     pub province_code: ProvinceCode,
+    #[schema(pattern = "^[0-9]{3}$")]
     pub city_code: String,
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\x00-\x1F\x7F-\x9F]+$")]
     pub name: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DepotView {
     pub depot_id: i64,
     pub province_code: String,
@@ -330,7 +353,9 @@ pub struct DepotView {
 }
 
 /// 库位: a stock location (a broadcast table, shared with the card center).
-async fn create_depot(
+#[utoipa::path(post, path = "/api/v1/numbers/depots", tag = "numbers", request_body = NewDepot,
+    security(("bearer" = [])), responses((status = 201, body = DepotView)))]
+pub async fn create_depot(
     State(state): State<AppState>,
     p: Principal,
     Json(req): Json<NewDepot>,
@@ -339,10 +364,10 @@ async fn create_depot(
     p.scope.check(Some(req.province_code.as_str()))?;
     let segs = state.number.segments(&state.db).await?;
     if !segs.city_in(req.province_code.as_str(), &req.city_code) {
-        return Err(ApiError::Invalid(format!(
-            "city {:?} is not a city of province {}",
-            req.city_code, req.province_code
-        )));
+        return Err(super::unknown_city(
+            req.province_code.as_str(),
+            &req.city_code,
+        ));
     }
     let mut c = state.db.conn().await?;
     let id = insert_id(
@@ -367,13 +392,16 @@ async fn create_depot(
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DepotQuery {
     pub province_code: ProvinceCode,
 }
 
-async fn list_depots(
+#[utoipa::path(get, path = "/api/v1/numbers/depots", tag = "numbers", params(DepotQuery),
+    security(("bearer" = [])), responses((status = 200, body = Vec<DepotView>)))]
+pub async fn list_depots(
     State(state): State<AppState>,
     p: Principal,
     crate::problem::Query(q): crate::problem::Query<DepotQuery>,

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use mysql_async::prelude::Queryable;
 use mysql_async::Value;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::access::Actor;
 use super::change::{locate_all, read_rows};
@@ -98,10 +99,13 @@ pub async fn seed(state: &AppState) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[utoipa::path(get, path = "/api/v1/numbers/premium/rules", tag = "numbers",
+    security(("bearer" = [])), responses((status = 200, body = Vec<Rule>)))]
 pub async fn list_rules(State(state): State<AppState>) -> Result<Json<Vec<Rule>>, ApiError> {
     Ok(Json(load(&state.db).await?))
 }
 
+/// Its schema (pattern by class) is in `doc.rs`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewRule {
@@ -129,6 +133,8 @@ fn check_level(level: u8) -> Result<(), ApiError> {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/numbers/premium/rules", tag = "numbers", request_body = NewRule,
+    security(("bearer" = [])), responses((status = 201, body = Rule)))]
 pub async fn create_rule(
     State(state): State<AppState>,
     principal: Principal,
@@ -182,14 +188,17 @@ pub async fn create_rule(
     Ok((StatusCode::CREATED, Json(rule)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RulePatch {
+    #[schema(minimum = 1, maximum = 6)]
     pub level: Option<u8>,
     pub priority: Option<i32>,
     pub enabled: Option<bool>,
 }
 
+#[utoipa::path(patch, path = "/api/v1/numbers/premium/rules/{id}", tag = "numbers", params(super::doc::IdPath), request_body = RulePatch,
+    security(("bearer" = [])), responses((status = 200, body = Rule)))]
 pub async fn update_rule(
     State(state): State<AppState>,
     principal: Principal,
@@ -236,7 +245,7 @@ pub async fn update_rule(
     Ok(Json(after))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Level {
     pub level: u8,
     pub name: String,
@@ -262,6 +271,8 @@ pub async fn level_of<Q: Queryable>(c: &mut Q, level: u8) -> Result<Option<Level
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/numbers/premium/levels", tag = "numbers",
+    security(("bearer" = [])), responses((status = 200, body = Vec<Level>)))]
 pub async fn list_levels(State(state): State<AppState>) -> Result<Json<Vec<Level>>, ApiError> {
     let mut c = state.db.conn().await?;
     let rows: Vec<(u8, String, i64, i64, i32)> = c
@@ -283,13 +294,14 @@ pub async fn list_levels(State(state): State<AppState>) -> Result<Json<Vec<Level
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReclassifyRequest {
+    #[schema(schema_with = super::doc::numbers)]
     pub numbers: Vec<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Reclassified {
     pub phone_no: String,
     pub from_level: u8,
@@ -298,6 +310,8 @@ pub struct Reclassified {
 
 /// Re-applies the current rules to in-stock numbers; changed levels get a
 /// history row.
+#[utoipa::path(post, path = "/api/v1/numbers/premium/reclassify", tag = "numbers", request_body = ReclassifyRequest,
+    security(("bearer" = [])), responses((status = 200, body = Vec<Reclassified>, description = "the numbers whose level changed")))]
 pub async fn reclassify(
     State(state): State<AppState>,
     principal: Principal,

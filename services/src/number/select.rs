@@ -6,6 +6,7 @@
 use axum::extract::State;
 use axum::Extension;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::access::Actor;
 use super::premium::PatternClass;
@@ -16,29 +17,41 @@ use crate::auth::rbac::Principal;
 use crate::domain::ProvinceCode;
 use crate::problem::{ApiError, Json, Query};
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The page limits below are the server defaults (`number.max_results_per_call`,
+/// `number.max_result_window`); page × page_size may not pass the window.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SelectQuery {
-    pub province_code: Option<String>,
+    /// Default: the caller's own province.
+    pub province_code: Option<ProvinceCode>,
+    #[param(pattern = "^[0-9]{3}$")]
     pub city_code: Option<String>,
     pub pool_id: Option<i64>,
     /// Comma-separated premium levels, e.g. `1,2,9`.
+    #[param(pattern = "^[1-69](,[1-69])*$")]
     pub level: Option<String>,
     /// The number ends with these digits.
+    #[param(pattern = "^[0-9]{1,8}$")]
     pub tail: Option<String>,
     /// The last 8 digits contain this digit string.
+    #[param(pattern = "^[0-9]{1,8}$")]
     pub contains: Option<String>,
     /// None of these digits appear in the last 8 digits.
+    #[param(pattern = "^[0-9]{1,10}$")]
     pub not_contains: Option<String>,
     /// No 4 in the last 8 digits.
     pub no4: Option<bool>,
-    /// A pattern class (AAAA, ABCD, AABB, ABAB, ...) of the tail.
+    /// A pattern class of the tail.
+    #[param(pattern = "^(AAAAA|AAAA|AAA|ABCD|DCBA|AABB|ABAB|ABBA|NO4)$")]
     pub pattern: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
     pub page: Option<u32>,
+    #[param(minimum = 1, maximum = 50)]
     pub page_size: Option<u32>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct SelectedNumber {
     pub phone_no: String,
     pub province_code: String,
@@ -47,7 +60,7 @@ pub struct SelectedNumber {
     pub premium_level: u8,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SelectPage {
     pub items: Vec<SelectedNumber>,
     /// Matches within the paging window (never more than the window).
@@ -82,7 +95,7 @@ impl Criteria {
             None => None,
             Some(s) => Some(
                 s.split(',')
-                    .map(|x| match x.trim().parse::<u8>() {
+                    .map(|x| match x.parse::<u8>() {
                         Ok(l) if (1..=6).contains(&l) || l == 9 => Ok(l),
                         _ => Err(ApiError::Invalid(format!(
                             "level must list premium levels 1-6 or 9 (got {x:?})"
@@ -159,6 +172,8 @@ impl Criteria {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/numbers/select", tag = "numbers", params(SelectQuery),
+    security(("bearer" = [])), responses((status = 200, body = SelectPage)))]
 pub async fn staff_select(
     State(state): State<AppState>,
     principal: Principal,
@@ -167,6 +182,8 @@ pub async fn staff_select(
     Ok(Json(select(&state, &Actor::Staff(principal), &q).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/open/numbers/select", tag = "channel api", params(SelectQuery),
+    security(("channel_signature" = [])), responses((status = 200, body = SelectPage)))]
 pub async fn channel_select(
     State(state): State<AppState>,
     Extension(caller): Extension<ChannelCaller>,
@@ -189,28 +206,28 @@ pub async fn select(
             cfg.max_results_per_call
         )));
     }
-    if page == 0 || u64::from(page) * u64::from(page_size) > u64::from(cfg.max_result_window) {
-        return Err(ApiError::Invalid(format!(
+    if page == 0 {
+        return Err(ApiError::Invalid("page must be 1 or more".into()));
+    }
+    // Anti-grabbing: a well-formed request for more than the window is
+    // refused, not an error in the request.
+    if u64::from(page) * u64::from(page_size) > u64::from(cfg.max_result_window) {
+        return Err(ApiError::NotAllowed(format!(
             "page × page_size may not pass {} (narrow the search instead of paging deeper)",
             cfg.max_result_window
         )));
     }
     let criteria = Criteria::parse(q)?;
-    let province = match q.province_code.as_deref().or(actor.home_province()) {
-        Some(p) => ProvinceCode::parse(p)
-            .ok_or_else(|| ApiError::Invalid(format!("unknown province code {p:?}")))?,
-        None => return Err(ApiError::Invalid("province_code is required".into())),
+    let province = match (&q.province_code, actor.home_province()) {
+        (Some(p), _) => p.as_str(),
+        (None, Some(p)) => p,
+        (None, None) => return Err(ApiError::Invalid("province_code is required".into())),
     };
-    let province = province.as_str();
     actor.check_province(province)?;
     let segs = state.number.segments(&state.db).await?;
     let cities = match &q.city_code {
         Some(c) if segs.city_in(province, c) => vec![c.clone()],
-        Some(c) => {
-            return Err(ApiError::Invalid(format!(
-                "city {c:?} is not a city of province {province}"
-            )))
-        }
+        Some(c) => return Err(super::unknown_city(province, c)),
         None => segs.cities(province),
     };
     let rights = state.number.grants.rights(&state.db, actor).await?;

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mysql_async::prelude::Queryable;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::access::Actor;
 use super::rules::level_of;
@@ -17,17 +18,25 @@ use crate::db::{col, insert_id};
 use crate::problem::{ApiError, Json, Path};
 use crate::validate;
 
-#[derive(Debug, Deserialize)]
+/// At most the level's fees, not both 0.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WaiverRequest {
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub deposit_waived_cents: i64,
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub monthly_waived_cents: i64,
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]+$"
+    )]
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum WaiverStatus {
     Pending,
@@ -52,7 +61,7 @@ impl WaiverStatus {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct WaiverView {
     pub waiver_id: i64,
     pub phone_no: String,
@@ -109,6 +118,8 @@ async fn waivers<Q: Queryable>(c: &mut Q, no: &str) -> Result<Vec<WaiverView>, A
         .collect())
 }
 
+#[utoipa::path(post, path = "/api/v1/numbers/{no}/waivers", tag = "numbers", params(super::doc::NumberPath), request_body = WaiverRequest,
+    security(("bearer" = [])), responses((status = 201, body = WaiverView)))]
 pub async fn request_waiver(
     State(state): State<AppState>,
     principal: Principal,
@@ -121,15 +132,21 @@ pub async fn request_waiver(
     let fees = level_of(&mut tx, level)
         .await?
         .filter(|_| level != super::premium::ORDINARY)
-        .ok_or_else(|| ApiError::Invalid(format!("{} is not a premium number", l.no)))?;
+        .ok_or_else(|| ApiError::Conflict(format!("{} is not a premium number", l.no)))?;
     if req.deposit_waived_cents < 0
         || req.monthly_waived_cents < 0
-        || req.deposit_waived_cents > fees.pre_deposit_cents
-        || req.monthly_waived_cents > fees.min_monthly_spend_cents
         || req.deposit_waived_cents + req.monthly_waived_cents == 0
     {
-        return Err(ApiError::Invalid(format!(
-            "waive 0 to {} cents of the pre-deposit and 0 to {} cents of the monthly spend, not both 0",
+        return Err(ApiError::Invalid(
+            "waive 0 or more cents of the pre-deposit and of the monthly spend, not both 0".into(),
+        ));
+    }
+    // Within the request's rules but above what this number's level costs.
+    if req.deposit_waived_cents > fees.pre_deposit_cents
+        || req.monthly_waived_cents > fees.min_monthly_spend_cents
+    {
+        return Err(ApiError::Conflict(format!(
+            "level {level} fees are {} cents pre-deposit and {} cents monthly spend: waive no more",
             fees.pre_deposit_cents, fees.min_monthly_spend_cents
         )));
     }
@@ -172,6 +189,8 @@ pub async fn request_waiver(
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/numbers/{no}/waivers", tag = "numbers", params(super::doc::NumberPath),
+    security(("bearer" = [])), responses((status = 200, body = Vec<WaiverView>)))]
 pub async fn list_waivers(
     State(state): State<AppState>,
     principal: Principal,
@@ -183,12 +202,15 @@ pub async fn list_waivers(
     Ok(Json(waivers(&mut c, l.no.as_str()).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Decision {
+    #[schema(max_length = 256, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub note: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/numbers/{no}/waivers/{id}/approve", tag = "numbers", params(super::doc::WaiverPath), request_body = Decision,
+    security(("bearer" = [])), responses((status = 200, body = WaiverView)))]
 pub async fn approve(
     state: State<AppState>,
     principal: Principal,
@@ -198,6 +220,8 @@ pub async fn approve(
     decide(state, principal, path, body, WaiverStatus::Approved).await
 }
 
+#[utoipa::path(post, path = "/api/v1/numbers/{no}/waivers/{id}/reject", tag = "numbers", params(super::doc::WaiverPath), request_body = Decision,
+    security(("bearer" = [])), responses((status = 200, body = WaiverView)))]
 pub async fn reject(
     state: State<AppState>,
     principal: Principal,
@@ -271,7 +295,7 @@ async fn decide(
         .ok_or_else(|| ApiError::Internal("waiver not read back".into()))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Fee {
     pub phone_no: String,
     pub premium_level: u8,
@@ -286,6 +310,8 @@ pub struct Fee {
 }
 
 /// 机号费用查询.
+#[utoipa::path(get, path = "/api/v1/numbers/{no}/fee", tag = "numbers", params(super::doc::NumberPath),
+    security(("bearer" = [])), responses((status = 200, body = Fee)))]
 pub async fn fee(
     State(state): State<AppState>,
     principal: Principal,
