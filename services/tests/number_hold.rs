@@ -7,6 +7,7 @@ mod number_support;
 
 use std::collections::{HashMap, HashSet};
 
+use haoka_services::number::events::{NumberSold, StatusChanged};
 use haoka_services::number::status::NumberStatus;
 use haoka_services::number::transition::{self, Door};
 use mysql_async::prelude::Queryable;
@@ -383,6 +384,74 @@ async fn expired_holds_and_aged_frozen_numbers_return_to_the_shelf() {
         [(Some("04"), "11", "release"), (Some("11"), "03", "thaw")]
     );
     cleanup(&s, &nums).await;
+}
+
+/// Routing key and action of a number's events (all on haoka.events).
+async fn event_keys(s: &common::Server, number: &str) -> Vec<(String, Option<String>)> {
+    events(s, number)
+        .await
+        .into_iter()
+        .map(|(k, x, p)| {
+            assert_eq!(x, "haoka.events");
+            (k, p["action"].as_str().map(str::to_string))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_sale_and_a_staff_status_change_write_their_event_iff_they_commit() {
+    let s = server().await;
+    let admin = s.admin().await;
+    let t = &admin.token;
+    let nums = on_shelf(&s, &admin, "19", 2, None).await;
+    let (a, b) = (&nums[0], &nums[1]);
+    let shelved = vec![(
+        "number.status_changed".to_string(),
+        Some("shelve".to_string()),
+    )];
+    assert_eq!(event_keys(&s, a).await, shelved, "the shelving");
+    // A hold writes none, nor does a refused sale (wrong key).
+    assert_eq!(hold(&s, t, a, "ev-1", None).await["code"], "0000");
+    assert_eq!(op(&s, t, a, "sell", "ev-2").await["code"], "0001");
+    assert_eq!(event_keys(&s, a).await, shelved);
+    assert_eq!(op(&s, t, a, "sell", "ev-1").await["code"], "0000");
+    let ev = events(&s, a).await;
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert_eq!(ev[1].0, "number.sold");
+    let sold: NumberSold = serde_json::from_value(ev[1].2.clone()).unwrap();
+    let segs = s.state.number.segments(&s.state.db).await.unwrap();
+    let area = segs.area(a[..7].parse().unwrap()).unwrap().clone();
+    assert_eq!(
+        sold,
+        NumberSold {
+            phone_no: a.clone(),
+            province_code: "19".into(),
+            city_code: area.city,
+            pool_id: None,
+            hold_key: "ev-1".into(),
+            channel_id: None,
+            staff_id: Some(admin.staff_id),
+        }
+    );
+    assert_eq!(op(&s, t, a, "sell", "ev-1").await["code"], "0001", "sold");
+    assert_eq!(events(&s, a).await.len(), 2, "a repeated sale writes none");
+    // A staff status change: one event per number, with the transition.
+    let (st, body) = set_status(&s, &admin, &nums[1..], "01").await;
+    assert_eq!(st, 200, "{body}");
+    let ev = events(&s, b).await;
+    let changed: StatusChanged = serde_json::from_value(ev.last().unwrap().2.clone()).unwrap();
+    assert_eq!(
+        (changed.from, changed.to, changed.action.as_str()),
+        (NumberStatus::OnShelf, NumberStatus::Idle, "unshelve")
+    );
+    assert_eq!(changed.staff_id, Some(admin.staff_id));
+    // A refused batch (10 → 03 is not in the table) rolls back: no events.
+    let (st, _) = set_status(&s, &admin, &nums, "03").await;
+    assert_eq!(st, 409);
+    assert_eq!(events(&s, b).await.len(), 2, "shelve, unshelve only");
+    assert_eq!(events(&s, a).await.len(), 2, "shelve, sold only");
+    cleanup(&s, &nums).await;
+    assert!(events(&s, a).await.is_empty(), "cleaned up");
 }
 
 #[tokio::test]

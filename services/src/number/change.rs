@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::access::Actor;
+use super::events::{self, StatusChanged};
 use super::history::{self, Entry};
 use super::shelf_cache::ShelfKey;
 use super::status::{NumberStatus, ResultCode};
@@ -160,6 +161,7 @@ pub async fn change_status(
     let mut results = Vec::with_capacity(names.len());
     let mut groups: BTreeMap<NumberStatus, Vec<&str>> = BTreeMap::new();
     let mut entries = Vec::new();
+    let mut changed = Vec::new();
     let mut shelves = HashSet::new();
     for n in &names {
         let mut r = NumberResult::new(ResultCode::Ok, n);
@@ -196,6 +198,15 @@ pub async fn change_status(
                         channel_id: None,
                         staff_id: actor.staff_id(),
                         detail: req.reason.clone(),
+                    });
+                    changed.push(StatusChanged {
+                        phone_no: n.to_string(),
+                        province_code: row.province.clone(),
+                        from: row.status,
+                        to: req.to,
+                        action: t.action.name().to_string(),
+                        staff_id: actor.staff_id(),
+                        reason: req.reason.clone(),
                     });
                     r.status = Some(req.to);
                 }
@@ -235,6 +246,10 @@ pub async fn change_status(
         }
     }
     history::write(&mut tx, &entries).await?;
+    // One event per number, on its province's shard, in this transaction.
+    for e in &changed {
+        events::write(&mut tx, &e.province_code, events::STATUS_CHANGED, e).await?;
+    }
     tx.commit().await?;
     state.number.announce(&state.mq, shelves).await;
     Ok(respond(results))

@@ -12,6 +12,7 @@ use rand::Rng;
 use serde::Deserialize;
 
 use super::access::{Actor, PoolRights};
+use super::events::{self, NumberSold};
 use super::history::{self, Entry};
 use super::shelf_cache::ShelfKey;
 use super::status::{NumberStatus, ResultCode};
@@ -350,6 +351,18 @@ pub async fn act(
             }],
         )
         .await?;
+        if op == Op::Sell {
+            let sold = NumberSold {
+                phone_no: no.to_string(),
+                province_code: l.area.province.clone(),
+                city_code: l.area.city.clone(),
+                pool_id: after.as_ref().and_then(|c| c.pool),
+                hold_key: req.key.clone(),
+                channel_id: actor.channel_id(),
+                staff_id: actor.staff_id(),
+            };
+            events::write(&mut tx, &l.area.province, events::SOLD, &sold).await?;
+        }
         // No shelf changes: a released number is frozen, not on the shelf.
         tx.commit().await?;
         let mut r = result(ResultCode::Ok, no, after.as_ref());

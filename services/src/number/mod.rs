@@ -7,14 +7,16 @@
 //! the caller and their pool rights; `history` writes 号历史 rows; `intake`,
 //! `change` (status / depot), `hold`, `select`, `pool`, `rules`, `waiver` are
 //! the endpoints; `shelf_cache` + `bus` keep the selection cache fresh;
-//! `sweeper` expires holds and ages frozen numbers; `routes` mounts it all
-//! and `doc` adds what the OpenAPI derives cannot say.
+//! `sweeper` expires holds and ages frozen numbers; `events` puts sales and
+//! staff status changes on the outbox; `routes` mounts it all and `doc` adds
+//! what the OpenAPI derives cannot say.
 
 pub mod access;
 pub mod bus;
 pub mod change;
 pub mod config;
 pub mod doc;
+pub mod events;
 pub mod history;
 pub mod hold;
 pub mod intake;

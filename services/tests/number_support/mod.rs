@@ -188,9 +188,39 @@ pub async fn history_actions(
         .collect()
 }
 
-/// Removes the numbers and their history, waivers.
+/// The `%"phone_no":"N"%` pattern that finds a number's events.
+fn event_of(number: &str) -> String {
+    format!("%\"phone_no\":\"{number}\"%")
+}
+
+/// A number's outbox events (routing key, exchange, payload), oldest first,
+/// read through the proxy.
+pub async fn events(s: &Server, number: &str) -> Vec<(String, String, Json)> {
+    let mut c = sql(s).await;
+    let rows: Vec<(String, String, String)> = c
+        .exec(
+            "SELECT routing_key, exchange_name, payload FROM outbox WHERE routing_key LIKE 'number.%' \
+             AND payload LIKE ? ORDER BY created_at, message_id",
+            (event_of(number),),
+        )
+        .await
+        .unwrap();
+    rows.into_iter()
+        .map(|(k, x, p)| (k, x, serde_json::from_str(&p).unwrap()))
+        .collect()
+}
+
+/// Removes the numbers and their history, waivers and events.
 pub async fn cleanup(s: &Server, numbers: &[String]) {
     let mut c = sql(s).await;
+    for n in numbers {
+        c.exec_drop(
+            "DELETE FROM outbox WHERE routing_key LIKE 'number.%' AND payload LIKE ?",
+            (event_of(n),),
+        )
+        .await
+        .unwrap();
+    }
     for chunk in numbers.chunks(200) {
         let marks = vec!["?"; chunk.len()].join(", ");
         let params: Vec<Value> = chunk.iter().map(|n| Value::from(n.as_str())).collect();
