@@ -24,12 +24,13 @@ use crate::mq::{Mq, MqError};
 use crate::seal::Sealer;
 use crate::{health, metrics, openapi, permission, problem};
 
-/// A center a process can serve (`--role`). Later issues add number, card and
-/// report here, each with its own router.
+/// A center a process can serve (`--role`). Later issues add report here,
+/// with its own router.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Center {
     Permission,
     Number,
+    Card,
 }
 
 impl FromStr for Center {
@@ -38,6 +39,7 @@ impl FromStr for Center {
         match s.trim() {
             "permission" => Ok(Center::Permission),
             "number" => Ok(Center::Number),
+            "card" => Ok(Center::Card),
             other => Err(StartError::UnknownRole(other.to_string())),
         }
     }
@@ -57,7 +59,7 @@ pub fn parse_roles(roles: &[String]) -> Result<Vec<Center>, StartError> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("unknown role {0:?}: this build serves \"permission\" and \"number\"")]
+    #[error("unknown role {0:?}: this build serves \"permission\", \"number\" and \"card\"")]
     UnknownRole(String),
     #[error("no role given: name at least one center to serve")]
     NoRole,
@@ -84,6 +86,7 @@ pub struct Inner {
     pub hasher: Hasher,
     pub sessions: Sessions,
     pub number: crate::number::NumberCenter,
+    pub card: crate::card::CardCenter,
 }
 
 /// Shared by every handler; cheap to clone.
@@ -110,6 +113,7 @@ impl AppState {
             sessions: Sessions::new(cache.clone(), &cfg.session),
             metrics: Metrics::new(),
             number: crate::number::NumberCenter::new(&cfg.number),
+            card: crate::card::CardCenter::new(&cfg.card),
             centers,
             db,
             cache,
@@ -147,6 +151,9 @@ pub fn router(state: &AppState) -> Router {
     }
     if state.serves(Center::Number) {
         api = api.merge(crate::number::router(state));
+    }
+    if state.serves(Center::Card) {
+        api = api.merge(crate::card::router(state));
     }
     let request_id = HeaderName::from_static("x-request-id");
     api.fallback(problem::fallback)

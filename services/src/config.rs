@@ -28,7 +28,7 @@ pub enum ConfigError {
 pub struct Config {
     /// Where the HTTP API listens.
     pub listen: SocketAddr,
-    /// Centers this process serves (`permission`, later `number`, `card`, `report`).
+    /// Centers this process serves (`permission`, `number`, `card`; later `report`).
     pub roles: Vec<String>,
     /// The haoka-proxy, never a shard.
     pub database_url: String,
@@ -45,6 +45,7 @@ pub struct Config {
     pub password: PasswordConfig,
     pub channel_api: ChannelApiConfig,
     pub number: crate::number::config::NumberConfig,
+    pub card: crate::card::config::CardConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -87,6 +88,7 @@ impl Default for Config {
             password: PasswordConfig::default(),
             channel_api: ChannelApiConfig::default(),
             number: Default::default(),
+            card: Default::default(),
         }
     }
 }

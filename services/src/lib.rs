@@ -6,12 +6,13 @@
 //! into an `application/problem+json` body; `auth/` holds passwords, sessions,
 //! login limits, channel signatures, rate limits, RBAC and province scope;
 //! `permission/` is the permission center (权限中心); `number/` is the number
-//! center (号码中心); `outbox/` is the half-transaction (transactional outbox)
+//! center (号码中心); `card/` is the card center (卡中心); `outbox/` is the half-transaction (transactional outbox)
 //! mechanism every center publishes through.
 
 pub mod app;
 pub mod auth;
 pub mod cache;
+pub mod card;
 pub mod config;
 pub mod db;
 pub mod domain;

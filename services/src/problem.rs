@@ -55,6 +55,10 @@ pub enum ApiError {
     NotFound { kind: &'static str, id: String },
     #[error("{0}")]
     Conflict(String),
+    /// A business rule refuses the request (a status change the transition
+    /// table does not allow, an unusable card...): 409 with a specific code.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error("{message}")]
     Signature { code: &'static str, message: String },
     #[error("rate limit of {0} calls per minute exceeded")]
@@ -90,7 +94,7 @@ impl ApiError {
             | WrongPassword => StatusCode::FORBIDDEN,
             PasswordPolicy(_) => StatusCode::UNPROCESSABLE_ENTITY,
             NotFound { .. } => StatusCode::NOT_FOUND,
-            Conflict(_) => StatusCode::CONFLICT,
+            Conflict(_) | Refused { .. } => StatusCode::CONFLICT,
             RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -121,6 +125,7 @@ impl ApiError {
             PasswordPolicy(_) => "password_policy",
             NotFound { .. } => "not_found",
             Conflict(_) => "conflict",
+            Refused { code, .. } => code,
             Signature { code, .. } => code,
             RateLimited(_) => "rate_limited",
             Unavailable(_) => "backend_unavailable",

@@ -68,8 +68,9 @@ async fn the_role_flag_is_checked() {
         parse_roles(&["permission".into(), "number".into()]).unwrap(),
         vec![Center::Permission, Center::Number]
     );
+    assert_eq!(parse_roles(&["card".into()]).unwrap(), vec![Center::Card]);
     assert!(
-        matches!(parse_roles(&["card".into()]), Err(StartError::UnknownRole(r)) if r == "card")
+        matches!(parse_roles(&["report".into()]), Err(StartError::UnknownRole(r)) if r == "report")
     );
     assert!(matches!(parse_roles(&[]), Err(StartError::NoRole)));
     let mut cfg = test_config();

@@ -44,10 +44,15 @@ pub enum Permission {
     PremiumRead,
     PremiumWrite,
     PremiumApprove,
+    CardRead,
+    CardWrite,
+    CardOccupy,
+    CardPair,
+    CardTransfer,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 22] = [
+    pub const ALL: [Permission; 27] = [
         Permission::StaffRead,
         Permission::StaffWrite,
         Permission::DepartmentRead,
@@ -70,6 +75,11 @@ impl Permission {
         Permission::PremiumRead,
         Permission::PremiumWrite,
         Permission::PremiumApprove,
+        Permission::CardRead,
+        Permission::CardWrite,
+        Permission::CardOccupy,
+        Permission::CardPair,
+        Permission::CardTransfer,
     ];
 
     pub fn code(self) -> &'static str {
@@ -97,6 +107,11 @@ impl Permission {
             PremiumRead => "premium:read",
             PremiumWrite => "premium:write",
             PremiumApprove => "premium:approve",
+            CardRead => "card:read",
+            CardWrite => "card:write",
+            CardOccupy => "card:occupy",
+            CardPair => "card:pair",
+            CardTransfer => "card:transfer",
         }
     }
 
@@ -125,6 +140,11 @@ impl Permission {
             PremiumRead => "靓号规则与费用查询",
             PremiumWrite => "靓号规则维护与减免申请",
             PremiumApprove => "靓号减免审批",
+            CardRead => "卡查询与卡历史",
+            CardWrite => "成卡入库、状态与库位维护",
+            CardOccupy => "成卡可用验证与占用",
+            CardPair => "预配号卡与套包",
+            CardTransfer => "成卡调拨",
         }
     }
 }

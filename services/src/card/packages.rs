@@ -1,0 +1,190 @@
+//! 套包 packages: the broadcast `package` table (every shard has a copy, so
+//! reading it inside a province's transaction keeps the transaction local),
+//! and the endpoints that create and list them.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use mysql_async::prelude::Queryable;
+use mysql_async::Value;
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::auth::rbac::Principal;
+use crate::db::insert_id;
+use crate::domain::ProvinceCode;
+use crate::problem::{ApiError, Json, Query};
+use crate::validate;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    pub package_id: i64,
+    pub code: String,
+    pub name: String,
+    /// None: a national package.
+    pub province: Option<String>,
+}
+
+impl Package {
+    /// Whether cards and numbers of `province` may use it.
+    pub fn covers(&self, province: &str) -> bool {
+        self.province.as_deref().is_none_or(|p| p == province)
+    }
+}
+
+/// The active packages among `ids` (missing or disabled ones are absent).
+pub async fn load<Q: Queryable>(c: &mut Q, ids: &[i64]) -> Result<HashMap<i64, Package>, ApiError> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(i64, String, String, Option<String>)> = c
+        .exec(
+            format!(
+                "SELECT package_id, code, name, province_code FROM package \
+                 WHERE status = 'A' AND package_id IN ({})",
+                crate::number::marks(ids.len())
+            ),
+            ids.iter().map(|i| Value::from(*i)).collect::<Vec<_>>(),
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(package_id, code, name, province)| {
+            (
+                package_id,
+                Package {
+                    package_id,
+                    code,
+                    name,
+                    province,
+                },
+            )
+        })
+        .collect())
+}
+
+/// One active package, or a clear error.
+pub async fn one<Q: Queryable>(c: &mut Q, id: i64) -> Result<Package, ApiError> {
+    load(c, &[id])
+        .await?
+        .remove(&id)
+        .ok_or_else(|| ApiError::Invalid(format!("package {id} does not exist or is disabled")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn national_packages_cover_every_province() {
+        let mut p = Package {
+            package_id: 1,
+            code: "P".into(),
+            name: "n".into(),
+            province: None,
+        };
+        assert!(p.covers("51"));
+        p.province = Some("51".into());
+        assert!(p.covers("51"));
+        assert!(!p.covers("11"));
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPackage {
+    pub code: String,
+    pub name: String,
+    /// None: a national package (headquarters staff only).
+    pub province_code: Option<ProvinceCode>,
+    #[serde(default)]
+    pub monthly_fee_cents: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PackageView {
+    pub package_id: i64,
+    pub code: String,
+    pub name: String,
+    pub province_code: Option<String>,
+    pub monthly_fee_cents: i64,
+}
+
+/// Creates a 套包 (a broadcast row: every shard gets it atomically).
+pub async fn create_package(
+    State(state): State<AppState>,
+    p: Principal,
+    Json(req): Json<NewPackage>,
+) -> Result<Response, ApiError> {
+    validate::code("code", &req.code, 32)?;
+    validate::text("name", &req.name, 1, 128)?;
+    if req.monthly_fee_cents < 0 {
+        return Err(ApiError::Invalid(
+            "monthly_fee_cents must not be negative".into(),
+        ));
+    }
+    let province = req.province_code.as_ref().map(ProvinceCode::as_str);
+    p.scope.check(province)?;
+    let mut c = state.db.conn().await?;
+    let id = insert_id(
+        &mut c,
+        "INSERT INTO package (code, name, province_code, monthly_fee_cents) VALUES (?, ?, ?, ?)",
+        vec![
+            req.code.as_str().into(),
+            req.name.as_str().into(),
+            province.into(),
+            req.monthly_fee_cents.into(),
+        ],
+    )
+    .await?;
+    let view = PackageView {
+        package_id: id,
+        code: req.code,
+        name: req.name,
+        province_code: province.map(str::to_string),
+        monthly_fee_cents: req.monthly_fee_cents,
+    };
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageQuery {
+    pub province_code: ProvinceCode,
+}
+
+/// The active packages a province may use: its own and the national ones.
+pub async fn list_packages(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<PackageQuery>,
+) -> Result<Json<Vec<PackageView>>, ApiError> {
+    p.scope.check(Some(q.province_code.as_str()))?;
+    let mut c = state.db.conn().await?;
+    let rows: Vec<(i64, String, String, Option<String>, i64)> = c
+        .exec(
+            "SELECT package_id, code, name, province_code, monthly_fee_cents FROM package \
+             WHERE status = 'A' AND (province_code = ? OR province_code IS NULL) \
+             ORDER BY package_id",
+            (q.province_code.as_str(),),
+        )
+        .await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(
+                |(package_id, code, name, province_code, monthly_fee_cents)| PackageView {
+                    package_id,
+                    code,
+                    name,
+                    province_code,
+                    monthly_fee_cents,
+                },
+            )
+            .collect(),
+    ))
+}
