@@ -121,7 +121,7 @@ async fn bad_cards_are_named_and_nothing_is_written() {
         .await;
     assert_eq!(r.status(), 201);
     let r = s.post(&admin.token, "/api/v1/cards/intake", body).await;
-    assert_eq!(r.status(), 422);
+    assert_eq!(r.status(), 409, "refused by the stock, not malformed");
     let v: Value = r.json().await.unwrap();
     let mut want = vec![
         (good.clone(), "duplicate".to_string()),
@@ -213,7 +213,7 @@ async fn packages_and_depots_are_checked() {
             ]}),
         )
         .await;
-    assert_eq!(r.status(), 422);
+    assert_eq!(r.status(), 409);
     let v: Value = r.json().await.unwrap();
     let mut want = vec![
         (b.clone(), "wrong_package_province".to_string()),

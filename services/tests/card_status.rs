@@ -159,9 +159,9 @@ async fn depot_moves_stay_inside_a_province() {
     // Moving into the depot it is in already is refused.
     let (st, _) = mv(list[..1].to_vec(), to).await;
     assert_eq!(st, 409);
-    // A missing depot is a 400.
+    // A missing depot is a 404.
     let (st, _) = mv(list[..1].to_vec(), -1).await;
-    assert_eq!(st, 400);
+    assert_eq!(st, 404);
     cleanup(&s, &list).await;
     cleanup(&s, &far).await;
 }

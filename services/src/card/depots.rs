@@ -57,13 +57,14 @@ pub async fn one<Q: Queryable>(c: &mut Q, id: i64) -> Result<Option<Depot>, ApiE
     Ok(load(c, &[id]).await?.remove(&id))
 }
 
-/// A depot cards may go into, or a 400 saying why not.
+/// A depot cards may go into: 404 when it does not exist, 409 when it is
+/// disabled or holds no cards.
 pub async fn taking_cards<Q: Queryable>(c: &mut Q, id: i64) -> Result<Depot, ApiError> {
     match one(c, id).await? {
         Some(d) if d.takes_cards => Ok(d),
-        Some(_) => Err(ApiError::Invalid(format!(
+        Some(_) => Err(ApiError::Conflict(format!(
             "depot {id} is disabled or does not hold cards"
         ))),
-        None => Err(ApiError::Invalid(format!("depot {id} does not exist"))),
+        None => Err(ApiError::not_found("depot", id)),
     }
 }

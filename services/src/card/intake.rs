@@ -1,6 +1,7 @@
 //! 成卡入库: a list of cards becomes 01 in-stock cards of one province, each
 //! in a depot of that province and optionally in a package. Every problem is
-//! reported per card and then nothing is written; otherwise all cards and
+//! reported per card (422 when a card is malformed, 409 when the stock
+//! refuses it) and then nothing is written; otherwise all cards and
 //! their history rows go in one transaction.
 
 use std::collections::{HashMap, HashSet};
@@ -64,6 +65,17 @@ pub enum RejectReason {
     WrongPackageProvince,
 }
 
+impl RejectReason {
+    /// The card itself is malformed (422), rather than refused by the stock (409).
+    pub fn malformed(self) -> bool {
+        use RejectReason::*;
+        matches!(
+            self,
+            InvalidIccid | InvalidImsi | ImsiRequired | DuplicateInRequest
+        )
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Rejected {
     pub iccid: String,
@@ -96,8 +108,10 @@ pub async fn intake(
     let result = run(&state, Some(principal.staff_id), &req).await?;
     let status = if result.rejected.is_empty() {
         StatusCode::CREATED
-    } else {
+    } else if result.rejected.iter().any(|r| r.reason.malformed()) {
         StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::CONFLICT
     };
     Ok((status, Json(result)).into_response())
 }
