@@ -55,6 +55,10 @@ pub struct SessionConfig {
     pub idle_seconds: u64,
     /// A session ends this long after login whatever its use.
     pub absolute_seconds: u64,
+    /// How long a process may reuse a session's resolved staff, permissions
+    /// and scope without reading them again (0: read on every request).
+    /// Permission-center changes end the reuse at once in every process.
+    pub principal_cache_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -98,6 +102,7 @@ impl Default for SessionConfig {
         SessionConfig {
             idle_seconds: 30 * 60,
             absolute_seconds: 12 * 3600,
+            principal_cache_ms: 3000,
         }
     }
 }

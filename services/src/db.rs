@@ -3,7 +3,7 @@
 //! them is a local one.
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, Pool, Transaction, TxOpts, Value};
+use mysql_async::{Conn, Opts, OptsBuilder, Pool, Transaction, TxOpts, Value};
 
 use crate::problem::ApiError;
 
@@ -13,9 +13,16 @@ pub struct Db {
 }
 
 impl Db {
+    /// The pool does not reset a connection (COM_RESET_CONNECTION) when it
+    /// comes back: the services never change session state, and a reset
+    /// would cost a round trip and drop the prepared-statement cache, so
+    /// every statement would be prepared again. Open transactions and
+    /// unread results are still cleaned up by the pool.
     pub fn new(url: &str) -> Result<Db, mysql_async::UrlError> {
+        let opts = Opts::from_url(url)?;
+        let pool_opts = opts.pool_opts().clone().with_reset_connection(false);
         Ok(Db {
-            pool: Pool::new(Opts::from_url(url)?),
+            pool: Pool::new(OptsBuilder::from_opts(opts).pool_opts(pool_opts)),
         })
     }
 

@@ -463,3 +463,54 @@ async fn department_tree_and_channel_listing() {
     )
     .await;
 }
+
+/// A second server reuses resolved principals for a minute; permission
+/// changes made through the first still apply to its very next request.
+#[tokio::test]
+async fn permission_changes_reach_a_server_that_caches_principals() {
+    let a = start().await;
+    let b = common::start_with(|c| c.session.principal_cache_ms = 60_000).await;
+    let admin = a.admin().await;
+    let user = a.user(&admin, Some("51"), &["staff:read"], None).await;
+    let on_b = || b.get(&user.token, "/api/v1/staff");
+    let roles: Value = a
+        .get(
+            &admin.token,
+            &format!("/api/v1/staff/{}/roles", user.staff_id),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let role = format!("/api/v1/roles/{}", roles[0]["role_id"]);
+    let perms = format!("{role}/permissions");
+    // Each change on A, then B's answer to the same token right after.
+    let steps = [
+        (Method::PUT, perms.clone(), json!({"permissions": []}), 403),
+        (
+            Method::PUT,
+            perms,
+            json!({"permissions": ["staff:read"]}),
+            200,
+        ),
+        (
+            Method::PATCH,
+            role.clone(),
+            json!({"status": "disabled"}),
+            403,
+        ),
+        (Method::PATCH, role, json!({"status": "active"}), 200),
+    ];
+    for _ in 0..2 {
+        assert_eq!(on_b().await.status(), 200, "cached on B");
+    }
+    for (method, path, body, then) in steps {
+        let r = a.call(method, &path, Some(&admin.token), Some(body)).await;
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(on_b().await.status(), then, "after {path}");
+    }
+    // A disabled staff member is logged out everywhere.
+    let path = format!("/api/v1/staff/{}/disable", user.staff_id);
+    assert_eq!(a.post(&admin.token, &path, json!({})).await.status(), 200);
+    problem(on_b().await, 401, "session_invalid").await;
+}

@@ -5,6 +5,7 @@
 pub mod channel_sign;
 pub mod login_limits;
 pub mod password;
+pub mod principal_cache;
 pub mod rate_limit;
 pub mod rbac;
 pub mod scope;

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -14,6 +15,7 @@ use axum::routing::MethodRouter;
 use mysql_async::prelude::Queryable;
 
 use crate::app::AppState;
+use crate::auth::principal_cache::Resolved;
 use crate::auth::scope::{self, Scope};
 use crate::auth::session::Session;
 use crate::problem::ApiError;
@@ -197,11 +199,36 @@ pub fn request_id(headers: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Resolves the bearer token to a staff member with their current
-/// permissions and scope (read fresh, so role changes apply at once).
+/// Resolves the bearer token to a staff member with their permissions and
+/// scope: read fresh, or reused from the principal cache while no
+/// permission-center change happened since (so role changes apply at once).
 pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<Principal, ApiError> {
     let token = bearer(&parts.headers)?;
     let session = state.sessions.touch(token).await?;
+    let r = match state.sessions.principals.get(&session).await {
+        Some(r) => r,
+        None => {
+            let r = Arc::new(resolve(state, &session).await?);
+            state.sessions.principals.put(&session, r.clone()).await;
+            r
+        }
+    };
+    Ok(Principal {
+        staff_id: session.staff_id,
+        staff_no: r.staff_no.clone(),
+        province: r.province.clone(),
+        permissions: r.permissions.clone(),
+        scope: r.scope.clone(),
+        must_change_password: r.must_change_password,
+        session,
+        source_ip: source_ip(parts),
+        request_id: request_id(&parts.headers),
+    })
+}
+
+/// The staff row, permission codes and scope behind a session; a missing or
+/// disabled staff member ends the session(s).
+async fn resolve(state: &AppState, session: &Session) -> Result<Resolved, ApiError> {
     let mut conn = state.db.conn().await?;
     let row: Option<(String, Option<String>, String, i64)> = conn
         .exec_first(
@@ -210,7 +237,7 @@ pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<Principal, 
         )
         .await?;
     let Some((staff_no, province, status, must_change)) = row else {
-        state.sessions.revoke(&session).await?;
+        state.sessions.revoke(session).await?;
         return Err(ApiError::SessionInvalid);
     };
     if status != "A" {
@@ -228,16 +255,12 @@ pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<Principal, 
         )
         .await?;
     let scope = scope::load(&mut conn, session.staff_id, province.as_deref()).await?;
-    Ok(Principal {
-        staff_id: session.staff_id,
+    Ok(Resolved {
         staff_no,
         province,
         permissions: codes.into_iter().collect(),
         scope,
         must_change_password: must_change != 0,
-        session,
-        source_ip: source_ip(parts),
-        request_id: request_id(&parts.headers),
     })
 }
 

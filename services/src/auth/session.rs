@@ -2,13 +2,14 @@
 //! SHA-256 (a Redis dump reveals no usable token) with an idle expiry, and the
 //! absolute expiry is checked against the login time.
 
-use std::collections::HashMap;
+use std::sync::LazyLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::RngCore;
-use redis::AsyncCommands;
+use redis::{AsyncCommands, Script};
 use sha2::{Digest, Sha256};
 
+use super::principal_cache::PrincipalCache;
 use crate::cache::{key, Cache};
 use crate::config::SessionConfig;
 use crate::problem::ApiError;
@@ -18,6 +19,8 @@ pub struct Sessions {
     cache: Cache,
     idle: u64,
     absolute: u64,
+    /// What each live session resolved to, reused briefly (see rbac).
+    pub principals: PrincipalCache,
 }
 
 /// A live session.
@@ -28,6 +31,8 @@ pub struct Session {
     pub created_at: u64,
     /// The Redis key (hash of the token), to revoke it.
     pub id: String,
+    /// The principal epoch read with the session (see `principals_changed`).
+    pub principal_epoch: u64,
 }
 
 /// What the client gets at login.
@@ -57,6 +62,31 @@ fn staff_key(staff_id: i64) -> String {
     key(&["staff-sessions", &staff_id.to_string()])
 }
 
+fn principal_epoch_key() -> String {
+    key(&["principal-epoch"])
+}
+
+/// The session lookup in one round trip: the fields, the absolute expiry
+/// (the session is deleted past it), the idle expiry pushed out (never past
+/// the absolute one), and the principal epoch.
+/// KEYS: session, principal epoch; ARGV: now, idle, absolute (ms).
+static TOUCH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local f = redis.call('HMGET', KEYS[1], 'staff_id', 'created_at')
+if not f[1] or not f[2] then return false end
+local age = tonumber(ARGV[1]) - tonumber(f[2])
+local absolute = tonumber(ARGV[3])
+if age >= absolute then
+  redis.call('DEL', KEYS[1])
+  return false
+end
+redis.call('PEXPIRE', KEYS[1], math.min(tonumber(ARGV[2]), absolute - age))
+return {f[1], f[2], redis.call('GET', KEYS[2]) or '0'}
+",
+    )
+});
+
 fn token_id(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -67,6 +97,7 @@ impl Sessions {
             cache,
             idle: cfg.idle_seconds.max(1),
             absolute: cfg.absolute_seconds.max(1),
+            principals: PrincipalCache::new(cfg.principal_cache_ms),
         }
     }
 
@@ -99,34 +130,44 @@ impl Sessions {
         })
     }
 
-    /// Looks the token up and extends its idle expiry (never past the absolute one).
+    /// Looks the token up and extends its idle expiry (never past the
+    /// absolute one), reading the principal epoch in the same round trip.
     pub async fn touch(&self, token: &str) -> Result<Session, ApiError> {
         if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ApiError::SessionInvalid);
         }
         let id = token_id(token);
-        let k = session_key(&id);
         let mut c = self.cache.conn();
-        let fields: HashMap<String, String> = c.hgetall(&k).await?;
-        let (Some(staff_id), Some(created_at)) = (
-            fields.get("staff_id").and_then(|v| v.parse::<i64>().ok()),
-            fields.get("created_at").and_then(|v| v.parse::<u64>().ok()),
-        ) else {
+        let found: Option<(String, String, String)> = TOUCH
+            .key(session_key(&id))
+            .key(principal_epoch_key())
+            .arg(now_ms())
+            .arg(self.idle * 1000)
+            .arg(self.absolute * 1000)
+            .invoke_async(&mut c)
+            .await?;
+        let Some((staff_id, created_at, epoch)) = found else {
             return Err(ApiError::SessionInvalid);
         };
-        let age_ms = now_ms().saturating_sub(created_at);
-        let absolute_ms = self.absolute * 1000;
-        if age_ms >= absolute_ms {
-            let _: () = c.del(&k).await?;
+        let (Ok(staff_id), Ok(created_at)) = (staff_id.parse::<i64>(), created_at.parse::<u64>())
+        else {
             return Err(ApiError::SessionInvalid);
-        }
-        let ttl_ms = (self.idle * 1000).min(absolute_ms - age_ms);
-        let _: () = c.pexpire(&k, ttl_ms as i64).await?;
+        };
         Ok(Session {
             staff_id,
             created_at,
             id,
+            principal_epoch: epoch.parse().unwrap_or(0),
         })
+    }
+
+    /// Tells every process that staff, roles, grants or scopes changed: a
+    /// cached principal resolved under an older epoch is not used again.
+    /// Call after the change commits.
+    pub async fn principals_changed(&self) -> Result<(), ApiError> {
+        let mut c = self.cache.conn();
+        let _: u64 = c.incr(principal_epoch_key(), 1).await?;
+        Ok(())
     }
 
     pub async fn revoke(&self, session: &Session) -> Result<(), ApiError> {

@@ -29,6 +29,8 @@ pub const EXCHANGE: &str = "haoka.cache.invalidate";
 pub enum Invalidation {
     /// The on-shelf numbers of one (province, city, pool) changed.
     Shelf(ShelfKey),
+    /// The on-shelf numbers of some pool (or none) of a city changed.
+    City { province: String, city: String },
     /// Pools or pool grants changed.
     Pools,
 }
@@ -155,6 +157,9 @@ fn apply(shelf: &ShelfCache, grants: &GrantCache, data: &[u8]) {
             for m in list {
                 match m {
                     Invalidation::Shelf(k) => shelf.invalidate(&k),
+                    Invalidation::City { province, city } => {
+                        shelf.invalidate_city(&province, &city)
+                    }
                     Invalidation::Pools => grants.invalidate_all(),
                 }
             }

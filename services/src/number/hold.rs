@@ -181,11 +181,19 @@ pub async fn hold(
     }
     let seconds = hold_seconds(state, actor, req.hold_seconds).await?;
     let rights = state.number.grants.rights(&state.db, actor).await?;
+    // The deadline is a value, not NOW() + n on the shard, so a won hold
+    // needs no read-back to answer with it.
+    let deadline = state
+        .number
+        .clock
+        .now(&state.db)
+        .await?
+        .plus_seconds(seconds);
     let mut params: Vec<Value> = vec![
         key.as_str().into(),
         actor.channel_id().into(),
         actor.staff_id().into(),
-        seconds.into(),
+        deadline.sql().into(),
         no.into(),
     ];
     let pools = pool_condition(&rights, &mut params);
@@ -193,14 +201,13 @@ pub async fn hold(
     tx.exec_drop(
         format!(
             "UPDATE phone_number SET status = '04', hold_key = ?, hold_channel_id = ?, \
-             hold_staff_id = ?, hold_deadline = DATE_ADD(NOW(3), INTERVAL ? SECOND), \
+             hold_staff_id = ?, hold_deadline = ?, \
              version = version + 1 WHERE phone_no = ? AND status = '03'{pools}"
         ),
         params,
     )
     .await?;
     if tx.affected_rows() == 1 {
-        let cur = current(&mut tx, no).await?;
         history::write(
             &mut tx,
             &[Entry {
@@ -217,11 +224,15 @@ pub async fn hold(
         )
         .await?;
         tx.commit().await?;
-        let pool = cur.as_ref().and_then(|c| c.pool);
-        announce(state, &l.area.province, &l.area.city, pool).await;
-        let mut r = result(ResultCode::Ok, no, cur.as_ref());
+        // Which pool's shelf lost the number is not known without the row.
+        state
+            .number
+            .announce_city(&state.mq, &l.area.province, &l.area.city)
+            .await;
+        let mut r = NumberResult::new(ResultCode::Ok, no);
+        r.status = Some(NumberStatus::Held);
         r.hold_key = Some(key);
-        r.hold_deadline = cur.and_then(|c| c.deadline);
+        r.hold_deadline = Some(deadline.api());
         return Ok(r);
     }
     tx.rollback().await?;

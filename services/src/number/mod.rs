@@ -15,6 +15,7 @@ pub mod access;
 pub mod bus;
 pub mod change;
 pub mod config;
+pub mod db_clock;
 pub mod doc;
 pub mod events;
 pub mod history;
@@ -41,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use self::access::GrantCache;
 use self::bus::{Bus, Invalidation};
 use self::config::NumberConfig;
+use self::db_clock::DbClock;
 use self::msisdn::Msisdn;
 use self::segments::{Area, SegmentMap};
 use self::shelf_cache::{ShelfCache, ShelfKey};
@@ -59,6 +61,7 @@ pub struct NumberCenter {
     pub shelf: ShelfCache,
     pub grants: GrantCache,
     pub bus: Bus,
+    pub clock: DbClock,
 }
 
 impl NumberCenter {
@@ -68,6 +71,7 @@ impl NumberCenter {
             grants: GrantCache::new(cfg.grant_cache_ttl_seconds),
             segments: tokio::sync::OnceCell::new(),
             bus: Bus::new(),
+            clock: DbClock::default(),
             cfg: cfg.clone(),
         }
     }
@@ -90,6 +94,17 @@ impl NumberCenter {
             })
             .collect();
         self.bus.publish(mq, &msgs).await;
+    }
+
+    /// Like `announce`, for a change of a city's shelf whose pool is not
+    /// known here (a hold decided without reading the row).
+    pub async fn announce_city(&self, mq: &Mq, province: &str, city: &str) {
+        self.shelf.invalidate_city(province, city);
+        let msg = Invalidation::City {
+            province: province.to_string(),
+            city: city.to_string(),
+        };
+        self.bus.publish(mq, &[msg]).await;
     }
 
     pub async fn announce_grants(&self, mq: &Mq) {

@@ -42,6 +42,9 @@ pub struct ShelfCache {
     /// invalidation of its key is not trusted (it may predate the change).
     epoch: Arc<AtomicU64>,
     invalidated_at: Arc<Mutex<HashMap<ShelfKey, u64>>>,
+    /// The same for changes that name a city but not the pool (every pool's
+    /// shelf of the city).
+    city_invalidated_at: Arc<Mutex<HashMap<(String, String), u64>>>,
 }
 
 impl ShelfCache {
@@ -53,6 +56,7 @@ impl ShelfCache {
                 .build(),
             epoch: Arc::new(AtomicU64::new(1)),
             invalidated_at: Arc::default(),
+            city_invalidated_at: Arc::default(),
         }
     }
 
@@ -76,10 +80,21 @@ impl ShelfCache {
     }
 
     fn last_invalidation(&self, key: &ShelfKey) -> u64 {
-        self.invalidated_at
+        let shelf = self
+            .invalidated_at
             .lock()
             .map(|m| m.get(key).copied().unwrap_or(0))
-            .unwrap_or(u64::MAX)
+            .unwrap_or(u64::MAX);
+        let city = self
+            .city_invalidated_at
+            .lock()
+            .map(|m| {
+                m.get(&(key.province.clone(), key.city.clone()))
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(u64::MAX);
+        shelf.max(city)
     }
 
     pub fn invalidate(&self, key: &ShelfKey) {
@@ -93,9 +108,31 @@ impl ShelfCache {
         tokio::spawn(async move { inner.invalidate(&key).await });
     }
 
+    /// Every pool's shelf of a city (a change whose pool is not known here).
+    pub fn invalidate_city(&self, province: &str, city: &str) {
+        let e = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Ok(mut m) = self.city_invalidated_at.lock() {
+            m.insert((province.to_string(), city.to_string()), e);
+        }
+        // Pool shelves are refused by the epoch check and reloaded on use;
+        // the public shelf (the big one) is freed now.
+        let inner = self.inner.clone();
+        let key = ShelfKey {
+            province: province.to_string(),
+            city: city.to_string(),
+            pool: None,
+        };
+        tokio::spawn(async move { inner.invalidate(&key).await });
+    }
+
     pub fn invalidate_all(&self) {
         let e = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
         if let Ok(mut m) = self.invalidated_at.lock() {
+            for v in m.values_mut() {
+                *v = e;
+            }
+        }
+        if let Ok(mut m) = self.city_invalidated_at.lock() {
             for v in m.values_mut() {
                 *v = e;
             }

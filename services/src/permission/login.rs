@@ -185,13 +185,18 @@ pub async fn login(
     let age_days: i64 = col(&row, 5);
     let expired =
         policy.password.max_age_days > 0 && age_days >= i64::from(policy.password.max_age_days);
-    let must_change = col::<i64>(&row, 6) != 0 || expired;
+    let was_due = col::<i64>(&row, 6) != 0;
+    let must_change = was_due || expired;
     c.exec_drop(
         "UPDATE staff SET failed_logins = 0, locked_until = NULL, must_change_password = ? WHERE staff_id = ?",
         (must_change, staff_id),
     )
     .await?;
     drop(c);
+    if must_change != was_due {
+        // The staff member's other sessions must now change the password too.
+        state.sessions.principals_changed().await?;
+    }
     log_attempt(
         &state,
         &req.staff_no,
@@ -346,5 +351,6 @@ pub async fn change_password(
     )
     .await?;
     tx.commit().await?;
+    state.sessions.principals_changed().await?;
     Ok(StatusCode::NO_CONTENT)
 }

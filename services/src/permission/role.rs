@@ -182,6 +182,7 @@ pub async fn update_role(
     )
     .await?;
     tx.commit().await?;
+    state.sessions.principals_changed().await?;
     Ok(Json(after))
 }
 
@@ -260,6 +261,7 @@ pub async fn set_role_permissions(
     )
     .await?;
     tx.commit().await?;
+    state.sessions.principals_changed().await?;
     Ok(Json(after))
 }
 
@@ -471,5 +473,6 @@ pub async fn set_staff_roles(
     )
     .await?;
     tx.commit().await?;
+    state.sessions.principals_changed().await?;
     Ok(Json(after))
 }

@@ -43,6 +43,7 @@ pub async fn ensure(state: &AppState) -> Result<(), ApiError> {
         }
     }
     let admin = admin_role_id(&mut c).await?;
+    let mut granted = false;
     for p in Permission::ALL {
         let pid = permission_id(&mut c, p.code())
             .await?
@@ -62,7 +63,12 @@ pub async fn ensure(state: &AppState) -> Result<(), ApiError> {
                 .await
                 .map_err(ApiError::from),
             )?;
+            granted = true;
         }
+    }
+    if granted {
+        // Administrators logged in on other servers hold the new code at once.
+        state.sessions.principals_changed().await?;
     }
     let global: Option<i64> = c
         .query_first(

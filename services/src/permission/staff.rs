@@ -302,6 +302,7 @@ pub async fn update_staff(
     )
     .await?;
     tx.commit().await?;
+    state.sessions.principals_changed().await?;
     Ok(Json(after))
 }
 
@@ -331,6 +332,7 @@ async fn set_state(
     )
     .await?;
     tx.commit().await?;
+    state.sessions.principals_changed().await?;
     Ok(after)
 }
 
@@ -431,6 +433,7 @@ pub async fn reset_password(
     )
     .await?;
     tx.commit().await?;
+    state.sessions.principals_changed().await?;
     state.sessions.revoke_all(id).await?;
     Ok(Json(PasswordReset {
         temporary_password: temporary,

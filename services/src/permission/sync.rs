@@ -450,6 +450,9 @@ async fn upsert_staff(
     )
     .await?;
     tx.commit().await?;
+    if outcome == RowOutcome::Updated {
+        state.sessions.principals_changed().await?;
+    }
     if status == RecordStatus::Disabled {
         state.sessions.revoke_all(id).await?;
     }
