@@ -3,8 +3,6 @@
 //! row in the same local transaction; when the UPDATE changes nothing, a read
 //! of the row says why, as the number center's result code.
 
-use std::collections::HashSet;
-
 use mysql_async::prelude::Queryable;
 use mysql_async::Value;
 use rand::distributions::Alphanumeric;
@@ -14,7 +12,6 @@ use serde::Deserialize;
 use super::access::{Actor, PoolRights};
 use super::events::{self, NumberSold};
 use super::history::{self, Entry};
-use super::shelf_cache::ShelfKey;
 use super::status::{NumberStatus, ResultCode};
 use super::transition::Action;
 use super::{locate, marks, NumberResult};
@@ -265,16 +262,6 @@ pub async fn hold(
         _ => ResultCode::StateNotUsable,
     };
     Ok(result(code, no, Some(&cur)))
-}
-
-async fn announce(state: &AppState, province: &str, city: &str, pool: Option<i64>) {
-    let mut set = HashSet::new();
-    set.insert(ShelfKey {
-        province: province.to_string(),
-        city: city.to_string(),
-        pool,
-    });
-    state.number.announce(&state.mq, set).await;
 }
 
 /// Extend, release or sell a hold; only the holding key (and, for a
