@@ -21,8 +21,9 @@ use crate::config::{Config, ConfigError};
 use crate::db::Db;
 use crate::metrics::Metrics;
 use crate::mq::{Mq, MqError};
+use crate::outbox::{OutboxMetrics, OutboxRuntime, RelayMode};
 use crate::seal::Sealer;
-use crate::{health, metrics, openapi, permission, problem};
+use crate::{health, metrics, mq_admin, openapi, permission, problem};
 
 /// A center a process can serve (`--role`). Later issues add report here,
 /// with its own router.
@@ -41,6 +42,18 @@ impl FromStr for Center {
             "number" => Ok(Center::Number),
             "card" => Ok(Center::Card),
             other => Err(StartError::UnknownRole(other.to_string())),
+        }
+    }
+}
+
+impl Center {
+    /// Whether the center writes outbox rows (so `relay = "auto"` runs the
+    /// relay in a process serving it).
+    pub fn writes_outbox(self) -> bool {
+        match self {
+            Center::Permission => false,
+            Center::Number => true,
+            Center::Card => true,
         }
     }
 }
@@ -73,6 +86,10 @@ pub enum StartError {
     Redis(#[from] redis::RedisError),
     #[error(transparent)]
     Mq(#[from] MqError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("outbox: {0}")]
+    Outbox(#[from] crate::outbox::OutboxError),
 }
 
 pub struct Inner {
@@ -87,6 +104,8 @@ pub struct Inner {
     pub sessions: Sessions,
     pub number: crate::number::NumberCenter,
     pub card: crate::card::CardCenter,
+    /// The relay and the consumers centers registered (`outbox::runtime`).
+    pub outbox: OutboxRuntime,
 }
 
 /// Shared by every handler; cheap to clone.
@@ -104,14 +123,18 @@ impl AppState {
     /// Connects to the proxy, Redis and RabbitMQ and seeds what the centers need.
     pub async fn connect(cfg: Config) -> Result<AppState, StartError> {
         let centers = parse_roles(&cfg.roles)?;
+        cfg.outbox.validate().map_err(ConfigError::Outbox)?;
         let sealer = Sealer::new(cfg.seal_key_bytes()?);
         let db = Db::new(&cfg.database_url)?;
         let cache = Cache::connect(&cfg.redis_url).await?;
         let mq = Mq::start(cfg.amqp_url.clone()).await?;
+        let metrics = Metrics::new();
+        let outbox_metrics = OutboxMetrics::register(metrics.registry())?;
         let state = AppState(Arc::new(Inner {
             hasher: Hasher::new(&cfg.password),
             sessions: Sessions::new(cache.clone(), &cfg.session),
-            metrics: Metrics::new(),
+            outbox: OutboxRuntime::new(cfg.outbox.clone(), db.pool(), mq.clone(), outbox_metrics),
+            metrics,
             number: crate::number::NumberCenter::new(&cfg.number),
             card: crate::card::CardCenter::new(&cfg.card),
             centers,
@@ -131,7 +154,20 @@ impl AppState {
                 .await
                 .map_err(|e| StartError::Database(e.to_string()))?;
         }
+        // After the centers: they registered their consumers by now.
+        if state.runs_relay() {
+            state.outbox.start_relay();
+        }
         Ok(state)
+    }
+
+    /// Whether this process relays outbox rows (`[outbox] relay`).
+    pub fn runs_relay(&self) -> bool {
+        match self.cfg.outbox.relay {
+            RelayMode::On => true,
+            RelayMode::Off => false,
+            RelayMode::Auto => self.centers.iter().any(|c| c.writes_outbox()),
+        }
     }
 
     pub fn serves(&self, c: Center) -> bool {
@@ -145,7 +181,8 @@ pub fn router(state: &AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::serve))
-        .route("/api-docs/openapi.json", get(openapi::serve));
+        .route("/api-docs/openapi.json", get(openapi::serve))
+        .merge(mq_admin::router(state));
     if state.serves(Center::Permission) {
         api = api.merge(permission::router(state));
     }
@@ -174,7 +211,8 @@ pub fn router(state: &AppState) -> Router {
         .with_state(state.clone())
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight requests.
+/// Serves until `shutdown` resolves, then finishes in-flight requests, lets
+/// the consumers finish the messages in hand and the relay its pass.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -187,6 +225,7 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await?;
+    state.outbox.shutdown().await;
     state.mq.close().await;
     state.db.clone().disconnect().await;
     Ok(())

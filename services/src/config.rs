@@ -21,6 +21,8 @@ pub enum ConfigError {
     Env { name: &'static str, message: String },
     #[error("seal key: {0}")]
     SealKey(String),
+    #[error("bad [outbox] config: {0}")]
+    Outbox(String),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -46,6 +48,8 @@ pub struct Config {
     pub channel_api: ChannelApiConfig,
     pub number: crate::number::config::NumberConfig,
     pub card: crate::card::config::CardConfig,
+    /// The half-transaction relay and consumers (`[outbox]`).
+    pub outbox: crate::outbox::OutboxConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,6 +97,7 @@ impl Default for Config {
             channel_api: ChannelApiConfig::default(),
             number: Default::default(),
             card: Default::default(),
+            outbox: Default::default(),
         }
     }
 }
@@ -141,6 +146,7 @@ impl Config {
             None => Config::default(),
         };
         cfg.apply_env(|name| std::env::var(name).ok())?;
+        cfg.outbox.validate().map_err(ConfigError::Outbox)?;
         Ok(cfg)
     }
 
@@ -169,6 +175,15 @@ impl Config {
         }
         if let Some(v) = get("HAOKA_SEAL_KEY_FILE") {
             self.seal_key_file = Some(v);
+        }
+        if let Some(v) = get("HAOKA_OUTBOX_RELAY") {
+            self.outbox.relay =
+                toml::Value::String(v.clone())
+                    .try_into()
+                    .map_err(|_| ConfigError::Env {
+                        name: "HAOKA_OUTBOX_RELAY",
+                        message: format!("expected auto, on or off, got {v:?}"),
+                    })?;
         }
         Ok(())
     }
@@ -206,6 +221,18 @@ mod tests {
         assert_eq!(cfg.listen.port(), 9001);
         assert_eq!(cfg.session.idle_seconds, 5);
         assert_eq!(cfg.session.absolute_seconds, 12 * 3600);
+    }
+
+    #[test]
+    fn outbox_section_and_relay_override() {
+        let mut cfg: Config = toml::from_str("[outbox]\nrelay = \"off\"\nbatch = 7\n").unwrap();
+        assert_eq!(cfg.outbox.relay, crate::outbox::RelayMode::Off);
+        assert_eq!(cfg.outbox.batch, 7);
+        cfg.apply_env(|n| (n == "HAOKA_OUTBOX_RELAY").then(|| "on".to_string()))
+            .unwrap();
+        assert_eq!(cfg.outbox.relay, crate::outbox::RelayMode::On);
+        let bad = cfg.apply_env(|n| (n == "HAOKA_OUTBOX_RELAY").then(|| "maybe".to_string()));
+        assert!(matches!(bad, Err(ConfigError::Env { .. })));
     }
 
     #[test]

@@ -30,6 +30,12 @@ impl Db {
         Ok(self.pool.get_conn().await?)
     }
 
+    /// The pool itself, for parts that run outside a request (outbox relay,
+    /// consumers).
+    pub fn pool(&self) -> Pool {
+        self.pool.clone()
+    }
+
     pub async fn begin(&self) -> Result<Transaction<'static>, ApiError> {
         Ok(self.pool.start_transaction(TxOpts::default()).await?)
     }

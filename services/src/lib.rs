@@ -6,8 +6,9 @@
 //! into an `application/problem+json` body; `auth/` holds passwords, sessions,
 //! login limits, channel signatures, rate limits, RBAC and province scope;
 //! `permission/` is the permission center (权限中心); `number/` is the number
-//! center (号码中心); `card/` is the card center (卡中心); `outbox/` is the half-transaction (transactional outbox)
-//! mechanism every center publishes through.
+//! center (号码中心); `card/` is the card center (卡中心); `outbox/` is the
+//! half-transaction (transactional outbox) mechanism every center publishes
+//! through; `mq_admin` is its operator API (dead letters, backlog).
 
 pub mod app;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod health;
 pub mod interface_log;
 pub mod metrics;
 pub mod mq;
+pub mod mq_admin;
 pub mod number;
 pub mod openapi;
 pub mod oplog;

@@ -62,6 +62,11 @@ impl Metrics {
         }
     }
 
+    /// The process registry, for metrics other parts own (outbox, ...).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
         TextEncoder::new()

@@ -62,7 +62,8 @@ async fn connect(url: &str) -> Result<Connection, lapin::Error> {
 }
 
 /// Checks the connection every second; a dropped one is replaced, with a
-/// back-off capped at 10 s. Stops when `close` took the connection away.
+/// back-off capped at 2 s (a refused connect is cheap, and consumers and the
+/// relay should resume within seconds of the broker's return). Stops when `close` took the connection away.
 async fn supervise(url: String, conn: Arc<RwLock<Option<Connection>>>) {
     let mut backoff = Duration::from_millis(250);
     loop {
@@ -88,7 +89,7 @@ async fn supervise(url: String, conn: Arc<RwLock<Option<Connection>>>) {
                 Err(e) => {
                     tracing::warn!(error = %e, "RabbitMQ reconnect failed");
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
             }
         }

@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
 use crate::number::{change, intake, pool, routes as number, rules, select, waiver};
 use crate::permission::{channel, department, login, logs, menu, open, policy, role, staff, sync};
 use crate::problem::Problem;
-use crate::{health, problem};
+use crate::{health, mq_admin, problem};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -41,6 +41,7 @@ use crate::{health, problem};
         waiver::fee, waiver::list_waivers, waiver::request_waiver, waiver::approve, waiver::reject,
         select::channel_select, number::channel_hold, number::channel_extend,
         number::channel_release, number::channel_sell,
+        mq_admin::list_dead_letters, mq_admin::replay_dead_letter, mq_admin::outbox_stats,
     ),
     components(schemas(Problem)),
     modifiers(&Security, &ProblemResponses)

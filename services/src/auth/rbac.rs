@@ -51,10 +51,11 @@ pub enum Permission {
     CardOccupy,
     CardPair,
     CardTransfer,
+    MqAdmin,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 27] = [
+    pub const ALL: [Permission; 28] = [
         Permission::StaffRead,
         Permission::StaffWrite,
         Permission::DepartmentRead,
@@ -82,6 +83,7 @@ impl Permission {
         Permission::CardOccupy,
         Permission::CardPair,
         Permission::CardTransfer,
+        Permission::MqAdmin,
     ];
 
     pub fn code(self) -> &'static str {
@@ -114,6 +116,7 @@ impl Permission {
             CardOccupy => "card:occupy",
             CardPair => "card:pair",
             CardTransfer => "card:transfer",
+            MqAdmin => "mq:admin",
         }
     }
 
@@ -147,6 +150,7 @@ impl Permission {
             CardOccupy => "成卡可用验证与占用",
             CardPair => "预配号卡与套包",
             CardTransfer => "成卡调拨",
+            MqAdmin => "消息队列运维(死信重放)",
         }
     }
 }

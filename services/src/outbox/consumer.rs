@@ -15,6 +15,7 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, Bas
 use lapin::types::{AMQPValue, FieldTable};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Pool, Transaction, TxOpts};
+use tokio::sync::watch;
 
 use super::{topology, OutboxError, OutboxMetrics, PROVINCE_HEADER};
 use crate::mq::Mq;
@@ -72,19 +73,38 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
-/// A running consumer; dropping it stops consuming (unacked deliveries go
-/// back to the queue).
+/// A running consumer. `stop` ends it gracefully; dropping it aborts it
+/// (unacked deliveries go back to the queue either way).
 pub struct ConsumerHandle {
-    task: tokio::task::JoinHandle<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    stop: watch::Sender<bool>,
 }
 
 impl Drop for ConsumerHandle {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
-/// Declares the consumer's queues and consumes until dropped, re-subscribing
+impl ConsumerHandle {
+    /// Stops taking deliveries, lets the one in hand commit and be acked
+    /// (waiting at most `grace`), then closes the channel so the prefetched
+    /// rest returns to the queue.
+    pub async fn stop(mut self, grace: Duration) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(grace, task).await.is_err() {
+                tracing::warn!("consumer did not stop within the grace period; aborted");
+                abort.abort();
+            }
+        }
+    }
+}
+
+/// Declares the consumer's queues and consumes until stopped, re-subscribing
 /// on a fresh channel whenever the broker connection comes back.
 pub async fn start<H: Handler>(
     pool: Pool,
@@ -96,24 +116,40 @@ pub async fn start<H: Handler>(
     let ch = mq.channel().await?;
     declare(&ch, &spec).await?;
     let handler = Arc::new(handler);
+    let (stop, mut stop_rx) = watch::channel(false);
     let task = tokio::spawn(async move {
         let mut first = Some(ch);
-        loop {
+        while !*stop_rx.borrow() {
             let ch = match first.take() {
                 Some(ch) => Ok(ch),
                 None => mq.channel().await.map_err(OutboxError::from),
             };
             let result = match ch {
-                Ok(ch) => consume(&pool, ch, &spec, handler.as_ref(), &metrics).await,
+                Ok(ch) => {
+                    let mut stop = stop_rx.clone();
+                    consume(&pool, ch, &spec, handler.as_ref(), &metrics, &mut stop).await
+                }
                 Err(e) => Err(e),
             };
-            if let Err(e) = result {
-                tracing::warn!(error = %e, consumer = %spec.name, "consumer stopped; resubscribing");
+            match result {
+                Ok(()) if *stop_rx.borrow() => break,
+                Ok(()) => {
+                    tracing::warn!(consumer = %spec.name, "consumer cancelled by the broker; resubscribing")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, consumer = %spec.name, "consumer stopped; resubscribing")
+                }
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = stop_rx.changed() => {}
+            }
         }
     });
-    Ok(ConsumerHandle { task })
+    Ok(ConsumerHandle {
+        task: Some(task),
+        stop,
+    })
 }
 
 async fn consume<H: Handler>(
@@ -122,6 +158,7 @@ async fn consume<H: Handler>(
     spec: &ConsumerSpec,
     handler: &H,
     metrics: &OutboxMetrics,
+    stop: &mut watch::Receiver<bool>,
 ) -> Result<(), OutboxError> {
     declare(&ch, spec).await?;
     ch.basic_qos(spec.prefetch, BasicQosOptions::default())
@@ -134,9 +171,24 @@ async fn consume<H: Handler>(
             FieldTable::default(),
         )
         .await?;
-    while let Some(delivery) = deliveries.next().await {
-        let delivery = delivery?;
-        process(pool, delivery, spec, handler, metrics).await?;
+    loop {
+        // A delivery being processed is never interrupted: the stop signal is
+        // only looked at between deliveries.
+        let next = tokio::select! {
+            biased;
+            _ = stop.changed() => None,
+            d = deliveries.next() => Some(d),
+        };
+        match next {
+            None | Some(None) => break,
+            Some(Some(delivery)) => {
+                process(pool, delivery?, spec, handler, metrics).await?;
+            }
+        }
+    }
+    if *stop.borrow() {
+        // Unacked prefetched deliveries return to the queue with the channel.
+        let _ = ch.close(200, "consumer stopped").await;
     }
     Ok(())
 }

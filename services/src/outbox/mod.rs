@@ -5,22 +5,29 @@
 //! message at most once by recording its id in `processed_message` in the same
 //! transaction (`consumer`), poison messages land in a per-queue dead-letter
 //! queue an operator can list and replay (`dead_letter`). Duplicates are
-//! expected and harmless; loss is a bug.
+//! expected and harmless; loss is a bug. `runtime` runs the relay and the
+//! registered consumers inside haoka-server (`config`: its `[outbox]`
+//! section); `stats` is the per-province backlog operators look at.
 
+pub mod config;
 pub mod consumer;
 pub mod dead_letter;
 pub mod metrics;
 pub mod relay;
+pub mod runtime;
+pub mod stats;
 pub mod topology;
 mod write;
 
+pub use config::{OutboxConfig, RelayMode};
 pub use consumer::{
     start as start_consumer, ConsumerHandle, ConsumerSpec, Handler, HandlerError, HandlerFuture,
     Received,
 };
-pub use dead_letter::{list_dead, replay_dead, DeadMessage};
+pub use dead_letter::{list_dead, replay_dead, DeadMessage, Replay};
 pub use metrics::OutboxMetrics;
 pub use relay::{check_back, Relay, RelayConfig};
+pub use runtime::OutboxRuntime;
 pub use write::{write, OutboxMessage};
 
 /// The header carrying the province whose shard wrote the message.

@@ -6,6 +6,7 @@
 //! after claiming leaves the row pending; it becomes due again when the lease
 //! runs out and is re-published (consumers are idempotent).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
@@ -14,6 +15,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel};
 use mysql_async::prelude::Queryable;
 use mysql_async::Pool;
+use tokio::sync::{watch, Notify};
 
 use super::{OutboxError, OutboxMetrics, OutboxStatus, PROVINCE_HEADER};
 use crate::mq::Mq;
@@ -53,51 +55,144 @@ impl Default for RelayConfig {
     }
 }
 
-/// A running relay task; dropping it stops the task (like a crash: claimed but
-/// unconfirmed rows are left for the lease to expire).
+/// A running relay task. `stop` ends it after its current pass; dropping it
+/// aborts it (like a crash: claimed but unconfirmed rows are left for the
+/// lease to expire).
 pub struct Relay {
-    task: tokio::task::JoinHandle<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+    wake: Arc<Notify>,
 }
 
 impl Drop for Relay {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
 impl Relay {
     pub fn spawn(pool: Pool, mq: Mq, cfg: RelayConfig, metrics: OutboxMetrics) -> Relay {
-        let task = tokio::spawn(async move {
-            let mut channel: Option<Channel> = None;
-            let mut last_check_back = tokio::time::Instant::now();
-            loop {
-                if last_check_back.elapsed() >= cfg.check_back_after / 2 {
-                    last_check_back = tokio::time::Instant::now();
-                    for p in &cfg.provinces {
-                        match check_back(&pool, p, cfg.check_back_after).await {
-                            Ok(n) => metrics.checked_back.with_label_values(&[p]).inc_by(n),
-                            Err(e) => tracing::warn!(error = %e, "outbox check-back failed"),
-                        }
-                    }
-                }
-                let mut busy = false;
-                for p in &cfg.provinces {
-                    match relay_once(&pool, &mq, &mut channel, &cfg, &metrics, p).await {
-                        Ok(n) => busy |= n as u32 >= cfg.batch,
-                        Err(e) => {
-                            // The channel may be dead (broker restart): take a
-                            // fresh one from the reconnecting Mq next time.
-                            tracing::warn!(error = %e, province = %p, "outbox relay pass failed");
-                            channel = None;
-                        }
-                    }
-                }
-                if !busy {
-                    tokio::time::sleep(cfg.poll_interval).await;
+        let (stop, stop_rx) = watch::channel(false);
+        let wake = Arc::new(Notify::new());
+        let task = tokio::spawn(run(pool, mq, cfg, metrics, stop_rx, wake.clone()));
+        Relay {
+            task: Some(task),
+            stop,
+            wake,
+        }
+    }
+
+    /// Starts a pass now instead of at the next poll (call after committing
+    /// outbox rows).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Lets the current pass finish (its publishes confirmed and marked),
+    /// waiting at most `grace`, then ends the task.
+    pub async fn stop(mut self, grace: Duration) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(grace, task).await.is_err() {
+                tracing::warn!("outbox relay did not stop within the grace period; aborted");
+                abort.abort();
+            }
+        }
+    }
+}
+
+async fn run(
+    pool: Pool,
+    mq: Mq,
+    cfg: RelayConfig,
+    metrics: OutboxMetrics,
+    mut stop: watch::Receiver<bool>,
+    wake: Arc<Notify>,
+) {
+    let mut channel: Option<Channel> = None;
+    let mut last_check_back = tokio::time::Instant::now();
+    while !*stop.borrow() {
+        if last_check_back.elapsed() >= cfg.check_back_after / 2 {
+            last_check_back = tokio::time::Instant::now();
+            for p in &cfg.provinces {
+                match check_back(&pool, p, cfg.check_back_after).await {
+                    Ok(n) => metrics.checked_back.with_label_values(&[p]).inc_by(n),
+                    Err(e) => tracing::warn!(error = %e, "outbox check-back failed"),
                 }
             }
-        });
-        Relay { task }
+        }
+        // One scattered query finds the provinces with due rows, so an idle
+        // poll costs one query per shard, not one per province.
+        let due = match due_provinces(&pool, &cfg).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox relay poll failed");
+                Vec::new()
+            }
+        };
+        for p in cfg.provinces.iter().filter(|p| !due.contains(p)) {
+            metrics.relay_lag_ms.with_label_values(&[p]).set(0);
+        }
+        let mut busy = false;
+        for p in &due {
+            match relay_once(&pool, &mq, &mut channel, &cfg, &metrics, p).await {
+                Ok(n) => busy |= n as u32 >= cfg.batch,
+                Err(e) => {
+                    // The channel may be dead (broker restart): take a
+                    // fresh one from the reconnecting Mq next time.
+                    tracing::warn!(error = %e, province = %p, "outbox relay pass failed");
+                    channel = None;
+                }
+            }
+        }
+        if !busy {
+            tokio::select! {
+                _ = tokio::time::sleep(cfg.poll_interval) => {}
+                _ = wake.notified() => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+    if let Some(ch) = channel {
+        let _ = ch.close(200, "relay stopped").await;
+    }
+}
+
+/// The configured provinces that have due rows now.
+async fn due_provinces(pool: &Pool, cfg: &RelayConfig) -> Result<Vec<String>, OutboxError> {
+    if cfg.provinces.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = format!(
+        "SELECT province_code, COUNT(*) FROM outbox WHERE province_code IN ({}) \
+         AND status = ? AND next_attempt_at <= NOW(3)",
+        marks(cfg.provinces.len())
+    );
+    let mut params: Vec<mysql_async::Value> =
+        cfg.provinces.iter().map(|p| p.as_str().into()).collect();
+    params.push(OutboxStatus::Pending.code().into());
+    push_exchanges(&mut sql, &mut params, cfg);
+    sql.push_str(" GROUP BY province_code");
+    let mut conn = pool.get_conn().await?;
+    let rows: Vec<(String, i64)> = conn.exec(sql, params).await?;
+    Ok(rows.into_iter().map(|(p, _)| p).collect())
+}
+
+fn marks(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// Restricts a query to the relay's exchanges (if it names any).
+fn push_exchanges(sql: &mut String, params: &mut Vec<mysql_async::Value>, cfg: &RelayConfig) {
+    if !cfg.exchanges.is_empty() {
+        sql.push_str(&format!(
+            " AND exchange_name IN ({})",
+            marks(cfg.exchanges.len())
+        ));
+        params.extend(cfg.exchanges.iter().map(|e| e.as_str().into()));
     }
 }
 
@@ -215,12 +310,7 @@ async fn due_rows(
     );
     let mut params: Vec<mysql_async::Value> =
         vec![province.into(), OutboxStatus::Pending.code().into()];
-    if !cfg.exchanges.is_empty() {
-        sql.push_str(" AND exchange_name IN (");
-        sql.push_str(&vec!["?"; cfg.exchanges.len()].join(", "));
-        sql.push(')');
-        params.extend(cfg.exchanges.iter().map(|e| e.as_str().into()));
-    }
+    push_exchanges(&mut sql, &mut params, cfg);
     // Oldest first; the batch size is a number from our own config.
     sql.push_str(&format!(
         " ORDER BY created_at, message_id LIMIT {}",
