@@ -317,7 +317,15 @@ async fn poison_message_is_dead_lettered_listed_and_replayed_through_the_api() {
     let consumer = format!("consumer=\"{}\"", probe.consumer);
     let exchange = format!("exchange=\"{}\"", probe.exchange);
     assert_eq!(value("outbox_confirmed_total", &exchange), 3.0);
-    assert_eq!(value("outbox_published_total", &exchange), 3.0);
+    // Publishes before the consumer declared its queue came back unroutable.
+    let published = value("outbox_published_total", &exchange);
+    assert!(published >= 3.0);
+    if published > 3.0 {
+        assert_eq!(
+            value("outbox_publish_failed_total", &exchange),
+            published - 3.0
+        );
+    }
     assert_eq!(
         value(
             "mq_consumed_total",
