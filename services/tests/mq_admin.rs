@@ -7,6 +7,7 @@
 mod common;
 mod mq_support;
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{problem, start_with, Server};
@@ -434,4 +435,51 @@ async fn operator_endpoints_need_mq_admin_and_stats_show_the_backlog() {
     srv.state.outbox.shutdown().await;
     assert!(!srv.state.outbox.relay_running());
     probe.cleanup(&pool, &srv.state.mq, &[&parked]).await;
+}
+
+#[tokio::test]
+async fn shutdown_lets_the_consumer_finish_the_message_in_hand() {
+    let probe = Probe::new("mqg");
+    let srv = server_relaying(&probe.exchange).await;
+    let pool = srv.state.db.pool();
+    let handler = probe.handler();
+    handler.slow_ms.store(800, Ordering::SeqCst);
+    let seen = handler.seen.clone();
+    srv.state
+        .outbox
+        .register(probe.spec(3), handler)
+        .await
+        .unwrap();
+    let id = probe.committed(&pool, 1).await;
+    srv.state.outbox.wake();
+    wait_for("the message in hand", 20, || async {
+        seen.lock().unwrap().contains(&id)
+    })
+    .await;
+    assert_eq!(probe.effects(&pool, &id).await, 0, "still in hand");
+
+    srv.state.outbox.shutdown().await;
+    assert_eq!(
+        probe.effects(&pool, &id).await,
+        1,
+        "committed before the stop"
+    );
+    assert!(!srv.state.outbox.relay_running());
+    // Acked, not left for a redelivery.
+    let ch = srv.state.mq.channel().await.unwrap();
+    let q = ch
+        .queue_declare(
+            &probe.queue,
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(q.message_count(), 0);
+    let handled = probe.handled(&srv.state.outbox.metrics);
+    assert_eq!(handled, 1);
+    probe.cleanup(&pool, &srv.state.mq, &[]).await;
 }

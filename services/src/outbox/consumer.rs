@@ -119,6 +119,7 @@ pub async fn start<H: Handler>(
     let (stop, mut stop_rx) = watch::channel(false);
     let task = tokio::spawn(async move {
         let mut first = Some(ch);
+        let mut warned: Option<tokio::time::Instant> = None;
         while !*stop_rx.borrow() {
             let ch = match first.take() {
                 Some(ch) => Ok(ch),
@@ -136,9 +137,13 @@ pub async fn start<H: Handler>(
                 Ok(()) => {
                     tracing::warn!(consumer = %spec.name, "consumer cancelled by the broker; resubscribing")
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, consumer = %spec.name, "consumer stopped; resubscribing")
+                // While the broker is away this repeats every half second:
+                // say it once, then every half minute.
+                Err(e) if warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(30)) => {
+                    tracing::warn!(error = %e, consumer = %spec.name, "consumer stopped; resubscribing");
+                    warned = Some(tokio::time::Instant::now());
                 }
+                Err(_) => {}
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}

@@ -114,6 +114,10 @@ async fn run(
 ) {
     let mut channel: Option<Channel> = None;
     let mut last_check_back = tokio::time::Instant::now();
+    // While the broker is away every pass fails; say so once, then again
+    // only every half minute, and once when passes succeed again.
+    let mut failing_since: Option<tokio::time::Instant> = None;
+    let mut last_warned = tokio::time::Instant::now();
     while !*stop.borrow() {
         if last_check_back.elapsed() >= cfg.check_back_after / 2 {
             last_check_back = tokio::time::Instant::now();
@@ -139,12 +143,22 @@ async fn run(
         let mut busy = false;
         for p in &due {
             match relay_once(&pool, &mq, &mut channel, &cfg, &metrics, p).await {
-                Ok(n) => busy |= n as u32 >= cfg.batch,
+                Ok(n) => {
+                    busy |= n as u32 >= cfg.batch;
+                    if let Some(since) = failing_since.take() {
+                        tracing::info!(after = ?since.elapsed(), "outbox relay passes succeed again");
+                    }
+                }
                 Err(e) => {
                     // The channel may be dead (broker restart): take a
                     // fresh one from the reconnecting Mq next time.
-                    tracing::warn!(error = %e, province = %p, "outbox relay pass failed");
                     channel = None;
+                    let now = tokio::time::Instant::now();
+                    if failing_since.is_none() || now - last_warned >= Duration::from_secs(30) {
+                        tracing::warn!(error = %e, province = %p, "outbox relay pass failed");
+                        last_warned = now;
+                    }
+                    failing_since.get_or_insert(now);
                 }
             }
         }

@@ -4,12 +4,14 @@
 //! (so "how many times did it take effect" is a COUNT), and clean-up.
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use haoka_services::mq::Mq;
 use haoka_services::outbox::{
-    self, topology, ConsumerSpec, Handler, HandlerError, HandlerFuture, OutboxMessage, Received,
+    self, topology, ConsumerSpec, Handler, HandlerError, HandlerFuture, OutboxMessage,
+    OutboxMetrics, Received,
 };
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use mysql_async::prelude::Queryable;
@@ -55,6 +57,7 @@ impl Probe {
             done_exchange: self.done_exchange.clone(),
             poison: Arc::new(Mutex::new(None)),
             seen: Arc::new(Mutex::new(Vec::new())),
+            slow_ms: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -95,6 +98,14 @@ impl Probe {
         )
         .await
         .unwrap()
+    }
+
+    /// Deliveries of the probe's consumer that took effect, per `metrics`.
+    pub fn handled(&self, metrics: &OutboxMetrics) -> u64 {
+        metrics
+            .consumed
+            .with_label_values(&[&self.consumer, "handled"])
+            .get()
     }
 
     /// Removes the probe's rows, queues and exchanges. Stop its consumer
@@ -142,6 +153,8 @@ pub struct EffectHandler {
     pub poison: Arc<Mutex<Option<String>>>,
     /// Every message id handed to the handler, in order.
     pub seen: Arc<Mutex<Vec<String>>>,
+    /// How long each message takes to handle.
+    pub slow_ms: Arc<AtomicU64>,
 }
 
 impl Handler for EffectHandler {
@@ -152,6 +165,10 @@ impl Handler for EffectHandler {
     ) -> HandlerFuture<'a> {
         Box::pin(async move {
             self.seen.lock().unwrap().push(msg.message_id.clone());
+            let slow = self.slow_ms.load(Ordering::SeqCst);
+            if slow > 0 {
+                tokio::time::sleep(Duration::from_millis(slow)).await;
+            }
             if self.poison.lock().unwrap().as_deref() == Some(msg.message_id.as_str()) {
                 return Err(HandlerError::Rejected("poison".into()));
             }
