@@ -4,4 +4,5 @@
 pub mod numbers;
 pub mod procstat;
 pub mod sysbench;
+pub mod transfers;
 pub mod txn_cost;

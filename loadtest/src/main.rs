@@ -6,6 +6,9 @@
 //! the API vs the bare conditional UPDATE on the shard.
 //! `haoka-loadtest txn-cost ...`: a one-shard commit vs a two-shard XA commit
 //! through the proxy (and the same transaction directly on MariaDB).
+//! `haoka-loadtest transfers ...`: cross-province card transfers end to end
+//! (half transactions over RabbitMQ) vs same-province transfers, and the
+//! source-commit to target-commit lag.
 
 use std::path::PathBuf;
 
@@ -33,6 +36,96 @@ enum Cmd {
     TxnCost(TxnCostArgs),
     /// Number center: selection and holds vs direct SQL on the shard.
     Numbers(NumbersArgs),
+    /// Card transfers: across provinces (end to end) vs inside one.
+    Transfers(TransfersArgs),
+}
+
+#[derive(Parser)]
+struct TransfersArgs {
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 15)]
+    time: u64,
+    /// Cards per transfer.
+    #[arg(long, default_value_t = 5)]
+    cards: usize,
+    /// Source province of both runs; the cross-province target is `--to`.
+    #[arg(long, default_value = "36")]
+    from: String,
+    #[arg(long, default_value = "84")]
+    to: String,
+    /// Cards stocked in each source depot.
+    #[arg(long, default_value_t = 20_000)]
+    stock: usize,
+    /// The relay's idle poll (a commit in the process wakes it at once).
+    #[arg(long, default_value_t = 50)]
+    poll_ms: u64,
+    #[arg(long, default_value = "mysql://haoka:haoka@127.0.0.1:3307/haoka")]
+    proxy: String,
+}
+
+async fn run_transfers(a: TransfersArgs) -> anyhow::Result<()> {
+    use haoka_loadtest::transfers::*;
+    use std::sync::Arc;
+    anyhow::ensure!(a.from != a.to, "--from and --to must differ");
+    let db = mysql_async::Pool::new(mysql_async::Opts::from_url(&a.proxy)?);
+    let (l1, l2) = (depot(&db, &a.from).await?, depot(&db, &a.from).await?);
+    let (c1, c2) = (depot(&db, &a.from).await?, depot(&db, &a.to).await?);
+    let t = std::time::Instant::now();
+    stock(&db, &a.from, &l1, a.stock).await?;
+    stock(&db, &a.from, &l2, a.stock).await?;
+    stock(&db, &a.from, &c1, a.stock).await?;
+    println!(
+        "stock: 3 x {} cards in {:.1} s",
+        a.stock,
+        t.elapsed().as_secs_f64()
+    );
+    let api = Arc::new(api(&a.proxy, a.poll_ms).await?);
+    let time = std::time::Duration::from_secs(a.time);
+    let same = local(api.clone(), (l1.0, l2.0), a.clients, time, a.cards).await?;
+    let (across, ids) = cross(
+        api.clone(),
+        db.clone(),
+        (&a.from, c1.0),
+        c2.0,
+        a.clients,
+        time,
+        a.cards,
+    )
+    .await?;
+    let lag = lags(&db, &a.from, &a.to, &ids).await?;
+    println!(
+        "{} clients, {} cards per transfer, {} s each, relay poll {} ms",
+        a.clients, a.cards, a.time, a.poll_ms
+    );
+    println!(
+        "{:<34} {:>12} {:>9} {:>9} {:>8}",
+        "transfers", "transfers/s", "p50_ms", "p99_ms", "ratio"
+    );
+    for (name, m) in [
+        (format!("same province ({})", a.from), same),
+        (
+            format!("cross province ({}->{}), end to end", a.from, a.to),
+            across,
+        ),
+    ] {
+        println!(
+            "{:<34} {:>12.1} {:>9.1} {:>9.1} {:>8.3}",
+            name,
+            m.per_sec,
+            m.p50_ms,
+            m.p99_ms,
+            m.per_sec / same.per_sec
+        );
+    }
+    println!(
+        "lag source commit -> target commit: p50 {:.1} ms, p99 {:.1} ms over {} transfers",
+        percentile(&lag, 0.5),
+        percentile(&lag, 0.99),
+        lag.len()
+    );
+    Ok(())
 }
 
 #[derive(Parser)]
@@ -451,5 +544,6 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Sysbench(a) => run_sysbench(*a).await,
         Cmd::TxnCost(a) => run_txn_cost(a).await,
         Cmd::Numbers(a) => run_numbers(a).await,
+        Cmd::Transfers(a) => run_transfers(a).await,
     }
 }

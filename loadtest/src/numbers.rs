@@ -172,7 +172,7 @@ pub async fn shard_dbs(direct: &Pool, segs: &[Seg]) -> anyhow::Result<BTreeMap<S
     Ok(out)
 }
 
-/// An in-process haoka-server (permission + number centers) and a staff token.
+/// An in-process haoka-server and a headquarters administrator's token.
 pub struct Api {
     pub base: String,
     pub token: String,
@@ -181,15 +181,25 @@ pub struct Api {
 }
 
 pub async fn start_api(proxy_url: &str) -> anyhow::Result<Api> {
+    start_api_with(proxy_url, &["permission", "number"], |_| {}).await
+}
+
+/// An in-process haoka-server serving `roles`, its config adjusted by `tweak`.
+pub async fn start_api_with(
+    proxy_url: &str,
+    roles: &[&str],
+    tweak: impl FnOnce(&mut Config),
+) -> anyhow::Result<Api> {
     let mut key = [0u8; 32];
     rand::thread_rng().fill(&mut key);
-    let cfg = Config {
+    let mut cfg = Config {
         listen: "127.0.0.1:0".parse()?,
-        roles: vec!["permission".into(), "number".into()],
+        roles: roles.iter().map(|r| r.to_string()).collect(),
         database_url: proxy_url.to_string(),
         seal_key: Some(key.iter().map(|b| format!("{b:02x}")).collect()),
         ..Config::default()
     };
+    tweak(&mut cfg);
     let state = AppState::connect(cfg).await?;
     let password = "Bench-Admin-2024!";
     let staff_no = format!("bench{:08x}", rand::thread_rng().gen::<u32>());

@@ -154,6 +154,9 @@ impl AppState {
                 .await
                 .map_err(|e| StartError::Database(e.to_string()))?;
         }
+        if state.serves(Center::Card) {
+            crate::card::transfer::start(&state).await?;
+        }
         // After the centers: they registered their consumers by now.
         if state.runs_relay() {
             state.outbox.start_relay();

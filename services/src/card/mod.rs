@@ -6,7 +6,8 @@
 //! rows; `history` writes 卡历史 rows (every writer uses it, transfers too);
 //! `depots` and `packages` read 库位 and 套包; `availability` judges
 //! 成卡可用验证 and `occupy` applies 成卡占用 and its return; `intake` (成卡入库) and `change` (status, 库位变更)
-//! are the staff endpoints; `routes` mounts it all.
+//! are the staff endpoints; `transfer` is 成卡调拨 (local, or a half
+//! transaction across provinces); `routes` mounts it all.
 
 pub mod availability;
 pub mod change;
@@ -20,6 +21,7 @@ pub mod packages;
 pub mod routes;
 pub mod status;
 pub mod store;
+pub mod transfer;
 pub mod transition;
 
 use std::collections::{BTreeMap, HashSet};

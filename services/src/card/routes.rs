@@ -15,6 +15,7 @@ use crate::problem::{ApiError, Json, Path};
 pub fn router(state: &AppState) -> Router<AppState> {
     let s = state;
     Router::new()
+        .merge(super::transfer::router(s))
         .route(
             "/api/v1/cards/intake",
             guarded(s, CardWrite, post(intake::intake)),

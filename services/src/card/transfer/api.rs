@@ -1,0 +1,162 @@
+//! `POST /api/v1/cards/transfers` opens a transfer (by ICCIDs, or any
+//! `count` in-stock cards of the source depot); `GET
+//! /api/v1/cards/transfers/{transfer_id}` shows where it stands.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use mysql_async::prelude::Queryable;
+use serde::{Deserialize, Serialize};
+
+use super::depot::{self, Depot};
+use super::source::{self, Selection};
+use super::TransferStatus;
+use crate::app::AppState;
+use crate::auth::rbac::{guarded, Permission::CardTransfer, Principal};
+use crate::card::parse_list;
+use crate::problem::{ApiError, Json, Path};
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/cards/transfers",
+            guarded(state, CardTransfer, post(create)),
+        )
+        .route(
+            "/api/v1/cards/transfers/{transfer_id}",
+            guarded(state, CardTransfer, get(show)),
+        )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    pub from_depot_id: i64,
+    pub to_depot_id: i64,
+    /// The cards, by ICCID; or else
+    pub iccids: Option<Vec<String>>,
+    /// any this many in-stock cards of the source depot.
+    pub count: Option<usize>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TransferView {
+    pub transfer_id: i64,
+    pub province_code: String,
+    pub target_province_code: String,
+    pub from_depot_id: i64,
+    pub to_depot_id: i64,
+    pub card_count: i64,
+    pub status: TransferStatus,
+    pub message_id: Option<String>,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    p: Principal,
+    Json(req): Json<TransferRequest>,
+) -> Result<Response, ApiError> {
+    let max = state.cfg.card.max_per_request;
+    let selection = match (&req.iccids, req.count) {
+        (Some(list), None) => Selection::Iccids(parse_list(list, max)?),
+        (None, Some(n)) if (1..=max).contains(&n) => Selection::Count(n),
+        (None, Some(n)) => {
+            return Err(ApiError::Invalid(format!(
+                "count must be 1 to {max} (got {n})"
+            )))
+        }
+        _ => {
+            return Err(ApiError::Invalid(
+                "name the cards either by iccids or by count, not both".into(),
+            ))
+        }
+    };
+    if req.from_depot_id == req.to_depot_id {
+        return Err(ApiError::Invalid(
+            "from_depot_id and to_depot_id are the same depot".into(),
+        ));
+    }
+    let mut c = state.db.conn().await?;
+    let from = known_depot(&mut c, req.from_depot_id, "from_depot_id").await?;
+    let to = known_depot(&mut c, req.to_depot_id, "to_depot_id").await?;
+    drop(c);
+    p.scope.check(Some(&from.province))?;
+    if from.province == to.province {
+        // Inside a province the move is immediate: the depot must take cards.
+        if let Some(why) = to.refuses_cards() {
+            return Err(ApiError::Invalid(why));
+        }
+    }
+    // Across provinces the target province decides when the message
+    // arrives (it may refuse: the cards then come back).
+    let mut tx = state.db.begin().await?;
+    let opened = source::open(&mut tx, p.staff_id, &from, &to, &selection).await?;
+    tx.commit().await?;
+    super::after_commit(&state, &opened);
+    let code = match opened.status {
+        TransferStatus::Pending => StatusCode::ACCEPTED,
+        _ => StatusCode::CREATED,
+    };
+    let view = load(&state, opened.transfer_id)
+        .await?
+        .ok_or_else(|| ApiError::Internal("the transfer just opened is not there".into()))?;
+    Ok((code, Json(view)).into_response())
+}
+
+async fn known_depot<Q: Queryable>(c: &mut Q, id: i64, field: &str) -> Result<Depot, ApiError> {
+    depot::find(c, id)
+        .await?
+        .ok_or_else(|| ApiError::Invalid(format!("{field}: depot {id} does not exist")))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(transfer_id): Path<i64>,
+) -> Result<Json<TransferView>, ApiError> {
+    let view = load(&state, transfer_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("transfer", transfer_id))?;
+    // Either province's staff may follow it.
+    if !p.scope.allows(Some(&view.province_code)) {
+        p.scope.check(Some(&view.target_province_code))?;
+    }
+    Ok(Json(view))
+}
+
+/// A transfer by id (the id alone does not name the shard: every shard is
+/// asked; the primary key makes each answer one lookup).
+pub async fn load(state: &AppState, transfer_id: i64) -> Result<Option<TransferView>, ApiError> {
+    let mut c = state.db.conn().await?;
+    let row: Option<mysql_async::Row> = c
+        .exec_first(
+            "SELECT transfer_id, province_code, target_province_code, from_depot_id, to_depot_id, \
+             card_count, status, message_id, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%f'), \
+             DATE_FORMAT(finished_at, '%Y-%m-%dT%H:%i:%s.%f') FROM card_transfer \
+             WHERE transfer_id = ?",
+            (transfer_id,),
+        )
+        .await?;
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    use crate::db::col;
+    let st: String = col(&r, 6);
+    Ok(Some(TransferView {
+        transfer_id: col(&r, 0),
+        province_code: col(&r, 1),
+        target_province_code: col(&r, 2),
+        from_depot_id: col(&r, 3),
+        to_depot_id: col(&r, 4),
+        card_count: col(&r, 5),
+        status: TransferStatus::from_code(&st)
+            .ok_or_else(|| ApiError::Internal(format!("transfer with status {st:?}")))?,
+        message_id: col(&r, 7),
+        created_at: col(&r, 8),
+        finished_at: col(&r, 9),
+    }))
+}
