@@ -25,7 +25,7 @@ async fn intake_reports_every_bad_number_and_applies_nothing() {
         .post(
             &admin.token,
             "/api/v1/numbers/intake",
-            json!({"range": {"from": numbers[0], "to": numbers[19]}, "depot_id": depot}),
+            json!({"range": {"from": numbers[0], "count": 20}, "depot_id": depot}),
         )
         .await;
     assert_eq!(r.status(), 201);
@@ -89,6 +89,30 @@ async fn intake_reports_every_bad_number_and_applies_nothing() {
     assert_eq!(r.status(), 409, "refused by the stock, not malformed");
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["rejected"][0]["reason"], "wrong_depot_province");
+    // A range running past the numbering plan: those have no segment.
+    let r = s
+        .post(
+            &admin.token,
+            "/api/v1/numbers/intake",
+            json!({"range": {"from": "19999999998", "count": 4}, "depot_id": depot}),
+        )
+        .await;
+    assert_eq!(r.status(), 409);
+    let v: Value = r.json().await.unwrap();
+    let past: Vec<&str> = v["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| {
+            x["message"]
+                .as_str()
+                .unwrap()
+                .contains("past the last number")
+        })
+        .map(|x| x["phone_no"].as_str().unwrap())
+        .collect();
+    assert_eq!(past, vec!["20000000000", "20000000001"], "{v}");
+    assert_eq!(v["accepted"], 0);
     cleanup(&s, &numbers).await;
 }
 

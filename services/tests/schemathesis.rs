@@ -14,14 +14,19 @@
 //! operations (/api/v1/open/numbers/...) are documented but not fuzzed: they
 //! are the staff operations' twins behind the same gate.
 //!
-//! The number center's operations run on numbers the fuzzer makes up: almost
-//! all of them do not exist (404) or are out of its province (403); the
-//! number tests cover the real flows.
+//! So that the number center's operations reach past "no such number", the
+//! run gets real stock of province 79 to draw from: on-shelf numbers (for the
+//! `{no}` path), a depot and a pool (for `depot_id` and `pool_id` bodies),
+//! bound as schemathesis dictionaries half of the time. (Not for `numbers`
+//! lists: a dictionary fills their items without keeping them unique.)
+//! The fuzzer holds, sells, moves and re-statuses them as it likes; they are
+//! removed at the end.
 //! The stateful phase is left out: its inferred links put the text `None`
 //! into id paths when a response nests the id (a 400 it then reports as a
 //! rejected valid request).
 
 mod common;
+mod number_support;
 
 use std::process::Command;
 
@@ -37,9 +42,16 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
         .map(|p| p.code())
         .collect();
     let fuzzer = srv.user(&admin, Some("79"), &all, None).await;
+    let stock = number_support::on_shelf(&srv, &admin, "79", 12, None).await;
+    let (depot, _) = number_support::depot(&srv, &admin, "79").await;
+    let pool = number_support::pool(&srv, &admin, "79", None).await;
+    let config = std::env::temp_dir().join(format!("{}.toml", common::unique("schemathesis")));
+    std::fs::write(&config, stock_config(&stock, depot, pool)).unwrap();
+    let config_arg = config.to_string_lossy().to_string();
     let schema = srv.url("/api-docs/openapi.json");
     let out = tokio::task::spawn_blocking(move || {
         Command::new("schemathesis")
+            .args(["--config-file", &config_arg])
             .args(["run", &schema])
             .args(["-H", &format!("Authorization: Bearer {}", fuzzer.token)])
             .args([
@@ -61,6 +73,8 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
     .await
     .unwrap()
     .expect("schemathesis runs (deploy/local/up.sh installs it)");
+    std::fs::remove_file(&config).ok();
+    number_support::cleanup(&srv, &stock).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -68,4 +82,19 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("passed"), "{stdout}");
+}
+
+/// Schemathesis dictionaries of real stock, each used half of the time.
+fn stock_config(numbers: &[String], depot: i64, pool: i64) -> String {
+    let list: Vec<String> = numbers.iter().map(|n| format!("{n:?}")).collect();
+    format!(
+        "[dictionaries.numbers]\nvalues = [{}]\n\
+         [dictionaries.depots]\nvalues = [{depot}]\n\
+         [dictionaries.pools]\nvalues = [{pool}]\n\
+         [parameters]\n\
+         \"path.no\" = {{ dictionary = \"numbers\", probability = 0.5 }}\n\
+         \"body.depot_id\" = {{ dictionary = \"depots\", probability = 0.5 }}\n\
+         \"body.pool_id\" = {{ dictionary = \"pools\", probability = 0.5 }}\n",
+        list.join(", ")
+    )
 }

@@ -3,7 +3,8 @@
 //! request bodies whose fields depend on each other (as `oneOf`).
 
 use utoipa::openapi::schema::{
-    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+    AdditionalProperties, AnyOfBuilder, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema,
+    SchemaType, Type,
 };
 use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, PartialSchema, ToSchema};
@@ -13,6 +14,7 @@ use super::intake::{IntakeRequest, NumberRange};
 use super::premium::PatternClass;
 use super::rules::NewRule;
 use super::status::{NumberStatus, ResultCode};
+use super::waiver::WaiverRequest;
 
 /// What `Msisdn::parse` accepts.
 pub const PHONE_PATTERN: &str = "^1[0-9]{10}$";
@@ -192,7 +194,7 @@ impl PartialSchema for IntakeRequest {
             .item(list)
             .item(range)
             .description(Some(
-                "numbers by list, or by range (from ≤ to, at most number.max_intake numbers)",
+                "numbers by list, or by range (from and a count of consecutive numbers)",
             ))
             .into()
     }
@@ -254,3 +256,33 @@ impl PartialSchema for NewRule {
     }
 }
 impl ToSchema for NewRule {}
+
+impl PartialSchema for WaiverRequest {
+    /// At least one of the two amounts is 1 cent or more.
+    fn schema() -> RefOr<Schema> {
+        let waiving = |positive: &str, other: &str| {
+            ObjectBuilder::new()
+                .property(positive, int(1, i64::MAX))
+                .required(positive)
+                .property(other, int(0, i64::MAX))
+                .property(
+                    "reason",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .min_length(Some(1))
+                        .max_length(Some(256))
+                        .pattern(Some(r"^[^\x00-\x1F\x7F-\x9F]+$")),
+                )
+                .required("reason")
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        };
+        AnyOfBuilder::new()
+            .item(waiving("deposit_waived_cents", "monthly_waived_cents"))
+            .item(waiving("monthly_waived_cents", "deposit_waived_cents"))
+            .description(Some(
+                "cents of the level's pre-deposit and minimum monthly spend to waive (not both 0)",
+            ))
+            .into()
+    }
+}
+impl ToSchema for WaiverRequest {}

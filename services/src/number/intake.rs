@@ -42,10 +42,12 @@ pub struct IntakeRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NumberRange {
+    /// The first number.
     #[schema(schema_with = super::doc::phone_no)]
     pub from: String,
-    #[schema(schema_with = super::doc::phone_no)]
-    pub to: String,
+    /// How many consecutive numbers (at most `number.max_intake`).
+    #[schema(minimum = 1, maximum = 10000)]
+    pub count: u32,
 }
 
 /// Why a number was refused.
@@ -100,34 +102,39 @@ fn reject(rejected: &mut Vec<Rejected>, no: &str, reason: RejectReason, message:
     });
 }
 
-/// The numbers a request names, in order.
-fn listed(req: &IntakeRequest, max: usize) -> Result<Vec<String>, ApiError> {
+/// The last number of the numbering plan.
+const LAST_NUMBER: u64 = 19_999_999_999;
+
+/// The numbers a request names, in order, and those of a range that run
+/// past the numbering plan (already refused: no segment holds them).
+fn listed(req: &IntakeRequest, max: usize) -> Result<(Vec<String>, Vec<Rejected>), ApiError> {
     match (&req.numbers, &req.range) {
         (Some(list), None) => {
             super::check_count("numbers", list.len(), max)?;
-            Ok(list.clone())
+            Ok((list.clone(), Vec::new()))
         }
         (None, Some(r)) => {
             let from = Msisdn::parse(&r.from)
                 .map_err(|e| ApiError::Invalid(format!("range.from: {e}")))?;
-            let to =
-                Msisdn::parse(&r.to).map_err(|e| ApiError::Invalid(format!("range.to: {e}")))?;
-            let (a, b) = (from.as_u64(), to.as_u64());
-            if a > b {
-                return Err(ApiError::Invalid(
-                    "range.from must not be above range.to".into(),
-                ));
-            }
-            if b - a >= max as u64 {
+            if r.count == 0 || r.count as usize > max {
                 return Err(ApiError::Invalid(format!(
-                    "a range may hold at most {max} numbers (got {})",
-                    b - a + 1
+                    "range.count must be 1 to {max} (got {})",
+                    r.count
                 )));
             }
-            Ok((a..=b).map(|n| n.to_string()).collect())
+            let (a, b) = (from.as_u64(), from.as_u64() + u64::from(r.count) - 1);
+            let beyond = (LAST_NUMBER + 1..=b)
+                .map(|n| Rejected {
+                    phone_no: n.to_string(),
+                    reason: RejectReason::UnknownSegment,
+                    message: format!("{n} is past the last number {LAST_NUMBER}"),
+                })
+                .collect();
+            let numbers = (a..=b.min(LAST_NUMBER)).map(|n| n.to_string()).collect();
+            Ok((numbers, beyond))
         }
         _ => Err(ApiError::Invalid(
-            "give either numbers (a list) or range (from, to), not both".into(),
+            "give either numbers (a list) or range (from, count), not both".into(),
         )),
     }
 }
@@ -225,9 +232,8 @@ pub async fn run(
         Some(p) => Some(pool_area(&mut c, p).await?),
         None => None,
     };
-    let raw = listed(req, state.number.cfg.max_intake)?;
+    let (raw, mut rejected) = listed(req, state.number.cfg.max_intake)?;
     let segs = state.number.segments(&state.db).await?;
-    let mut rejected = Vec::new();
     let mut seen = HashSet::new();
     let mut cands = Vec::with_capacity(raw.len());
     for r in &raw {

@@ -18,21 +18,14 @@ use crate::db::{col, insert_id};
 use crate::problem::{ApiError, Json, Path};
 use crate::validate;
 
-/// At most the level's fees, not both 0.
-#[derive(Debug, Deserialize, ToSchema)]
+/// At most the level's fees, not both 0 (its schema is in `doc.rs`).
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WaiverRequest {
     #[serde(default)]
-    #[schema(minimum = 0)]
     pub deposit_waived_cents: i64,
     #[serde(default)]
-    #[schema(minimum = 0)]
     pub monthly_waived_cents: i64,
-    #[schema(
-        min_length = 1,
-        max_length = 256,
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]+$"
-    )]
     pub reason: String,
 }
 
