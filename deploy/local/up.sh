@@ -84,6 +84,16 @@ if [ "$max_conn" -lt 2000 ]; then
 else
   unchanged "MariaDB max_connections is $max_conn"
 fi
+# The proxy keeps up to 256 prepared statements per backend connection; with
+# hundreds of pooled connections the default server-wide cap (16382) runs out
+# (ERR 1461) long before the connection limit does.
+max_stmt="$(mysql_root -N -B -e 'SELECT @@global.max_prepared_stmt_count')"
+if [ "$max_stmt" -lt 1048576 ]; then
+  mysql_root -e 'SET GLOBAL max_prepared_stmt_count = 1048576'
+  changed "raised MariaDB max_prepared_stmt_count from $max_stmt to 1048576"
+else
+  unchanged "MariaDB max_prepared_stmt_count is $max_stmt"
+fi
 
 # --- the proxy's MariaDB account ------------------------------------------------
 # The account belongs to the machine's MariaDB, so its password lives with the
