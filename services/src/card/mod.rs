@@ -5,9 +5,11 @@
 //! table; `iccid` checks ICCIDs and IMSIs; `store` reads and changes card
 //! rows; `history` writes 卡历史 rows (every writer uses it, transfers too);
 //! `depots` and `packages` read 库位 and 套包; `availability` judges
-//! 成卡可用验证 and `occupy` applies 成卡占用 and its return; `intake` (成卡入库) and `change` (status, 库位变更)
-//! are the staff endpoints; `transfer` is 成卡调拨 (local, or a half
-//! transaction across provinces); `routes` mounts it all.
+//! 成卡可用验证 and `occupy` applies 成卡占用 and its return; `pairing` is
+//! 预配号卡 and 套包 (number and card in one transaction); `list` pages
+//! cards; `intake` (成卡入库) and `change` (status, 库位变更) are the staff
+//! endpoints; `transfer` is 成卡调拨 (local, or a half transaction across
+//! provinces); `routes` mounts it all.
 
 pub mod availability;
 pub mod change;
@@ -16,8 +18,10 @@ pub mod depots;
 pub mod history;
 pub mod iccid;
 pub mod intake;
+pub mod list;
 pub mod occupy;
 pub mod packages;
+pub mod pairing;
 pub mod routes;
 pub mod status;
 pub mod store;

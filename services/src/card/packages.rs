@@ -68,12 +68,12 @@ pub async fn load<Q: Queryable>(c: &mut Q, ids: &[i64]) -> Result<HashMap<i64, P
         .collect())
 }
 
-/// One active package, or a clear error.
+/// One active package (404 when missing or disabled).
 pub async fn one<Q: Queryable>(c: &mut Q, id: i64) -> Result<Package, ApiError> {
     load(c, &[id])
         .await?
         .remove(&id)
-        .ok_or_else(|| ApiError::Invalid(format!("package {id} does not exist or is disabled")))
+        .ok_or_else(|| ApiError::not_found("package", id))
 }
 
 #[cfg(test)]

@@ -1,21 +1,39 @@
-//! The card center's HTTP surface: staff endpoints under /api/v1/cards, each
-//! behind its permission and province scope.
+//! The card center's HTTP surface: staff endpoints under /api/v1/cards (each
+//! behind its permission and province scope) and channel endpoints under
+//! /api/v1/open/cards (behind the channel signature gate and interface log).
 
 use axum::extract::State;
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
 
+use super::availability::{Ask, Verdict};
 use super::history::{self, HistoryView};
+use super::occupy::{self, CardChange, OccupyRequest, ReturnRequest};
 use super::store::Card;
-use super::{change, get_card, intake, packages, parse_iccid};
+use super::{change, get_card, intake, list, packages, pairing, parse_iccid};
 use crate::app::AppState;
+use crate::auth::channel_sign::ChannelCaller;
 use crate::auth::rbac::{guarded, Permission::*, Principal};
-use crate::problem::{ApiError, Json, Path};
+use crate::interface_log;
+use crate::number::access::Actor;
+use crate::problem::{ApiError, Json, Path, Query};
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let s = state;
+    let open = Router::new()
+        .route(
+            "/api/v1/open/cards/{iccid}/availability",
+            get(channel_check),
+        )
+        .route("/api/v1/open/cards/{iccid}/occupy", post(channel_occupy))
+        .route("/api/v1/open/cards/{iccid}/return", post(channel_return))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            interface_log::gate,
+        ));
     Router::new()
         .merge(super::transfer::router(s))
+        .route("/api/v1/cards", guarded(s, CardRead, get(list::list_cards)))
         .route(
             "/api/v1/cards/intake",
             guarded(s, CardWrite, post(intake::intake)),
@@ -41,6 +59,101 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/api/v1/cards/{iccid}/history",
             guarded(s, CardRead, get(card_history)),
         )
+        .route(
+            "/api/v1/cards/{iccid}/availability",
+            guarded(s, CardRead, get(staff_check)),
+        )
+        .route(
+            "/api/v1/cards/{iccid}/occupy",
+            guarded(s, CardOccupy, post(staff_occupy)),
+        )
+        .route(
+            "/api/v1/cards/{iccid}/return",
+            guarded(s, CardOccupy, post(staff_return)),
+        )
+        .route(
+            "/api/v1/cards/pairings",
+            guarded(s, CardPair, post(pairing::pair)),
+        )
+        .route(
+            "/api/v1/cards/pairings/unpair",
+            guarded(s, CardPair, post(pairing::unpair)),
+        )
+        .route(
+            "/api/v1/cards/bundles",
+            guarded(s, CardPair, post(pairing::bundle)),
+        )
+        .route(
+            "/api/v1/cards/bundles/unbundle",
+            guarded(s, CardPair, post(pairing::unbundle)),
+        )
+        .merge(open)
+}
+
+async fn staff_check(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(iccid): Path<String>,
+    Query(ask): Query<Ask>,
+) -> Result<Json<Verdict>, ApiError> {
+    Ok(Json(
+        occupy::check(&state, &Actor::Staff(p), &iccid, &ask).await?,
+    ))
+}
+
+async fn channel_check(
+    State(state): State<AppState>,
+    Extension(c): Extension<ChannelCaller>,
+    Path(iccid): Path<String>,
+    Query(ask): Query<Ask>,
+) -> Result<Json<Verdict>, ApiError> {
+    Ok(Json(
+        occupy::check(&state, &Actor::Channel(c), &iccid, &ask).await?,
+    ))
+}
+
+async fn staff_occupy(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(iccid): Path<String>,
+    Json(req): Json<OccupyRequest>,
+) -> Result<Json<CardChange>, ApiError> {
+    Ok(Json(
+        occupy::occupy(&state, &Actor::Staff(p), &iccid, &req).await?,
+    ))
+}
+
+async fn channel_occupy(
+    State(state): State<AppState>,
+    Extension(c): Extension<ChannelCaller>,
+    Path(iccid): Path<String>,
+    Json(req): Json<OccupyRequest>,
+) -> Result<Json<CardChange>, ApiError> {
+    Ok(Json(
+        occupy::occupy(&state, &Actor::Channel(c), &iccid, &req).await?,
+    ))
+}
+
+async fn staff_return(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(iccid): Path<String>,
+    Json(req): Json<ReturnRequest>,
+) -> Result<Json<CardChange>, ApiError> {
+    Ok(Json(
+        occupy::give_back(&state, &Actor::Staff(p), &iccid, &req).await?,
+    ))
+}
+
+async fn channel_return(
+    State(state): State<AppState>,
+    Extension(c): Extension<ChannelCaller>,
+    Path(iccid): Path<String>,
+    Json(req): Json<ReturnRequest>,
+) -> Result<Json<CardChange>, ApiError> {
+    Ok(Json(
+        occupy::give_back(&state, &Actor::Channel(c), &iccid, &req).await?,
+    ))
 }
 
 /// One card by ICCID (routed through the proxy's global index).

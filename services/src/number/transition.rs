@@ -1,7 +1,7 @@
 //! The number status transition table, as data. A change not listed here is
 //! refused (result code 0004); the listed ones say which door they go through:
-//! the status endpoint (staff), the hold API (a selection key), or the system
-//! (sweeper, aging).
+//! the status endpoint (staff), the hold API (a selection key), the system
+//! (sweeper, aging), or the card center (pairing with a card, 套包).
 
 use super::status::NumberStatus::{self, *};
 
@@ -14,6 +14,9 @@ pub enum Door {
     Hold,
     /// Background tasks: hold expiry and 冷冻 aging.
     System,
+    /// The card center's 预配号卡 and 套包 endpoints, which change the card
+    /// row in the same transaction (a number is never paired without one).
+    Card,
 }
 
 /// The verb a history row records.
@@ -129,10 +132,10 @@ pub const TRANSITIONS: &[Transition] = &[
     t(OccupiedInactive, Frozen, Action::Cancel, Door::Manual),
     t(Idle, AwaitingPairing, Action::AwaitPairing, Door::Manual),
     t(AwaitingPairing, Idle, Action::CancelPairing, Door::Manual),
-    t(AwaitingPairing, Paired, Action::Pair, Door::Manual),
-    t(Paired, Idle, Action::Unpair, Door::Manual),
-    t(Paired, PairedPackage, Action::Package, Door::Manual),
-    t(PairedPackage, Paired, Action::Unpackage, Door::Manual),
+    t(AwaitingPairing, Paired, Action::Pair, Door::Card),
+    t(Paired, Idle, Action::Unpair, Door::Card),
+    t(Paired, PairedPackage, Action::Package, Door::Card),
+    t(PairedPackage, Paired, Action::Unpackage, Door::Card),
     t(Paired, OnShelf, Action::Shelve, Door::Manual),
     t(Occupied, Frozen, Action::Cancel, Door::Manual),
     t(Occupied, PortedOut, Action::PortOut, Door::Manual),
@@ -171,12 +174,12 @@ mod tests {
                         allowed_pairs += 1;
                         assert_ne!(from, to, "no self transitions");
                         assert_eq!((t.from, t.to), (from, to));
-                        for door in [Door::Manual, Door::Hold, Door::System] {
+                        for door in [Door::Manual, Door::Hold, Door::System, Door::Card] {
                             assert_eq!(allowed(from, to, door).is_some(), t.door == door);
                         }
                     }
                     None => {
-                        for door in [Door::Manual, Door::Hold, Door::System] {
+                        for door in [Door::Manual, Door::Hold, Door::System, Door::Card] {
                             assert!(allowed(from, to, door).is_none());
                         }
                     }
@@ -188,6 +191,9 @@ mod tests {
         assert_eq!(find(OnShelf, Held).unwrap().door, Door::Hold);
         assert_eq!(find(Held, Occupied).unwrap().door, Door::Hold);
         assert_eq!(find(Frozen, OnShelf).unwrap().door, Door::System);
+        // Pairing and 套包 only with the card, through the card center.
+        assert_eq!(find(AwaitingPairing, Paired).unwrap().door, Door::Card);
+        assert_eq!(find(Paired, PairedPackage).unwrap().door, Door::Card);
         // Release freezes; only expiry shelves a held number directly.
         let release = find(Held, Frozen).unwrap();
         assert_eq!(
