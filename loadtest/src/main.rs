@@ -205,6 +205,15 @@ async fn run_numbers(a: NumbersArgs) -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
     let time = std::time::Duration::from_secs(a.time);
+    // Everything an op crosses shares the two cores: CPU per op by component.
+    let cpu = procstat::CpuGroups::find(&[
+        ("proxy", "haoka-proxy"),
+        ("mariadbd", "mariadbd"),
+        ("redis", "redis-server"),
+        ("rabbitmq", "beam.smp"),
+    ]);
+    let mut cpu_rows = Vec::new();
+    let c0 = cpu.sample();
     let select_direct = {
         let (direct, segs, dbs) = (direct.clone(), segs.clone(), dbs.clone());
         closed_loop(a.clients, time, move |client, i| {
@@ -219,6 +228,8 @@ async fn run_numbers(a: NumbersArgs) -> anyhow::Result<()> {
         })
         .await?
     };
+    cpu_rows.push(("selection, direct SQL", c0, cpu.sample(), select_direct.ops));
+    let c0 = cpu.sample();
     let select_api = {
         let (api, segs) = (api.clone(), segs.clone());
         closed_loop(a.clients, time, move |client, i| {
@@ -232,6 +243,7 @@ async fn run_numbers(a: NumbersArgs) -> anyhow::Result<()> {
         })
         .await?
     };
+    cpu_rows.push(("selection, API", c0, cpu.sample(), select_api.ops));
     println!(
         "{:<22} {:>10} {:>9} {:>9} {:>8}",
         "selection", "ops/s", "p50_ms", "p99_ms", "ratio"
@@ -252,6 +264,7 @@ async fn run_numbers(a: NumbersArgs) -> anyhow::Result<()> {
     // Holds: every op takes a distinct on-shelf number.
     let (for_direct, for_api) = hold_numbers(&segs, 11);
     let (for_direct, for_api) = (Arc::new(for_direct), Arc::new(for_api));
+    let c0 = cpu.sample();
     let hold_direct = {
         let (direct, dbs, nums, next) = (
             direct.clone(),
@@ -279,6 +292,8 @@ async fn run_numbers(a: NumbersArgs) -> anyhow::Result<()> {
         })
         .await?
     };
+    cpu_rows.push(("hold, direct UPDATE", c0, cpu.sample(), hold_direct.ops));
+    let c0 = cpu.sample();
     let hold_api = {
         let (api, nums, next) = (api.clone(), for_api.clone(), Arc::new(AtomicUsize::new(0)));
         closed_loop(a.clients, time, move |_, _| {
@@ -301,6 +316,7 @@ async fn run_numbers(a: NumbersArgs) -> anyhow::Result<()> {
         })
         .await?
     };
+    cpu_rows.push(("hold, API", c0, cpu.sample(), hold_api.ops));
     println!(
         "{:<22} {:>10} {:>9} {:>9} {:>8}",
         "hold", "ops/s", "p50_ms", "p99_ms", "ratio"
@@ -317,6 +333,20 @@ async fn run_numbers(a: NumbersArgs) -> anyhow::Result<()> {
             m.p99_ms,
             m.per_sec / hold_direct.per_sec
         );
+    }
+    // Other processes on the box (builds, other tests through the same proxy
+    // and MariaDB) count too: compare rows of one run, not absolute values.
+    print!("{:<22}", "CPU µs per op");
+    for l in cpu.labels() {
+        print!(" {l:>13}");
+    }
+    println!();
+    for (name, before, after, ops) in cpu_rows {
+        print!("{name:<22}");
+        for (b, a) in before.iter().zip(&after) {
+            print!(" {:>13.0}", (a - b) * 1e6 / ops.max(1) as f64);
+        }
+        println!();
     }
     reset_holds(&direct).await?;
     Ok(())

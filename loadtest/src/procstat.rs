@@ -57,6 +57,46 @@ pub fn find_pid(exe_suffix: &str) -> Option<u32> {
     })
 }
 
+/// Every process whose name (`/proc/<pid>/comm`) is `name`.
+pub fn pids_named(name: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+            (comm.trim_end() == name).then_some(pid)
+        })
+        .collect()
+}
+
+/// CPU seconds of named groups of processes, to split a run's CPU by
+/// component (a process that ends meanwhile counts as 0).
+pub struct CpuGroups {
+    groups: Vec<(&'static str, Vec<u32>)>,
+}
+
+impl CpuGroups {
+    /// This process, then each name's processes.
+    pub fn find(names: &[(&'static str, &str)]) -> CpuGroups {
+        let mut groups = vec![("this process", vec![std::process::id()])];
+        groups.extend(names.iter().map(|(label, n)| (*label, pids_named(n))));
+        CpuGroups { groups }
+    }
+
+    pub fn labels(&self) -> Vec<&'static str> {
+        self.groups.iter().map(|(l, _)| *l).collect()
+    }
+
+    pub fn sample(&self) -> Vec<f64> {
+        self.groups
+            .iter()
+            .map(|(_, pids)| pids.iter().filter_map(|p| cpu_seconds(*p).ok()).sum())
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +111,8 @@ mod tests {
     #[test]
     fn reads_its_own_cpu_time() {
         assert!(cpu_seconds(std::process::id()).unwrap() >= 0.0);
+        let g = CpuGroups::find(&[]);
+        assert_eq!(g.labels(), vec!["this process"]);
+        assert!(g.sample()[0] >= 0.0);
     }
 }
