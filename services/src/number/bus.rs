@@ -35,9 +35,14 @@ pub enum Invalidation {
     Pools,
 }
 
-/// The publishing side: one channel, reopened when it breaks.
+/// The publishing side: one channel, reopened when it breaks. Messages
+/// announced while a publish is in flight go out together in the next one,
+/// so a burst of holds costs RabbitMQ a few messages, not one per hold.
 pub struct Bus {
     channel: Mutex<Option<Channel>>,
+    pending: std::sync::Mutex<Vec<Invalidation>>,
+    /// Held by the one caller currently sending what is pending.
+    sending: Mutex<()>,
 }
 
 impl Default for Bus {
@@ -50,15 +55,57 @@ impl Bus {
     pub fn new() -> Bus {
         Bus {
             channel: Mutex::new(None),
+            pending: std::sync::Mutex::default(),
+            sending: Mutex::new(()),
         }
     }
 
     /// Best effort: a message that cannot be sent is logged; the cache TTL
-    /// then bounds the staleness.
+    /// then bounds the staleness. Returns once the messages are sent, or
+    /// handed to the caller that is sending (it sends them next).
     pub async fn publish(&self, mq: &Mq, messages: &[Invalidation]) {
         if messages.is_empty() {
             return;
         }
+        self.queue(messages);
+        loop {
+            let Ok(_sending) = self.sending.try_lock() else {
+                return;
+            };
+            loop {
+                let batch = self.take();
+                if batch.is_empty() {
+                    break;
+                }
+                self.send(mq, &batch).await;
+            }
+            drop(_sending);
+            // A message queued after the last take but before the lock was
+            // dropped found the lock held: send it now.
+            if self.pending.lock().map(|p| p.is_empty()).unwrap_or(true) {
+                return;
+            }
+        }
+    }
+
+    fn queue(&self, messages: &[Invalidation]) {
+        if let Ok(mut p) = self.pending.lock() {
+            for m in messages {
+                if !p.contains(m) {
+                    p.push(m.clone());
+                }
+            }
+        }
+    }
+
+    fn take(&self) -> Vec<Invalidation> {
+        self.pending
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default()
+    }
+
+    async fn send(&self, mq: &Mq, messages: &[Invalidation]) {
         let payload = match serde_json::to_vec(messages) {
             Ok(p) => p,
             Err(e) => {
@@ -209,4 +256,22 @@ pub fn spawn_listener(app: Weak<Inner>) {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_sent_as_one_batch_without_repeats() {
+        let bus = Bus::new();
+        let city = Invalidation::City {
+            province: "51".into(),
+            city: "028".into(),
+        };
+        bus.queue(&[city.clone(), Invalidation::Pools]);
+        bus.queue(std::slice::from_ref(&city));
+        assert_eq!(bus.take(), vec![city, Invalidation::Pools]);
+        assert!(bus.take().is_empty());
+    }
 }
