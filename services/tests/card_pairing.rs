@@ -79,6 +79,17 @@ async fn pairing_changes_both_rows_and_both_histories() {
         history(&s, &admin, &list[0]).await.last().unwrap(),
         &(Some("01".into()), "03".into(), "pair".into())
     );
+    // The number center's event went into the same transaction.
+    let ev = number_support::events(&s, &nums[0]).await;
+    let last = &ev.last().expect("a number event").2;
+    assert_eq!(
+        (
+            last["from"].clone(),
+            last["to"].clone(),
+            last["action"].clone()
+        ),
+        (json!("05"), json!("06"), json!("pair"))
+    );
     // A paired card cannot be paired again: nothing changes on either side.
     let (st, v) = post(
         &s,
@@ -154,7 +165,7 @@ async fn pairing_changes_both_rows_and_both_histories() {
     )
     .await;
     assert_eq!((st, v["code"].clone()), (409, json!("card_not_paired")));
-    number_support::cleanup(&s, &nums).await;
+    cleanup_numbers(&s, &nums).await;
     cleanup(&s, &list).await;
 }
 
@@ -218,7 +229,7 @@ async fn pairs_across_provinces_and_outside_scope_are_refused() {
         )
         .await;
     assert_eq!(r.status(), 400);
-    number_support::cleanup(&s, &nums).await;
+    cleanup_numbers(&s, &nums).await;
     cleanup(&s, &far).await;
 }
 
@@ -351,6 +362,6 @@ async fn package_bundles_pair_and_package_in_one_go() {
         (409, json!("not_paired_together")),
         "{v}"
     );
-    number_support::cleanup(&s, &nums).await;
+    cleanup_numbers(&s, &nums).await;
     cleanup(&s, &list).await;
 }

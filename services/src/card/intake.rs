@@ -252,7 +252,7 @@ pub async fn run(
     }
     // The ids came from the proxy's sequence, not necessarily contiguous:
     // read them back inside the transaction.
-    let ids = store::lock(&mut tx, province, &names).await?;
+    let ids = store::read(&mut tx, province, &names, false).await?;
     let entries: Vec<Entry> = cands
         .iter()
         .map(|cand| {

@@ -79,6 +79,18 @@ pub async fn lock<Q: Queryable>(
     province: &str,
     iccids: &[&str],
 ) -> Result<HashMap<String, Card>, ApiError> {
+    read(c, province, iccids, true).await
+}
+
+/// The cards of one province among `iccids`; `for_update` row-locks them.
+/// A transaction reading back its own inserts needs no lock (and taking one
+/// would only widen the chance of deadlocks with concurrent intakes).
+pub async fn read<Q: Queryable>(
+    c: &mut Q,
+    province: &str,
+    iccids: &[&str],
+    for_update: bool,
+) -> Result<HashMap<String, Card>, ApiError> {
     let mut out = HashMap::with_capacity(iccids.len());
     for chunk in iccids.chunks(CHUNK) {
         let mut params: Vec<Value> = vec![province.into()];
@@ -86,9 +98,9 @@ pub async fn lock<Q: Queryable>(
         let rows: Vec<mysql_async::Row> = c
             .exec(
                 format!(
-                    "SELECT {COLUMNS} FROM sim_card WHERE province_code = ? AND iccid IN ({}) \
-                     FOR UPDATE",
-                    crate::number::marks(chunk.len())
+                    "SELECT {COLUMNS} FROM sim_card WHERE province_code = ? AND iccid IN ({}){}",
+                    crate::number::marks(chunk.len()),
+                    if for_update { " FOR UPDATE" } else { "" }
                 ),
                 params,
             )

@@ -145,20 +145,48 @@ pub async fn set_status(s: &Server, token: &str, iccids: &[String], to: &str) ->
     (st, r.json().await.unwrap())
 }
 
+/// Runs a cleanup DELETE, retrying when it deadlocks with another test's
+/// writes on the same shard (test hygiene, not the code under test).
+async fn delete_retrying(s: &Server, sql_text: &str, params: Vec<Value>) {
+    for attempt in 0.. {
+        let mut c = sql(s).await;
+        match c.exec_drop(sql_text, params.clone()).await {
+            Ok(()) => return,
+            Err(mysql_async::Error::Server(e))
+                if (e.code == 1213 || e.code == 1205) && attempt < 5 =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("cleanup {sql_text}: {e}"),
+        }
+    }
+}
+
 /// Removes the cards and their history.
 pub async fn cleanup(s: &Server, iccids: &[String]) {
-    let mut c = sql(s).await;
     for chunk in iccids.chunks(200) {
         let marks = vec!["?"; chunk.len()].join(", ");
         let params: Vec<Value> = chunk.iter().map(|n| Value::from(n.as_str())).collect();
         for table in ["sim_card", "card_history"] {
-            c.exec_drop(
-                format!("DELETE FROM {table} WHERE iccid IN ({marks})"),
-                params.clone(),
-            )
-            .await
-            .unwrap();
+            let q = format!("DELETE FROM {table} WHERE iccid IN ({marks})");
+            delete_retrying(s, &q, params.clone()).await;
         }
+    }
+}
+
+/// Removes numbers, their history and events (as number_support::cleanup
+/// does), retrying deadlocks with concurrent tests.
+pub async fn cleanup_numbers(s: &Server, numbers: &[String]) {
+    for n in numbers {
+        let pattern = format!("%\"phone_no\":\"{n}\"%");
+        let q = "DELETE FROM outbox WHERE routing_key LIKE 'number.%' AND payload LIKE ?";
+        delete_retrying(s, q, vec![pattern.into()]).await;
+    }
+    let marks = vec!["?"; numbers.len()].join(", ");
+    let params: Vec<Value> = numbers.iter().map(|n| Value::from(n.as_str())).collect();
+    for table in ["phone_number", "number_history", "premium_waiver"] {
+        let q = format!("DELETE FROM {table} WHERE phone_no IN ({marks})");
+        delete_retrying(s, &q, params.clone()).await;
     }
 }
 
