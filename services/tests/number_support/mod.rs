@@ -210,17 +210,39 @@ pub async fn events(s: &Server, number: &str) -> Vec<(String, String, Json)> {
         .collect()
 }
 
+/// Deletes the numbers' outbox events. The rows are found by a plain
+/// (non-locking) read first and deleted by key on their own shard: a
+/// `DELETE ... WHERE payload LIKE` would scan and lock every outbox row of
+/// every shard and wait on the relay's claims.
+pub async fn delete_events(c: &mut mysql_async::Conn, numbers: &[String]) {
+    for chunk in numbers.chunks(100) {
+        let likes = vec!["payload LIKE ?"; chunk.len()].join(" OR ");
+        let params: Vec<Value> = chunk.iter().map(|n| Value::from(event_of(n))).collect();
+        let rows: Vec<(String, String)> = c
+            .exec(
+                format!(
+                    "SELECT province_code, message_id FROM outbox \
+                     WHERE routing_key LIKE 'number.%' AND ({likes})"
+                ),
+                params,
+            )
+            .await
+            .unwrap();
+        for (province, id) in rows {
+            c.exec_drop(
+                "DELETE FROM outbox WHERE province_code = ? AND message_id = ?",
+                (province, id),
+            )
+            .await
+            .unwrap();
+        }
+    }
+}
+
 /// Removes the numbers and their history, waivers and events.
 pub async fn cleanup(s: &Server, numbers: &[String]) {
     let mut c = sql(s).await;
-    for n in numbers {
-        c.exec_drop(
-            "DELETE FROM outbox WHERE routing_key LIKE 'number.%' AND payload LIKE ?",
-            (event_of(n),),
-        )
-        .await
-        .unwrap();
-    }
+    delete_events(&mut c, numbers).await;
     for chunk in numbers.chunks(200) {
         let marks = vec!["?"; chunk.len()].join(", ");
         let params: Vec<Value> = chunk.iter().map(|n| Value::from(n.as_str())).collect();
