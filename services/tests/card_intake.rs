@@ -311,6 +311,25 @@ async fn permissions_and_province_scope() {
     problem(r, 403, "province_out_of_scope").await;
     let (st, _) = set_status(&s, &other.token, &list, "06").await;
     assert_eq!(st, 403);
+    // Each group needs its own code: card:pair alone does not read, card:read
+    // alone does not change a status or move a depot.
+    let pairer = s.user(&admin, Some("11"), &["card:pair"], None).await;
+    let r = s
+        .get(&pairer.token, &format!("/api/v1/cards/{}", list[0]))
+        .await;
+    let p = problem(r, 403, "permission_denied").await;
+    assert!(p["message"].as_str().unwrap().contains("card:read"));
+    let (st, _) = set_status(&s, &reader.token, &list, "06").await;
+    assert_eq!(st, 403);
+    let r = s
+        .post(
+            &reader.token,
+            "/api/v1/cards/depot",
+            json!({"iccids": list, "depot_id": depot}),
+        )
+        .await;
+    problem(r, 403, "permission_denied").await;
+    assert_eq!(row(&s, &list[0]).await.0, "01");
     problem(
         s.call(
             reqwest::Method::GET,
