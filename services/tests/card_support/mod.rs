@@ -175,13 +175,9 @@ pub async fn cleanup(s: &Server, iccids: &[String]) {
 }
 
 /// Removes numbers, their history and events (as number_support::cleanup
-/// does), retrying deadlocks with concurrent tests.
+/// does), retrying deadlocks of the row deletes with concurrent tests.
 pub async fn cleanup_numbers(s: &Server, numbers: &[String]) {
-    for n in numbers {
-        let pattern = format!("%\"phone_no\":\"{n}\"%");
-        let q = "DELETE FROM outbox WHERE routing_key LIKE 'number.%' AND payload LIKE ?";
-        delete_retrying(s, q, vec![pattern.into()]).await;
-    }
+    crate::number_support::delete_events(&mut sql(s).await, numbers).await;
     let marks = vec!["?"; numbers.len()].join(", ");
     let params: Vec<Value> = numbers.iter().map(|n| Value::from(n.as_str())).collect();
     for table in ["phone_number", "number_history", "premium_waiver"] {
