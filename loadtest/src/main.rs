@@ -55,8 +55,8 @@ struct TransfersArgs {
     from: String,
     #[arg(long, default_value = "84")]
     to: String,
-    /// Cards stocked in each source depot.
-    #[arg(long, default_value_t = 20_000)]
+    /// Cards stocked in each source depot (one set per client).
+    #[arg(long, default_value_t = 2_000)]
     stock: usize,
     /// The relay's idle poll (a commit in the process wakes it at once).
     #[arg(long, default_value_t = 50)]
@@ -70,26 +70,32 @@ async fn run_transfers(a: TransfersArgs) -> anyhow::Result<()> {
     use std::sync::Arc;
     anyhow::ensure!(a.from != a.to, "--from and --to must differ");
     let db = mysql_async::Pool::new(mysql_async::Opts::from_url(&a.proxy)?);
-    let (l1, l2) = (depot(&db, &a.from).await?, depot(&db, &a.from).await?);
-    let (c1, c2) = (depot(&db, &a.from).await?, depot(&db, &a.to).await?);
+    // Per client: two same-province depots, and a source and a target depot.
     let t = std::time::Instant::now();
-    stock(&db, &a.from, &l1, a.stock).await?;
-    stock(&db, &a.from, &l2, a.stock).await?;
-    stock(&db, &a.from, &c1, a.stock).await?;
+    let (mut locals, mut crosses) = (Vec::new(), Vec::new());
+    for _ in 0..a.clients {
+        let (l1, l2) = (depot(&db, &a.from).await?, depot(&db, &a.from).await?);
+        let (c1, c2) = (depot(&db, &a.from).await?, depot(&db, &a.to).await?);
+        for d in [&l1, &l2, &c1] {
+            stock(&db, &a.from, d, a.stock).await?;
+        }
+        locals.push((l1.0, l2.0));
+        crosses.push((c1.0, c2.0));
+    }
     println!(
-        "stock: 3 x {} cards in {:.1} s",
+        "stock: {} depots x {} cards in {:.1} s",
+        3 * a.clients,
         a.stock,
         t.elapsed().as_secs_f64()
     );
     let api = Arc::new(api(&a.proxy, a.poll_ms).await?);
     let time = std::time::Duration::from_secs(a.time);
-    let same = local(api.clone(), (l1.0, l2.0), a.clients, time, a.cards).await?;
+    let same = local(api.clone(), Arc::new(locals), time, a.cards).await?;
     let (across, ids) = cross(
         api.clone(),
         db.clone(),
-        (&a.from, c1.0),
-        c2.0,
-        a.clients,
+        &a.from,
+        Arc::new(crosses),
         time,
         a.cards,
     )

@@ -103,23 +103,20 @@ async fn post(api: &Api, from: i64, to: i64, count: usize) -> anyhow::Result<ser
     Ok(v)
 }
 
-/// Same-province transfers, ping-pong between two depots so stock never
-/// runs out: one local transaction each.
+/// Same-province transfers: each client ping-pongs between its own two
+/// depots (stock never runs out, clients do not contend): one local
+/// transaction each.
 pub async fn local(
     api: Arc<Api>,
-    depots: (i64, i64),
-    clients: usize,
+    depots: Arc<Vec<(i64, i64)>>,
     time: Duration,
     per: usize,
 ) -> anyhow::Result<Measure> {
-    closed_loop(clients, time, move |client, i| {
-        let api = api.clone();
+    closed_loop(depots.len(), time, move |client, i| {
+        let (api, depots) = (api.clone(), depots.clone());
         async move {
-            let (from, to) = if (client as u64 + i).is_multiple_of(2) {
-                depots
-            } else {
-                (depots.1, depots.0)
-            };
+            let (a, b) = depots[client];
+            let (from, to) = if i.is_multiple_of(2) { (a, b) } else { (b, a) };
             let v = post(&api, from, to, per).await?;
             Ok(v["status"] == "done")
         }
@@ -127,25 +124,32 @@ pub async fn local(
     .await
 }
 
-/// Cross-province transfers, each followed until its source row says done:
-/// the latency is end to end. Returns the transfer ids too.
+/// Cross-province transfers, each client from its own source depot to its
+/// own target depot, each followed until its source row says done: the
+/// latency is end to end. Returns the transfer ids too.
 pub async fn cross(
     api: Arc<Api>,
     db: Pool,
-    from: (&str, i64),
-    to: i64,
-    clients: usize,
+    province: &str,
+    depots: Arc<Vec<(i64, i64)>>,
     time: Duration,
     per: usize,
 ) -> anyhow::Result<(Measure, Vec<i64>)> {
     let ids = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let province = from.0.to_string();
+    let province = province.to_string();
     let m = {
         let ids = ids.clone();
-        closed_loop(clients, time, move |_, _| {
-            let (api, db, ids, province) = (api.clone(), db.clone(), ids.clone(), province.clone());
+        closed_loop(depots.len(), time, move |client, _| {
+            let (api, db, ids, province, depots) = (
+                api.clone(),
+                db.clone(),
+                ids.clone(),
+                province.clone(),
+                depots.clone(),
+            );
             async move {
-                let v = post(&api, from.1, to, per).await?;
+                let (from, to) = depots[client];
+                let v = post(&api, from, to, per).await?;
                 let id = v["transfer_id"].as_i64().context("transfer_id")?;
                 let mut c = db.get_conn().await?;
                 let t = Instant::now();

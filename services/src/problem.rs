@@ -188,6 +188,17 @@ const ER_DUP_ENTRY: u16 = 1062;
 const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
 const ER_LOCK_DEADLOCK: u16 = 1213;
 
+/// The conflict a deadlock or lock wait timeout becomes: the whole
+/// transaction was rolled back and may simply be run again.
+pub const COLLISION: &str = "the change collided with a concurrent one; retry it";
+
+impl ApiError {
+    /// A deadlock or lock wait timeout (see [`COLLISION`]).
+    pub fn is_collision(&self) -> bool {
+        matches!(self, ApiError::Conflict(m) if m == COLLISION)
+    }
+}
+
 impl From<mysql_async::Error> for ApiError {
     fn from(e: mysql_async::Error) -> Self {
         match &e {
@@ -197,7 +208,7 @@ impl From<mysql_async::Error> for ApiError {
             mysql_async::Error::Server(s)
                 if s.code == ER_LOCK_DEADLOCK || s.code == ER_LOCK_WAIT_TIMEOUT =>
             {
-                ApiError::Conflict("the change collided with a concurrent one; retry it".into())
+                ApiError::Conflict(COLLISION.into())
             }
             mysql_async::Error::Server(s) => ApiError::Internal(format!("database: {s}")),
             _ => ApiError::Unavailable(format!("database: {e}")),

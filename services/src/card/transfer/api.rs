@@ -93,9 +93,7 @@ async fn create(
     }
     // Across provinces the target province decides when the message
     // arrives (it may refuse: the cards then come back).
-    let mut tx = state.db.begin().await?;
-    let opened = source::open(&mut tx, p.staff_id, &from, &to, &selection).await?;
-    tx.commit().await?;
+    let opened = open(&state, p.staff_id, &from, &to, &selection).await?;
     super::after_commit(&state, &opened);
     let code = match opened.status {
         TransferStatus::Pending => StatusCode::ACCEPTED,
@@ -105,6 +103,31 @@ async fn create(
         .await?
         .ok_or_else(|| ApiError::Internal("the transfer just opened is not there".into()))?;
     Ok((code, Json(view)).into_response())
+}
+
+/// Attempts at a transfer whose transaction lost a deadlock (it was rolled
+/// back whole, so it is simply run again).
+const ATTEMPTS: usize = 3;
+
+async fn open(
+    state: &AppState,
+    staff_id: i64,
+    from: &Depot,
+    to: &Depot,
+    selection: &Selection,
+) -> Result<source::Opened, ApiError> {
+    let mut attempt = 1;
+    loop {
+        let mut tx = state.db.begin().await?;
+        let r = match source::open(&mut tx, staff_id, from, to, selection).await {
+            Ok(o) => tx.commit().await.map(|()| o).map_err(ApiError::from),
+            Err(e) => Err(e),
+        };
+        match r {
+            Err(e) if e.is_collision() && attempt < ATTEMPTS => attempt += 1,
+            r => return r,
+        }
+    }
 }
 
 async fn known_depot<Q: Queryable>(c: &mut Q, id: i64, field: &str) -> Result<Depot, ApiError> {

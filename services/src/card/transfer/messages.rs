@@ -63,6 +63,9 @@ pub struct Finished {
     pub source_province: String,
     pub target_province: String,
     pub to_depot_id: i64,
+    /// The cards of the transfer (the source finds its rows by primary key).
+    #[serde(default)]
+    pub card_ids: Vec<i64>,
     #[serde(flatten)]
     pub verdict: Verdict,
 }
@@ -102,6 +105,7 @@ mod tests {
             source_province: "11".into(),
             target_province: "51".into(),
             to_depot_id: 9,
+            card_ids: vec![3, 4],
             verdict: Verdict::Refused {
                 reason: "depot 9 is disabled".into(),
             },

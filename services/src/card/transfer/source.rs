@@ -94,7 +94,7 @@ pub async fn open(
             params.extend(in_depot(from, chunk));
             let sql = format!(
                 "UPDATE sim_card SET depot_id = ?, city_code = ?, version = version + 1 \
-                 WHERE province_code = ? AND depot_id = ? AND status = '01' AND card_id IN ({})",
+                 WHERE province_code = ? AND card_id IN ({})",
                 marks(chunk.len())
             );
             exact(tx, sql, params, chunk.len()).await?;
@@ -111,7 +111,7 @@ pub async fn open(
             params.extend(in_depot(from, chunk));
             let sql = format!(
                 "UPDATE sim_card SET status = '02', transfer_id = ?, version = version + 1 \
-                 WHERE province_code = ? AND depot_id = ? AND status = '01' AND card_id IN ({})",
+                 WHERE province_code = ? AND card_id IN ({})",
                 marks(chunk.len())
             );
             exact(tx, sql, params, chunk.len()).await?;
@@ -174,9 +174,11 @@ pub async fn open(
     })
 }
 
-/// `province_code, depot_id, card_ids...` parameters of a guarded UPDATE.
+/// `province_code, card_ids...` parameters of an UPDATE of the picked rows
+/// (locked by this transaction since the pick, so they are as read; naming
+/// them by primary key keeps the UPDATE from locking other rows).
 fn in_depot(from: &Depot, ids: &[i64]) -> Vec<Value> {
-    let mut p: Vec<Value> = vec![from.province.as_str().into(), from.id.into()];
+    let mut p: Vec<Value> = vec![from.province.as_str().into()];
     p.extend(ids.iter().map(|i| Value::from(*i)));
     p
 }
@@ -208,14 +210,17 @@ async fn pick(
     match selection {
         Selection::Count(n) => {
             // Rows other transfers hold are skipped first; if that leaves
-            // too few, wait for them (they may go back to stock).
+            // too few, wait for them (they may go back to stock). The depot
+            // index reads only the depot's rows: a plan walking the primary
+            // key in card_id order would lock every row it passes.
             let mut rows = Vec::new();
             for skip in [" SKIP LOCKED", ""] {
                 rows = tx
                     .exec(
                         format!(
-                            "SELECT {COLUMNS} FROM sim_card WHERE province_code = ? AND depot_id = ? \
-                             AND status = '01' ORDER BY card_id LIMIT {n} FOR UPDATE{skip}"
+                            "SELECT {COLUMNS} FROM sim_card FORCE INDEX (idx_card_depot) \
+                             WHERE province_code = ? AND depot_id = ? AND status = '01' \
+                             ORDER BY card_id LIMIT {n} FOR UPDATE{skip}"
                         ),
                         (&from.province, from.id),
                     )
@@ -292,20 +297,19 @@ pub async fn finish(tx: &mut Transaction<'static>, f: &Finished) -> Result<(), H
     if TransferStatus::from_code(&status) != Some(TransferStatus::Pending) {
         return Ok(());
     }
+    // The rows are named by primary key (the verdict lists the cards), so
+    // only they are locked, not every in-transit row of the province.
+    let (cond, params) = in_transit(src, f.transfer_id, &f.card_ids);
     let cards: Vec<(i64, String)> = tx
         .exec(
-            "SELECT card_id, iccid FROM sim_card WHERE province_code = ? AND transfer_id = ? \
-             AND status = '02' FOR UPDATE",
-            (src, f.transfer_id),
+            format!("SELECT card_id, iccid FROM sim_card WHERE {cond} FOR UPDATE"),
+            params.clone(),
         )
         .await?;
     let (done, to_depot, detail) = match &f.verdict {
         Verdict::Completed => {
-            tx.exec_drop(
-                "DELETE FROM sim_card WHERE province_code = ? AND transfer_id = ? AND status = '02'",
-                (src, f.transfer_id),
-            )
-            .await?;
+            tx.exec_drop(format!("DELETE FROM sim_card WHERE {cond}"), params)
+                .await?;
             (
                 TransferStatus::Done,
                 f.to_depot_id,
@@ -317,9 +321,11 @@ pub async fn finish(tx: &mut Transaction<'static>, f: &Finished) -> Result<(), H
         }
         Verdict::Refused { reason } => {
             tx.exec_drop(
-                "UPDATE sim_card SET status = '01', transfer_id = NULL, version = version + 1 \
-                 WHERE province_code = ? AND transfer_id = ? AND status = '02'",
-                (src, f.transfer_id),
+                format!(
+                    "UPDATE sim_card SET status = '01', transfer_id = NULL, \
+                     version = version + 1 WHERE {cond}"
+                ),
+                params,
             )
             .await?;
             let mut detail = format!(
@@ -356,4 +362,16 @@ pub async fn finish(tx: &mut Transaction<'static>, f: &Finished) -> Result<(), H
     )
     .await?;
     Ok(())
+}
+
+/// The WHERE clause (and its parameters) of a transfer's in-transit rows in
+/// `province`: by primary key when the card ids are known.
+pub fn in_transit(province: &str, transfer_id: i64, card_ids: &[i64]) -> (String, Vec<Value>) {
+    let mut params: Vec<Value> = vec![province.into(), transfer_id.into()];
+    let mut cond = "province_code = ? AND transfer_id = ? AND status = '02'".to_string();
+    if !card_ids.is_empty() {
+        cond.push_str(&format!(" AND card_id IN ({})", marks(card_ids.len())));
+        params.extend(card_ids.iter().map(|i| Value::from(*i)));
+    }
+    (cond, params)
 }

@@ -39,6 +39,7 @@ pub async fn take_in(
         source_province: req.source_province.clone(),
         target_province: req.target_province.clone(),
         to_depot_id: req.to_depot_id,
+        card_ids: req.cards.iter().map(|c| c.card_id).collect(),
         verdict: verdict.clone(),
     };
     let payload =
@@ -91,11 +92,10 @@ async fn put(
         // One physical table holds both provinces: the target row would
         // collide with the source row, so it goes here (same local
         // transaction); the source finds nothing left to remove.
-        tx.exec_drop(
-            "DELETE FROM sim_card WHERE province_code = ? AND transfer_id = ? AND status = '02'",
-            (&req.source_province, req.transfer_id),
-        )
-        .await?;
+        let ids: Vec<i64> = req.cards.iter().map(|c| c.card_id).collect();
+        let (cond, params) = super::source::in_transit(&req.source_province, req.transfer_id, &ids);
+        tx.exec_drop(format!("DELETE FROM sim_card WHERE {cond}"), params)
+            .await?;
         if tx.affected_rows() != req.cards.len() as u64 {
             return Err(HandlerError::Rejected(format!(
                 "transfer {}: {} of {} cards in transit in province {}",
