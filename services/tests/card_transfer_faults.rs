@@ -298,6 +298,8 @@ async fn sigkill_mid_stream_loses_and_duplicates_no_card() {
         "{sent:?}"
     );
     check(&db, ("19", depots.0), depots.1, &cards, &sent).await;
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn rabbitmqctl(cmd: &str) {
@@ -333,4 +335,6 @@ async fn rabbitmq_stopped_mid_stream_loses_and_duplicates_no_card() {
     };
     let sent = stream(&http, &server.base, &token, depots, 10, stop, start).await;
     check(&db, ("90", depots.0), depots.1, &cards, &sent).await;
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
