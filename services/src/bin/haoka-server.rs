@@ -40,7 +40,9 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=info".into()),
+                // lapin warns of every returned (unroutable) publish; the
+                // outbox relay already logs and counts them per row.
+                .unwrap_or_else(|_| "info,tower_http=info,lapin::returned_messages=error".into()),
         )
         // stdout carries only what a subcommand prints (create-admin's password).
         .with_writer(std::io::stderr)
