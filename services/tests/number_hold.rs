@@ -473,6 +473,16 @@ async fn a_sale_and_a_staff_status_change_write_their_event_iff_they_commit() {
     );
     assert_eq!(op(&s, t, a, "sell", "ev-1").await["code"], "0001", "sold");
     assert_eq!(events(&s, a).await.len(), 2, "a repeated sale writes none");
+    // The relay gets a clean confirm: number events are routable (the feed).
+    let mut sent = 0;
+    for _ in 0..100 {
+        sent = sent_events(&s, a).await;
+        if sent == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(sent, 2, "both events confirmed by the broker");
     // A staff status change: one event per number, with the transition.
     let (st, body) = set_status(&s, &admin, &nums[1..], "01").await;
     assert_eq!(st, 200, "{body}");

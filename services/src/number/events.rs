@@ -15,6 +15,25 @@ pub const SOLD: &str = "number.sold";
 /// Staff changed a number's status through the transition table.
 pub const STATUS_CHANGED: &str = "number.status_changed";
 
+/// The durable feed every `number.*` event lands in (bounded) until the
+/// report center consumes it.
+pub const FEED_QUEUE: &str = "number.events.feed";
+const FEED_MAX_LEN: u32 = 100_000;
+
+/// Declares [`FEED_QUEUE`] so number events are routable from the start.
+pub async fn declare_feed(mq: &crate::mq::Mq) -> Result<(), OutboxError> {
+    let ch = mq.channel().await?;
+    outbox::topology::declare_feed_queue(
+        &ch,
+        EVENTS_EXCHANGE,
+        FEED_QUEUE,
+        "number.#",
+        FEED_MAX_LEN,
+    )
+    .await?;
+    Ok(())
+}
+
 /// The payload of [`SOLD`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NumberSold {

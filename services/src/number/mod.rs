@@ -113,10 +113,14 @@ impl NumberCenter {
     }
 }
 
-/// Seeds premium levels and default rules, starts the invalidation listener
-/// and the sweeper.
+/// Seeds premium levels and default rules, declares the event feed, starts
+/// the invalidation listener and the sweeper.
 pub async fn start(state: &AppState) -> Result<(), ApiError> {
     rules::seed(state).await?;
+    // Not fatal: until it exists the relay keeps number events pending.
+    if let Err(e) = events::declare_feed(&state.mq).await {
+        tracing::warn!(error = %e, "declaring the number event feed failed");
+    }
     bus::spawn_listener(Arc::downgrade(&state.0));
     sweeper::spawn(Arc::downgrade(&state.0));
     Ok(())

@@ -80,6 +80,39 @@ pub async fn declare_consumer_queue(
     Ok(())
 }
 
+/// A bounded durable feed of every event under `binding_key`, kept for a
+/// downstream reader (the report center's statistics, HQ sync) that has not
+/// attached yet: it makes the events routable, so the relay's mandatory
+/// publish succeeds, and `max_len` (oldest dropped first) keeps an unread
+/// feed from growing without end.
+pub async fn declare_feed_queue(
+    ch: &Channel,
+    exchange: &str,
+    queue: &str,
+    binding_key: &str,
+    max_len: u32,
+) -> Result<(), lapin::Error> {
+    declare_topic(ch, exchange).await?;
+    let mut args = FieldTable::default();
+    args.insert(
+        ShortString::from("x-max-length"),
+        AMQPValue::LongInt(max_len as i32),
+    );
+    args.insert(
+        ShortString::from("x-overflow"),
+        AMQPValue::LongString(LongString::from("drop-head")),
+    );
+    ch.queue_declare(queue, durable_queue(), args).await?;
+    ch.queue_bind(
+        queue,
+        exchange,
+        binding_key,
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+}
+
 fn durable_exchange() -> ExchangeDeclareOptions {
     ExchangeDeclareOptions {
         durable: true,

@@ -210,6 +210,20 @@ pub async fn events(s: &Server, number: &str) -> Vec<(String, String, Json)> {
         .collect()
 }
 
+/// How many of a number's outbox events the relay has marked sent.
+pub async fn sent_events(s: &Server, number: &str) -> usize {
+    let mut c = sql(s).await;
+    let n: Option<i64> = c
+        .exec_first(
+            "SELECT COUNT(*) FROM outbox WHERE routing_key LIKE 'number.%' \
+             AND payload LIKE ? AND status = 'S'",
+            (event_of(number),),
+        )
+        .await
+        .unwrap();
+    n.unwrap_or(0) as usize
+}
+
 /// Deletes the numbers' outbox events. The rows are found by a plain
 /// (non-locking) read first and deleted by key on their own shard: a
 /// `DELETE ... WHERE payload LIKE` would scan and lock every outbox row of
