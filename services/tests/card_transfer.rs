@@ -39,9 +39,10 @@ async fn transfer(s: &common::Server, token: &str, body: Value) -> (StatusCode, 
     (st, r.json().await.unwrap())
 }
 
-/// Polls the transfer until it leaves in_transit (20 s at most).
+/// Polls the transfer until it leaves in_transit (40 s at most: longer than
+/// a relay lease, so a claim held by another process's relay cannot fail it).
 async fn settled(s: &common::Server, token: &str, id: i64) -> Value {
-    for _ in 0..200 {
+    for _ in 0..400 {
         let v: Value = s
             .get(token, &format!("/api/v1/cards/transfers/{id}"))
             .await
@@ -53,7 +54,7 @@ async fn settled(s: &common::Server, token: &str, id: i64) -> Value {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("transfer {id} still in transit after 20 s");
+    panic!("transfer {id} still in transit after 40 s");
 }
 
 /// card_history rows of a card on every shard: (province, action, to_status).

@@ -268,16 +268,27 @@ async fn relay_once(
         metrics.published.with_label_values(&[&row.exchange]).inc();
         in_flight.push((row, confirm));
     }
+    // A confirm that never comes must not hold the claimed rows (and this
+    // relay) until the broker connection drops: give up well inside the
+    // lease, retry with back-off, and use a fresh channel next pass.
+    let confirm_timeout = (cfg.lease / 3).max(Duration::from_secs(1));
+    let mut stale_channel = false;
     for (row, confirm) in in_flight {
         let outcome = match confirm {
-            Ok(pending) => match pending.await {
-                Ok(Confirmation::Ack(None)) => Ok(()),
-                Ok(Confirmation::Ack(Some(ret))) => {
+            Ok(pending) => match tokio::time::timeout(confirm_timeout, pending).await {
+                Err(_) => {
+                    stale_channel = true;
+                    Err(format!("no broker confirm within {confirm_timeout:?}"))
+                }
+                Ok(Ok(Confirmation::Ack(None))) => Ok(()),
+                Ok(Ok(Confirmation::Ack(Some(ret)))) => {
                     Err(format!("unroutable: {} {}", ret.reply_code, ret.reply_text))
                 }
-                Ok(Confirmation::Nack(_)) => Err("nacked by the broker".to_string()),
-                Ok(Confirmation::NotRequested) => Err("channel not in confirm mode".to_string()),
-                Err(e) => Err(e.to_string()),
+                Ok(Ok(Confirmation::Nack(_))) => Err("nacked by the broker".to_string()),
+                Ok(Ok(Confirmation::NotRequested)) => {
+                    Err("channel not in confirm mode".to_string())
+                }
+                Ok(Err(e)) => Err(e.to_string()),
             },
             Err(e) => Err(e.to_string()),
         };
@@ -295,6 +306,9 @@ async fn relay_once(
                 mark_failed_attempt(&mut conn, cfg, province, &row, &reason).await?;
             }
         }
+    }
+    if stale_channel {
+        *channel = None;
     }
     Ok(count)
 }
