@@ -115,22 +115,7 @@ pub async fn history(
     admin: &User,
     iccid: &str,
 ) -> Vec<(Option<String>, String, String)> {
-    let r = s
-        .get(&admin.token, &format!("/api/v1/cards/{iccid}/history"))
-        .await;
-    assert_eq!(r.status(), 200);
-    let v: Json = r.json().await.unwrap();
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|h| {
-            (
-                h["from_status"].as_str().map(str::to_string),
-                h["to_status"].as_str().unwrap().to_string(),
-                h["action"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    common::history_rows(s, &admin.token, &format!("/api/v1/cards/{iccid}/history")).await
 }
 
 pub async fn set_status(s: &Server, token: &str, iccids: &[String], to: &str) -> (u16, Json) {

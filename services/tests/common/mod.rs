@@ -240,3 +240,26 @@ pub async fn problem(r: Response, status: u16, code: &str) -> Value {
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
     body
 }
+
+/// The (from, to, action) of a history endpoint's rows (numbers and cards
+/// answer the same shape), oldest first.
+pub async fn history_rows(
+    s: &Server,
+    token: &str,
+    path: &str,
+) -> Vec<(Option<String>, String, String)> {
+    let r = s.get(token, path).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["from_status"].as_str().map(str::to_string),
+                h["to_status"].as_str().unwrap().to_string(),
+                h["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
