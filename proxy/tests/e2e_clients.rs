@@ -2,6 +2,7 @@
 //! mysql_async (text and prepared), PyMySQL, sysbench and MariaDB JDBC.
 //!
 //! Tables: sbtest10 (mysql_async), sbtest11 (PyMySQL), sbtest12 (JDBC),
+//! sbtest13 (backend statement reuse),
 //! sbtest1..sbtest2 (sysbench; prepared here only when missing).
 
 mod e2e_common;
@@ -104,6 +105,51 @@ async fn mariadb_cli() {
     let (ok, out) = cli(port, "haoka", "SELEC 1").await;
     assert!(!ok);
     assert!(out.contains("ERROR 1064"), "{out}");
+}
+
+/// MariaDB's count of COM_STMT_PREPARE since it started (all sessions).
+async fn backend_prepares() -> u64 {
+    let mut d = direct(None).await;
+    let row: Option<(String, u64)> = d
+        .query_first("SHOW GLOBAL STATUS LIKE 'Com_stmt_prepare'")
+        .await
+        .unwrap();
+    d.disconnect().await.unwrap();
+    row.expect("Com_stmt_prepare").1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_insert_drawing_sequence_ids_is_prepared_once_on_the_backend() {
+    // The drawn id goes to the backend as a parameter: were it inlined, every
+    // row would be a new statement text, prepared (and cached) again.
+    let proxy = ProxyProc::start();
+    let mut c = proxy.conn("sbtest").await;
+    fresh_table(&mut c, "sbtest13").await;
+    let rows: usize = 200;
+    let before = backend_prepares().await;
+    for i in 0..rows {
+        // The id column given as NULL, and omitted: both draw from the sequence.
+        c.exec_drop(
+            "INSERT INTO sbtest13 (id, k, c) VALUES (?, ?, ?)",
+            (None::<i64>, i as i64, "n"),
+        )
+        .await
+        .unwrap();
+        c.exec_drop("INSERT INTO sbtest13 (k, c) VALUES (?, ?)", (i as i64, "o"))
+            .await
+            .unwrap();
+    }
+    let prepared = backend_prepares().await - before;
+    let ids: Vec<i64> = c.query("SELECT id FROM sbtest13").await.unwrap();
+    let distinct: std::collections::BTreeSet<i64> = ids.iter().copied().collect();
+    assert_eq!((ids.len(), distinct.len()), (2 * rows, 2 * rows));
+    // A handful (one per backend connection used, plus whatever else runs on
+    // this MariaDB meanwhile) instead of 400.
+    assert!(
+        prepared < 50,
+        "{prepared} backend prepares for {} inserts",
+        2 * rows
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -75,12 +75,7 @@ async fn execute_prepared(
             conn.execute_payload(scratch).await
         }
     } else {
-        let vals: Vec<Value> = p
-            .params
-            .iter()
-            .map(|&i| values.get(i).cloned().unwrap_or(Value::NULL))
-            .collect();
-        conn.execute(id, &vals).await
+        conn.execute(id, &p.values(values)).await
     }
 }
 
@@ -317,11 +312,7 @@ impl Session {
         for (i, (t, conn)) in targets.into_iter().zip(conns).enumerate() {
             let stmt = match (proto, t.prepared) {
                 (Proto::Binary { values, .. }, Some(p)) => ShardStmt::Prepared {
-                    params: p
-                        .params
-                        .iter()
-                        .map(|&k| values.get(k).cloned().unwrap_or(Value::NULL))
-                        .collect(),
+                    params: p.values(values),
                     sql: p.sql,
                 },
                 _ => ShardStmt::Text(t.sql),

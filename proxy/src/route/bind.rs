@@ -14,7 +14,7 @@ use crate::rules::{KeyValue, Place, Rules, Schema, ShardedTable};
 struct Out<'a> {
     args: &'a Args<'a>,
     text: String,
-    prep: Option<(String, Vec<usize>)>,
+    prep: Option<(String, Vec<ParamSource>)>,
 }
 
 impl Out<'_> {
@@ -35,7 +35,16 @@ impl Out<'_> {
         self.args.push_sql(i, &mut self.text);
         if let Some((p, v)) = &mut self.prep {
             p.push('?');
-            v.push(i);
+            v.push(ParamSource::Client(i));
+        }
+    }
+    /// A value computed per execution: inlined in the text form, a `?` in
+    /// the prepared form (whose text must not change between executions).
+    fn computed(&mut self, n: u64) {
+        self.text.push_str(&n.to_string());
+        if let Some((p, v)) = &mut self.prep {
+            p.push('?');
+            v.push(ParamSource::Computed(n));
         }
     }
     fn finish(self, place: Place) -> Target {
@@ -63,7 +72,7 @@ fn render(t: &Template, fill: &Fill, out: &mut Out) {
         match p {
             Piece::Text(s) => out.text(s),
             Piece::Param(i) => match fill.seq {
-                Some((Some(sp), id)) if sp == *i => out.text(&id.to_string()),
+                Some((Some(sp), id)) if sp == *i => out.computed(id),
                 _ => out.param(*i),
             },
             Piece::Table(n) => {
@@ -71,10 +80,10 @@ fn render(t: &Template, fill: &Fill, out: &mut Out) {
                 out.text(fill.names.get(*n).map(|s| s.as_str()).unwrap_or(""));
                 out.text("`");
             }
-            Piece::LimitSum => out.text(&fill.limit.unwrap_or(u64::MAX).to_string()),
+            Piece::LimitSum => out.computed(fill.limit.unwrap_or(u64::MAX)),
             Piece::SeqId => {
                 if let Some((_, id)) = fill.seq {
-                    out.text(&id.to_string())
+                    out.computed(id)
                 } else {
                     out.text("NULL")
                 }

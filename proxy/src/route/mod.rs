@@ -77,7 +77,7 @@ pub use explain::{describe_merge, explain, ExplainRow, EXPLAIN_COLUMNS};
 pub use keys::{NoSegments, SegmentMap};
 pub use lexer::{Hint, Lit, LitValue};
 pub use plan::{
-    HaokaShow, MergePlan, Metadata, PendingInsert, PendingLookup, PreparedSql, Routed,
+    HaokaShow, MergePlan, Metadata, ParamSource, PendingInsert, PendingLookup, PreparedSql, Routed,
     SessionCommand, ShardPlan, StmtKind, Target,
 };
 

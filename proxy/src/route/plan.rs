@@ -57,15 +57,43 @@ pub struct Target {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreparedSql {
     pub sql: String,
-    /// `params[i]` = index of the client parameter bound to the i-th `?`.
-    pub params: Vec<usize>,
+    /// What feeds each `?`, in order.
+    pub params: Vec<ParamSource>,
+}
+
+/// What feeds one `?` of a backend prepared statement. Values the proxy
+/// computes per execution (sequence ids, a merged LIMIT) are parameters too,
+/// so the statement text stays the same and is prepared once per connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamSource {
+    /// The client's parameter with this index.
+    Client(usize),
+    /// A value the proxy computed for this execution.
+    Computed(u64),
 }
 
 impl PreparedSql {
     /// True when the client's EXECUTE parameters can be forwarded unchanged
     /// (the backend statement takes exactly the client's parameters, in order).
     pub fn forwards_as_is(&self, client_params: usize) -> bool {
-        self.params.len() == client_params && self.params.iter().enumerate().all(|(i, p)| i == *p)
+        self.params.len() == client_params
+            && self
+                .params
+                .iter()
+                .enumerate()
+                .all(|(i, p)| *p == ParamSource::Client(i))
+    }
+
+    /// The backend statement's parameter values, given the client's.
+    pub fn values(&self, client: &[mysql_common::value::Value]) -> Vec<mysql_common::value::Value> {
+        use mysql_common::value::Value;
+        self.params
+            .iter()
+            .map(|p| match *p {
+                ParamSource::Client(k) => client.get(k).cloned().unwrap_or(Value::NULL),
+                ParamSource::Computed(v) => Value::UInt(v),
+            })
+            .collect()
     }
 }
 

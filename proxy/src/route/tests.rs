@@ -335,6 +335,34 @@ fn insert_with_sequence_ids_on_sbtest() {
         p.targets[0].sql,
         "INSERT INTO `sbtest1` (id, k, c, pad) VALUES (3000, 1, 'c', 'p')"
     );
+    // The drawn id is a parameter of the backend statement, so its text is
+    // the same for every id (prepared once per connection, not per row).
+    let prep = p.targets[0].prepared.clone().unwrap();
+    assert_eq!(
+        prep.sql,
+        "INSERT INTO `sbtest1` (id, k, c, pad) VALUES (?, ?, ?, ?)"
+    );
+    assert_eq!(
+        prep.params,
+        vec![
+            ParamSource::Computed(3000),
+            ParamSource::Client(1),
+            ParamSource::Client(2),
+            ParamSource::Client(3)
+        ]
+    );
+    assert!(!prep.forwards_as_is(4));
+    assert_eq!(
+        prep.values(&[Value::NULL, Value::Int(1), Value::Int(2), Value::Int(3)]),
+        vec![
+            Value::UInt(3000),
+            Value::Int(1),
+            Value::Int(2),
+            Value::Int(3)
+        ]
+    );
+    let other = plan(pending.bind_ids(&[3001], &Segs));
+    assert_eq!(other.targets[0].prepared.as_ref().unwrap().sql, prep.sql);
     let p = plan(ps.bind(
         &[
             Value::Int(5000),
