@@ -154,6 +154,9 @@ struct NumbersArgs {
     /// Only load the stock.
     #[arg(long)]
     load_only: bool,
+    /// Skip the selection part (for profiling holds).
+    #[arg(long)]
+    holds_only: bool,
 }
 
 async fn run_numbers(a: NumbersArgs) -> anyhow::Result<()> {
@@ -180,36 +183,6 @@ async fn run_numbers(a: NumbersArgs) -> anyhow::Result<()> {
     let dbs = Arc::new(shard_dbs(&direct, &segs).await?);
     let api = Arc::new(start_api(&a.proxy).await?);
     let segs = Arc::new(segs);
-    // Same answers first: the API page equals the direct SQL page.
-    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    for _ in 0..30 {
-        let q = random_query(&mut rng, &segs);
-        let (sql, params) = direct_sql(&dbs[&q.province], &q);
-        let want: Vec<String> = direct.get_conn().await?.exec(sql, params).await?;
-        let got = api_select(&api, &q).await?;
-        anyhow::ensure!(got == want, "{}: API {got:?} != SQL {want:?}", q.api);
-    }
-    // Warm the shelf cache: one call per city (a cold shelf is one load).
-    let mut cities: Vec<(String, String)> = segs
-        .iter()
-        .map(|s| (s.province.clone(), s.city.clone()))
-        .collect();
-    cities.dedup();
-    let t = std::time::Instant::now();
-    for (p, c) in &cities {
-        let q = Query {
-            api: format!("province_code={p}&city_code={c}&page_size=1"),
-            sql_cond: String::new(),
-            params: vec![],
-            province: p.clone(),
-        };
-        api_select(&api, &q).await?;
-    }
-    println!(
-        "shelf cache warmed: {} cities in {:.1} s",
-        cities.len(),
-        t.elapsed().as_secs_f64()
-    );
     let time = std::time::Duration::from_secs(a.time);
     // Everything an op crosses shares the two cores: CPU per op by component.
     let cpu = procstat::CpuGroups::find(&[
@@ -219,52 +192,74 @@ async fn run_numbers(a: NumbersArgs) -> anyhow::Result<()> {
         ("rabbitmq", "beam.smp"),
     ]);
     let mut cpu_rows = Vec::new();
-    let c0 = cpu.sample();
-    let select_direct = {
-        let (direct, segs, dbs) = (direct.clone(), segs.clone(), dbs.clone());
-        closed_loop(a.clients, time, move |client, i| {
-            let (direct, segs, dbs) = (direct.clone(), segs.clone(), dbs.clone());
-            async move {
-                let mut rng = rand::rngs::StdRng::seed_from_u64(client as u64 * 1_000_003 + i);
-                let q = random_query(&mut rng, &segs);
-                let (sql, params) = direct_sql(&dbs[&q.province], &q);
-                let _: Vec<String> = direct.get_conn().await?.exec(sql, params).await?;
-                Ok(true)
-            }
-        })
-        .await?
-    };
-    cpu_rows.push(("selection, direct SQL", c0, cpu.sample(), select_direct.ops));
-    let c0 = cpu.sample();
-    let select_api = {
-        let (api, segs) = (api.clone(), segs.clone());
-        closed_loop(a.clients, time, move |client, i| {
-            let (api, segs) = (api.clone(), segs.clone());
-            async move {
-                let mut rng = rand::rngs::StdRng::seed_from_u64(client as u64 * 1_000_003 + i);
-                let q = random_query(&mut rng, &segs);
-                api_select(&api, &q).await?;
-                Ok(true)
-            }
-        })
-        .await?
-    };
-    cpu_rows.push(("selection, API", c0, cpu.sample(), select_api.ops));
-    println!(
-        "{:<22} {:>10} {:>9} {:>9} {:>8}",
-        "selection", "ops/s", "p50_ms", "p99_ms", "ratio"
-    );
-    for (name, m) in [
-        ("direct SQL (shard)", select_direct),
-        ("API (cache)", select_api),
-    ] {
+    if !a.holds_only {
+        // Same answers first: the API page equals the direct SQL page.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..30 {
+            let q = random_query(&mut rng, &segs);
+            let (sql, params) = direct_sql(&dbs[&q.province], &q);
+            let want: Vec<String> = direct.get_conn().await?.exec(sql, params).await?;
+            let got = api_select(&api, &q).await?;
+            anyhow::ensure!(got == want, "{}: API {got:?} != SQL {want:?}", q.api);
+        }
+        // Warm the shelf cache: one call per city (a cold shelf is one load).
+        let mut cities: Vec<(String, String)> = segs
+            .iter()
+            .map(|s| (s.province.clone(), s.city.clone()))
+            .collect();
+        cities.dedup();
+        let t = std::time::Instant::now();
+        for (p, c) in &cities {
+            let q = Query {
+                api: format!("province_code={p}&city_code={c}&page_size=1"),
+                sql_cond: String::new(),
+                params: vec![],
+                province: p.clone(),
+            };
+            api_select(&api, &q).await?;
+        }
         println!(
-            "{:<22} {:>10.0} {:>9.2} {:>9.2} {:>8.2}",
-            name,
-            m.per_sec,
-            m.p50_ms,
-            m.p99_ms,
-            m.per_sec / select_direct.per_sec
+            "shelf cache warmed: {} cities in {:.1} s",
+            cities.len(),
+            t.elapsed().as_secs_f64()
+        );
+        let c0 = cpu.sample();
+        let select_direct = {
+            let (direct, segs, dbs) = (direct.clone(), segs.clone(), dbs.clone());
+            closed_loop(a.clients, time, move |client, i| {
+                let (direct, segs, dbs) = (direct.clone(), segs.clone(), dbs.clone());
+                async move {
+                    let mut rng = rand::rngs::StdRng::seed_from_u64(client as u64 * 1_000_003 + i);
+                    let q = random_query(&mut rng, &segs);
+                    let (sql, params) = direct_sql(&dbs[&q.province], &q);
+                    let _: Vec<String> = direct.get_conn().await?.exec(sql, params).await?;
+                    Ok(true)
+                }
+            })
+            .await?
+        };
+        cpu_rows.push(("selection, direct SQL", c0, cpu.sample(), select_direct.ops));
+        let c0 = cpu.sample();
+        let select_api = {
+            let (api, segs) = (api.clone(), segs.clone());
+            closed_loop(a.clients, time, move |client, i| {
+                let (api, segs) = (api.clone(), segs.clone());
+                async move {
+                    let mut rng = rand::rngs::StdRng::seed_from_u64(client as u64 * 1_000_003 + i);
+                    let q = random_query(&mut rng, &segs);
+                    api_select(&api, &q).await?;
+                    Ok(true)
+                }
+            })
+            .await?
+        };
+        cpu_rows.push(("selection, API", c0, cpu.sample(), select_api.ops));
+        print_ratios(
+            "selection",
+            &[
+                ("direct SQL (shard)", select_direct),
+                ("API (cache)", select_api),
+            ],
         );
     }
     // Holds: every op takes a distinct on-shelf number.
@@ -323,23 +318,13 @@ async fn run_numbers(a: NumbersArgs) -> anyhow::Result<()> {
         .await?
     };
     cpu_rows.push(("hold, API", c0, cpu.sample(), hold_api.ops));
-    println!(
-        "{:<22} {:>10} {:>9} {:>9} {:>8}",
-        "hold", "ops/s", "p50_ms", "p99_ms", "ratio"
+    print_ratios(
+        "hold",
+        &[
+            ("direct UPDATE (shard)", hold_direct),
+            ("API hold", hold_api),
+        ],
     );
-    for (name, m) in [
-        ("direct UPDATE (shard)", hold_direct),
-        ("API hold", hold_api),
-    ] {
-        println!(
-            "{:<22} {:>10.0} {:>9.2} {:>9.2} {:>8.2}",
-            name,
-            m.per_sec,
-            m.p50_ms,
-            m.p99_ms,
-            m.per_sec / hold_direct.per_sec
-        );
-    }
     // Other processes on the box (builds, other tests through the same proxy
     // and MariaDB) count too: compare rows of one run, not absolute values.
     print!("{:<22}", "CPU µs per op");
@@ -356,6 +341,24 @@ async fn run_numbers(a: NumbersArgs) -> anyhow::Result<()> {
     }
     reset_holds(&direct).await?;
     Ok(())
+}
+
+/// A table of measurements, each as a ratio to the first (the baseline).
+fn print_ratios(title: &str, rows: &[(&str, haoka_loadtest::numbers::Measure)]) {
+    println!(
+        "{:<22} {:>10} {:>9} {:>9} {:>8}",
+        title, "ops/s", "p50_ms", "p99_ms", "ratio"
+    );
+    for (name, m) in rows {
+        println!(
+            "{:<22} {:>10.0} {:>9.2} {:>9.2} {:>8.2}",
+            name,
+            m.per_sec,
+            m.p50_ms,
+            m.p99_ms,
+            m.per_sec / rows[0].1.per_sec
+        );
+    }
 }
 
 #[derive(Parser)]

@@ -90,9 +90,10 @@ pub async fn load(proxy: &Pool, segs: &[Seg], parallel: usize) -> anyhow::Result
                 if have == Some(i64::from(s.n)) {
                     continue;
                 }
-                c.exec_drop(
+                exec_retrying(
+                    &mut c,
                     "DELETE FROM phone_number WHERE province_code = ? AND segment = ?",
-                    (&s.province, &seg),
+                    vec![s.province.as_str().into(), seg.as_str().into()],
                 )
                 .await?;
                 for start in (0..s.n).step_by(1000) {
@@ -115,17 +116,7 @@ pub async fn load(proxy: &Pool, segs: &[Seg], parallel: usize) -> anyhow::Result
                         "INSERT INTO phone_number (phone_no, segment, province_code, city_code, status, \
                          premium_level, tail4) VALUES {marks}"
                     );
-                    // Parallel loaders into one physical table can deadlock on
-                    // index gaps; the statement is all or nothing, so retry it.
-                    let mut attempt = 0;
-                    loop {
-                        match c.exec_drop(sql.as_str(), params.clone()).await {
-                            Err(mysql_async::Error::Server(e)) if e.code == 1213 && attempt < 5 => {
-                                attempt += 1;
-                            }
-                            other => break other?,
-                        }
-                    }
+                    exec_retrying(&mut c, &sql, params).await?;
                     loaded += u64::from(end - start);
                 }
             }
@@ -137,6 +128,25 @@ pub async fn load(proxy: &Pool, segs: &[Seg], parallel: usize) -> anyhow::Result
         total += t.await??;
     }
     Ok(total)
+}
+
+/// Runs a statement, again after a deadlock: parallel loaders into one
+/// physical table can deadlock on index gaps, and the statement is all or
+/// nothing (one distributed transaction when it spans shards).
+async fn exec_retrying(
+    c: &mut mysql_async::Conn,
+    sql: &str,
+    params: Vec<Value>,
+) -> anyhow::Result<()> {
+    let mut attempt = 0;
+    loop {
+        match c.exec_drop(sql, params.clone()).await {
+            Err(mysql_async::Error::Server(e)) if e.code == 1213 && attempt < 5 => {
+                attempt += 1;
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 /// The shard database of each province, found by probing the shards directly.
@@ -386,16 +396,15 @@ pub async fn reset_holds(direct: &Pool) -> anyhow::Result<()> {
     let mut c = direct.get_conn().await?;
     for i in 0..8 {
         for t in 0..4 {
-            c.query_drop(format!(
+            // Scans the table: may deadlock with other writers, so retried.
+            let sql = format!(
                 "UPDATE haoka_s{i}.phone_number_{t} SET status = '03', hold_key = NULL, hold_channel_id = NULL, \
                  hold_staff_id = NULL, hold_deadline = NULL WHERE status = '04' AND hold_key LIKE 'bench-%'"
-            ))
-            .await?;
+            );
+            exec_retrying(&mut c, &sql, Vec::new()).await?;
         }
-        c.query_drop(format!(
-            "DELETE FROM haoka_s{i}.number_history WHERE hold_key LIKE 'bench-%'"
-        ))
-        .await?;
+        let sql = format!("DELETE FROM haoka_s{i}.number_history WHERE hold_key LIKE 'bench-%'");
+        exec_retrying(&mut c, &sql, Vec::new()).await?;
     }
     Ok(())
 }

@@ -57,6 +57,48 @@ impl Mq {
     }
 }
 
+/// Consumes a fresh exclusive, auto-deleted queue bound to `exchange` with
+/// `key`: a listener that only wants what is published from now on, and
+/// whose queue goes away with its channel. `no_ack`: deliveries need no ack.
+pub async fn listen(
+    ch: &Channel,
+    exchange: &str,
+    key: &str,
+    no_ack: bool,
+) -> Result<lapin::Consumer, lapin::Error> {
+    use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+    let q = ch
+        .queue_declare(
+            "",
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    ch.queue_bind(
+        q.name().as_str(),
+        exchange,
+        key,
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await?;
+    ch.basic_consume(
+        q.name().as_str(),
+        "",
+        BasicConsumeOptions {
+            no_ack,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+}
+
 async fn connect(url: &str) -> Result<Connection, lapin::Error> {
     Connection::connect(url, ConnectionProperties::default()).await
 }

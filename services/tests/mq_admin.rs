@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::{problem, start_with, Server};
 use futures_util::StreamExt;
 use haoka_services::outbox::{self, topology, OutboxMessage, RelayMode};
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{BasicAckOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use mq_support::{wait_for, Probe, PROVINCE};
 use mysql_async::prelude::Queryable;
@@ -52,36 +52,7 @@ async fn server_relay_publishes_a_committed_row_to_haoka_events() {
     topology::declare_topic(&ch, topology::EVENTS_EXCHANGE)
         .await
         .unwrap();
-    let q = ch
-        .queue_declare(
-            "",
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    ch.queue_bind(
-        q.name().as_str(),
-        topology::EVENTS_EXCHANGE,
-        &key,
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
-    let mut deliveries = ch
-        .basic_consume(
-            q.name().as_str(),
-            "watch",
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut deliveries = common::tap(&srv, topology::EVENTS_EXCHANGE, &key, false).await;
 
     let mut tx = srv.state.db.begin().await.unwrap();
     let msg = OutboxMessage {

@@ -239,6 +239,43 @@ async fn shelf_changes_reach_a_second_server_through_rabbitmq() {
     cleanup(&a, &nums).await;
 }
 
+#[tokio::test]
+async fn a_burst_of_holds_is_announced_in_a_few_messages() {
+    use futures_util::StreamExt;
+    // A long linger makes the batching visible whatever the machine's speed.
+    let a = server_with(|c| c.number.invalidation_linger_ms = 500).await;
+    let admin = a.admin().await;
+    let (depot, city) = depot(&a, &admin, "74").await;
+    let nums = fresh_numbers(&a, "74", &city, None, 12).await;
+    intake(&a, &admin, &nums, depot, None).await;
+    set_status(&a, &admin, &nums, "03").await;
+    let mut consumer = common::tap(&a, haoka_services::number::bus::EXCHANGE, "", true).await;
+    let keys: Vec<String> = nums.iter().map(|n| format!("k{n}")).collect();
+    let answers = futures_util::future::join_all(
+        nums.iter()
+            .zip(&keys)
+            .map(|(n, k)| hold(&a, &admin.token, n, k, None)),
+    )
+    .await;
+    assert!(answers.iter().all(|v| v["code"] == "0000"), "{answers:?}");
+    // Every message about this city, until none came for a while.
+    let ours = json!({"kind": "city", "province": "74", "city": city});
+    let mut messages = 0;
+    while let Ok(Some(d)) = tokio::time::timeout(Duration::from_millis(2000), consumer.next()).await
+    {
+        let list: Vec<Value> = serde_json::from_slice(&d.unwrap().data).unwrap();
+        if list.contains(&ours) {
+            messages += 1;
+        }
+    }
+    // 12 holds within a few linger periods: a few messages, not one per hold.
+    assert!(
+        (1..=6).contains(&messages),
+        "{messages} messages announced the city for 12 holds"
+    );
+    cleanup(&a, &nums).await;
+}
+
 async fn wait_for(s: &common::Server, token: &str, q: &str, want: Vec<String>) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {

@@ -1,21 +1,22 @@
 //! Cache invalidation broadcast on RabbitMQ: a fanout exchange, one exclusive
 //! auto-delete queue per process. Every change that takes a number on or off
-//! the shelf (or changes pools or grants) is announced after its commit; each
-//! process drops the named cache entries. After (re)subscribing a process
-//! drops its whole cache, since it may have missed messages meanwhile.
+//! the shelf (or changes pools or grants) is announced after its commit: the
+//! announcing process drops the named cache entries at once, and a sender task
+//! tells every other process. After (re)subscribing a process drops its whole
+//! cache, since it may have missed messages meanwhile.
 
+use std::collections::HashSet;
 use std::sync::Weak;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
-};
+use lapin::options::{BasicPublishOptions, ExchangeDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Consumer, ExchangeKind};
+use rand::distributions::Alphanumeric;
+use rand::Rng;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Mutex;
+use tokio::sync::mpsc;
 
 use super::access::GrantCache;
 use super::shelf_cache::{ShelfCache, ShelfKey};
@@ -24,7 +25,7 @@ use crate::mq::{Mq, MqError};
 
 pub const EXCHANGE: &str = "haoka.cache.invalidate";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Invalidation {
     /// The on-shelf numbers of one (province, city, pool) changed.
@@ -35,14 +36,17 @@ pub enum Invalidation {
     Pools,
 }
 
-/// The publishing side: one channel, reopened when it breaks. Messages
-/// announced while a publish is in flight go out together in the next one,
-/// so a burst of holds costs RabbitMQ a few messages, not one per hold.
+/// The announcing side. `publish` only queues: a request never waits for
+/// RabbitMQ. The sender task waits `linger` after the first queued message
+/// and sends everything queued by then as one message, so a burst of holds
+/// costs RabbitMQ one message per linger, not one per hold.
 pub struct Bus {
-    channel: Mutex<Option<Channel>>,
-    pending: std::sync::Mutex<Vec<Invalidation>>,
-    /// Held by the one caller currently sending what is pending.
-    sending: Mutex<()>,
+    queue: mpsc::UnboundedSender<Invalidation>,
+    /// Taken by `spawn_sender`.
+    receiver: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Invalidation>>>,
+    /// This process's name on its messages (AMQP app_id): its own listener
+    /// skips them, the announcing call already dropped the entries here.
+    origin: String,
 }
 
 impl Default for Bus {
@@ -53,102 +57,106 @@ impl Default for Bus {
 
 impl Bus {
     pub fn new() -> Bus {
+        let (queue, receiver) = mpsc::unbounded_channel();
+        let origin = rand::thread_rng()
+            .sample_iter(&Alphanumeric)
+            .take(16)
+            .map(char::from)
+            .collect();
         Bus {
-            channel: Mutex::new(None),
-            pending: std::sync::Mutex::default(),
-            sending: Mutex::new(()),
+            queue,
+            receiver: std::sync::Mutex::new(Some(receiver)),
+            origin,
         }
     }
 
     /// Best effort: a message that cannot be sent is logged; the cache TTL
-    /// then bounds the staleness. Returns once the messages are sent, or
-    /// handed to the caller that is sending (it sends them next).
-    pub async fn publish(&self, mq: &Mq, messages: &[Invalidation]) {
-        if messages.is_empty() {
+    /// then bounds the staleness.
+    pub fn publish(&self, messages: impl IntoIterator<Item = Invalidation>) {
+        for m in messages {
+            // Fails only once the sender task is gone (the server is stopping).
+            let _ = self.queue.send(m);
+        }
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Starts the task that sends what `publish` queues; it ends when the
+    /// bus is dropped, after sending what was left.
+    pub fn spawn_sender(&self, mq: Mq, linger: Duration) {
+        let Some(rx) = self.receiver.lock().ok().and_then(|mut r| r.take()) else {
+            return; // already running
+        };
+        tokio::spawn(run_sender(rx, mq, linger, self.origin.clone()));
+    }
+}
+
+async fn run_sender(
+    mut rx: mpsc::UnboundedReceiver<Invalidation>,
+    mq: Mq,
+    linger: Duration,
+    origin: String,
+) {
+    let mut channel: Option<Channel> = None;
+    while let Some(first) = rx.recv().await {
+        tokio::time::sleep(linger).await;
+        let mut batch = HashSet::from([first]);
+        while let Ok(m) = rx.try_recv() {
+            batch.insert(m);
+        }
+        let batch: Vec<Invalidation> = batch.into_iter().collect();
+        send(&mq, &mut channel, &batch, &origin).await;
+    }
+}
+
+async fn send(mq: &Mq, channel: &mut Option<Channel>, messages: &[Invalidation], origin: &str) {
+    let payload = match serde_json::to_vec(messages) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "invalidation not encoded");
             return;
         }
-        self.queue(messages);
-        loop {
-            let Ok(_sending) = self.sending.try_lock() else {
-                return;
-            };
-            loop {
-                let batch = self.take();
-                if batch.is_empty() {
-                    break;
-                }
-                self.send(mq, &batch).await;
-            }
-            drop(_sending);
-            // A message queued after the last take but before the lock was
-            // dropped found the lock held: send it now.
-            if self.pending.lock().map(|p| p.is_empty()).unwrap_or(true) {
-                return;
-            }
-        }
-    }
-
-    fn queue(&self, messages: &[Invalidation]) {
-        if let Ok(mut p) = self.pending.lock() {
-            for m in messages {
-                if !p.contains(m) {
-                    p.push(m.clone());
-                }
-            }
-        }
-    }
-
-    fn take(&self) -> Vec<Invalidation> {
-        self.pending
-            .lock()
-            .map(|mut p| std::mem::take(&mut *p))
-            .unwrap_or_default()
-    }
-
-    async fn send(&self, mq: &Mq, messages: &[Invalidation]) {
-        let payload = match serde_json::to_vec(messages) {
-            Ok(p) => p,
+    };
+    for attempt in 0..2 {
+        match try_publish(mq, channel, &payload, origin).await {
+            Ok(()) => return,
             Err(e) => {
-                tracing::error!(error = %e, "invalidation not encoded");
-                return;
-            }
-        };
-        for attempt in 0..2 {
-            match self.try_publish(mq, &payload).await {
-                Ok(()) => return,
-                Err(e) => {
-                    *self.channel.lock().await = None;
-                    if attempt == 1 {
-                        tracing::warn!(error = %e, "cache invalidation not published");
-                    }
+                *channel = None;
+                if attempt == 1 {
+                    tracing::warn!(error = %e, "cache invalidation not published");
                 }
             }
         }
     }
+}
 
-    async fn try_publish(&self, mq: &Mq, payload: &[u8]) -> Result<(), MqError> {
-        let mut guard = self.channel.lock().await;
-        let ch = match guard.as_ref() {
-            Some(c) if c.status().connected() => c.clone(),
-            _ => {
-                let c = mq.channel().await?;
-                declare_exchange(&c).await?;
-                *guard = Some(c.clone());
-                c
-            }
-        };
-        drop(guard);
-        ch.basic_publish(
-            EXCHANGE,
-            "",
-            BasicPublishOptions::default(),
-            payload,
-            BasicProperties::default(),
-        )
-        .await?
-        .await?;
-        Ok(())
-    }
+async fn try_publish(
+    mq: &Mq,
+    channel: &mut Option<Channel>,
+    payload: &[u8],
+    origin: &str,
+) -> Result<(), MqError> {
+    let ch = match channel.as_ref() {
+        Some(c) if c.status().connected() => c.clone(),
+        _ => {
+            let c = mq.channel().await?;
+            declare_exchange(&c).await?;
+            *channel = Some(c.clone());
+            c
+        }
+    };
+    ch.basic_publish(
+        EXCHANGE,
+        "",
+        BasicPublishOptions::default(),
+        payload,
+        BasicProperties::default().with_app_id(origin.into()),
+    )
+    .await?
+    .await?;
+    Ok(())
 }
 
 async fn declare_exchange(c: &Channel) -> Result<(), lapin::Error> {
@@ -167,35 +175,7 @@ async fn declare_exchange(c: &Channel) -> Result<(), lapin::Error> {
 async fn subscribe(mq: &Mq) -> Result<Consumer, MqError> {
     let c = mq.channel().await?;
     declare_exchange(&c).await?;
-    let q = c
-        .queue_declare(
-            "",
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-    c.queue_bind(
-        q.name().as_str(),
-        EXCHANGE,
-        "",
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await?;
-    Ok(c.basic_consume(
-        q.name().as_str(),
-        "",
-        BasicConsumeOptions {
-            no_ack: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await?)
+    Ok(crate::mq::listen(&c, EXCHANGE, "", true).await?)
 }
 
 fn apply(shelf: &ShelfCache, grants: &GrantCache, data: &[u8]) {
@@ -220,6 +200,15 @@ fn apply(shelf: &ShelfCache, grants: &GrantCache, data: &[u8]) {
     }
 }
 
+/// The delivery was sent by the process named `origin`.
+fn from(delivery: &lapin::message::Delivery, origin: &str) -> bool {
+    delivery
+        .properties
+        .app_id()
+        .as_ref()
+        .is_some_and(|a| a.as_str() == origin)
+}
+
 /// Listens until the server is gone; resubscribes (and flushes) after every
 /// connection loss.
 pub fn spawn_listener(app: Weak<Inner>) {
@@ -229,6 +218,7 @@ pub fn spawn_listener(app: Weak<Inner>) {
             let mq = inner.mq.clone();
             let shelf = inner.number.shelf.clone();
             let grants = inner.number.grants.clone();
+            let origin = inner.number.bus.origin().to_string();
             drop(inner);
             let sub = subscribe(&mq).await;
             drop(mq);
@@ -239,6 +229,7 @@ pub fn spawn_listener(app: Weak<Inner>) {
                     tracing::info!("cache invalidation listener subscribed");
                     while let Some(d) = consumer.next().await {
                         match d {
+                            Ok(delivery) if from(&delivery, &origin) => {}
                             Ok(delivery) => apply(&shelf, &grants, &delivery.data),
                             Err(e) => {
                                 tracing::warn!(error = %e, "invalidation consumer failed");
@@ -263,15 +254,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_burst_is_sent_as_one_batch_without_repeats() {
-        let bus = Bus::new();
-        let city = Invalidation::City {
-            province: "51".into(),
-            city: "028".into(),
-        };
-        bus.queue(&[city.clone(), Invalidation::Pools]);
-        bus.queue(std::slice::from_ref(&city));
-        assert_eq!(bus.take(), vec![city, Invalidation::Pools]);
-        assert!(bus.take().is_empty());
+    fn every_process_names_its_messages_differently() {
+        assert_ne!(Bus::new().origin(), Bus::new().origin());
     }
 }

@@ -15,6 +15,9 @@ pub struct NumberConfig {
     pub sweep_interval_ms: u64,
     /// Safety-net lifetime of a cached shelf (invalidation messages do the real work).
     pub shelf_cache_ttl_seconds: u64,
+    /// How long the invalidation sender gathers announcements into one
+    /// RabbitMQ message (other processes see a change this much later).
+    pub invalidation_linger_ms: u64,
     /// Lifetime of a caller's cached pool grants.
     pub grant_cache_ttl_seconds: u64,
     /// Anti-grabbing: most numbers one selection call returns...
@@ -33,6 +36,7 @@ impl Default for NumberConfig {
             frozen_aging_seconds: 90 * 24 * 3600,
             sweep_interval_ms: 5000,
             shelf_cache_ttl_seconds: 30,
+            invalidation_linger_ms: 10,
             grant_cache_ttl_seconds: 10,
             max_results_per_call: 50,
             max_result_window: 500,

@@ -222,10 +222,7 @@ pub async fn hold(
         .await?;
         tx.commit().await?;
         // Which pool's shelf lost the number is not known without the row.
-        state
-            .number
-            .announce_city(&state.mq, &l.area.province, &l.area.city)
-            .await;
+        state.number.announce_city(&l.area.province, &l.area.city);
         let mut r = NumberResult::new(ResultCode::Ok, no);
         r.status = Some(NumberStatus::Held);
         r.hold_key = Some(key);

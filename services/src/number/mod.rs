@@ -36,6 +36,7 @@ pub mod waiver;
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -49,7 +50,6 @@ use self::shelf_cache::{ShelfCache, ShelfKey};
 use self::status::{NumberStatus, ResultCode};
 use crate::app::AppState;
 use crate::db::Db;
-use crate::mq::Mq;
 use crate::problem::ApiError;
 
 pub use routes::router;
@@ -85,31 +85,26 @@ impl NumberCenter {
 
     /// Drops the named shelves here at once and tells every other process.
     /// Call after the commit.
-    pub async fn announce(&self, mq: &Mq, shelves: HashSet<ShelfKey>) {
-        let msgs: Vec<Invalidation> = shelves
-            .into_iter()
-            .map(|k| {
-                self.shelf.invalidate(&k);
-                Invalidation::Shelf(k)
-            })
-            .collect();
-        self.bus.publish(mq, &msgs).await;
+    pub fn announce(&self, shelves: HashSet<ShelfKey>) {
+        self.bus.publish(shelves.into_iter().map(|k| {
+            self.shelf.invalidate(&k);
+            Invalidation::Shelf(k)
+        }));
     }
 
     /// Like `announce`, for a change of a city's shelf whose pool is not
     /// known here (a hold decided without reading the row).
-    pub async fn announce_city(&self, mq: &Mq, province: &str, city: &str) {
+    pub fn announce_city(&self, province: &str, city: &str) {
         self.shelf.invalidate_city(province, city);
-        let msg = Invalidation::City {
+        self.bus.publish([Invalidation::City {
             province: province.to_string(),
             city: city.to_string(),
-        };
-        self.bus.publish(mq, &[msg]).await;
+        }]);
     }
 
-    pub async fn announce_grants(&self, mq: &Mq) {
+    pub fn announce_grants(&self) {
         self.grants.invalidate_all();
-        self.bus.publish(mq, &[Invalidation::Pools]).await;
+        self.bus.publish([Invalidation::Pools]);
     }
 }
 
@@ -121,6 +116,10 @@ pub async fn start(state: &AppState) -> Result<(), ApiError> {
     if let Err(e) = events::declare_feed(&state.mq).await {
         tracing::warn!(error = %e, "declaring the number event feed failed");
     }
+    state.number.bus.spawn_sender(
+        state.mq.clone(),
+        Duration::from_millis(state.number.cfg.invalidation_linger_ms),
+    );
     bus::spawn_listener(Arc::downgrade(&state.0));
     sweeper::spawn(Arc::downgrade(&state.0));
     Ok(())

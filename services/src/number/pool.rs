@@ -91,7 +91,7 @@ pub async fn create_pool(
     )
     .await?;
     drop(c);
-    state.number.announce_grants(&state.mq).await;
+    state.number.announce_grants();
     Ok((
         StatusCode::CREATED,
         Json(PoolView {
@@ -252,7 +252,7 @@ pub async fn assign_numbers(
     .await?;
     history::write(&mut tx, &entries).await?;
     tx.commit().await?;
-    state.number.announce(&state.mq, shelves).await;
+    state.number.announce(shelves);
     Ok(Json(BatchResult { applied, results }).into_response())
 }
 
@@ -372,7 +372,7 @@ pub async fn put_grant(
     )
     .await?;
     tx.commit().await?;
-    state.number.announce_grants(&state.mq).await;
+    state.number.announce_grants();
     grants_of(&state, &province, pool_id).await.map(Json)
 }
 

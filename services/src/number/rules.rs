@@ -378,6 +378,6 @@ pub async fn reclassify(
     }
     history::write(&mut tx, &entries).await?;
     tx.commit().await?;
-    state.number.announce(&state.mq, shelves).await;
+    state.number.announce(shelves);
     Ok(Json(out))
 }

@@ -39,7 +39,7 @@ pub async fn sweep(state: &AppState) -> Result<usize, ApiError> {
     let mut shelves = HashSet::new();
     let a = pass(state, Kind::ExpiredHold, &mut shelves).await?;
     let b = pass(state, Kind::Aged, &mut shelves).await?;
-    state.number.announce(&state.mq, shelves).await;
+    state.number.announce(shelves);
     Ok(a + b)
 }
 

@@ -263,3 +263,12 @@ pub async fn history_rows(
         })
         .collect()
 }
+
+/// A consumer on a fresh exclusive queue bound to `exchange` with `key`:
+/// what a test watches a server publish with.
+pub async fn tap(s: &Server, exchange: &str, key: &str, no_ack: bool) -> lapin::Consumer {
+    let ch = s.state.mq.channel().await.unwrap();
+    haoka_services::mq::listen(&ch, exchange, key, no_ack)
+        .await
+        .unwrap()
+}
