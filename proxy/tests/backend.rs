@@ -307,3 +307,63 @@ async fn pool_checkout_reuse_timeout_and_broken() {
     let mut c = pool.get().await.unwrap();
     c.query_drop("SELECT 1").await.unwrap();
 }
+
+async fn t_begin_rows(c: &mut Connection) -> Value {
+    let r = c
+        .query_collect("SELECT COUNT(*) FROM t_begin")
+        .await
+        .unwrap();
+    r.rows[0][0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn begin_goes_out_with_the_next_command() {
+    ensure_db().await;
+    let mut c = Connection::connect(&backend(Some(DB))).await.unwrap();
+    let mut other = Connection::connect(&backend(Some(DB))).await.unwrap();
+    c.query_drop("CREATE TABLE IF NOT EXISTS t_begin (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    c.query_drop("DELETE FROM t_begin").await.unwrap();
+    // The INSERT runs inside the transaction BEGIN opened: invisible to
+    // another session until COMMIT, gone after ROLLBACK.
+    c.begin_with_next_command();
+    assert!(c.begin_pending());
+    c.query_drop("INSERT INTO t_begin VALUES (1)")
+        .await
+        .unwrap();
+    assert!(!c.begin_pending());
+    assert!(c.status() & SERVER_STATUS_IN_TRANS != 0, "in a transaction");
+    assert_eq!(t_begin_rows(&mut other).await, Value::Bytes(b"0".to_vec()));
+    c.query_drop("ROLLBACK").await.unwrap();
+    assert_eq!(t_begin_rows(&mut other).await, Value::Bytes(b"0".to_vec()));
+    // Also ahead of a prepared statement's EXECUTE (and its PREPARE).
+    c.begin_with_next_command();
+    let p = c
+        .prepare_cached("INSERT INTO t_begin VALUES (?)")
+        .await
+        .unwrap()
+        .unwrap();
+    let r = c.execute(p.stmt_id, &[Value::Int(2)]).await.unwrap();
+    assert!(
+        matches!(r, Response::Ok(ref ok) if ok.affected_rows == 1),
+        "{r:?}"
+    );
+    assert_eq!(t_begin_rows(&mut other).await, Value::Bytes(b"0".to_vec()));
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(t_begin_rows(&mut other).await, Value::Bytes(b"1".to_vec()));
+    // A BEGIN never sent is forgotten when the connection goes back to a
+    // pool: the next user runs in autocommit.
+    let pool = Pool::new(backend(Some(DB)), PoolConfig::default());
+    let mut a = pool.get().await.unwrap();
+    let id = a.connection_id();
+    a.begin_with_next_command();
+    drop(a);
+    let mut a = pool.get().await.unwrap();
+    assert_eq!(a.connection_id(), id, "the same connection came back");
+    assert!(!a.begin_pending());
+    a.query_drop("INSERT INTO t_begin VALUES (3)")
+        .await
+        .unwrap();
+    assert_eq!(t_begin_rows(&mut other).await, Value::Bytes(b"2".to_vec()));
+}

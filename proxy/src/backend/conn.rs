@@ -150,6 +150,9 @@ pub struct Connection {
     deadline: Option<tokio::time::Instant>,
     /// The query timeout hit: the backend may still run the statement.
     timed_out: bool,
+    /// `BEGIN` goes out in the same write as the next command (a
+    /// transaction branch opened without a round trip of its own).
+    begin_with_next: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -192,6 +195,7 @@ impl Connection {
                 query_timeout: None,
                 deadline: None,
                 timed_out: false,
+                begin_with_next: false,
             };
             c.handshake(cfg).await?;
             Ok(c)
@@ -426,9 +430,35 @@ impl Connection {
         Ok(())
     }
 
-    /// Sends one command packet (header byte + body) in one write.
+    /// Opens a local transaction with the next command that expects an
+    /// answer: `BEGIN` is written together with it, so the server reads both
+    /// at once and the branch costs no round trip of its own.
+    pub fn begin_with_next_command(&mut self) {
+        self.begin_with_next = true;
+    }
+
+    /// A `BEGIN` is waiting for the next command (nothing was sent yet).
+    pub fn begin_pending(&self) -> bool {
+        self.begin_with_next
+    }
+
+    /// Forgets a `BEGIN` that was never sent: no transaction was opened.
+    pub(crate) fn forget_begin(&mut self) {
+        self.begin_with_next = false;
+    }
+
+    /// Sends one command packet (header byte + body) in one write, after a
+    /// pending `BEGIN` when it expects an answer.
     async fn send(&mut self, cmd: u8, parts: &[&[u8]], expect_response: bool) -> Result<()> {
         self.check_idle()?;
+        let begin = expect_response && std::mem::take(&mut self.begin_with_next);
+        if begin {
+            self.out.seq = 0;
+            let s = self.out.begin();
+            self.out.buf.push(COM_QUERY);
+            self.out.buf.extend_from_slice(b"BEGIN");
+            self.out.finish(s);
+        }
         self.out.seq = 0;
         let s = self.out.begin();
         self.out.buf.push(cmd);
@@ -442,7 +472,35 @@ impl Connection {
             self.state = State::Pending;
             self.deadline = self.query_timeout.map(|t| tokio::time::Instant::now() + t);
         }
+        if begin {
+            self.read_begin_answer().await?;
+        }
         Ok(())
+    }
+
+    /// Reads the answer to a `BEGIN` sent ahead of a command. BEGIN on a
+    /// connection without a transaction does not fail short of the
+    /// connection failing; if it ever does, the command behind it may have
+    /// run outside a transaction, so the connection is given up and the
+    /// error names that.
+    async fn read_begin_answer(&mut self) -> Result<()> {
+        let (_, p) = read_packet!(self);
+        match p.first() {
+            Some(0x00) => Ok(()),
+            Some(0xff) => {
+                let mut e = parse_err(p);
+                self.broken = true;
+                e.message = format!(
+                    "BEGIN failed ({}); the statement sent with it may have run outside the transaction",
+                    e.message
+                );
+                Err(BackendError::Server(e))
+            }
+            _ => {
+                self.broken = true;
+                Err(BackendError::Protocol("unexpected answer to BEGIN".into()))
+            }
+        }
     }
 
     /// Sends COM_QUERY; read the answer with `read_response`.

@@ -236,7 +236,11 @@ impl DerefMut for PooledConn {
 
 impl Drop for PooledConn {
     fn drop(&mut self) {
-        let Some(conn) = self.conn.take() else { return };
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        // A branch opened but never used: its BEGIN was never sent.
+        conn.forget_begin();
         if conn.timed_out() {
             if let Some(pool) = self.pool.upgrade() {
                 pool.health.record_timeout();

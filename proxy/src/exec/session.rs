@@ -299,9 +299,14 @@ impl Session {
         }
         if self.in_tx() {
             let kind = self.next_branch(schema, place);
-            conn.query_drop(&kind.start_sql(&self.savepoints))
-                .await
-                .map_err(wrap)?;
+            if kind == BranchKind::Local && self.savepoints.is_empty() {
+                // Sent in one write with the statement (no round trip).
+                conn.begin_with_next_command();
+            } else {
+                conn.query_drop(&kind.start_sql(&self.savepoints))
+                    .await
+                    .map_err(wrap)?;
+            }
             self.branches.insert(
                 (schema, place),
                 Branch {
