@@ -6,12 +6,13 @@
 //! twice; a poison message is dead-lettered while the rest flow on.
 
 mod common;
+mod mq_support;
 mod transfer_support;
 
 use std::time::Duration;
 
 use haoka_services::card::transfer::messages::{self, REQUESTED};
-use haoka_services::outbox::{topology, PROVINCE_HEADER};
+use haoka_services::outbox::{topology, OutboxMetrics, RelayMode, PROVINCE_HEADER};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
@@ -39,10 +40,10 @@ async fn transfer(s: &common::Server, token: &str, body: Value) -> (StatusCode, 
     (st, r.json().await.unwrap())
 }
 
-/// Polls the transfer until it leaves in_transit (40 s at most: longer than
-/// a relay lease, so a claim held by another process's relay cannot fail it).
+/// Polls the transfer until it leaves in_transit (10 s at most: a transfer
+/// settles within a second or two; 10 s leaves room for a busy machine).
 async fn settled(s: &common::Server, token: &str, id: i64) -> Value {
-    for _ in 0..400 {
+    for _ in 0..100 {
         let v: Value = s
             .get(token, &format!("/api/v1/cards/transfers/{id}"))
             .await
@@ -54,7 +55,7 @@ async fn settled(s: &common::Server, token: &str, id: i64) -> Value {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("transfer {id} still in transit after 40 s");
+    panic!("transfer {id} still in transit after 10 s");
 }
 
 /// card_history rows of a card on every shard: (province, action, to_status).
@@ -457,4 +458,108 @@ async fn a_poison_request_is_dead_lettered_and_the_rest_flow_on() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the poison request never reached the dead-letter queue of {queue}");
+}
+
+/// Another server relays alongside and dies in the middle of publishing (as
+/// another test's in-process server does when its test ends, or a killed
+/// process): the transfers it was publishing still settle within seconds,
+/// not after a 30 s lease. The dying server opens the transfers (so its
+/// relay, woken by its commits, is the one that claims them) and reaches
+/// RabbitMQ through a hop that swallows its publishes once it has published
+/// for real: it dies between claiming the rows and their confirms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_settle_promptly_when_another_relay_dies_mid_publish() {
+    // Consumes the transfer queues; relays nothing.
+    let s = common::start_with(|cfg| {
+        cfg.roles = vec!["permission".into(), "card".into()];
+        cfg.outbox.relay = RelayMode::Off;
+    })
+    .await;
+    let admin = s.admin().await;
+    let db = pool();
+    let hole = mq_support::Blackhole::start().await;
+    let url = hole.url.clone();
+    let (tx, rx) = std::sync::mpsc::channel::<(String, OutboxMetrics)>();
+    let doomed = mq_support::Doomed::start(move || async move {
+        let d = common::start_with(|cfg| {
+            cfg.roles = vec!["permission".into(), "card".into()];
+            cfg.amqp_url = url;
+            cfg.outbox.consumers = false;
+        })
+        .await;
+        tx.send((d.base.clone(), d.state.outbox.metrics.clone()))
+            .unwrap();
+        d
+    });
+    let (base, metrics) = tokio::task::spawn_blocking(move || rx.recv().unwrap())
+        .await
+        .unwrap();
+    let confirmed = || {
+        metrics
+            .confirmed
+            .with_label_values(&[topology::EVENTS_EXCHANGE])
+            .get()
+    };
+    let (a, city_a) = depot(&db, "34", true, true).await;
+    let (b, _) = depot(&db, "51", true, true).await;
+    let cards = stock(&db, "34", (a, &city_a), 20).await;
+    let send = |n: usize| {
+        let (http, url, token) = (
+            &s.http,
+            format!("{base}/api/v1/cards/transfers"),
+            &admin.token,
+        );
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"from_depot_id": a, "to_depot_id": b, "count": n}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::ACCEPTED);
+            r.json::<Value>().await.unwrap()["transfer_id"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    // Until one is published for real (the dying server's channel is open;
+    // other relays may win the first rows).
+    let mut ids = Vec::new();
+    while confirmed() == 0 {
+        assert!(ids.len() < 12, "the second server never published a row");
+        ids.push(send(1).await);
+        for _ in 0..20 {
+            if confirmed() > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let warm = ids.len();
+    hole.swallow();
+    for _ in 0..4 {
+        ids.push(send(2).await);
+    }
+    mq_support::wait_for("a publish into the void", 10, || async {
+        hole.swallowed() > 0
+    })
+    .await;
+    doomed.kill().await;
+    // A relay that outlives it (besides the local stack's, if it runs).
+    let r = server().await;
+    let died = std::time::Instant::now();
+    for id in &ids {
+        let v = settled(&r, &admin.token, *id).await;
+        assert_eq!(v["status"], "done", "{v}");
+    }
+    eprintln!("settled {:?} after the relay died", died.elapsed());
+    assert!(
+        died.elapsed() < Duration::from_secs(10),
+        "settled only after {:?}",
+        died.elapsed()
+    );
+    // One card per warm-up transfer, two per later one.
+    let per_depot = assert_conserved(&db, &cards, &[a, b]).await;
+    assert_eq!(per_depot.get(&b), Some(&(warm + 8)));
 }

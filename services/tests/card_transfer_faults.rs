@@ -27,7 +27,7 @@ const CARDS: usize = 80;
 const TRANSFERS: usize = 30;
 const PER_TRANSFER: usize = 2;
 
-/// Short leases and check-backs: a killed relay's claims come due quickly.
+/// Short confirm limits and check-backs: failed publishes come due quickly.
 const SERVER_TOML: &str = r#"
 [password]
 argon2_memory_kib = 1024

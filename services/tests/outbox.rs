@@ -14,7 +14,7 @@ use haoka_services::outbox::{
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
-use mq_support::{EffectHandler, Probe, PROVINCE};
+use mq_support::{Blackhole, Doomed, EffectHandler, Probe, PROVINCE};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Pool, Transaction, TxOpts};
 use serde_json::json;
@@ -38,7 +38,9 @@ impl Env {
         }
     }
 
-    fn relay(&self, tweak: impl FnOnce(&mut RelayConfig)) -> Relay {
+    /// A relay of the probe's rows only (other processes' relays never
+    /// touch them).
+    fn relay_config(&self, tweak: impl FnOnce(&mut RelayConfig)) -> RelayConfig {
         let mut cfg = RelayConfig {
             provinces: vec![PROVINCE.into()],
             exchanges: vec![self.probe.exchange.clone()],
@@ -48,10 +50,14 @@ impl Env {
             ..RelayConfig::default()
         };
         tweak(&mut cfg);
+        cfg
+    }
+
+    fn relay(&self, tweak: impl FnOnce(&mut RelayConfig)) -> Relay {
         Relay::spawn(
             self.pool.clone(),
             self.mq.clone(),
-            cfg,
+            self.relay_config(tweak),
             self.metrics.clone(),
         )
     }
@@ -285,8 +291,7 @@ async fn restarted_relay_republishes_unconfirmed_rows_without_loss() {
             "unroutable is not sent"
         );
     }
-    // A relay that died holding a long lease on one row: only the check-back
-    // makes it due again.
+    // A row in a long back-off: only the check-back makes it due again.
     let mut c = env.pool.get_conn().await.unwrap();
     c.exec_drop(
         "UPDATE outbox SET next_attempt_at = DATE_ADD(NOW(3), INTERVAL 1 HOUR) \
@@ -318,5 +323,55 @@ async fn restarted_relay_republishes_unconfirmed_rows_without_loss() {
             .get()
             >= 1
     );
+    env.cleanup().await;
+}
+
+/// A relay of another process that dies while it publishes (killed, or an
+/// in-process server whose test ended) must not hold its rows back: the
+/// other relays publish them at once, not after a lease. The dying relay
+/// runs on its own runtime, database pool and broker connection (as a
+/// process of its own would), its broker connection through a hop that
+/// swallows its publish, so it is caught between claim and confirm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_dies_mid_publish_does_not_hold_its_rows_back() {
+    let env = Env::new().await;
+    let handler = env.probe.handler();
+    let _consumer = env.consume(5, handler).await;
+    let hole = Blackhole::start().await;
+    // The default lease (30 s) of the CI stall.
+    let cfg = env.relay_config(|_| {});
+    assert_eq!(cfg.lease, RelayConfig::default().lease);
+    let url = hole.url.clone();
+    let doomed = Doomed::start(move || async move {
+        let pool = Pool::new("mysql://haoka:haoka@127.0.0.1:3307/haoka");
+        let mq = Mq::start(url).await.unwrap();
+        Relay::spawn(pool, mq, cfg, OutboxMetrics::unregistered())
+    });
+    // Through the hop the relay publishes as usual (its channel is open).
+    let warm = env.committed(0).await;
+    wait_for("the doomed relay's first publish", || async {
+        env.effects(&warm).await == 1
+    })
+    .await;
+    hole.swallow();
+    let id = env.committed(1).await;
+    wait_for("the doomed relay to publish into the void", || async {
+        hole.swallowed() > 0
+    })
+    .await;
+    doomed.kill().await;
+    let died = std::time::Instant::now();
+    let _relay = env.relay(|_| {});
+    mq_support::wait_for("the row published by the surviving relay", 10, || async {
+        env.effects(&id).await == 1
+    })
+    .await;
+    eprintln!("published {:?} after the relay died", died.elapsed());
+    wait_for("the row marked sent", || async {
+        env.status(&id).await.as_deref() == Some("S")
+    })
+    .await;
+    assert_eq!(env.effects(&id).await, 1);
+    drop(hole);
     env.cleanup().await;
 }

@@ -330,6 +330,7 @@ pub async fn pair(
     let (mut tx, mut number, mut card) = begin_pair(&state, &p, &req.phone_no, &req.iccid).await?;
     pair_rows(&mut tx, &mut number, &mut card, p.staff_id).await?;
     tx.commit().await?;
+    state.outbox.wake(); // its number.status_changed event
     Ok(Json(view(&number, &card)))
 }
 
@@ -393,6 +394,7 @@ pub async fn unpair(
     )
     .await?;
     tx.commit().await?;
+    state.outbox.wake(); // its number.status_changed event
     Ok(Json(view(&number, &card)))
 }
 
@@ -475,6 +477,7 @@ pub async fn bundle(
     check_paired_together(&number, &card)?;
     set_package(&mut tx, &mut number, &mut card, Some(&pkg), p.staff_id).await?;
     tx.commit().await?;
+    state.outbox.wake(); // its number.status_changed event
     Ok(Json(view(&number, &card)))
 }
 
@@ -497,5 +500,6 @@ pub async fn unbundle(
     }
     set_package(&mut tx, &mut number, &mut card, None, p.staff_id).await?;
     tx.commit().await?;
+    state.outbox.wake(); // its number.status_changed event
     Ok(Json(view(&number, &card)))
 }

@@ -251,6 +251,7 @@ pub async fn change_status(
         events::write(&mut tx, &e.province_code, events::STATUS_CHANGED, e).await?;
     }
     tx.commit().await?;
+    state.outbox.wake(); // the events
     state.number.announce(shelves);
     Ok(respond(results))
 }

@@ -360,6 +360,9 @@ pub async fn act(
         }
         // No shelf changes: a released number is frozen, not on the shelf.
         tx.commit().await?;
+        if op == Op::Sell {
+            state.outbox.wake(); // its number.sold event
+        }
         let mut r = result(ResultCode::Ok, no, after.as_ref());
         r.hold_key = Some(req.key);
         r.hold_deadline = after.and_then(|c| c.deadline);

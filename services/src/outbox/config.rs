@@ -21,8 +21,8 @@ pub enum RelayMode {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutboxConfig {
-    /// `auto` (default), `on` or `off`. Several relays at once are safe: rows
-    /// are claimed one lease at a time.
+    /// `auto` (default), `on` or `off`. Several relays at once are safe: a
+    /// relay row-locks the rows it publishes until their outcome commits.
     pub relay: RelayMode,
     /// Provinces whose rows this process relays; empty means all 31.
     pub provinces: Vec<String>,
@@ -33,7 +33,8 @@ pub struct OutboxConfig {
     /// How often an idle relay looks for due rows. A commit in this process
     /// wakes it at once (`OutboxRuntime::wake`); the poll is the safety net.
     pub poll_interval_ms: u64,
-    /// How long a claimed row stays reserved for the relay that claimed it.
+    /// The longest a relay holds the rows of one pass: their publishes must
+    /// be confirmed within a third of it or the attempt fails (back-off).
     pub lease_seconds: u64,
     /// First retry delay after a failed publish; doubles up to `max_backoff_ms`.
     pub backoff_ms: u64,

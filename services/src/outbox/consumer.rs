@@ -15,7 +15,7 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, Bas
 use lapin::types::{AMQPValue, FieldTable};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Pool, Transaction, TxOpts};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use super::{topology, OutboxError, OutboxMetrics, PROVINCE_HEADER};
 use crate::mq::Mq;
@@ -113,6 +113,20 @@ pub async fn start<H: Handler>(
     handler: H,
     metrics: OutboxMetrics,
 ) -> Result<ConsumerHandle, OutboxError> {
+    start_waking(pool, mq, spec, handler, metrics, Arc::new(Notify::new())).await
+}
+
+/// As `start`; every applied message also wakes `relay` (the process's
+/// relay), so what the handler wrote to the outbox is published at once
+/// rather than at the next poll.
+pub async fn start_waking<H: Handler>(
+    pool: Pool,
+    mq: Mq,
+    spec: ConsumerSpec,
+    handler: H,
+    metrics: OutboxMetrics,
+    relay: Arc<Notify>,
+) -> Result<ConsumerHandle, OutboxError> {
     let ch = mq.channel().await?;
     declare(&ch, &spec).await?;
     let handler = Arc::new(handler);
@@ -128,7 +142,14 @@ pub async fn start<H: Handler>(
             let result = match ch {
                 Ok(ch) => {
                     let mut stop = stop_rx.clone();
-                    consume(&pool, ch, &spec, handler.as_ref(), &metrics, &mut stop).await
+                    let ctx = Ctx {
+                        pool: &pool,
+                        spec: &spec,
+                        handler: handler.as_ref(),
+                        metrics: &metrics,
+                        relay: &relay,
+                    };
+                    consume(&ctx, ch, &mut stop).await
                 }
                 Err(e) => Err(e),
             };
@@ -157,14 +178,21 @@ pub async fn start<H: Handler>(
     })
 }
 
+/// What a subscription works with.
+struct Ctx<'a, H> {
+    pool: &'a Pool,
+    spec: &'a ConsumerSpec,
+    handler: &'a H,
+    metrics: &'a OutboxMetrics,
+    relay: &'a Notify,
+}
+
 async fn consume<H: Handler>(
-    pool: &Pool,
+    ctx: &Ctx<'_, H>,
     ch: lapin::Channel,
-    spec: &ConsumerSpec,
-    handler: &H,
-    metrics: &OutboxMetrics,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), OutboxError> {
+    let spec = ctx.spec;
     declare(&ch, spec).await?;
     ch.basic_qos(spec.prefetch, BasicQosOptions::default())
         .await?;
@@ -187,7 +215,7 @@ async fn consume<H: Handler>(
         match next {
             None | Some(None) => break,
             Some(Some(delivery)) => {
-                process(pool, delivery?, spec, handler, metrics).await?;
+                process(ctx, delivery?).await?;
             }
         }
     }
@@ -198,13 +226,8 @@ async fn consume<H: Handler>(
     Ok(())
 }
 
-async fn process<H: Handler>(
-    pool: &Pool,
-    delivery: Delivery,
-    spec: &ConsumerSpec,
-    handler: &H,
-    metrics: &OutboxMetrics,
-) -> Result<(), OutboxError> {
+async fn process<H: Handler>(ctx: &Ctx<'_, H>, delivery: Delivery) -> Result<(), OutboxError> {
+    let (spec, metrics) = (ctx.spec, ctx.metrics);
     if delivery.redelivered {
         metrics.redelivered.with_label_values(&[&spec.name]).inc();
     }
@@ -223,8 +246,11 @@ async fn process<H: Handler>(
             return Ok(());
         }
     };
-    match apply(pool, spec, handler, &msg).await {
+    match apply(ctx.pool, spec, ctx.handler, &msg).await {
         Ok(Applied::Done) => {
+            // The handler may have written outbox rows (a reply): publish
+            // them now. A wake for nothing costs the relay one poll.
+            ctx.relay.notify_one();
             delivery.ack(BasicAckOptions::default()).await?;
             metrics
                 .consumed

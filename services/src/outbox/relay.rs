@@ -1,11 +1,16 @@
 //! The relay: publishes due outbox rows with publisher confirms.
 //!
-//! Several relays may run at once (one per process): a row is claimed with a
-//! conditional UPDATE that pushes its `next_attempt_at` one lease ahead, so
-//! only the relay whose UPDATE changed it publishes it now. A relay that dies
-//! after claiming leaves the row pending; it becomes due again when the lease
-//! runs out and is re-published (consumers are idempotent).
+//! Several relays may run at once (one per process). A relay claims the due
+//! rows of a pass with row locks (`FOR UPDATE SKIP LOCKED`) in a transaction
+//! that lasts while it publishes them and waits for the confirms, and records
+//! each outcome in that transaction: another relay skips the rows meanwhile.
+//! A relay that dies mid-pass (crash, kill, an aborted task) takes its
+//! connection with it, the transaction rolls back and the rows are due again
+//! at once for the other relays; whatever it did publish is published again
+//! (consumers are idempotent). A claim never outlives its relay, so a relay
+//! in another process cannot hold a row back.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +19,9 @@ use lapin::publisher_confirm::Confirmation;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel};
 use mysql_async::prelude::Queryable;
-use mysql_async::Pool;
+use mysql_async::{Pool, Transaction, TxOpts};
 use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
 
 use super::{OutboxError, OutboxMetrics, OutboxStatus, PROVINCE_HEADER};
 use crate::mq::Mq;
@@ -28,7 +34,9 @@ pub struct RelayConfig {
     pub exchanges: Vec<String>,
     pub batch: u32,
     pub poll_interval: Duration,
-    /// How long a claimed row is reserved for the claiming relay.
+    /// The longest a relay holds the rows of one pass: their publishes and
+    /// confirms must come within a third of it, or the attempt fails (and is
+    /// retried with back-off) and the rows are released.
     pub lease: Duration,
     /// First retry delay after a failed publish; doubles per attempt.
     pub backoff: Duration,
@@ -56,8 +64,8 @@ impl Default for RelayConfig {
 }
 
 /// A running relay task. `stop` ends it after its current pass; dropping it
-/// aborts it (like a crash: claimed but unconfirmed rows are left for the
-/// lease to expire).
+/// aborts it (like a crash: the pass's transaction rolls back, so its rows
+/// are due again at once).
 pub struct Relay {
     task: Option<tokio::task::JoinHandle<()>>,
     stop: watch::Sender<bool>,
@@ -74,8 +82,19 @@ impl Drop for Relay {
 
 impl Relay {
     pub fn spawn(pool: Pool, mq: Mq, cfg: RelayConfig, metrics: OutboxMetrics) -> Relay {
+        Relay::spawn_woken_by(pool, mq, cfg, metrics, Arc::new(Notify::new()))
+    }
+
+    /// As `spawn`, also woken by whoever holds `wake` (the process's
+    /// consumers, after they commit).
+    pub fn spawn_woken_by(
+        pool: Pool,
+        mq: Mq,
+        cfg: RelayConfig,
+        metrics: OutboxMetrics,
+        wake: Arc<Notify>,
+    ) -> Relay {
         let (stop, stop_rx) = watch::channel(false);
-        let wake = Arc::new(Notify::new());
         let task = tokio::spawn(run(pool, mq, cfg, metrics, stop_rx, wake.clone()));
         Relay {
             task: Some(task),
@@ -219,8 +238,8 @@ struct Row {
     age_ms: i64,
 }
 
-/// One poll of one province: claim due rows, publish them, await confirms.
-/// Returns how many rows were due.
+/// One poll of one province: lock the due rows, publish them, await the
+/// confirms, record the outcomes, commit. Returns how many rows were due.
 async fn relay_once(
     pool: &Pool,
     mq: &Mq,
@@ -248,13 +267,23 @@ async fn relay_once(
         }
     };
     let count = due.len();
+    // The claim: row locks held until the outcomes commit (see the module
+    // comment). Rows another relay holds are skipped, not waited for.
+    let mut tx = conn.start_transaction(TxOpts::default()).await?;
+    let claimed = lock_due(&mut tx, province, due).await?;
+    // Publishing and confirming share one deadline well inside the lease: a
+    // publish stuck on the connection or a confirm that never comes fails
+    // the attempt (retried with back-off) instead of holding the rows, and
+    // the next pass opens a fresh channel.
+    let limit = (cfg.lease / 3).max(Duration::from_secs(1));
+    let deadline = Instant::now() + limit;
+    let late = || format!("not published and confirmed within {limit:?}");
+    let mut stale_channel = false;
     let mut in_flight = Vec::new();
-    for row in due {
-        if !claim(&mut conn, cfg, province, &row.message_id).await? {
-            continue; // another relay has it
-        }
-        let confirm = ch
-            .basic_publish(
+    for row in claimed {
+        let published = tokio::time::timeout_at(
+            deadline,
+            ch.basic_publish(
                 &row.exchange,
                 &row.routing_key,
                 BasicPublishOptions {
@@ -263,22 +292,26 @@ async fn relay_once(
                 },
                 row.payload.as_bytes(),
                 properties(&row.message_id, province),
-            )
-            .await;
+            ),
+        )
+        .await;
+        let confirm = match published {
+            Ok(Ok(pending)) => Ok(pending),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => {
+                stale_channel = true;
+                Err(late())
+            }
+        };
         metrics.published.with_label_values(&[&row.exchange]).inc();
         in_flight.push((row, confirm));
     }
-    // A confirm that never comes must not hold the claimed rows (and this
-    // relay) until the broker connection drops: give up well inside the
-    // lease, retry with back-off, and use a fresh channel next pass.
-    let confirm_timeout = (cfg.lease / 3).max(Duration::from_secs(1));
-    let mut stale_channel = false;
     for (row, confirm) in in_flight {
         let outcome = match confirm {
-            Ok(pending) => match tokio::time::timeout(confirm_timeout, pending).await {
+            Ok(pending) => match tokio::time::timeout_at(deadline, pending).await {
                 Err(_) => {
                     stale_channel = true;
-                    Err(format!("no broker confirm within {confirm_timeout:?}"))
+                    Err(late())
                 }
                 Ok(Ok(Confirmation::Ack(None))) => Ok(()),
                 Ok(Ok(Confirmation::Ack(Some(ret)))) => {
@@ -290,11 +323,11 @@ async fn relay_once(
                 }
                 Ok(Err(e)) => Err(e.to_string()),
             },
-            Err(e) => Err(e.to_string()),
+            Err(reason) => Err(reason),
         };
         match outcome {
             Ok(()) => {
-                mark_sent(&mut conn, province, &row.message_id).await?;
+                mark_sent(&mut tx, province, &row.message_id).await?;
                 metrics.confirmed.with_label_values(&[&row.exchange]).inc();
             }
             Err(reason) => {
@@ -303,13 +336,14 @@ async fn relay_once(
                     .with_label_values(&[&row.exchange])
                     .inc();
                 tracing::warn!(message_id = %row.message_id, %reason, "outbox publish not confirmed");
-                mark_failed_attempt(&mut conn, cfg, province, &row, &reason).await?;
+                mark_failed_attempt(&mut tx, cfg, province, &row, &reason).await?;
             }
         }
     }
     if stale_channel {
         *channel = None;
     }
+    tx.commit().await?;
     Ok(count)
 }
 
@@ -360,36 +394,45 @@ async fn due_rows(
         .collect())
 }
 
-/// Conditional UPDATE: true if this relay won the row for one lease.
-async fn claim(
-    conn: &mut mysql_async::Conn,
-    cfg: &RelayConfig,
+/// Locks the rows of `rows` that are still due, skipping those another
+/// relay holds; returns them with their current attempt counts.
+async fn lock_due(
+    tx: &mut Transaction<'_>,
     province: &str,
-    message_id: &str,
-) -> Result<bool, OutboxError> {
-    conn.exec_drop(
-        "UPDATE outbox SET attempts = attempts + 1, \
-         next_attempt_at = DATE_ADD(NOW(3), INTERVAL ? MICROSECOND) \
-         WHERE province_code = ? AND message_id = ? AND status = ? AND next_attempt_at <= NOW(3)",
-        (
-            cfg.lease.as_micros() as u64,
-            province,
-            message_id,
-            OutboxStatus::Pending.code(),
-        ),
-    )
-    .await?;
-    Ok(conn.affected_rows() == 1)
+    rows: Vec<Row>,
+) -> Result<Vec<Row>, OutboxError> {
+    // By primary key: only these rows are locked, no range of the table.
+    let sql = format!(
+        "SELECT message_id, attempts FROM outbox WHERE province_code = ? \
+         AND message_id IN ({}) AND status = ? AND next_attempt_at <= NOW(3) \
+         FOR UPDATE SKIP LOCKED",
+        marks(rows.len())
+    );
+    let mut params: Vec<mysql_async::Value> = vec![province.into()];
+    params.extend(rows.iter().map(|r| r.message_id.as_str().into()));
+    params.push(OutboxStatus::Pending.code().into());
+    let locked: HashMap<String, u32> = tx
+        .exec::<(String, u32), _, _>(sql, params)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(rows
+        .into_iter()
+        .filter_map(|mut r| {
+            r.attempts = *locked.get(&r.message_id)?;
+            Some(r)
+        })
+        .collect())
 }
 
 async fn mark_sent(
-    conn: &mut mysql_async::Conn,
+    tx: &mut Transaction<'_>,
     province: &str,
     message_id: &str,
 ) -> Result<(), OutboxError> {
-    conn.exec_drop(
-        "UPDATE outbox SET status = ?, sent_at = NOW(3), last_error = NULL \
-         WHERE province_code = ? AND message_id = ? AND status = ?",
+    tx.exec_drop(
+        "UPDATE outbox SET status = ?, attempts = attempts + 1, sent_at = NOW(3), \
+         last_error = NULL WHERE province_code = ? AND message_id = ? AND status = ?",
         (
             OutboxStatus::Sent.code(),
             province,
@@ -402,13 +445,13 @@ async fn mark_sent(
 }
 
 async fn mark_failed_attempt(
-    conn: &mut mysql_async::Conn,
+    tx: &mut Transaction<'_>,
     cfg: &RelayConfig,
     province: &str,
     row: &Row,
     reason: &str,
 ) -> Result<(), OutboxError> {
-    let attempts = row.attempts + 1; // the claim counted this one
+    let attempts = row.attempts + 1;
     let status = if attempts >= cfg.max_attempts {
         OutboxStatus::Failed
     } else {
@@ -419,8 +462,8 @@ async fn mark_failed_attempt(
         .saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
         .min(cfg.max_backoff);
     let reason: String = reason.chars().take(500).collect();
-    conn.exec_drop(
-        "UPDATE outbox SET status = ?, last_error = ?, \
+    tx.exec_drop(
+        "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?, \
          next_attempt_at = DATE_ADD(NOW(3), INTERVAL ? MICROSECOND) \
          WHERE province_code = ? AND message_id = ? AND status = ?",
         (
@@ -436,8 +479,8 @@ async fn mark_failed_attempt(
     Ok(())
 }
 
-/// The check-back: rows of `province` pending longer than `older_than` (a
-/// relay died holding them, or they sit in a long back-off) are made due now,
+/// The check-back: rows of `province` pending longer than `older_than` and
+/// not due (a long back-off, or a claim of an older relay) are made due now,
 /// so the next poll re-publishes them. Returns how many rows it touched.
 pub async fn check_back(
     pool: &Pool,

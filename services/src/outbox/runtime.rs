@@ -5,13 +5,15 @@
 //! `start` function; the queue then also becomes addressable by the
 //! dead-letter operator API, which never touches a queue not registered here.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use mysql_async::Pool;
+use tokio::sync::Notify;
 
 use super::config::OutboxConfig;
-use super::{start_consumer, ConsumerHandle, ConsumerSpec, Handler, OutboxError, OutboxMetrics};
+use super::consumer::start_waking;
 use super::{topology, Relay};
+use super::{ConsumerHandle, ConsumerSpec, Handler, OutboxError, OutboxMetrics};
 use crate::mq::Mq;
 
 /// A consumer a center registered.
@@ -27,6 +29,9 @@ pub struct OutboxRuntime {
     mq: Mq,
     pub metrics: OutboxMetrics,
     relay: Mutex<Option<Relay>>,
+    /// Wakes the relay: commits of this process that wrote outbox rows
+    /// (`wake`, and every consumer's applied message).
+    wake_relay: Arc<Notify>,
     consumers: Mutex<Vec<Registered>>,
     /// Serialises this process's dead-letter listings and replays: a listing
     /// holds the messages unacked, which would hide them from a replay.
@@ -41,6 +46,7 @@ impl OutboxRuntime {
             mq,
             metrics,
             relay: Mutex::new(None),
+            wake_relay: Arc::new(Notify::new()),
             consumers: Mutex::new(Vec::new()),
             dead_letters: tokio::sync::Mutex::new(()),
         }
@@ -59,11 +65,12 @@ impl OutboxRuntime {
                 provinces = self.cfg.relay_config().provinces.len(),
                 "outbox relay started"
             );
-            *relay = Some(Relay::spawn(
+            *relay = Some(Relay::spawn_woken_by(
                 self.pool.clone(),
                 self.mq.clone(),
                 self.cfg.relay_config(),
                 self.metrics.clone(),
+                self.wake_relay.clone(),
             ));
         }
     }
@@ -72,12 +79,10 @@ impl OutboxRuntime {
         self.relay.lock().expect("relay lock").is_some()
     }
 
-    /// Publish what was just committed now rather than at the next poll. A
-    /// no-op where no relay runs (another process's relay picks it up).
+    /// Publish what was just committed now rather than at the next poll.
+    /// Harmless where no relay runs (another process's relay picks it up).
     pub fn wake(&self) {
-        if let Some(r) = self.relay.lock().expect("relay lock").as_ref() {
-            r.wake();
-        }
+        self.wake_relay.notify_one();
     }
 
     /// Declares the consumer's queues and starts consuming (unless this
@@ -95,12 +100,13 @@ impl OutboxRuntime {
             )));
         }
         let handle = if self.cfg.consumers {
-            let h = start_consumer(
+            let h = start_waking(
                 self.pool.clone(),
                 self.mq.clone(),
                 spec.clone(),
                 handler,
                 self.metrics.clone(),
+                self.wake_relay.clone(),
             )
             .await?;
             Some(h)

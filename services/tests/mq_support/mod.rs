@@ -4,7 +4,7 @@
 //! (so "how many times did it take effect" is a COUNT), and clean-up.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +17,8 @@ use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Pool, Transaction, TxOpts};
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 pub const PROVINCE: &str = "11";
 
@@ -201,4 +203,121 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("timed out after {secs} s waiting for {what}");
+}
+
+/// A TCP hop in front of RabbitMQ (5672) that can start swallowing what its
+/// clients send: a client behind it that publishes after `swallow` believes
+/// it did (its socket writes succeed) while the broker never hears of it.
+pub struct Blackhole {
+    /// The AMQP URL to connect through the hop.
+    pub url: String,
+    swallow: Arc<AtomicBool>,
+    swallowed: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Blackhole {
+    pub async fn start() -> Blackhole {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let swallow = Arc::new(AtomicBool::new(false));
+        let swallowed = Arc::new(AtomicU64::new(0));
+        let (sw, count) = (swallow.clone(), swallowed.clone());
+        let task = tokio::spawn(async move {
+            // Dropped with this task, the pumps end with it.
+            let mut pumps = tokio::task::JoinSet::new();
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(broker) = TcpStream::connect("127.0.0.1:5672").await else {
+                    continue;
+                };
+                let (mut client_in, mut client_out) = client.into_split();
+                let (mut broker_in, mut broker_out) = broker.into_split();
+                let (sw, count) = (sw.clone(), count.clone());
+                pumps.spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let n = match client_in.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if sw.load(Ordering::SeqCst) {
+                            count.fetch_add(n as u64, Ordering::SeqCst);
+                        } else if broker_out.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                pumps.spawn(async move {
+                    let _ = tokio::io::copy(&mut broker_in, &mut client_out).await;
+                });
+            }
+        });
+        Blackhole {
+            url: format!("amqp://guest:guest@127.0.0.1:{port}/%2f"),
+            swallow,
+            swallowed,
+            task,
+        }
+    }
+
+    /// From now on nothing the clients send reaches the broker.
+    pub fn swallow(&self) {
+        self.swallow.store(true, Ordering::SeqCst);
+    }
+
+    /// Bytes swallowed so far.
+    pub fn swallowed(&self) -> u64 {
+        self.swallowed.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Blackhole {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Something (a relay, a whole server) on a runtime of its own in a thread
+/// of its own, with its own connections, as another process would run it.
+/// `kill` drops that runtime wherever its tasks are, as the end of a test
+/// drops the test's in-process server (or as SIGKILL ends a process).
+pub struct Doomed {
+    die: std::sync::mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Doomed {
+    /// Runs `setup` on the new runtime and keeps what it returns alive.
+    pub fn start<F, Fut, T>(setup: F) -> Doomed
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = T>,
+    {
+        let (die, dead) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let _alive = setup().await;
+                while dead.try_recv().is_err() {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            });
+        });
+        Doomed {
+            die,
+            thread: Some(thread),
+        }
+    }
+
+    pub async fn kill(mut self) {
+        let _ = self.die.send(());
+        if let Some(t) = self.thread.take() {
+            tokio::task::spawn_blocking(move || t.join().unwrap())
+                .await
+                .unwrap();
+        }
+    }
 }
