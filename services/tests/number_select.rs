@@ -230,12 +230,23 @@ async fn shelf_changes_reach_a_second_server_through_rabbitmq() {
     let (st, _) = set_status(&a, &admin, &nums[2..], "03").await;
     assert_eq!(st, 200);
     wait_for(&b, &admin.token, &q, nums.clone()).await;
-    // A hold on A takes it off B's shelf.
+    // A hold on A takes it off B's shelf (and A's) without reloading either.
+    assert_eq!(selected(&select(&a, &admin.token, &q).await), nums);
+    let loads = (a.state.number.shelf.loads(), b.state.number.shelf.loads());
     assert_eq!(
         hold(&a, &admin.token, &nums[0], "k", None).await["code"],
         "0000"
     );
+    assert_eq!(
+        selected(&select(&a, &admin.token, &q).await),
+        nums[1..].to_vec()
+    );
     wait_for(&b, &admin.token, &q, nums[1..].to_vec()).await;
+    assert_eq!(
+        (a.state.number.shelf.loads(), b.state.number.shelf.loads()),
+        loads,
+        "a hold reloads no shelf"
+    );
     cleanup(&a, &nums).await;
 }
 
@@ -258,20 +269,28 @@ async fn a_burst_of_holds_is_announced_in_a_few_messages() {
     )
     .await;
     assert!(answers.iter().all(|v| v["code"] == "0000"), "{answers:?}");
-    // Every message about this city, until none came for a while.
-    let ours = json!({"kind": "city", "province": "74", "city": city});
+    // Every message naming one of these numbers, until none came for a while.
     let mut messages = 0;
+    let mut named = std::collections::BTreeSet::new();
     while let Ok(Some(d)) = tokio::time::timeout(Duration::from_millis(2000), consumer.next()).await
     {
         let list: Vec<Value> = serde_json::from_slice(&d.unwrap().data).unwrap();
-        if list.contains(&ours) {
+        let ours: Vec<String> = list
+            .iter()
+            .filter(|m| m["kind"] == "taken" && m["city"] == city.as_str())
+            .filter_map(|m| m["phone_no"].as_str().map(String::from))
+            .filter(|n| nums.contains(n))
+            .collect();
+        if !ours.is_empty() {
             messages += 1;
+            named.extend(ours);
         }
     }
+    assert_eq!(named.len(), nums.len(), "every held number is announced");
     // 12 holds within a few linger periods: a few messages, not one per hold.
     assert!(
         (1..=6).contains(&messages),
-        "{messages} messages announced the city for 12 holds"
+        "{messages} messages announced 12 holds"
     );
     cleanup(&a, &nums).await;
 }

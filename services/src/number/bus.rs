@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::access::GrantCache;
+use super::msisdn::Msisdn;
 use super::shelf_cache::{ShelfCache, ShelfKey};
 use crate::app::Inner;
 use crate::mq::{Mq, MqError};
@@ -30,8 +31,12 @@ pub const EXCHANGE: &str = "haoka.cache.invalidate";
 pub enum Invalidation {
     /// The on-shelf numbers of one (province, city, pool) changed.
     Shelf(ShelfKey),
-    /// The on-shelf numbers of some pool (or none) of a city changed.
-    City { province: String, city: String },
+    /// A number left the shelf of its city (held); its pool is not known.
+    Taken {
+        province: String,
+        city: String,
+        phone_no: String,
+    },
     /// Pools or pool grants changed.
     Pools,
 }
@@ -184,9 +189,14 @@ fn apply(shelf: &ShelfCache, grants: &GrantCache, data: &[u8]) {
             for m in list {
                 match m {
                     Invalidation::Shelf(k) => shelf.invalidate(&k),
-                    Invalidation::City { province, city } => {
-                        shelf.invalidate_city(&province, &city)
-                    }
+                    Invalidation::Taken {
+                        province,
+                        city,
+                        phone_no,
+                    } => match Msisdn::parse(&phone_no) {
+                        Ok(no) => shelf.take(&province, &city, no),
+                        Err(_) => shelf.invalidate_all(),
+                    },
                     Invalidation::Pools => grants.invalidate_all(),
                 }
             }

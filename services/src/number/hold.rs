@@ -221,8 +221,11 @@ pub async fn hold(
         )
         .await?;
         tx.commit().await?;
-        // Which pool's shelf lost the number is not known without the row.
-        state.number.announce_city(&l.area.province, &l.area.city);
+        // Which pool's shelf lost the number is not known without the row:
+        // the city's shelves skip it.
+        state
+            .number
+            .announce_taken(&l.area.province, &l.area.city, l.no);
         let mut r = NumberResult::new(ResultCode::Ok, no);
         r.status = Some(NumberStatus::Held);
         r.hold_key = Some(key);

@@ -92,13 +92,15 @@ impl NumberCenter {
         }));
     }
 
-    /// Like `announce`, for a change of a city's shelf whose pool is not
-    /// known here (a hold decided without reading the row).
-    pub fn announce_city(&self, province: &str, city: &str) {
-        self.shelf.invalidate_city(province, city);
-        self.bus.publish([Invalidation::City {
+    /// A number left the shelf (a hold, decided without reading its pool):
+    /// selections here and in every other process skip it from now on,
+    /// without reloading any shelf.
+    pub fn announce_taken(&self, province: &str, city: &str, no: Msisdn) {
+        self.shelf.take(province, city, no);
+        self.bus.publish([Invalidation::Taken {
             province: province.to_string(),
             city: city.to_string(),
+            phone_no: no.to_string(),
         }]);
     }
 

@@ -256,11 +256,12 @@ pub async fn select(
                 pool: *pool,
             };
             let shelf = state.number.shelf.get(&state.db, &key).await?;
+            let taken = state.number.shelf.taken_after(&key, &shelf);
             hits.extend(
                 shelf
                     .numbers
                     .iter()
-                    .filter(|n| criteria.matches(n))
+                    .filter(|n| criteria.matches(n) && taken.binary_search(&n.no).is_err())
                     .take(window)
                     .map(|n| SelectedNumber {
                         phone_no: n.no.to_string(),

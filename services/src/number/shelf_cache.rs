@@ -1,11 +1,13 @@
 //! The local selection cache: the on-shelf numbers of one (province, city,
 //! pool), loaded from the proxy on first use, dropped by invalidation
 //! broadcasts, with a short TTL as a safety net. Never used to decide a hold.
+//! A number taken off the shelf (a hold) does not drop any shelf: it is noted
+//! per city and skipped by selections on shelves loaded before it was taken.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use serde::{Deserialize, Serialize};
@@ -35,6 +37,9 @@ pub struct Shelf {
     epoch: u64,
 }
 
+/// (province, city) → number → (epoch of the take, when).
+type TakenByCity = HashMap<(String, String), HashMap<Msisdn, (u64, Instant)>>;
+
 #[derive(Clone)]
 pub struct ShelfCache {
     inner: moka::future::Cache<ShelfKey, Arc<Shelf>>,
@@ -42,9 +47,13 @@ pub struct ShelfCache {
     /// invalidation of its key is not trusted (it may predate the change).
     epoch: Arc<AtomicU64>,
     invalidated_at: Arc<Mutex<HashMap<ShelfKey, u64>>>,
-    /// The same for changes that name a city but not the pool (every pool's
-    /// shelf of the city).
-    city_invalidated_at: Arc<Mutex<HashMap<(String, String), u64>>>,
+    /// Numbers taken off the shelves of each city.
+    taken: Arc<Mutex<TakenByCity>>,
+    /// How long a taken number is remembered: past it, every shelf loaded
+    /// before the take has expired.
+    remember_taken: Duration,
+    /// Shelves loaded from the proxy (what invalidations cost).
+    loads: Arc<AtomicU64>,
 }
 
 impl ShelfCache {
@@ -56,18 +65,26 @@ impl ShelfCache {
                 .build(),
             epoch: Arc::new(AtomicU64::new(1)),
             invalidated_at: Arc::default(),
-            city_invalidated_at: Arc::default(),
+            taken: Arc::default(),
+            // A load may finish a while after it started: twice the TTL.
+            remember_taken: Duration::from_secs(2 * ttl_seconds.max(1) + 10),
+            loads: Arc::default(),
         }
+    }
+
+    /// How many shelves were loaded from the proxy since start.
+    pub fn loads(&self) -> u64 {
+        self.loads.load(Ordering::Relaxed)
     }
 
     pub async fn get(&self, db: &Db, key: &ShelfKey) -> Result<Arc<Shelf>, ApiError> {
         for _ in 0..3 {
             let shelf = self
                 .inner
-                .try_get_with(
-                    key.clone(),
-                    load(db, key.clone(), self.epoch.load(Ordering::SeqCst)),
-                )
+                .try_get_with(key.clone(), async {
+                    self.loads.fetch_add(1, Ordering::Relaxed);
+                    load(db, key.clone(), self.epoch.load(Ordering::SeqCst)).await
+                })
                 .await
                 .map_err(|e| ApiError::Unavailable(e.to_string()))?;
             if shelf.epoch >= self.last_invalidation(key) {
@@ -80,21 +97,10 @@ impl ShelfCache {
     }
 
     fn last_invalidation(&self, key: &ShelfKey) -> u64 {
-        let shelf = self
-            .invalidated_at
+        self.invalidated_at
             .lock()
             .map(|m| m.get(key).copied().unwrap_or(0))
-            .unwrap_or(u64::MAX);
-        let city = self
-            .city_invalidated_at
-            .lock()
-            .map(|m| {
-                m.get(&(key.province.clone(), key.city.clone()))
-                    .copied()
-                    .unwrap_or(0)
-            })
-            .unwrap_or(u64::MAX);
-        shelf.max(city)
+            .unwrap_or(u64::MAX)
     }
 
     pub fn invalidate(&self, key: &ShelfKey) {
@@ -108,31 +114,47 @@ impl ShelfCache {
         tokio::spawn(async move { inner.invalidate(&key).await });
     }
 
-    /// Every pool's shelf of a city (a change whose pool is not known here).
-    pub fn invalidate_city(&self, province: &str, city: &str) {
+    /// `no` left the shelf of its city (whichever pool it is in): shelves
+    /// loaded before now keep listing it, and selections skip it there.
+    pub fn take(&self, province: &str, city: &str, no: Msisdn) {
         let e = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
-        if let Ok(mut m) = self.city_invalidated_at.lock() {
-            m.insert((province.to_string(), city.to_string()), e);
+        let now = Instant::now();
+        if let Ok(mut m) = self.taken.lock() {
+            let city = m
+                .entry((province.to_string(), city.to_string()))
+                .or_default();
+            city.insert(no, (e, now));
+            if city.len() % 256 == 0 {
+                let keep = self.remember_taken;
+                city.retain(|_, (_, at)| now.duration_since(*at) < keep);
+            }
         }
-        // Pool shelves are refused by the epoch check and reloaded on use;
-        // the public shelf (the big one) is freed now.
-        let inner = self.inner.clone();
-        let key = ShelfKey {
-            province: province.to_string(),
-            city: city.to_string(),
-            pool: None,
-        };
-        tokio::spawn(async move { inner.invalidate(&key).await });
+    }
+
+    /// The numbers of `key`'s city taken after `shelf` was loaded, sorted:
+    /// a selection on `shelf` skips them.
+    pub fn taken_after(&self, key: &ShelfKey, shelf: &Shelf) -> Vec<Msisdn> {
+        let mut out: Vec<Msisdn> = self
+            .taken
+            .lock()
+            .map(|m| {
+                m.get(&(key.province.clone(), key.city.clone()))
+                    .map(|c| {
+                        c.iter()
+                            .filter(|(_, (e, _))| *e > shelf.epoch)
+                            .map(|(no, _)| *no)
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default();
+        out.sort_unstable();
+        out
     }
 
     pub fn invalidate_all(&self) {
         let e = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
         if let Ok(mut m) = self.invalidated_at.lock() {
-            for v in m.values_mut() {
-                *v = e;
-            }
-        }
-        if let Ok(mut m) = self.city_invalidated_at.lock() {
             for v in m.values_mut() {
                 *v = e;
             }
@@ -164,4 +186,32 @@ async fn load(db: &Db, key: ShelfKey, epoch: u64) -> Result<Arc<Shelf>, ApiError
         .collect();
     numbers.sort_unstable_by_key(|n| n.no);
     Ok(Arc::new(Shelf { numbers, epoch }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_number_is_skipped_only_on_shelves_loaded_before_the_take() {
+        let cache = ShelfCache::new(30);
+        let key = ShelfKey {
+            province: "51".into(),
+            city: "028".into(),
+            pool: None,
+        };
+        let no = Msisdn::parse("13800280001").unwrap();
+        let before = Shelf {
+            numbers: Vec::new(),
+            epoch: cache.epoch.load(Ordering::SeqCst),
+        };
+        cache.take("51", "028", no);
+        cache.take("51", "010", Msisdn::parse("13800100001").unwrap());
+        let after = Shelf {
+            numbers: Vec::new(),
+            epoch: cache.epoch.load(Ordering::SeqCst),
+        };
+        assert_eq!(cache.taken_after(&key, &before), vec![no]);
+        assert!(cache.taken_after(&key, &after).is_empty());
+    }
 }
