@@ -240,19 +240,7 @@ async fn run_numbers(a: NumbersArgs) -> anyhow::Result<()> {
         };
         cpu_rows.push(("selection, direct SQL", c0, cpu.sample(), select_direct.ops));
         let c0 = cpu.sample();
-        let select_api = {
-            let (api, segs) = (api.clone(), segs.clone());
-            closed_loop(a.clients, time, move |client, i| {
-                let (api, segs) = (api.clone(), segs.clone());
-                async move {
-                    let mut rng = rand::rngs::StdRng::seed_from_u64(client as u64 * 1_000_003 + i);
-                    let q = random_query(&mut rng, &segs);
-                    api_select(&api, &q).await?;
-                    Ok(true)
-                }
-            })
-            .await?
-        };
+        let select_api = select_loop(&api, &segs, a.clients, time).await?;
         cpu_rows.push(("selection, API", c0, cpu.sample(), select_api.ops));
         print_ratios(
             "selection",
@@ -301,18 +289,7 @@ async fn run_numbers(a: NumbersArgs) -> anyhow::Result<()> {
             let (api, nums, next) = (api.clone(), nums.clone(), next.clone());
             async move {
                 let (no, _) = &nums[next.fetch_add(1, Ordering::SeqCst) % nums.len()];
-                let v: serde_json::Value = api
-                    .http
-                    .post(format!("{}/api/v1/numbers/{no}/hold", api.base))
-                    .bearer_auth(&api.token)
-                    .json(
-                        &serde_json::json!({"key_kind": "order_id", "key": format!("bench-{no}")}),
-                    )
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
-                Ok(v["code"] == "0000")
+                api_hold(&api, no).await
             }
         })
         .await?
@@ -325,6 +302,31 @@ async fn run_numbers(a: NumbersArgs) -> anyhow::Result<()> {
             ("API hold", hold_api),
         ],
     );
+    if !a.holds_only {
+        // Selections while holds run: a hold must not cost selections a
+        // shelf reload. Half the clients select, half hold (the numbers of
+        // the direct baseline, put back on the shelf first).
+        reset_holds(&direct).await?;
+        let half = (a.clients / 2).max(1);
+        let alone = select_loop(&api, &segs, half, time).await?;
+        let next = Arc::new(AtomicUsize::new(0));
+        let holds = {
+            let (api, nums) = (api.clone(), for_direct.clone());
+            closed_loop(half, time, move |_, _| {
+                let (api, nums, next) = (api.clone(), nums.clone(), next.clone());
+                async move {
+                    let (no, _) = &nums[next.fetch_add(1, Ordering::SeqCst) % nums.len()];
+                    api_hold(&api, no).await
+                }
+            })
+        };
+        let (with_holds, holds) = tokio::join!(select_loop(&api, &segs, half, time), holds);
+        print_ratios(
+            &format!("selection, {half} cl."),
+            &[("alone", alone), ("while holding", with_holds?)],
+        );
+        println!("holds meanwhile: {:.0}/s", holds?.per_sec);
+    }
     // Other processes on the box (builds, other tests through the same proxy
     // and MariaDB) count too: compare rows of one run, not absolute values.
     print!("{:<22}", "CPU µs per op");
@@ -341,6 +343,27 @@ async fn run_numbers(a: NumbersArgs) -> anyhow::Result<()> {
     }
     reset_holds(&direct).await?;
     Ok(())
+}
+
+/// Random selections through the API from `clients` clients.
+async fn select_loop(
+    api: &std::sync::Arc<haoka_loadtest::numbers::Api>,
+    segs: &std::sync::Arc<Vec<haoka_loadtest::numbers::Seg>>,
+    clients: usize,
+    time: std::time::Duration,
+) -> anyhow::Result<haoka_loadtest::numbers::Measure> {
+    use rand::SeedableRng;
+    let (api, segs) = (api.clone(), segs.clone());
+    haoka_loadtest::numbers::closed_loop(clients, time, move |client, i| {
+        let (api, segs) = (api.clone(), segs.clone());
+        async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(client as u64 * 1_000_003 + i);
+            let q = haoka_loadtest::numbers::random_query(&mut rng, &segs);
+            haoka_loadtest::numbers::api_select(&api, &q).await?;
+            Ok(true)
+        }
+    })
+    .await
 }
 
 /// A table of measurements, each as a ratio to the first (the baseline).

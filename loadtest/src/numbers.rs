@@ -335,6 +335,20 @@ pub async fn api_select(api: &Api, q: &Query) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
+/// Holds `no` through the API with key `bench-<no>`; true if it was won.
+pub async fn api_hold(api: &Api, no: &str) -> anyhow::Result<bool> {
+    let v: serde_json::Value = api
+        .http
+        .post(format!("{}/api/v1/numbers/{no}/hold", api.base))
+        .bearer_auth(&api.token)
+        .json(&serde_json::json!({"key_kind": "order_id", "key": format!("bench-{no}")}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(v["code"] == "0000")
+}
+
 /// Throughput (ops/s) and latency percentiles of a closed-loop run.
 #[derive(Debug, Clone, Copy)]
 pub struct Measure {
