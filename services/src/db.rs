@@ -53,6 +53,24 @@ impl Db {
     }
 }
 
+/// Runs `attempt` again (three tries in all) when it failed by colliding with
+/// a concurrent transaction (deadlock, lock wait timeout): the database rolled
+/// all of it back, so running it again is safe. `attempt` opens and commits
+/// its own transaction.
+pub async fn retry_collisions<T, F, Fut>(mut attempt: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(e) if e.is_collision() && tries < 3 => tries += 1,
+            r => return r,
+        }
+    }
+}
+
 /// Runs an INSERT that leaves the id column to the proxy's global sequence and
 /// returns the id it drew.
 pub async fn insert_id<Q: Queryable>(

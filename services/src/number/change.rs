@@ -156,14 +156,26 @@ pub async fn change_status(
     let located = locate_all(&state, &actor, &req.numbers).await?;
     let rights = state.number.grants.rights(&state.db, &actor).await?;
     let names: Vec<&str> = located.iter().map(|l| l.no.as_str()).collect();
+    // A deadlock with the sweeper or a hold rolls all of it back: run it again.
+    crate::db::retry_collisions(|| apply_status(&state, &actor, &rights, &names, &req)).await
+}
+
+/// One attempt of a status change, in one transaction.
+async fn apply_status(
+    state: &AppState,
+    actor: &Actor,
+    rights: &super::access::PoolRights,
+    names: &[&str],
+    req: &StatusRequest,
+) -> Result<Response, ApiError> {
     let mut tx = state.db.begin().await?;
-    let rows = read_rows(&mut tx, &names, true).await?;
+    let rows = read_rows(&mut tx, names, true).await?;
     let mut results = Vec::with_capacity(names.len());
     let mut groups: BTreeMap<NumberStatus, Vec<&str>> = BTreeMap::new();
     let mut entries = Vec::new();
     let mut changed = Vec::new();
     let mut shelves = HashSet::new();
-    for n in &names {
+    for n in names {
         let mut r = NumberResult::new(ResultCode::Ok, n);
         match rows.get(*n) {
             None => r = NumberResult::new(ResultCode::NoSuchResource, n),

@@ -139,7 +139,11 @@ impl PartialSchema for HoldRequest {
                 "key_kind",
                 ObjectBuilder::new()
                     .schema_type(nullable(Type::String))
-                    .enum_values(Some(["random"])),
+                    // null (or no key_kind) means random, like "random".
+                    .enum_values(Some([
+                        serde_json::Value::from("random"),
+                        serde_json::Value::Null,
+                    ])),
             )
             .property("key", hold_key().schema_type(nullable(Type::String)))
             .property("hold_seconds", hold_seconds())

@@ -107,8 +107,6 @@ async fn create(
 
 /// Attempts at a transfer whose transaction lost a deadlock (it was rolled
 /// back whole, so it is simply run again).
-const ATTEMPTS: usize = 3;
-
 async fn open(
     state: &AppState,
     staff_id: i64,
@@ -116,18 +114,13 @@ async fn open(
     to: &Depot,
     selection: &Selection,
 ) -> Result<source::Opened, ApiError> {
-    let mut attempt = 1;
-    loop {
+    crate::db::retry_collisions(|| async {
         let mut tx = state.db.begin().await?;
-        let r = match source::open(&mut tx, staff_id, from, to, selection).await {
-            Ok(o) => tx.commit().await.map(|()| o).map_err(ApiError::from),
-            Err(e) => Err(e),
-        };
-        match r {
-            Err(e) if e.is_collision() && attempt < ATTEMPTS => attempt += 1,
-            r => return r,
-        }
-    }
+        let o = source::open(&mut tx, staff_id, from, to, selection).await?;
+        tx.commit().await?;
+        Ok(o)
+    })
+    .await
 }
 
 async fn known_depot<Q: Queryable>(c: &mut Q, id: i64, field: &str) -> Result<Depot, ApiError> {
