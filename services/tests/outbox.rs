@@ -315,6 +315,11 @@ async fn restarted_relay_republishes_unconfirmed_rows_without_loss() {
         })
         .await;
     }
+    // The last effect may be visible a moment before its count.
+    wait_for("every delivery counted", || async {
+        env.consumed("handled") >= 10
+    })
+    .await;
     assert_eq!(env.consumed("handled"), 10);
     assert!(
         env.metrics

@@ -251,18 +251,19 @@ async fn process<H: Handler>(ctx: &Ctx<'_, H>, delivery: Delivery) -> Result<(),
             // The handler may have written outbox rows (a reply): publish
             // them now. A wake for nothing costs the relay one poll.
             ctx.relay.notify_one();
-            delivery.ack(BasicAckOptions::default()).await?;
+            // Counted once applied (committed), not once the ack went out.
             metrics
                 .consumed
                 .with_label_values(&[&spec.name, "handled"])
                 .inc();
+            delivery.ack(BasicAckOptions::default()).await?;
         }
         Ok(Applied::Duplicate) => {
-            delivery.ack(BasicAckOptions::default()).await?;
             metrics
                 .consumed
                 .with_label_values(&[&spec.name, "duplicate"])
                 .inc();
+            delivery.ack(BasicAckOptions::default()).await?;
         }
         Err(e) => {
             tracing::warn!(consumer = %spec.name, message_id = %msg.message_id, error = %e, "handler failed");
