@@ -274,7 +274,8 @@ async fn a_burst_of_holds_is_announced_in_a_few_messages() {
     let mut named = std::collections::BTreeSet::new();
     while let Ok(Some(d)) = tokio::time::timeout(Duration::from_millis(2000), consumer.next()).await
     {
-        let list: Vec<Value> = serde_json::from_slice(&d.unwrap().data).unwrap();
+        let d = d.unwrap();
+        let list: Vec<Value> = serde_json::from_slice(&d.data).unwrap();
         let ours: Vec<String> = list
             .iter()
             .filter(|m| m["kind"] == "taken" && m["city"] == city.as_str())
@@ -282,6 +283,9 @@ async fn a_burst_of_holds_is_announced_in_a_few_messages() {
             .filter(|n| nums.contains(n))
             .collect();
         if !ours.is_empty() {
+            // Signed with A's name, which A's own listener skips.
+            let from = d.properties.app_id().as_ref().map(|a| a.to_string());
+            assert_eq!(from.as_deref(), Some(a.state.number.bus.origin()));
             messages += 1;
             named.extend(ours);
         }

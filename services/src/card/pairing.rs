@@ -329,8 +329,7 @@ pub async fn pair(
 ) -> Result<Json<PairView>, ApiError> {
     let (mut tx, mut number, mut card) = begin_pair(&state, &p, &req.phone_no, &req.iccid).await?;
     pair_rows(&mut tx, &mut number, &mut card, p.staff_id).await?;
-    tx.commit().await?;
-    state.outbox.wake(); // its number.status_changed event
+    state.outbox.commit(tx).await?; // with its number.status_changed event
     Ok(Json(view(&number, &card)))
 }
 
@@ -393,8 +392,7 @@ pub async fn unpair(
         p.staff_id,
     )
     .await?;
-    tx.commit().await?;
-    state.outbox.wake(); // its number.status_changed event
+    state.outbox.commit(tx).await?; // with its number.status_changed event
     Ok(Json(view(&number, &card)))
 }
 
@@ -476,8 +474,7 @@ pub async fn bundle(
     }
     check_paired_together(&number, &card)?;
     set_package(&mut tx, &mut number, &mut card, Some(&pkg), p.staff_id).await?;
-    tx.commit().await?;
-    state.outbox.wake(); // its number.status_changed event
+    state.outbox.commit(tx).await?; // with its number.status_changed event
     Ok(Json(view(&number, &card)))
 }
 
@@ -499,7 +496,6 @@ pub async fn unbundle(
         ));
     }
     set_package(&mut tx, &mut number, &mut card, None, p.staff_id).await?;
-    tx.commit().await?;
-    state.outbox.wake(); // its number.status_changed event
+    state.outbox.commit(tx).await?; // with its number.status_changed event
     Ok(Json(view(&number, &card)))
 }

@@ -262,8 +262,7 @@ async fn apply_status(
     for e in &changed {
         events::write(&mut tx, &e.province_code, events::STATUS_CHANGED, e).await?;
     }
-    tx.commit().await?;
-    state.outbox.wake(); // the events
+    state.outbox.commit(tx).await?; // with the events
     state.number.announce(shelves);
     Ok(respond(results))
 }

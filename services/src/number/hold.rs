@@ -362,9 +362,10 @@ pub async fn act(
             events::write(&mut tx, &l.area.province, events::SOLD, &sold).await?;
         }
         // No shelf changes: a released number is frozen, not on the shelf.
-        tx.commit().await?;
         if op == Op::Sell {
-            state.outbox.wake(); // its number.sold event
+            state.outbox.commit(tx).await?; // with its number.sold event
+        } else {
+            tx.commit().await?;
         }
         let mut r = result(ResultCode::Ok, no, after.as_ref());
         r.hold_key = Some(req.key);

@@ -37,8 +37,9 @@ pub struct Shelf {
     epoch: u64,
 }
 
-/// (province, city) → number → (epoch of the take, when).
-type TakenByCity = HashMap<(String, String), HashMap<Msisdn, (u64, Instant)>>;
+/// province → city → number → (epoch of the take, when); looked up by
+/// `&str` on every selection, so nothing is allocated there.
+type TakenByCity = HashMap<String, HashMap<String, HashMap<Msisdn, (u64, Instant)>>>;
 
 #[derive(Clone)]
 pub struct ShelfCache {
@@ -121,7 +122,9 @@ impl ShelfCache {
         let now = Instant::now();
         if let Ok(mut m) = self.taken.lock() {
             let city = m
-                .entry((province.to_string(), city.to_string()))
+                .entry(province.to_string())
+                .or_default()
+                .entry(city.to_string())
                 .or_default();
             city.insert(no, (e, now));
             if city.len() % 256 == 0 {
@@ -134,20 +137,17 @@ impl ShelfCache {
     /// The numbers of `key`'s city taken after `shelf` was loaded, sorted:
     /// a selection on `shelf` skips them.
     pub fn taken_after(&self, key: &ShelfKey, shelf: &Shelf) -> Vec<Msisdn> {
-        let mut out: Vec<Msisdn> = self
-            .taken
-            .lock()
-            .map(|m| {
-                m.get(&(key.province.clone(), key.city.clone()))
-                    .map(|c| {
-                        c.iter()
-                            .filter(|(_, (e, _))| *e > shelf.epoch)
-                            .map(|(no, _)| *no)
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            })
-            .unwrap_or_default();
+        let Ok(m) = self.taken.lock() else {
+            return Vec::new();
+        };
+        let Some(city) = m.get(&key.province).and_then(|p| p.get(&key.city)) else {
+            return Vec::new();
+        };
+        let mut out: Vec<Msisdn> = city
+            .iter()
+            .filter(|(_, (e, _))| *e > shelf.epoch)
+            .map(|(no, _)| *no)
+            .collect();
         out.sort_unstable();
         out
     }

@@ -85,6 +85,14 @@ impl OutboxRuntime {
         self.wake_relay.notify_one();
     }
 
+    /// Commits a transaction that wrote outbox rows and wakes the relay, so
+    /// they are published now.
+    pub async fn commit(&self, tx: mysql_async::Transaction<'_>) -> Result<(), mysql_async::Error> {
+        tx.commit().await?;
+        self.wake();
+        Ok(())
+    }
+
     /// Declares the consumer's queues and starts consuming (unless this
     /// process does not consume). A queue can be registered once.
     pub async fn register<H: Handler>(

@@ -45,16 +45,7 @@ pub async fn declare_consumer_queue(
         FieldTable::default(),
     )
     .await?;
-    ch.queue_declare(&dlq, durable_queue(), FieldTable::default())
-        .await?;
-    ch.queue_bind(
-        &dlq,
-        &dlx,
-        "",
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await?;
+    declare_bound(ch, &dlq, FieldTable::default(), &dlx, "").await?;
     let mut args = FieldTable::default();
     args.insert(
         ShortString::from("x-queue-type"),
@@ -68,16 +59,7 @@ pub async fn declare_consumer_queue(
         ShortString::from("x-delivery-limit"),
         AMQPValue::LongInt(delivery_limit as i32),
     );
-    ch.queue_declare(queue, durable_queue(), args).await?;
-    ch.queue_bind(
-        queue,
-        exchange,
-        binding_key,
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await?;
-    Ok(())
+    declare_bound(ch, queue, args, exchange, binding_key).await
 }
 
 /// A bounded durable feed of every event under `binding_key`, kept for a
@@ -102,11 +84,22 @@ pub async fn declare_feed_queue(
         ShortString::from("x-overflow"),
         AMQPValue::LongString(LongString::from("drop-head")),
     );
+    declare_bound(ch, queue, args, exchange, binding_key).await
+}
+
+/// A durable queue with `args`, bound to `exchange` with `key`.
+async fn declare_bound(
+    ch: &Channel,
+    queue: &str,
+    args: FieldTable,
+    exchange: &str,
+    key: &str,
+) -> Result<(), lapin::Error> {
     ch.queue_declare(queue, durable_queue(), args).await?;
     ch.queue_bind(
         queue,
         exchange,
-        binding_key,
+        key,
         QueueBindOptions::default(),
         FieldTable::default(),
     )
