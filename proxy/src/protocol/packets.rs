@@ -3,6 +3,7 @@
 
 use mysql_common::constants::ColumnType;
 use mysql_common::io::BufMutExt;
+use mysql_common::packets::Column;
 use mysql_common::value::Value;
 
 /// What an OK packet carries.
@@ -76,6 +77,27 @@ pub fn encode_eof(buf: &mut Vec<u8>, warnings: u16, status: u16) {
     buf.push(0xfe);
     buf.extend_from_slice(&warnings.to_le_bytes());
     buf.extend_from_slice(&status.to_le_bytes());
+}
+
+/// ColumnDefinition41 payload. Written here, not with mysql_common's
+/// `Column` serialisation, which (0.37) puts column_length before
+/// character_set: the wire order is catalog, schema, table, org_table, name,
+/// org_name, 0x0c, character_set (2), column_length (4), type (1), flags (2),
+/// decimals (1), filler (2).
+pub fn encode_column(buf: &mut Vec<u8>, col: &Column) {
+    buf.put_lenenc_str(b"def");
+    buf.put_lenenc_str(col.schema_ref());
+    buf.put_lenenc_str(col.table_ref());
+    buf.put_lenenc_str(col.org_table_ref());
+    buf.put_lenenc_str(col.name_ref());
+    buf.put_lenenc_str(col.org_name_ref());
+    buf.push(0x0c);
+    buf.extend_from_slice(&col.character_set().to_le_bytes());
+    buf.extend_from_slice(&col.column_length().to_le_bytes());
+    buf.push(col.column_type() as u8);
+    buf.extend_from_slice(&col.flags().bits().to_le_bytes());
+    buf.push(col.decimals());
+    buf.extend_from_slice(&[0, 0]);
 }
 
 /// Text protocol value (one column of a text row).
@@ -288,6 +310,35 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn column_definition_has_charset_before_length() {
+        use mysql_common::constants::ColumnFlags;
+        let col = Column::new(ColumnType::MYSQL_TYPE_VAR_STRING)
+            .with_schema(b"s")
+            .with_table(b"t")
+            .with_org_table(b"ot")
+            .with_name(b"n")
+            .with_org_name(b"on")
+            .with_character_set(45)
+            .with_column_length(4 * 64)
+            .with_flags(ColumnFlags::NOT_NULL_FLAG)
+            .with_decimals(0);
+        let mut b = Vec::new();
+        encode_column(&mut b, &col);
+        let fixed = &b[b.len() - 13..];
+        assert_eq!(
+            fixed,
+            &[0x0c, 45, 0, 0, 1, 0, 0, 253, 1, 0, 0, 0, 0],
+            "charset 45, length 256, VAR_STRING, NOT NULL"
+        );
+        assert_eq!(&b[..4], b"\x03def");
+        let back = crate::backend::result::parse_column(&b).unwrap();
+        assert_eq!(back.character_set(), 45);
+        assert_eq!(back.column_length(), 256);
+        assert_eq!(back.name_ref(), b"n");
+        assert_eq!(back.org_table_ref(), b"ot");
+    }
 
     #[test]
     fn ok_roundtrip() {

@@ -11,14 +11,14 @@
 
 use mysql_common::constants::ColumnType;
 use mysql_common::packets::Column;
-use mysql_common::proto::MySerialize;
 use mysql_common::value::Value;
 use tokio::net::TcpStream;
 
 use super::codec::PacketBuf;
 use super::consts::*;
 use super::packets::{
-    encode_bin_value, encode_eof, encode_err, encode_ok, encode_text_value, ErrInfo, OkInfo,
+    encode_bin_value, encode_column, encode_eof, encode_err, encode_ok, encode_text_value, ErrInfo,
+    OkInfo,
 };
 
 /// Flush threshold for large results, so memory stays bounded.
@@ -149,7 +149,7 @@ impl<'a> ResponseWriter<'a> {
     /// One column definition.
     pub fn column(&mut self, col: &Column) {
         let s = self.out.begin();
-        col.serialize(&mut self.out.buf);
+        encode_column(&mut self.out.buf, col);
         self.out.finish(s);
     }
 
