@@ -110,6 +110,7 @@ async fn serve(config: ProxyConfig, rules: haoka_proxy::rules::Rules) -> anyhow:
         ),
         max_allowed_packet: config.limits.max_allowed_packet,
         max_connections: config.limits.max_connections,
+        server_version: shared.identity.handshake.clone(),
         ..FrontendConfig::default()
     };
     let metrics_listener = tokio::net::TcpListener::bind(&config.listen.metrics_addr)

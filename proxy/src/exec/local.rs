@@ -5,11 +5,14 @@ use mysql_common::constants::ColumnType;
 use mysql_common::packets::Column;
 use mysql_common::value::Value;
 
-use super::session::{backend_err, Proto, Session};
+use super::catalog;
+use super::session::{backend_err, route_err, Proto, Session};
 use crate::backend::{ColumnDef, Response};
 use crate::protocol::passthrough::forward_response;
 use crate::protocol::{simple_column, ErrInfo, HandlerResult, ResponseWriter};
-use crate::route::{explain, HaokaShow, Metadata, PreparedPlan, Routed, Target, EXPLAIN_COLUMNS};
+use crate::route::{
+    explain, table_target, HaokaShow, Metadata, PreparedPlan, Routed, Target, EXPLAIN_COLUMNS,
+};
 use crate::rules::{Place, TableRule};
 
 fn text(s: impl Into<String>) -> Value {
@@ -29,6 +32,15 @@ fn write_rows(
         .map(|n| simple_column(n, ColumnType::MYSQL_TYPE_VAR_STRING))
         .collect();
     write_result(w, &cols, &rows, binary, status);
+}
+
+/// A COM_STMT_PREPARE parameter definition as MariaDB writes one: named
+/// `?`, type NULL (the type comes with each execute), binary.
+fn param_column() -> Column {
+    Column::new(ColumnType::MYSQL_TYPE_NULL)
+        .with_name(b"?")
+        .with_character_set(63)
+        .with_flags(mysql_common::constants::ColumnFlags::BINARY_FLAG)
 }
 
 /// Writes a whole result set (columns, rows, terminator).
@@ -53,31 +65,6 @@ fn write_result(
         }
     }
     w.end_result(0, status);
-}
-
-/// SQL LIKE with % and _ (case-insensitive, as on a _ci column).
-fn like(pattern: &str, s: &str) -> bool {
-    fn go(p: &[char], s: &[char]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some('%') => (0..=s.len()).any(|i| go(&p[1..], &s[i..])),
-            Some('_') => !s.is_empty() && go(&p[1..], &s[1..]),
-            Some(c) => s.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && go(&p[1..], &s[1..]),
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let s: Vec<char> = s.chars().collect();
-    go(&p, &s)
-}
-
-/// The quoted pattern of `... LIKE 'pattern'`, if any.
-fn like_pattern(sql: &str) -> Option<String> {
-    let lower = sql.to_ascii_lowercase();
-    let at = lower.find(" like ")? + 6;
-    let rest = sql[at..].trim_start();
-    let quote = rest.chars().next().filter(|c| *c == '\'' || *c == '"')?;
-    let body = &rest[1..];
-    Some(body[..body.find(quote)?].to_string())
 }
 
 impl Session {
@@ -126,89 +113,249 @@ impl Session {
         w: &mut ResponseWriter<'_>,
     ) -> HandlerResult {
         let binary = proto.is_binary();
-        let status = self.status();
-        let rules = self.shared.rules.clone();
-        match m {
-            Metadata::Databases => {
-                let user = self.shared.users.get(&self.user);
-                let mut rows = vec![vec![text("information_schema")]];
-                for s in &rules.schemas {
-                    let allowed = user.is_some_and(|u| {
-                        u.schemas.is_empty()
-                            || u.schemas.iter().any(|x| x.eq_ignore_ascii_case(&s.name))
-                    });
-                    if allowed {
-                        rows.push(vec![text(s.name.clone())]);
+        let sql = match m {
+            Metadata::Databases { filter } => catalog::show_databases_sql(&filter),
+            Metadata::Tables { full, db, filter } => match self.resolve_schema(db.as_deref()) {
+                Ok(idx) => {
+                    let name = &self.shared.rules.schemas[idx].name;
+                    catalog::show_tables_sql(name, full, &filter)
+                }
+                Err(e) => {
+                    w.err(&e);
+                    return Ok(());
+                }
+            },
+            Metadata::TableStatus { db, filter } => match self.resolve_schema(db.as_deref()) {
+                Ok(idx) => {
+                    let name = &self.shared.rules.schemas[idx].name;
+                    catalog::show_table_status_sql(name, &filter)
+                }
+                Err(e) => {
+                    w.err(&e);
+                    return Ok(());
+                }
+            },
+            Metadata::Table { db, table, show } => {
+                let target = self.resolve_schema(db.as_deref()).and_then(|idx| {
+                    table_target(&self.shared.rules.schemas[idx], &table, &show)
+                        .map(|t| (idx, t))
+                        .map_err(|e| route_err(&e))
+                });
+                match target {
+                    Ok((idx, target)) => {
+                        self.describe_table(idx, &table.to_ascii_lowercase(), target, binary, w)
+                            .await?
                     }
+                    Err(e) => w.err(&e),
                 }
-                write_rows(w, &["Database"], rows, binary, status);
+                return Ok(());
             }
-            Metadata::Tables { full, sql } => {
-                let s = &rules.schemas[schema];
-                let pattern = like_pattern(&sql);
-                let rows: Vec<Vec<Value>> = s
-                    .tables()
-                    .into_iter()
-                    .filter(|(name, _)| pattern.as_deref().is_none_or(|p| like(p, name)))
-                    .map(|(name, _)| {
-                        let mut r = vec![text(name)];
-                        if full {
-                            r.push(text("BASE TABLE"));
-                        }
-                        r
-                    })
-                    .collect();
-                let col = format!("Tables_in_{}", s.name);
-                if full {
-                    write_rows(w, &[col.as_str(), "Table_type"], rows, binary, status);
-                } else {
-                    write_rows(w, &[col.as_str()], rows, binary, status);
+            Metadata::CreateDatabase { db, if_not_exists } => {
+                match self.resolve_schema(Some(&db)) {
+                    Ok(idx) => {
+                        self.show_create_database(idx, if_not_exists, binary, w)
+                            .await?
+                    }
+                    Err(e) => w.err(&e),
                 }
-            }
-            Metadata::Table { table, target } => {
-                self.describe_table(schema, &table, target, binary, w)
-                    .await?;
+                return Ok(());
             }
             Metadata::AnyShard { sql } => {
-                let sql = match self.logical_catalog(schema, &sql).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        w.err(&e);
-                        return Ok(());
-                    }
-                };
-                self.run_on_one(schema, Place::Global, &sql, proto, w)
-                    .await?;
+                if let Some(show) = super::identity::show_variables(&sql) {
+                    return self.show_variables(schema, show, binary, w).await;
+                }
+                self.inline_session_values(&sql)
             }
-        }
-        Ok(())
+        };
+        let sql = match self.logical_catalog(schema, &sql).await {
+            Ok(s) => s,
+            Err(e) => {
+                w.err(&e);
+                return Ok(());
+            }
+        };
+        self.run_on_one(schema, Place::Global, &sql, proto, w).await
     }
 
-    /// information_schema.TABLES / COLUMNS queries rewritten to show logical
-    /// tables (see `catalog.rs`); other statements unchanged.
-    async fn logical_catalog(&mut self, schema: usize, sql: &str) -> Result<String, ErrInfo> {
-        let Some(table) = super::catalog::catalog_table(sql) else {
-            return Ok(sql.to_string());
+    /// The schema a metadata statement names (None: the session's), if the
+    /// user may see it: 1049 for an unknown one, 1044 for another's.
+    pub(super) fn resolve_schema(&self, db: Option<&str>) -> Result<usize, ErrInfo> {
+        let Some(db) = db else {
+            return Ok(self.schema_idx());
         };
+        let idx = self
+            .shared
+            .rules
+            .schemas
+            .iter()
+            .position(|s| s.name.eq_ignore_ascii_case(db))
+            .ok_or_else(|| ErrInfo::new(1049, "42000", format!("Unknown database '{db}'")))?;
+        if !self.may_use(db) {
+            return Err(ErrInfo::new(
+                1044,
+                "42000",
+                format!("Access denied for user '{}' to database '{db}'", self.user),
+            ));
+        }
+        Ok(idx)
+    }
+
+    /// The schemas this session's user may see.
+    fn visible_schemas(&self) -> Vec<usize> {
+        (0..self.shared.rules.schemas.len())
+            .filter(|&i| self.may_use(&self.shared.rules.schemas[i].name))
+            .collect()
+    }
+
+    /// information_schema tables named in `sql` replaced by their logical
+    /// views (see `catalog.rs`); other statements unchanged.
+    async fn logical_catalog(&mut self, schema: usize, sql: &str) -> Result<String, ErrInfo> {
+        let refs = catalog::references(sql);
+        if refs.is_empty() {
+            return Ok(sql.to_string());
+        }
+        let shared = self.shared.clone();
+        let view = catalog::LogicalView::new(&shared.rules, self.visible_schemas());
+        let mut derived: Vec<(&'static str, String)> = Vec::new();
+        for r in &refs {
+            if derived.iter().any(|(n, _)| *n == r.table.name) {
+                continue;
+            }
+            let columns = match shared.catalog_columns.get(r.table) {
+                Some(c) => c,
+                None => {
+                    let names = self.catalog_column_names(schema, r.table).await?;
+                    shared.catalog_columns.put(r.table, names)
+                }
+            };
+            derived.push((r.table.name, view.derived_table(r.table, &columns)));
+        }
+        Ok(catalog::rewrite(sql, &refs, |t| {
+            derived
+                .iter()
+                .find(|(n, _)| *n == t.name)
+                .map(|(_, d)| d.clone())
+                .unwrap_or_default()
+        }))
+    }
+
+    async fn catalog_column_names(
+        &mut self,
+        schema: usize,
+        table: &catalog::CatalogTable,
+    ) -> Result<Vec<String>, ErrInfo> {
         let mut conn = self.take_conn(schema, Place::Global).await?;
-        let q = format!(
-            "SELECT COLUMN_NAME FROM information_schema.COLUMNS \
-             WHERE TABLE_SCHEMA = 'information_schema' AND TABLE_NAME = '{}' ORDER BY ORDINAL_POSITION",
-            table.to_ascii_uppercase()
-        );
-        let result = conn.query_collect(&q).await;
+        let result = conn.query_collect(&catalog::columns_query(table)).await;
         self.give_back(schema, Place::Global, conn).await;
         let result = result.map_err(|e| backend_err(&self.shared, schema, Place::Global, e))?;
-        let columns: Vec<String> = result
+        Ok(result
             .rows
             .into_iter()
             .filter_map(|r| match r.into_iter().next() {
                 Some(Value::Bytes(b)) => String::from_utf8(b).ok(),
                 _ => None,
             })
+            .collect())
+    }
+
+    /// SHOW CREATE DATABASE: the global shard's database, under the
+    /// logical name.
+    async fn show_create_database(
+        &mut self,
+        schema: usize,
+        if_not_exists: bool,
+        binary: bool,
+        w: &mut ResponseWriter<'_>,
+    ) -> HandlerResult {
+        let s = &self.shared.rules.schemas[schema];
+        let (logical, physical) = (s.name.clone(), s.global_shard.database.clone());
+        let sql = format!(
+            "SHOW CREATE DATABASE {}`{}`",
+            if if_not_exists { "IF NOT EXISTS " } else { "" },
+            physical.replace('`', "``")
+        );
+        let result = match self.collect_on(schema, Place::Global, &sql).await {
+            Ok(r) => r,
+            Err(e) => {
+                w.err(&e);
+                return Ok(());
+            }
+        };
+        let quoted = format!("`{physical}`");
+        let rows: Vec<Vec<Value>> = result
+            .rows
+            .into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .map(|v| match v {
+                        Value::Bytes(b) if b == physical.as_bytes() => text(logical.clone()),
+                        Value::Bytes(b) => {
+                            let s = String::from_utf8_lossy(&b).replacen(
+                                &quoted,
+                                &format!("`{logical}`"),
+                                1,
+                            );
+                            text(s)
+                        }
+                        other => other,
+                    })
+                    .collect()
+            })
             .collect();
-        let derived = super::catalog::derived_table(&self.shared.rules, table, &columns);
-        Ok(super::catalog::rewrite(sql, &derived).unwrap_or_else(|| sql.to_string()))
+        let cols: Vec<Column> = result.columns.iter().map(|d| d.column.clone()).collect();
+        let status = self.status();
+        write_result(w, &cols, &rows, binary, status);
+        Ok(())
+    }
+
+    /// SHOW VARIABLES with the proxy's own identity in place of the
+    /// backend's (version, version_comment).
+    async fn show_variables(
+        &mut self,
+        schema: usize,
+        sql: String,
+        binary: bool,
+        w: &mut ResponseWriter<'_>,
+    ) -> HandlerResult {
+        let result = match self.collect_on(schema, Place::Global, &sql).await {
+            Ok(r) => r,
+            Err(e) => {
+                w.err(&e);
+                return Ok(());
+            }
+        };
+        let identity = &self.shared.identity;
+        let rows: Vec<Vec<Value>> = result
+            .rows
+            .into_iter()
+            .map(|mut r| {
+                let own = match r.first() {
+                    Some(Value::Bytes(name)) => identity.variable(&String::from_utf8_lossy(name)),
+                    _ => None,
+                };
+                if let (Some(v), Some(slot)) = (own, r.get_mut(1)) {
+                    *slot = text(v);
+                }
+                r
+            })
+            .collect();
+        let cols: Vec<Column> = result.columns.iter().map(|d| d.column.clone()).collect();
+        let status = self.status();
+        write_result(w, &cols, &rows, binary, status);
+        Ok(())
+    }
+
+    /// Runs `sql` on `place` and collects the whole answer.
+    async fn collect_on(
+        &mut self,
+        schema: usize,
+        place: Place,
+        sql: &str,
+    ) -> Result<crate::backend::QueryResult, ErrInfo> {
+        let mut conn = self.take_conn(schema, place).await?;
+        let result = conn.query_collect(sql).await;
+        self.give_back(schema, place, conn).await;
+        result.map_err(|e| backend_err(&self.shared, schema, place, e))
     }
 
     /// SHOW COLUMNS / CREATE TABLE / INDEX of a logical table: asked of one
@@ -469,7 +616,7 @@ impl Session {
         }
         w.prepare_ok(stmt_id, columns.len() as u16, params, 0);
         for _ in 0..params {
-            w.column(&simple_column("?", ColumnType::MYSQL_TYPE_VAR_STRING));
+            w.column(&param_column());
         }
         if params > 0 {
             w.columns_done();
@@ -530,24 +677,5 @@ impl Session {
         }
         self.give_back(schema, place, conn).await;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_matches_sql_patterns() {
-        assert!(like("phone%", "phone_number"));
-        assert!(like("%card%", "sim_card"));
-        assert!(like("sbtest_", "sbtest1"));
-        assert!(!like("sbtest_", "sbtest12"));
-        assert!(like("PROVINCE", "province"));
-        assert_eq!(
-            like_pattern("SHOW TABLES LIKE 'sb%'").as_deref(),
-            Some("sb%")
-        );
-        assert_eq!(like_pattern("SHOW TABLES"), None);
     }
 }

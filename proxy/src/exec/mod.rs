@@ -5,6 +5,7 @@
 pub mod backend_status;
 pub mod catalog;
 mod global_index;
+pub mod identity;
 pub mod local;
 pub mod metrics;
 pub mod placement;
@@ -58,6 +59,10 @@ pub struct Shared {
     /// After a write, a session reads from primaries for this long.
     pub primary_after_write: Duration,
     pub started: Instant,
+    /// The server the proxy presents itself as (see identity.rs).
+    pub identity: identity::ServerIdentity,
+    /// information_schema column lists for the logical catalog (catalog.rs).
+    pub catalog_columns: catalog::ColumnCache,
 }
 
 /// How to reach `database` on datasource `ds`.
@@ -110,6 +115,23 @@ fn replica_pools(
             rt
         })
         .collect()
+}
+
+/// The identity of the default schema's global shard server (the backends
+/// are one kind of server); the fallback when it does not answer.
+async fn probe_identity(rules: &Rules, schemas: &[SchemaRuntime]) -> identity::ServerIdentity {
+    let idx = rules.schemas.iter().position(|s| s.is_default).unwrap_or(0);
+    let Some(rt) = schemas.get(idx) else {
+        return identity::ServerIdentity::fallback();
+    };
+    match rt.global.get().await {
+        Ok(conn) => identity::ServerIdentity::from_backend(conn.server_version()),
+        Err(e) => {
+            let id = identity::ServerIdentity::fallback();
+            tracing::warn!(error = %e, version = %id.version, "backend version unknown at start; presenting the fallback identity");
+            id
+        }
+    }
 }
 
 impl Shared {
@@ -172,7 +194,10 @@ impl Shared {
             }
             schemas.push(rt);
         }
+        let identity = probe_identity(&rules, &schemas).await;
         Ok(Arc::new(Shared {
+            identity,
+            catalog_columns: Default::default(),
             router: Router::new(rules.clone()),
             rules,
             schemas,

@@ -253,7 +253,7 @@ impl Session {
         s
     }
 
-    fn may_use(&self, schema: &str) -> bool {
+    pub(super) fn may_use(&self, schema: &str) -> bool {
         match self.shared.users.get(&self.user) {
             Some(u) => {
                 u.schemas.is_empty() || u.schemas.iter().any(|s| s.eq_ignore_ascii_case(schema))
@@ -399,12 +399,27 @@ impl Session {
     async fn run_text(&mut self, sql: &str, w: &mut ResponseWriter<'_>) -> HandlerResult {
         let started = Instant::now();
         let schema = self.schema_idx();
-        let routed = {
-            let segs = &self.shared.schemas[schema].segments;
-            self.shared
-                .router
-                .plan_text(&self.shared.rules.schemas[schema].name, sql, segs)
-        };
+        let expanded =
+            crate::route::expand_executable_comments(sql, self.shared.identity.version_number);
+        let mut sql: &str = &expanded;
+        let mut routed = self.plan_text(schema, sql);
+        let with_columns;
+        if let Err(RouteError::NeedsColumnList { table }) = &routed {
+            // INSERT INTO t VALUES (...): name the logical table's columns.
+            match self.insert_columns(schema, table).await {
+                Ok(cols) => {
+                    with_columns = crate::route::with_column_list(sql, &cols);
+                    if let Some(text) = &with_columns {
+                        sql = text;
+                        routed = self.plan_text(schema, sql);
+                    }
+                }
+                Err(e) => {
+                    w.err(&e);
+                    return Ok(());
+                }
+            }
+        }
         let routed = match routed {
             Ok(r) => r,
             Err(e) => {
@@ -419,6 +434,39 @@ impl Session {
             .await?;
         self.observe(kind, route, started, sql);
         Ok(())
+    }
+
+    fn plan_text(&self, schema: usize, sql: &str) -> Result<Routed, RouteError> {
+        let segs = &self.shared.schemas[schema].segments;
+        self.shared
+            .router
+            .plan_text(&self.shared.rules.schemas[schema].name, sql, segs)
+    }
+
+    /// The columns of a logical table in their order, from its first
+    /// physical copy.
+    async fn insert_columns(&mut self, schema: usize, table: &str) -> Result<Vec<String>, ErrInfo> {
+        let s = &self.shared.rules.schemas[schema];
+        let Some((place, physical)) = s.physical_tables(table).and_then(|v| v.into_iter().next())
+        else {
+            return Err(route_err(&RouteError::NoSuchTable {
+                schema: s.name.clone(),
+                table: table.to_string(),
+            }));
+        };
+        let mut conn = self.take_conn(schema, place).await?;
+        let sql = format!("SHOW COLUMNS FROM `{}`", physical.replace('`', "``"));
+        let result = conn.query_collect(&sql).await;
+        self.give_back(schema, place, conn).await;
+        let result = result.map_err(|e| backend_err(&self.shared, schema, place, e))?;
+        Ok(result
+            .rows
+            .into_iter()
+            .filter_map(|r| match r.into_iter().next() {
+                Some(Value::Bytes(b)) => String::from_utf8(b).ok(),
+                _ => None,
+            })
+            .collect())
     }
 
     pub(super) fn observe(&self, kind: StmtKind, route: RouteKind, started: Instant, sql: &str) {
@@ -598,7 +646,7 @@ impl Session {
     /// not replayed on backend connections): put their values into the
     /// statement before a shard runs it. A bare select item keeps its name
     /// (`SELECT DATABASE()` still returns a column named `DATABASE()`).
-    fn inline_session_values(&self, sql: &str) -> String {
+    pub(super) fn inline_session_values(&self, sql: &str) -> String {
         let schema = format!("'{}'", self.schema_name().replace('\'', "''"));
         let autocommit = if self.autocommit { "1" } else { "0" };
         let last_id = self.last_insert_id.to_string();
@@ -613,6 +661,9 @@ impl Session {
         let mut out = sql.to_string();
         for (needle, value) in subs {
             out = replace_session_value(&out, needle, value);
+        }
+        for (needle, value) in self.shared.identity.substitutions() {
+            out = replace_session_value(&out, &needle, &value);
         }
         out
     }
@@ -689,16 +740,14 @@ impl Session {
                 self.schema = Some(idx);
             }
             SessionCommand::SetNames { charset, collation } => {
-                let cs = charset.to_ascii_lowercase();
-                self.set_sql.retain(|s| !s.starts_with("SET NAMES "));
-                if !matches!(cs.as_str(), "utf8mb4" | "utf8" | "utf8mb3") || collation.is_some() {
-                    let mut sql = format!("SET NAMES {charset}");
-                    if let Some(c) = collation {
-                        sql.push_str(&format!(" COLLATE {c}"));
-                    }
-                    self.set_sql.push(sql);
+                result = self.set_names(&charset, collation.as_deref()).await;
+            }
+            SessionCommand::LockTables => {
+                if self.in_tx() {
+                    result = self.finish_tx(true).await;
                 }
             }
+            SessionCommand::UnlockTables | SessionCommand::KeysToggle => {}
             SessionCommand::SetAutocommit(on) => {
                 if on && self.in_tx() {
                     result = self.finish_tx(true).await;
@@ -706,18 +755,8 @@ impl Session {
                 self.autocommit = on;
             }
             SessionCommand::Set { sql, .. } => {
-                // Replayed on every backend connection this session touches;
-                // applied now to the transaction's connections too.
-                for ((schema, place), conn) in self.pinned.iter_mut() {
-                    conn.dirty = true;
-                    if let Err(e) = conn.query_drop(&sql).await {
-                        w.err(&backend_err(&self.shared, *schema, *place, e));
-                        return Ok(());
-                    }
-                }
-                if self.set_sql.len() < 64 {
-                    self.set_sql.push(sql);
-                }
+                let sql = self.shared.identity.map_set(&sql).into_owned();
+                result = self.apply_set(sql).await;
             }
         }
         w.set_status(self.status());
@@ -726,6 +765,82 @@ impl Session {
             Err(e) => w.err(&e),
         }
         Ok(())
+    }
+}
+
+impl Session {
+    /// A SET the shards must see. Outside a transaction it is tried on one
+    /// backend connection first, so a SET the shards refuse fails here and
+    /// not on every later statement; inside one it goes to the transaction's
+    /// connections now. Then it is replayed on each connection the session
+    /// takes.
+    async fn apply_set(&mut self, sql: String) -> Result<(), ErrInfo> {
+        if self.pinned.is_empty() && !self.in_tx() {
+            let schema = self.schema_idx();
+            let mut conn = self.take_conn(schema, Place::Global).await?;
+            conn.dirty = true;
+            let tried = conn.query_drop(&sql).await;
+            self.give_back(schema, Place::Global, conn).await;
+            tried.map_err(|e| backend_err(&self.shared, schema, Place::Global, e))?;
+        }
+        for ((schema, place), conn) in self.pinned.iter_mut() {
+            conn.dirty = true;
+            if let Err(e) = conn.query_drop(&sql).await {
+                return Err(backend_err(&self.shared, *schema, *place, e));
+            }
+        }
+        if self.set_sql.len() < 64 {
+            self.set_sql.push(sql);
+        }
+        Ok(())
+    }
+
+    /// SET NAMES / SET CHARACTER SET. Backend connections speak
+    /// utf8mb4_general_ci, so a utf8 charset with that (or no) collation
+    /// needs nothing replayed; MySQL 8's utf8mb4_0900_* collations, which
+    /// MariaDB lacks, map to their MariaDB counterparts.
+    async fn set_names(&mut self, charset: &str, collation: Option<&str>) -> Result<(), ErrInfo> {
+        let unquote = |s: &str| {
+            s.trim_matches(|c| c == '\'' || c == '"' || c == '`')
+                .to_ascii_lowercase()
+        };
+        let cs = unquote(charset);
+        let coll = collation.map(|c| {
+            let c = unquote(c);
+            super::identity::mariadb_collation(&c)
+                .map(str::to_string)
+                .unwrap_or(c)
+        });
+        self.set_sql.retain(|s| !s.starts_with("SET NAMES "));
+        let utf8 = matches!(cs.as_str(), "utf8mb4" | "utf8" | "utf8mb3");
+        let backend_collation = coll.as_deref().is_none_or(|c| {
+            matches!(
+                c,
+                "utf8mb4_general_ci" | "utf8mb3_general_ci" | "utf8_general_ci"
+            )
+        });
+        if utf8 && backend_collation {
+            return Ok(());
+        }
+        let mut sql = format!("SET NAMES {cs}");
+        if let Some(c) = coll {
+            sql.push_str(&format!(" COLLATE {c}"));
+        }
+        self.apply_set(sql).await
+    }
+
+    /// The client's handshake character set: replayed as SET NAMES unless it
+    /// is a utf8 one (what backend connections already speak). MySQL 8's
+    /// default collation (255, utf8mb4_0900_ai_ci) is utf8mb4.
+    fn follow_handshake_charset(&mut self, id: u8) {
+        use mysql_common::collations::{Collation, CollationId};
+        let coll = Collation::resolve(CollationId::from(id as u16));
+        let cs = coll.charset().to_ascii_lowercase();
+        if cs.is_empty() || matches!(cs.as_str(), "utf8mb4" | "utf8" | "utf8mb3") {
+            return;
+        }
+        self.set_sql
+            .push(format!("SET NAMES {cs} COLLATE {}", coll.collation()));
     }
 }
 
@@ -742,6 +857,7 @@ impl Handler for Session {
     async fn on_connect(&mut self, info: &ConnectInfo<'_>) -> Result<(), ErrInfo> {
         self.user = info.user.to_string();
         self.connected = true;
+        self.follow_handshake_charset(info.charset);
         let m = &self.shared.metrics;
         m.connections_total.fetch_add(1, Ordering::Relaxed);
         m.connections_open.fetch_add(1, Ordering::Relaxed);
@@ -787,6 +903,20 @@ impl Handler for Session {
         Ok(())
     }
 
+    async fn on_query_bytes(&mut self, sql: &[u8], w: &mut ResponseWriter<'_>) -> HandlerResult {
+        match crate::route::binary_literals_as_hex(sql) {
+            Some(text) => self.on_query(&text, w).await,
+            None => {
+                w.err(&ErrInfo::new(
+                    1300,
+                    "HY000",
+                    "Query text is not valid UTF-8",
+                ));
+                Ok(())
+            }
+        }
+    }
+
     async fn on_prepare(
         &mut self,
         stmt_id: u32,
@@ -794,10 +924,12 @@ impl Handler for Session {
         w: &mut ResponseWriter<'_>,
     ) -> HandlerResult<Option<u16>> {
         let schema = self.schema_idx();
+        let sql =
+            crate::route::expand_executable_comments(sql, self.shared.identity.version_number);
         let plan = match self
             .shared
             .router
-            .prepare(&self.shared.rules.schemas[schema].name, sql)
+            .prepare(&self.shared.rules.schemas[schema].name, &sql)
         {
             Ok(p) => p,
             Err(e) => {

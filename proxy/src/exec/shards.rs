@@ -158,6 +158,33 @@ async fn shard_task(
     conn.is_idle().then_some(conn)
 }
 
+/// Rows a chained target may buffer while it waits for its connection.
+const CHAINED_BUFFER: usize = 1 << 28;
+
+/// One target's statement and where its answer goes.
+struct ShardJob {
+    stmt: ShardStmt,
+    shard: usize,
+    rows: mpsc::Sender<Result<Vec<Value>, MergeError>>,
+    cols: oneshot::Sender<Result<Vec<ColumnDef>, BackendError>>,
+}
+
+/// Runs the targets of one connection one after another.
+async fn chain_task(conn: PooledConn, jobs: Vec<ShardJob>) -> Option<PooledConn> {
+    let mut conn = Some(conn);
+    for job in jobs {
+        match conn.take() {
+            Some(c) => conn = shard_task(c, job.stmt, job.shard, job.rows, job.cols).await,
+            None => {
+                let _ = job.cols.send(Err(BackendError::Protocol(
+                    "the shard connection was lost by an earlier statement on it".into(),
+                )));
+            }
+        }
+    }
+    conn
+}
+
 fn response_to_ok(resp: Result<Response, BackendError>) -> Result<OkInfo, BackendError> {
     match resp? {
         Response::Ok(ok) => Ok(ok),
@@ -290,15 +317,28 @@ impl Session {
         w: &mut ResponseWriter<'_>,
     ) -> HandlerResult {
         let binary = proto.is_binary();
+        // Inside a transaction a place has one connection: targets on the
+        // same place (the split tables of one shard) run one after another
+        // on it, as one task.
+        let mut groups: Vec<(Place, Vec<usize>)> = Vec::new();
+        for (i, t) in targets.iter().enumerate() {
+            match groups
+                .iter_mut()
+                .find(|(p, _)| *p == t.place && self.in_tx())
+            {
+                Some((_, members)) => members.push(i),
+                None => groups.push((t.place, vec![i])),
+            }
+        }
         // Connections first, so a shard that is down fails the statement
         // before any other shard starts work.
-        let mut conns = Vec::with_capacity(targets.len());
-        for t in &targets {
-            match self.take_conn(schema, t.place).await {
+        let mut conns = Vec::with_capacity(groups.len());
+        for (place, _) in &groups {
+            match self.take_conn(schema, *place).await {
                 Ok(c) => conns.push(c),
                 Err(e) => {
-                    for (t, c) in targets.iter().zip(conns) {
-                        self.give_back(schema, t.place, c).await;
+                    for ((place, _), c) in groups.iter().zip(conns) {
+                        self.give_back(schema, *place, c).await;
                     }
                     self.shared.metrics.error(e.code);
                     w.err(&e);
@@ -306,10 +346,11 @@ impl Session {
                 }
             }
         }
-        let mut tasks: Vec<(Place, JoinHandle<Option<PooledConn>>)> = Vec::new();
+        let target_places: Vec<Place> = targets.iter().map(|t| t.place).collect();
+        let mut jobs: Vec<Option<ShardJob>> = Vec::with_capacity(targets.len());
         let mut streams: Vec<Box<dyn RowStream + Send>> = Vec::new();
         let mut col_rx = Vec::new();
-        for (i, (t, conn)) in targets.into_iter().zip(conns).enumerate() {
+        for (i, t) in targets.into_iter().enumerate() {
             let stmt = match (proto, t.prepared) {
                 (Proto::Binary { values, .. }, Some(p)) => ShardStmt::Prepared {
                     params: p.values(values),
@@ -317,11 +358,25 @@ impl Session {
                 },
                 _ => ShardStmt::Text(t.sql),
             };
-            let (tx, stream) = ChannelStream::channel(256);
+            // A target that waits for another on its connection must not
+            // block it: its rows are buffered until the merge reads them.
+            let last_of_group = groups.iter().any(|(_, m)| m.last() == Some(&i));
+            let buffer = if last_of_group { 256 } else { CHAINED_BUFFER };
+            let (tx, stream) = ChannelStream::channel(buffer);
             let (ctx, crx) = oneshot::channel();
-            tasks.push((t.place, tokio::spawn(shard_task(conn, stmt, i, tx, ctx))));
+            jobs.push(Some(ShardJob {
+                stmt,
+                shard: i,
+                rows: tx,
+                cols: ctx,
+            }));
             streams.push(Box::new(stream));
             col_rx.push(crx);
+        }
+        let mut tasks: Vec<(Place, JoinHandle<Option<PooledConn>>)> = Vec::new();
+        for ((place, members), conn) in groups.iter().zip(conns) {
+            let chain: Vec<ShardJob> = members.iter().filter_map(|&i| jobs[i].take()).collect();
+            tasks.push((*place, tokio::spawn(chain_task(conn, chain))));
         }
         let mut defs: Vec<Vec<ColumnDef>> = Vec::new();
         let mut failure: Option<ErrInfo> = None;
@@ -330,9 +385,9 @@ impl Session {
                 Ok(Ok(d)) => defs.push(d),
                 Ok(Err(e)) => {
                     if failure.is_none() {
-                        let place = tasks[i].0;
+                        let place = target_places[i];
                         let mut err = backend_err(&self.shared, schema, place, e);
-                        if tasks.len() > 1 {
+                        if target_places.len() > 1 {
                             err.message = format!("shard {}: {}", place_label(place), err.message);
                         }
                         failure = Some(err);

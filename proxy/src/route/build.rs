@@ -109,11 +109,11 @@ pub(crate) fn build(schema: &Schema, sc: &Scanned) -> Result<Plan, RouteError> {
     };
     let first = sc.first_word.as_str();
     if first == "SHOW" {
-        let r = show(schema, text)?;
+        let r = show(text)?;
         return Ok(fixed(r.kind(), r));
     }
     if matches!(first, "DESCRIBE" | "DESC") {
-        let r = describe(schema, text)?;
+        let r = describe(text)?;
         return Ok(fixed(r.kind(), r));
     }
     if first == "SELECT" && mentions_info_schema(text) {
@@ -142,6 +142,9 @@ pub(crate) fn build(schema: &Schema, sc: &Scanned) -> Result<Plan, RouteError> {
             ));
         }
     }
+    if let Some(cmd) = table_lock_command(schema, &upper, text)? {
+        return Ok(fixed(StmtKind::Session, Routed::Session(cmd)));
+    }
     if upper.starts_with("START TRANSACTION") || upper == "BEGIN WORK" {
         return Ok(fixed(
             StmtKind::Session,
@@ -166,6 +169,40 @@ pub(crate) fn build(schema: &Schema, sc: &Scanned) -> Result<Plan, RouteError> {
         Err(e) => return Err(e),
     };
     build_stmt(schema, sc, stmt, text)
+}
+
+/// LOCK TABLES / UNLOCK TABLES and `ALTER TABLE t DISABLE | ENABLE KEYS`,
+/// which a dump and its restore send (see [`SessionCommand::LockTables`]).
+fn table_lock_command(
+    schema: &Schema,
+    upper: &str,
+    text: &str,
+) -> Result<Option<SessionCommand>, RouteError> {
+    let starts = |p: &str| {
+        upper.starts_with(p)
+            && upper[p.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| c.is_whitespace() || c == 'S')
+    };
+    if starts("LOCK TABLE") {
+        return Ok(Some(SessionCommand::LockTables));
+    }
+    if starts("UNLOCK TABLE") {
+        return Ok(Some(SessionCommand::UnlockTables));
+    }
+    let toggles_keys = upper.ends_with(" DISABLE KEYS") || upper.ends_with(" ENABLE KEYS");
+    if upper.starts_with("ALTER TABLE ") && toggles_keys {
+        let w = words(text);
+        if w.len() == 5 {
+            let table = w[2].rsplit('.').next().unwrap_or("").trim_matches('`');
+            if schema.table(table).is_none() {
+                return Err(no_such_table(schema, table));
+            }
+            return Ok(Some(SessionCommand::KeysToggle));
+        }
+    }
+    Ok(None)
 }
 
 /// `?1`, `?2`... back to `?` (outside quotes).
@@ -475,10 +512,19 @@ fn build_stmt(
             })
         }
         Statement::ExplainTable { table_name, .. } => {
-            let r = table_meta(schema, &last_name(&table_name), |p| {
-                format!("SHOW COLUMNS FROM `{p}`")
-            })?;
-            fixed(StmtKind::Metadata, r)
+            let mut parts = name_parts(&table_name);
+            let table = parts.pop().unwrap_or_default();
+            fixed(
+                StmtKind::Metadata,
+                Routed::Metadata(Metadata::Table {
+                    db: parts.pop(),
+                    table,
+                    show: TableShow::Listing {
+                        head: "SHOW COLUMNS".into(),
+                        tail: String::new(),
+                    },
+                }),
+            )
         }
         Statement::Kill { .. } => fixed(
             StmtKind::PassThrough,
@@ -605,35 +651,7 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn unquote_table(w: &str) -> String {
-    let w = w.trim_end_matches(';');
-    let last = w.rsplit('.').next().unwrap_or(w);
-    last.trim_matches('`').to_string()
-}
-
-fn table_meta(
-    schema: &Schema,
-    table: &str,
-    render: impl Fn(&str) -> String,
-) -> Result<Routed, RouteError> {
-    let phys = schema
-        .physical_tables(table)
-        .ok_or_else(|| no_such_table(schema, table))?;
-    let (place, name) = phys
-        .into_iter()
-        .next()
-        .ok_or_else(|| no_such_table(schema, table))?;
-    Ok(Routed::Metadata(Metadata::Table {
-        table: table.to_ascii_lowercase(),
-        target: Target {
-            place,
-            sql: render(&name),
-            prepared: None,
-        },
-    }))
-}
-
-fn show(schema: &Schema, text: &str) -> Result<Routed, RouteError> {
+fn show(text: &str) -> Result<Routed, RouteError> {
     let w = words(text);
     let up: Vec<String> = w.iter().map(|x| x.to_ascii_uppercase()).collect();
     let at = |i: usize| up.get(i).map(|s| s.as_str()).unwrap_or("");
@@ -647,63 +665,16 @@ fn show(schema: &Schema, text: &str) -> Result<Routed, RouteError> {
             ))),
         };
     }
-    let mut i = 1;
-    let full = at(1) == "FULL" || at(1) == "EXTENDED";
-    if full {
-        i += 1;
-        if at(i) == "FULL" {
-            i += 1;
-        }
+    if let Some(m) = super::show::parse_show(text) {
+        return m.map(Routed::Metadata);
     }
-    match at(i) {
-        "DATABASES" | "SCHEMAS" => Ok(Routed::Metadata(Metadata::Databases)),
-        "TABLES" => Ok(Routed::Metadata(Metadata::Tables {
-            full,
-            sql: text.to_string(),
-        })),
-        "COLUMNS" | "FIELDS" | "INDEX" | "INDEXES" | "KEYS"
-            if matches!(at(i + 1), "FROM" | "IN") =>
-        {
-            let Some(tw) = w.get(i + 2) else {
-                return Err(RouteError::Syntax(format!("'{text}': table name missing")));
-            };
-            let table = unquote_table(tw);
-            // drop a trailing `FROM db` / `IN db`, keep LIKE / WHERE
-            let mut rest_at = i + 3;
-            if matches!(at(rest_at), "FROM" | "IN") {
-                rest_at += 2;
-            }
-            let head = w[..i + 1].join(" ");
-            let rest = w.get(rest_at..).map(|r| r.join(" ")).unwrap_or_default();
-            table_meta(schema, &table, |p| {
-                let mut s = format!("{head} FROM `{p}`");
-                if !rest.is_empty() {
-                    s.push(' ');
-                    s.push_str(&rest);
-                }
-                s
-            })
-        }
-        "CREATE" if at(i + 1) == "TABLE" => {
-            let Some(tw) = w.get(i + 2) else {
-                return Err(RouteError::Syntax(format!("'{text}': table name missing")));
-            };
-            let table = unquote_table(tw);
-            table_meta(schema, &table, |p| format!("SHOW CREATE TABLE `{p}`"))
-        }
-        _ => Ok(Routed::Metadata(Metadata::AnyShard {
-            sql: text.to_string(),
-        })),
-    }
+    Ok(Routed::Metadata(Metadata::AnyShard {
+        sql: text.to_string(),
+    }))
 }
 
-fn describe(schema: &Schema, text: &str) -> Result<Routed, RouteError> {
-    let w = words(text);
-    let Some(tw) = w.get(1) else {
-        return Err(RouteError::Syntax("DESCRIBE needs a table".into()));
-    };
-    let table = unquote_table(tw);
-    table_meta(schema, &table, |p| format!("SHOW COLUMNS FROM `{p}`"))
+fn describe(text: &str) -> Result<Routed, RouteError> {
+    super::show::parse_describe(text).map(Routed::Metadata)
 }
 
 // ---------------------------------------------------------------------------
@@ -2334,13 +2305,9 @@ fn build_insert(schema: &Schema, sc: &Scanned, ins: ast::Insert) -> Result<Plan,
         .map(|c| last_name(c).to_ascii_lowercase())
         .collect();
     if columns.is_empty() && layout.is_some() {
-        return Err(RouteError::not_supported(
-            format!(
-                "INSERT without a column list into sharded table {}",
-                slot.name
-            ),
-            "name the columns: INSERT INTO t (a, b, ...) VALUES (...)",
-        ));
+        return Err(RouteError::NeedsColumnList {
+            table: slot.name.clone(),
+        });
     }
     let mut rows: Vec<Vec<Expr>> = rows.into_iter().map(|p| p.content).collect();
     for (r, row) in rows.iter().enumerate() {

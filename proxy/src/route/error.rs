@@ -68,6 +68,11 @@ pub enum RouteError {
     /// `bind_ids` with the wrong number of ids.
     #[error("haoka internal: the INSERT needs {expected} sequence ids, {got} given")]
     WrongIdCount { expected: usize, got: usize },
+    /// An INSERT without a column list into a sharded table: the executor
+    /// names the logical table's columns ([`super::with_column_list`]) and
+    /// plans it again.
+    #[error("haoka: INSERT without a column list into sharded table {table}: name the columns: INSERT INTO t (a, b, ...) VALUES (...)")]
+    NeedsColumnList { table: String },
     /// A statement haoka does not know how to route at all.
     #[error("haoka: statement not supported through the proxy: {0}")]
     Unsupported(String),
@@ -82,7 +87,7 @@ impl RouteError {
             RouteError::UnknownSchema(_) => 1049,
             RouteError::NotSupported { .. } | RouteError::CrossShardJoin(_) => 1235,
             RouteError::WrongParamCount { .. } => 1210,
-            RouteError::Unsupported(_) => 1235,
+            RouteError::Unsupported(_) | RouteError::NeedsColumnList { .. } => 1235,
             RouteError::ShardKeyUpdate { .. }
             | RouteError::IndexedColumnUpdate { .. }
             | RouteError::MissingShardKey { .. }
@@ -103,7 +108,8 @@ impl RouteError {
             RouteError::UnknownSchema(_) => "42000",
             RouteError::NotSupported { .. }
             | RouteError::CrossShardJoin(_)
-            | RouteError::Unsupported(_) => "42000",
+            | RouteError::Unsupported(_)
+            | RouteError::NeedsColumnList { .. } => "42000",
             _ => "HY000",
         }
     }

@@ -137,11 +137,20 @@ pub fn explain(routed: &Routed, schema: &Schema) -> Vec<ExplainRow> {
         Routed::NoTable { sql } => vec![row("any", "", sql.clone())],
         Routed::Session(c) => vec![row("session", "", format!("{c:?}"))],
         Routed::Metadata(m) => match m {
-            Metadata::Table { target, .. } => vec![row(
-                place_name(target.place),
-                database(schema, target.place),
-                target.sql.clone(),
-            )],
+            Metadata::Table { db, table, show }
+                if db
+                    .as_ref()
+                    .is_none_or(|d| d.eq_ignore_ascii_case(&schema.name)) =>
+            {
+                match super::show::table_target(schema, table, show) {
+                    Ok(target) => vec![row(
+                        place_name(target.place),
+                        database(schema, target.place),
+                        target.sql,
+                    )],
+                    Err(e) => vec![row("proxy", "", e.to_string())],
+                }
+            }
             other => vec![row("proxy", "", format!("{other:?}"))],
         },
         Routed::Haoka(h) => vec![row("proxy", "", format!("SHOW HAOKA {h:?}").to_uppercase())],

@@ -64,8 +64,10 @@ mod explain;
 mod keys;
 mod lexer;
 mod plan;
+mod show;
 #[cfg(test)]
 mod tests;
+mod versioned;
 
 use std::sync::Arc;
 
@@ -78,8 +80,10 @@ pub use keys::{NoSegments, SegmentMap};
 pub use lexer::{Hint, Lit, LitValue};
 pub use plan::{
     HaokaShow, MergePlan, Metadata, ParamSource, PendingInsert, PendingLookup, PreparedSql, Routed,
-    SessionCommand, ShardPlan, StmtKind, Target,
+    SessionCommand, ShardPlan, ShowFilter, StmtKind, TableShow, Target,
 };
+pub use show::table_target;
+pub use versioned::{binary_literals_as_hex, expand_executable_comments, with_column_list};
 
 use crate::rules::Rules;
 use cache::{Key, PlanCache};

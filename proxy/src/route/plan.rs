@@ -224,6 +224,14 @@ pub enum SessionCommand {
     },
     /// SET autocommit = 0|1
     SetAutocommit(bool),
+    /// LOCK TABLES ...: the proxy takes no table locks across shards; like
+    /// MySQL it commits an open transaction, then answers OK.
+    LockTables,
+    /// UNLOCK TABLES: OK.
+    UnlockTables,
+    /// ALTER TABLE t DISABLE KEYS / ENABLE KEYS (mysqldump): InnoDB ignores
+    /// it; OK once the table is known.
+    KeysToggle,
     /// Any other SET (session / global / user variables, sql_mode, ...):
     /// `sql` is the statement to replay on backend connections.
     Set {
@@ -233,19 +241,71 @@ pub enum SessionCommand {
     },
 }
 
-/// A metadata statement.
+/// A metadata statement. `db` is the database a statement names (`FROM db`,
+/// `db.t`); None: the session's. The executor resolves it (and checks that
+/// the user may see it).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Metadata {
-    /// SHOW DATABASES / SCHEMAS: answer with the logical schema names.
-    Databases,
-    /// SHOW [FULL] TABLES: answer with the logical table names of the schema.
-    Tables { full: bool, sql: String },
-    /// SHOW COLUMNS / CREATE TABLE / INDEX of one logical table: run `target`
-    /// (on one physical copy) and present the logical name.
-    Table { table: String, target: Target },
+    /// SHOW DATABASES / SCHEMAS [LIKE | WHERE]: the logical schemas.
+    Databases { filter: ShowFilter },
+    /// SHOW [FULL] TABLES [FROM db] [LIKE | WHERE]: logical tables.
+    Tables {
+        full: bool,
+        db: Option<String>,
+        filter: ShowFilter,
+    },
+    /// SHOW TABLE STATUS [FROM db] [LIKE | WHERE]: logical tables.
+    TableStatus {
+        db: Option<String>,
+        filter: ShowFilter,
+    },
+    /// SHOW COLUMNS / INDEX / CREATE TABLE, DESCRIBE of one logical table:
+    /// run on one physical copy (`show::table_target`), presented under the
+    /// logical name.
+    Table {
+        db: Option<String>,
+        table: String,
+        show: TableShow,
+    },
+    /// SHOW CREATE DATABASE [IF NOT EXISTS] db.
+    CreateDatabase { db: String, if_not_exists: bool },
     /// SHOW VARIABLES / WARNINGS / STATUS / ..., information_schema selects:
     /// any backend (or the session's last connection for WARNINGS) answers.
     AnyShard { sql: String },
+}
+
+/// `LIKE` / `WHERE` of a SHOW statement, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShowFilter {
+    All,
+    /// The pattern literal with its quotes.
+    Like(String),
+    /// The condition after WHERE.
+    Where(String),
+}
+
+/// What is asked about one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableShow {
+    /// `<head> FROM <table> <tail>`: SHOW [FULL] COLUMNS / FIELDS / INDEX /
+    /// KEYS with the LIKE / WHERE tail as written (DESCRIBE is SHOW COLUMNS).
+    Listing {
+        head: String,
+        tail: String,
+    },
+    CreateTable,
+}
+
+impl TableShow {
+    /// The statement for one physical copy named `physical`.
+    pub fn physical_sql(&self, physical: &str) -> String {
+        let t = format!("`{}`", physical.replace('`', "``"));
+        match self {
+            TableShow::Listing { head, tail } if tail.is_empty() => format!("{head} FROM {t}"),
+            TableShow::Listing { head, tail } => format!("{head} FROM {t} {tail}"),
+            TableShow::CreateTable => format!("SHOW CREATE TABLE {t}"),
+        }
+    }
 }
 
 /// `SHOW HAOKA ...`

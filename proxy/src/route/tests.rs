@@ -1063,22 +1063,33 @@ fn session_admin_metadata_and_no_table() {
     );
     assert!(matches!(
         hk("SHOW DATABASES").unwrap(),
-        Routed::Metadata(Metadata::Databases)
+        Routed::Metadata(Metadata::Databases {
+            filter: ShowFilter::All
+        })
     ));
     assert!(matches!(
         hk("SHOW FULL TABLES").unwrap(),
         Routed::Metadata(Metadata::Tables { full: true, .. })
     ));
+    let rules = rules();
+    let haoka = rules.schema("haoka").unwrap();
     match hk("SHOW CREATE TABLE phone_number").unwrap() {
-        Routed::Metadata(Metadata::Table { table, target }) => {
-            assert_eq!(table, "phone_number");
+        Routed::Metadata(Metadata::Table { db, table, show }) => {
+            assert_eq!((db, table.as_str()), (None, "phone_number"));
+            let target = table_target(haoka, &table, &show).unwrap();
             assert_eq!(target.sql, "SHOW CREATE TABLE `phone_number_0`");
             assert_eq!(target.place, Place::Data(0));
         }
         other => panic!("{other:?}"),
     }
-    match hk("SHOW FULL COLUMNS FROM `staff` FROM haoka LIKE 'n%'").unwrap() {
-        Routed::Metadata(Metadata::Table { target, .. }) => {
+    match sb("SHOW FULL COLUMNS FROM `staff` FROM haoka LIKE 'n%'").unwrap() {
+        Routed::Metadata(Metadata::Table { db, table, show }) => {
+            assert_eq!(
+                db.as_deref(),
+                Some("haoka"),
+                "the qualifier names another schema"
+            );
+            let target = table_target(haoka, &table, &show).unwrap();
             assert_eq!(target.sql, "SHOW FULL COLUMNS FROM `staff` LIKE 'n%'");
             assert_eq!(target.place, Place::Global);
         }
@@ -1089,8 +1100,12 @@ fn session_admin_metadata_and_no_table() {
         Routed::Metadata(Metadata::Table { .. })
     ));
     assert!(matches!(
-        hk("DESC sim_card").unwrap(),
-        Routed::Metadata(Metadata::Table { .. })
+        sb("DESC haoka.sim_card").unwrap(),
+        Routed::Metadata(Metadata::Table { db: Some(_), .. })
+    ));
+    assert!(matches!(
+        sb("SHOW TABLE STATUS FROM haoka LIKE 'sim%'").unwrap(),
+        Routed::Metadata(Metadata::TableStatus { db: Some(_), .. })
     ));
     for sql in [
         "SHOW VARIABLES LIKE 'x%'",

@@ -221,6 +221,11 @@ impl Rules {
     }
 }
 
+/// Tables the proxy keeps for itself in every schema (global sequences,
+/// schema/ddl/90_proxy.sql; the XA decision log): not part of the logical
+/// schema a client's catalog shows.
+pub const PROXY_INTERNAL_TABLES: [&str; 2] = ["haoka_sequence", "haoka_xa_decision"];
+
 impl Schema {
     /// The rule of a logical table (names compare case-insensitively).
     pub fn table(&self, name: &str) -> Option<&TableRule> {
@@ -232,6 +237,15 @@ impl Schema {
         let mut all: Vec<_> = self.tables.iter().map(|(k, v)| (k.as_str(), v)).collect();
         all.sort_by(|a, b| a.0.cmp(b.0));
         all
+    }
+
+    /// The logical tables a client's catalog shows: every table but the
+    /// proxy's own bookkeeping ([`PROXY_INTERNAL_TABLES`]).
+    pub fn catalog_tables(&self) -> Vec<(&str, &TableRule)> {
+        self.tables()
+            .into_iter()
+            .filter(|(n, _)| !PROXY_INTERNAL_TABLES.contains(n))
+            .collect()
     }
 
     pub fn target(&self, place: Place) -> &ShardTarget {

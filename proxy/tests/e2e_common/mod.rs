@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod logical;
 pub mod txn;
 
 use std::io::Write;
