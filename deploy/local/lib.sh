@@ -13,6 +13,10 @@ SEAL_KEY_FILE="$SECRETS/server-seal.key"
 ADMIN_PW_FILE="$SECRETS/admin.password"
 # The PyPI schemathesis the API tests run (services/tests/schemathesis.rs).
 SCHEMATHESIS_VERSION=4.32.5
+# PyPI drivers the proxy's driver tests run (proxy/tests/e2e_drivers.rs); node
+# mysql2 comes from proxy/tests/drivers/package-lock.json.
+MYSQL_CONNECTOR_PYTHON_VERSION=26.10.0
+SQLALCHEMY_VERSION=2.1.9
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 

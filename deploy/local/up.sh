@@ -23,7 +23,7 @@ ensure_pkg ssh-keygen openssh-client
 ensure_pkg python3 python3
 ensure_pkg sysbench sysbench
 ensure_pkg awk gawk
-# Client libraries the proxy's compatibility tests drive (JDBC, PyMySQL).
+# Client libraries the proxy's compatibility tests drive (JDBC, PyMySQL; more below).
 ensure_pkg /usr/share/java/mariadb-java-client.jar libmariadb-java
 ensure_pkg javac default-jdk-headless
 if ! python3 -c 'import pymysql' 2>/dev/null; then
@@ -43,6 +43,32 @@ else
   if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
   command -v schemathesis >/dev/null 2>&1 || die "schemathesis is installed but not on PATH"
   changed "installed schemathesis $SCHEMATHESIS_VERSION"
+fi
+
+# Drivers the proxy's driver tests run (proxy/tests/e2e_drivers.rs).
+pip_version() { python3 -c "import importlib.metadata as m; print(m.version('$1'))" 2>/dev/null || true; }
+for spec in "mysql-connector-python==$MYSQL_CONNECTOR_PYTHON_VERSION" "sqlalchemy==$SQLALCHEMY_VERSION"; do
+  name="${spec%%==*}"
+  want="${spec##*==}"
+  if [ "$(pip_version "$name")" = "$want" ]; then
+    unchanged "$name $want is installed"
+  else
+    python3 -m pip --version >/dev/null 2>&1 || ensure_pkg pip3 python3-pip
+    python3 -m pip install -q "$spec" 2>/dev/null \
+      || python3 -m pip install -q --break-system-packages "$spec"
+    changed "installed $name $want"
+  fi
+done
+ensure_pkg node nodejs
+ensure_pkg npm npm
+DRIVERS="$ROOT/proxy/tests/drivers"
+locked_mysql2="$(node -p "require('$DRIVERS/package-lock.json').packages['node_modules/mysql2'].version")"
+have_mysql2="$(node -p "require('$DRIVERS/node_modules/mysql2/package.json').version" 2>/dev/null || true)"
+if [ "$have_mysql2" = "$locked_mysql2" ]; then
+  unchanged "node mysql2 $have_mysql2 is installed in proxy/tests/drivers"
+else
+  (cd "$DRIVERS" && npm ci --no-audit --no-fund --silent)
+  changed "installed node mysql2 $locked_mysql2 in proxy/tests/drivers (npm ci)"
 fi
 
 # --- servers ------------------------------------------------------------------

@@ -115,7 +115,7 @@ async fn column_definitions_are_mariadbs_byte_for_byte() {
     for sql in [
         "SELECT * FROM typed ORDER BY id",
         "SELECT id, vc, dt FROM typed ORDER BY vc DESC LIMIT 1",
-        "SELECT COUNT(*), SUM(i), MAX(vc), MIN(dt), MAX(dec2), MIN(vb) FROM typed",
+        "SELECT COUNT(*), SUM(i), MAX(vc), MIN(dt), MAX(dec2), SUM(dec2), MIN(vb) FROM typed",
         "SELECT DISTINCT ch FROM typed",
     ] {
         let p = result_defs(&mut proxy, sql).await;
