@@ -244,10 +244,18 @@ impl Session {
         schema: usize,
         table: &catalog::CatalogTable,
     ) -> Result<Vec<String>, ErrInfo> {
-        let mut conn = self.take_conn(schema, Place::Global).await?;
-        let result = conn.query_collect(&catalog::columns_query(table)).await;
-        self.give_back(schema, Place::Global, conn).await;
-        let result = result.map_err(|e| backend_err(&self.shared, schema, Place::Global, e))?;
+        self.first_column(schema, Place::Global, &catalog::columns_query(table))
+            .await
+    }
+
+    /// The first column of `sql`'s answer on `place`, as strings.
+    pub(super) async fn first_column(
+        &mut self,
+        schema: usize,
+        place: Place,
+        sql: &str,
+    ) -> Result<Vec<String>, ErrInfo> {
+        let result = self.collect_on(schema, place, sql).await?;
         Ok(result
             .rows
             .into_iter()
@@ -302,10 +310,20 @@ impl Session {
                     .collect()
             })
             .collect();
-        let cols: Vec<Column> = result.columns.iter().map(|d| d.column.clone()).collect();
-        let status = self.status();
-        write_result(w, &cols, &rows, binary, status);
+        self.write_collected(&result.columns, &rows, binary, w);
         Ok(())
+    }
+
+    /// A collected shard answer, rows replaced, in the client's protocol.
+    fn write_collected(
+        &self,
+        columns: &[ColumnDef],
+        rows: &[Vec<Value>],
+        binary: bool,
+        w: &mut ResponseWriter<'_>,
+    ) {
+        let cols: Vec<Column> = columns.iter().map(|d| d.column.clone()).collect();
+        write_result(w, &cols, rows, binary, self.status());
     }
 
     /// SHOW VARIABLES with the proxy's own identity in place of the
@@ -339,14 +357,12 @@ impl Session {
                 r
             })
             .collect();
-        let cols: Vec<Column> = result.columns.iter().map(|d| d.column.clone()).collect();
-        let status = self.status();
-        write_result(w, &cols, &rows, binary, status);
+        self.write_collected(&result.columns, &rows, binary, w);
         Ok(())
     }
 
     /// Runs `sql` on `place` and collects the whole answer.
-    async fn collect_on(
+    pub(super) async fn collect_on(
         &mut self,
         schema: usize,
         place: Place,

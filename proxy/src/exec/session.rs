@@ -454,19 +454,8 @@ impl Session {
                 table: table.to_string(),
             }));
         };
-        let mut conn = self.take_conn(schema, place).await?;
         let sql = format!("SHOW COLUMNS FROM `{}`", physical.replace('`', "``"));
-        let result = conn.query_collect(&sql).await;
-        self.give_back(schema, place, conn).await;
-        let result = result.map_err(|e| backend_err(&self.shared, schema, place, e))?;
-        Ok(result
-            .rows
-            .into_iter()
-            .filter_map(|r| match r.into_iter().next() {
-                Some(Value::Bytes(b)) => String::from_utf8(b).ok(),
-                _ => None,
-            })
-            .collect())
+        self.first_column(schema, place, &sql).await
     }
 
     pub(super) fn observe(&self, kind: StmtKind, route: RouteKind, started: Instant, sql: &str) {
