@@ -304,6 +304,15 @@ async fn catalog_tables_as_jdbc_and_orms_query_them() {
         text(&mut c, "SELECT TABLE_NAME, NON_UNIQUE, INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME              FROM INFORMATION_SCHEMA.STATISTICS WHERE TABLE_NAME = 'orders' AND TABLE_SCHEMA = database()              ORDER BY NON_UNIQUE, INDEX_NAME, SEQ_IN_INDEX").await,
         "orders,0,PRIMARY,1,id;orders,1,idx_region,1,region"
     );
+    // Server-side prepared, with parameters (GUI clients).
+    let names: Vec<String> = c
+        .exec(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME LIKE ? ORDER BY 1",
+            (db.as_str(), "%r%"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(names, ["ledger", "orders", "region"]);
     // Keys and constraints (SQLAlchemy / GUI clients).
     assert_eq!(
         text(&mut c, &format!("SELECT CONSTRAINT_SCHEMA, CONSTRAINT_NAME, TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME              FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME = 'region'              ORDER BY CONSTRAINT_NAME")).await,

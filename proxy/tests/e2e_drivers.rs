@@ -30,6 +30,7 @@ async fn fill(s: &LogicalSchemas) {
         "INSERT INTO ledger (acct, id, body) VALUES (1, 1, 'x'), (2, 2, 'y'), (3, 3, 'z')",
         "INSERT INTO setting (k, v) VALUES ('bin', x'00ff10')",
         "INSERT INTO region (code, name) VALUES ('11', '北京'), ('31', '上海')",
+        "INSERT INTO typed (id, bn) VALUES (1, x'01020304'), (2, x'050607ff')",
     ] {
         c.query_drop(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
@@ -117,6 +118,7 @@ async fn node_mysql2_query_execute_and_pool() {
     );
     assert_eq!(line(&out, "execute-agg"), "3:11");
     assert_eq!(line(&out, "binary"), "true:00ff10");
+    assert_eq!(line(&out, "merged-binary"), "true:01020304,050607ff");
     assert_eq!(line(&out, "insert"), "1:true:node");
     assert_eq!(line(&out, "pool"), "5");
     assert_eq!(line(&out, "collation"), "utf8mb4_general_ci:utf8mb4:5");
@@ -286,5 +288,10 @@ async fn sqlalchemy_reflection_with_pymysql_and_mysql_connector() {
         assert_eq!(line(&out, "unique"), "uk_name:name", "{driver}");
         assert_eq!(line(&out, "other-columns"), "id,label", "{driver}");
         assert_eq!(line(&out, "count"), "3", "{driver}");
+        assert_eq!(
+            line(&out, "merged-binary"),
+            "bytes 01020304,050607ff",
+            "{driver}"
+        );
     }
 }

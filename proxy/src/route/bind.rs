@@ -139,20 +139,12 @@ pub(crate) fn bind(
     let prepared = matches!(args, Args::Values(_));
     match &plan.body {
         Body::Fixed(r) => Ok(r.as_ref().clone()),
-        Body::NoTable(t) => {
-            let mut out = Out::new(&args, false);
-            render(
-                t,
-                &Fill {
-                    names: &[],
-                    limit: None,
-                    rows: None,
-                    seq: None,
-                },
-                &mut out,
-            );
-            Ok(Routed::NoTable { sql: out.text })
-        }
+        Body::NoTable(t) => Ok(Routed::NoTable {
+            sql: render_inline(t, &args),
+        }),
+        Body::Catalog(t) => Ok(Routed::Metadata(Metadata::AnyShard {
+            sql: render_inline(t, &args),
+        })),
         Body::Explain(inner) => Ok(Routed::Explain(Box::new(bind(
             inner, rules, schema_idx, args, segs,
         )?))),
@@ -443,6 +435,22 @@ fn render_insert(t: &Template, fill: &Fill, out: &mut Out, seq_p: &[Option<usize
             ),
         }
     }
+}
+
+/// A statement without tables with its parameters as literals.
+fn render_inline(t: &Template, args: &Args<'_>) -> String {
+    let mut out = Out::new(args, false);
+    render(
+        t,
+        &Fill {
+            names: &[],
+            limit: None,
+            rows: None,
+            seq: None,
+        },
+        &mut out,
+    );
+    out.text
 }
 
 #[allow(clippy::too_many_arguments)]

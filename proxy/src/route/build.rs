@@ -117,12 +117,12 @@ pub(crate) fn build(schema: &Schema, sc: &Scanned) -> Result<Plan, RouteError> {
         return Ok(fixed(r.kind(), r));
     }
     if first == "SELECT" && mentions_info_schema(text) {
-        return Ok(fixed(
-            StmtKind::Metadata,
-            Routed::Metadata(Metadata::AnyShard {
-                sql: text.to_string(),
-            }),
-        ));
+        return Ok(Plan {
+            kind: StmtKind::Metadata,
+            params: sc.params,
+            hint: sc.hint,
+            body: Body::Catalog(Template::from_rendered(numbered)),
+        });
     }
     let upper = text.to_ascii_uppercase();
     if first == "SET" {

@@ -440,6 +440,9 @@ pub(crate) enum Body {
     /// Independent of parameters (session, metadata, DDL...).
     Fixed(Box<Routed>),
     NoTable(Template),
+    /// An information_schema query: its parameters inlined, run as
+    /// [`Metadata::AnyShard`].
+    Catalog(Template),
     Dml(DmlPlan),
     Insert(InsertPlan),
     Explain(Arc<Plan>),

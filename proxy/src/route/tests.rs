@@ -1138,8 +1138,10 @@ fn session_admin_metadata_and_no_table() {
     assert_eq!(
         ps.bind(&[Value::Bytes(b"haoka".to_vec())], &Segs).unwrap(),
         Routed::Metadata(Metadata::AnyShard {
-            sql: "SELECT table_name FROM information_schema.tables WHERE table_schema = ?".into()
-        })
+            sql: "SELECT table_name FROM information_schema.tables WHERE table_schema = 'haoka'"
+                .into()
+        }),
+        "a prepared catalog query runs with its parameters inlined"
     );
     assert_eq!(
         hk("SHOW HAOKA SHARDS").unwrap(),

@@ -22,6 +22,8 @@ async function main() {
   console.log(`execute-agg ${agg.n}:${agg.lo}`);
   const [[bin]] = await conn.execute('SELECT v FROM setting WHERE k = ?', ['bin']);
   console.log(`binary ${Buffer.isBuffer(bin.v)}:${bin.v.toString('hex')}`);
+  const [bins] = await conn.query('SELECT bn FROM typed ORDER BY id');
+  console.log(`merged-binary ${bins.every((r) => Buffer.isBuffer(r.bn))}:${bins.map((r) => r.bn.toString('hex')).join(',')}`);
   const [ins] = await conn.execute('INSERT INTO orders (region, amount, note) VALUES (?, ?, ?)', ['51', 9.75, 'node']);
   const [[back]] = await conn.execute('SELECT note FROM orders WHERE id = ?', [ins.insertId]);
   console.log(`insert ${ins.affectedRows}:${ins.insertId > 0}:${back.note}`);

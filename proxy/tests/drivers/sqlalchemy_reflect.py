@@ -24,3 +24,5 @@ print("unique", ",".join(
 print("other-columns", ",".join(c["name"] for c in insp.get_columns("other_item", schema=other)))
 with engine.connect() as c:
     print("count", c.execute(text("SELECT COUNT(*) FROM ledger")).scalar())
+    bins = [r[0] for r in c.execute(text("SELECT bn FROM typed ORDER BY id"))]
+    print("merged-binary", type(bins[0]).__name__, ",".join(bytes(b).hex() for b in bins))
