@@ -9,15 +9,21 @@ use std::time::Instant;
 
 use mysql_common::value::Value;
 
+use super::diagnostics::{self, DiagRow, Diagnostics};
 use super::metrics::{stmt_index, RouteKind};
+use super::registry::SessionEntry;
+use super::session_values::{self, InlineError, SessionValues, UserVars};
 use super::Shared;
 use crate::admin::apply_schema::split_statements;
 use crate::backend::{BackendError, PooledConn};
-use crate::protocol::consts::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS};
-use crate::protocol::{
-    ConnectInfo, ErrInfo, ExecuteRequest, Handler, HandlerError, HandlerResult, ResponseWriter,
+use crate::protocol::consts::{
+    CLIENT_FOUND_ROWS, SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS,
 };
-use crate::route::{PreparedPlan, RouteError, Routed, SessionCommand, StmtKind};
+use crate::protocol::{
+    Answer, ConnectInfo, ErrInfo, ExecuteRequest, Handler, HandlerError, HandlerResult,
+    ResponseWriter, SessionControl,
+};
+use crate::route::{PreparedPlan, RouteError, Routed, SessionCommand, SqlMode, StmtKind};
 use crate::rules::Place;
 use crate::transactions::branch::quote_ident;
 use crate::transactions::coordinator::Participant;
@@ -32,6 +38,9 @@ const TX_FATAL: [u16; 2] = [1213, 1205];
 pub(super) struct ClientStmt {
     pub plan: Arc<PreparedPlan>,
     pub schema: usize,
+    /// The statement uses session values (user variables, `DATABASE()`,
+    /// ...): planned again at each execution with their current values.
+    pub session_sql: Option<String>,
 }
 
 /// How the client asked: COM_QUERY (text rows) or COM_STMT_EXECUTE (binary
@@ -84,6 +93,28 @@ pub struct Session {
     connected: bool,
     /// Primary or replica for the statement's reads (placement.rs).
     pub(super) placement: super::placement::StatementPlacement,
+    /// How the session's MySQL reads statements (its sql_mode).
+    pub(super) sql_mode: SqlMode,
+    /// The id of the client's handshake (CONNECTION_ID(), KILL, PROCESSLIST).
+    pub(super) conn_id: u32,
+    pub(super) host: String,
+    /// The client asked for CLIENT_FOUND_ROWS (its backend connections too).
+    pub(super) found_rows_flag: bool,
+    /// User variables, kept by the proxy (see session_values.rs).
+    pub(super) user_vars: UserVars,
+    /// FOUND_ROWS() and ROW_COUNT() of the last statement.
+    pub(super) found_rows: u64,
+    pub(super) row_count: i64,
+    /// The running statement asked SQL_CALC_FOUND_ROWS: its shards' counts.
+    pub(super) calc_found_rows: Option<u64>,
+    /// SHOW WARNINGS of the last statement, and what the running one collects.
+    pub(super) diagnostics: Diagnostics,
+    pub(super) pending_diag: Vec<DiagRow>,
+    pub(super) pending_warnings: u64,
+    /// This session as KILL and SHOW PROCESSLIST see it.
+    pub(super) entry: Option<Arc<SessionEntry>>,
+    /// The kind of the prepared statement being executed.
+    last_kind: Option<StmtKind>,
 }
 
 pub(super) fn route_err(e: &RouteError) -> ErrInfo {
@@ -154,6 +185,19 @@ impl Session {
             scratch: Vec::new(),
             connected: false,
             placement: Default::default(),
+            sql_mode: SqlMode::default(),
+            conn_id: 0,
+            host: String::new(),
+            found_rows_flag: false,
+            user_vars: UserVars::new(),
+            found_rows: 0,
+            row_count: -1,
+            calc_found_rows: None,
+            diagnostics: Diagnostics::default(),
+            pending_diag: Vec::new(),
+            pending_warnings: 0,
+            entry: None,
+            last_kind: None,
         }
     }
 
@@ -274,6 +318,7 @@ impl Session {
             if let Some(b) = self.branches.get_mut(&(schema, place)) {
                 b.wrote |= self.stmt_writes;
             }
+            self.running(&c);
             return Ok(c);
         }
         if self.in_tx() && self.branches.contains_key(&(schema, place)) {
@@ -291,6 +336,7 @@ impl Session {
         let shared = self.shared.clone();
         let wrap = |e| backend_err(&shared, schema, place, e);
         let mut conn = self.checkout(schema, place).await.map_err(wrap)?;
+        self.running(&conn);
         if !self.set_sql.is_empty() {
             conn.dirty = true;
             for sql in &self.set_sql {
@@ -318,8 +364,18 @@ impl Session {
         Ok(conn)
     }
 
+    /// A backend connection the running statement uses (KILL QUERY cancels it).
+    fn running(&self, conn: &PooledConn) {
+        if let Some(e) = &self.entry {
+            e.uses(conn.canceller());
+        }
+    }
+
     /// Returns a connection: kept for the transaction, else back to the pool.
     pub(super) async fn give_back(&mut self, schema: usize, place: Place, mut conn: PooledConn) {
+        if let Some(e) = &self.entry {
+            e.released(conn.connection_id());
+        }
         if self.in_tx() && conn.is_idle() {
             self.pinned.insert((schema, place), conn);
             return;
@@ -398,18 +454,44 @@ impl Session {
     /// One statement of a COM_QUERY.
     async fn run_text(&mut self, sql: &str, w: &mut ResponseWriter<'_>) -> HandlerResult {
         let started = Instant::now();
+        // SHOW WARNINGS and friends read the diagnostics area, not reset it.
+        if let Some(q) = diagnostics::parse(sql) {
+            self.answer_diagnostics(q, w);
+            return Ok(());
+        }
+        if self.run_session_admin(sql, w).await? {
+            let answer = w.take_answer();
+            self.finish_statement(None, answer);
+            return Ok(());
+        }
         let schema = self.schema_idx();
+        let text = match self.with_session_values(sql) {
+            Ok(t) => t,
+            Err(InlineError::Assignment) => {
+                self.run_assignment(schema, sql, w).await?;
+                let answer = w.take_answer();
+                self.finish_statement(Some(StmtKind::NoTable), answer);
+                return Ok(());
+            }
+        };
+        let sql = text.as_deref().unwrap_or(sql);
+        self.calc_found_rows = asks_calc_found_rows(sql).then_some(0);
         let routed = {
             let segs = &self.shared.schemas[schema].segments;
-            self.shared
-                .router
-                .plan_text(&self.shared.rules.schemas[schema].name, sql, segs)
+            self.shared.router.plan_text_in(
+                &self.shared.rules.schemas[schema].name,
+                sql,
+                segs,
+                self.sql_mode,
+            )
         };
         let routed = match routed {
             Ok(r) => r,
             Err(e) => {
                 self.shared.metrics.error(e.code());
                 w.err(&route_err(&e));
+                let answer = w.take_answer();
+                self.finish_statement(None, answer);
                 return Ok(());
             }
         };
@@ -417,8 +499,109 @@ impl Session {
         let route = self
             .run_routed(schema, routed, sql, &Proto::Text, w)
             .await?;
+        let answer = w.take_answer();
+        self.finish_statement(Some(kind), answer);
         self.observe(kind, route, started, sql);
         Ok(())
+    }
+
+    /// The session's values at this point (for inlining into a statement).
+    pub(super) fn session_values(&self) -> SessionValues {
+        SessionValues {
+            connection_id: self.conn_id,
+            user: self.user.clone(),
+            host: self.host.clone(),
+            database: self.schema_name().to_string(),
+            last_insert_id: self.last_insert_id,
+            found_rows: self.found_rows,
+            row_count: self.row_count,
+            autocommit: self.autocommit,
+            warning_count: self.diagnostics.warning_count(),
+            error_count: self.diagnostics.error_count(),
+        }
+    }
+
+    /// `sql` with the session's values put in (None: it uses none).
+    pub(super) fn with_session_values(&self, sql: &str) -> Result<Option<String>, InlineError> {
+        if !session_values::mentions_session_values(sql) {
+            return Ok(None);
+        }
+        session_values::inline(
+            sql,
+            &self.session_values(),
+            Some(&self.user_vars),
+            self.sql_mode,
+        )
+        .map(Some)
+    }
+
+    /// After a statement: ROW_COUNT(), FOUND_ROWS() and the diagnostics area
+    /// from what it answered. A statement that uses no table and raised no
+    /// message leaves the diagnostics of the one before (as MariaDB does).
+    pub(super) fn finish_statement(&mut self, kind: Option<StmtKind>, answer: Answer) {
+        let mut rows = std::mem::take(&mut self.pending_diag);
+        let counted = std::mem::take(&mut self.pending_warnings);
+        let calc = self.calc_found_rows.take();
+        let uses_tables = kind.is_some_and(|k| {
+            !matches!(
+                k,
+                StmtKind::NoTable | StmtKind::Session | StmtKind::Haoka | StmtKind::Explain
+            )
+        });
+        match answer {
+            Answer::Nothing => return,
+            Answer::Ok { affected_rows, .. } => self.row_count = affected_rows as i64,
+            Answer::Rows { rows: n, .. } => {
+                self.row_count = -1;
+                self.found_rows = calc.unwrap_or(n);
+            }
+            Answer::Err(e) => {
+                self.row_count = -1;
+                rows.push(diagnostics::error_row(&e));
+                self.diagnostics.set(rows, counted);
+                return;
+            }
+        }
+        for r in &mut rows {
+            r.message = crate::protocol::writer::replace_words(
+                &r.message,
+                &self.shared.logical_names[self.schema_idx()],
+            );
+        }
+        if !rows.is_empty() || counted > 0 || uses_tables {
+            self.diagnostics.set(rows, counted);
+        }
+    }
+
+    /// Right after a statement ran on `conn`: FOUND_ROWS() for
+    /// SQL_CALC_FOUND_ROWS, and the warnings it counted (`warnings`).
+    pub(super) async fn after_on_conn(&mut self, conn: &mut PooledConn, warnings: u16) {
+        if !conn.is_idle() {
+            return;
+        }
+        if let Some(total) = self.calc_found_rows {
+            if let Ok(r) = conn.query_collect("SELECT FOUND_ROWS()").await {
+                let n = r
+                    .rows
+                    .first()
+                    .and_then(|row| row.first())
+                    .and_then(|v| match v {
+                        Value::Bytes(b) => std::str::from_utf8(b).ok()?.parse::<u64>().ok(),
+                        Value::UInt(u) => Some(*u),
+                        Value::Int(i) => u64::try_from(*i).ok(),
+                        _ => None,
+                    })
+                    .unwrap_or(0);
+                self.calc_found_rows = Some(total + n);
+            }
+        }
+        if warnings > 0 {
+            self.pending_warnings += warnings as u64;
+            if let Ok(r) = conn.query_collect("SHOW WARNINGS").await {
+                self.pending_diag
+                    .extend(diagnostics::rows_from_backend(r.rows));
+            }
+        }
     }
 
     pub(super) fn observe(&self, kind: StmtKind, route: RouteKind, started: Instant, sql: &str) {
@@ -541,7 +724,6 @@ impl Session {
                 Ok(RouteKind::Local)
             }
             Routed::NoTable { sql } => {
-                let sql = self.inline_session_values(&sql);
                 let place = Place::Global;
                 self.run_on_one(schema, place, &sql, proto, w).await?;
                 Ok(RouteKind::Single)
@@ -592,29 +774,31 @@ impl Session {
         }
     }
 
-    /// `LAST_INSERT_ID()`, `DATABASE()` / `SCHEMA()` and `@@autocommit` are
-    /// session state the proxy keeps (ids come from its sequences, the
-    /// logical schema is not the global shard's database, and autocommit is
-    /// not replayed on backend connections): put their values into the
-    /// statement before a shard runs it. A bare select item keeps its name
-    /// (`SELECT DATABASE()` still returns a column named `DATABASE()`).
-    fn inline_session_values(&self, sql: &str) -> String {
-        let schema = format!("'{}'", self.schema_name().replace('\'', "''"));
-        let autocommit = if self.autocommit { "1" } else { "0" };
-        let last_id = self.last_insert_id.to_string();
-        let subs: [(&str, &str); 6] = [
-            ("last_insert_id()", &last_id),
-            ("database()", &schema),
-            ("schema()", &schema),
-            ("@@session.autocommit", autocommit),
-            ("@@local.autocommit", autocommit),
-            ("@@autocommit", autocommit),
-        ];
-        let mut out = sql.to_string();
-        for (needle, value) in subs {
-            out = replace_session_value(&out, needle, value);
+    /// Runs the session's SETs on a backend connection of the global shard
+    /// (an invalid one fails there, and is not kept); `reads_mode`: then
+    /// takes the session's sql_mode from it, for reading later statements.
+    async fn apply_set(&mut self, reads_mode: bool) -> Result<(), ErrInfo> {
+        let schema = self.schema_idx();
+        let mut conn = self.take_conn(schema, Place::Global).await?;
+        let mode = if reads_mode {
+            conn.query_collect("SELECT @@SESSION.sql_mode")
+                .await
+                .map(|r| {
+                    r.rows.first().and_then(|row| row.first()).map(|v| match v {
+                        Value::Bytes(b) => SqlMode::parse(&String::from_utf8_lossy(b)),
+                        _ => SqlMode::default(),
+                    })
+                })
+        } else {
+            Ok(None)
+        };
+        self.give_back(schema, Place::Global, conn).await;
+        match mode {
+            Ok(Some(m)) => self.sql_mode = m,
+            Ok(None) => {}
+            Err(e) => return Err(backend_err(&self.shared, schema, Place::Global, e)),
         }
-        out
+        Ok(())
     }
 
     async fn run_session(
@@ -687,6 +871,9 @@ impl Session {
                     return Ok(());
                 }
                 self.schema = Some(idx);
+                if let Some(e) = &self.entry {
+                    e.set_db(&self.shared.rules.schemas[idx].name);
+                }
             }
             SessionCommand::SetNames { charset, collation } => {
                 let cs = charset.to_ascii_lowercase();
@@ -705,7 +892,7 @@ impl Session {
                 }
                 self.autocommit = on;
             }
-            SessionCommand::Set { sql, .. } => {
+            SessionCommand::Set { sql, variables } => {
                 // Replayed on every backend connection this session touches;
                 // applied now to the transaction's connections too.
                 for ((schema, place), conn) in self.pinned.iter_mut() {
@@ -715,8 +902,23 @@ impl Session {
                         return Ok(());
                     }
                 }
-                if self.set_sql.len() < 64 {
-                    self.set_sql.push(sql);
+                if self.set_sql.len() >= 64 {
+                    w.err(&ErrInfo::new(
+                        1235,
+                        "42000",
+                        "haoka: a session keeps at most 64 SET statements; use COM_RESET_CONNECTION",
+                    ));
+                    return Ok(());
+                }
+                self.set_sql.push(sql);
+                // A backend checks it (and says what sql_mode it makes).
+                let reads_mode = variables
+                    .iter()
+                    .any(|v| v.to_ascii_lowercase().ends_with("sql_mode"));
+                if let Err(e) = self.apply_set(reads_mode).await {
+                    self.set_sql.pop();
+                    w.err(&e);
+                    return Ok(());
                 }
             }
         }
@@ -741,6 +943,12 @@ fn statements(sql: &str) -> Vec<String> {
 impl Handler for Session {
     async fn on_connect(&mut self, info: &ConnectInfo<'_>) -> Result<(), ErrInfo> {
         self.user = info.user.to_string();
+        self.conn_id = info.conn_id;
+        self.host = info
+            .peer
+            .map(|p| p.ip().to_string())
+            .unwrap_or_else(|| "localhost".into());
+        self.found_rows_flag = info.capabilities & CLIENT_FOUND_ROWS != 0;
         self.connected = true;
         let m = &self.shared.metrics;
         m.connections_total.fetch_add(1, Ordering::Relaxed);
@@ -768,23 +976,35 @@ impl Handler for Session {
             }
             self.schema = Some(idx);
         }
+        let entry = SessionEntry::new(self.conn_id, &self.user, &self.host, self.schema_name());
+        self.shared.sessions.register(entry.clone());
+        self.entry = Some(entry);
         Ok(())
+    }
+
+    fn control(&self) -> Option<SessionControl> {
+        let entry = self.entry.clone()?;
+        let ended = entry.ended();
+        Some(SessionControl {
+            ended,
+            cancel: Arc::new(move || {
+                let entry = entry.clone();
+                tokio::spawn(async move { entry.kill_query().await });
+            }),
+        })
     }
 
     async fn on_query(&mut self, sql: &str, w: &mut ResponseWriter<'_>) -> HandlerResult {
         w.set_status(self.status());
-        let parts = statements(sql);
-        let n = parts.len();
-        for (i, part) in parts.iter().enumerate() {
-            w.set_more_results(i + 1 < n);
-            self.run_text(part, w).await?;
-            w.maybe_flush()
-                .await
-                .map_err(|e| HandlerError::Fatal(e.to_string()))?;
+        w.rename_in_errors(self.shared.logical_names[self.schema_idx()].clone());
+        if let Some(e) = &self.entry {
+            e.begin("Query", Some(sql));
         }
-        w.set_more_results(false);
-        w.set_status(self.status());
-        Ok(())
+        let r = self.run_query(sql, w).await;
+        if let Some(e) = &self.entry {
+            e.end();
+        }
+        r
     }
 
     async fn on_prepare(
@@ -794,21 +1014,34 @@ impl Handler for Session {
         w: &mut ResponseWriter<'_>,
     ) -> HandlerResult<Option<u16>> {
         let schema = self.schema_idx();
-        let plan = match self
-            .shared
-            .router
-            .prepare(&self.shared.rules.schemas[schema].name, sql)
-        {
+        w.rename_in_errors(self.shared.logical_names[schema].clone());
+        // Session values are put in at each execution (they change).
+        let session_sql = session_values::mentions_session_values(sql).then(|| sql.to_string());
+        let planned = match &session_sql {
+            Some(_) => match self.with_session_values(sql) {
+                Ok(text) => self.prepare_plan(schema, text.as_deref().unwrap_or(sql)),
+                Err(InlineError::Assignment) => Err(assignment_refused()),
+            },
+            None => self.prepare_plan(schema, sql),
+        };
+        let plan = match planned {
             Ok(p) => p,
             Err(e) => {
-                w.err(&route_err(&e));
+                w.err(&e);
                 return Ok(None);
             }
         };
         let params = plan.params() as u16;
         self.describe_prepared(schema, &plan, stmt_id, params, w)
             .await?;
-        self.stmts.insert(stmt_id, ClientStmt { plan, schema });
+        self.stmts.insert(
+            stmt_id,
+            ClientStmt {
+                plan,
+                schema,
+                session_sql,
+            },
+        );
         Ok(Some(params))
     }
 
@@ -817,45 +1050,17 @@ impl Handler for Session {
         req: ExecuteRequest<'_>,
         w: &mut ResponseWriter<'_>,
     ) -> HandlerResult {
-        let started = Instant::now();
-        w.set_status(self.status());
-        let Some(stmt) = self.stmts.get(&req.stmt_id) else {
-            w.err(&ErrInfo::new(
-                1243,
-                "HY000",
-                "Unknown prepared statement handler",
-            ));
-            return Ok(());
-        };
-        let (plan, schema) = (stmt.plan.clone(), stmt.schema);
-        let values = match req.params() {
-            Ok(v) => v,
-            Err(msg) => {
-                w.err(&ErrInfo::new(
-                    1210,
-                    "HY000",
-                    format!("Incorrect arguments to mysqld_stmt_execute: {msg}"),
-                ));
-                return Ok(());
-            }
-        };
-        let routed = plan.bind(&values, &self.shared.schemas[schema].segments);
-        let routed = match routed {
-            Ok(r) => r,
-            Err(e) => {
-                self.shared.metrics.error(e.code());
-                w.err(&route_err(&e));
-                return Ok(());
-            }
-        };
-        let kind = routed.kind();
-        let proto = Proto::Binary {
-            req: &req,
-            values: &values,
-        };
-        let route = self.run_routed(schema, routed, "", &proto, w).await?;
-        self.observe(kind, route, started, "(prepared statement)");
-        Ok(())
+        w.rename_in_errors(self.shared.logical_names[self.schema_idx()].clone());
+        if let Some(e) = &self.entry {
+            e.begin("Execute", None);
+        }
+        let r = self.execute(req, w).await;
+        let answer = w.take_answer();
+        self.finish_statement(self.last_kind, answer);
+        if let Some(e) = &self.entry {
+            e.end();
+        }
+        r
     }
 
     async fn on_close_stmt(&mut self, stmt_id: u32) {
@@ -882,14 +1087,27 @@ impl Handler for Session {
         self.set_sql.clear();
         self.autocommit = true;
         self.last_insert_id = 0;
+        self.sql_mode = SqlMode::default();
+        self.user_vars.clear();
+        self.diagnostics.clear();
+        self.found_rows = 0;
+        self.row_count = -1;
         w.set_status(self.status());
         w.ok_simple(0, 0);
+        Ok(())
+    }
+
+    async fn on_process_kill(&mut self, id: u32, w: &mut ResponseWriter<'_>) -> HandlerResult {
+        self.kill(id, false, w).await;
         Ok(())
     }
 
     async fn on_disconnect(&mut self) {
         // A client that leaves mid-transaction gets it rolled back.
         let _ = self.finish_tx(false).await;
+        if let Some(e) = self.entry.take() {
+            self.shared.sessions.remove(e.id);
+        }
         if std::mem::take(&mut self.connected) {
             self.shared
                 .metrics
@@ -899,116 +1117,108 @@ impl Handler for Session {
     }
 }
 
-/// Replaces `needle` (lower case; matched case-insensitively, on word
-/// boundaries, outside quotes) by `value`. Where the match is a whole select
-/// item without an alias, the item keeps its name: `value AS `<original>``.
-fn replace_session_value(sql: &str, needle: &str, value: &str) -> String {
-    let lower = sql.to_ascii_lowercase();
-    if !lower.contains(needle) {
-        return sql.to_string();
+impl Session {
+    /// The statements of one COM_QUERY.
+    async fn run_query(&mut self, sql: &str, w: &mut ResponseWriter<'_>) -> HandlerResult {
+        let parts = statements(sql);
+        let n = parts.len();
+        for (i, part) in parts.iter().enumerate() {
+            w.set_more_results(i + 1 < n);
+            self.run_text(part, w).await?;
+            w.maybe_flush()
+                .await
+                .map_err(|e| HandlerError::Fatal(e.to_string()))?;
+        }
+        w.set_more_results(false);
+        w.set_status(self.status());
+        Ok(())
     }
-    let bytes = sql.as_bytes();
-    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'@' || b == b'.';
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut quote: Option<u8> = None;
-    let mut i = 0;
-    let mut copied = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if let Some(q) = quote {
-            if b == b'\\' && q != b'`' {
-                i += 2;
-                continue;
-            }
-            if b == q {
-                quote = None;
-            }
-            i += 1;
-            continue;
-        }
-        if b == b'\'' || b == b'"' || b == b'`' {
-            quote = Some(b);
-            i += 1;
-            continue;
-        }
-        let end = i + needle.len();
-        if lower.as_bytes()[i..].starts_with(needle.as_bytes())
-            && (i == 0 || !word(bytes[i - 1]))
-            && (end >= bytes.len() || !word(bytes[end]) || needle.ends_with(')'))
-        {
-            let before = sql[..i].trim_end().to_ascii_lowercase();
-            let after = sql[end..].trim_start();
-            let after_lower = after.to_ascii_lowercase();
-            let item_start = before.ends_with(',')
-                || before.ends_with("select")
-                    && before[..before.len() - 6]
-                        .chars()
-                        .last()
-                        .is_none_or(|c| !c.is_ascii_alphanumeric() && c != '_');
-            let item_end = after.is_empty()
-                || after.starts_with(',')
-                || after.starts_with(';')
-                || (after_lower.starts_with("from")
-                    && !after_lower[4..]
-                        .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'));
-            out.push_str(&sql[copied..i]);
-            out.push_str(value);
-            if item_start && item_end {
-                out.push_str(" AS `");
-                out.push_str(&sql[i..end].replace('`', "``"));
-                out.push('`');
-            }
-            i = end;
-            copied = end;
-            continue;
-        }
-        i += 1;
+
+    /// Plans a statement for COM_STMT_PREPARE under the session's sql_mode.
+    fn prepare_plan(&self, schema: usize, sql: &str) -> Result<Arc<PreparedPlan>, ErrInfo> {
+        self.shared
+            .router
+            .prepare_in(&self.shared.rules.schemas[schema].name, sql, self.sql_mode)
+            .map_err(|e| route_err(&e))
     }
-    out.push_str(&sql[copied..]);
-    out
+
+    /// COM_STMT_EXECUTE of a statement this session prepared.
+    async fn execute(
+        &mut self,
+        req: ExecuteRequest<'_>,
+        w: &mut ResponseWriter<'_>,
+    ) -> HandlerResult {
+        let started = Instant::now();
+        self.last_kind = None;
+        w.set_status(self.status());
+        let Some(stmt) = self.stmts.get(&req.stmt_id) else {
+            w.err(&ErrInfo::new(
+                1243,
+                "HY000",
+                "Unknown prepared statement handler",
+            ));
+            return Ok(());
+        };
+        let (mut plan, schema) = (stmt.plan.clone(), stmt.schema);
+        if let Some(sql) = stmt.session_sql.clone() {
+            let planned = match self.with_session_values(&sql) {
+                Ok(text) => self.prepare_plan(schema, text.as_deref().unwrap_or(&sql)),
+                Err(InlineError::Assignment) => Err(assignment_refused()),
+            };
+            match planned {
+                Ok(p) => plan = p,
+                Err(e) => {
+                    w.err(&e);
+                    return Ok(());
+                }
+            }
+        }
+        let values = match req.params() {
+            Ok(v) => v,
+            Err(msg) => {
+                w.err(&ErrInfo::new(
+                    1210,
+                    "HY000",
+                    format!("Incorrect arguments to mysqld_stmt_execute: {msg}"),
+                ));
+                return Ok(());
+            }
+        };
+        let routed = plan.bind(&values, &self.shared.schemas[schema].segments);
+        let routed = match routed {
+            Ok(r) => r,
+            Err(e) => {
+                self.shared.metrics.error(e.code());
+                w.err(&route_err(&e));
+                return Ok(());
+            }
+        };
+        let kind = routed.kind();
+        self.last_kind = Some(kind);
+        let proto = Proto::Binary {
+            req: &req,
+            values: &values,
+        };
+        let route = self.run_routed(schema, routed, "", &proto, w).await?;
+        self.observe(kind, route, started, "(prepared statement)");
+        Ok(())
+    }
 }
 
-#[cfg(test)]
-mod session_value_tests {
-    use super::replace_session_value as r;
+/// Does the statement ask for SQL_CALC_FOUND_ROWS? (cheap; the hot path asks)
+fn asks_calc_found_rows(sql: &str) -> bool {
+    sql.len() > 19
+        && sql
+            .as_bytes()
+            .windows(19)
+            .any(|w| w.eq_ignore_ascii_case(b"SQL_CALC_FOUND_ROWS"))
+}
 
-    #[test]
-    fn replaces_and_keeps_names() {
-        assert_eq!(
-            r("SELECT DATABASE()", "database()", "'x'"),
-            "SELECT 'x' AS `DATABASE()`"
-        );
-        assert_eq!(
-            r("select database(), 1", "database()", "'x'"),
-            "select 'x' AS `database()`, 1"
-        );
-        assert_eq!(
-            r("SELECT DATABASE() AS db", "database()", "'x'"),
-            "SELECT 'x' AS db"
-        );
-        assert_eq!(
-            r("SELECT IFNULL(DATABASE(), 'n')", "database()", "'x'"),
-            "SELECT IFNULL('x', 'n')"
-        );
-        assert_eq!(
-            r("SELECT 'database()'", "database()", "'x'"),
-            "SELECT 'database()'"
-        );
-        assert_eq!(
-            r("SELECT my_database()", "database()", "'x'"),
-            "SELECT my_database()"
-        );
-        assert_eq!(
-            r("SELECT @@autocommit, @@autocommit_x", "@@autocommit", "0"),
-            "SELECT 0 AS `@@autocommit`, @@autocommit_x"
-        );
-        assert_eq!(
-            r("SELECT @@session.autocommit", "@@autocommit", "0"),
-            "SELECT @@session.autocommit"
-        );
-        assert_eq!(
-            r("SELECT LAST_INSERT_ID() FROM dual", "last_insert_id()", "7"),
-            "SELECT 7 AS `LAST_INSERT_ID()` FROM dual"
-        );
-    }
+/// `@v := ...` where the proxy cannot keep the variable.
+pub(super) fn assignment_refused() -> ErrInfo {
+    ErrInfo::new(
+        1235,
+        "42000",
+        "haoka: assigning a user variable with := inside a statement that reads tables (or a prepared statement) is not supported; use SET @v = <value>",
+    )
 }

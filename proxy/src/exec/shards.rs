@@ -255,8 +255,10 @@ impl Session {
                 return Ok(());
             }
         };
+        let mut warnings = 0;
         match resp {
             Response::Ok(mut ok) if !conn.more_results() => {
+                warnings = ok.warnings;
                 if let Some(first) = ids.first() {
                     ok.last_insert_id = *first;
                 }
@@ -273,8 +275,12 @@ impl Session {
                 self.shared.metrics.error(e.code);
                 w.err(&e);
             }
-            other => forward_response(&mut conn, w, other).await?,
+            other => {
+                forward_response(&mut conn, w, other).await?;
+                warnings = conn.warnings();
+            }
         }
+        self.after_on_conn(&mut conn, warnings).await;
         self.give_back(schema, target.place, conn).await;
         Ok(())
     }
@@ -290,6 +296,19 @@ impl Session {
         w: &mut ResponseWriter<'_>,
     ) -> HandlerResult {
         let binary = proto.is_binary();
+        if self.calc_found_rows.is_some() && targets.len() > 1 {
+            if let Some(m) = &merge_plan {
+                let s = m.spec();
+                if !s.group_by.is_empty() || !s.aggregates.is_empty() || s.distinct {
+                    w.err(&ErrInfo::new(
+                        1235,
+                        "42000",
+                        "haoka: SQL_CALC_FOUND_ROWS with GROUP BY, DISTINCT or aggregates across shards is not supported (the shards' counts would not add up); add a shard-key condition or run SELECT COUNT(*) separately",
+                    ));
+                    return Ok(());
+                }
+            }
+        }
         // Connections first, so a shard that is down fails the statement
         // before any other shard starts work.
         let mut conns = Vec::with_capacity(targets.len());
@@ -409,8 +428,11 @@ impl Session {
                     }
                 }
                 Ok(None) => {
-                    w.end_result(0, self.status_after_shards());
-                    break;
+                    // The shards' warnings add up (their connections first).
+                    drop(merged);
+                    let warnings = self.collect(schema, std::mem::take(&mut tasks)).await;
+                    w.end_result(warnings, self.status_after_shards());
+                    return result;
                 }
                 Err(e) => {
                     // An ERR packet ends a result set that already started.
@@ -424,17 +446,23 @@ impl Session {
         result
     }
 
-    /// Takes the connections back from finished shard tasks.
+    /// Takes the connections back from finished shard tasks, with their
+    /// warnings (fetched, and their count summed) and found rows.
     async fn collect(
         &mut self,
         schema: usize,
         tasks: Vec<(Place, JoinHandle<Option<PooledConn>>)>,
-    ) {
+    ) -> u16 {
+        let mut warnings = 0u16;
         for (place, handle) in tasks {
-            if let Ok(Some(conn)) = handle.await {
+            if let Ok(Some(mut conn)) = handle.await {
+                let n = conn.warnings();
+                warnings = warnings.saturating_add(n);
+                self.after_on_conn(&mut conn, n).await;
                 self.give_back(schema, place, conn).await;
             }
         }
+        warnings
     }
 
     /// A write or DDL on several shards, in parallel. Outside a transaction
@@ -627,7 +655,9 @@ impl Session {
         }
         done.sort_by_key(|(i, ..)| *i);
         let mut results = Vec::with_capacity(done.len());
-        for (_, place, conn, r) in done {
+        for (_, place, mut conn, r) in done {
+            let warnings = r.as_ref().map_or(0, |ok| ok.warnings);
+            self.after_on_conn(&mut conn, warnings).await;
             self.give_back(schema, place, conn).await;
             results.push((
                 place,

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod own_tables;
 pub mod txn;
 
 use std::io::Write;
