@@ -261,6 +261,11 @@ async fn warnings_and_errors_belong_to_the_session() {
     assert_eq!(wa.len(), 2, "{wa:?}");
     let wa: Vec<(String, u32, String)> = a.query("SHOW WARNINGS").await.unwrap();
     assert_eq!(wa.len(), 6, "{wa:?}");
+    // prepared (binary rows): the session's own too
+    let wa: Vec<(String, u32, String)> = a.exec("SHOW WARNINGS", ()).await.unwrap();
+    assert_eq!(wa.len(), 6, "{wa:?}");
+    let wb: Vec<(String, u32, String)> = b.exec("SHOW WARNINGS", ()).await.unwrap();
+    assert!(wb.is_empty(), "B sees {wb:?}");
     // binary protocol
     let _: Vec<i64> = a
         .exec(
@@ -447,6 +452,8 @@ async fn kill_uses_proxy_session_ids() {
         .await
         .unwrap();
     let me = c.id() as u64;
+    let binary: Vec<mysql_async::Row> = c.exec("SHOW FULL PROCESSLIST", ()).await.unwrap();
+    assert_eq!(binary.len(), list.len());
     assert!(
         list.iter()
             .any(|r| r.0 == me && r.1 == "haoka" && r.4 == "Query"),

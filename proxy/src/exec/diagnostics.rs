@@ -160,6 +160,13 @@ pub fn rows_from_backend(rows: Vec<Vec<Value>>) -> Vec<DiagRow> {
 /// Recognises SHOW WARNINGS / ERRORS [LIMIT ...] and SHOW COUNT(*) WARNINGS /
 /// ERRORS (any case and spacing).
 pub fn parse(sql: &str) -> Option<DiagQuery> {
+    // cheap refusal first: the hot path asks for every statement
+    let t = sql.trim_start();
+    if !(t.get(..4).is_some_and(|w| w.eq_ignore_ascii_case("SHOW"))
+        && t[4..].starts_with(|c: char| c.is_ascii_whitespace()))
+    {
+        return None;
+    }
     let norm: String = sql
         .trim()
         .trim_end_matches(';')

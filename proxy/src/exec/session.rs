@@ -36,11 +36,16 @@ const TX_FATAL: [u16; 2] = [1213, 1205];
 
 /// A client's prepared statement.
 pub(super) struct ClientStmt {
-    pub plan: Arc<PreparedPlan>,
+    /// None for a statement the session answers itself (`session_admin`).
+    pub plan: Option<Arc<PreparedPlan>>,
     pub schema: usize,
     /// The statement uses session values (user variables, `DATABASE()`,
     /// ...): planned again at each execution with their current values.
     pub session_sql: Option<String>,
+    /// SELECT SQL_CALC_FOUND_ROWS: FOUND_ROWS() asks the shards after it.
+    pub calc_found_rows: bool,
+    /// KILL, SHOW WARNINGS, SHOW PROCESSLIST...: answered by the session.
+    pub session_admin: Option<String>,
 }
 
 /// How the client asked: COM_QUERY (text rows) or COM_STMT_EXECUTE (binary
@@ -115,6 +120,8 @@ pub struct Session {
     pub(super) entry: Option<Arc<SessionEntry>>,
     /// The kind of the prepared statement being executed.
     last_kind: Option<StmtKind>,
+    /// The statement being executed is SHOW WARNINGS / ERRORS.
+    diag_execute: bool,
 }
 
 pub(super) fn route_err(e: &RouteError) -> ErrInfo {
@@ -198,6 +205,7 @@ impl Session {
             pending_warnings: 0,
             entry: None,
             last_kind: None,
+            diag_execute: false,
         }
     }
 
@@ -364,6 +372,31 @@ impl Session {
         Ok(conn)
     }
 
+    /// A connection of the global shard for the session's own upkeep
+    /// (checking a SET, evaluating user variables), given the session's SETs:
+    /// never a transaction branch. Hand it back with `end_upkeep`.
+    pub(super) async fn upkeep_conn(&mut self, schema: usize) -> Result<PooledConn, ErrInfo> {
+        let shared = self.shared.clone();
+        let wrap = |e| backend_err(&shared, schema, Place::Global, e);
+        let mut conn = self.checkout(schema, Place::Global).await.map_err(wrap)?;
+        self.running(&conn);
+        conn.dirty = true;
+        for sql in &self.set_sql {
+            conn.query_drop(sql).await.map_err(wrap)?;
+        }
+        Ok(conn)
+    }
+
+    /// Back to the pool, reset (it never joins the session's transaction).
+    pub(super) async fn end_upkeep(&mut self, mut conn: PooledConn) {
+        if let Some(e) = &self.entry {
+            e.released(conn.connection_id());
+        }
+        if conn.is_idle() {
+            let _ = conn.reset_connection().await;
+        }
+    }
+
     /// A backend connection the running statement uses (KILL QUERY cancels it).
     fn running(&self, conn: &PooledConn) {
         if let Some(e) = &self.entry {
@@ -455,13 +488,12 @@ impl Session {
     async fn run_text(&mut self, sql: &str, w: &mut ResponseWriter<'_>) -> HandlerResult {
         let started = Instant::now();
         // SHOW WARNINGS and friends read the diagnostics area, not reset it.
-        if let Some(q) = diagnostics::parse(sql) {
-            self.answer_diagnostics(q, w);
-            return Ok(());
-        }
-        if self.run_session_admin(sql, w).await? {
+        let diag = diagnostics::parse(sql).is_some();
+        if self.run_session_admin(sql, false, w).await? {
             let answer = w.take_answer();
-            self.finish_statement(None, answer);
+            if !diag {
+                self.finish_statement(None, answer);
+            }
             return Ok(());
         }
         let schema = self.schema_idx();
@@ -779,7 +811,7 @@ impl Session {
     /// takes the session's sql_mode from it, for reading later statements.
     async fn apply_set(&mut self, reads_mode: bool) -> Result<(), ErrInfo> {
         let schema = self.schema_idx();
-        let mut conn = self.take_conn(schema, Place::Global).await?;
+        let mut conn = self.upkeep_conn(schema).await?;
         let mode = if reads_mode {
             conn.query_collect("SELECT @@SESSION.sql_mode")
                 .await
@@ -792,7 +824,7 @@ impl Session {
         } else {
             Ok(None)
         };
-        self.give_back(schema, Place::Global, conn).await;
+        self.end_upkeep(conn).await;
         match mode {
             Ok(Some(m)) => self.sql_mode = m,
             Ok(None) => {}
@@ -1015,6 +1047,20 @@ impl Handler for Session {
     ) -> HandlerResult<Option<u16>> {
         let schema = self.schema_idx();
         w.rename_in_errors(self.shared.logical_names[schema].clone());
+        if self.is_session_admin(sql) {
+            w.prepare_ok(stmt_id, 0, 0, 0);
+            self.stmts.insert(
+                stmt_id,
+                ClientStmt {
+                    plan: None,
+                    schema,
+                    session_sql: None,
+                    calc_found_rows: false,
+                    session_admin: Some(sql.to_string()),
+                },
+            );
+            return Ok(Some(0));
+        }
         // Session values are put in at each execution (they change).
         let session_sql = session_values::mentions_session_values(sql).then(|| sql.to_string());
         let planned = match &session_sql {
@@ -1037,9 +1083,11 @@ impl Handler for Session {
         self.stmts.insert(
             stmt_id,
             ClientStmt {
-                plan,
+                plan: Some(plan),
                 schema,
                 session_sql,
+                calc_found_rows: asks_calc_found_rows(sql),
+                session_admin: None,
             },
         );
         Ok(Some(params))
@@ -1056,7 +1104,9 @@ impl Handler for Session {
         }
         let r = self.execute(req, w).await;
         let answer = w.take_answer();
-        self.finish_statement(self.last_kind, answer);
+        if !std::mem::take(&mut self.diag_execute) {
+            self.finish_statement(self.last_kind, answer);
+        }
         if let Some(e) = &self.entry {
             e.end();
         }
@@ -1159,7 +1209,19 @@ impl Session {
             ));
             return Ok(());
         };
-        let (mut plan, schema) = (stmt.plan.clone(), stmt.schema);
+        self.calc_found_rows = stmt.calc_found_rows.then_some(0);
+        let schema = stmt.schema;
+        let mut plan = match (&stmt.plan, stmt.session_admin.clone()) {
+            (Some(p), _) => p.clone(),
+            (None, sql) => {
+                let sql = sql.unwrap_or_default();
+                // SHOW WARNINGS reads the diagnostics area, not resets it
+                self.diag_execute = diagnostics::parse(&sql).is_some();
+                self.last_kind = Some(StmtKind::Session);
+                self.run_session_admin(&sql, true, w).await?;
+                return Ok(());
+            }
+        };
         if let Some(sql) = stmt.session_sql.clone() {
             let planned = match self.with_session_values(&sql) {
                 Ok(text) => self.prepare_plan(schema, text.as_deref().unwrap_or(&sql)),
@@ -1207,11 +1269,10 @@ impl Session {
 
 /// Does the statement ask for SQL_CALC_FOUND_ROWS? (cheap; the hot path asks)
 fn asks_calc_found_rows(sql: &str) -> bool {
-    sql.len() > 19
-        && sql
-            .as_bytes()
-            .windows(19)
-            .any(|w| w.eq_ignore_ascii_case(b"SQL_CALC_FOUND_ROWS"))
+    const WORD: &[u8] = b"SQL_CALC_FOUND_ROWS";
+    sql.as_bytes()
+        .windows(WORD.len())
+        .any(|w| w[3] == b'_' && w.eq_ignore_ascii_case(WORD))
 }
 
 /// `@v := ...` where the proxy cannot keep the variable.

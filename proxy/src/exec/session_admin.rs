@@ -10,7 +10,7 @@ use mysql_common::constants::ColumnType;
 use mysql_common::packets::Column;
 use mysql_common::value::Value;
 
-use super::diagnostics::{DiagAnswer, DiagQuery, DIAG_COLUMNS};
+use super::diagnostics::{self, DiagAnswer, DiagQuery, DIAG_COLUMNS};
 use super::local::write_result;
 use super::session::{assignment_refused, backend_err, route_err, Session};
 use super::session_values;
@@ -57,6 +57,9 @@ fn parse_admin(sql: &str, mode: SqlMode) -> Option<AdminStmt> {
             .iter()
             .any(|(user, _)| *user)
             .then_some(AdminStmt::SetUserVars);
+    }
+    if !starts_with_word(sql, "SHOW") && !starts_with_word(sql, "KILL") {
+        return None;
     }
     let w = words(sql);
     let w: Vec<&str> = w.iter().map(String::as_str).collect();
@@ -186,13 +189,24 @@ impl Session {
         self.shared.users.get(&self.user).is_some_and(|u| u.admin)
     }
 
-    /// Answers KILL, SHOW PROCESSLIST, SHOW GRANTS and SET of user variables;
-    /// false when `sql` is none of them.
+    /// Is `sql` a statement `run_session_admin` or `answer_diagnostics` answers?
+    pub(super) fn is_session_admin(&self, sql: &str) -> bool {
+        diagnostics::parse(sql).is_some() || parse_admin(sql, self.sql_mode).is_some()
+    }
+
+    /// Answers KILL, SHOW PROCESSLIST, SHOW GRANTS, SHOW WARNINGS / ERRORS
+    /// and SET of user variables (rows in the binary protocol for a prepared
+    /// statement); false when `sql` is none of them.
     pub(super) async fn run_session_admin(
         &mut self,
         sql: &str,
+        binary: bool,
         w: &mut ResponseWriter<'_>,
     ) -> HandlerResult<bool> {
+        if let Some(q) = diagnostics::parse(sql) {
+            self.answer_diagnostics(q, binary, w);
+            return Ok(true);
+        }
         let Some(stmt) = parse_admin(sql, self.sql_mode) else {
             return Ok(false);
         };
@@ -205,15 +219,15 @@ impl Session {
                     format!("haoka: {what} is not supported"),
                 )),
             },
-            AdminStmt::Processlist { full } => self.processlist(full, w),
-            AdminStmt::Grants { user } => self.grants(user, w),
+            AdminStmt::Processlist { full } => self.processlist(full, binary, w),
+            AdminStmt::Grants { user } => self.grants(user, binary, w),
             AdminStmt::SetUserVars => self.set_user_vars(sql, w).await,
         }
         Ok(true)
     }
 
     /// SHOW WARNINGS / ERRORS / COUNT(*) from the session's diagnostics.
-    pub(super) fn answer_diagnostics(&mut self, q: DiagQuery, w: &mut ResponseWriter<'_>) {
+    fn answer_diagnostics(&mut self, q: DiagQuery, binary: bool, w: &mut ResponseWriter<'_>) {
         let status = self.status();
         match self.diagnostics.answer(q) {
             DiagAnswer::Rows(rows) => {
@@ -221,7 +235,7 @@ impl Session {
                     .iter()
                     .map(|(n, t)| simple_column(n, *t))
                     .collect();
-                write_result(w, &cols, &rows, false, status);
+                write_result(w, &cols, &rows, binary, status);
             }
             DiagAnswer::Count(n) => {
                 let name = match q {
@@ -229,7 +243,7 @@ impl Session {
                     _ => "@@session.warning_count",
                 };
                 let cols = [simple_column(name, ColumnType::MYSQL_TYPE_LONGLONG)];
-                write_result(w, &cols, &[vec![Value::UInt(n)]], false, status);
+                write_result(w, &cols, &[vec![Value::UInt(n)]], binary, status);
             }
         }
     }
@@ -266,7 +280,7 @@ impl Session {
         w.ok_simple(0, 0);
     }
 
-    fn processlist(&self, full: bool, w: &mut ResponseWriter<'_>) {
+    fn processlist(&self, full: bool, binary: bool, w: &mut ResponseWriter<'_>) {
         let admin = self.is_admin();
         let rows: Vec<Vec<Value>> = self
             .shared
@@ -314,11 +328,11 @@ impl Session {
         .iter()
         .map(|(n, t)| simple_column(n, *t))
         .collect();
-        write_result(w, &cols, &rows, false, self.status());
+        write_result(w, &cols, &rows, binary, self.status());
     }
 
     /// The proxy user's logical grants: every schema it may use.
-    fn grants(&self, user: Option<String>, w: &mut ResponseWriter<'_>) {
+    fn grants(&self, user: Option<String>, binary: bool, w: &mut ResponseWriter<'_>) {
         let name = user.unwrap_or_else(|| self.user.clone());
         if name != self.user && !self.is_admin() {
             w.err(&ErrInfo::new(
@@ -352,7 +366,7 @@ impl Session {
         }
         let col = format!("Grants for {name}@%");
         let cols = [simple_column(&col, ColumnType::MYSQL_TYPE_VAR_STRING)];
-        write_result(w, &cols, &rows, false, self.status());
+        write_result(w, &cols, &rows, binary, self.status());
     }
 
     /// Runs `sql` (which assigns user variables) on a backend connection
@@ -364,8 +378,7 @@ impl Session {
         w: Option<&mut ResponseWriter<'_>>,
     ) -> Result<(), ErrInfo> {
         let schema = self.schema_idx();
-        let mut conn = self.take_conn(schema, Place::Global).await?;
-        conn.dirty = true;
+        let mut conn = self.upkeep_conn(schema).await?;
         let wrap = |s: &Session, e| backend_err(&s.shared, schema, Place::Global, e);
         let mut result = Ok(());
         if let Some(replay) = session_values::replay_sql(&self.user_vars) {
@@ -383,11 +396,11 @@ impl Session {
                         Ok(resp) => {
                             let failed = matches!(resp, crate::backend::Response::Err(_));
                             if let Err(e) = forward_response(&mut conn, w, resp).await {
-                                self.give_back(schema, Place::Global, conn).await;
+                                self.end_upkeep(conn).await;
                                 return Err(ErrInfo::new(1105, "HY000", e.to_string()));
                             }
                             if failed {
-                                self.give_back(schema, Place::Global, conn).await;
+                                self.end_upkeep(conn).await;
                                 return Ok(()); // the client has the error
                             }
                             Ok(())
@@ -417,7 +430,7 @@ impl Session {
                 Err(e) => result = Err(wrap(self, e)),
             }
         }
-        self.give_back(schema, Place::Global, conn).await;
+        self.end_upkeep(conn).await;
         result
     }
 
