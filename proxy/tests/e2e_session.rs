@@ -454,6 +454,12 @@ async fn kill_uses_proxy_session_ids() {
     let me = c.id() as u64;
     let binary: Vec<mysql_async::Row> = c.exec("SHOW FULL PROCESSLIST", ()).await.unwrap();
     assert_eq!(binary.len(), list.len());
+    // the backend's own list (every session's backend threads) stays hidden
+    let e = c
+        .query_drop("SELECT * FROM information_schema.PROCESSLIST")
+        .await
+        .unwrap_err();
+    assert_eq!(server_code(&e), Some(1235), "{e}");
     assert!(
         list.iter()
             .any(|r| r.0 == me && r.1 == "haoka" && r.4 == "Query"),

@@ -507,6 +507,12 @@ impl Session {
             }
         };
         let sql = text.as_deref().unwrap_or(sql);
+        if reads_backend_processlist(sql) {
+            w.err(&processlist_refused());
+            let answer = w.take_answer();
+            self.finish_statement(None, answer);
+            return Ok(());
+        }
         self.calc_found_rows = asks_calc_found_rows(sql).then_some(0);
         let routed = {
             let segs = &self.shared.schemas[schema].segments;
@@ -1047,6 +1053,10 @@ impl Handler for Session {
     ) -> HandlerResult<Option<u16>> {
         let schema = self.schema_idx();
         w.rename_in_errors(self.shared.logical_names[schema].clone());
+        if reads_backend_processlist(sql) {
+            w.err(&processlist_refused());
+            return Ok(None);
+        }
         if self.is_session_admin(sql) {
             w.prepare_ok(stmt_id, 0, 0, 0);
             self.stmts.insert(
@@ -1273,6 +1283,24 @@ fn asks_calc_found_rows(sql: &str) -> bool {
     sql.as_bytes()
         .windows(WORD.len())
         .any(|w| w[3] == b'_' && w.eq_ignore_ascii_case(WORD))
+}
+
+/// Does the statement read information_schema.PROCESSLIST? (cheap first)
+fn reads_backend_processlist(sql: &str) -> bool {
+    let has = |word: &[u8]| {
+        sql.as_bytes()
+            .windows(word.len())
+            .any(|w| w[0] | 0x20 == word[0] | 0x20 && w.eq_ignore_ascii_case(word))
+    };
+    has(b"PROCESSLIST") && has(b"information_schema")
+}
+
+fn processlist_refused() -> ErrInfo {
+    ErrInfo::new(
+        1235,
+        "42000",
+        "haoka: information_schema.PROCESSLIST would list the backend's threads; use SHOW [FULL] PROCESSLIST for the proxy's sessions",
+    )
 }
 
 /// `@v := ...` where the proxy cannot keep the variable.
