@@ -193,11 +193,14 @@ async fn session_values_and_affected_rows() {
     // another session does not see them
     let mut other = proxy.conn("sbtest").await;
     assert_eq!(one::<Option<i64>>(&mut other, "SELECT @y").await, None);
-    let e = c
-        .query_drop("SELECT @r := id FROM sbtest21")
-        .await
-        .unwrap_err();
-    assert_eq!(server_code(&e), Some(1235), "{e}");
+    for sql in [
+        "SELECT @r := id FROM sbtest21",
+        "SELECT id INTO @r FROM sbtest21 WHERE id = 1",
+        "SELECT 'w', @v + 1 INTO @w1, @w2",
+    ] {
+        let e = c.query_drop(sql).await.unwrap_err();
+        assert_eq!(server_code(&e), Some(1235), "{sql}: {e}");
+    }
     let e = c
         .query_drop("SET @r = (SELECT COUNT(*) FROM sbtest21)")
         .await

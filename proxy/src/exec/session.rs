@@ -1279,19 +1279,12 @@ impl Session {
 
 /// Does the statement ask for SQL_CALC_FOUND_ROWS? (cheap; the hot path asks)
 fn asks_calc_found_rows(sql: &str) -> bool {
-    const WORD: &[u8] = b"SQL_CALC_FOUND_ROWS";
-    sql.as_bytes()
-        .windows(WORD.len())
-        .any(|w| w[3] == b'_' && w.eq_ignore_ascii_case(WORD))
+    session_values::contains_ignore_case(sql.as_bytes(), b"SQL_CALC_FOUND_ROWS")
 }
 
 /// Does the statement read information_schema.PROCESSLIST? (cheap first)
 fn reads_backend_processlist(sql: &str) -> bool {
-    let has = |word: &[u8]| {
-        sql.as_bytes()
-            .windows(word.len())
-            .any(|w| w[0] | 0x20 == word[0] | 0x20 && w.eq_ignore_ascii_case(word))
-    };
+    let has = |word: &[u8]| session_values::contains_ignore_case(sql.as_bytes(), word);
     has(b"PROCESSLIST") && has(b"information_schema")
 }
 
@@ -1308,6 +1301,6 @@ pub(super) fn assignment_refused() -> ErrInfo {
     ErrInfo::new(
         1235,
         "42000",
-        "haoka: assigning a user variable with := inside a statement that reads tables (or a prepared statement) is not supported; use SET @v = <value>",
+        "haoka: assigning a user variable (@v := ..., INTO @v) inside a statement that reads tables, or in a prepared statement, is not supported; SELECT the value, then SET @v = <value>",
     )
 }

@@ -154,9 +154,11 @@ pub fn mentions_session_values(sql: &str) -> bool {
     contains_ignore_case(b, b"current_user")
 }
 
-fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
+/// Case-insensitive substring test, first byte compared first (hot path).
+pub fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
+    let first = needle[0].to_ascii_lowercase();
     hay.windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
+        .any(|w| w[0].to_ascii_lowercase() == first && w.eq_ignore_ascii_case(needle))
 }
 
 /// Why a statement cannot have its session values put in.
@@ -184,6 +186,8 @@ pub fn inline(
     let mut out = String::with_capacity(sql.len() + 16);
     let mut copied = 0;
     let mut i = 0;
+    // the last word was INTO: `SELECT ... INTO @v` assigns
+    let mut after_into = false;
     let replace = |out: &mut String, copied: &mut usize, start: usize, end: usize, lit: &str| {
         out.push_str(&sql[*copied..start]);
         out.push_str(lit);
@@ -243,7 +247,7 @@ pub fn inline(
                 let start = i;
                 let (name, end) = user_var_name(sql, i + 1, mode);
                 if let Some(vars) = vars {
-                    if sql[end..].trim_start().starts_with(":=") {
+                    if after_into || sql[end..].trim_start().starts_with(":=") {
                         return Err(InlineError::Assignment);
                     }
                     let lit = vars
@@ -263,6 +267,7 @@ pub fn inline(
                 }
                 let after_dot = start > 0 && b[start - 1] == b'.';
                 let word = sql[start..j].to_ascii_lowercase();
+                after_into = word == "into";
                 if !after_dot && FUNCTIONS.contains(&word.as_str()) {
                     // `name()`, or `CURRENT_USER` without parentheses
                     let mut k = j;
@@ -344,10 +349,12 @@ fn is_select_item(sql: &str, start: usize, end: usize) -> bool {
     item_start && item_end
 }
 
-/// The user variables a `SELECT ... @v := ...` assigns, in order.
+/// The user variables a `SELECT ... @v := ...` (or `... INTO @v`) assigns,
+/// in order.
 pub fn assigned_vars(sql: &str, mode: SqlMode) -> Vec<String> {
     let b = sql.as_bytes();
     let mut out: Vec<String> = Vec::new();
+    let mut after_into = false;
     let mut i = 0;
     while i < b.len() {
         match b[i] {
@@ -355,12 +362,18 @@ pub fn assigned_vars(sql: &str, mode: SqlMode) -> Vec<String> {
             b'@' if b.get(i + 1) == Some(&b'@') => i += 2,
             b'@' => {
                 let (name, end) = user_var_name(sql, i + 1, mode);
-                if sql[end..].trim_start().starts_with(":=")
-                    && !out.iter().any(|n| n.eq_ignore_ascii_case(&name))
-                {
+                let assigns = after_into || sql[end..].trim_start().starts_with(":=");
+                if assigns && !out.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
                     out.push(name);
                 }
                 i = end.max(i + 1);
+            }
+            c if is_word(c) => {
+                let start = i;
+                while i < b.len() && is_word(b[i]) {
+                    i += 1;
+                }
+                after_into = sql[start..i].eq_ignore_ascii_case("into");
             }
             _ => i += 1,
         }
@@ -462,6 +475,19 @@ mod tests {
             Err(InlineError::Assignment)
         );
         assert_eq!(
+            inline(
+                "SELECT c INTO @v FROM t",
+                &values(),
+                Some(&UserVars::new()),
+                SqlMode::default()
+            ),
+            Err(InlineError::Assignment)
+        );
+        assert_eq!(
+            inl("INSERT INTO t (a) VALUES (@y)"),
+            "INSERT INTO t (a) VALUES (7)"
+        );
+        assert_eq!(
             inline("SET @v := USER()", &values(), None, SqlMode::default()).as_deref(),
             Ok("SET @v := 'haoka@127.0.0.1'")
         );
@@ -472,6 +498,13 @@ mod tests {
         assert_eq!(
             assigned_vars("SELECT @v := 1, @`w` := @v + 1, ':=' ", SqlMode::default()),
             vec!["v".to_string(), "w".to_string()]
+        );
+        assert_eq!(
+            assigned_vars(
+                "SELECT 1, @y INTO @a, @b FROM dual WHERE @c = 1",
+                SqlMode::default()
+            ),
+            vec!["a".to_string(), "b".to_string()]
         );
     }
 
