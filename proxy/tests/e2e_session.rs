@@ -190,6 +190,17 @@ async fn session_values_and_affected_rows() {
     );
     c.query_drop("SET @y = @y + 1").await.unwrap();
     assert_eq!(one::<i64>(&mut c, "SELECT @y").await, 8);
+    // a variable keeps its value when the session's sql_mode changes
+    let mut m = proxy.conn("sbtest").await;
+    m.query_drop(r"SET @p = 'a\\b'").await.unwrap();
+    m.query_drop("SET sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')")
+        .await
+        .unwrap();
+    assert_eq!(one::<String>(&mut m, "SELECT @p").await, r"a\b");
+    assert_eq!(
+        one::<String>(&mut m, r"SELECT CONCAT(@p, '\')").await,
+        r"a\b\"
+    );
     // another session does not see them
     let mut other = proxy.conn("sbtest").await;
     assert_eq!(one::<Option<i64>>(&mut other, "SELECT @y").await, None);
@@ -206,6 +217,21 @@ async fn session_values_and_affected_rows() {
         .await
         .unwrap_err();
     assert_eq!(server_code(&e), Some(1235), "{e}");
+
+    // a session's SETs: a later SET of the same variable replaces the
+    // earlier one (a pool may send it at every checkout)
+    for n in 0..70 {
+        c.query_drop(format!("SET SESSION wait_timeout = {}", 1000 + n))
+            .await
+            .unwrap();
+    }
+    assert_eq!(one::<i64>(&mut c, "SELECT @@wait_timeout").await, 1069);
+    let e = c
+        .query_drop("SET SESSION no_such_variable = 1")
+        .await
+        .unwrap_err();
+    assert_eq!(server_code(&e), Some(1193), "{e}");
+    assert_eq!(one::<i64>(&mut c, "SELECT 1").await, 1);
 
     // shared and exclusive locks
     for clause in [

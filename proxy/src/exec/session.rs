@@ -34,6 +34,14 @@ use crate::transactions::{self as txn, Branch, BranchKind, CommitKind, Xid};
 /// timeout (a distributed deadlock shows as the latter on one shard).
 const TX_FATAL: [u16; 2] = [1213, 1205];
 
+/// A SET the session replays on its backend connections.
+pub(super) struct SessionSet {
+    /// The variables it assigns (lower case, joined): a later SET of the
+    /// same variables replaces it.
+    pub key: String,
+    pub sql: String,
+}
+
 /// A client's prepared statement.
 pub(super) struct ClientStmt {
     /// None for a statement the session answers itself (`session_admin`).
@@ -92,7 +100,7 @@ pub struct Session {
     pub(super) stmts: HashMap<u32, ClientStmt>,
     pub(super) last_insert_id: u64,
     /// SET statements replayed on every backend connection this session uses.
-    pub(super) set_sql: Vec<String>,
+    pub(super) set_sql: Vec<SessionSet>,
     pub(super) scratch: Vec<u8>,
     /// Authenticated (counted in the connection metrics).
     connected: bool,
@@ -347,8 +355,8 @@ impl Session {
         self.running(&conn);
         if !self.set_sql.is_empty() {
             conn.dirty = true;
-            for sql in &self.set_sql {
-                conn.query_drop(sql).await.map_err(wrap)?;
+            for set in &self.set_sql {
+                conn.query_drop(&set.sql).await.map_err(wrap)?;
             }
         }
         if self.in_tx() {
@@ -381,8 +389,8 @@ impl Session {
         let mut conn = self.checkout(schema, Place::Global).await.map_err(wrap)?;
         self.running(&conn);
         conn.dirty = true;
-        for sql in &self.set_sql {
-            conn.query_drop(sql).await.map_err(wrap)?;
+        for set in &self.set_sql {
+            conn.query_drop(&set.sql).await.map_err(wrap)?;
         }
         Ok(conn)
     }
@@ -915,13 +923,16 @@ impl Session {
             }
             SessionCommand::SetNames { charset, collation } => {
                 let cs = charset.to_ascii_lowercase();
-                self.set_sql.retain(|s| !s.starts_with("SET NAMES "));
+                self.set_sql.retain(|s| s.key != "names");
                 if !matches!(cs.as_str(), "utf8mb4" | "utf8" | "utf8mb3") || collation.is_some() {
                     let mut sql = format!("SET NAMES {charset}");
                     if let Some(c) = collation {
                         sql.push_str(&format!(" COLLATE {c}"));
                     }
-                    self.set_sql.push(sql);
+                    self.set_sql.push(SessionSet {
+                        key: "names".into(),
+                        sql,
+                    });
                 }
             }
             SessionCommand::SetAutocommit(on) => {
@@ -940,15 +951,27 @@ impl Session {
                         return Ok(());
                     }
                 }
-                if self.set_sql.len() >= 64 {
+                let key = variables
+                    .iter()
+                    .map(|v| v.trim_start_matches('@').to_ascii_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                // A SET that reads no variable (`sql_mode = CONCAT(@@sql_mode,
+                // ...)` does) makes an earlier SET of the same ones moot.
+                let absolute = !key.is_empty() && !sql.contains('@');
+                let replaces = absolute && self.set_sql.iter().any(|s| s.key == key);
+                if self.set_sql.len() >= 64 && !replaces {
                     w.err(&ErrInfo::new(
                         1235,
                         "42000",
-                        "haoka: a session keeps at most 64 SET statements; use COM_RESET_CONNECTION",
+                        "haoka: a session keeps at most 64 SET statements of different variables; use COM_RESET_CONNECTION",
                     ));
                     return Ok(());
                 }
-                self.set_sql.push(sql);
+                self.set_sql.push(SessionSet {
+                    key: key.clone(),
+                    sql,
+                });
                 // A backend checks it (and says what sql_mode it makes).
                 let reads_mode = variables
                     .iter()
@@ -957,6 +980,14 @@ impl Session {
                     self.set_sql.pop();
                     w.err(&e);
                     return Ok(());
+                }
+                // The new value replaces an earlier SET of the same variables.
+                let last = self.set_sql.len() - 1;
+                if let Some(i) = self.set_sql[..last]
+                    .iter()
+                    .position(|s| absolute && s.key == key)
+                {
+                    self.set_sql.remove(i);
                 }
             }
         }

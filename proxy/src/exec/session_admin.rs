@@ -381,7 +381,7 @@ impl Session {
         let mut conn = self.upkeep_conn(schema).await?;
         let wrap = |s: &Session, e| backend_err(&s.shared, schema, Place::Global, e);
         let mut result = Ok(());
-        if let Some(replay) = session_values::replay_sql(&self.user_vars) {
+        if let Some(replay) = session_values::replay_sql(&self.user_vars, self.sql_mode) {
             result = conn.query_drop(&replay).await.map_err(|e| wrap(self, e));
         }
         if result.is_ok() {
@@ -422,8 +422,8 @@ impl Session {
                 Ok(r) => {
                     if let Some(row) = r.rows.first() {
                         for ((name, col), v) in names.iter().zip(&r.columns).zip(row) {
-                            let lit = session_values::var_literal(col, v, self.sql_mode);
-                            self.user_vars.insert(name.to_lowercase(), lit);
+                            let value = session_values::var_value(col, v);
+                            self.user_vars.insert(name.to_lowercase(), value);
                         }
                     }
                 }

@@ -47,9 +47,43 @@ pub struct SessionValues {
     pub error_count: u64,
 }
 
-/// User variables by lower-cased name (MySQL's are case-insensitive), each
-/// as the SQL literal that gives its value back with its type.
-pub type UserVars = HashMap<String, String>;
+/// User variables by lower-cased name (MySQL's are case-insensitive).
+pub type UserVars = HashMap<String, VarValue>;
+
+/// A user variable's value, with the type the backend gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VarValue {
+    Null,
+    /// Integer or decimal, as the backend wrote it.
+    Number(String),
+    Double(String),
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+impl VarValue {
+    /// The literal that gives the value back with its type, under `mode`
+    /// (the session's sql_mode when the literal is used).
+    pub fn literal(&self, mode: SqlMode) -> String {
+        match self {
+            VarValue::Null => "NULL".into(),
+            VarValue::Number(n) => n.clone(),
+            // keeps the value a DOUBLE
+            VarValue::Double(d) if !d.contains(['e', 'E']) => format!("{d}e0"),
+            VarValue::Double(d) => d.clone(),
+            VarValue::Text(t) => quote_string(t, mode),
+            VarValue::Binary(b) => {
+                let mut hex = String::with_capacity(b.len() * 2 + 3);
+                hex.push_str("X'");
+                for byte in b {
+                    hex.push_str(&format!("{byte:02X}"));
+                }
+                hex.push('\'');
+                hex
+            }
+        }
+    }
+}
 
 impl SessionValues {
     /// The literal for `name` (lower case: a function or a system variable).
@@ -90,39 +124,31 @@ pub fn quote_string(s: &str, mode: SqlMode) -> String {
     out
 }
 
-/// The literal that gives a user variable's value back with its type, from
-/// the column the backend described it with (`SELECT @v`).
-pub fn var_literal(col: &ColumnDef, v: &Value, mode: SqlMode) -> String {
-    let Value::Bytes(b) = v else {
-        return match v {
-            Value::NULL => "NULL".into(),
-            other => other.as_sql(mode.no_backslash_escapes),
-        };
+/// A user variable's value from the column the backend described it with
+/// (`SELECT @v`).
+pub fn var_value(col: &ColumnDef, v: &Value) -> VarValue {
+    let b = match v {
+        Value::NULL => return VarValue::Null,
+        Value::Bytes(b) => b,
+        Value::Int(i) => return VarValue::Number(i.to_string()),
+        Value::UInt(u) => return VarValue::Number(u.to_string()),
+        Value::Double(d) => return VarValue::Double(format!("{d:e}")),
+        other => return VarValue::Text(other.as_sql(true).trim_matches('\'').to_string()),
     };
-    let text = String::from_utf8_lossy(b);
+    let text = || String::from_utf8_lossy(b).into_owned();
     use ColumnType::*;
     match col.column.column_type() {
-        MYSQL_TYPE_NULL => "NULL".into(),
+        MYSQL_TYPE_NULL => VarValue::Null,
         MYSQL_TYPE_TINY
         | MYSQL_TYPE_SHORT
         | MYSQL_TYPE_LONG
         | MYSQL_TYPE_INT24
         | MYSQL_TYPE_LONGLONG
         | MYSQL_TYPE_DECIMAL
-        | MYSQL_TYPE_NEWDECIMAL => text.into_owned(),
-        // keeps the value a DOUBLE
-        MYSQL_TYPE_DOUBLE | MYSQL_TYPE_FLOAT if !text.contains(['e', 'E']) => format!("{text}e0"),
-        MYSQL_TYPE_DOUBLE | MYSQL_TYPE_FLOAT => text.into_owned(),
-        _ if col.column.character_set() == 63 => {
-            let mut hex = String::with_capacity(b.len() * 2 + 3);
-            hex.push_str("X'");
-            for byte in b {
-                hex.push_str(&format!("{byte:02X}"));
-            }
-            hex.push('\'');
-            hex
-        }
-        _ => quote_string(&text, mode),
+        | MYSQL_TYPE_NEWDECIMAL => VarValue::Number(text()),
+        MYSQL_TYPE_DOUBLE | MYSQL_TYPE_FLOAT => VarValue::Double(text()),
+        _ if col.column.character_set() == 63 => VarValue::Binary(b.clone()),
+        _ => VarValue::Text(text()),
     }
 }
 
@@ -252,9 +278,8 @@ pub fn inline(
                     }
                     let lit = vars
                         .get(&name.to_lowercase())
-                        .map(String::as_str)
-                        .unwrap_or("NULL");
-                    replace(&mut out, &mut copied, start, end, lit);
+                        .map_or_else(|| "NULL".to_string(), |v| v.literal(mode));
+                    replace(&mut out, &mut copied, start, end, &lit);
                 }
                 i = end.max(i + 1);
                 continue;
@@ -392,13 +417,13 @@ pub fn only_user_vars(names: &[String]) -> bool {
 }
 
 /// `SET @a = lit, ...` giving a backend connection the session's variables.
-pub fn replay_sql(vars: &UserVars) -> Option<String> {
+pub fn replay_sql(vars: &UserVars, mode: SqlMode) -> Option<String> {
     if vars.is_empty() {
         return None;
     }
     let parts: Vec<String> = vars
         .iter()
-        .map(|(name, lit)| format!("@`{}` = {lit}", name.replace('`', "``")))
+        .map(|(name, v)| format!("@`{}` = {}", name.replace('`', "``"), v.literal(mode)))
         .collect();
     Some(format!("SET {}", parts.join(", ")))
 }
@@ -424,8 +449,8 @@ mod tests {
 
     fn inl(sql: &str) -> String {
         let mut vars = UserVars::new();
-        vars.insert("y".into(), "7".into());
-        vars.insert("s".into(), "'a''b'".into());
+        vars.insert("y".into(), VarValue::Number("7".into()));
+        vars.insert("s".into(), VarValue::Text("a'b".into()));
         inline(sql, &values(), Some(&vars), SqlMode::default()).unwrap()
     }
 
@@ -506,6 +531,19 @@ mod tests {
             ),
             vec!["a".to_string(), "b".to_string()]
         );
+    }
+
+    #[test]
+    fn variables_are_written_for_the_mode_they_are_used_in() {
+        let nb = SqlMode {
+            no_backslash_escapes: true,
+            ansi_quotes: false,
+        };
+        let t = VarValue::Text(r"C:\new".into());
+        assert_eq!(t.literal(SqlMode::default()), r"'C:\\new'");
+        assert_eq!(t.literal(nb), r"'C:\new'");
+        assert_eq!(VarValue::Double("1.5".into()).literal(nb), "1.5e0");
+        assert_eq!(VarValue::Binary(vec![0, 255]).literal(nb), "X'00FF'");
     }
 
     #[test]
