@@ -105,11 +105,26 @@ impl Pool {
     /// Creates the pool; must be called inside a tokio runtime (starts the
     /// reaper). Connections are opened lazily and by the reaper.
     pub fn new(backend: BackendConfig, cfg: PoolConfig) -> Self {
+        Pool::start(backend, cfg, Arc::new(Health::default()))
+    }
+
+    /// A pool to the same server whose connections say CLIENT_FOUND_ROWS at
+    /// their handshake (an UPDATE answers the rows it matched), sharing this
+    /// pool's circuit breaker: a server down for one is down for both.
+    pub fn found_rows_sibling(&self) -> Pool {
+        let backend = BackendConfig {
+            found_rows: true,
+            ..self.inner.backend.clone()
+        };
+        Pool::start(backend, self.inner.cfg.clone(), self.inner.health.clone())
+    }
+
+    fn start(backend: BackendConfig, cfg: PoolConfig, health: Arc<Health>) -> Self {
         let inner = Arc::new(Inner {
             target: backend.target(),
             permits: Arc::new(Semaphore::new(cfg.max_size)),
             idle: Mutex::new(VecDeque::new()),
-            health: Arc::new(Health::default()),
+            health,
             backend,
             cfg,
         });

@@ -112,9 +112,12 @@ impl Session {
         };
         match first {
             Ok(resp) => {
+                let failed = matches!(resp, Response::Err(_));
                 forward_response(&mut conn, w, resp).await?;
-                let warnings = conn.warnings();
-                self.after_on_conn(&mut conn, warnings).await;
+                if !failed {
+                    let warnings = conn.warnings();
+                    self.after_on_conn(&mut conn, warnings).await;
+                }
             }
             Err(e) => w.err(&backend_err(&self.shared, schema, place, e)),
         }

@@ -172,17 +172,15 @@ impl Shared {
         };
         let mut schemas = Vec::new();
         for schema in &rules.schemas {
-            let primaries = |found_rows: bool| -> Vec<Pool> {
-                (0..schema.shards.len())
-                    .map(|i| {
-                        let mut target = primary_target(&rules, schema, Place::Data(i), cfg);
-                        target.found_rows = found_rows;
-                        Pool::new(target, pool_cfg.clone())
-                    })
-                    .collect()
-            };
-            let data = primaries(false);
-            let data_found_rows = primaries(true);
+            let data: Vec<Pool> = (0..schema.shards.len())
+                .map(|i| {
+                    Pool::new(
+                        primary_target(&rules, schema, Place::Data(i), cfg),
+                        pool_cfg.clone(),
+                    )
+                })
+                .collect();
+            let data_found_rows = data.iter().map(Pool::found_rows_sibling).collect();
             let replicas = ReplicaSet::new(
                 (0..schema.shards.len())
                     .map(|i| replica_pools(&rules, schema, Place::Data(i), cfg, &pool_cfg))
@@ -191,13 +189,7 @@ impl Shared {
             );
             let global_target = primary_target(&rules, schema, Place::Global, cfg);
             let global = Pool::new(global_target.clone(), pool_cfg.clone());
-            let global_found_rows = Pool::new(
-                backend::BackendConfig {
-                    found_rows: true,
-                    ..global_target.clone()
-                },
-                pool_cfg.clone(),
-            );
+            let global_found_rows = global.found_rows_sibling();
             let seq_pool = mysql_async::Pool::new(
                 mysql_async::OptsBuilder::default()
                     .ip_or_hostname(global_target.host.clone())

@@ -366,7 +366,7 @@ impl Session {
         }
         if let Some(e) = failure {
             drop(streams);
-            self.collect(schema, tasks).await;
+            self.collect(schema, tasks, false).await;
             let e = self.shard_error(e, false);
             self.shared.metrics.error(e.code);
             w.err(&e);
@@ -375,7 +375,7 @@ impl Session {
         let first = defs.swap_remove(0);
         if first.is_empty() {
             drop(streams);
-            self.collect(schema, tasks).await;
+            self.collect(schema, tasks, false).await;
             w.ok_simple(0, 0);
             return Ok(());
         }
@@ -394,7 +394,7 @@ impl Session {
         let (out, mut merged) = match merge(spec, metas, streams) {
             Ok(x) => x,
             Err(e) => {
-                self.collect(schema, tasks).await;
+                self.collect(schema, tasks, false).await;
                 w.err(&ErrInfo::new(
                     1105,
                     "HY000",
@@ -430,7 +430,7 @@ impl Session {
                 Ok(None) => {
                     // The shards' warnings add up (their connections first).
                     drop(merged);
-                    let warnings = self.collect(schema, std::mem::take(&mut tasks)).await;
+                    let warnings = self.collect(schema, std::mem::take(&mut tasks), true).await;
                     w.end_result(warnings, self.status_after_shards());
                     return result;
                 }
@@ -442,23 +442,27 @@ impl Session {
             }
         }
         drop(merged);
-        self.collect(schema, tasks).await;
+        self.collect(schema, tasks, false).await;
         result
     }
 
-    /// Takes the connections back from finished shard tasks, with their
-    /// warnings (fetched, and their count summed) and found rows.
+    /// Takes the connections back from finished shard tasks; after a whole
+    /// result (`done`), with their warnings (fetched, and their count
+    /// summed) and found rows.
     async fn collect(
         &mut self,
         schema: usize,
         tasks: Vec<(Place, JoinHandle<Option<PooledConn>>)>,
+        done: bool,
     ) -> u16 {
         let mut warnings = 0u16;
         for (place, handle) in tasks {
             if let Ok(Some(mut conn)) = handle.await {
-                let n = conn.warnings();
-                warnings = warnings.saturating_add(n);
-                self.after_on_conn(&mut conn, n).await;
+                if done {
+                    let n = conn.warnings();
+                    warnings = warnings.saturating_add(n);
+                    self.after_on_conn(&mut conn, n).await;
+                }
                 self.give_back(schema, place, conn).await;
             }
         }
