@@ -442,6 +442,9 @@ async fn kill_uses_proxy_session_ids() {
             started.elapsed() < Duration::from_secs(15),
             "{marker}: KILL QUERY did not cancel ({r:?})"
         );
+        // what MariaDB answers a killed statement (drivers map it to a cancel)
+        let e = r.expect_err("the statement was cancelled");
+        assert_eq!(server_code(&e), Some(1317), "{marker}: {e}");
         assert!(
             wait_backend(&mut root, marker, 0).await,
             "{marker} still running"

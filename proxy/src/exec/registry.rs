@@ -6,6 +6,7 @@
 //! thread.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -57,6 +58,8 @@ pub struct SessionEntry {
     pub host: String,
     state: Mutex<EntryState>,
     ended: watch::Sender<bool>,
+    /// KILL QUERY hit the running command.
+    interrupted: AtomicBool,
 }
 
 struct EntryState {
@@ -94,6 +97,7 @@ impl SessionEntry {
                 running: Vec::new(),
             }),
             ended: watch::channel(false).0,
+            interrupted: AtomicBool::new(false),
         })
     }
 
@@ -103,6 +107,7 @@ impl SessionEntry {
 
     /// A command starts (`info`: its statement text, if any).
     pub fn begin(&self, command: &'static str, info: Option<&str>) {
+        self.interrupted.store(false, Ordering::Relaxed);
         self.with(|s| {
             s.command = command;
             s.since = Instant::now();
@@ -137,15 +142,22 @@ impl SessionEntry {
 
     /// KILL QUERY: cancels the running statement on every backend connection it uses.
     pub async fn kill_query(&self) {
+        self.interrupted.store(true, Ordering::Relaxed);
         let running = self.with(|s| s.running.clone()).unwrap_or_default();
         for c in running {
             c.cancel().await;
         }
     }
 
+    /// Was the running command cancelled by KILL QUERY (so a shard's failure
+    /// mid-result is that)?
+    pub fn interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::Relaxed)
+    }
+
     /// KILL CONNECTION: cancels the statement and ends the session.
     pub async fn kill_connection(&self) {
-        let _ = self.ended.send(true);
+        self.ended.send_replace(true);
         self.kill_query().await;
     }
 

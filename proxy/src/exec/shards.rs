@@ -436,7 +436,16 @@ impl Session {
                 }
                 Err(e) => {
                     // An ERR packet ends a result set that already started.
-                    w.err(&ErrInfo::new(1105, "HY000", format!("haoka: {e}")));
+                    if self.entry.as_ref().is_some_and(|e| e.interrupted()) {
+                        // KILL QUERY: what MariaDB answers a killed statement
+                        w.err(&ErrInfo::new(
+                            1317,
+                            "70100",
+                            "Query execution was interrupted",
+                        ));
+                    } else {
+                        w.err(&ErrInfo::new(1105, "HY000", format!("haoka: {e}")));
+                    }
                     break;
                 }
             }
