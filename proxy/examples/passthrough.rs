@@ -29,6 +29,7 @@ fn main() -> anyhow::Result<()> {
         password: String::new(),
         database: None,
         connect_timeout: Duration::from_secs(5),
+        found_rows: false,
     };
     let users: HashMap<String, String> = [
         ("root".to_string(), String::new()),

@@ -27,6 +27,7 @@ async fn main() {
         password: String::new(),
         database: None,
         connect_timeout: Duration::from_secs(5),
+        found_rows: false,
     };
     let mut held = Connection::connect(&cfg).await.expect("MariaDB on 3306");
     let pool = Pool::new(cfg, PoolConfig::default());

@@ -153,6 +153,9 @@ pub struct UserConfig {
     /// Logical schemas this user may use; empty = all.
     #[serde(default)]
     pub schemas: Vec<String>,
+    /// May see and KILL every user's sessions (others: only their own).
+    #[serde(default)]
+    pub admin: bool,
 }
 
 impl std::fmt::Debug for UserConfig {
@@ -161,6 +164,7 @@ impl std::fmt::Debug for UserConfig {
         f.debug_struct("UserConfig")
             .field("name", &self.name)
             .field("schemas", &self.schemas)
+            .field("admin", &self.admin)
             .finish_non_exhaustive()
     }
 }

@@ -173,6 +173,7 @@ async fn caching_sha2_fast_auth_against_our_frontend() {
         password: PASSWORD.into(),
         database: Some(DB.into()),
         connect_timeout: Duration::from_secs(5),
+        found_rows: false,
     };
     let mut c = Connection::connect(&cfg).await.unwrap();
     let r = c
@@ -249,6 +250,7 @@ async fn caching_sha2_full_auth_with_rsa() {
         password: "full-auth-pw".into(),
         database: None,
         connect_timeout: Duration::from_secs(5),
+        found_rows: false,
     };
     let c = Connection::connect(&cfg).await.unwrap();
     assert_eq!(c.server_version(), "8.0.36");

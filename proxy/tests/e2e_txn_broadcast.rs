@@ -92,14 +92,17 @@ async fn broadcast_writes_change_every_copy_or_none() {
     let deleted = copies(&t).await;
 
     let msg = err.to_string();
-    assert!(msg.contains("haoka_s3"), "names the shard: {msg}");
+    assert!(msg.contains("shard 3 (haoka)"), "names the shard: {msg}");
     assert!(msg.contains("no shard changed"), "{msg}");
     let mut want = vec![None; 9];
     want[3] = Some("conflict".to_string());
     assert_eq!(after_insert, want, "only shard 3's own row");
     assert_eq!(inserted, vec![Some("x".to_string()); 9]);
     let msg = upd.expect_err("the global copy refuses").to_string();
-    assert!(msg.contains("haoka_global"), "names the shard: {msg}");
+    assert!(
+        msg.contains("shard global (haoka)"),
+        "names the shard: {msg}"
+    );
     assert!(msg.contains("this copy refuses the change"), "{msg}");
     assert_eq!(
         after_update,

@@ -22,6 +22,7 @@ fn cfg(port: u16, user: &str, password: &str, db: &str) -> BackendConfig {
         password: password.into(),
         database: Some(db.into()),
         connect_timeout: Duration::from_secs(5),
+        found_rows: false,
     }
 }
 

@@ -28,6 +28,9 @@ pub struct BackendConfig {
     pub password: String,
     pub database: Option<String>,
     pub connect_timeout: Duration,
+    /// CLIENT_FOUND_ROWS: an UPDATE answers the rows it matched, not the
+    /// rows it changed (what the proxy's client asked for at its handshake).
+    pub found_rows: bool,
 }
 
 impl BackendConfig {
@@ -310,6 +313,9 @@ impl Connection {
             NATIVE_PASSWORD.to_string()
         };
         let mut caps = CLIENT_CAPS & server_caps | CLIENT_PROTOCOL_41;
+        if cfg.found_rows {
+            caps |= CLIENT_FOUND_ROWS & server_caps;
+        }
         if cfg.database.is_some() {
             caps |= CLIENT_CONNECT_WITH_DB & server_caps;
         }

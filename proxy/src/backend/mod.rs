@@ -16,5 +16,5 @@ pub mod result;
 pub use conn::{BackendConfig, Connection, Prepared, QueryResult, Response};
 pub use error::BackendError;
 pub use health::{BackendState, Health, HealthSnapshot};
-pub use pool::{Pool, PoolConfig, PooledConn};
+pub use pool::{Canceller, Pool, PoolConfig, PooledConn};
 pub use result::{decode_binary_row, decode_text_row, parse_column, ColumnDef};

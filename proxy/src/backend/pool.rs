@@ -105,11 +105,26 @@ impl Pool {
     /// Creates the pool; must be called inside a tokio runtime (starts the
     /// reaper). Connections are opened lazily and by the reaper.
     pub fn new(backend: BackendConfig, cfg: PoolConfig) -> Self {
+        Pool::start(backend, cfg, Arc::new(Health::default()))
+    }
+
+    /// A pool to the same server whose connections say CLIENT_FOUND_ROWS at
+    /// their handshake (an UPDATE answers the rows it matched), sharing this
+    /// pool's circuit breaker: a server down for one is down for both.
+    pub fn found_rows_sibling(&self) -> Pool {
+        let backend = BackendConfig {
+            found_rows: true,
+            ..self.inner.backend.clone()
+        };
+        Pool::start(backend, self.inner.cfg.clone(), self.inner.health.clone())
+    }
+
+    fn start(backend: BackendConfig, cfg: PoolConfig, health: Arc<Health>) -> Self {
         let inner = Arc::new(Inner {
             target: backend.target(),
             permits: Arc::new(Semaphore::new(cfg.max_size)),
             idle: Mutex::new(VecDeque::new()),
-            health: Arc::new(Health::default()),
+            health,
             backend,
             cfg,
         });
@@ -192,6 +207,27 @@ impl Pool {
     }
 }
 
+/// Cancels the statement a backend connection runs (`KILL QUERY` of its
+/// thread over a fresh connection to the same server).
+#[derive(Debug, Clone)]
+pub struct Canceller {
+    pool: Weak<Inner>,
+    thread_id: u32,
+}
+
+impl Canceller {
+    /// The backend's thread id of the connection.
+    pub fn thread_id(&self) -> u32 {
+        self.thread_id
+    }
+
+    pub async fn cancel(&self) {
+        if let Some(pool) = self.pool.upgrade() {
+            kill_statement(pool, self.thread_id).await;
+        }
+    }
+}
+
 /// A checked-out connection; returns to the pool on drop if reusable.
 pub struct PooledConn {
     conn: Option<Connection>,
@@ -212,6 +248,14 @@ impl PooledConn {
         let default = self.pool.upgrade().and_then(|p| p.cfg.query_timeout);
         if let Some(c) = self.conn.as_mut() {
             c.set_query_timeout(timeout.or(default));
+        }
+    }
+
+    /// A handle that cancels what this connection runs, from another task.
+    pub fn canceller(&self) -> Canceller {
+        Canceller {
+            pool: self.pool.clone(),
+            thread_id: self.conn.as_ref().map_or(0, |c| c.connection_id()),
         }
     }
 
@@ -323,8 +367,8 @@ async fn reaper(pool: Weak<Inner>) {
     }
 }
 
-/// Kills what a timed-out connection was running, over a fresh connection
-/// (the timed-out one is closed by the caller).
+/// Kills what a connection is running, over a fresh connection (a timed-out
+/// one is closed by the caller).
 async fn kill_statement(pool: Arc<Inner>, thread_id: u32) {
     let r = async {
         let mut c = Connection::connect(&pool.backend).await?;
@@ -333,11 +377,11 @@ async fn kill_statement(pool: Arc<Inner>, thread_id: u32) {
     }
     .await;
     match r {
-        Ok(()) => debug!(target = %pool.target, thread_id, "killed a timed-out statement"),
+        Ok(()) => debug!(target = %pool.target, thread_id, "killed a backend statement"),
         // 1094: the thread already ended.
         Err(BackendError::Server(e)) if e.code == 1094 => {}
         Err(e) => {
-            warn!(target = %pool.target, thread_id, error = %e, "could not kill a timed-out statement")
+            warn!(target = %pool.target, thread_id, error = %e, "could not kill a backend statement")
         }
     }
 }

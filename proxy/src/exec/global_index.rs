@@ -22,7 +22,9 @@ use mysql_common::value::Value;
 
 use super::session::{backend_err, Session};
 use crate::protocol::{ErrInfo, OkInfo};
-use crate::route::{PendingLookup, ShardPlan, StmtKind, Target};
+use crate::route::{
+    parse_statements, string_value, PendingLookup, ShardPlan, SqlMode, StmtKind, Target,
+};
 use crate::rules::{KeyValue, Place, ShardedTable, TableRule};
 
 /// What a write on an indexed table must also do.
@@ -49,10 +51,10 @@ fn assigned_literal(
     sql: &str,
     column: &str,
     covering: &[String],
+    mode: SqlMode,
 ) -> Result<Option<String>, String> {
     use sqlparser::ast::{AssignmentTarget, Expr, Statement, Value as V};
-    let stmts = sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::MySqlDialect {}, sql)
-        .map_err(|e| e.to_string())?;
+    let stmts = parse_statements(sql, mode).map_err(|e| e.to_string())?;
     let Some(Statement::Update(u)) = stmts.first() else {
         return Ok(None);
     };
@@ -71,7 +73,8 @@ fn assigned_literal(
         }
         found = Some(match &a.value {
             Expr::Value(v) => match &v.value {
-                V::SingleQuotedString(s) | V::DoubleQuotedString(s) => s.clone(),
+                V::SingleQuotedString(s) => string_value(s, '\'', mode),
+                V::DoubleQuotedString(s) => string_value(s, '"', mode),
                 V::Number(n, _) => n.to_string(),
                 _ => return Err(format!("assigns {column} something else than a literal")),
             },
@@ -81,11 +84,11 @@ fn assigned_literal(
     Ok(found)
 }
 
-/// `UPDATE `t` SET ... <rest>` -> `SELECT cols FROM `t` <rest> FOR UPDATE`.
-fn locking_select_of_update(sql: &str, base: &str, cols: &str) -> Option<String> {
+/// `UPDATE `t` SET ... <rest>` -> `SELECT cols FROM `t` <rest> FOR UPDATE`
+/// (literals of `<rest>` kept as written).
+fn locking_select_of_update(sql: &str, base: &str, cols: &str, mode: SqlMode) -> Option<String> {
     use sqlparser::ast::Statement;
-    let stmts =
-        sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::MySqlDialect {}, sql).ok()?;
+    let stmts = parse_statements(sql, mode).ok()?;
     let Some(Statement::Update(u)) = stmts.first() else {
         return None;
     };
@@ -205,7 +208,7 @@ impl Session {
             return Ok(None);
         };
         let new_value = if plan.kind == StmtKind::Update {
-            match assigned_literal(&first.sql, &gi.column, &gi.covering) {
+            match assigned_literal(&first.sql, &gi.column, &gi.covering, self.sql_mode) {
                 Ok(Some(v)) => Some(v),
                 Ok(None) => return Ok(None),
                 Err(why) => {
@@ -262,7 +265,7 @@ impl Session {
         for t in targets {
             let select = match u.new_value {
                 None => locking_select(&t.sql, &u.base, &cols),
-                Some(_) => locking_select_of_update(&t.sql, &u.base, &cols),
+                Some(_) => locking_select_of_update(&t.sql, &u.base, &cols, self.sql_mode),
             };
             let Some(select) = select else {
                 return vec![(
@@ -465,6 +468,8 @@ impl Session {
 mod tests {
     use super::*;
 
+    const M: SqlMode = SqlMode::DEFAULT;
+
     #[test]
     fn delete_becomes_a_locking_select() {
         let sql = "DELETE FROM `sim_card` WHERE iccid = '8986' LIMIT 1";
@@ -487,28 +492,40 @@ mod tests {
         let sql = "UPDATE `sim_card` SET status = '02', iccid = '8986' WHERE card_id = 5";
         assert_eq!(updated_table(sql), Some("sim_card"));
         assert_eq!(
-            assigned_literal(sql, "iccid", &cov),
+            assigned_literal(sql, "iccid", &cov, M),
             Ok(Some("8986".into()))
         );
         assert_eq!(
-            assigned_literal("UPDATE `sim_card` SET status = '02'", "iccid", &cov),
+            assigned_literal("UPDATE `sim_card` SET status = '02'", "iccid", &cov, M),
             Ok(None)
         );
         assert!(assigned_literal(
             "UPDATE `sim_card` SET iccid = CONCAT(iccid, '1')",
             "iccid",
-            &cov
+            &cov,
+            M
         )
         .is_err());
         assert!(assigned_literal(
             "UPDATE `sim_card` SET iccid = '1', card_id = 2",
             "iccid",
-            &cov
+            &cov,
+            M
         )
         .is_err());
         assert_eq!(
-            locking_select_of_update(sql, "sim_card", "`iccid`, `card_id`").as_deref(),
+            locking_select_of_update(sql, "sim_card", "`iccid`, `card_id`", M).as_deref(),
             Some("SELECT `iccid`, `card_id` FROM `sim_card` WHERE card_id = 5 FOR UPDATE")
+        );
+        // literals of the WHERE clause come back as written
+        let sql = r"UPDATE `sim_card` SET iccid = 'a\\b' WHERE note = 'C:\\new\'s'";
+        assert_eq!(
+            assigned_literal(sql, "iccid", &cov, M),
+            Ok(Some(r"a\b".into()))
+        );
+        assert_eq!(
+            locking_select_of_update(sql, "sim_card", "`iccid`", M).as_deref(),
+            Some(r"SELECT `iccid` FROM `sim_card` WHERE note = 'C:\\new\'s' FOR UPDATE")
         );
     }
 }

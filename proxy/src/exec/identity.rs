@@ -94,30 +94,15 @@ impl ServerIdentity {
         Self::from_backend(FALLBACK_BACKEND_VERSION)
     }
 
-    /// Session expressions the proxy answers itself, and the replacement
-    /// text for each (lower-case needles, see `session::replace_session_value`).
-    pub fn substitutions(&self) -> Vec<(String, String)> {
-        let version = quote(&self.version);
-        let comment = quote(&self.comment);
-        let mut subs: Vec<(String, String)> = [
-            ("version()", &version),
-            ("@@version", &version),
-            ("@@global.version", &version),
-            ("@@session.version", &version),
-            ("@@version_comment", &comment),
-            ("@@global.version_comment", &comment),
-        ]
-        .into_iter()
-        .map(|(n, v)| (n.to_string(), v.clone()))
-        .collect();
-        if !self.has_transaction_vars {
-            for scope in ["", "session.", "global.", "local."] {
-                for (mysql8, mariadb) in TRANSACTION_VARS {
-                    subs.push((format!("@@{scope}{mysql8}"), format!("@@{scope}{mariadb}")));
-                }
-            }
+    /// MySQL 8 variable names the backends lack, with the names they know
+    /// (empty when the backends know them); session_values.rs renames them
+    /// in statements.
+    pub fn renamed_variables(&self) -> &'static [(&'static str, &'static str)] {
+        if self.has_transaction_vars {
+            &[]
+        } else {
+            &TRANSACTION_VARS
         }
-        subs
     }
 
     /// A SET statement with MySQL 8 names the backend lacks mapped.
@@ -162,10 +147,6 @@ const TRANSACTION_VARS: [(&str, &str); 2] = [
     ("transaction_isolation", "tx_isolation"),
     ("transaction_read_only", "tx_read_only"),
 ];
-
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
-}
 
 /// The MariaDB collation for a MySQL 8 `utf8mb4_0900_*` one: `_bin` and
 /// `_as_cs` compare by code point (utf8mb4_bin), every other 0900 collation

@@ -44,7 +44,7 @@ fn param_column() -> Column {
 }
 
 /// Writes a whole result set (columns, rows, terminator).
-fn write_result(
+pub(super) fn write_result(
     w: &mut ResponseWriter<'_>,
     cols: &[Column],
     rows: &[Vec<Value>],
@@ -98,7 +98,14 @@ impl Session {
             Err(e) => Err(e),
         };
         match first {
-            Ok(resp) => forward_response(&mut conn, w, resp).await?,
+            Ok(resp) => {
+                let failed = matches!(resp, Response::Err(_));
+                forward_response(&mut conn, w, resp).await?;
+                if !failed {
+                    let warnings = conn.warnings();
+                    self.after_on_conn(&mut conn, warnings).await;
+                }
+            }
             Err(e) => w.err(&backend_err(&self.shared, schema, place, e)),
         }
         self.give_back(schema, place, conn).await;
@@ -164,7 +171,7 @@ impl Session {
                 if let Some(show) = super::identity::show_variables(&sql) {
                     return self.show_variables(schema, show, binary, w).await;
                 }
-                self.inline_session_values(&sql)
+                sql
             }
         };
         let sql = match self.logical_catalog(schema, &sql).await {
@@ -412,7 +419,9 @@ impl Session {
             let Ok(s) = std::str::from_utf8(b) else {
                 return v;
             };
-            let mut out = s.to_string();
+            // One shard's counter is not the logical table's (ids come from
+            // sequences): SHOW CREATE TABLE shows none.
+            let mut out = without_auto_increment(s);
             for p in &physical {
                 if out == *p {
                     out = table.to_string();
@@ -693,5 +702,38 @@ impl Session {
         }
         self.give_back(schema, place, conn).await;
         Ok(())
+    }
+}
+
+/// `... ) ENGINE=InnoDB AUTO_INCREMENT=42 DEFAULT ...` without the
+/// `AUTO_INCREMENT=42` table option (a column's AUTO_INCREMENT stays).
+fn without_auto_increment(create: &str) -> String {
+    const OPT: &str = " AUTO_INCREMENT=";
+    let Some(at) = create.rfind(OPT) else {
+        return create.to_string();
+    };
+    let digits = create[at + OPT.len()..]
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .count();
+    if digits == 0 || !create[..at].contains(')') {
+        return create.to_string();
+    }
+    format!("{}{}", &create[..at], &create[at + OPT.len() + digits..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_table_loses_the_shards_auto_increment() {
+        assert_eq!(
+            without_auto_increment(
+                "CREATE TABLE `t` (\n  `id` int NOT NULL AUTO_INCREMENT\n) ENGINE=InnoDB AUTO_INCREMENT=42 DEFAULT CHARSET=utf8mb4"
+            ),
+            "CREATE TABLE `t` (\n  `id` int NOT NULL AUTO_INCREMENT\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+        );
+        assert_eq!(without_auto_increment("Field"), "Field");
     }
 }

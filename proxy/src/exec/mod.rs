@@ -4,13 +4,17 @@
 
 pub mod backend_status;
 pub mod catalog;
+pub mod diagnostics;
 mod global_index;
 pub mod identity;
 pub mod local;
 pub mod metrics;
 pub mod placement;
+pub mod registry;
 pub mod segments;
 pub mod session;
+mod session_admin;
+pub mod session_values;
 pub mod shards;
 
 use std::collections::HashMap;
@@ -32,6 +36,11 @@ pub use session::Session;
 pub struct SchemaRuntime {
     pub data: Vec<Pool>,
     pub global: Pool,
+    /// The same primaries, connected with CLIENT_FOUND_ROWS, for clients
+    /// that asked for it (UPDATE answers matched rows): a backend connection
+    /// gets the flag at its handshake, so the two kinds are pooled apart.
+    pub data_found_rows: Vec<Pool>,
+    pub global_found_rows: Pool,
     pub segments: SegmentTable,
     pub sequences: SequenceAllocator,
     /// Read replicas per place (empty when the rules list none).
@@ -45,6 +54,15 @@ impl SchemaRuntime {
             Place::Global => &self.global,
         }
     }
+
+    /// The primary's pool for a client with or without CLIENT_FOUND_ROWS.
+    pub fn primary(&self, place: Place, found_rows: bool) -> &Pool {
+        match (place, found_rows) {
+            (_, false) => self.pool(place),
+            (Place::Data(i), true) => &self.data_found_rows[i],
+            (Place::Global, true) => &self.global_found_rows,
+        }
+    }
 }
 
 /// Everything sessions share.
@@ -56,6 +74,11 @@ pub struct Shared {
     pub metrics: Metrics,
     pub txn: crate::transactions::TxnMetrics,
     pub slow_query: Duration,
+    /// Client sessions, for KILL and SHOW PROCESSLIST.
+    pub sessions: registry::Sessions,
+    /// Per schema: physical names (shard databases, physical tables) and the
+    /// logical names that replace them in messages passed on to clients.
+    pub logical_names: Vec<Arc<[(String, String)]>>,
     /// After a write, a session reads from primaries for this long.
     pub primary_after_write: Duration,
     pub started: Instant,
@@ -80,7 +103,29 @@ fn backend_target(
         password: cfg.backend.password.clone(),
         database: Some(database.to_string()),
         connect_timeout: Duration::from_millis(cfg.pool.connect_timeout_ms),
+        found_rows: false,
     }
+}
+
+/// Physical names of a schema and the logical names clients see instead,
+/// longest first (so `haoka_s10` is replaced before `haoka_s1`).
+fn logical_names(schema: &Schema) -> Arc<[(String, String)]> {
+    let mut names: Vec<(String, String)> = Vec::new();
+    let mut add = |physical: &str, logical: &str| {
+        if physical != logical && !names.iter().any(|(p, _)| p == physical) {
+            names.push((physical.to_string(), logical.to_string()));
+        }
+    };
+    for place in schema.all_places() {
+        add(&schema.target(place).database, &schema.name);
+    }
+    for (table, _) in schema.tables() {
+        for (_, physical) in schema.physical_tables(table).unwrap_or_default() {
+            add(&physical, table);
+        }
+    }
+    names.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+    names.into()
 }
 
 /// The primary's backend config of `place`.
@@ -149,7 +194,7 @@ impl Shared {
         };
         let mut schemas = Vec::new();
         for schema in &rules.schemas {
-            let data = (0..schema.shards.len())
+            let data: Vec<Pool> = (0..schema.shards.len())
                 .map(|i| {
                     Pool::new(
                         primary_target(&rules, schema, Place::Data(i), cfg),
@@ -157,6 +202,7 @@ impl Shared {
                     )
                 })
                 .collect();
+            let data_found_rows = data.iter().map(Pool::found_rows_sibling).collect();
             let replicas = ReplicaSet::new(
                 (0..schema.shards.len())
                     .map(|i| replica_pools(&rules, schema, Place::Data(i), cfg, &pool_cfg))
@@ -165,6 +211,7 @@ impl Shared {
             );
             let global_target = primary_target(&rules, schema, Place::Global, cfg);
             let global = Pool::new(global_target.clone(), pool_cfg.clone());
+            let global_found_rows = global.found_rows_sibling();
             let seq_pool = mysql_async::Pool::new(
                 mysql_async::OptsBuilder::default()
                     .ip_or_hostname(global_target.host.clone())
@@ -176,6 +223,8 @@ impl Shared {
             let rt = SchemaRuntime {
                 data,
                 global,
+                data_found_rows,
+                global_found_rows,
                 segments: SegmentTable::default(),
                 sequences: SequenceAllocator::new(seq_pool),
                 replicas,
@@ -195,6 +244,7 @@ impl Shared {
             schemas.push(rt);
         }
         let identity = probe_identity(&rules, &schemas).await;
+        let logical_names = rules.schemas.iter().map(logical_names).collect();
         Ok(Arc::new(Shared {
             identity,
             catalog_columns: Default::default(),
@@ -209,6 +259,8 @@ impl Shared {
             metrics: Metrics::default(),
             txn: Default::default(),
             slow_query: Duration::from_millis(cfg.limits.slow_query_ms),
+            sessions: Default::default(),
+            logical_names,
             primary_after_write: Duration::from_millis(cfg.replicas.primary_after_write_ms),
             started: Instant::now(),
         }))

@@ -273,7 +273,7 @@ impl Session {
                 }
             }
         }
-        let mut c = rt.pool(place).get().await?;
+        let mut c = rt.primary(place, self.found_rows_flag).get().await?;
         c.set_statement_timeout(self.placement.timeout);
         Ok(c)
     }

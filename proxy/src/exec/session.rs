@@ -9,15 +9,21 @@ use std::time::Instant;
 
 use mysql_common::value::Value;
 
+use super::diagnostics::{self, DiagRow, Diagnostics};
 use super::metrics::{stmt_index, RouteKind};
+use super::registry::SessionEntry;
+use super::session_values::{self, InlineError, SessionValues, UserVars};
 use super::Shared;
 use crate::admin::apply_schema::split_statements;
 use crate::backend::{BackendError, PooledConn};
-use crate::protocol::consts::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS};
-use crate::protocol::{
-    ConnectInfo, ErrInfo, ExecuteRequest, Handler, HandlerError, HandlerResult, ResponseWriter,
+use crate::protocol::consts::{
+    CLIENT_FOUND_ROWS, SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS,
 };
-use crate::route::{PreparedPlan, RouteError, Routed, SessionCommand, StmtKind};
+use crate::protocol::{
+    Answer, ConnectInfo, ErrInfo, ExecuteRequest, Handler, HandlerError, HandlerResult,
+    ResponseWriter, SessionControl,
+};
+use crate::route::{PreparedPlan, RouteError, Routed, SessionCommand, SqlMode, StmtKind};
 use crate::rules::Place;
 use crate::transactions::branch::quote_ident;
 use crate::transactions::coordinator::Participant;
@@ -28,10 +34,26 @@ use crate::transactions::{self as txn, Branch, BranchKind, CommitKind, Xid};
 /// timeout (a distributed deadlock shows as the latter on one shard).
 const TX_FATAL: [u16; 2] = [1213, 1205];
 
+/// A SET the session replays on its backend connections.
+pub(super) struct SessionSet {
+    /// The variables it assigns (lower case, joined): a later SET of the
+    /// same variables replaces it.
+    pub key: String,
+    pub sql: String,
+}
+
 /// A client's prepared statement.
 pub(super) struct ClientStmt {
-    pub plan: Arc<PreparedPlan>,
+    /// None for a statement the session answers itself (`session_admin`).
+    pub plan: Option<Arc<PreparedPlan>>,
     pub schema: usize,
+    /// The statement uses session values (user variables, `DATABASE()`,
+    /// ...): planned again at each execution with their current values.
+    pub session_sql: Option<String>,
+    /// SELECT SQL_CALC_FOUND_ROWS: FOUND_ROWS() asks the shards after it.
+    pub calc_found_rows: bool,
+    /// KILL, SHOW WARNINGS, SHOW PROCESSLIST...: answered by the session.
+    pub session_admin: Option<String>,
 }
 
 /// How the client asked: COM_QUERY (text rows) or COM_STMT_EXECUTE (binary
@@ -78,12 +100,36 @@ pub struct Session {
     pub(super) stmts: HashMap<u32, ClientStmt>,
     pub(super) last_insert_id: u64,
     /// SET statements replayed on every backend connection this session uses.
-    pub(super) set_sql: Vec<String>,
+    pub(super) set_sql: Vec<SessionSet>,
     pub(super) scratch: Vec<u8>,
     /// Authenticated (counted in the connection metrics).
     connected: bool,
     /// Primary or replica for the statement's reads (placement.rs).
     pub(super) placement: super::placement::StatementPlacement,
+    /// How the session's MySQL reads statements (its sql_mode).
+    pub(super) sql_mode: SqlMode,
+    /// The id of the client's handshake (CONNECTION_ID(), KILL, PROCESSLIST).
+    pub(super) conn_id: u32,
+    pub(super) host: String,
+    /// The client asked for CLIENT_FOUND_ROWS (its backend connections too).
+    pub(super) found_rows_flag: bool,
+    /// User variables, kept by the proxy (see session_values.rs).
+    pub(super) user_vars: UserVars,
+    /// FOUND_ROWS() and ROW_COUNT() of the last statement.
+    pub(super) found_rows: u64,
+    pub(super) row_count: i64,
+    /// The running statement asked SQL_CALC_FOUND_ROWS: its shards' counts.
+    pub(super) calc_found_rows: Option<u64>,
+    /// SHOW WARNINGS of the last statement, and what the running one collects.
+    pub(super) diagnostics: Diagnostics,
+    pub(super) pending_diag: Vec<DiagRow>,
+    pub(super) pending_warnings: u64,
+    /// This session as KILL and SHOW PROCESSLIST see it.
+    pub(super) entry: Option<Arc<SessionEntry>>,
+    /// The kind of the prepared statement being executed.
+    last_kind: Option<StmtKind>,
+    /// The statement being executed is SHOW WARNINGS / ERRORS.
+    diag_execute: bool,
 }
 
 pub(super) fn route_err(e: &RouteError) -> ErrInfo {
@@ -154,6 +200,20 @@ impl Session {
             scratch: Vec::new(),
             connected: false,
             placement: Default::default(),
+            sql_mode: SqlMode::default(),
+            conn_id: 0,
+            host: String::new(),
+            found_rows_flag: false,
+            user_vars: UserVars::new(),
+            found_rows: 0,
+            row_count: -1,
+            calc_found_rows: None,
+            diagnostics: Diagnostics::default(),
+            pending_diag: Vec::new(),
+            pending_warnings: 0,
+            entry: None,
+            last_kind: None,
+            diag_execute: false,
         }
     }
 
@@ -274,6 +334,7 @@ impl Session {
             if let Some(b) = self.branches.get_mut(&(schema, place)) {
                 b.wrote |= self.stmt_writes;
             }
+            self.running(&c);
             return Ok(c);
         }
         if self.in_tx() && self.branches.contains_key(&(schema, place)) {
@@ -291,10 +352,11 @@ impl Session {
         let shared = self.shared.clone();
         let wrap = |e| backend_err(&shared, schema, place, e);
         let mut conn = self.checkout(schema, place).await.map_err(wrap)?;
+        self.running(&conn);
         if !self.set_sql.is_empty() {
             conn.dirty = true;
-            for sql in &self.set_sql {
-                conn.query_drop(sql).await.map_err(wrap)?;
+            for set in &self.set_sql {
+                conn.query_drop(&set.sql).await.map_err(wrap)?;
             }
         }
         if self.in_tx() {
@@ -318,8 +380,43 @@ impl Session {
         Ok(conn)
     }
 
+    /// A connection of the global shard for the session's own upkeep
+    /// (checking a SET, evaluating user variables), given the session's SETs:
+    /// never a transaction branch. Hand it back with `end_upkeep`.
+    pub(super) async fn upkeep_conn(&mut self, schema: usize) -> Result<PooledConn, ErrInfo> {
+        let shared = self.shared.clone();
+        let wrap = |e| backend_err(&shared, schema, Place::Global, e);
+        let mut conn = self.checkout(schema, Place::Global).await.map_err(wrap)?;
+        self.running(&conn);
+        conn.dirty = true;
+        for set in &self.set_sql {
+            conn.query_drop(&set.sql).await.map_err(wrap)?;
+        }
+        Ok(conn)
+    }
+
+    /// Back to the pool, reset (it never joins the session's transaction).
+    pub(super) async fn end_upkeep(&mut self, mut conn: PooledConn) {
+        if let Some(e) = &self.entry {
+            e.released(conn.connection_id());
+        }
+        if conn.is_idle() {
+            let _ = conn.reset_connection().await;
+        }
+    }
+
+    /// A backend connection the running statement uses (KILL QUERY cancels it).
+    fn running(&self, conn: &PooledConn) {
+        if let Some(e) = &self.entry {
+            e.uses(conn.canceller());
+        }
+    }
+
     /// Returns a connection: kept for the transaction, else back to the pool.
     pub(super) async fn give_back(&mut self, schema: usize, place: Place, mut conn: PooledConn) {
+        if let Some(e) = &self.entry {
+            e.released(conn.connection_id());
+        }
         if self.in_tx() && conn.is_idle() {
             self.pinned.insert((schema, place), conn);
             return;
@@ -398,10 +495,37 @@ impl Session {
     /// One statement of a COM_QUERY.
     async fn run_text(&mut self, sql: &str, w: &mut ResponseWriter<'_>) -> HandlerResult {
         let started = Instant::now();
-        let schema = self.schema_idx();
+        // `/*!40101 SET ... */` as the backend would read it (dumps are full of them).
         let expanded =
             crate::route::expand_executable_comments(sql, self.shared.identity.version_number);
-        let mut sql: &str = &expanded;
+        let sql: &str = &expanded;
+        // SHOW WARNINGS and friends read the diagnostics area, not reset it.
+        let diag = diagnostics::parse(sql).is_some();
+        if self.run_session_admin(sql, false, w).await? {
+            let answer = w.take_answer();
+            if !diag {
+                self.finish_statement(None, answer);
+            }
+            return Ok(());
+        }
+        let schema = self.schema_idx();
+        let text = match self.with_session_values(sql) {
+            Ok(t) => t,
+            Err(InlineError::Assignment) => {
+                self.run_assignment(schema, sql, w).await?;
+                let answer = w.take_answer();
+                self.finish_statement(Some(StmtKind::NoTable), answer);
+                return Ok(());
+            }
+        };
+        let mut sql = text.as_deref().unwrap_or(sql);
+        if reads_backend_processlist(sql) {
+            w.err(&processlist_refused());
+            let answer = w.take_answer();
+            self.finish_statement(None, answer);
+            return Ok(());
+        }
+        self.calc_found_rows = asks_calc_found_rows(sql).then_some(0);
         let mut routed = self.plan_text(schema, sql);
         let with_columns;
         if let Err(RouteError::NeedsColumnList { table }) = &routed {
@@ -416,6 +540,8 @@ impl Session {
                 }
                 Err(e) => {
                     w.err(&e);
+                    let answer = w.take_answer();
+                    self.finish_statement(None, answer);
                     return Ok(());
                 }
             }
@@ -425,6 +551,8 @@ impl Session {
             Err(e) => {
                 self.shared.metrics.error(e.code());
                 w.err(&route_err(&e));
+                let answer = w.take_answer();
+                self.finish_statement(None, answer);
                 return Ok(());
             }
         };
@@ -432,15 +560,20 @@ impl Session {
         let route = self
             .run_routed(schema, routed, sql, &Proto::Text, w)
             .await?;
+        let answer = w.take_answer();
+        self.finish_statement(Some(kind), answer);
         self.observe(kind, route, started, sql);
         Ok(())
     }
 
     fn plan_text(&self, schema: usize, sql: &str) -> Result<Routed, RouteError> {
         let segs = &self.shared.schemas[schema].segments;
-        self.shared
-            .router
-            .plan_text(&self.shared.rules.schemas[schema].name, sql, segs)
+        self.shared.router.plan_text_in(
+            &self.shared.rules.schemas[schema].name,
+            sql,
+            segs,
+            self.sql_mode,
+        )
     }
 
     /// The columns of a logical table in their order, from its first
@@ -456,6 +589,108 @@ impl Session {
         };
         let sql = format!("SHOW COLUMNS FROM `{}`", physical.replace('`', "``"));
         self.first_column(schema, place, &sql).await
+    }
+
+    /// The session's values at this point (for inlining into a statement).
+    pub(super) fn session_values(&self) -> SessionValues {
+        SessionValues {
+            connection_id: self.conn_id,
+            user: self.user.clone(),
+            host: self.host.clone(),
+            database: self.schema_name().to_string(),
+            last_insert_id: self.last_insert_id,
+            found_rows: self.found_rows,
+            row_count: self.row_count,
+            autocommit: self.autocommit,
+            warning_count: self.diagnostics.warning_count(),
+            error_count: self.diagnostics.error_count(),
+            version: self.shared.identity.version.clone(),
+            version_comment: self.shared.identity.comment.clone(),
+            renamed_variables: self.shared.identity.renamed_variables(),
+        }
+    }
+
+    /// `sql` with the session's values put in (None: it uses none).
+    pub(super) fn with_session_values(&self, sql: &str) -> Result<Option<String>, InlineError> {
+        if !session_values::mentions_session_values(sql) {
+            return Ok(None);
+        }
+        session_values::inline(
+            sql,
+            &self.session_values(),
+            Some(&self.user_vars),
+            self.sql_mode,
+        )
+        .map(Some)
+    }
+
+    /// After a statement: ROW_COUNT(), FOUND_ROWS() and the diagnostics area
+    /// from what it answered. A statement that uses no table and raised no
+    /// message leaves the diagnostics of the one before (as MariaDB does).
+    pub(super) fn finish_statement(&mut self, kind: Option<StmtKind>, answer: Answer) {
+        let mut rows = std::mem::take(&mut self.pending_diag);
+        let counted = std::mem::take(&mut self.pending_warnings);
+        let calc = self.calc_found_rows.take();
+        let uses_tables = kind.is_some_and(|k| {
+            !matches!(
+                k,
+                StmtKind::NoTable | StmtKind::Session | StmtKind::Haoka | StmtKind::Explain
+            )
+        });
+        match answer {
+            Answer::Nothing => return,
+            Answer::Ok { affected_rows, .. } => self.row_count = affected_rows as i64,
+            Answer::Rows { rows: n, .. } => {
+                self.row_count = -1;
+                self.found_rows = calc.unwrap_or(n);
+            }
+            Answer::Err(e) => {
+                self.row_count = -1;
+                rows.push(diagnostics::error_row(&e));
+                self.diagnostics.set(rows, counted);
+                return;
+            }
+        }
+        for r in &mut rows {
+            r.message = crate::protocol::writer::replace_words(
+                &r.message,
+                &self.shared.logical_names[self.schema_idx()],
+            );
+        }
+        if !rows.is_empty() || counted > 0 || uses_tables {
+            self.diagnostics.set(rows, counted);
+        }
+    }
+
+    /// Right after a statement ran on `conn`: FOUND_ROWS() for
+    /// SQL_CALC_FOUND_ROWS, and the warnings it counted (`warnings`).
+    pub(super) async fn after_on_conn(&mut self, conn: &mut PooledConn, warnings: u16) {
+        if !conn.is_idle() {
+            return;
+        }
+        if let Some(total) = self.calc_found_rows {
+            if let Ok(r) = conn.query_collect("SELECT FOUND_ROWS()").await {
+                let n = r
+                    .rows
+                    .first()
+                    .and_then(|row| row.first())
+                    .and_then(|v| match v {
+                        Value::Bytes(b) => std::str::from_utf8(b).ok()?.parse::<u64>().ok(),
+                        Value::UInt(u) => Some(*u),
+                        Value::Int(i) => u64::try_from(*i).ok(),
+                        _ => None,
+                    })
+                    .unwrap_or(0);
+                self.calc_found_rows = Some(total + n);
+            }
+        }
+        if warnings > 0 {
+            self.pending_warnings += warnings as u64;
+            if let Ok(r) = conn.query_collect("SHOW WARNINGS").await {
+                self.pending_diag
+                    .extend(diagnostics::rows_from_backend(r.rows));
+            }
+        }
     }
 
     pub(super) fn observe(&self, kind: StmtKind, route: RouteKind, started: Instant, sql: &str) {
@@ -578,7 +813,6 @@ impl Session {
                 Ok(RouteKind::Local)
             }
             Routed::NoTable { sql } => {
-                let sql = self.inline_session_values(&sql);
                 let place = Place::Global;
                 self.run_on_one(schema, place, &sql, proto, w).await?;
                 Ok(RouteKind::Single)
@@ -629,32 +863,31 @@ impl Session {
         }
     }
 
-    /// `LAST_INSERT_ID()`, `DATABASE()` / `SCHEMA()` and `@@autocommit` are
-    /// session state the proxy keeps (ids come from its sequences, the
-    /// logical schema is not the global shard's database, and autocommit is
-    /// not replayed on backend connections): put their values into the
-    /// statement before a shard runs it. A bare select item keeps its name
-    /// (`SELECT DATABASE()` still returns a column named `DATABASE()`).
-    pub(super) fn inline_session_values(&self, sql: &str) -> String {
-        let schema = format!("'{}'", self.schema_name().replace('\'', "''"));
-        let autocommit = if self.autocommit { "1" } else { "0" };
-        let last_id = self.last_insert_id.to_string();
-        let subs: [(&str, &str); 6] = [
-            ("last_insert_id()", &last_id),
-            ("database()", &schema),
-            ("schema()", &schema),
-            ("@@session.autocommit", autocommit),
-            ("@@local.autocommit", autocommit),
-            ("@@autocommit", autocommit),
-        ];
-        let mut out = sql.to_string();
-        for (needle, value) in subs {
-            out = replace_session_value(&out, needle, value);
+    /// Runs the session's SETs on a backend connection of the global shard
+    /// (an invalid one fails there, and is not kept); `reads_mode`: then
+    /// takes the session's sql_mode from it, for reading later statements.
+    async fn apply_set(&mut self, reads_mode: bool) -> Result<(), ErrInfo> {
+        let schema = self.schema_idx();
+        let mut conn = self.upkeep_conn(schema).await?;
+        let mode = if reads_mode {
+            conn.query_collect("SELECT @@SESSION.sql_mode")
+                .await
+                .map(|r| {
+                    r.rows.first().and_then(|row| row.first()).map(|v| match v {
+                        Value::Bytes(b) => SqlMode::parse(&String::from_utf8_lossy(b)),
+                        _ => SqlMode::default(),
+                    })
+                })
+        } else {
+            Ok(None)
+        };
+        self.end_upkeep(conn).await;
+        match mode {
+            Ok(Some(m)) => self.sql_mode = m,
+            Ok(None) => {}
+            Err(e) => return Err(backend_err(&self.shared, schema, Place::Global, e)),
         }
-        for (needle, value) in self.shared.identity.substitutions() {
-            out = replace_session_value(&out, &needle, &value);
-        }
-        out
+        Ok(())
     }
 
     async fn run_session(
@@ -727,6 +960,9 @@ impl Session {
                     return Ok(());
                 }
                 self.schema = Some(idx);
+                if let Some(e) = &self.entry {
+                    e.set_db(&self.shared.rules.schemas[idx].name);
+                }
             }
             SessionCommand::SetNames { charset, collation } => {
                 result = self.set_names(&charset, collation.as_deref()).await;
@@ -743,9 +979,8 @@ impl Session {
                 }
                 self.autocommit = on;
             }
-            SessionCommand::Set { sql, .. } => {
-                let sql = self.shared.identity.map_set(&sql).into_owned();
-                result = self.apply_set(sql).await;
+            SessionCommand::Set { sql, variables } => {
+                result = self.set_system_vars(sql, &variables).await;
             }
         }
         w.set_status(self.status());
@@ -758,28 +993,68 @@ impl Session {
 }
 
 impl Session {
-    /// A SET the shards must see. Outside a transaction it is tried on one
-    /// backend connection first, so a SET the shards refuse fails here and
-    /// not on every later statement; inside one it goes to the transaction's
-    /// connections now. Then it is replayed on each connection the session
-    /// takes.
-    async fn apply_set(&mut self, sql: String) -> Result<(), ErrInfo> {
-        if self.pinned.is_empty() && !self.in_tx() {
-            let schema = self.schema_idx();
-            let mut conn = self.take_conn(schema, Place::Global).await?;
-            conn.dirty = true;
-            let tried = conn.query_drop(&sql).await;
-            self.give_back(schema, Place::Global, conn).await;
-            tried.map_err(|e| backend_err(&self.shared, schema, Place::Global, e))?;
-        }
+    /// `SET` of system variables (`variables`, as the router read them).
+    pub(super) async fn set_system_vars(
+        &mut self,
+        sql: String,
+        variables: &[String],
+    ) -> Result<(), ErrInfo> {
+        let sql = self.shared.identity.map_set(&sql).into_owned();
+        let key = variables
+            .iter()
+            .map(|v| v.trim_start_matches('@').to_ascii_lowercase())
+            .collect::<Vec<_>>()
+            .join(",");
+        // A SET that reads no variable (`sql_mode = CONCAT(@@sql_mode,
+        // ...)` does) makes an earlier SET of the same ones moot.
+        let absolute = !key.is_empty() && !sql.contains('@');
+        // A backend checks it (and says what sql_mode it makes).
+        let reads_mode = variables
+            .iter()
+            .any(|v| v.to_ascii_lowercase().ends_with("sql_mode"));
+        self.keep_set(sql, key, absolute, reads_mode).await
+    }
+
+    /// A SET the shards must see, kept under `key` (the variables it sets):
+    /// applied now to the transaction's connections, checked on a backend
+    /// connection (a SET the shards refuse fails here, not on every later
+    /// statement), then replayed on each connection the session takes. The
+    /// new value replaces an earlier `absolute` SET of the same variables.
+    async fn keep_set(
+        &mut self,
+        sql: String,
+        key: String,
+        absolute: bool,
+        reads_mode: bool,
+    ) -> Result<(), ErrInfo> {
         for ((schema, place), conn) in self.pinned.iter_mut() {
             conn.dirty = true;
             if let Err(e) = conn.query_drop(&sql).await {
                 return Err(backend_err(&self.shared, *schema, *place, e));
             }
         }
-        if self.set_sql.len() < 64 {
-            self.set_sql.push(sql);
+        let replaces = absolute && self.set_sql.iter().any(|s| s.key == key);
+        if self.set_sql.len() >= 64 && !replaces {
+            return Err(ErrInfo::new(
+                1235,
+                "42000",
+                "haoka: a session keeps at most 64 SET statements of different variables; use COM_RESET_CONNECTION",
+            ));
+        }
+        self.set_sql.push(SessionSet {
+            key: key.clone(),
+            sql,
+        });
+        if let Err(e) = self.apply_set(reads_mode).await {
+            self.set_sql.pop();
+            return Err(e);
+        }
+        let last = self.set_sql.len() - 1;
+        if let Some(i) = self.set_sql[..last]
+            .iter()
+            .position(|s| absolute && s.key == key)
+        {
+            self.set_sql.remove(i);
         }
         Ok(())
     }
@@ -800,7 +1075,7 @@ impl Session {
                 .map(str::to_string)
                 .unwrap_or(c)
         });
-        self.set_sql.retain(|s| !s.starts_with("SET NAMES "));
+        self.set_sql.retain(|s| s.key != "names");
         let utf8 = matches!(cs.as_str(), "utf8mb4" | "utf8" | "utf8mb3");
         let backend_collation = coll.as_deref().is_none_or(|c| {
             matches!(
@@ -815,7 +1090,7 @@ impl Session {
         if let Some(c) = coll {
             sql.push_str(&format!(" COLLATE {c}"));
         }
-        self.apply_set(sql).await
+        self.keep_set(sql, "names".into(), true, false).await
     }
 
     /// The client's handshake character set: replayed as SET NAMES unless it
@@ -828,8 +1103,10 @@ impl Session {
         if cs.is_empty() || matches!(cs.as_str(), "utf8mb4" | "utf8" | "utf8mb3") {
             return;
         }
-        self.set_sql
-            .push(format!("SET NAMES {cs} COLLATE {}", coll.collation()));
+        self.set_sql.push(SessionSet {
+            key: "names".into(),
+            sql: format!("SET NAMES {cs} COLLATE {}", coll.collation()),
+        });
     }
 }
 
@@ -845,6 +1122,12 @@ fn statements(sql: &str) -> Vec<String> {
 impl Handler for Session {
     async fn on_connect(&mut self, info: &ConnectInfo<'_>) -> Result<(), ErrInfo> {
         self.user = info.user.to_string();
+        self.conn_id = info.conn_id;
+        self.host = info
+            .peer
+            .map(|p| p.ip().to_string())
+            .unwrap_or_else(|| "localhost".into());
+        self.found_rows_flag = info.capabilities & CLIENT_FOUND_ROWS != 0;
         self.connected = true;
         self.follow_handshake_charset(info.charset);
         let m = &self.shared.metrics;
@@ -873,23 +1156,35 @@ impl Handler for Session {
             }
             self.schema = Some(idx);
         }
+        let entry = SessionEntry::new(self.conn_id, &self.user, &self.host, self.schema_name());
+        self.shared.sessions.register(entry.clone());
+        self.entry = Some(entry);
         Ok(())
+    }
+
+    fn control(&self) -> Option<SessionControl> {
+        let entry = self.entry.clone()?;
+        let ended = entry.ended();
+        Some(SessionControl {
+            ended,
+            cancel: Arc::new(move || {
+                let entry = entry.clone();
+                tokio::spawn(async move { entry.kill_query().await });
+            }),
+        })
     }
 
     async fn on_query(&mut self, sql: &str, w: &mut ResponseWriter<'_>) -> HandlerResult {
         w.set_status(self.status());
-        let parts = statements(sql);
-        let n = parts.len();
-        for (i, part) in parts.iter().enumerate() {
-            w.set_more_results(i + 1 < n);
-            self.run_text(part, w).await?;
-            w.maybe_flush()
-                .await
-                .map_err(|e| HandlerError::Fatal(e.to_string()))?;
+        w.rename_in_errors(self.shared.logical_names[self.schema_idx()].clone());
+        if let Some(e) = &self.entry {
+            e.begin("Query", Some(sql));
         }
-        w.set_more_results(false);
-        w.set_status(self.status());
-        Ok(())
+        let r = self.run_query(sql, w).await;
+        if let Some(e) = &self.entry {
+            e.end();
+        }
+        r
     }
 
     async fn on_query_bytes(&mut self, sql: &[u8], w: &mut ResponseWriter<'_>) -> HandlerResult {
@@ -913,23 +1208,57 @@ impl Handler for Session {
         w: &mut ResponseWriter<'_>,
     ) -> HandlerResult<Option<u16>> {
         let schema = self.schema_idx();
-        let sql =
+        let expanded =
             crate::route::expand_executable_comments(sql, self.shared.identity.version_number);
-        let plan = match self
-            .shared
-            .router
-            .prepare(&self.shared.rules.schemas[schema].name, &sql)
-        {
+        let sql: &str = &expanded;
+        w.rename_in_errors(self.shared.logical_names[schema].clone());
+        if reads_backend_processlist(sql) {
+            w.err(&processlist_refused());
+            return Ok(None);
+        }
+        if self.is_session_admin(sql) {
+            w.prepare_ok(stmt_id, 0, 0, 0);
+            self.stmts.insert(
+                stmt_id,
+                ClientStmt {
+                    plan: None,
+                    schema,
+                    session_sql: None,
+                    calc_found_rows: false,
+                    session_admin: Some(sql.to_string()),
+                },
+            );
+            return Ok(Some(0));
+        }
+        // Session values are put in at each execution (they change).
+        let session_sql = session_values::mentions_session_values(sql).then(|| sql.to_string());
+        let planned = match &session_sql {
+            Some(_) => match self.with_session_values(sql) {
+                Ok(text) => self.prepare_plan(schema, text.as_deref().unwrap_or(sql)),
+                Err(InlineError::Assignment) => Err(assignment_refused()),
+            },
+            None => self.prepare_plan(schema, sql),
+        };
+        let plan = match planned {
             Ok(p) => p,
             Err(e) => {
-                w.err(&route_err(&e));
+                w.err(&e);
                 return Ok(None);
             }
         };
         let params = plan.params() as u16;
         self.describe_prepared(schema, &plan, stmt_id, params, w)
             .await?;
-        self.stmts.insert(stmt_id, ClientStmt { plan, schema });
+        self.stmts.insert(
+            stmt_id,
+            ClientStmt {
+                plan: Some(plan),
+                schema,
+                session_sql,
+                calc_found_rows: asks_calc_found_rows(sql),
+                session_admin: None,
+            },
+        );
         Ok(Some(params))
     }
 
@@ -938,45 +1267,19 @@ impl Handler for Session {
         req: ExecuteRequest<'_>,
         w: &mut ResponseWriter<'_>,
     ) -> HandlerResult {
-        let started = Instant::now();
-        w.set_status(self.status());
-        let Some(stmt) = self.stmts.get(&req.stmt_id) else {
-            w.err(&ErrInfo::new(
-                1243,
-                "HY000",
-                "Unknown prepared statement handler",
-            ));
-            return Ok(());
-        };
-        let (plan, schema) = (stmt.plan.clone(), stmt.schema);
-        let values = match req.params() {
-            Ok(v) => v,
-            Err(msg) => {
-                w.err(&ErrInfo::new(
-                    1210,
-                    "HY000",
-                    format!("Incorrect arguments to mysqld_stmt_execute: {msg}"),
-                ));
-                return Ok(());
-            }
-        };
-        let routed = plan.bind(&values, &self.shared.schemas[schema].segments);
-        let routed = match routed {
-            Ok(r) => r,
-            Err(e) => {
-                self.shared.metrics.error(e.code());
-                w.err(&route_err(&e));
-                return Ok(());
-            }
-        };
-        let kind = routed.kind();
-        let proto = Proto::Binary {
-            req: &req,
-            values: &values,
-        };
-        let route = self.run_routed(schema, routed, "", &proto, w).await?;
-        self.observe(kind, route, started, "(prepared statement)");
-        Ok(())
+        w.rename_in_errors(self.shared.logical_names[self.schema_idx()].clone());
+        if let Some(e) = &self.entry {
+            e.begin("Execute", None);
+        }
+        let r = self.execute(req, w).await;
+        let answer = w.take_answer();
+        if !std::mem::take(&mut self.diag_execute) {
+            self.finish_statement(self.last_kind, answer);
+        }
+        if let Some(e) = &self.entry {
+            e.end();
+        }
+        r
     }
 
     async fn on_close_stmt(&mut self, stmt_id: u32) {
@@ -1003,14 +1306,27 @@ impl Handler for Session {
         self.set_sql.clear();
         self.autocommit = true;
         self.last_insert_id = 0;
+        self.sql_mode = SqlMode::default();
+        self.user_vars.clear();
+        self.diagnostics.clear();
+        self.found_rows = 0;
+        self.row_count = -1;
         w.set_status(self.status());
         w.ok_simple(0, 0);
+        Ok(())
+    }
+
+    async fn on_process_kill(&mut self, id: u32, w: &mut ResponseWriter<'_>) -> HandlerResult {
+        self.kill(id, false, w).await;
         Ok(())
     }
 
     async fn on_disconnect(&mut self) {
         // A client that leaves mid-transaction gets it rolled back.
         let _ = self.finish_tx(false).await;
+        if let Some(e) = self.entry.take() {
+            self.shared.sessions.remove(e.id);
+        }
         if std::mem::take(&mut self.connected) {
             self.shared
                 .metrics
@@ -1020,116 +1336,130 @@ impl Handler for Session {
     }
 }
 
-/// Replaces `needle` (lower case; matched case-insensitively, on word
-/// boundaries, outside quotes) by `value`. Where the match is a whole select
-/// item without an alias, the item keeps its name: `value AS `<original>``.
-fn replace_session_value(sql: &str, needle: &str, value: &str) -> String {
-    let lower = sql.to_ascii_lowercase();
-    if !lower.contains(needle) {
-        return sql.to_string();
+impl Session {
+    /// The statements of one COM_QUERY.
+    async fn run_query(&mut self, sql: &str, w: &mut ResponseWriter<'_>) -> HandlerResult {
+        let parts = statements(sql);
+        let n = parts.len();
+        for (i, part) in parts.iter().enumerate() {
+            w.set_more_results(i + 1 < n);
+            self.run_text(part, w).await?;
+            w.maybe_flush()
+                .await
+                .map_err(|e| HandlerError::Fatal(e.to_string()))?;
+        }
+        w.set_more_results(false);
+        w.set_status(self.status());
+        Ok(())
     }
-    let bytes = sql.as_bytes();
-    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'@' || b == b'.';
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut quote: Option<u8> = None;
-    let mut i = 0;
-    let mut copied = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if let Some(q) = quote {
-            if b == b'\\' && q != b'`' {
-                i += 2;
-                continue;
-            }
-            if b == q {
-                quote = None;
-            }
-            i += 1;
-            continue;
-        }
-        if b == b'\'' || b == b'"' || b == b'`' {
-            quote = Some(b);
-            i += 1;
-            continue;
-        }
-        let end = i + needle.len();
-        if lower.as_bytes()[i..].starts_with(needle.as_bytes())
-            && (i == 0 || !word(bytes[i - 1]))
-            && (end >= bytes.len() || !word(bytes[end]) || needle.ends_with(')'))
-        {
-            let before = sql[..i].trim_end().to_ascii_lowercase();
-            let after = sql[end..].trim_start();
-            let after_lower = after.to_ascii_lowercase();
-            let item_start = before.ends_with(',')
-                || before.ends_with("select")
-                    && before[..before.len() - 6]
-                        .chars()
-                        .last()
-                        .is_none_or(|c| !c.is_ascii_alphanumeric() && c != '_');
-            let item_end = after.is_empty()
-                || after.starts_with(',')
-                || after.starts_with(';')
-                || (after_lower.starts_with("from")
-                    && !after_lower[4..]
-                        .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'));
-            out.push_str(&sql[copied..i]);
-            out.push_str(value);
-            if item_start && item_end {
-                out.push_str(" AS `");
-                out.push_str(&sql[i..end].replace('`', "``"));
-                out.push('`');
-            }
-            i = end;
-            copied = end;
-            continue;
-        }
-        i += 1;
+
+    /// Plans a statement for COM_STMT_PREPARE under the session's sql_mode.
+    fn prepare_plan(&self, schema: usize, sql: &str) -> Result<Arc<PreparedPlan>, ErrInfo> {
+        self.shared
+            .router
+            .prepare_in(&self.shared.rules.schemas[schema].name, sql, self.sql_mode)
+            .map_err(|e| route_err(&e))
     }
-    out.push_str(&sql[copied..]);
-    out
+
+    /// COM_STMT_EXECUTE of a statement this session prepared.
+    async fn execute(
+        &mut self,
+        req: ExecuteRequest<'_>,
+        w: &mut ResponseWriter<'_>,
+    ) -> HandlerResult {
+        let started = Instant::now();
+        self.last_kind = None;
+        w.set_status(self.status());
+        let Some(stmt) = self.stmts.get(&req.stmt_id) else {
+            w.err(&ErrInfo::new(
+                1243,
+                "HY000",
+                "Unknown prepared statement handler",
+            ));
+            return Ok(());
+        };
+        self.calc_found_rows = stmt.calc_found_rows.then_some(0);
+        let schema = stmt.schema;
+        let mut plan = match (&stmt.plan, stmt.session_admin.clone()) {
+            (Some(p), _) => p.clone(),
+            (None, sql) => {
+                let sql = sql.unwrap_or_default();
+                // SHOW WARNINGS reads the diagnostics area, not resets it
+                self.diag_execute = diagnostics::parse(&sql).is_some();
+                self.last_kind = Some(StmtKind::Session);
+                self.run_session_admin(&sql, true, w).await?;
+                return Ok(());
+            }
+        };
+        if let Some(sql) = stmt.session_sql.clone() {
+            let planned = match self.with_session_values(&sql) {
+                Ok(text) => self.prepare_plan(schema, text.as_deref().unwrap_or(&sql)),
+                Err(InlineError::Assignment) => Err(assignment_refused()),
+            };
+            match planned {
+                Ok(p) => plan = p,
+                Err(e) => {
+                    w.err(&e);
+                    return Ok(());
+                }
+            }
+        }
+        let values = match req.params() {
+            Ok(v) => v,
+            Err(msg) => {
+                w.err(&ErrInfo::new(
+                    1210,
+                    "HY000",
+                    format!("Incorrect arguments to mysqld_stmt_execute: {msg}"),
+                ));
+                return Ok(());
+            }
+        };
+        let routed = plan.bind(&values, &self.shared.schemas[schema].segments);
+        let routed = match routed {
+            Ok(r) => r,
+            Err(e) => {
+                self.shared.metrics.error(e.code());
+                w.err(&route_err(&e));
+                return Ok(());
+            }
+        };
+        let kind = routed.kind();
+        self.last_kind = Some(kind);
+        let proto = Proto::Binary {
+            req: &req,
+            values: &values,
+        };
+        let route = self.run_routed(schema, routed, "", &proto, w).await?;
+        self.observe(kind, route, started, "(prepared statement)");
+        Ok(())
+    }
 }
 
-#[cfg(test)]
-mod session_value_tests {
-    use super::replace_session_value as r;
+/// Does the statement ask for SQL_CALC_FOUND_ROWS? (cheap; the hot path asks)
+fn asks_calc_found_rows(sql: &str) -> bool {
+    session_values::contains_ignore_case(sql.as_bytes(), b"SQL_CALC_FOUND_ROWS")
+}
 
-    #[test]
-    fn replaces_and_keeps_names() {
-        assert_eq!(
-            r("SELECT DATABASE()", "database()", "'x'"),
-            "SELECT 'x' AS `DATABASE()`"
-        );
-        assert_eq!(
-            r("select database(), 1", "database()", "'x'"),
-            "select 'x' AS `database()`, 1"
-        );
-        assert_eq!(
-            r("SELECT DATABASE() AS db", "database()", "'x'"),
-            "SELECT 'x' AS db"
-        );
-        assert_eq!(
-            r("SELECT IFNULL(DATABASE(), 'n')", "database()", "'x'"),
-            "SELECT IFNULL('x', 'n')"
-        );
-        assert_eq!(
-            r("SELECT 'database()'", "database()", "'x'"),
-            "SELECT 'database()'"
-        );
-        assert_eq!(
-            r("SELECT my_database()", "database()", "'x'"),
-            "SELECT my_database()"
-        );
-        assert_eq!(
-            r("SELECT @@autocommit, @@autocommit_x", "@@autocommit", "0"),
-            "SELECT 0 AS `@@autocommit`, @@autocommit_x"
-        );
-        assert_eq!(
-            r("SELECT @@session.autocommit", "@@autocommit", "0"),
-            "SELECT @@session.autocommit"
-        );
-        assert_eq!(
-            r("SELECT LAST_INSERT_ID() FROM dual", "last_insert_id()", "7"),
-            "SELECT 7 AS `LAST_INSERT_ID()` FROM dual"
-        );
-    }
+/// Does the statement read information_schema.PROCESSLIST? (cheap first)
+fn reads_backend_processlist(sql: &str) -> bool {
+    let has = |word: &[u8]| session_values::contains_ignore_case(sql.as_bytes(), word);
+    has(b"PROCESSLIST") && has(b"information_schema")
+}
+
+fn processlist_refused() -> ErrInfo {
+    ErrInfo::new(
+        1235,
+        "42000",
+        "haoka: information_schema.PROCESSLIST would list the backend's threads; use SHOW [FULL] PROCESSLIST for the proxy's sessions",
+    )
+}
+
+/// `@v := ...` where the proxy cannot keep the variable.
+pub(super) fn assignment_refused() -> ErrInfo {
+    ErrInfo::new(
+        1235,
+        "42000",
+        "haoka: assigning a user variable (@v := ..., INTO @v) inside a statement that reads tables, or in a prepared statement, is not supported; SELECT the value, then SET @v = <value>",
+    )
 }

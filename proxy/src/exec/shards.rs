@@ -282,8 +282,10 @@ impl Session {
                 return Ok(());
             }
         };
+        let mut warnings = 0;
         match resp {
             Response::Ok(mut ok) if !conn.more_results() => {
+                warnings = ok.warnings;
                 if let Some(first) = ids.first() {
                     ok.last_insert_id = *first;
                 }
@@ -300,8 +302,12 @@ impl Session {
                 self.shared.metrics.error(e.code);
                 w.err(&e);
             }
-            other => forward_response(&mut conn, w, other).await?,
+            other => {
+                forward_response(&mut conn, w, other).await?;
+                warnings = conn.warnings();
+            }
         }
+        self.after_on_conn(&mut conn, warnings).await;
         self.give_back(schema, target.place, conn).await;
         Ok(())
     }
@@ -317,6 +323,19 @@ impl Session {
         w: &mut ResponseWriter<'_>,
     ) -> HandlerResult {
         let binary = proto.is_binary();
+        if self.calc_found_rows.is_some() && targets.len() > 1 {
+            if let Some(m) = &merge_plan {
+                let s = m.spec();
+                if !s.group_by.is_empty() || !s.aggregates.is_empty() || s.distinct {
+                    w.err(&ErrInfo::new(
+                        1235,
+                        "42000",
+                        "haoka: SQL_CALC_FOUND_ROWS with GROUP BY, DISTINCT or aggregates across shards is not supported (the shards' counts would not add up); add a shard-key condition or run SELECT COUNT(*) separately",
+                    ));
+                    return Ok(());
+                }
+            }
+        }
         // Inside a transaction a place has one connection: targets on the
         // same place (the split tables of one shard) run one after another
         // on it, as one task.
@@ -402,7 +421,7 @@ impl Session {
         }
         if let Some(e) = failure {
             drop(streams);
-            self.collect(schema, tasks).await;
+            self.collect(schema, tasks, false).await;
             let e = self.shard_error(e, false);
             self.shared.metrics.error(e.code);
             w.err(&e);
@@ -411,7 +430,7 @@ impl Session {
         let first = defs.swap_remove(0);
         if first.is_empty() {
             drop(streams);
-            self.collect(schema, tasks).await;
+            self.collect(schema, tasks, false).await;
             w.ok_simple(0, 0);
             return Ok(());
         }
@@ -430,7 +449,7 @@ impl Session {
         let (out, mut merged) = match merge(spec, metas, streams) {
             Ok(x) => x,
             Err(e) => {
-                self.collect(schema, tasks).await;
+                self.collect(schema, tasks, false).await;
                 w.err(&ErrInfo::new(
                     1105,
                     "HY000",
@@ -464,32 +483,54 @@ impl Session {
                     }
                 }
                 Ok(None) => {
-                    w.end_result(0, self.status_after_shards());
-                    break;
+                    // The shards' warnings add up (their connections first).
+                    drop(merged);
+                    let warnings = self.collect(schema, std::mem::take(&mut tasks), true).await;
+                    w.end_result(warnings, self.status_after_shards());
+                    return result;
                 }
                 Err(e) => {
                     // An ERR packet ends a result set that already started.
-                    w.err(&ErrInfo::new(1105, "HY000", format!("haoka: {e}")));
+                    if self.entry.as_ref().is_some_and(|e| e.interrupted()) {
+                        // KILL QUERY: what MariaDB answers a killed statement
+                        w.err(&ErrInfo::new(
+                            1317,
+                            "70100",
+                            "Query execution was interrupted",
+                        ));
+                    } else {
+                        w.err(&ErrInfo::new(1105, "HY000", format!("haoka: {e}")));
+                    }
                     break;
                 }
             }
         }
         drop(merged);
-        self.collect(schema, tasks).await;
+        self.collect(schema, tasks, false).await;
         result
     }
 
-    /// Takes the connections back from finished shard tasks.
+    /// Takes the connections back from finished shard tasks; after a whole
+    /// result (`done`), with their warnings (fetched, and their count
+    /// summed) and found rows.
     async fn collect(
         &mut self,
         schema: usize,
         tasks: Vec<(Place, JoinHandle<Option<PooledConn>>)>,
-    ) {
+        done: bool,
+    ) -> u16 {
+        let mut warnings = 0u16;
         for (place, handle) in tasks {
-            if let Ok(Some(conn)) = handle.await {
+            if let Ok(Some(mut conn)) = handle.await {
+                if done {
+                    let n = conn.warnings();
+                    warnings = warnings.saturating_add(n);
+                    self.after_on_conn(&mut conn, n).await;
+                }
                 self.give_back(schema, place, conn).await;
             }
         }
+        warnings
     }
 
     /// A write or DDL on several shards, in parallel. Outside a transaction
@@ -682,7 +723,9 @@ impl Session {
         }
         done.sort_by_key(|(i, ..)| *i);
         let mut results = Vec::with_capacity(done.len());
-        for (_, place, conn, r) in done {
+        for (_, place, mut conn, r) in done {
+            let warnings = r.as_ref().map_or(0, |ok| ok.warnings);
+            self.after_on_conn(&mut conn, warnings).await;
             self.give_back(schema, place, conn).await;
             results.push((
                 place,

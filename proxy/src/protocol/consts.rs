@@ -84,4 +84,6 @@ pub const ER_MALFORMED_PACKET: u16 = 1835;
 pub const ER_CON_COUNT: u16 = 1040;
 pub const ER_HANDSHAKE: u16 = 1043;
 pub const ER_SERVER_SHUTDOWN: u16 = 1053;
+/// MariaDB: the session was ended by KILL CONNECTION.
+pub const ER_CONNECTION_KILLED: u16 = 1927;
 pub const ER_UNKNOWN_ERROR: u16 = 1105;

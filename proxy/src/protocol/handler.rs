@@ -25,6 +25,15 @@ pub struct ConnectInfo<'a> {
     pub attributes: &'a [(String, String)],
 }
 
+/// How the server loop lets a session be stopped from outside: `ended`
+/// turns true when another session killed it (KILL CONNECTION), and
+/// `cancel` cancels its running command (the client vanished mid-command).
+#[derive(Clone)]
+pub struct SessionControl {
+    pub ended: tokio::sync::watch::Receiver<bool>,
+    pub cancel: std::sync::Arc<dyn Fn() + Send + Sync>,
+}
+
 /// A handler failure.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -179,6 +188,12 @@ pub trait Handler: Send {
             format!("Unknown thread id: {id}"),
         ));
         std::future::ready(Ok(()))
+    }
+
+    /// After `on_connect`: how the session can be killed or cancelled from
+    /// outside (None: it cannot).
+    fn control(&self) -> Option<SessionControl> {
+        None
     }
 
     /// The client is gone (QUIT, EOF, error or shutdown).

@@ -24,7 +24,7 @@ pub mod writer;
 
 pub use command::{Command, ExecuteRequest};
 pub use error::{FrameError, ProtocolError};
-pub use handler::{ConnectInfo, Handler, HandlerError, HandlerResult};
+pub use handler::{ConnectInfo, Handler, HandlerError, HandlerResult, SessionControl};
 pub use packets::{ErrInfo, OkInfo};
 pub use session::{serve, FrontendConfig};
-pub use writer::{simple_column, ResponseWriter};
+pub use writer::{simple_column, Answer, ResponseWriter};

@@ -40,7 +40,7 @@ pub async fn forward_response(
                 w.columns_done();
                 loop {
                     match conn.next_row().await {
-                        Ok(Some(row)) => w.raw(row),
+                        Ok(Some(row)) => w.raw_row(row),
                         Ok(None) => break,
                         Err(BackendError::Server(e)) => {
                             // ERR ends the result (and the response).

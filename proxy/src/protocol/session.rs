@@ -13,7 +13,7 @@ use super::codec::{PacketBuf, PacketReader};
 use super::command::{decode, parse_execute, Command, StmtState};
 use super::consts::*;
 use super::error::{FrameError, ProtocolError};
-use super::handler::{ConnectInfo, Handler, HandlerError, HandlerResult};
+use super::handler::{ConnectInfo, Handler, HandlerError, HandlerResult, SessionControl};
 use super::handshake::{self, HandshakeResponse};
 use super::packets::{encode_err, encode_ok, ErrInfo, OkInfo};
 use super::writer::ResponseWriter;
@@ -56,6 +56,67 @@ impl Default for FrontendConfig {
 /// The handshake is small; never buffer more than this before auth.
 const HANDSHAKE_MAX_PACKET: usize = 64 * 1024;
 
+/// A command running longer than this has the client's socket watched: a
+/// client that disconnects has its command cancelled (short commands pay no
+/// syscall for the watch).
+const WATCH_AFTER: Duration = Duration::from_millis(50);
+
+/// A second handle on the client socket, to see it close while a command runs.
+fn watcher(stream: &TcpStream) -> Option<TcpStream> {
+    use std::os::fd::AsFd;
+    let fd = stream.as_fd().try_clone_to_owned().ok()?;
+    let std_stream = std::net::TcpStream::from(fd);
+    std_stream.set_nonblocking(true).ok()?;
+    TcpStream::from_std(std_stream).ok()
+}
+
+/// Completes when the client closed its end (EOF, reset, or a COM_QUIT sent
+/// while its command runs); never when it sent another command instead.
+async fn client_closed(watch: &TcpStream) {
+    let mut b = [0u8; 5];
+    match watch.peek(&mut b).await {
+        Ok(0) | Err(_) => {}
+        Ok(5) if b[..3] == [1, 0, 0] && b[4] == COM_QUIT => {}
+        Ok(_) => std::future::pending().await,
+    }
+}
+
+/// Runs a command; if it takes long, watches for the client leaving and
+/// cancels the command when it does (the command then ends by itself).
+async fn run_watched<F: std::future::Future<Output = HandlerResult>>(
+    fut: F,
+    watch: Option<&TcpStream>,
+    control: Option<&SessionControl>,
+) -> HandlerResult {
+    let (Some(watch), Some(control)) = (watch, control) else {
+        return fut.await;
+    };
+    tokio::pin!(fut);
+    tokio::select! {
+        biased;
+        r = &mut fut => return r,
+        _ = tokio::time::sleep(WATCH_AFTER) => {}
+    }
+    tokio::select! {
+        biased;
+        r = &mut fut => return r,
+        _ = client_closed(watch) => (control.cancel)(),
+    }
+    fut.await
+}
+
+/// Completes when the session was killed (never without a control).
+async fn killed(control: &mut Option<SessionControl>) {
+    match control {
+        Some(c) => {
+            if c.ended.wait_for(|e| *e).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// Serves one client until it quits, errs or `shutdown` flips to true.
 pub async fn serve<H: Handler>(
     mut stream: TcpStream,
@@ -93,6 +154,8 @@ pub async fn serve<H: Handler>(
     };
     out.flush(&mut stream).await?;
     reader.set_max_packet(cfg.max_allowed_packet);
+    let mut control = handler.control();
+    let watch = control.as_ref().and_then(|_| watcher(&stream));
 
     let mut stmts: HashMap<u32, StmtState> = HashMap::new();
     let mut next_stmt_id: u32 = 1;
@@ -109,6 +172,12 @@ pub async fn serve<H: Handler>(
             _ = shutdown.changed() => {
                 out.seq = 0;
                 push_err(&mut out, &ErrInfo::new(ER_SERVER_SHUTDOWN, "08S01", "Server shutdown in progress"));
+                let _ = out.flush(&mut stream).await;
+                break Ok(());
+            }
+            _ = killed(&mut control) => {
+                out.seq = 0;
+                push_err(&mut out, &ErrInfo::new(ER_CONNECTION_KILLED, "70100", "Connection was killed"));
                 let _ = out.flush(&mut stream).await;
                 break Ok(());
             }
@@ -154,7 +223,14 @@ pub async fn serve<H: Handler>(
         let r: HandlerResult = match cmd {
             Command::Quit => break Ok(()),
             Command::Query(sql) => match std::str::from_utf8(sql) {
-                Ok(s) => handler.on_query(s, &mut w).await,
+                Ok(s) => {
+                    run_watched(
+                        handler.on_query(s, &mut w),
+                        watch.as_ref(),
+                        control.as_ref(),
+                    )
+                    .await
+                }
                 Err(_) => handler.on_query_bytes(sql, &mut w).await,
             },
             Command::InitDb(db) => {
@@ -190,7 +266,10 @@ pub async fn serve<H: Handler>(
                     }
                     Some(st) => {
                         let r = match parse_execute(body, st) {
-                            Ok(req) => handler.on_execute(req, &mut w).await,
+                            Ok(req) => {
+                                let run = handler.on_execute(req, &mut w);
+                                run_watched(run, watch.as_ref(), control.as_ref()).await
+                            }
                             Err(what) => {
                                 w.err(&ErrInfo::new(
                                     ER_MALFORMED_PACKET,
@@ -261,6 +340,9 @@ pub async fn serve<H: Handler>(
             }
         }
         w.flush().await?;
+        if control.as_ref().is_some_and(|c| *c.ended.borrow()) {
+            break Ok(()); // killed while the command ran: its answer went out
+        }
     };
     handler.on_disconnect().await;
     result

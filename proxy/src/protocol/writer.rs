@@ -24,7 +24,26 @@ use super::packets::{
 /// Flush threshold for large results, so memory stays bounded.
 const FLUSH_AT: usize = 64 * 1024;
 
+/// What was answered to the last statement written (the session keeps
+/// ROW_COUNT(), FOUND_ROWS() and the diagnostics of SHOW WARNINGS from it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Answer {
+    #[default]
+    Nothing,
+    Ok {
+        affected_rows: u64,
+        warnings: u16,
+    },
+    Rows {
+        rows: u64,
+        warnings: u16,
+    },
+    Err(ErrInfo),
+}
+
 pub struct ResponseWriter<'a> {
+    /// The answer written last (a multi-statement query: its last statement's).
+    answer: Answer,
     stream: &'a mut TcpStream,
     out: &'a mut PacketBuf,
     caps: u32,
@@ -33,6 +52,8 @@ pub struct ResponseWriter<'a> {
     flushed_any: bool,
     /// OR-ed into every OK/EOF status while a multi-statement has more to come.
     more_results: u16,
+    /// (name, replacement) pairs applied to every error message written.
+    renames: Option<std::sync::Arc<[(String, String)]>>,
 }
 
 impl<'a> ResponseWriter<'a> {
@@ -44,6 +65,7 @@ impl<'a> ResponseWriter<'a> {
     ) -> Self {
         let start_len = out.len();
         ResponseWriter {
+            answer: Answer::Nothing,
             stream,
             out,
             caps,
@@ -51,6 +73,7 @@ impl<'a> ResponseWriter<'a> {
             start_len,
             flushed_any: false,
             more_results: 0,
+            renames: None,
         }
     }
 
@@ -85,6 +108,26 @@ impl<'a> ResponseWriter<'a> {
         self.out.seq
     }
 
+    /// What the last statement was answered (and forgets it).
+    pub fn take_answer(&mut self) -> Answer {
+        std::mem::take(&mut self.answer)
+    }
+
+    /// A forwarded row of the current result set (counted for FOUND_ROWS()).
+    #[inline]
+    pub fn raw_row(&mut self, payload: &[u8]) {
+        if let Answer::Rows { rows, .. } = &mut self.answer {
+            *rows += 1;
+        }
+        self.out.push(payload);
+    }
+
+    fn count_row(&mut self) {
+        if let Answer::Rows { rows, .. } = &mut self.answer {
+            *rows += 1;
+        }
+    }
+
     // ---- forwarding -------------------------------------------------------
 
     /// Appends a packet payload received from a backend, unchanged but for
@@ -103,6 +146,10 @@ impl<'a> ResponseWriter<'a> {
     }
 
     pub fn ok(&mut self, ok: &OkInfo) {
+        self.answer = Answer::Ok {
+            affected_rows: ok.affected_rows,
+            warnings: ok.warnings,
+        };
         let s = self.out.begin();
         if self.more_results != 0 {
             let mut ok = ok.clone();
@@ -125,7 +172,25 @@ impl<'a> ResponseWriter<'a> {
         self.ok(&ok);
     }
 
+    /// Error messages written from now on have each name replaced (whole
+    /// words only): a proxy shows logical names instead of physical ones.
+    pub fn rename_in_errors(&mut self, renames: std::sync::Arc<[(String, String)]>) {
+        self.renames = Some(renames);
+    }
+
     pub fn err(&mut self, e: &ErrInfo) {
+        let renamed;
+        let e = match &self.renames {
+            Some(names) if names.iter().any(|(n, _)| e.message.contains(n.as_str())) => {
+                renamed = ErrInfo {
+                    message: replace_words(&e.message, names),
+                    ..e.clone()
+                };
+                &renamed
+            }
+            _ => e,
+        };
+        self.answer = Answer::Err(e.clone());
         let s = self.out.begin();
         encode_err(&mut self.out.buf, e);
         self.out.finish(s);
@@ -141,6 +206,10 @@ impl<'a> ResponseWriter<'a> {
 
     /// Result set header: the column count.
     pub fn begin_result(&mut self, columns: usize) {
+        self.answer = Answer::Rows {
+            rows: 0,
+            warnings: 0,
+        };
         let s = self.out.begin();
         mysql_common::io::BufMutExt::put_lenenc_int(&mut self.out.buf, columns as u64);
         self.out.finish(s);
@@ -162,6 +231,7 @@ impl<'a> ResponseWriter<'a> {
     }
 
     pub fn text_row(&mut self, row: &[Value]) {
+        self.count_row();
         let s = self.out.begin();
         for v in row {
             encode_text_value(&mut self.out.buf, v);
@@ -171,6 +241,7 @@ impl<'a> ResponseWriter<'a> {
 
     /// Binary row; `types[i]` is the type announced for column i.
     pub fn binary_row(&mut self, types: &[ColumnType], row: &[Value]) {
+        self.count_row();
         let s = self.out.begin();
         let buf = &mut self.out.buf;
         buf.push(0x00);
@@ -193,6 +264,9 @@ impl<'a> ResponseWriter<'a> {
 
     /// Result set terminator: OK(0xFE) with DEPRECATE_EOF, EOF otherwise.
     pub fn end_result(&mut self, warnings: u16, status: u16) {
+        if let Answer::Rows { warnings: w, .. } = &mut self.answer {
+            *w = warnings;
+        }
         let status = status | self.more_results;
         if self.deprecate_eof() {
             let ok = OkInfo {
@@ -256,6 +330,38 @@ impl<'a> ResponseWriter<'a> {
         self.start_len = 0;
         self.out.flush(self.stream).await
     }
+}
+
+/// `text` with every whole-word occurrence of each name replaced (names
+/// tried in order, so a longer name listed first wins over its prefix).
+pub fn replace_words(text: &str, names: &[(String, String)]) -> String {
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$';
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let boundary_before = i == 0 || !word(bytes[i - 1]);
+        let hit = boundary_before
+            .then(|| {
+                names.iter().find(|(n, _)| {
+                    bytes[i..].starts_with(n.as_bytes())
+                        && bytes.get(i + n.len()).is_none_or(|b| !word(*b))
+                })
+            })
+            .flatten();
+        match hit {
+            Some((n, logical)) => {
+                out.push_str(&text[copied..i]);
+                out.push_str(logical);
+                i += n.len();
+                copied = i;
+            }
+            None => i += 1,
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// A column definition for synthesized results.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::error::RouteError;
 use super::keys::{equalities, eval, place_row, Args, Layout, PairSet, SegmentMap};
-use super::lexer::{Hint, Piece, Template};
+use super::lexer::{planning_mode, with_sql_mode, Hint, Piece, Template};
 use super::plan::*;
 use crate::merge::Expr;
 use crate::rules::{KeyValue, Place, Rules, Schema, ShardedTable};
@@ -182,6 +182,7 @@ pub(crate) fn bind(
                         Args::Values(v) => OwnedArgs::Values(v.to_vec()),
                     },
                     needs,
+                    sql_mode: planning_mode(),
                 }));
             }
             bind_insert(plan, ip, schema, &args, segs, &needs, &[], prepared)
@@ -193,6 +194,10 @@ impl PendingInsert {
     /// Give the ids (exactly `count`, from sequence `sequence`) and get the
     /// routed INSERT.
     pub fn bind_ids(&self, ids: &[u64], segs: &dyn SegmentMap) -> Result<Routed, RouteError> {
+        with_sql_mode(self.sql_mode, || self.bind_ids_now(ids, segs))
+    }
+
+    fn bind_ids_now(&self, ids: &[u64], segs: &dyn SegmentMap) -> Result<Routed, RouteError> {
         if ids.len() != self.count {
             return Err(RouteError::WrongIdCount {
                 expected: self.count,
@@ -700,17 +705,20 @@ fn bind_dml(
     }))
 }
 
+/// A key value as a literal the session's MySQL reads back exactly.
 fn sql_literal(v: &KeyValue) -> String {
     match v {
         KeyValue::Int(i) => i.to_string(),
         KeyValue::Str(s) => {
+            let escapes = !planning_mode().no_backslash_escapes;
             let mut out = String::with_capacity(s.len() + 2);
             out.push('\'');
             for c in s.chars() {
                 match c {
-                    '\'' => out.push_str("\\'"),
-                    '\\' => out.push_str("\\\\"),
-                    '\0' => out.push_str("\\0"),
+                    '\'' if escapes => out.push_str("\\'"),
+                    '\'' => out.push_str("''"),
+                    '\\' if escapes => out.push_str("\\\\"),
+                    '\0' if escapes => out.push_str("\\0"),
                     c => out.push(c),
                 }
             }
@@ -772,6 +780,7 @@ fn lookup(
         rules: rules.clone(),
         schema_idx,
         args: owned(args),
+        sql_mode: planning_mode(),
     }))
 }
 
@@ -779,6 +788,10 @@ impl PendingLookup {
     /// Give the shard-key values the lookups returned (all rows of all
     /// lookups; none when the index has no entry) and get the routed statement.
     pub fn bind_keys(&self, keys: &[String], segs: &dyn SegmentMap) -> Result<Routed, RouteError> {
+        with_sql_mode(self.sql_mode, || self.bind_keys_now(keys, segs))
+    }
+
+    fn bind_keys_now(&self, keys: &[String], segs: &dyn SegmentMap) -> Result<Routed, RouteError> {
         let schema = self
             .rules
             .schemas

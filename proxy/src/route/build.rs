@@ -4,6 +4,14 @@
 
 use std::sync::Arc;
 
+use super::error::RouteError;
+use super::keys::{Cond, Layout, Operand};
+use super::lexer::{
+    planning_mode, string_value, Scanned, Template, LIMIT_MARK, ROWS_MARK, SEQ_MARK, TABLE_MARK,
+};
+use super::plan::*;
+use crate::merge::{AggFunc, Aggregate, BinaryOp, MergeSpec, SortKey};
+use crate::rules::{GlobalIndex, KeyValue, Place, Schema, TableRule};
 use mysql_common::value::Value;
 use sqlparser::ast::{
     self, Assignment, AssignmentTarget, Distinct, DuplicateTreatment, Expr, FromTable, FunctionArg,
@@ -12,15 +20,6 @@ use sqlparser::ast::{
     OrderByOptions, Query, Select, SelectItem, SetExpr, Statement, TableAlias, TableFactor,
     TableObject, TableWithJoins, UnaryOperator, Value as SqlValue,
 };
-use sqlparser::dialect::MySqlDialect;
-use sqlparser::parser::Parser;
-
-use super::error::RouteError;
-use super::keys::{Cond, Layout, Operand};
-use super::lexer::{Scanned, Template, LIMIT_MARK, ROWS_MARK, SEQ_MARK, TABLE_MARK};
-use super::plan::*;
-use crate::merge::{AggFunc, Aggregate, BinaryOp, MergeSpec, SortKey};
-use crate::rules::{GlobalIndex, KeyValue, Place, Schema, TableRule};
 
 /// First words of statements that go to a pass-through plan when the parser
 /// cannot read them (session and administration statements).
@@ -75,8 +74,9 @@ fn name_parts(name: &ObjectName) -> Vec<String> {
         .collect()
 }
 
+/// Parses one statement under the sql_mode of the statement being planned.
 pub(crate) fn parse_one(sql: &str) -> Result<Statement, RouteError> {
-    let mut v = Parser::parse_sql(&MySqlDialect {}, sql)
+    let mut v = super::dialect::parse_statements(sql, planning_mode())
         .map_err(|e| RouteError::Syntax(format!("{e} in '{}'", truncate(sql, 200))))?;
     match v.len() {
         1 => Ok(v.pop().expect("len 1")),
@@ -95,8 +95,12 @@ pub(crate) fn truncate(s: &str, n: usize) -> &str {
     }
 }
 
-/// Build the plan of one scanned statement.
+/// Build the plan of one scanned statement (under the sql_mode it was read in).
 pub(crate) fn build(schema: &Schema, sc: &Scanned) -> Result<Plan, RouteError> {
+    super::lexer::with_sql_mode(sc.sql_mode, || build_scanned(schema, sc))
+}
+
+fn build_scanned(schema: &Schema, sc: &Scanned) -> Result<Plan, RouteError> {
     let numbered = sc.text.trim().trim_end_matches(';').trim();
     // statements passed on as text carry plain `?` placeholders
     let plain = unnumber(numbered);
@@ -1575,21 +1579,26 @@ fn all_of(mut v: Vec<Cond>) -> Cond {
 fn operand(e: &Expr) -> Option<Operand> {
     match e {
         Expr::Nested(x) => operand(x),
-        Expr::Value(v) => match &v.value {
-            SqlValue::Placeholder(p) => p
-                .strip_prefix('?')
-                .and_then(|n| n.parse::<usize>().ok())
-                .filter(|n| *n > 0)
-                .map(|n| Operand::Param(n - 1)),
-            SqlValue::Number(n, _) => Some(Operand::Const(match n.parse::<i128>() {
-                Ok(i) => KeyValue::Int(i),
-                Err(_) => KeyValue::Str(n.clone()),
-            })),
-            SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => {
-                Some(Operand::Const(KeyValue::Str(s.clone())))
+        Expr::Value(v) => {
+            match &v.value {
+                SqlValue::Placeholder(p) => p
+                    .strip_prefix('?')
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .filter(|n| *n > 0)
+                    .map(|n| Operand::Param(n - 1)),
+                SqlValue::Number(n, _) => Some(Operand::Const(match n.parse::<i128>() {
+                    Ok(i) => KeyValue::Int(i),
+                    Err(_) => KeyValue::Str(n.clone()),
+                })),
+                SqlValue::SingleQuotedString(s) => Some(Operand::Const(KeyValue::Str(
+                    string_value(s, '\'', planning_mode()),
+                ))),
+                SqlValue::DoubleQuotedString(s) => Some(Operand::Const(KeyValue::Str(
+                    string_value(s, '"', planning_mode()),
+                ))),
+                _ => None,
             }
-            _ => None,
-        },
+        }
         Expr::UnaryOp {
             op: UnaryOperator::Minus,
             expr,
@@ -1846,9 +1855,12 @@ impl ScatterBuilder {
                     Ok(i) => Value::Int(i),
                     Err(_) => Value::Bytes(n.clone().into_bytes()),
                 }),
-                SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => {
-                    HExpr::Literal(Value::Bytes(s.clone().into_bytes()))
-                }
+                SqlValue::SingleQuotedString(s) => HExpr::Literal(Value::Bytes(
+                    string_value(s, '\'', planning_mode()).into_bytes(),
+                )),
+                SqlValue::DoubleQuotedString(s) => HExpr::Literal(Value::Bytes(
+                    string_value(s, '"', planning_mode()).into_bytes(),
+                )),
                 SqlValue::Null => HExpr::Literal(Value::NULL),
                 SqlValue::Boolean(b) => HExpr::Literal(Value::Int(*b as i64)),
                 other => {

@@ -6,12 +6,14 @@ use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 
-use super::lexer::Hint;
+use super::lexer::{Hint, SqlMode};
 use super::plan::Plan;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Key {
     pub schema: usize,
+    /// A statement reads differently under NO_BACKSLASH_ESCAPES / ANSI_QUOTES.
+    pub sql_mode: SqlMode,
     pub hint: Option<Hint>,
     pub text: String,
 }

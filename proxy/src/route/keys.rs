@@ -74,7 +74,10 @@ impl Args<'_> {
                 None => out.push_str("NULL"),
             },
             Args::Values(v) => match v.get(i) {
-                Some(v) => out.push_str(&v.as_sql(false)),
+                Some(v) => {
+                    let no_backslash = super::lexer::planning_mode().no_backslash_escapes;
+                    out.push_str(&v.as_sql(no_backslash))
+                }
                 None => out.push_str("NULL"),
             },
         }

@@ -39,6 +39,71 @@ impl LitValue {
     }
 }
 
+/// The parts of the session's `sql_mode` that change how a statement is
+/// read: whether `\\` escapes in strings, and whether `"` quotes identifiers.
+/// Plans are cached per mode; literals are read and written back under it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SqlMode {
+    pub no_backslash_escapes: bool,
+    pub ansi_quotes: bool,
+}
+
+impl SqlMode {
+    /// MariaDB's default reading: backslash escapes, `"` quotes strings.
+    pub const DEFAULT: SqlMode = SqlMode {
+        no_backslash_escapes: false,
+        ansi_quotes: false,
+    };
+
+    /// From the value of `@@sql_mode` (a comma list; `ANSI` implies
+    /// ANSI_QUOTES, as the server expands it).
+    pub fn parse(sql_mode: &str) -> SqlMode {
+        let mut m = SqlMode::default();
+        for flag in sql_mode.split(',').map(str::trim) {
+            if flag.eq_ignore_ascii_case("NO_BACKSLASH_ESCAPES") {
+                m.no_backslash_escapes = true;
+            } else if flag.eq_ignore_ascii_case("ANSI_QUOTES") || flag.eq_ignore_ascii_case("ANSI")
+            {
+                m.ansi_quotes = true;
+            }
+        }
+        m
+    }
+
+    fn backslash_escapes(self) -> bool {
+        !self.no_backslash_escapes
+    }
+
+    /// Is `q` the quote of a string literal (not of an identifier)?
+    fn string_quote(self, q: u8) -> bool {
+        q == b'\'' || (q == b'"' && !self.ansi_quotes)
+    }
+}
+
+thread_local! {
+    /// The sql_mode of the statement being planned. Planning is synchronous
+    /// (no await), so `build` sets it for its duration instead of passing it
+    /// through every helper that cuts templates or reads a literal.
+    static PLANNING_MODE: std::cell::Cell<SqlMode> = const { std::cell::Cell::new(SqlMode::DEFAULT) };
+}
+
+/// Runs `f` with `mode` as the sql_mode of the statement being planned.
+pub(crate) fn with_sql_mode<T>(mode: SqlMode, f: impl FnOnce() -> T) -> T {
+    struct Restore(SqlMode);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            PLANNING_MODE.with(|m| m.set(self.0));
+        }
+    }
+    let _restore = Restore(PLANNING_MODE.with(|m| m.replace(mode)));
+    f()
+}
+
+/// The sql_mode of the statement being planned (default outside `build`).
+pub(crate) fn planning_mode() -> SqlMode {
+    PLANNING_MODE.with(|m| m.get())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// A text query: literals become `?N`, their values go to `lits`.
@@ -59,6 +124,8 @@ pub struct Scanned {
     pub params: usize,
     /// The first keyword, upper-cased ("" when none).
     pub first_word: String,
+    /// The sql_mode the statement was read under.
+    pub sql_mode: SqlMode,
 }
 
 fn is_word_byte(b: u8) -> bool {
@@ -66,11 +133,13 @@ fn is_word_byte(b: u8) -> bool {
 }
 
 /// Where a quoted run starting at `i` (with quote `q`) ends (exclusive).
-fn quoted_end(s: &[u8], i: usize, q: u8) -> usize {
+/// Backslash escapes count in strings unless the mode says otherwise.
+pub(crate) fn quoted_end(s: &[u8], i: usize, q: u8, mode: SqlMode) -> usize {
+    let escapes = mode.backslash_escapes() && mode.string_quote(q);
     let mut j = i + 1;
     while j < s.len() {
         let b = s[j];
-        if b == b'\\' && q != b'`' {
+        if b == b'\\' && escapes {
             j += 2;
             continue;
         }
@@ -86,8 +155,19 @@ fn quoted_end(s: &[u8], i: usize, q: u8) -> usize {
     s.len()
 }
 
-/// The unescaped content of a MySQL quoted string literal (with its quotes).
-pub fn unescape(lit: &str) -> String {
+/// The value of the content of a quoted string literal (without its quotes)
+/// as the parser keeps it (escapes as written), under `mode`.
+pub(crate) fn string_value(raw: &str, quote: char, mode: SqlMode) -> String {
+    let mut lit = String::with_capacity(raw.len() + 2);
+    lit.push(quote);
+    lit.push_str(raw);
+    lit.push(quote);
+    unescape_in(&lit, mode)
+}
+
+/// The unescaped content of a MySQL quoted string literal (with its quotes)
+/// under `mode`: with NO_BACKSLASH_ESCAPES only doubled quotes are escapes.
+pub fn unescape_in(lit: &str, mode: SqlMode) -> String {
     let b = lit.as_bytes();
     if b.len() < 2 {
         return String::new();
@@ -99,7 +179,7 @@ pub fn unescape(lit: &str) -> String {
     let mut out = String::with_capacity(inner.len());
     let mut chars = inner.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '\\' {
+        if c == '\\' && mode.backslash_escapes() {
             match chars.next() {
                 Some('n') => out.push('\n'),
                 Some('t') => out.push('\t'),
@@ -159,6 +239,35 @@ fn number_end(s: &[u8], i: usize) -> Option<usize> {
     Some(j)
 }
 
+/// `0x` and an odd number of hex digits.
+fn is_odd_hex(w: &str) -> bool {
+    w.len() > 2
+        && (w.starts_with("0x"))
+        && w.len() % 2 == 1
+        && w[2..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// After a `LOCK` ending at `i`: where ` IN SHARE MODE` ends, if it follows.
+fn share_mode_end(sql: &str, i: usize) -> Option<usize> {
+    let mut at = i;
+    for word in ["IN", "SHARE", "MODE"] {
+        let rest = &sql[at..];
+        let trimmed = rest.trim_start();
+        if trimmed.len() == rest.len() {
+            return None; // no space before the word
+        }
+        let start = at + (rest.len() - trimmed.len());
+        let end = start + word.len();
+        if !sql.get(start..end)?.eq_ignore_ascii_case(word)
+            || sql.as_bytes().get(end).is_some_and(|b| is_word_byte(*b))
+        {
+            return None;
+        }
+        at = end;
+    }
+    Some(at)
+}
+
 fn parse_hint(body: &str) -> Result<Option<Hint>, RouteError> {
     // body: the text between `/*+` and `*/`
     let t = body.trim();
@@ -210,11 +319,17 @@ enum Prev {
     Punct,
 }
 
-/// Tokenize `sql`: see [`Scanned`].
+/// Tokenize `sql` under the default sql_mode: see [`Scanned`].
 pub fn scan(sql: &str, mode: Mode) -> Result<Scanned, RouteError> {
+    scan_in(sql, mode, SqlMode::default())
+}
+
+/// Tokenize `sql` as a session with `sql_mode` reads it.
+pub fn scan_in(sql: &str, mode: Mode, sql_mode: SqlMode) -> Result<Scanned, RouteError> {
     let s = sql.as_bytes();
     let mut out = Scanned {
         text: String::with_capacity(sql.len() + 8),
+        sql_mode,
         ..Default::default()
     };
     let mut i = 0;
@@ -277,8 +392,8 @@ pub fn scan(sql: &str, mode: Mode) -> Result<Scanned, RouteError> {
             continue;
         }
         // quoted identifier
-        if b == b'`' {
-            let end = quoted_end(s, i, b'`');
+        if b == b'`' || (b == b'"' && sql_mode.ansi_quotes) {
+            let end = quoted_end(s, i, b, sql_mode);
             push(&mut out, &mut pending_space, &sql[i..end]);
             i = end;
             prev = Prev::Value;
@@ -286,14 +401,14 @@ pub fn scan(sql: &str, mode: Mode) -> Result<Scanned, RouteError> {
         }
         // strings
         if b == b'\'' || b == b'"' {
-            let end = quoted_end(s, i, b);
+            let end = quoted_end(s, i, b, sql_mode);
             let text = &sql[i..end];
             // a string glued to a word (_utf8mb4'x', X'1f', N'x') stays as written
             let glued = i > 0 && is_word_byte(s[i - 1]);
             if mode == Mode::Text && !glued {
                 out.lits.push(Lit {
                     text: text.to_string(),
-                    value: LitValue::Str(unescape(text)),
+                    value: LitValue::Str(unescape_in(text, sql_mode)),
                 });
                 out.params += 1;
                 let ph = format!("?{}", out.params);
@@ -378,6 +493,14 @@ pub fn scan(sql: &str, mode: Mode) -> Result<Scanned, RouteError> {
                 end += 1;
             }
             let w = &sql[i..end];
+            if is_odd_hex(w) {
+                // the parser writes `0x...` back as X'...', which needs an
+                // even number of digits: MySQL reads `0x141` as `0x0141`
+                push(&mut out, &mut pending_space, &format!("0x0{}", &w[2..]));
+                prev = Prev::Value;
+                i = end;
+                continue;
+            }
             if out.first_word.is_empty() && b != b'@' {
                 out.first_word = w.to_ascii_uppercase();
             }
@@ -388,6 +511,18 @@ pub fn scan(sql: &str, mode: Mode) -> Result<Scanned, RouteError> {
                 in_by = Some(depth);
             } else if END_BY_CLAUSE.iter().any(|k| k.eq_ignore_ascii_case(w)) {
                 in_by = None;
+            }
+            if w.eq_ignore_ascii_case("LOCK") && out.first_word != "LOCK" {
+                if let Some(after) = share_mode_end(sql, end) {
+                    // the parser reads MySQL 8's spelling (rendered back in
+                    // MariaDB's, see `Template::from_rendered`)
+                    push(&mut out, &mut pending_space, "FOR SHARE");
+                    prev_word.clear();
+                    prev_word.push_str("SHARE");
+                    prev = Prev::Word;
+                    i = after;
+                    continue;
+                }
             }
             push(&mut out, &mut pending_space, w);
             prev_word.clear();
@@ -449,8 +584,10 @@ pub const ROWS_MARK: &str = "__hk_rows";
 pub const SEQ_MARK: &str = "__hk_seq";
 
 impl Template {
-    /// Split a statement rendered with markers into pieces.
+    /// Split a statement rendered with markers into pieces (quotes read
+    /// under the sql_mode of the statement being planned).
     pub fn from_rendered(sql: &str) -> Template {
+        let mode = planning_mode();
         let s = sql.as_bytes();
         let mut pieces: Vec<Piece> = Vec::new();
         let mut text = String::new();
@@ -463,7 +600,7 @@ impl Template {
         while i < s.len() {
             let b = s[i];
             if b == b'`' || b == b'\'' || b == b'"' {
-                let end = quoted_end(s, i, b);
+                let end = quoted_end(s, i, b, mode);
                 text.push_str(&sql[i..end]);
                 i = end;
                 continue;
@@ -491,6 +628,16 @@ impl Template {
                     end += 1;
                 }
                 let w = &sql[i..end];
+                if w == "FOR"
+                    && sql[end..].starts_with(" SHARE")
+                    && !sql[end + 6..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                {
+                    // MariaDB spells a shared lock `LOCK IN SHARE MODE`
+                    // (NOWAIT / SKIP LOCKED may follow either form)
+                    text.push_str("LOCK IN SHARE MODE");
+                    i = end + 6;
+                    continue;
+                }
                 if let Some(n) = w.strip_prefix(TABLE_MARK).and_then(|n| n.parse().ok()) {
                     flush(&mut text, &mut pieces);
                     pieces.push(Piece::Table(n));

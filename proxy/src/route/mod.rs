@@ -59,10 +59,13 @@
 mod bind;
 mod build;
 mod cache;
+pub mod dialect;
 mod error;
 mod explain;
 mod keys;
 mod lexer;
+#[cfg(test)]
+mod literal_tests;
 mod plan;
 mod show;
 #[cfg(test)]
@@ -74,10 +77,12 @@ use std::sync::Arc;
 use mysql_common::value::Value;
 
 pub use build::PASS_THROUGH_PREFIXES;
+pub use dialect::parse_statements;
 pub use error::RouteError;
 pub use explain::{describe_merge, explain, ExplainRow, EXPLAIN_COLUMNS};
 pub use keys::{NoSegments, SegmentMap};
-pub use lexer::{Hint, Lit, LitValue};
+pub(crate) use lexer::{quoted_end, string_value};
+pub use lexer::{unescape_in, Hint, Lit, LitValue, SqlMode};
 pub use plan::{
     HaokaShow, MergePlan, Metadata, ParamSource, PendingInsert, PendingLookup, PreparedSql, Routed,
     SessionCommand, ShardPlan, ShowFilter, StmtKind, TableShow, Target,
@@ -88,7 +93,7 @@ pub use versioned::{binary_literals_as_hex, expand_executable_comments, with_col
 use crate::rules::Rules;
 use cache::{Key, PlanCache};
 use keys::Args;
-use lexer::{scan, Mode};
+use lexer::{scan, scan_in, Mode};
 use plan::Plan;
 
 /// Default plan-cache capacity (statements).
@@ -133,6 +138,7 @@ pub struct PreparedPlan {
     plan: Arc<Plan>,
     rules: Arc<Rules>,
     schema_idx: usize,
+    sql_mode: SqlMode,
 }
 
 impl PreparedPlan {
@@ -149,13 +155,15 @@ impl PreparedPlan {
     /// `?` and the parameter map) besides the inlined `sql`; for a statement
     /// routed to one shard the prepared SQL is the same on every execution.
     pub fn bind(&self, params: &[Value], segs: &dyn SegmentMap) -> Result<Routed, RouteError> {
-        bind::bind(
-            &self.plan,
-            &self.rules,
-            self.schema_idx,
-            Args::Values(params),
-            segs,
-        )
+        lexer::with_sql_mode(self.sql_mode, || {
+            bind::bind(
+                &self.plan,
+                &self.rules,
+                self.schema_idx,
+                Args::Values(params),
+                segs,
+            )
+        })
     }
 }
 
@@ -209,7 +217,31 @@ impl Router {
         sql: &str,
         segs: &dyn SegmentMap,
     ) -> Result<Routed, RouteError> {
+        self.plan_text_in(schema, sql, segs, SqlMode::default())
+    }
+
+    /// [`Router::plan_text`] for a session whose sql_mode reads statements
+    /// differently (NO_BACKSLASH_ESCAPES, ANSI_QUOTES).
+    pub fn plan_text_in(
+        &self,
+        schema: &str,
+        sql: &str,
+        segs: &dyn SegmentMap,
+        sql_mode: SqlMode,
+    ) -> Result<Routed, RouteError> {
+        // values inlined at bind time are written for the same sql_mode
+        lexer::with_sql_mode(sql_mode, || self.plan_text_now(schema, sql, segs, sql_mode))
+    }
+
+    fn plan_text_now(
+        &self,
+        schema: &str,
+        sql: &str,
+        segs: &dyn SegmentMap,
+        sql_mode: SqlMode,
+    ) -> Result<Routed, RouteError> {
         let idx = self.schema_idx(schema)?;
+        let scan = |sql: &str, mode: Mode| scan_in(sql, mode, sql_mode);
         let mut sc = scan(sql, Mode::Text)?;
         if !CACHED_FIRST_WORDS.contains(&sc.first_word.as_str())
             || build::mentions_info_schema(&sc.text)
@@ -223,6 +255,7 @@ impl Router {
         let cacheable = sc.lits.len() <= MAX_CACHED_LITERALS && sc.text.len() <= MAX_CACHED_TEXT;
         let key = Key {
             schema: idx,
+            sql_mode,
             hint: sc.hint,
             text: std::mem::take(&mut sc.text),
         };
@@ -273,13 +306,24 @@ impl Router {
 
     /// Plan a statement for COM_STMT_PREPARE; bind it per COM_STMT_EXECUTE.
     pub fn prepare(&self, schema: &str, sql: &str) -> Result<Arc<PreparedPlan>, RouteError> {
+        self.prepare_in(schema, sql, SqlMode::default())
+    }
+
+    /// [`Router::prepare`] under a session's sql_mode.
+    pub fn prepare_in(
+        &self,
+        schema: &str,
+        sql: &str,
+        sql_mode: SqlMode,
+    ) -> Result<Arc<PreparedPlan>, RouteError> {
         let idx = self.schema_idx(schema)?;
-        let sc = scan(sql, Mode::Prepared)?;
+        let sc = scan_in(sql, Mode::Prepared, sql_mode)?;
         let plan = build::build(&self.rules.schemas[idx], &sc)?;
         Ok(Arc::new(PreparedPlan {
             plan: Arc::new(plan),
             rules: self.rules.clone(),
             schema_idx: idx,
+            sql_mode,
         }))
     }
 }

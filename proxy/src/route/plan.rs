@@ -373,6 +373,7 @@ pub struct PendingInsert {
     pub(crate) schema_idx: usize,
     pub(crate) args: OwnedArgs,
     pub(crate) needs: Vec<bool>,
+    pub(crate) sql_mode: super::lexer::SqlMode,
 }
 
 impl PartialEq for PendingInsert {
@@ -401,6 +402,7 @@ pub struct PendingLookup {
     pub(crate) rules: Arc<crate::rules::Rules>,
     pub(crate) schema_idx: usize,
     pub(crate) args: OwnedArgs,
+    pub(crate) sql_mode: super::lexer::SqlMode,
 }
 
 impl PartialEq for PendingLookup {

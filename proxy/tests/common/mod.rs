@@ -26,6 +26,7 @@ pub fn backend(db: Option<&str>) -> BackendConfig {
         password: String::new(),
         database: db.map(str::to_string),
         connect_timeout: Duration::from_secs(5),
+        found_rows: false,
     }
 }
 

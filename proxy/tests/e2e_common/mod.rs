@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod logical;
+pub mod own_tables;
 pub mod txn;
 
 use std::io::Write;
