@@ -78,6 +78,12 @@ pub struct PasswordConfig {
 pub struct ChannelApiConfig {
     /// Signed requests whose timestamp is further than this from now are refused.
     pub max_clock_skew_seconds: u64,
+    /// Calls per minute one source address may make to /api/v1/open/*,
+    /// counted before any signature check (0: no limit). Behind a load
+    /// balancer every call comes from its address: raise this there.
+    pub source_rate_limit_per_minute: u32,
+    /// Largest body a channel call may carry, in bytes.
+    pub body_limit_bytes: usize,
 }
 
 impl Default for Config {
@@ -125,6 +131,8 @@ impl Default for ChannelApiConfig {
     fn default() -> Self {
         ChannelApiConfig {
             max_clock_skew_seconds: 300,
+            source_rate_limit_per_minute: 120,
+            body_limit_bytes: 64 * 1024,
         }
     }
 }

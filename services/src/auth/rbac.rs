@@ -196,13 +196,6 @@ pub fn source_ip(req_parts: &Parts) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-pub fn request_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
 /// Resolves the bearer token to a staff member with their permissions and
 /// scope: read fresh, or reused from the principal cache while no
 /// permission-center change happened since (so role changes apply at once).
@@ -226,7 +219,7 @@ pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<Principal, 
         must_change_password: r.must_change_password,
         session,
         source_ip: source_ip(parts),
-        request_id: request_id(&parts.headers),
+        request_id: crate::request_id::of(&parts.headers),
     })
 }
 
