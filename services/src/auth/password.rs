@@ -1,10 +1,13 @@
 //! Staff passwords: argon2id hashes (PHC strings) and the password policy
 //! (length, character classes, no reuse of recent ones, expiry).
 
+use std::sync::Arc;
+
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier, Version};
 use rand::seq::SliceRandom;
 use rand::Rng;
+use tokio::sync::OnceCell;
 
 use crate::config::PasswordConfig;
 use crate::problem::ApiError;
@@ -13,13 +16,33 @@ use crate::problem::ApiError;
 #[derive(Clone)]
 pub struct Hasher {
     params: Params,
+    /// A hash of a password nobody knows, made with the configured cost:
+    /// checked against when there is no account, so that an unknown staff
+    /// number takes as long to refuse as a wrong password.
+    dummy: Arc<OnceCell<String>>,
 }
 
 impl Hasher {
     pub fn new(cfg: &PasswordConfig) -> Hasher {
         let params =
             Params::new(cfg.argon2_memory_kib, cfg.argon2_iterations, 1, None).unwrap_or_default();
-        Hasher { params }
+        Hasher {
+            params,
+            dummy: Arc::default(),
+        }
+    }
+
+    /// As long as [`Hasher::verify`] of a real account; always false.
+    pub async fn verify_nobody(&self, password: &str) -> bool {
+        let dummy = self
+            .dummy
+            .get_or_try_init(|| async { self.hash(&generate()).await })
+            .await;
+        if let Ok(phc) = dummy {
+            // The answer is known; the time it takes is the point.
+            let _ = self.verify(password, phc).await;
+        }
+        false
     }
 
     fn argon(params: Params) -> Argon2<'static> {
@@ -110,7 +133,10 @@ impl PasswordPolicy {
             password.chars().any(|c| c.is_lowercase()),
             password.chars().any(|c| c.is_uppercase()),
             password.chars().any(|c| c.is_ascii_digit()),
-            password.chars().any(|c| !c.is_alphanumeric()),
+            // Spaces (and other blanks) are not symbols.
+            password
+                .chars()
+                .any(|c| !c.is_alphanumeric() && !c.is_whitespace() && !c.is_control()),
         ]
         .iter()
         .filter(|x| **x)
@@ -158,6 +184,8 @@ mod tests {
         assert!(p.check_shape("alllowercaseletters", "x").is_err());
         assert!(p.check_shape("Good-Password-2024", "x").is_ok());
         assert!(p.check_shape("Good-E1001-Pass", "e1001").is_err());
+        assert!(p.check_shape("Spaces Are Not Symbols", "x").is_err());
+        assert!(p.check_shape("Spaces And Digits 12", "x").is_ok());
         assert!(p.check_shape(&generate(), "admin").is_ok());
     }
 

@@ -241,6 +241,22 @@ async fn resolve(state: &AppState, session: &Session) -> Result<Resolved, ApiErr
         state.sessions.revoke_all(session.staff_id).await?;
         return Err(ApiError::SessionInvalid);
     }
+    let (permissions, scope) = rights_of(&mut conn, session.staff_id, province.as_deref()).await?;
+    Ok(Resolved {
+        staff_no,
+        province,
+        permissions,
+        scope,
+        must_change_password: must_change != 0,
+    })
+}
+
+/// A staff member's permission codes (of their active roles) and scope.
+pub async fn rights_of<Q: Queryable>(
+    conn: &mut Q,
+    staff_id: i64,
+    own_province: Option<&str>,
+) -> Result<(HashSet<String>, Scope), ApiError> {
     let codes: Vec<String> = conn
         .exec(
             "SELECT DISTINCT p.code FROM staff_role sr \
@@ -248,17 +264,11 @@ async fn resolve(state: &AppState, session: &Session) -> Result<Resolved, ApiErr
              JOIN role_permission rp ON rp.role_id = sr.role_id \
              JOIN permission p ON p.permission_id = rp.permission_id \
              WHERE sr.staff_id = ? AND r.status = 'A'",
-            (session.staff_id,),
+            (staff_id,),
         )
         .await?;
-    let scope = scope::load(&mut conn, session.staff_id, province.as_deref()).await?;
-    Ok(Resolved {
-        staff_no,
-        province,
-        permissions: codes.into_iter().collect(),
-        scope,
-        must_change_password: must_change != 0,
-    })
+    let scope = scope::load(conn, staff_id, own_province).await?;
+    Ok((codes.into_iter().collect(), scope))
 }
 
 /// The middleware: authenticate, refuse without the permission (or while a
