@@ -42,6 +42,7 @@ pub enum Permission {
     NumberRead,
     NumberWrite,
     NumberHold,
+    NumberHoldOverride,
     PoolWrite,
     PremiumRead,
     PremiumWrite,
@@ -55,7 +56,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 28] = [
+    pub const ALL: [Permission; 29] = [
         Permission::StaffRead,
         Permission::StaffWrite,
         Permission::DepartmentRead,
@@ -74,6 +75,7 @@ impl Permission {
         Permission::NumberRead,
         Permission::NumberWrite,
         Permission::NumberHold,
+        Permission::NumberHoldOverride,
         Permission::PoolWrite,
         Permission::PremiumRead,
         Permission::PremiumWrite,
@@ -107,6 +109,7 @@ impl Permission {
             NumberRead => "number:read",
             NumberWrite => "number:write",
             NumberHold => "number:hold",
+            NumberHoldOverride => "number:hold_override",
             PoolWrite => "pool:write",
             PremiumRead => "premium:read",
             PremiumWrite => "premium:write",
@@ -141,6 +144,7 @@ impl Permission {
             NumberRead => "号码查询与选号",
             NumberWrite => "号码入库与状态维护",
             NumberHold => "号码选占与实占",
+            NumberHoldOverride => "处理渠道的选占(留痕)",
             PoolWrite => "号码池维护与授权",
             PremiumRead => "靓号规则与费用查询",
             PremiumWrite => "靓号规则维护与减免申请",
