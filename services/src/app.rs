@@ -155,6 +155,9 @@ impl AppState {
                 .map_err(|e| StartError::Database(e.to_string()))?;
         }
         if state.serves(Center::Card) {
+            crate::card::migrate::ensure(&state.db)
+                .await
+                .map_err(|e| StartError::Database(format!("card schema: {e:?}")))?;
             crate::card::transfer::start(&state).await?;
         }
         // After the centers: they registered their consumers by now.
