@@ -71,6 +71,8 @@ pub struct PasswordConfig {
     /// argon2id memory cost in KiB (OWASP: 19456).
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
+    /// Hashes (logins, password changes) running at once; more wait their turn.
+    pub max_parallel_hashes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -123,6 +125,7 @@ impl Default for PasswordConfig {
         PasswordConfig {
             argon2_memory_kib: 19456,
             argon2_iterations: 2,
+            max_parallel_hashes: 8,
         }
     }
 }

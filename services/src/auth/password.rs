@@ -7,7 +7,7 @@ use argon2::password_hash::{rand_core::OsRng, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier, Version};
 use rand::seq::SliceRandom;
 use rand::Rng;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 use crate::config::PasswordConfig;
 use crate::problem::ApiError;
@@ -20,6 +20,10 @@ pub struct Hasher {
     /// checked against when there is no account, so that an unknown staff
     /// number takes as long to refuse as a wrong password.
     dummy: Arc<OnceCell<String>>,
+    /// Hashes running at once (each holds `argon2_memory_kib`): a flood of
+    /// logins — unknown staff numbers cost a hash too — queues here instead
+    /// of exhausting the host's memory.
+    running: Arc<Semaphore>,
 }
 
 impl Hasher {
@@ -29,6 +33,7 @@ impl Hasher {
         Hasher {
             params,
             dummy: Arc::default(),
+            running: Arc::new(Semaphore::new(cfg.max_parallel_hashes.max(1))),
         }
     }
 
@@ -52,6 +57,7 @@ impl Hasher {
     pub async fn hash(&self, password: &str) -> Result<String, ApiError> {
         let params = self.params.clone();
         let password = password.to_string();
+        let _turn = self.running.acquire().await;
         tokio::task::spawn_blocking(move || {
             let salt = SaltString::generate(&mut OsRng);
             Hasher::argon(params)
@@ -67,6 +73,7 @@ impl Hasher {
     pub async fn verify(&self, password: &str, phc: &str) -> bool {
         let password = password.to_string();
         let phc = phc.to_string();
+        let _turn = self.running.acquire().await;
         tokio::task::spawn_blocking(move || match PasswordHash::new(&phc) {
             Ok(parsed) => Argon2::default()
                 .verify_password(password.as_bytes(), &parsed)
@@ -189,12 +196,32 @@ mod tests {
         assert!(p.check_shape(&generate(), "admin").is_ok());
     }
 
-    #[tokio::test]
-    async fn hashes_verify_and_differ() {
-        let h = Hasher::new(&PasswordConfig {
+    fn cheap(max_parallel_hashes: usize) -> Hasher {
+        Hasher::new(&PasswordConfig {
             argon2_memory_kib: 1024,
             argon2_iterations: 1,
+            max_parallel_hashes,
+        })
+    }
+
+    #[tokio::test]
+    async fn hashing_waits_for_a_turn() {
+        let h = cheap(2);
+        let phc = h.hash("Secret-123").await.unwrap();
+        let taken = h.running.clone().acquire_many_owned(2).await.unwrap();
+        let waiting = tokio::spawn({
+            let h = h.clone();
+            async move { h.verify("Secret-123", &phc).await }
         });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!waiting.is_finished(), "no turn, no hash");
+        drop(taken);
+        assert!(waiting.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn hashes_verify_and_differ() {
+        let h = cheap(8);
         let a = h.hash("Secret-123").await.unwrap();
         let b = h.hash("Secret-123").await.unwrap();
         assert_ne!(a, b, "salted");
