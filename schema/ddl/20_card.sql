@@ -14,6 +14,8 @@ CREATE TABLE IF NOT EXISTS sim_card (
   paired_phone_no CHAR(11)   NULL COMMENT '预配号卡',
   transfer_id    BIGINT      NULL COMMENT 'open transfer while in transit',
   version        INT UNSIGNED NOT NULL DEFAULT 0,
+  occupied_channel_id BIGINT NULL COMMENT '成卡占用 by this channel (only it activates or returns the card)',
+  occupied_staff_id   BIGINT NULL COMMENT '成卡占用 by this staff member (only they activate or return the card)',
   created_at     DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
   updated_at     DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),
   PRIMARY KEY (card_id),

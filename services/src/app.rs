@@ -1,6 +1,6 @@
 //! Router assembly. A process serves the centers its role flag names; the
-//! shared parts (health, metrics, OpenAPI, request ids, tracing, body limit)
-//! are always mounted.
+//! shared parts (health, metrics, OpenAPI, request ids, tracing, body limit,
+//! problem bodies for 405s) are always mounted.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -155,6 +155,9 @@ impl AppState {
                 .map_err(|e| StartError::Database(e.to_string()))?;
         }
         if state.serves(Center::Card) {
+            crate::card::migrate::ensure(&state.db)
+                .await
+                .map_err(|e| StartError::Database(format!("card schema: {e:?}")))?;
             crate::card::transfer::start(&state).await?;
         }
         // After the centers: they registered their consumers by now.
@@ -195,8 +198,9 @@ pub fn router(state: &AppState) -> Router {
     if state.serves(Center::Card) {
         api = api.merge(crate::card::router(state));
     }
-    let request_id = HeaderName::from_static("x-request-id");
+    let request_id = HeaderName::from_static(crate::request_id::HEADER);
     api.fallback(problem::fallback)
+        .layer(axum::middleware::from_fn(problem::method_not_allowed))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(state.cfg.body_limit_bytes))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
@@ -211,6 +215,9 @@ pub fn router(state: &AppState) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        // Outermost: an id the logs cannot store is dropped before the layer
+        // above draws one for the request.
+        .layer(axum::middleware::map_request(crate::request_id::sanitize))
         .with_state(state.clone())
 }
 

@@ -71,6 +71,8 @@ pub struct PasswordConfig {
     /// argon2id memory cost in KiB (OWASP: 19456).
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
+    /// Hashes (logins, password changes) running at once; more wait their turn.
+    pub max_parallel_hashes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -78,6 +80,12 @@ pub struct PasswordConfig {
 pub struct ChannelApiConfig {
     /// Signed requests whose timestamp is further than this from now are refused.
     pub max_clock_skew_seconds: u64,
+    /// Calls per minute one source address may make to /api/v1/open/*,
+    /// counted before any signature check (0: no limit). Behind a load
+    /// balancer every call comes from its address: raise this there.
+    pub source_rate_limit_per_minute: u32,
+    /// Largest body a channel call may carry, in bytes.
+    pub body_limit_bytes: usize,
 }
 
 impl Default for Config {
@@ -117,6 +125,7 @@ impl Default for PasswordConfig {
         PasswordConfig {
             argon2_memory_kib: 19456,
             argon2_iterations: 2,
+            max_parallel_hashes: 8,
         }
     }
 }
@@ -125,6 +134,8 @@ impl Default for ChannelApiConfig {
     fn default() -> Self {
         ChannelApiConfig {
             max_clock_skew_seconds: 300,
+            source_rate_limit_per_minute: 120,
+            body_limit_bytes: 64 * 1024,
         }
     }
 }

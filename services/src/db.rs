@@ -116,14 +116,31 @@ impl Filter {
 
     /// `column IN (...)`; an empty list matches nothing.
     pub fn any_of(&mut self, column: &str, values: &[String]) -> &mut Self {
+        self.in_list(column, None, values)
+    }
+
+    /// `column IN (<subquery> IN (...))`; an empty list matches nothing.
+    pub fn any_of_subquery(
+        &mut self,
+        column: &str,
+        subquery: &str,
+        values: &[String],
+    ) -> &mut Self {
+        self.in_list(column, Some(subquery), values)
+    }
+
+    fn in_list(&mut self, column: &str, subquery: Option<&str>, values: &[String]) -> &mut Self {
         if values.is_empty() {
             self.conds.push("1 = 0".into());
-        } else {
-            let marks = vec!["?"; values.len()].join(", ");
-            self.conds.push(format!("{column} IN ({marks})"));
-            self.params
-                .extend(values.iter().map(|v| Value::from(v.as_str())));
+            return self;
         }
+        let list = format!("({})", vec!["?"; values.len()].join(", "));
+        self.conds.push(match subquery {
+            None => format!("{column} IN {list}"),
+            Some(q) => format!("{column} IN ({q} IN {list})"),
+        });
+        self.params
+            .extend(values.iter().map(|v| Value::from(v.as_str())));
         self
     }
 

@@ -1,12 +1,13 @@
 //! The channel API gate and its interface log: every call under /api/v1/open
-//! is verified (signature, replay, timestamp), rate limited per channel, and
-//! written to `interface_log` with status and latency; bodies are truncated and
-//! secret-looking fields masked.
+//! is rate limited per source address, verified (signature, replay,
+//! timestamp), rate limited per channel, and written to `interface_log` with
+//! status and latency; bodies are truncated and secret-looking fields masked.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -14,8 +15,7 @@ use mysql_async::prelude::Queryable;
 
 use crate::app::AppState;
 use crate::auth::channel_sign::{self, ChannelCaller};
-use crate::auth::rate_limit;
-use crate::auth::rbac::request_id;
+use crate::auth::rate_limit::{self, SourceVerdict};
 use crate::auth::session::now_secs;
 use crate::problem::ApiError;
 
@@ -102,28 +102,64 @@ async fn admit(
     Ok(caller)
 }
 
-/// Middleware for the channel API routes.
+fn source(parts: &axum::http::request::Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// Middleware for the channel API routes. The source address's limit comes
+/// first: past it a call costs one Redis round trip and is not logged (but
+/// for the first refusal of each minute). Then the body (at most
+/// `channel_api.body_limit_bytes`), the signature and the channel's limit;
+/// every call that got past the source limit is logged.
 pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let (parts, body) = req.into_parts();
-    let (resp, caller, req_body) = match to_bytes(body, state.cfg.body_limit_bytes).await {
-        Err(_) => (
-            ApiError::Rejected {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                message: format!("the body exceeds {} bytes", state.cfg.body_limit_bytes),
-            }
-            .into_response(),
-            None,
-            None,
-        ),
-        Ok(bytes) => match admit(&state, &parts, &bytes).await {
-            Err(e) => (e.into_response(), None, loggable(&bytes)),
-            Ok(caller) => {
-                let logged = loggable(&bytes);
-                let mut req = Request::from_parts(parts.clone(), Body::from(bytes));
-                req.extensions_mut().insert(caller.clone());
-                (next.run(req).await, Some(caller), logged)
-            }
+    let cfg = &state.cfg.channel_api;
+    let per_source = cfg.source_rate_limit_per_minute;
+    let verdict = match source(&parts) {
+        Some(ip) => rate_limit::check_source(&state.cache, ip, per_source, now_secs()).await,
+        None => Ok(SourceVerdict::Allowed),
+    };
+    let (resp, caller, req_body) = match verdict {
+        Err(e) => (e.into_response(), None, None),
+        Ok(SourceVerdict::Refused) => {
+            state
+                .metrics
+                .channel_calls
+                .with_label_values(&["429"])
+                .inc();
+            return ApiError::RateLimited(per_source).into_response();
+        }
+        Ok(SourceVerdict::FirstRefused) => {
+            tracing::warn!(source = ?source(&parts), "channel API calls from one address over the limit");
+            (
+                ApiError::RateLimited(per_source).into_response(),
+                None,
+                None,
+            )
+        }
+        Ok(SourceVerdict::Allowed) => match to_bytes(body, cfg.body_limit_bytes).await {
+            Err(_) => (
+                ApiError::Rejected {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    message: format!("the body exceeds {} bytes", cfg.body_limit_bytes),
+                }
+                .into_response(),
+                None,
+                None,
+            ),
+            Ok(bytes) => match admit(&state, &parts, &bytes).await {
+                Err(e) => (e.into_response(), None, loggable(&bytes)),
+                Ok(caller) => {
+                    let logged = loggable(&bytes);
+                    let mut req = Request::from_parts(parts.clone(), Body::from(bytes));
+                    req.extensions_mut().insert(caller.clone());
+                    (next.run(req).await, Some(caller), logged)
+                }
+            },
         },
     };
     let (rparts, rbody) = resp.into_parts();
@@ -154,13 +190,13 @@ pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Re
             (
                 caller.as_ref().map(|c| c.channel_id),
                 key_id,
-                parts.method.as_str(),
+                crate::metrics::method_label(&parts.method),
                 path,
                 rparts.status.as_u16(),
                 latency_ms,
                 req_body,
                 loggable(&rbytes),
-                request_id(&parts.headers),
+                crate::request_id::of(&parts.headers),
             ),
         )
         .await?;

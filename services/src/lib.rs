@@ -28,5 +28,6 @@ pub mod oplog;
 pub mod outbox;
 pub mod permission;
 pub mod problem;
+pub mod request_id;
 pub mod seal;
 pub mod validate;

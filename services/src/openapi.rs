@@ -108,8 +108,49 @@ pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
+/// The document as served: [`document`] with every integer bounded by what
+/// its Rust type holds, where the derives left a side open (a client, or a
+/// fuzzer, is not told that 2^70 is a valid id).
+pub fn document_json() -> serde_json::Value {
+    let mut doc = serde_json::to_value(document()).unwrap_or_default();
+    bound_integers(&mut doc);
+    doc
+}
+
+/// Adds `minimum` / `maximum` to every integer schema lacking them: 32-bit
+/// ones (`format: int32`; unsigned when their minimum is 0 or more) and the
+/// rest as 64-bit (the ids are `i64`).
+fn bound_integers(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            let integer = match map.get("type") {
+                Some(serde_json::Value::String(t)) => t == "integer",
+                Some(serde_json::Value::Array(ts)) => ts.iter().any(|t| t == "integer"),
+                _ => false,
+            };
+            if integer {
+                let int32 = map.get("format").is_some_and(|f| f == "int32");
+                let unsigned = map
+                    .get("minimum")
+                    .and_then(serde_json::Value::as_i64)
+                    .is_some_and(|m| m >= 0);
+                let (min, max) = match (int32, unsigned) {
+                    (true, true) => (0, i64::from(u32::MAX)),
+                    (true, false) => (i64::from(i32::MIN), i64::from(i32::MAX)),
+                    (false, _) => (i64::MIN, i64::MAX),
+                };
+                map.entry("minimum").or_insert(min.into());
+                map.entry("maximum").or_insert(max.into());
+            }
+            map.values_mut().for_each(bound_integers);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
+}
+
 pub async fn serve() -> impl IntoResponse {
-    problem::Json(document())
+    problem::Json(document_json())
 }
 
 #[cfg(test)]
@@ -130,5 +171,29 @@ mod tests {
         for p in paths {
             assert!(doc.paths.paths.contains_key(p), "{p} is not documented");
         }
+    }
+
+    #[test]
+    fn every_integer_is_bounded_by_its_type() {
+        let mut v = serde_json::json!([
+            {"type": "integer", "format": "int64"},
+            {"type": ["integer", "null"], "format": "int32", "minimum": 0},
+            {"type": "integer", "format": "int32"},
+            {"type": "integer", "minimum": 1, "maximum": 6},
+            {"type": "string"}
+        ]);
+        bound_integers(&mut v);
+        assert_eq!(v[0]["minimum"], i64::MIN);
+        assert_eq!(v[0]["maximum"], i64::MAX);
+        assert_eq!(
+            (v[1]["minimum"].clone(), v[1]["maximum"].clone()),
+            (0.into(), u32::MAX.into())
+        );
+        assert_eq!(v[2]["maximum"], i32::MAX);
+        assert_eq!(
+            (v[3]["minimum"].clone(), v[3]["maximum"].clone()),
+            (1.into(), 6.into())
+        );
+        assert!(v[4].get("maximum").is_none());
     }
 }

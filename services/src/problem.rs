@@ -1,9 +1,10 @@
 //! Every error the API returns: one enum, each variant with an HTTP status and a
 //! stable machine code, rendered as an `application/problem+json` body.
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::FromRequest;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -37,6 +38,8 @@ pub enum ApiError {
     BadCredentials,
     #[error("the account is locked until {0}")]
     Locked(String),
+    #[error("the account is locked for another {0} s")]
+    LockedFor(u64),
     #[error("{0}")]
     LoginDenied(String),
     #[error("this endpoint needs the permission {0}")]
@@ -85,7 +88,7 @@ impl ApiError {
             Unauthenticated | SessionInvalid | BadCredentials | Signature { .. } => {
                 StatusCode::UNAUTHORIZED
             }
-            Locked(_) => StatusCode::LOCKED,
+            Locked(_) | LockedFor(_) => StatusCode::LOCKED,
             LoginDenied(_)
             | PermissionDenied(_)
             | OutOfScope(_)
@@ -110,12 +113,13 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
                 StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
                 StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
+                StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
                 _ => "invalid_request",
             },
             Unauthenticated => "unauthenticated",
             SessionInvalid => "session_invalid",
             BadCredentials => "bad_credentials",
-            Locked(_) => "account_locked",
+            Locked(_) | LockedFor(_) => "account_locked",
             LoginDenied(_) => "login_denied",
             PermissionDenied(_) => "permission_denied",
             OutOfScope(_) => "province_out_of_scope",
@@ -165,20 +169,55 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<QueryRejection> for ApiError {
-    fn from(r: QueryRejection) -> Self {
-        ApiError::Rejected {
-            status: StatusCode::BAD_REQUEST,
-            message: r.body_text(),
-        }
+/// What a value of a Rust type name is, for people.
+fn expected(type_name: &str) -> String {
+    let base = type_name.rsplit("::").next().unwrap_or(type_name);
+    if matches!(
+        base,
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "usize" | "isize"
+    ) {
+        format!("an integer ({base}: digits only, no fraction or exponent)")
+    } else {
+        format!("a {base}")
     }
 }
 
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
+        use axum::extract::path::ErrorKind;
+        let message = match &r {
+            PathRejection::FailedToDeserializePathParams(e) => match e.kind() {
+                ErrorKind::ParseErrorAtKey {
+                    key,
+                    value,
+                    expected_type,
+                } => format!(
+                    "path parameter {key} = {value:?} is not {}",
+                    expected(expected_type)
+                ),
+                ErrorKind::ParseErrorAtIndex {
+                    index,
+                    value,
+                    expected_type,
+                } => format!(
+                    "path parameter {} = {value:?} is not {}",
+                    index + 1,
+                    expected(expected_type)
+                ),
+                ErrorKind::ParseError {
+                    value,
+                    expected_type,
+                } => format!(
+                    "path parameter {value:?} is not {}",
+                    expected(expected_type)
+                ),
+                _ => r.body_text(),
+            },
+            _ => r.body_text(),
+        };
         ApiError::Rejected {
             status: StatusCode::BAD_REQUEST,
-            message: r.body_text(),
+            message,
         }
     }
 }
@@ -298,13 +337,62 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
-#[derive(axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
+/// Query parameters. One that does not fit answers 400 naming the
+/// parameter, its value and what it should be.
 pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
+    for Query<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        let raw = parts.uri.query().unwrap_or_default().as_bytes();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw));
+        serde_path_to_error::deserialize(de)
+            .map(Query)
+            .map_err(|e| {
+                let name = e.path().to_string();
+                let value = form_urlencoded::parse(raw)
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.into_owned());
+                let why = e.inner().to_string();
+                ApiError::Invalid(match value {
+                    Some(v) if why.contains("invalid digit") || why.contains("number too") => {
+                        format!(
+                            "query parameter {name} = {v:?} is not an integer in range (digits only, no fraction or exponent)"
+                        )
+                    }
+                    Some(v) => format!("query parameter {name} = {v:?}: {why}"),
+                    None => format!("the query does not fit: {why}"),
+                })
+            })
+    }
+}
 
 #[derive(axum::extract::FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct Path<T>(pub T);
+
+/// axum answers a method a route does not serve with an empty 405; this
+/// middleware makes it a problem like every other error (axum adds `Allow`).
+pub async fn method_not_allowed(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    if resp.status() != StatusCode::METHOD_NOT_ALLOWED
+        || resp.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return resp;
+    }
+    ApiError::Rejected {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        message: "this path does not serve that method (the Allow header lists those it does)"
+            .into(),
+    }
+    .into_response()
+}
 
 /// Unknown routes answer with a problem too.
 pub async fn fallback() -> ApiError {

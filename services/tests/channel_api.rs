@@ -4,7 +4,7 @@
 mod common;
 
 use common::{problem, start, unique, Server, User};
-use haoka_services::auth::channel_sign::sign;
+use haoka_services::auth::channel_sign::Signed;
 use haoka_services::auth::session::now_secs;
 use reqwest::Response;
 use serde_json::{json, Value};
@@ -55,14 +55,15 @@ async fn signed(
     sig_secret: Option<&str>,
 ) -> Response {
     let secret = sig_secret.unwrap_or(&cred.secret);
-    let sig = sign(
-        secret.as_bytes(),
+    let sig = Signed {
         method,
         path,
-        &ts.to_string(),
+        key_id: &cred.key_id,
+        timestamp: &ts.to_string(),
         nonce,
-        body.as_bytes(),
-    );
+        body: body.as_bytes(),
+    }
+    .sign(secret.as_bytes());
     srv.http
         .request(method.parse().unwrap(), srv.url(path))
         .header("X-Haoka-Key", &cred.key_id)
@@ -176,14 +177,15 @@ async fn good_bad_replayed_and_stale_signatures() {
     // A body changed after signing.
     let nonce2 = unique("n");
     let ts = now_secs();
-    let sig = sign(
-        cred.secret.as_bytes(),
-        "POST",
-        "/api/v1/open/ping",
-        &ts.to_string(),
-        &nonce2,
-        body.as_bytes(),
-    );
+    let sig = Signed {
+        method: "POST",
+        path: "/api/v1/open/ping",
+        key_id: &cred.key_id,
+        timestamp: &ts.to_string(),
+        nonce: &nonce2,
+        body: body.as_bytes(),
+    }
+    .sign(cred.secret.as_bytes());
     let r = srv
         .http
         .post(srv.url("/api/v1/open/ping"))

@@ -177,10 +177,11 @@ async fn province_staff_see_and_change_only_their_province_unless_granted() {
             .status(),
         200
     );
+    // Another province's staff do not exist for them (no id is confirmed).
     problem(
         srv.get(&gd.token, &format!("/api/v1/staff/{id36}")).await,
-        403,
-        "province_out_of_scope",
+        404,
+        "not_found",
     )
     .await;
     problem(
@@ -190,8 +191,8 @@ async fn province_staff_see_and_change_only_their_province_unless_granted() {
             json!({"name": "改"}),
         )
         .await,
-        403,
-        "province_out_of_scope",
+        404,
+        "not_found",
     )
     .await;
     problem(

@@ -6,8 +6,10 @@
 //! national scope: it exercises every bearer endpoint, yet what it creates or
 //! changes stays in a province the other tests do not use, and national
 //! settings (roles, global policy) answer 403 to it. Logout is left out (it
-//! would end the run's own session), and so is login: fuzzed passwords would
-//! lock real accounts (tests/login.rs covers it). The permission center's
+//! would end the run's own session), and so are login and the password
+//! change: fuzzed passwords would lock real accounts, and wrong old
+//! passwords lock the fuzzer's own and end its session (tests/login.rs and
+//! tests/security_accounts.rs cover them). The permission center's
 //! channel API operations are called without a valid signature (schemathesis
 //! cannot sign), so they show only that unsigned calls are refused;
 //! tests/channel_api.rs covers signing. The number center's channel
@@ -64,6 +66,7 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
             ])
             .args(["--exclude-path", "/api/v1/auth/logout"])
             .args(["--exclude-path", "/api/v1/auth/login"])
+            .args(["--exclude-path", "/api/v1/auth/password"])
             .args(["--exclude-path-regex", "^/api/v1/open/numbers/"])
             .args(["--phases", "examples,coverage,fuzzing"])
             .args(["--workers", "1", "--request-timeout", "10"])

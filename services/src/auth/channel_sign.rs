@@ -1,12 +1,15 @@
 //! Channel API (能力开放) request signatures. A channel signs
 //!
 //! ```text
-//! METHOD \n PATH[?QUERY] \n TIMESTAMP \n NONCE \n hex(SHA-256(body))
+//! METHOD \n PATH[?QUERY] \n KEY_ID \n TIMESTAMP \n NONCE \n hex(SHA-256(body))
 //! ```
 //!
 //! with HMAC-SHA256 under its secret and sends `X-Haoka-Key`,
 //! `X-Haoka-Timestamp` (unix seconds), `X-Haoka-Nonce` and `X-Haoka-Signature`
-//! (hex). Stale timestamps and reused nonces are refused.
+//! (hex). Stale timestamps and reused nonces are refused. The key id is
+//! signed and must be spelled exactly as issued (24 lower-case hex digits),
+//! and a nonce is remembered under the credential's own key id: a captured
+//! call cannot be sent again under another spelling of the key.
 
 use axum::http::HeaderMap;
 use hmac::{Hmac, Mac};
@@ -23,31 +26,53 @@ pub const HDR_TIMESTAMP: &str = "x-haoka-timestamp";
 pub const HDR_NONCE: &str = "x-haoka-nonce";
 pub const HDR_SIGNATURE: &str = "x-haoka-signature";
 
-pub fn string_to_sign(
-    method: &str,
-    path: &str,
-    timestamp: &str,
-    nonce: &str,
-    body: &[u8],
-) -> String {
-    format!(
-        "{method}\n{path}\n{timestamp}\n{nonce}\n{}",
-        hex::encode(Sha256::digest(body))
-    )
+/// Hex digits of a key id (12 random bytes).
+pub const KEY_ID_LEN: usize = 24;
+
+/// The parts of a call its signature covers.
+#[derive(Debug, Clone, Copy)]
+pub struct Signed<'a> {
+    pub method: &'a str,
+    /// The path with its query string, as sent.
+    pub path: &'a str,
+    pub key_id: &'a str,
+    pub timestamp: &'a str,
+    pub nonce: &'a str,
+    pub body: &'a [u8],
 }
 
-/// The hex signature a channel sends.
-pub fn sign(
-    secret: &[u8],
-    method: &str,
-    path: &str,
-    timestamp: &str,
-    nonce: &str,
-    body: &[u8],
-) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(string_to_sign(method, path, timestamp, nonce, body).as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+impl Signed<'_> {
+    pub fn string_to_sign(&self) -> String {
+        format!(
+            "{}\n{}\n{}\n{}\n{}\n{}",
+            self.method,
+            self.path,
+            self.key_id,
+            self.timestamp,
+            self.nonce,
+            hex::encode(Sha256::digest(self.body))
+        )
+    }
+
+    fn mac(&self, secret: &[u8]) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+        mac.update(self.string_to_sign().as_bytes());
+        mac
+    }
+
+    /// The hex signature a channel sends.
+    pub fn sign(&self, secret: &[u8]) -> String {
+        hex::encode(self.mac(secret).finalize().into_bytes())
+    }
+
+    fn verify(&self, secret: &[u8], signature: &[u8]) -> bool {
+        self.mac(secret).verify_slice(signature).is_ok()
+    }
+}
+
+/// A key id exactly as the server issues them.
+pub fn is_canonical_key(k: &str) -> bool {
+    k.len() == KEY_ID_LEN && k.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// The channel behind a verified request.
@@ -95,6 +120,12 @@ pub async fn verify(
     now_secs: u64,
 ) -> Result<ChannelCaller, ApiError> {
     let key_id = header(headers, HDR_KEY)?;
+    if !is_canonical_key(key_id) {
+        return Err(refuse(
+            "signature_malformed",
+            "X-Haoka-Key must be the key id as issued: 24 lower-case hex digits",
+        ));
+    }
     let timestamp = header(headers, HDR_TIMESTAMP)?;
     let nonce = header(headers, HDR_NONCE)?;
     let signature = header(headers, HDR_SIGNATURE)?;
@@ -127,13 +158,15 @@ pub async fn verify(
     let mut conn = state.db.conn().await?;
     let row: Option<mysql_async::Row> = conn
         .exec_first(
-            "SELECT c.channel_id, k.secret_sealed, c.code, c.province_code, c.rate_limit_per_minute \
-             FROM channel_credential k JOIN channel c ON c.channel_id = k.channel_id \
+            "SELECT c.channel_id, k.secret_sealed, c.code, c.province_code, c.rate_limit_per_minute, \
+             k.key_id FROM channel_credential k JOIN channel c ON c.channel_id = k.channel_id \
              WHERE k.key_id = ? AND k.status = 'A' AND c.status = 'A'",
             (key_id,),
         )
         .await?;
-    let Some(row) = row else {
+    // The column compares without regard to case: only the very spelling
+    // issued names the credential.
+    let Some(row) = row.filter(|r| col::<String>(r, 5) == key_id) else {
         return Err(refuse(
             "unknown_key",
             "no active credential has this key id",
@@ -156,9 +189,15 @@ pub async fn verify(
         .sealer
         .open(&sealed)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(&secret).expect("HMAC takes any key length");
-    mac.update(string_to_sign(method, path, timestamp, nonce, body).as_bytes());
-    if mac.verify_slice(&sig).is_err() {
+    let signed = Signed {
+        method,
+        path,
+        key_id,
+        timestamp,
+        nonce,
+        body,
+    };
+    if !signed.verify(&secret, &sig) {
         return Err(refuse(
             "bad_signature",
             "the signature does not match the request",
@@ -192,31 +231,54 @@ mod tests {
 
     #[test]
     fn signature_covers_every_part() {
-        let base = sign(b"k", "POST", "/api/v1/open/ping", "100", "nonce-1", b"{}");
+        let call = Signed {
+            method: "POST",
+            path: "/api/v1/open/ping",
+            key_id: "0123456789abcdef01234567",
+            timestamp: "100",
+            nonce: "nonce-1",
+            body: b"{}",
+        };
+        let base = call.sign(b"k");
         assert_eq!(base.len(), 64);
-        assert_ne!(
-            base,
-            sign(b"k", "GET", "/api/v1/open/ping", "100", "nonce-1", b"{}")
-        );
-        assert_ne!(
-            base,
-            sign(b"k", "POST", "/api/v1/open/pong", "100", "nonce-1", b"{}")
-        );
-        assert_ne!(
-            base,
-            sign(b"k", "POST", "/api/v1/open/ping", "101", "nonce-1", b"{}")
-        );
-        assert_ne!(
-            base,
-            sign(b"k", "POST", "/api/v1/open/ping", "100", "nonce-2", b"{}")
-        );
-        assert_ne!(
-            base,
-            sign(b"k", "POST", "/api/v1/open/ping", "100", "nonce-1", b"[]")
-        );
-        assert_ne!(
-            base,
-            sign(b"j", "POST", "/api/v1/open/ping", "100", "nonce-1", b"{}")
-        );
+        let variants = [
+            Signed {
+                method: "GET",
+                ..call
+            },
+            Signed {
+                path: "/api/v1/open/pong",
+                ..call
+            },
+            Signed {
+                key_id: "0123456789ABCDEF01234567",
+                ..call
+            },
+            Signed {
+                timestamp: "101",
+                ..call
+            },
+            Signed {
+                nonce: "nonce-2",
+                ..call
+            },
+            Signed {
+                body: b"[]",
+                ..call
+            },
+        ];
+        for v in variants {
+            assert_ne!(base, v.sign(b"k"), "{v:?}");
+        }
+        assert_ne!(base, call.sign(b"j"));
+        assert!(call.verify(b"k", &hex::decode(&base).unwrap()));
+    }
+
+    #[test]
+    fn only_issued_spellings_are_key_ids() {
+        assert!(is_canonical_key("0123456789abcdef01234567"));
+        assert!(!is_canonical_key("0123456789aBcdef01234567"));
+        assert!(!is_canonical_key("0123456789abcdef0123456"));
+        assert!(!is_canonical_key("0123456789abcdef0123456g"));
     }
 }

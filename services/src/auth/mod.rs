@@ -1,8 +1,9 @@
 //! Who is calling and what they may do: staff passwords and sessions, login
-//! limits, channel request signatures and rate limits, permissions and the
-//! province data scope.
+//! limits and the failed-password budget, channel request signatures and
+//! rate limits, permissions and the province data scope.
 
 pub mod channel_sign;
+pub mod login_guard;
 pub mod login_limits;
 pub mod password;
 pub mod principal_cache;

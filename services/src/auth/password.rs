@@ -1,10 +1,13 @@
 //! Staff passwords: argon2id hashes (PHC strings) and the password policy
 //! (length, character classes, no reuse of recent ones, expiry).
 
+use std::sync::Arc;
+
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier, Version};
 use rand::seq::SliceRandom;
 use rand::Rng;
+use tokio::sync::{OnceCell, Semaphore};
 
 use crate::config::PasswordConfig;
 use crate::problem::ApiError;
@@ -13,13 +16,38 @@ use crate::problem::ApiError;
 #[derive(Clone)]
 pub struct Hasher {
     params: Params,
+    /// A hash of a password nobody knows, made with the configured cost:
+    /// checked against when there is no account, so that an unknown staff
+    /// number takes as long to refuse as a wrong password.
+    dummy: Arc<OnceCell<String>>,
+    /// Hashes running at once (each holds `argon2_memory_kib`): a flood of
+    /// logins — unknown staff numbers cost a hash too — queues here instead
+    /// of exhausting the host's memory.
+    running: Arc<Semaphore>,
 }
 
 impl Hasher {
     pub fn new(cfg: &PasswordConfig) -> Hasher {
         let params =
             Params::new(cfg.argon2_memory_kib, cfg.argon2_iterations, 1, None).unwrap_or_default();
-        Hasher { params }
+        Hasher {
+            params,
+            dummy: Arc::default(),
+            running: Arc::new(Semaphore::new(cfg.max_parallel_hashes.max(1))),
+        }
+    }
+
+    /// As long as [`Hasher::verify`] of a real account; always false.
+    pub async fn verify_nobody(&self, password: &str) -> bool {
+        let dummy = self
+            .dummy
+            .get_or_try_init(|| async { self.hash(&generate()).await })
+            .await;
+        if let Ok(phc) = dummy {
+            // The answer is known; the time it takes is the point.
+            let _ = self.verify(password, phc).await;
+        }
+        false
     }
 
     fn argon(params: Params) -> Argon2<'static> {
@@ -29,6 +57,7 @@ impl Hasher {
     pub async fn hash(&self, password: &str) -> Result<String, ApiError> {
         let params = self.params.clone();
         let password = password.to_string();
+        let _turn = self.running.acquire().await;
         tokio::task::spawn_blocking(move || {
             let salt = SaltString::generate(&mut OsRng);
             Hasher::argon(params)
@@ -44,6 +73,7 @@ impl Hasher {
     pub async fn verify(&self, password: &str, phc: &str) -> bool {
         let password = password.to_string();
         let phc = phc.to_string();
+        let _turn = self.running.acquire().await;
         tokio::task::spawn_blocking(move || match PasswordHash::new(&phc) {
             Ok(parsed) => Argon2::default()
                 .verify_password(password.as_bytes(), &parsed)
@@ -110,7 +140,10 @@ impl PasswordPolicy {
             password.chars().any(|c| c.is_lowercase()),
             password.chars().any(|c| c.is_uppercase()),
             password.chars().any(|c| c.is_ascii_digit()),
-            password.chars().any(|c| !c.is_alphanumeric()),
+            // Spaces (and other blanks) are not symbols.
+            password
+                .chars()
+                .any(|c| !c.is_alphanumeric() && !c.is_whitespace() && !c.is_control()),
         ]
         .iter()
         .filter(|x| **x)
@@ -158,15 +191,37 @@ mod tests {
         assert!(p.check_shape("alllowercaseletters", "x").is_err());
         assert!(p.check_shape("Good-Password-2024", "x").is_ok());
         assert!(p.check_shape("Good-E1001-Pass", "e1001").is_err());
+        assert!(p.check_shape("Spaces Are Not Symbols", "x").is_err());
+        assert!(p.check_shape("Spaces And Digits 12", "x").is_ok());
         assert!(p.check_shape(&generate(), "admin").is_ok());
+    }
+
+    fn cheap(max_parallel_hashes: usize) -> Hasher {
+        Hasher::new(&PasswordConfig {
+            argon2_memory_kib: 1024,
+            argon2_iterations: 1,
+            max_parallel_hashes,
+        })
+    }
+
+    #[tokio::test]
+    async fn hashing_waits_for_a_turn() {
+        let h = cheap(2);
+        let phc = h.hash("Secret-123").await.unwrap();
+        let taken = h.running.clone().acquire_many_owned(2).await.unwrap();
+        let waiting = tokio::spawn({
+            let h = h.clone();
+            async move { h.verify("Secret-123", &phc).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!waiting.is_finished(), "no turn, no hash");
+        drop(taken);
+        assert!(waiting.await.unwrap());
     }
 
     #[tokio::test]
     async fn hashes_verify_and_differ() {
-        let h = Hasher::new(&PasswordConfig {
-            argon2_memory_kib: 1024,
-            argon2_iterations: 1,
-        });
+        let h = cheap(8);
         let a = h.hash("Secret-123").await.unwrap();
         let b = h.hash("Secret-123").await.unwrap();
         assert_ne!(a, b, "salted");

@@ -42,6 +42,7 @@ pub enum Permission {
     NumberRead,
     NumberWrite,
     NumberHold,
+    NumberHoldOverride,
     PoolWrite,
     PremiumRead,
     PremiumWrite,
@@ -55,7 +56,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 28] = [
+    pub const ALL: [Permission; 29] = [
         Permission::StaffRead,
         Permission::StaffWrite,
         Permission::DepartmentRead,
@@ -74,6 +75,7 @@ impl Permission {
         Permission::NumberRead,
         Permission::NumberWrite,
         Permission::NumberHold,
+        Permission::NumberHoldOverride,
         Permission::PoolWrite,
         Permission::PremiumRead,
         Permission::PremiumWrite,
@@ -107,6 +109,7 @@ impl Permission {
             NumberRead => "number:read",
             NumberWrite => "number:write",
             NumberHold => "number:hold",
+            NumberHoldOverride => "number:hold_override",
             PoolWrite => "pool:write",
             PremiumRead => "premium:read",
             PremiumWrite => "premium:write",
@@ -141,6 +144,7 @@ impl Permission {
             NumberRead => "号码查询与选号",
             NumberWrite => "号码入库与状态维护",
             NumberHold => "号码选占与实占",
+            NumberHoldOverride => "处理渠道的选占(留痕)",
             PoolWrite => "号码池维护与授权",
             PremiumRead => "靓号规则与费用查询",
             PremiumWrite => "靓号规则维护与减免申请",
@@ -196,13 +200,6 @@ pub fn source_ip(req_parts: &Parts) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-pub fn request_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
 /// Resolves the bearer token to a staff member with their permissions and
 /// scope: read fresh, or reused from the principal cache while no
 /// permission-center change happened since (so role changes apply at once).
@@ -226,7 +223,7 @@ pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<Principal, 
         must_change_password: r.must_change_password,
         session,
         source_ip: source_ip(parts),
-        request_id: request_id(&parts.headers),
+        request_id: crate::request_id::of(&parts.headers),
     })
 }
 
@@ -248,6 +245,22 @@ async fn resolve(state: &AppState, session: &Session) -> Result<Resolved, ApiErr
         state.sessions.revoke_all(session.staff_id).await?;
         return Err(ApiError::SessionInvalid);
     }
+    let (permissions, scope) = rights_of(&mut conn, session.staff_id, province.as_deref()).await?;
+    Ok(Resolved {
+        staff_no,
+        province,
+        permissions,
+        scope,
+        must_change_password: must_change != 0,
+    })
+}
+
+/// A staff member's permission codes (of their active roles) and scope.
+pub async fn rights_of<Q: Queryable>(
+    conn: &mut Q,
+    staff_id: i64,
+    own_province: Option<&str>,
+) -> Result<(HashSet<String>, Scope), ApiError> {
     let codes: Vec<String> = conn
         .exec(
             "SELECT DISTINCT p.code FROM staff_role sr \
@@ -255,17 +268,11 @@ async fn resolve(state: &AppState, session: &Session) -> Result<Resolved, ApiErr
              JOIN role_permission rp ON rp.role_id = sr.role_id \
              JOIN permission p ON p.permission_id = rp.permission_id \
              WHERE sr.staff_id = ? AND r.status = 'A'",
-            (session.staff_id,),
+            (staff_id,),
         )
         .await?;
-    let scope = scope::load(&mut conn, session.staff_id, province.as_deref()).await?;
-    Ok(Resolved {
-        staff_no,
-        province,
-        permissions: codes.into_iter().collect(),
-        scope,
-        must_change_password: must_change != 0,
-    })
+    let scope = scope::load(conn, staff_id, own_province).await?;
+    Ok((codes.into_iter().collect(), scope))
 }
 
 /// The middleware: authenticate, refuse without the permission (or while a

@@ -38,11 +38,50 @@ impl Scope {
         }
     }
 
+    /// Like [`Scope::check`], but an object outside the scope answers as
+    /// if it did not exist (404): its id is not confirmed to anyone who may
+    /// not see it.
+    pub fn find(
+        &self,
+        province: Option<&str>,
+        kind: &'static str,
+        id: impl ToString,
+    ) -> Result<(), ApiError> {
+        if self.allows(province) {
+            Ok(())
+        } else {
+            Err(ApiError::not_found(kind, id))
+        }
+    }
+
+    /// Whether every province `other` sees is one this scope sees too.
+    pub fn covers(&self, other: &Scope) -> bool {
+        match (self, other) {
+            (Scope::All, _) => true,
+            (Scope::Provinces(_), Scope::All) => false,
+            (Scope::Provinces(mine), Scope::Provinces(theirs)) => theirs.is_subset(mine),
+        }
+    }
+
     /// Restricts a listing to the visible provinces.
     pub fn restrict(&self, filter: &mut Filter, column: &str) {
         if let Scope::Provinces(set) = self {
             let list: Vec<String> = set.iter().cloned().collect();
             filter.any_of(column, &list);
+        }
+    }
+
+    /// Restricts a listing to rows whose `column` is the id of an object of
+    /// a visible province: `column IN (SELECT id FROM table WHERE
+    /// province_code IN (...))` (rows without one only for national scope).
+    pub fn restrict_through(&self, filter: &mut Filter, column: &str, table: &str, id: &str) {
+        if let Scope::Provinces(set) = self {
+            let list: Vec<String> = set.iter().cloned().collect();
+            filter.any_of_subquery(
+                column,
+                &format!("SELECT {id} FROM {table} WHERE province_code"),
+                &list,
+            );
         }
     }
 }
@@ -86,5 +125,23 @@ mod tests {
         let mut f = Filter::default();
         s.restrict(&mut f, "province_code");
         assert_eq!(f.sql(), " WHERE province_code IN (?)");
+        let mut f = Filter::default();
+        s.restrict_through(&mut f, "staff_id", "staff", "staff_id");
+        assert_eq!(
+            f.sql(),
+            " WHERE staff_id IN (SELECT staff_id FROM staff WHERE province_code IN (?))"
+        );
+    }
+
+    #[test]
+    fn a_scope_covers_its_subsets_only() {
+        let p = |v: &[&str]| Scope::Provinces(v.iter().map(|s| s.to_string()).collect());
+        assert!(Scope::All.covers(&Scope::All));
+        assert!(Scope::All.covers(&p(&["51"])));
+        assert!(!p(&["51", "36"]).covers(&Scope::All));
+        assert!(p(&["51", "36"]).covers(&p(&["51"])));
+        assert!(p(&["51", "36"]).covers(&p(&["36", "51"])));
+        assert!(!p(&["51"]).covers(&p(&["51", "36"])));
+        assert!(!p(&["51", "36"]).covers(&p(&["51", "11"])));
     }
 }

@@ -177,6 +177,18 @@ impl Sessions {
         Ok(())
     }
 
+    /// Ends every session of `keep`'s staff member but `keep` itself.
+    pub async fn revoke_others(&self, keep: &Session) -> Result<(), ApiError> {
+        let mut c = self.cache.conn();
+        let sk = staff_key(keep.staff_id);
+        let ids: Vec<String> = c.smembers(&sk).await?;
+        for id in ids.iter().filter(|id| **id != keep.id) {
+            let _: () = c.del(session_key(id)).await?;
+            let _: () = c.srem(&sk, id).await?;
+        }
+        Ok(())
+    }
+
     /// Ends every session of a staff member.
     pub async fn revoke_all(&self, staff_id: i64) -> Result<(), ApiError> {
         let mut c = self.cache.conn();

@@ -113,7 +113,11 @@ pub fn judge(iccid: &str, facts: &Facts<'_>, ask: &Ask) -> Verdict {
         .caller_province
         .is_some_and(|p| p != card.province_code)
     {
-        return v(
+        // Nothing about another province's card beyond that it is theirs:
+        // not its status, not its type.
+        return verdict(
+            iccid,
+            None,
             WrongProvince,
             format!("the card belongs to province {}", card.province_code),
         );
@@ -186,6 +190,8 @@ mod tests {
             transfer_id: None,
             version: 0,
             updated_at: String::new(),
+            occupied_channel_id: None,
+            occupied_staff_id: None,
         }
     }
 
@@ -216,6 +222,17 @@ mod tests {
         assert_eq!(reason(Some(&c), Some("51"), &new), Usable);
         assert_eq!(reason(Some(&c), None, &repl), Usable);
         assert_eq!(reason(Some(&c), Some("11"), &new), WrongProvince);
+        let elsewhere = Facts {
+            card: Some(&c),
+            depot_active: true,
+            caller_province: Some("11"),
+        };
+        let v = judge(&c.iccid, &elsewhere, &new);
+        assert_eq!(
+            (v.status, v.card_type),
+            (None, None),
+            "no status of another province's card"
+        );
         for (st, r) in [
             (CardStatus::InTransit, InTransit),
             (CardStatus::OccupiedInactive, NotInStock),

@@ -9,7 +9,8 @@
 //! 预配号卡 and 套包 (number and card in one transaction); `list` pages
 //! cards; `intake` (成卡入库) and `change` (status, 库位变更) are the staff
 //! endpoints; `transfer` is 成卡调拨 (local, or a half transaction across
-//! provinces); `routes` mounts it all.
+//! provinces); `migrate` adds at start-up the columns older tables lack;
+//! `routes` mounts it all.
 
 pub mod availability;
 pub mod change;
@@ -19,6 +20,7 @@ pub mod history;
 pub mod iccid;
 pub mod intake;
 pub mod list;
+pub mod migrate;
 pub mod occupy;
 pub mod packages;
 pub mod pairing;

@@ -1,6 +1,9 @@
 //! 成卡可用验证, 成卡占用 and its return, for staff and (signed) channels.
 //! Occupation judges the card again under its row lock with the same
-//! verdict the check gives, so a card is never occupied twice.
+//! verdict the check gives, so a card is never occupied twice. The card
+//! records who occupied it (a channel, or a staff member); only they
+//! activate or return it, and each change is an UPDATE conditional on the
+//! status (and, for those two, on the occupier).
 
 use mysql_async::prelude::Queryable;
 use serde::{Deserialize, Serialize};
@@ -49,6 +52,53 @@ fn caller_province<'a>(actor: &'a Actor, card: &Card) -> Result<Option<&'a str>,
         }
         Actor::Channel(c) => Ok(c.province.as_deref()),
     }
+}
+
+/// Whether `actor` occupied `card`: only they activate or return it. A card
+/// occupied before occupiers were recorded (neither is set) is staff's.
+fn is_occupier(actor: &Actor, card: &Card) -> bool {
+    match (card.occupied_channel_id, card.occupied_staff_id, actor) {
+        (Some(ch), _, Actor::Channel(c)) => ch == c.channel_id,
+        (None, Some(st), Actor::Staff(p)) => st == p.staff_id,
+        (None, None, Actor::Staff(_)) => true,
+        _ => false,
+    }
+}
+
+/// Moves `card` (as read under its row lock) to `to` with `occupier`
+/// recorded (and the `extra` assignments), only if its status and occupier
+/// are still what was read.
+async fn move_card(
+    tx: &mut mysql_async::Transaction<'_>,
+    card: &Card,
+    to: CardStatus,
+    occupier: (Option<i64>, Option<i64>),
+    extra: &str,
+) -> Result<(), ApiError> {
+    tx.exec_drop(
+        format!(
+            "UPDATE sim_card SET status = ?, occupied_channel_id = ?, occupied_staff_id = ?{extra}, \
+             version = version + 1 WHERE province_code = ? AND card_id = ? AND status = ? \
+             AND occupied_channel_id <=> ? AND occupied_staff_id <=> ?"
+        ),
+        (
+            to.code(),
+            occupier.0,
+            occupier.1,
+            card.province_code.as_str(),
+            card.card_id,
+            card.status.code(),
+            card.occupied_channel_id,
+            card.occupied_staff_id,
+        ),
+    )
+    .await?;
+    if tx.affected_rows() != 1 {
+        return Err(ApiError::Conflict(
+            "the card changed meanwhile; retry".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn check_phone(ask: &Ask) -> Result<(), ApiError> {
@@ -147,13 +197,30 @@ pub async fn occupy(
             code: Reason::WrongProvince.code(),
             message: format!("the card belongs to province {}", card.province_code),
         });
+    } else if !is_occupier(actor, &card) {
+        // For anyone but its occupier the card is simply not in stock.
+        tx.rollback().await?;
+        return Err(ApiError::Refused {
+            code: Reason::NotInStock.code(),
+            message: "the card cannot be occupied: another channel or staff member occupied it"
+                .into(),
+        });
     }
     let t =
         transition::allowed(card.status, to, Door::Occupy).ok_or_else(|| ApiError::Refused {
             code: "transition_refused",
             message: transition::refusal(card.status, to, Door::Occupy).unwrap_or_default(),
         })?;
-    store::set_status(&mut tx, &province, &[card.card_id], card.status, to).await?;
+    // Activation keeps the occupier; an occupation records the caller.
+    let occupier = if card.status == CardStatus::OccupiedInactive {
+        (card.occupied_channel_id, card.occupied_staff_id)
+    } else {
+        (actor.channel_id(), actor.staff_id())
+    };
+    if let Err(e) = move_card(&mut tx, &card, to, occupier, "").await {
+        tx.rollback().await?;
+        return Err(e);
+    }
     let detail = format!(
         "{}{}",
         match req.purpose {
@@ -222,14 +289,20 @@ pub async fn give_back(
             });
         }
     };
+    if !is_occupier(actor, &card) {
+        tx.rollback().await?;
+        return Err(ApiError::Refused {
+            code: "not_the_occupier",
+            message: "another channel or staff member occupied the card: only they may return it"
+                .into(),
+        });
+    }
     let t = transition::allowed(card.status, to, Door::Occupy)
         .ok_or_else(|| ApiError::Internal("transition table lacks a return".into()))?;
-    store::set_status(&mut tx, &province, &[card.card_id], card.status, to).await?;
-    tx.exec_drop(
-        "UPDATE sim_card SET paired_phone_no = NULL WHERE province_code = ? AND card_id = ?",
-        (province.as_str(), card.card_id),
-    )
-    .await?;
+    if let Err(e) = move_card(&mut tx, &card, to, (None, None), ", paired_phone_no = NULL").await {
+        tx.rollback().await?;
+        return Err(e);
+    }
     history::write(
         &mut tx,
         &[Entry {

@@ -18,7 +18,7 @@ const CHUNK: usize = 500;
 
 pub const COLUMNS: &str = "card_id, iccid, imsi, province_code, city_code, depot_id, card_type, \
      status, package_id, paired_phone_no, transfer_id, version, \
-     DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s.%f')";
+     DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s.%f'), occupied_channel_id, occupied_staff_id";
 
 /// A card row.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -36,6 +36,10 @@ pub struct Card {
     pub transfer_id: Option<i64>,
     pub version: i64,
     pub updated_at: String,
+    /// Who occupied the card (成卡占用), while it is occupied: only they
+    /// activate or return it.
+    pub occupied_channel_id: Option<i64>,
+    pub occupied_staff_id: Option<i64>,
 }
 
 /// A row selected with [`COLUMNS`].
@@ -58,6 +62,8 @@ pub fn from_row(r: &mysql_async::Row) -> Result<Card, ApiError> {
         transfer_id: col(r, 10),
         version: col(r, 11),
         updated_at: col(r, 12),
+        occupied_channel_id: col(r, 13),
+        occupied_staff_id: col(r, 14),
         iccid,
     })
 }

@@ -68,6 +68,20 @@ pub struct HistoryView {
     pub created_at: String,
 }
 
+/// What a masked hold key reads as.
+pub const MASKED_KEY: &str = "***";
+
+/// Masks the hold keys of rows the viewer did not write themselves as staff
+/// (a key is its holder's proof: history shows that there was one, not it).
+pub fn mask_keys(rows: &mut [HistoryView], viewer_staff_id: i64) {
+    for r in rows {
+        let own = r.channel_id.is_none() && r.staff_id == Some(viewer_staff_id);
+        if r.hold_key.is_some() && !own {
+            r.hold_key = Some(MASKED_KEY.to_string());
+        }
+    }
+}
+
 /// Every history row of a number, oldest first.
 pub async fn of_number<Q: Queryable>(
     c: &mut Q,

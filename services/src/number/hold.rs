@@ -16,7 +16,9 @@ use super::status::{NumberStatus, ResultCode};
 use super::transition::Action;
 use super::{locate, marks, NumberResult};
 use crate::app::AppState;
+use crate::auth::rbac::{Permission, Principal};
 use crate::db::col;
+use crate::oplog::{self, Change};
 use crate::problem::ApiError;
 
 /// What a hold key is.
@@ -114,23 +116,39 @@ fn pool_condition(rights: &PoolRights, params: &mut Vec<Value>) -> String {
     }
 }
 
-/// The row as the failure classification needs it.
+/// The row as the authorisation and failure classification need it.
 struct Current {
     status: NumberStatus,
     pool: Option<i64>,
     hold_key: Option<String>,
     hold_channel: Option<i64>,
+    hold_staff: Option<i64>,
     expired: bool,
     deadline: Option<String>,
 }
 
 async fn current<Q: Queryable>(c: &mut Q, no: &str) -> Result<Option<Current>, ApiError> {
+    read_current(c, no, "").await
+}
+
+/// The row, locked until the transaction ends.
+async fn current_locked<Q: Queryable>(c: &mut Q, no: &str) -> Result<Option<Current>, ApiError> {
+    read_current(c, no, " FOR UPDATE").await
+}
+
+async fn read_current<Q: Queryable>(
+    c: &mut Q,
+    no: &str,
+    lock: &str,
+) -> Result<Option<Current>, ApiError> {
     let row: Option<mysql_async::Row> = c
         .exec_first(
-            "SELECT status, pool_id, hold_key, hold_channel_id, \
-             (hold_deadline IS NOT NULL AND hold_deadline <= NOW(3)), \
-             DATE_FORMAT(hold_deadline, '%Y-%m-%dT%H:%i:%s.%f') \
-             FROM phone_number WHERE phone_no = ?",
+            format!(
+                "SELECT status, pool_id, hold_key, hold_channel_id, hold_staff_id, \
+                 (hold_deadline IS NOT NULL AND hold_deadline <= NOW(3)), \
+                 DATE_FORMAT(hold_deadline, '%Y-%m-%dT%H:%i:%s.%f') \
+                 FROM phone_number WHERE phone_no = ?{lock}"
+            ),
             (no,),
         )
         .await?;
@@ -140,10 +158,51 @@ async fn current<Q: Queryable>(c: &mut Q, no: &str) -> Result<Option<Current>, A
             pool: col(&r, 1),
             hold_key: col(&r, 2),
             hold_channel: col(&r, 3),
-            expired: col::<i64>(&r, 4) != 0,
-            deadline: col(&r, 5),
+            hold_staff: col(&r, 4),
+            expired: col::<i64>(&r, 5) != 0,
+            deadline: col(&r, 6),
         })
     }))
+}
+
+/// On what ground a staff member acts on a hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StaffGround {
+    /// Their own hold, in a pool they may still use.
+    Own,
+    /// A colleague's hold in a pool they may operate.
+    Operator,
+    /// A channel's hold: `number:hold_override` and operate rights on the
+    /// pool; written to the operation log.
+    Override,
+}
+
+/// Whether staff member `p` may act on the hold `cur` (a channel's hold is
+/// only its channel's, or an override's); the code to answer otherwise.
+fn staff_ground(
+    p: &Principal,
+    cur: &Current,
+    rights: &PoolRights,
+) -> Result<StaffGround, ResultCode> {
+    match cur.hold_channel {
+        Some(_) if p.has(Permission::NumberHoldOverride) && rights.can_operate(cur.pool) => {
+            Ok(StaffGround::Override)
+        }
+        Some(_) => Err(ResultCode::WrongChannel),
+        None if cur.hold_staff == Some(p.staff_id) && rights.can_use(cur.pool) => {
+            Ok(StaffGround::Own)
+        }
+        None if rights.can_operate(cur.pool) => Ok(StaffGround::Operator),
+        None => Err(ResultCode::WrongChannel),
+    }
+}
+
+/// Whether the caller owns (or may act on) the hold `cur` stands for.
+fn may_act(actor: &Actor, cur: &Current, rights: &PoolRights) -> bool {
+    match actor {
+        Actor::Channel(c) => cur.hold_channel == Some(c.channel_id),
+        Actor::Staff(p) => staff_ground(p, cur, rights).is_ok(),
+    }
 }
 
 fn result(code: ResultCode, no: &str, cur: Option<&Current>) -> NumberResult {
@@ -245,6 +304,7 @@ pub async fn hold(
     let code = match cur.status {
         Held if cur.hold_key.as_deref() == Some(key.as_str())
             && cur.hold_channel == actor.channel_id()
+            && cur.hold_staff == actor.staff_id()
             && !cur.expired =>
         {
             // The same key holding again (a retried call): already theirs.
@@ -264,8 +324,10 @@ pub async fn hold(
     Ok(result(code, no, Some(&cur)))
 }
 
-/// Extend, release or sell a hold; only the holding key (and, for a
-/// channel's hold, the same channel) may.
+/// Extend, release or sell a hold; only the holding key may, and a
+/// channel's hold only for that channel (or staff overriding it, logged).
+/// Staff act on their own holds, on colleagues' in pools they operate, and
+/// decide it under the row lock; a channel's call is one conditional UPDATE.
 pub async fn act(
     state: &AppState,
     actor: &Actor,
@@ -279,8 +341,16 @@ pub async fn act(
     if !actor.sees_province(&l.area.province) {
         actor.check_province(&l.area.province)?;
     }
+    // Asked for any op, the length must make sense (the schema says 1..max).
+    let asked = match req.hold_seconds {
+        Some(_) => Some(hold_seconds(state, actor, req.hold_seconds).await?),
+        None => None,
+    };
     let seconds = match op {
-        Op::Extend => Some(hold_seconds(state, actor, req.hold_seconds).await?),
+        Op::Extend => Some(match asked {
+            Some(s) => s,
+            None => hold_seconds(state, actor, None).await?,
+        }),
         _ => None,
     };
     let (set, to, action, live_only) = match op {
@@ -323,7 +393,29 @@ pub async fn act(
     if live_only {
         cond.push_str(" AND hold_deadline > NOW(3)");
     }
+    let rights = state.number.grants.rights(&state.db, actor).await?;
     let mut tx = state.db.begin().await?;
+    // Staff: the hold as it stands (locked), and on what ground they touch it.
+    let mut seen = None;
+    let mut ground = None;
+    if let Actor::Staff(p) = actor {
+        let cur = current_locked(&mut tx, no).await?;
+        if let Some(cur) = cur.as_ref().filter(|c| {
+            c.status == NumberStatus::Held && c.hold_key.as_deref() == Some(req.key.as_str())
+        }) {
+            match staff_ground(p, cur, &rights) {
+                Ok(g) => ground = Some(g),
+                Err(code) => {
+                    tx.rollback().await?;
+                    if !rights.can_view(cur.pool) {
+                        return Ok(NumberResult::new(ResultCode::NoSuchResource, no));
+                    }
+                    return Ok(result(code, no, Some(cur)));
+                }
+            }
+        }
+        seen = Some(cur);
+    }
     tx.exec_drop(
         format!(
             "UPDATE phone_number SET {set}, version = version + 1 \
@@ -349,6 +441,11 @@ pub async fn act(
             }],
         )
         .await?;
+        if let (Actor::Staff(p), Some(StaffGround::Override), Some(Some(before))) =
+            (actor, ground, &seen)
+        {
+            record_override(&mut tx, p, &l.area.province, no, op, before, to).await?;
+        }
         if op == Op::Sell {
             let sold = NumberSold {
                 phone_no: no.to_string(),
@@ -373,22 +470,34 @@ pub async fn act(
         return Ok(r);
     }
     tx.rollback().await?;
-    let mut c = state.db.conn().await?;
-    let Some(cur) = current(&mut c, no).await? else {
+    let cur = match seen {
+        Some(cur) => cur,
+        None => {
+            let mut c = state.db.conn().await?;
+            current(&mut c, no).await?
+        }
+    };
+    let Some(cur) = cur else {
         return Ok(NumberResult::new(ResultCode::NoSuchResource, no));
     };
-    let rights = state.number.grants.rights(&state.db, actor).await?;
     if !rights.can_view(cur.pool) {
         return Ok(NumberResult::new(ResultCode::NoSuchResource, no));
     }
+    let same_key = cur.hold_key.as_deref() == Some(req.key.as_str());
     use NumberStatus::*;
     let code = match (cur.status, op) {
-        (Held, _) if cur.hold_key.as_deref() != Some(req.key.as_str()) => ResultCode::Taken,
+        (Held, _) if !same_key => ResultCode::Taken,
         (Held, _) if actor.channel_id().is_some() && cur.hold_channel != actor.channel_id() => {
             ResultCode::WrongChannel
         }
         // Same key, but the deadline has passed (the sweeper will shelve it).
         (Held, _) => ResultCode::StateNotUsable,
+        // A sale repeated by its key: the earlier success, as holds answer.
+        (Occupied, Op::Sell) if same_key && may_act(actor, &cur, &rights) => {
+            let mut r = result(ResultCode::Ok, no, Some(&cur));
+            r.hold_key = Some(req.key);
+            return Ok(r);
+        }
         (Idle | OnShelf, Op::Release) => ResultCode::FreeCannotRelease,
         (Occupied, Op::Release) => ResultCode::SoldCannotRelease,
         (OnShelf, _) => ResultCode::StateNotUsable,
@@ -397,4 +506,39 @@ pub async fn act(
         _ => ResultCode::StateNotUsable,
     };
     Ok(result(code, no, Some(&cur)))
+}
+
+/// The operation-log row of a staff member acting on a channel's hold, in
+/// the change's own transaction.
+async fn record_override<Q: Queryable>(
+    tx: &mut Q,
+    p: &Principal,
+    province: &str,
+    no: &str,
+    op: Op,
+    before: &Current,
+    to: NumberStatus,
+) -> Result<(), ApiError> {
+    let op_name = match op {
+        Op::Extend => "extend",
+        Op::Release => "release",
+        Op::Sell => "sell",
+    };
+    oplog::record(
+        tx,
+        p,
+        Change {
+            action: "number.hold_override",
+            object_kind: "number",
+            object_id: no.to_string(),
+            province: Some(province),
+            before: Some(serde_json::json!({
+                "status": before.status.code(),
+                "hold_channel_id": before.hold_channel,
+                "hold_staff_id": before.hold_staff,
+            })),
+            after: Some(serde_json::json!({ "op": op_name, "status": to.code() })),
+        },
+    )
+    .await
 }

@@ -272,8 +272,11 @@ pub struct NumberView {
     pub premium_level: u8,
     pub pool_id: Option<i64>,
     pub depot_id: Option<i64>,
+    /// Shown only to the staff member holding the number (a hold key is
+    /// the holder's proof; nobody else gets to read it).
     pub hold_key: Option<String>,
     pub hold_channel_id: Option<i64>,
+    pub hold_staff_id: Option<i64>,
     pub hold_deadline: Option<String>,
     pub frozen_until: Option<String>,
     pub version: i64,
@@ -287,6 +290,7 @@ pub async fn get_number(
     Path(no): Path<String>,
 ) -> Result<Json<NumberView>, ApiError> {
     let l = locate(&state, &no).await?;
+    let viewer = p.staff_id;
     let actor = Actor::Staff(p);
     actor.check_province(&l.area.province)?;
     let rights = state.number.grants.rights(&state.db, &actor).await?;
@@ -294,12 +298,15 @@ pub async fn get_number(
     let row: Option<mysql_async::Row> = c
         .exec_first(
             "SELECT phone_no, province_code, city_code, status, premium_level, pool_id, depot_id, \
-             hold_key, hold_channel_id, DATE_FORMAT(hold_deadline, '%Y-%m-%dT%H:%i:%s.%f'), \
+             hold_key, hold_channel_id, hold_staff_id, DATE_FORMAT(hold_deadline, '%Y-%m-%dT%H:%i:%s.%f'), \
              DATE_FORMAT(frozen_until, '%Y-%m-%dT%H:%i:%s.%f'), version FROM phone_number WHERE phone_no = ?",
             (l.no.as_str(),),
         )
         .await?;
     let r = row.ok_or_else(|| ApiError::not_found("number", l.no))?;
+    let hold_channel_id: Option<i64> = col(&r, 8);
+    let hold_staff_id: Option<i64> = col(&r, 9);
+    let holder = hold_channel_id.is_none() && hold_staff_id == Some(viewer);
     let view = NumberView {
         phone_no: col(&r, 0),
         province_code: col(&r, 1),
@@ -309,11 +316,12 @@ pub async fn get_number(
         premium_level: col(&r, 4),
         pool_id: col(&r, 5),
         depot_id: col(&r, 6),
-        hold_key: col(&r, 7),
-        hold_channel_id: col(&r, 8),
-        hold_deadline: col(&r, 9),
-        frozen_until: col(&r, 10),
-        version: col(&r, 11),
+        hold_key: col::<Option<String>>(&r, 7).filter(|_| holder),
+        hold_channel_id,
+        hold_staff_id,
+        hold_deadline: col(&r, 10),
+        frozen_until: col(&r, 11),
+        version: col(&r, 12),
     };
     if !rights.can_view(view.pool_id) {
         return Err(ApiError::not_found("number", l.no));
@@ -330,8 +338,23 @@ pub async fn number_history(
 ) -> Result<Json<Vec<HistoryView>>, ApiError> {
     let l = locate(&state, &no).await?;
     p.scope.check(Some(&l.area.province))?;
+    let viewer = p.staff_id;
+    let actor = Actor::Staff(p);
+    let rights = state.number.grants.rights(&state.db, &actor).await?;
     let mut c = state.db.conn().await?;
-    Ok(Json(history::of_number(&mut c, l.no.as_str()).await?))
+    // The history of a number the caller may not view is not theirs either.
+    let pool: Option<Option<i64>> = c
+        .exec_first(
+            "SELECT pool_id FROM phone_number WHERE phone_no = ?",
+            (l.no.as_str(),),
+        )
+        .await?;
+    if pool.is_some_and(|p| !rights.can_view(p)) {
+        return Err(ApiError::not_found("number", l.no));
+    }
+    let mut rows = history::of_number(&mut c, l.no.as_str()).await?;
+    history::mask_keys(&mut rows, viewer);
+    Ok(Json(rows))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -23,7 +23,9 @@ use crate::problem::{ApiError, Json, Query};
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SelectQuery {
-    /// Default: the caller's own province.
+    /// Default: the caller's own province. A caller without one
+    /// (headquarters staff, a national channel) must name it: a search
+    /// covers one province (403 `not_allowed` otherwise).
     pub province_code: Option<ProvinceCode>,
     #[param(pattern = "^[0-9]{3}$")]
     pub city_code: Option<String>,
@@ -221,7 +223,14 @@ pub async fn select(
     let province = match (&q.province_code, actor.home_province()) {
         (Some(p), _) => p.as_str(),
         (None, Some(p)) => p,
-        (None, None) => return Err(ApiError::Invalid("province_code is required".into())),
+        // A well-formed request this caller may not make: a search of every
+        // province at once (as with the window, refused rather than invalid).
+        (None, None) => {
+            return Err(ApiError::NotAllowed(
+                "a search covers one province: name province_code (you have no home province)"
+                    .into(),
+            ))
+        }
     };
     actor.check_province(province)?;
     let segs = state.number.segments(&state.db).await?;

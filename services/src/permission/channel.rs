@@ -9,7 +9,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::Paging;
+use super::{authority, Paging};
 use crate::app::AppState;
 use crate::auth::rbac::Principal;
 use crate::db::{col, insert_id, page, Filter};
@@ -61,6 +61,17 @@ pub async fn load<Q: Queryable>(c: &mut Q, id: i64) -> Result<ChannelView, ApiEr
     row.as_ref()
         .map(from_row)
         .ok_or_else(|| ApiError::not_found("channel", id))
+}
+
+/// A channel the caller may see (404 for one they may not).
+async fn load_in_scope<Q: Queryable>(
+    c: &mut Q,
+    who: &Principal,
+    id: i64,
+) -> Result<ChannelView, ApiError> {
+    let ch = load(c, id).await?;
+    who.scope.find(ch.province_code.as_deref(), "channel", id)?;
+    Ok(ch)
 }
 
 pub async fn find_by_code<Q: Queryable>(
@@ -130,8 +141,7 @@ pub async fn get_channel(
     Path(id): Path<i64>,
 ) -> Result<Json<ChannelView>, ApiError> {
     let mut c = state.db.conn().await?;
-    let ch = load(&mut c, id).await?;
-    who.scope.check(ch.province_code.as_deref())?;
+    let ch = load_in_scope(&mut c, &who, id).await?;
     Ok(Json(ch))
 }
 
@@ -159,11 +169,9 @@ pub struct NewChannelRow<'a> {
     pub status: RecordStatus,
 }
 
-/// Inserts a channel (shared by the API and the sync feed).
+/// Inserts a channel (shared by the API and the sync feed); the caller
+/// checked the parent.
 pub async fn insert<Q: Queryable>(c: &mut Q, row: NewChannelRow<'_>) -> Result<i64, ApiError> {
-    if let Some(p) = row.parent_id {
-        load(c, p).await?;
-    }
     insert_id(
         c,
         "INSERT INTO channel (code, name, channel_type, province_code, parent_id, rate_limit_per_minute, status) \
@@ -204,6 +212,15 @@ pub async fn create_channel(
     let province = new.province_code.as_ref().map(|p| p.as_str());
     who.scope.check(province)?;
     let mut tx = state.db.begin().await?;
+    if let Some(p) = new.parent_id {
+        let parent = load(&mut tx, p).await?;
+        authority::check_link(
+            &who,
+            province,
+            ("channel", p),
+            parent.province_code.as_deref(),
+        )?;
+    }
     let id = insert(
         &mut tx,
         NewChannelRow {
@@ -260,8 +277,7 @@ pub async fn update_channel(
         check_rate(up.rate_limit_per_minute)?;
     }
     let mut tx = state.db.begin().await?;
-    let before = load(&mut tx, id).await?;
-    who.scope.check(before.province_code.as_deref())?;
+    let before = load_in_scope(&mut tx, &who, id).await?;
     tx.exec_drop(
         "UPDATE channel SET name = COALESCE(?, name), channel_type = COALESCE(?, channel_type), \
          rate_limit_per_minute = COALESCE(?, rate_limit_per_minute), status = COALESCE(?, status) \
@@ -308,8 +324,7 @@ pub async fn list_credentials(
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<CredentialView>>, ApiError> {
     let mut c = state.db.conn().await?;
-    let ch = load(&mut c, id).await?;
-    who.scope.check(ch.province_code.as_deref())?;
+    load_in_scope(&mut c, &who, id).await?;
     let rows: Vec<(String, String, String)> = c
         .exec(
             "SELECT key_id, status, DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s') FROM channel_credential \
@@ -350,8 +365,7 @@ pub async fn issue_credential(
     let key_id = hex::encode(key);
     let secret = hex::encode(secret);
     let mut tx = state.db.begin().await?;
-    let ch = load(&mut tx, id).await?;
-    who.scope.check(ch.province_code.as_deref())?;
+    let ch = load_in_scope(&mut tx, &who, id).await?;
     tx.exec_drop(
         "INSERT INTO channel_credential (key_id, channel_id, secret_sealed) VALUES (?, ?, ?)",
         (&key_id, id, state.sealer.seal(secret.as_bytes())),
@@ -386,8 +400,7 @@ pub async fn revoke_credential(
     Path((id, key_id)): Path<(i64, String)>,
 ) -> Result<StatusCode, ApiError> {
     let mut tx = state.db.begin().await?;
-    let ch = load(&mut tx, id).await?;
-    who.scope.check(ch.province_code.as_deref())?;
+    let ch = load_in_scope(&mut tx, &who, id).await?;
     let found: Option<String> = tx
         .exec_first(
             "SELECT status FROM channel_credential WHERE key_id = ? AND channel_id = ?",

@@ -8,7 +8,7 @@ use mysql_async::Row;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::Paging;
+use super::{authority, Paging};
 use crate::app::AppState;
 use crate::auth::rbac::Principal;
 use crate::db::{col, insert_id, page, Filter};
@@ -185,7 +185,8 @@ pub async fn get_department(
 ) -> Result<Json<DepartmentView>, ApiError> {
     let mut c = state.db.conn().await?;
     let d = load(&mut c, id).await?;
-    who.scope.check(d.province_code.as_deref())?;
+    who.scope
+        .find(d.province_code.as_deref(), "department", id)?;
     Ok(Json(d))
 }
 
@@ -199,7 +200,27 @@ pub struct NewDepartment {
     pub province_code: Option<ProvinceCode>,
 }
 
-/// Inserts a department (shared by the API and the sync feed).
+/// A department of `province` may sit under `parent_id` (authority.rs).
+async fn check_parent<Q: Queryable>(
+    c: &mut Q,
+    who: &Principal,
+    province: Option<&str>,
+    parent_id: Option<i64>,
+) -> Result<(), ApiError> {
+    let Some(p) = parent_id else {
+        return Ok(());
+    };
+    let parent = load(c, p).await?;
+    authority::check_link(
+        who,
+        province,
+        ("department", p),
+        parent.province_code.as_deref(),
+    )
+}
+
+/// Inserts a department (shared by the API and the sync feed); the caller
+/// checked the parent.
 pub async fn insert<Q: Queryable>(
     c: &mut Q,
     code: &str,
@@ -208,9 +229,6 @@ pub async fn insert<Q: Queryable>(
     province: Option<&str>,
     status: RecordStatus,
 ) -> Result<i64, ApiError> {
-    if let Some(p) = parent_id {
-        load(c, p).await?;
-    }
     insert_id(
         c,
         "INSERT INTO department (parent_id, province_code, code, name, status) VALUES (?, ?, ?, ?, ?)",
@@ -231,6 +249,7 @@ pub async fn create_department(
     let province = new.province_code.as_ref().map(|p| p.as_str());
     who.scope.check(province)?;
     let mut tx = state.db.begin().await?;
+    check_parent(&mut tx, &who, province, new.parent_id).await?;
     let id = insert(
         &mut tx,
         &new.code,
@@ -284,10 +303,9 @@ pub async fn update_department(
     }
     let mut tx = state.db.begin().await?;
     let before = load(&mut tx, id).await?;
-    who.scope.check(before.province_code.as_deref())?;
-    if let Some(p) = up.parent_id {
-        load(&mut tx, p).await?;
-    }
+    who.scope
+        .find(before.province_code.as_deref(), "department", id)?;
+    check_parent(&mut tx, &who, before.province_code.as_deref(), up.parent_id).await?;
     tx.exec_drop(
         "UPDATE department SET name = COALESCE(?, name), parent_id = COALESCE(?, parent_id), \
          status = COALESCE(?, status) WHERE department_id = ?",

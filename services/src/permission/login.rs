@@ -14,7 +14,8 @@ use utoipa::ToSchema;
 use super::menu::{visible_menus, MenuView};
 use super::staff::{self, StaffView};
 use crate::app::AppState;
-use crate::auth::login_limits::{self, local_hour};
+use crate::auth::login_guard::{self, Failure};
+use crate::auth::login_limits::{self, local_hour, LoginLimits};
 use crate::auth::password::MAX_PASSWORD_CHARS;
 use crate::auth::rbac::Principal;
 use crate::auth::scope::Scope;
@@ -92,6 +93,64 @@ async fn log_attempt(
     Ok(())
 }
 
+/// What a password check under the failed-password budget came to.
+enum Checked {
+    Right,
+    /// No slot was left: refused unverified.
+    Locked(ApiError),
+    /// Wrong; with the lock error when this failure locked the account.
+    Wrong(Failure, ApiError),
+}
+
+/// Checks `password` against `hash` after claiming a slot of the budget
+/// (auth/login_guard.rs); the failure that uses the last slot locks the
+/// account in the database too.
+async fn check_password(
+    state: &AppState,
+    staff_id: i64,
+    limits: &LoginLimits,
+    password: &str,
+    hash: &str,
+) -> Result<Checked, ApiError> {
+    let slot = match login_guard::claim(&state.cache, staff_id, limits).await? {
+        Ok(slot) => slot,
+        Err(seconds) => return Ok(Checked::Locked(ApiError::LockedFor(seconds))),
+    };
+    if state.hasher.verify(password, hash).await {
+        login_guard::succeeded(&state.cache, slot).await?;
+        return Ok(Checked::Right);
+    }
+    let failure = login_guard::failed(&state.cache, slot, limits).await?;
+    let mut c = state.db.conn().await?;
+    if failure == Failure::Counted {
+        c.exec_drop(
+            "UPDATE staff SET failed_logins = failed_logins + 1 WHERE staff_id = ?",
+            (staff_id,),
+        )
+        .await?;
+        return Ok(Checked::Wrong(failure, ApiError::BadCredentials));
+    }
+    c.exec_drop(
+        format!(
+            "UPDATE staff SET locked_until = NOW(3) + INTERVAL {} MINUTE, failed_logins = 0 \
+             WHERE staff_id = ?",
+            limits.lock_minutes
+        ),
+        (staff_id,),
+    )
+    .await?;
+    let until: Option<String> = c
+        .exec_first(
+            "SELECT DATE_FORMAT(locked_until, '%Y-%m-%d %H:%i:%s') FROM staff WHERE staff_id = ?",
+            (staff_id,),
+        )
+        .await?;
+    Ok(Checked::Wrong(
+        failure,
+        ApiError::Locked(until.unwrap_or_default()),
+    ))
+}
+
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse)))]
 pub async fn login(
@@ -117,6 +176,8 @@ pub async fn login(
         )
         .await?;
     let Some(row) = row else {
+        // As slow as a wrong password: the answer time names no account.
+        state.hasher.verify_nobody(&req.password).await;
         log_attempt(
             &state,
             &req.staff_no,
@@ -153,35 +214,16 @@ pub async fn login(
     if let Err(e) = policy.limits.check_source(Some(ip), hour) {
         return deny(LoginOutcome::SourceDenied, e).await;
     }
-    if !state.hasher.verify(&req.password, &hash).await {
-        let max = policy.limits.max_failures;
-        c.exec_drop(
-            format!(
-                "UPDATE staff SET locked_until = IF(failed_logins + 1 >= ?, NOW(3) + INTERVAL {} MINUTE, locked_until), \
-                 failed_logins = IF(failed_logins + 1 >= ?, 0, failed_logins + 1) WHERE staff_id = ?",
-                policy.limits.lock_minutes
-            ),
-            (max, max, staff_id),
-        )
-        .await?;
-        let locked: Option<Option<String>> = c
-            .exec_first(
-                "SELECT DATE_FORMAT(locked_until, '%Y-%m-%d %H:%i:%s') FROM staff \
-                 WHERE staff_id = ? AND locked_until > NOW(3)",
-                (staff_id,),
-            )
-            .await?;
-        return match locked {
-            Some(until) => {
-                deny(
-                    LoginOutcome::LockedNow,
-                    ApiError::Locked(until.unwrap_or_default()),
-                )
-                .await
-            }
-            None => deny(LoginOutcome::BadPassword, ApiError::BadCredentials).await,
-        };
+    drop(c);
+    match check_password(&state, staff_id, &policy.limits, &req.password, &hash).await? {
+        Checked::Right => {}
+        Checked::Locked(err) => return deny(LoginOutcome::Locked, err).await,
+        Checked::Wrong(Failure::LockedNow, err) => return deny(LoginOutcome::LockedNow, err).await,
+        Checked::Wrong(Failure::Counted, _) => {
+            return deny(LoginOutcome::BadPassword, ApiError::BadCredentials).await
+        }
     }
+    let mut c = state.db.conn().await?;
     let age_days: i64 = col(&row, 5);
     let expired =
         policy.password.max_age_days > 0 && age_days >= i64::from(policy.password.max_age_days);
@@ -297,19 +339,57 @@ pub async fn change_password(
         return Err(ApiError::Invalid("old_password is too long".into()));
     }
     let mut c = state.db.conn().await?;
-    let current: Option<String> = c
+    let row: Option<Row> = c
         .exec_first(
-            "SELECT password_hash FROM staff WHERE staff_id = ?",
+            "SELECT password_hash, (locked_until IS NOT NULL AND locked_until > NOW(3)), \
+             DATE_FORMAT(locked_until, '%Y-%m-%d %H:%i:%s') FROM staff WHERE staff_id = ?",
             (who.staff_id,),
         )
         .await?;
-    let current = current.ok_or(ApiError::SessionInvalid)?;
-    if !state.hasher.verify(&req.old_password, &current).await {
-        return Err(ApiError::WrongPassword);
+    let row = row.ok_or(ApiError::SessionInvalid)?;
+    let current: String = col(&row, 0);
+    if col::<i64>(&row, 1) != 0 {
+        return Err(ApiError::Locked(col(&row, 2)));
     }
-    let policy = login_limits::effective(&mut c, who.staff_id)
-        .await?
-        .password;
+    let effective = login_limits::effective(&mut c, who.staff_id).await?;
+    drop(c);
+    // Old-password guesses draw on the login budget: a stolen session
+    // cannot try passwords without end.
+    let log = |outcome| {
+        log_attempt(
+            &state,
+            &who.staff_no,
+            Some(who.staff_id),
+            &who.source_ip,
+            outcome,
+        )
+    };
+    match check_password(
+        &state,
+        who.staff_id,
+        &effective.limits,
+        &req.old_password,
+        &current,
+    )
+    .await?
+    {
+        Checked::Right => {}
+        Checked::Locked(err) => {
+            log(LoginOutcome::Locked).await?;
+            return Err(err);
+        }
+        Checked::Wrong(Failure::LockedNow, err) => {
+            log(LoginOutcome::LockedNow).await?;
+            state.sessions.revoke_all(who.staff_id).await?;
+            return Err(err);
+        }
+        Checked::Wrong(Failure::Counted, _) => {
+            log(LoginOutcome::BadPassword).await?;
+            return Err(ApiError::WrongPassword);
+        }
+    }
+    let mut c = state.db.conn().await?;
+    let policy = effective.password;
     policy.check_shape(&req.new_password, &who.staff_no)?;
     let mut recent: Vec<String> = if policy.history > 0 {
         c.exec(
@@ -351,6 +431,9 @@ pub async fn change_password(
     )
     .await?;
     tx.commit().await?;
+    login_guard::clear(&state.cache, who.staff_id).await?;
+    // Whoever else held a session of this account loses it with the password.
+    state.sessions.revoke_others(&who.session).await?;
     state.sessions.principals_changed().await?;
     Ok(StatusCode::NO_CONTENT)
 }

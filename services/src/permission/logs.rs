@@ -1,5 +1,8 @@
-//! Reading the operation, interface and login logs (newest first). Operation
-//! log rows are limited to the caller's province scope.
+//! Reading the operation, interface and login logs (newest first), each
+//! limited to the caller's province scope: operation rows by their province,
+//! interface rows by the calling channel's, login rows by the staff
+//! member's. Rows of no province (headquarters objects, calls that named no
+//! known credential, logins of unknown staff numbers) only national scope sees.
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -8,7 +11,6 @@ use utoipa::{IntoParams, ToSchema};
 use super::Paging;
 use crate::app::AppState;
 use crate::auth::rbac::Principal;
-use crate::auth::scope::Scope;
 use crate::db::{col, page, Filter};
 use crate::problem::{ApiError, Json, Query};
 use crate::validate;
@@ -69,9 +71,7 @@ pub async fn list_operation_logs(
     w.eq("object_kind", f.object_kind.clone())
         .eq("object_id", f.object_id.clone())
         .eq("staff_id", f.staff_id);
-    if let Scope::Provinces(_) = who.scope {
-        who.scope.restrict(&mut w, "province_code");
-    }
+    who.scope.restrict(&mut w, "province_code");
     let mut c = state.db.conn().await?;
     let (total, rows) = page(
         &mut c,
@@ -139,6 +139,7 @@ pub struct InterfaceLogFilter {
     security(("bearer" = [])), responses((status = 200, body = InterfaceLogPage)))]
 pub async fn list_interface_logs(
     State(state): State<AppState>,
+    who: Principal,
     Query(f): Query<InterfaceLogFilter>,
 ) -> Result<Json<InterfaceLogPage>, ApiError> {
     let (p, size) = Paging {
@@ -152,6 +153,8 @@ pub async fn list_interface_logs(
     let mut w = Filter::default();
     w.eq("channel_id", f.channel_id)
         .eq("key_id", f.key_id.clone());
+    who.scope
+        .restrict_through(&mut w, "channel_id", "channel", "channel_id");
     let mut c = state.db.conn().await?;
     let (total, rows) = page(
         &mut c,
@@ -214,6 +217,7 @@ pub struct LoginLogFilter {
     security(("bearer" = [])), responses((status = 200, body = LoginLogPage)))]
 pub async fn list_login_logs(
     State(state): State<AppState>,
+    who: Principal,
     Query(f): Query<LoginLogFilter>,
 ) -> Result<Json<LoginLogPage>, ApiError> {
     let (p, size) = Paging {
@@ -226,6 +230,8 @@ pub async fn list_login_logs(
     }
     let mut w = Filter::default();
     w.eq("staff_no", f.staff_no.clone());
+    who.scope
+        .restrict_through(&mut w, "staff_id", "staff", "staff_id");
     let mut c = state.db.conn().await?;
     let (total, rows) = page(
         &mut c,

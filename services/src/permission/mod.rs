@@ -2,6 +2,7 @@
 //! API credentials, roles, permissions, menus, login policies, logs, the
 //! headquarters sync feed, and staff login.
 
+pub mod authority;
 pub mod channel;
 pub mod department;
 pub mod login;

@@ -7,6 +7,7 @@ use mysql_async::Row;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::authority;
 use crate::app::AppState;
 use crate::auth::login_limits::{HourWindow, PolicySubject, POLICY_COLUMNS};
 use crate::auth::rbac::Principal;
@@ -157,14 +158,13 @@ pub async fn put_policy(
     match subject {
         PolicySubject::Role(r) => {
             who.scope.check(None)?;
-            let f: Option<i64> = tx
-                .exec_first("SELECT role_id FROM role WHERE role_id = ?", (r,))
-                .await?;
-            f.ok_or_else(|| ApiError::not_found("role", r))?;
+            authority::may_change_role(&who, &super::role::load(&mut tx, r).await?)?;
         }
+        // A staff policy can lock an account out: the same rule as any
+        // other change of it.
         PolicySubject::Staff(s) => {
-            let staff = super::staff::load(&mut tx, s).await?;
-            who.scope.check(staff.province_code.as_deref())?;
+            let staff = super::staff::load_in_scope(&mut tx, &who, s).await?;
+            authority::may_change(&mut tx, &who, &staff).await?;
         }
         // National settings: only staff with every province in scope.
         PolicySubject::Global => who.scope.check(None)?,

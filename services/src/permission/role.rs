@@ -12,6 +12,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::ToSchema;
 
+use super::authority;
 use crate::app::AppState;
 use crate::auth::rbac::Principal;
 use crate::auth::scope::{Scope, ALL_PROVINCES};
@@ -30,7 +31,7 @@ pub struct RoleView {
     pub permissions: Vec<String>,
 }
 
-async fn load<Q: Queryable>(c: &mut Q, id: i64) -> Result<RoleView, ApiError> {
+pub async fn load<Q: Queryable>(c: &mut Q, id: i64) -> Result<RoleView, ApiError> {
     let row: Option<(i64, String, String, String)> = c
         .exec_first(
             "SELECT role_id, code, name, status FROM role WHERE role_id = ?",
@@ -162,6 +163,7 @@ pub async fn update_role(
     national(&who)?;
     let mut tx = state.db.begin().await?;
     let before = changeable(load(&mut tx, id).await?)?;
+    authority::may_change_role(&who, &before)?;
     tx.exec_drop(
         "UPDATE role SET name = COALESCE(?, name), status = COALESCE(?, status) WHERE role_id = ?",
         (up.name, up.status.map(|s| s.db()), id),
@@ -214,6 +216,7 @@ pub async fn set_role_permissions(
     national(&who)?;
     let mut tx = state.db.begin().await?;
     let before = changeable(load(&mut tx, id).await?)?;
+    authority::may_change_role(&who, &before)?;
     let mut ids = Vec::new();
     for code in &wanted {
         let pid: Option<i64> = tx
@@ -379,8 +382,7 @@ pub async fn list_staff_roles(
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<StaffRoleGrant>>, ApiError> {
     let mut c = state.db.conn().await?;
-    let staff = super::staff::load(&mut c, id).await?;
-    who.scope.check(staff.province_code.as_deref())?;
+    super::staff::load_in_scope(&mut c, &who, id).await?;
     Ok(Json(staff_roles(&mut c, id).await?))
 }
 
@@ -409,8 +411,9 @@ pub async fn set_staff_roles(
         }
     }
     let mut tx = state.db.begin().await?;
-    let staff = super::staff::load(&mut tx, id).await?;
-    who.scope.check(staff.province_code.as_deref())?;
+    let staff = super::staff::load_in_scope(&mut tx, &who, id).await?;
+    // Neither adding nor removing roles of an account stronger than yours.
+    authority::may_change(&mut tx, &who, &staff).await?;
     for g in &req.roles {
         let role = load(&mut tx, g.role_id).await?;
         if let Some(p) = role

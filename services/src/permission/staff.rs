@@ -6,10 +6,10 @@ use mysql_async::Row;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::Paging;
+use super::{authority, Paging};
 use crate::app::AppState;
-use crate::auth::password;
 use crate::auth::rbac::Principal;
+use crate::auth::{login_guard, password};
 use crate::db::{col, insert_id, page, Filter};
 use crate::domain::{ProvinceCode, RecordStatus};
 use crate::oplog::{self, Change};
@@ -66,14 +66,25 @@ pub async fn load<Q: Queryable>(c: &mut Q, id: i64) -> Result<StaffView, ApiErro
         .ok_or_else(|| ApiError::not_found("staff", id))
 }
 
-/// Loads a staff member the caller may see.
-async fn load_in_scope<Q: Queryable>(
+/// Loads a staff member the caller may see (404 for one they may not).
+pub async fn load_in_scope<Q: Queryable>(
     c: &mut Q,
     who: &Principal,
     id: i64,
 ) -> Result<StaffView, ApiError> {
     let s = load(c, id).await?;
-    who.scope.check(s.province_code.as_deref())?;
+    who.scope.find(s.province_code.as_deref(), "staff", id)?;
+    Ok(s)
+}
+
+/// Loads a staff member the caller may see and change (authority.rs).
+async fn load_changeable<Q: Queryable>(
+    c: &mut Q,
+    who: &Principal,
+    id: i64,
+) -> Result<StaffView, ApiError> {
+    let s = load_in_scope(c, who, id).await?;
+    authority::may_change(c, who, &s).await?;
     Ok(s)
 }
 
@@ -172,26 +183,32 @@ pub struct CreatedStaff {
     pub initial_password: String,
 }
 
-/// The referenced department and channel exist.
+/// The department and channel a staff member of `province` links to exist
+/// for the caller and belong to that province (or headquarters).
 pub async fn check_refs<Q: Queryable>(
     c: &mut Q,
+    who: &Principal,
+    province: Option<&str>,
     department_id: Option<i64>,
     channel_id: Option<i64>,
 ) -> Result<(), ApiError> {
     if let Some(d) = department_id {
-        let found: Option<i64> = c
-            .exec_first(
-                "SELECT department_id FROM department WHERE department_id = ?",
-                (d,),
-            )
-            .await?;
-        found.ok_or_else(|| ApiError::not_found("department", d))?;
+        let dept = super::department::load(c, d).await?;
+        authority::check_link(
+            who,
+            province,
+            ("department", d),
+            dept.province_code.as_deref(),
+        )?;
     }
     if let Some(ch) = channel_id {
-        let found: Option<i64> = c
-            .exec_first("SELECT channel_id FROM channel WHERE channel_id = ?", (ch,))
-            .await?;
-        found.ok_or_else(|| ApiError::not_found("channel", ch))?;
+        let channel = super::channel::load(c, ch).await?;
+        authority::check_link(
+            who,
+            province,
+            ("channel", ch),
+            channel.province_code.as_deref(),
+        )?;
     }
     Ok(())
 }
@@ -210,7 +227,7 @@ pub async fn create_staff(
     let initial = password::generate();
     let hash = state.hasher.hash(&initial).await?;
     let mut tx = state.db.begin().await?;
-    check_refs(&mut tx, new.department_id, new.channel_id).await?;
+    check_refs(&mut tx, &who, province, new.department_id, new.channel_id).await?;
     let id = insert_id(
         &mut tx,
         "INSERT INTO staff (staff_no, name, department_id, province_code, channel_id, password_hash, \
@@ -273,8 +290,21 @@ pub async fn update_staff(
         who.scope.check(Some(p.as_str()))?;
     }
     let mut tx = state.db.begin().await?;
-    let before = load_in_scope(&mut tx, &who, id).await?;
-    check_refs(&mut tx, up.department_id, up.channel_id).await?;
+    let before = load_changeable(&mut tx, &who, id).await?;
+    // The links as they will be, against the province as it will be.
+    let province = up
+        .province_code
+        .as_ref()
+        .map(|p| p.as_str())
+        .or(before.province_code.as_deref());
+    check_refs(
+        &mut tx,
+        &who,
+        province,
+        up.department_id.or(before.department_id),
+        up.channel_id.or(before.channel_id),
+    )
+    .await?;
     tx.exec_drop(
         "UPDATE staff SET name = COALESCE(?, name), department_id = COALESCE(?, department_id), \
          province_code = COALESCE(?, province_code), channel_id = COALESCE(?, channel_id) WHERE staff_id = ?",
@@ -315,7 +345,7 @@ async fn set_state(
     sql: &str,
 ) -> Result<StaffView, ApiError> {
     let mut tx = state.db.begin().await?;
-    let before = load_in_scope(&mut tx, who, id).await?;
+    let before = load_changeable(&mut tx, who, id).await?;
     tx.exec_drop(sql, (id,)).await?;
     let after = load(&mut tx, id).await?;
     oplog::record(
@@ -384,16 +414,16 @@ pub async fn unlock_staff(
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<Json<StaffView>, ApiError> {
-    Ok(Json(
-        set_state(
-            &state,
-            &who,
-            id,
-            "staff.unlock",
-            "UPDATE staff SET failed_logins = 0, locked_until = NULL WHERE staff_id = ?",
-        )
-        .await?,
-    ))
+    let s = set_state(
+        &state,
+        &who,
+        id,
+        "staff.unlock",
+        "UPDATE staff SET failed_logins = 0, locked_until = NULL WHERE staff_id = ?",
+    )
+    .await?;
+    login_guard::clear(&state.cache, id).await?;
+    Ok(Json(s))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -417,7 +447,7 @@ pub async fn reset_password(
     let temporary = password::generate();
     let hash = state.hasher.hash(&temporary).await?;
     let mut tx = state.db.begin().await?;
-    let staff = load_in_scope(&mut tx, &who, id).await?;
+    let staff = load_changeable(&mut tx, &who, id).await?;
     super::login::store_password(&mut tx, id, &hash, true).await?;
     oplog::record(
         &mut tx,
@@ -435,6 +465,7 @@ pub async fn reset_password(
     tx.commit().await?;
     state.sessions.principals_changed().await?;
     state.sessions.revoke_all(id).await?;
+    login_guard::clear(&state.cache, id).await?;
     Ok(Json(PasswordReset {
         temporary_password: temporary,
     }))

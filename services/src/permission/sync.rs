@@ -7,7 +7,7 @@ use mysql_async::prelude::Queryable;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{channel, department, staff};
+use super::{authority, channel, department, staff};
 use crate::app::AppState;
 use crate::auth::password;
 use crate::auth::rbac::Principal;
@@ -141,12 +141,18 @@ async fn upsert_department(
     let mut tx = state.db.begin().await?;
     let parent_id = match &row.parent_code {
         None => None,
-        Some(pc) => Some(
-            department::find_by_code(&mut tx, pc)
+        Some(pc) => {
+            let parent = department::find_by_code(&mut tx, pc)
                 .await?
-                .ok_or_else(|| ApiError::not_found("department", pc))?
-                .department_id,
-        ),
+                .ok_or_else(|| ApiError::not_found("department", pc))?;
+            authority::check_link(
+                who,
+                province,
+                ("department", pc),
+                parent.province_code.as_deref(),
+            )?;
+            Some(parent.department_id)
+        }
     };
     let existing = department::find_by_code(&mut tx, &row.code).await?;
     let (outcome, id, before) = match existing {
@@ -249,12 +255,18 @@ async fn upsert_channel(
     let mut tx = state.db.begin().await?;
     let parent_id = match &row.parent_code {
         None => None,
-        Some(pc) => Some(
-            channel::find_by_code(&mut tx, pc)
+        Some(pc) => {
+            let parent = channel::find_by_code(&mut tx, pc)
                 .await?
-                .ok_or_else(|| ApiError::not_found("channel", pc))?
-                .channel_id,
-        ),
+                .ok_or_else(|| ApiError::not_found("channel", pc))?;
+            authority::check_link(
+                who,
+                province,
+                ("channel", pc),
+                parent.province_code.as_deref(),
+            )?;
+            Some(parent.channel_id)
+        }
     };
     let existing = channel::find_by_code(&mut tx, &row.code).await?;
     let (outcome, id, before) = match existing {
@@ -373,21 +385,33 @@ async fn upsert_staff(
     let mut tx = state.db.begin().await?;
     let department_id = match &row.department_code {
         None => None,
-        Some(code) => Some(
-            department::find_by_code(&mut tx, code)
+        Some(code) => {
+            let d = department::find_by_code(&mut tx, code)
                 .await?
-                .ok_or_else(|| ApiError::not_found("department", code))?
-                .department_id,
-        ),
+                .ok_or_else(|| ApiError::not_found("department", code))?;
+            authority::check_link(
+                who,
+                province,
+                ("department", code),
+                d.province_code.as_deref(),
+            )?;
+            Some(d.department_id)
+        }
     };
     let channel_id = match &row.channel_code {
         None => None,
-        Some(code) => Some(
-            channel::find_by_code(&mut tx, code)
+        Some(code) => {
+            let ch = channel::find_by_code(&mut tx, code)
                 .await?
-                .ok_or_else(|| ApiError::not_found("channel", code))?
-                .channel_id,
-        ),
+                .ok_or_else(|| ApiError::not_found("channel", code))?;
+            authority::check_link(
+                who,
+                province,
+                ("channel", code),
+                ch.province_code.as_deref(),
+            )?;
+            Some(ch.channel_id)
+        }
     };
     let existing: Option<i64> = tx
         .exec_first(
@@ -426,6 +450,7 @@ async fn upsert_staff(
             {
                 return Ok(RowOutcome::Unchanged);
             }
+            authority::may_change(&mut tx, who, &s).await?;
             tx.exec_drop(
                 "UPDATE staff SET name = ?, department_id = ?, province_code = ?, channel_id = ?, status = ? \
                  WHERE staff_id = ?",

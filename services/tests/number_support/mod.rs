@@ -329,14 +329,15 @@ pub async fn channel_call(
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let ts = haoka_services::auth::session::now_secs().to_string();
     let nonce = common::unique("nonce");
-    let sig = haoka_services::auth::channel_sign::sign(
-        cred.2.as_bytes(),
+    let sig = haoka_services::auth::channel_sign::Signed {
         method,
         path,
-        &ts,
-        &nonce,
-        body.as_bytes(),
-    );
+        key_id: &cred.1,
+        timestamp: &ts,
+        nonce: &nonce,
+        body: body.as_bytes(),
+    }
+    .sign(cred.2.as_bytes());
     let r = s
         .http
         .request(method.parse().unwrap(), s.url(path))

@@ -1,0 +1,62 @@
+//! Request ids. A client's `X-Request-Id` is kept only when the logs can
+//! store it as it is (1 to 64 of `A-Z a-z 0-9 . _ : -`); any other value (too
+//! long, other characters, sent twice) is dropped, so the request-id layer
+//! draws a fresh one. The response always carries the id the logs used, and
+//! no value a client sends can fail a log row (and with it the request).
+
+use axum::extract::Request;
+use axum::http::HeaderMap;
+
+pub const HEADER: &str = "x-request-id";
+
+/// Longest id the log columns hold (`request_id VARCHAR(64)`).
+pub const MAX_LEN: usize = 64;
+
+/// Whether a client's id can be logged as it is.
+pub fn usable(value: &[u8]) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_LEN
+        && value
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// Middleware (outside the request-id layer): drops an unusable id.
+pub async fn sanitize(mut req: Request) -> Request {
+    let headers = req.headers_mut();
+    let mut values = headers.get_all(HEADER).iter();
+    let keep = match (values.next(), values.next()) {
+        (Some(v), None) => usable(v.as_bytes()),
+        _ => false,
+    };
+    if !keep {
+        headers.remove(HEADER);
+    }
+    req
+}
+
+/// The request's id (after [`sanitize`] and the request-id layer: always
+/// one usable id).
+pub fn of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| usable(v.as_bytes()))
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_short_plain_ids_are_kept() {
+        assert!(usable(b"req-2024.11:01_a"));
+        assert!(usable(&[b'a'; 64]));
+        assert!(!usable(&[b'a'; 65]));
+        assert!(!usable(b""));
+        assert!(!usable(b"has space"));
+        assert!(!usable("中文".as_bytes()));
+        assert!(!usable(b"a'b"));
+    }
+}
