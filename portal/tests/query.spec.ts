@@ -30,3 +30,15 @@ describe('filters in the URL', () => {
     expect(apiParams({ a: 1, b: '', c: undefined, d: true })).toEqual({ a: '1', d: 'true' })
   })
 })
+
+import { timeText } from '../src/lib/format'
+
+describe('times', () => {
+  it('shows the API times to the second, with or without fractions and offsets', () => {
+    expect(timeText('2026-12-02T00:42:22.901000')).toBe('2026-12-02 00:42:22')
+    expect(timeText('2026-12-01 21:40:55')).toBe('2026-12-01 21:40:55')
+    expect(timeText('2026-12-01T21:40:46.508+08:00')).toBe('2026-12-01 21:40:46')
+    expect(timeText(null)).toBe('')
+    expect(timeText('soon')).toBe('soon')
+  })
+})

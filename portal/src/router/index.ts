@@ -68,6 +68,11 @@ export const router = createRouter({
 })
 
 router.beforeEach(async (to) => {
+  // Fetch the page's code while the profile loads, not after it.
+  for (const r of to.matched) {
+    const c = r.components?.default
+    if (typeof c === 'function') void (c as () => Promise<unknown>)()
+  }
   if (to.meta.public) return true
   if (!signedIn()) return { path: '/login', query: to.fullPath !== '/dashboard' && to.fullPath !== '/' ? { redirect: to.fullPath } : {} }
   if (!session.me) {
