@@ -30,7 +30,7 @@ pub struct StockQuery {
     pub depot_id: Option<i64>,
     pub pool_id: Option<i64>,
     /// Premium level 1-6, or 9 for ordinary numbers.
-    #[param(minimum = 1, maximum = 9)]
+    #[param(schema_with = level_schema)]
     pub level: Option<u8>,
     /// Numbers starting with these digits.
     #[param(pattern = "^1[0-9]{0,10}$")]
@@ -40,6 +40,13 @@ pub struct StockQuery {
     pub page: Option<u32>,
     #[param(minimum = 1, maximum = 200, default = 20)]
     pub page_size: Option<u32>,
+}
+
+fn level_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Integer)
+        .enum_values(Some([1, 2, 3, 4, 5, 6, 9]))
+        .build()
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -77,8 +84,10 @@ async fn filter(
         }
     }
     if let Some(pre) = &q.prefix {
-        if pre.is_empty() || pre.len() > 11 || !pre.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ApiError::Invalid("prefix must be 1 to 11 digits".into()));
+        if !pre.starts_with('1') || pre.len() > 11 || !pre.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::Invalid(
+                "prefix must be 1 to 11 digits starting with 1".into(),
+            ));
         }
     }
     if q.level.is_some_and(|l| !(1..=6).contains(&l) && l != 9) {
@@ -114,6 +123,14 @@ async fn filter(
     Ok((province, Some(f)))
 }
 
+fn paging(q: &StockQuery) -> Result<(u32, u32), ApiError> {
+    crate::permission::Paging {
+        page: q.page,
+        page_size: q.page_size,
+    }
+    .resolve()
+}
+
 #[utoipa::path(get, path = "/api/v1/numbers", tag = "numbers", params(StockQuery),
     security(("bearer" = [])), responses((status = 200, body = StockPage)))]
 pub async fn list_numbers(
@@ -121,11 +138,7 @@ pub async fn list_numbers(
     p: Principal,
     Query(q): Query<StockQuery>,
 ) -> Result<Json<StockPage>, ApiError> {
-    let (page_no, size) = crate::permission::Paging {
-        page: q.page,
-        page_size: q.page_size,
-    }
-    .resolve()?;
+    let (page_no, size) = paging(&q)?;
     let (_, f) = filter(&state, p, &q).await?;
     let Some(f) = f else {
         return Ok(Json(StockPage {
@@ -194,6 +207,8 @@ pub async fn count_numbers(
     p: Principal,
     Query(q): Query<StockQuery>,
 ) -> Result<Json<StockCounts>, ApiError> {
+    // The paging is ignored, but a bad one is still a bad request.
+    paging(&q)?;
     let (province, f) = filter(&state, p, &q).await?;
     let mut by_status = Vec::new();
     if let Some(f) = f {
