@@ -130,7 +130,7 @@ test('a cross-province card transfer reaches done', async (t) => {
   await choose(page, '[data-test=transfer-target]', `浙江 ${Q}`)
   await choose(page, '[data-test=transfer-to]', `#${to.depot_id}`)
   await page.fill('[data-test=transfer-count] input', '3')
-  await page.click('[data-test=transfer-submit]')
+  await page.click('[data-test=dialog-submit]')
   await page.waitForSelector('[data-test=transfer-progress]')
   await page.waitForFunction(() => /已完成/.test(document.querySelector('[data-test=transfer-status]')?.textContent ?? ''), null, { timeout: 60000 })
   await shot(page, '06-transfer-done')
