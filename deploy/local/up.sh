@@ -26,6 +26,12 @@ ensure_pkg awk gawk
 # Client libraries the proxy's compatibility tests drive (JDBC, PyMySQL; more below).
 ensure_pkg /usr/share/java/mariadb-java-client.jar libmariadb-java
 ensure_pkg javac default-jdk-headless
+# The operator portal is built with Node/npm; its end-to-end tests drive
+# Debian's Chromium (CJK fonts so the screenshots show the Chinese UI).
+ensure_pkg node nodejs
+ensure_pkg npm npm
+ensure_pkg /usr/bin/chromium chromium
+ensure_pkg /usr/share/fonts/truetype/wqy/wqy-microhei.ttc fonts-wqy-microhei
 if ! python3 -c 'import pymysql' 2>/dev/null; then
   ensure_pkg /usr/lib/python3/dist-packages/pymysql/__init__.py python3-pymysql
   python3 -c 'import pymysql' 2>/dev/null || python3 -m pip install -q pymysql
@@ -149,6 +155,9 @@ fi
 (cd "$ROOT" && cargo build --release --quiet -p haoka-proxy -p haoka-services)
 PROXY_BIN="$ROOT/target/release/haoka-proxy"
 SERVER_BIN="$ROOT/target/release/haoka-server"
+
+# --- the operator portal (portal/dist, served by haoka-server) ------------------
+source "$ROOT/deploy/local/portal.sh"
 
 # --- schema -------------------------------------------------------------------
 apply_out="$("$PROXY_BIN" --config "$ROOT/deploy/local/proxy.toml" apply-schema \

@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::mq::{Mq, MqError};
 use crate::outbox::{OutboxMetrics, OutboxRuntime, RelayMode};
 use crate::seal::Sealer;
-use crate::{health, metrics, mq_admin, openapi, permission, problem};
+use crate::{health, metrics, mq_admin, openapi, permission};
 
 /// A center a process can serve (`--role`). Later issues add report here,
 /// with its own router.
@@ -199,8 +199,8 @@ pub fn router(state: &AppState) -> Router {
         api = api.merge(crate::card::router(state));
     }
     let request_id = HeaderName::from_static(crate::request_id::HEADER);
-    api.fallback(problem::fallback)
-        .layer(axum::middleware::from_fn(problem::method_not_allowed))
+    crate::portal::mount(api, &state.cfg.portal)
+        .layer(axum::middleware::from_fn(crate::problem::method_not_allowed))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(state.cfg.body_limit_bytes))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

@@ -50,6 +50,8 @@ pub struct Config {
     pub card: crate::card::config::CardConfig,
     /// The half-transaction relay and consumers (`[outbox]`).
     pub outbox: crate::outbox::OutboxConfig,
+    /// The operator portal's built files (`[portal]`).
+    pub portal: crate::portal::PortalConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,6 +108,7 @@ impl Default for Config {
             number: Default::default(),
             card: Default::default(),
             outbox: Default::default(),
+            portal: Default::default(),
         }
     }
 }
@@ -156,6 +159,9 @@ impl Config {
             }
             None => Config::default(),
         };
+        if let (Some(dir), Some(base)) = (&cfg.portal.dir, path.and_then(Path::parent)) {
+            cfg.portal.dir = Some(base.join(dir));
+        }
         cfg.apply_env(|name| std::env::var(name).ok())?;
         cfg.outbox.validate().map_err(ConfigError::Outbox)?;
         Ok(cfg)
@@ -186,6 +192,9 @@ impl Config {
         }
         if let Some(v) = get("HAOKA_SEAL_KEY_FILE") {
             self.seal_key_file = Some(v);
+        }
+        if let Some(v) = get("HAOKA_PORTAL_DIR") {
+            self.portal.dir = Some(v.into());
         }
         if let Some(v) = get("HAOKA_OUTBOX_RELAY") {
             self.outbox.relay =
@@ -244,6 +253,24 @@ mod tests {
         assert_eq!(cfg.outbox.relay, crate::outbox::RelayMode::On);
         let bad = cfg.apply_env(|n| (n == "HAOKA_OUTBOX_RELAY").then(|| "maybe".to_string()));
         assert!(matches!(bad, Err(ConfigError::Env { .. })));
+    }
+
+    #[test]
+    fn portal_dir_is_taken_from_the_config_folder() {
+        let dir = std::env::temp_dir().join(format!("haoka-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("server.toml");
+        std::fs::write(&file, "[portal]\ndir = \"../portal/dist\"\n").unwrap();
+        let cfg = Config::load(Some(&file)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(cfg.portal.dir, Some(dir.join("../portal/dist")));
+        let mut cfg = Config::default();
+        cfg.apply_env(|n| (n == "HAOKA_PORTAL_DIR").then(|| "/srv/portal".to_string()))
+            .unwrap();
+        assert_eq!(
+            cfg.portal.dir,
+            Some(std::path::PathBuf::from("/srv/portal"))
+        );
     }
 
     #[test]

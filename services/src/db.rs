@@ -86,6 +86,13 @@ pub async fn insert_id<Q: Queryable>(
     }
 }
 
+/// `s` matched literally inside a LIKE pattern.
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
 /// A WHERE clause built from optional filters, with its parameters.
 #[derive(Default)]
 pub struct Filter {
@@ -104,13 +111,25 @@ impl Filter {
 
     pub fn like(&mut self, column: &str, needle: Option<&str>) -> &mut Self {
         if let Some(n) = needle {
-            let escaped = n
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
             self.conds.push(format!("{column} LIKE ?"));
-            self.params.push(format!("%{escaped}%").into());
+            self.params.push(format!("%{}%", escape_like(n)).into());
         }
+        self
+    }
+
+    /// `column LIKE 'start%'`: a range of the column's index.
+    pub fn starts_with(&mut self, column: &str, start: Option<&str>) -> &mut Self {
+        if let Some(n) = start {
+            self.conds.push(format!("{column} LIKE ?"));
+            self.params.push(format!("{}%", escape_like(n)).into());
+        }
+        self
+    }
+
+    /// A condition the helpers above cannot say, with a `?` per parameter.
+    pub fn condition(&mut self, sql: String, params: Vec<Value>) -> &mut Self {
+        self.conds.push(sql);
+        self.params.extend(params);
         self
     }
 

@@ -8,7 +8,8 @@
 //! `permission/` is the permission center (权限中心); `number/` is the number
 //! center (号码中心); `card/` is the card center (卡中心); `outbox/` is the
 //! half-transaction (transactional outbox) mechanism every center publishes
-//! through; `mq_admin` is its operator API (dead letters, backlog).
+//! through; `mq_admin` is its operator API (dead letters, backlog); `portal`
+//! serves the operator web portal's built files and Swagger UI.
 
 pub mod app;
 pub mod auth;
@@ -27,6 +28,7 @@ pub mod openapi;
 pub mod oplog;
 pub mod outbox;
 pub mod permission;
+pub mod portal;
 pub mod problem;
 pub mod request_id;
 pub mod seal;

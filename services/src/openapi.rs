@@ -7,7 +7,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::number::{change, intake, pool, routes as number, rules, select, waiver};
+use crate::number::{change, intake, pool, routes as number, rules, select, stock, waiver};
 use crate::permission::{channel, department, login, logs, menu, open, policy, role, staff, sync};
 use crate::problem::Problem;
 use crate::{health, mq_admin, problem};
@@ -38,6 +38,7 @@ use crate::{health, mq_admin, problem};
         rules::list_rules, rules::create_rule, rules::update_rule, rules::list_levels, rules::reclassify,
         number::get_number, number::number_history,
         number::staff_hold, number::staff_extend, number::staff_release, number::staff_sell,
+        stock::list_numbers, stock::count_numbers, stock::activity, stock::transitions, waiver::inbox,
         waiver::fee, waiver::list_waivers, waiver::request_waiver, waiver::approve, waiver::reject,
         select::channel_select, number::channel_hold, number::channel_extend,
         number::channel_release, number::channel_sell,

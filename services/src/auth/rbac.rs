@@ -177,6 +177,22 @@ impl Principal {
     pub fn has(&self, p: Permission) -> bool {
         self.permissions.contains(p.code())
     }
+
+    /// The province a listing is about: the one asked for, else the staff
+    /// member's own (headquarters staff must name one); checked against the
+    /// data scope.
+    pub fn listing_province(
+        &self,
+        asked: Option<&crate::domain::ProvinceCode>,
+    ) -> Result<String, ApiError> {
+        let province = match (asked, self.province.as_deref()) {
+            (Some(pc), _) => pc.to_string(),
+            (None, Some(home)) => home.to_string(),
+            (None, None) => return Err(ApiError::Invalid("province_code is required".into())),
+        };
+        self.scope.check(Some(&province))?;
+        Ok(province)
+    }
 }
 
 fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {

@@ -35,6 +35,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(super::transfer::router(s))
         .route("/api/v1/cards", guarded(s, CardRead, get(list::list_cards)))
         .route(
+            "/api/v1/cards/depots",
+            guarded(s, CardRead, get(card_depots)),
+        )
+        .route(
+            "/api/v1/cards/transitions",
+            guarded(s, CardRead, get(transitions)),
+        )
+        .route(
             "/api/v1/cards/intake",
             guarded(s, CardWrite, post(intake::intake)),
         )
@@ -175,4 +183,55 @@ async fn card_history(
     let iccid = parse_iccid(&card.iccid)?;
     let mut c = state.db.conn().await?;
     Ok(Json(history::of_card(&mut c, iccid.as_str()).await?))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepotQuery {
+    pub province_code: crate::domain::ProvinceCode,
+}
+
+/// The active depots of a province that hold cards (库位 for 成卡).
+async fn card_depots(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<DepotQuery>,
+) -> Result<Json<Vec<crate::number::routes::DepotView>>, ApiError> {
+    use crate::number::routes::{active_depots, Holding};
+    p.scope.check(Some(q.province_code.as_str()))?;
+    let mut c = state.db.conn().await?;
+    Ok(Json(
+        active_depots(&mut c, q.province_code.as_str(), Holding::Cards).await?,
+    ))
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct TransitionView {
+    pub from: super::status::CardStatus,
+    pub to: super::status::CardStatus,
+    pub action: String,
+    /// `manual` (POST /api/v1/cards/status), `transfer`, `pairing` or `occupy`.
+    pub door: String,
+}
+
+/// The card status transition table: every allowed change and its door.
+async fn transitions() -> Json<Vec<TransitionView>> {
+    use super::transition::{Door, TRANSITIONS};
+    Json(
+        TRANSITIONS
+            .iter()
+            .map(|t| TransitionView {
+                from: t.from,
+                to: t.to,
+                action: t.action.name().to_string(),
+                door: match t.door {
+                    Door::Manual => "manual",
+                    Door::Transfer => "transfer",
+                    Door::Pairing => "pairing",
+                    Door::Occupy => "occupy",
+                }
+                .to_string(),
+            })
+            .collect(),
+    )
 }

@@ -5,8 +5,8 @@
 //! Folder map: `status`/`transition` are the domain codes and the transition
 //! table; `msisdn`, `segments`, `premium` are pure number rules; `access` is
 //! the caller and their pool rights; `history` writes 号历史 rows; `intake`,
-//! `change` (status / depot), `hold`, `select`, `pool`, `rules`, `waiver` are
-//! the endpoints; `shelf_cache` + `bus` keep the selection cache fresh;
+//! `change` (status / depot), `hold`, `select`, `pool`, `rules`, `waiver`,
+//! `stock` (stock list, counts, activity, transitions) are the endpoints; `shelf_cache` + `bus` keep the selection cache fresh;
 //! `sweeper` expires holds and ages frozen numbers; `events` puts sales and
 //! staff status changes on the outbox; `routes` mounts it all and `doc` adds
 //! what the OpenAPI derives cannot say.
@@ -30,6 +30,7 @@ pub mod segments;
 pub mod select;
 pub mod shelf_cache;
 pub mod status;
+pub mod stock;
 pub mod sweeper;
 pub mod transition;
 pub mod waiver;

@@ -15,7 +15,7 @@ use super::access::Actor;
 use super::history::{self, HistoryView};
 use super::hold::{self, HoldRequest, KeyRequest, Op};
 use super::status::NumberStatus;
-use super::{change, intake, locate, pool, rules, select, waiver, NumberResult};
+use super::{change, intake, locate, pool, rules, select, stock, waiver, NumberResult};
 use crate::app::AppState;
 use crate::auth::channel_sign::ChannelCaller;
 use crate::auth::rbac::{guarded, Permission::*, Principal};
@@ -38,6 +38,26 @@ pub fn router(state: &AppState) -> Router<AppState> {
             interface_log::gate,
         ));
     Router::new()
+        .route(
+            "/api/v1/numbers",
+            guarded(s, NumberRead, get(stock::list_numbers)),
+        )
+        .route(
+            "/api/v1/numbers/counts",
+            guarded(s, NumberRead, get(stock::count_numbers)),
+        )
+        .route(
+            "/api/v1/numbers/activity",
+            guarded(s, NumberRead, get(stock::activity)),
+        )
+        .route(
+            "/api/v1/numbers/transitions",
+            guarded(s, NumberRead, get(stock::transitions)),
+        )
+        .route(
+            "/api/v1/numbers/waivers",
+            guarded(s, PremiumRead, get(waiver::inbox)),
+        )
         .route(
             "/api/v1/numbers/intake",
             guarded(s, NumberWrite, post(intake::intake)),
@@ -431,21 +451,44 @@ pub async fn list_depots(
 ) -> Result<Json<Vec<DepotView>>, ApiError> {
     p.scope.check(Some(q.province_code.as_str()))?;
     let mut c = state.db.conn().await?;
+    Ok(Json(
+        active_depots(&mut c, q.province_code.as_str(), Holding::Numbers).await?,
+    ))
+}
+
+/// What a depot is asked to hold.
+#[derive(Debug, Clone, Copy)]
+pub enum Holding {
+    Numbers,
+    Cards,
+}
+
+/// The active depots of a province that hold numbers (or cards).
+pub async fn active_depots<Q: Queryable>(
+    c: &mut Q,
+    province: &str,
+    holding: Holding,
+) -> Result<Vec<DepotView>, ApiError> {
+    let column = match holding {
+        Holding::Numbers => "holds_numbers",
+        Holding::Cards => "holds_cards",
+    };
     let rows: Vec<(i64, String, String, String)> = c
         .exec(
-            "SELECT depot_id, province_code, city_code, name FROM depot WHERE province_code = ? \
-             AND holds_numbers = 1 AND status = 'A' ORDER BY depot_id",
-            (q.province_code.as_str(),),
+            format!(
+                "SELECT depot_id, province_code, city_code, name FROM depot WHERE province_code = ? \
+                 AND {column} = 1 AND status = 'A' ORDER BY depot_id"
+            ),
+            (province,),
         )
         .await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|(depot_id, province_code, city_code, name)| DepotView {
-                depot_id,
-                province_code,
-                city_code,
-                name,
-            })
-            .collect(),
-    ))
+    Ok(rows
+        .into_iter()
+        .map(|(depot_id, province_code, city_code, name)| DepotView {
+            depot_id,
+            province_code,
+            city_code,
+            name,
+        })
+        .collect())
 }

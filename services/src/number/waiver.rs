@@ -7,14 +7,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mysql_async::prelude::Queryable;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::access::Actor;
 use super::rules::level_of;
 use super::{locate, Located};
 use crate::app::AppState;
 use crate::auth::rbac::Principal;
-use crate::db::{col, insert_id};
+use crate::db::{col, insert_id, page, Filter};
+use crate::domain::ProvinceCode;
 use crate::problem::{ApiError, Json, Path};
 use crate::validate;
 
@@ -86,29 +87,84 @@ async fn premium_number(
     Ok((l, level))
 }
 
+const COLUMNS: &str = "waiver_id, phone_no, deposit_waived_cents, monthly_waived_cents, reason, \
+     status, requested_by, decided_by, decision_note";
+
+fn from_row(r: &mysql_async::Row) -> WaiverView {
+    WaiverView {
+        waiver_id: col(r, 0),
+        phone_no: col(r, 1),
+        deposit_waived_cents: col(r, 2),
+        monthly_waived_cents: col(r, 3),
+        reason: col(r, 4),
+        status: WaiverStatus::from_db(&col::<String>(r, 5)),
+        requested_by: col(r, 6),
+        decided_by: col(r, 7),
+        decision_note: col(r, 8),
+    }
+}
+
 async fn waivers<Q: Queryable>(c: &mut Q, no: &str) -> Result<Vec<WaiverView>, ApiError> {
     let rows: Vec<mysql_async::Row> = c
         .exec(
-            "SELECT waiver_id, phone_no, deposit_waived_cents, monthly_waived_cents, reason, status, \
-             requested_by, decided_by, decision_note FROM premium_waiver WHERE phone_no = ? \
-             ORDER BY waiver_id",
+            format!("SELECT {COLUMNS} FROM premium_waiver WHERE phone_no = ? ORDER BY waiver_id"),
             (no,),
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| WaiverView {
-            waiver_id: col(r, 0),
-            phone_no: col(r, 1),
-            deposit_waived_cents: col(r, 2),
-            monthly_waived_cents: col(r, 3),
-            reason: col(r, 4),
-            status: WaiverStatus::from_db(&col::<String>(r, 5)),
-            requested_by: col(r, 6),
-            decided_by: col(r, 7),
-            decision_note: col(r, 8),
-        })
-        .collect())
+    Ok(rows.iter().map(from_row).collect())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct InboxQuery {
+    /// Default: the caller's own province (headquarters staff must name one).
+    pub province_code: Option<ProvinceCode>,
+    /// Default: pending.
+    pub status: Option<WaiverStatus>,
+    #[param(minimum = 1, maximum = 100000, default = 1)]
+    pub page: Option<u32>,
+    #[param(minimum = 1, maximum = 200, default = 20)]
+    pub page_size: Option<u32>,
+}
+
+crate::paged!(WaiverPage, WaiverView);
+
+/// 减免审批 inbox: a province's waivers by status (pending first of all),
+/// oldest first.
+#[utoipa::path(get, path = "/api/v1/numbers/waivers", tag = "numbers", params(InboxQuery),
+    security(("bearer" = [])), responses((status = 200, body = WaiverPage)))]
+pub async fn inbox(
+    State(state): State<AppState>,
+    principal: Principal,
+    crate::problem::Query(q): crate::problem::Query<InboxQuery>,
+) -> Result<Json<WaiverPage>, ApiError> {
+    let (page_no, size) = crate::permission::Paging {
+        page: q.page,
+        page_size: q.page_size,
+    }
+    .resolve()?;
+    let province = principal.listing_province(q.province_code.as_ref())?;
+    let status = q.status.unwrap_or(WaiverStatus::Pending);
+    let mut f = Filter::default();
+    f.eq("province_code", Some(province.as_str()))
+        .eq("status", Some(status.db()));
+    let mut c = state.db.conn().await?;
+    let (total, rows) = page(
+        &mut c,
+        "premium_waiver",
+        COLUMNS,
+        "waiver_id",
+        f,
+        (page_no, size),
+    )
+    .await?;
+    Ok(Json(WaiverPage {
+        items: rows.iter().map(from_row).collect(),
+        total,
+        page: page_no,
+        page_size: size,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/numbers/{no}/waivers", tag = "numbers", params(super::doc::NumberPath), request_body = WaiverRequest,

@@ -8,6 +8,7 @@ pub mod department;
 pub mod login;
 pub mod logs;
 pub mod menu;
+pub mod menu_seed;
 pub mod open;
 pub mod policy;
 pub mod role;

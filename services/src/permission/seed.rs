@@ -1,5 +1,5 @@
 //! Idempotent seed at start-up: every permission code, the `admin` role holding
-//! all of them, the global login policy and the base menus. Several servers may
+//! all of them, the global login policy and the portal's menus (`menu_seed`). Several servers may
 //! start at once, so a row another one inserted first is fine.
 
 use mysql_async::prelude::Queryable;
@@ -82,27 +82,7 @@ pub async fn ensure(state: &AppState) -> Result<(), ApiError> {
                 .map_err(ApiError::from),
         )?;
     }
-    let menus: Option<i64> = c.query_first("SELECT COUNT(*) FROM menu").await?;
-    if menus == Some(0) {
-        for (i, (title, path, perm)) in [
-            ("员工管理", "/staff", Permission::StaffRead),
-            ("部门管理", "/departments", Permission::DepartmentRead),
-            ("渠道管理", "/channels", Permission::ChannelRead),
-            ("角色权限", "/roles", Permission::RoleRead),
-            ("登录策略", "/login-policies", Permission::PolicyRead),
-            ("日志查询", "/logs", Permission::LogRead),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let pid = permission_id(&mut c, perm.code()).await?;
-            c.exec_drop(
-                "INSERT INTO menu (title, path, permission_id, sort_order) VALUES (?, ?, ?, ?)",
-                (title, path, pid, i as i64 * 10),
-            )
-            .await?;
-        }
-    }
+    super::menu_seed::ensure(&mut c).await?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! `POST /api/v1/cards/transfers` opens a transfer (by ICCIDs, or any
 //! `count` in-stock cards of the source depot); `GET
-//! /api/v1/cards/transfers/{transfer_id}` shows where it stands.
+//! /api/v1/cards/transfers/{transfer_id}` shows where it stands; `GET
+//! /api/v1/cards/transfers` lists a province's transfers out or in.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -16,13 +17,14 @@ use super::TransferStatus;
 use crate::app::AppState;
 use crate::auth::rbac::{guarded, Permission::CardTransfer, Principal};
 use crate::card::parse_list;
+use crate::domain::ProvinceCode;
 use crate::problem::{ApiError, Json, Path};
 
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route(
             "/api/v1/cards/transfers",
-            guarded(state, CardTransfer, post(create)),
+            guarded(state, CardTransfer, post(create).get(list)),
         )
         .route(
             "/api/v1/cards/transfers/{transfer_id}",
@@ -144,35 +146,111 @@ async fn show(
     Ok(Json(view))
 }
 
+const COLUMNS: &str = "transfer_id, province_code, target_province_code, from_depot_id, \
+     to_depot_id, card_count, status, message_id, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%f'), \
+     DATE_FORMAT(finished_at, '%Y-%m-%dT%H:%i:%s.%f')";
+
+fn from_row(r: &mysql_async::Row) -> Result<TransferView, ApiError> {
+    use crate::db::col;
+    let st: String = col(r, 6);
+    Ok(TransferView {
+        transfer_id: col(r, 0),
+        province_code: col(r, 1),
+        target_province_code: col(r, 2),
+        from_depot_id: col(r, 3),
+        to_depot_id: col(r, 4),
+        card_count: col(r, 5),
+        status: TransferStatus::from_code(&st)
+            .ok_or_else(|| ApiError::Internal(format!("transfer with status {st:?}")))?,
+        message_id: col(r, 7),
+        created_at: col(r, 8),
+        finished_at: col(r, 9),
+    })
+}
+
 /// A transfer by id (the id alone does not name the shard: every shard is
 /// asked; the primary key makes each answer one lookup).
 pub async fn load(state: &AppState, transfer_id: i64) -> Result<Option<TransferView>, ApiError> {
     let mut c = state.db.conn().await?;
     let row: Option<mysql_async::Row> = c
         .exec_first(
-            "SELECT transfer_id, province_code, target_province_code, from_depot_id, to_depot_id, \
-             card_count, status, message_id, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%f'), \
-             DATE_FORMAT(finished_at, '%Y-%m-%dT%H:%i:%s.%f') FROM card_transfer \
-             WHERE transfer_id = ?",
+            format!("SELECT {COLUMNS} FROM card_transfer WHERE transfer_id = ?"),
             (transfer_id,),
         )
         .await?;
-    let Some(r) = row else {
-        return Ok(None);
+    row.as_ref().map(from_row).transpose()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Default: the caller's own province.
+    pub province_code: Option<ProvinceCode>,
+    /// `out` (default): transfers leaving the province; `in`: arriving.
+    pub direction: Option<Direction>,
+    /// `in_transit`, `done` or `refused`.
+    pub status: Option<String>,
+    pub page: Option<u32>,
+    pub page_size: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Out,
+    In,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TransferPage {
+    pub items: Vec<TransferView>,
+    pub total: i64,
+    pub page: u32,
+    pub page_size: u32,
+}
+
+/// 成卡调拨 of a province, newest first: leaving it (one shard) or arriving
+/// in it (every shard is asked: the target is not the shard key).
+async fn list(
+    State(state): State<AppState>,
+    p: Principal,
+    crate::problem::Query(q): crate::problem::Query<ListQuery>,
+) -> Result<Json<TransferPage>, ApiError> {
+    let (page_no, size) = crate::permission::Paging {
+        page: q.page,
+        page_size: q.page_size,
+    }
+    .resolve()?;
+    let province = p.listing_province(q.province_code.as_ref())?;
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(name) => Some(TransferStatus::from_name(name).ok_or_else(|| {
+            ApiError::Invalid(format!(
+                "status must be in_transit, done or refused (got {name:?})"
+            ))
+        })?),
     };
-    use crate::db::col;
-    let st: String = col(&r, 6);
-    Ok(Some(TransferView {
-        transfer_id: col(&r, 0),
-        province_code: col(&r, 1),
-        target_province_code: col(&r, 2),
-        from_depot_id: col(&r, 3),
-        to_depot_id: col(&r, 4),
-        card_count: col(&r, 5),
-        status: TransferStatus::from_code(&st)
-            .ok_or_else(|| ApiError::Internal(format!("transfer with status {st:?}")))?,
-        message_id: col(&r, 7),
-        created_at: col(&r, 8),
-        finished_at: col(&r, 9),
+    let column = match q.direction.unwrap_or(Direction::Out) {
+        Direction::Out => "province_code",
+        Direction::In => "target_province_code",
+    };
+    let mut f = crate::db::Filter::default();
+    f.eq(column, Some(province.as_str()))
+        .eq("status", status.map(TransferStatus::code));
+    let mut c = state.db.conn().await?;
+    let (total, rows) = crate::db::page(
+        &mut c,
+        "card_transfer",
+        COLUMNS,
+        "transfer_id DESC",
+        f,
+        (page_no, size),
+    )
+    .await?;
+    Ok(Json(TransferPage {
+        items: rows.iter().map(from_row).collect::<Result<_, _>>()?,
+        total,
+        page: page_no,
+        page_size: size,
     }))
 }

@@ -70,6 +70,17 @@ impl TransferStatus {
             TransferStatus::Refused => "refused",
         }
     }
+
+    /// The status by its JSON name.
+    pub fn from_name(name: &str) -> Option<TransferStatus> {
+        [
+            TransferStatus::Pending,
+            TransferStatus::Done,
+            TransferStatus::Refused,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+    }
 }
 
 impl Serialize for TransferStatus {
