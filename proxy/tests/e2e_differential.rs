@@ -2,8 +2,10 @@
 //! (`haoka_diff_single.sbtest16`, straight on 3306) and, through the real
 //! proxy, in the sharded `sbtest.sbtest16` (range_mod 1000 over 8 shards).
 //! A corpus of queries, hand-written and generated, must give the same
-//! answers on both, over the text and the binary (prepared) protocol.
+//! answers (column names included) on both, over the text and the binary
+//! (prepared) protocol. The generated classes are in `differential/`.
 
+mod differential;
 mod e2e_common;
 
 use std::collections::HashSet;
@@ -15,8 +17,10 @@ use mysql_async::{Conn, Params, Row, Value};
 
 const TABLE: &str = "sbtest16";
 const SINGLE_DB: &str = "haoka_diff_single";
-const ROWS: usize = 3000;
+const ROWS: usize = 1500;
 
+// `c` (utf8mb4_bin) and `u` (general_ci) hold strings that differ only in
+// case; `e` has 5 decimals (AVG(e) is cut, not rounded, at 9).
 const DDL: &str = "CREATE TABLE sbtest16 (
     id BIGINT NOT NULL PRIMARY KEY,
     k INT NOT NULL,
@@ -24,8 +28,18 @@ const DDL: &str = "CREATE TABLE sbtest16 (
     d DECIMAL(12,3) NULL,
     s VARCHAR(32) NULL,
     dt DATE NULL,
-    g INT NOT NULL
+    g INT NOT NULL,
+    c VARCHAR(16) COLLATE utf8mb4_bin NULL,
+    u VARCHAR(16) NULL,
+    ts DATETIME NULL,
+    tm TIME NULL,
+    e DECIMAL(10,5) NULL
 ) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci";
+
+/// Strings of `c` and `u`: families equal but for case.
+const CASED: &[&str] = &[
+    "abc", "ABC", "Abc", "aBc", "abd", "ABD", "x", "X", "xy", "Xy", "b", "B", "zeta", "Zeta",
+];
 
 #[derive(Clone, Debug)]
 enum P {
@@ -63,6 +77,11 @@ struct Q {
     sql: String,
     params: Vec<P>,
     ordered: bool,
+    /// A partial order: the result columns ORDER BY sorts on. Rows that tie
+    /// may come in any order, and under a LIMIT any of the tied rows may
+    /// be cut: the answers must then have the same sort keys row by row,
+    /// and every row must be one of `full`'s (the query without LIMIT).
+    keys: Option<(Vec<usize>, String)>,
 }
 
 impl Q {
@@ -71,22 +90,35 @@ impl Q {
             sql: sql.replace("{t}", TABLE),
             params,
             ordered,
+            keys: None,
+        }
+    }
+    /// Ordered by the result columns `keys` only (ties allowed); `full` is
+    /// the same query without its LIMIT.
+    fn ties(sql: &str, params: Vec<P>, keys: Vec<usize>, full: &str) -> Q {
+        Q {
+            keys: Some((keys, full.replace("{t}", TABLE))),
+            ..Q::new(sql, params, false)
         }
     }
     /// The text-protocol form: parameters inlined as literals.
     fn text(&self) -> String {
-        let mut out = String::new();
-        let mut it = self.params.iter();
-        for ch in self.sql.chars() {
-            if ch == '?' {
-                out.push_str(&it.next().expect("enough params").literal());
-            } else {
-                out.push(ch);
-            }
-        }
-        assert!(it.next().is_none(), "too many params for {}", self.sql);
-        out
+        inline(&self.sql, &self.params)
     }
+}
+
+fn inline(sql: &str, params: &[P]) -> String {
+    let mut out = String::new();
+    let mut it = params.iter();
+    for ch in sql.chars() {
+        if ch == '?' {
+            out.push_str(&it.next().expect("enough params").literal());
+        } else {
+            out.push(ch);
+        }
+    }
+    assert!(it.next().is_none(), "too many params for {sql}");
+    out
 }
 
 struct Data {
@@ -155,13 +187,62 @@ fn generate() -> Data {
             )
         };
         let g = rng.range(0, 9);
-        values.push(format!("({id}, {k}, {i}, {d}, {s}, {dt}, {g})"));
+        let mut cased = || {
+            if rng.chance(10) {
+                "NULL".to_string()
+            } else {
+                format!("'{}'", rng.pick(CASED))
+            }
+        };
+        let (c, u) = (cased(), cased());
+        // few distinct datetimes and times (groups stay small), several
+        // datetimes on one day
+        let ts = if rng.chance(10) {
+            "NULL".to_string()
+        } else {
+            format!(
+                "'{}-{:02}-{:02} {:02}:{:02}:00'",
+                rng.range(2019, 2021),
+                rng.range(1, 12),
+                1 + 14 * rng.range(0, 1),
+                12 * rng.range(0, 1),
+                30,
+            )
+        };
+        let tm = if rng.chance(10) {
+            "NULL".to_string()
+        } else {
+            // negative and beyond 24 h too
+            let secs = rng.range(-8, 24) * 5 * 3600 + rng.range(0, 3) * 900;
+            let a = secs.abs();
+            format!(
+                "'{}{:02}:{:02}:{:02}'",
+                if secs < 0 { "-" } else { "" },
+                a / 3600,
+                a / 60 % 60,
+                a % 60
+            )
+        };
+        let e = if rng.chance(10) {
+            "NULL".to_string()
+        } else {
+            let v = rng.range(-99_999_999, 99_999_999);
+            format!(
+                "{}{}.{:05}",
+                if v < 0 { "-" } else { "" },
+                v.abs() / 100_000,
+                v.abs() % 100_000
+            )
+        };
+        values.push(format!(
+            "({id}, {k}, {i}, {d}, {s}, {dt}, {g}, {c}, {u}, {ts}, {tm}, {e})"
+        ));
     }
     let inserts = values
         .chunks(250)
         .map(|c| {
             format!(
-                "INSERT INTO {TABLE} (id, k, i, d, s, dt, g) VALUES {}",
+                "INSERT INTO {TABLE} (id, k, i, d, s, dt, g, c, u, ts, tm, e) VALUES {}",
                 c.join(", ")
             )
         })
@@ -179,7 +260,7 @@ fn hand_written(data: &Data) -> Vec<Q> {
     let lower = |n: usize| P::S(data.strings[n].to_ascii_lowercase());
     vec![
         Q::new("SELECT * FROM {t} WHERE id = ?", vec![id(17)], true),
-        Q::new("SELECT * FROM {t} WHERE id = ?", vec![id(2999)], true),
+        Q::new("SELECT * FROM {t} WHERE id = ?", vec![id(ROWS - 1)], true),
         Q::new("SELECT * FROM {t} WHERE id = ?", vec![P::I(-1)], true),
         Q::new(
             "SELECT * FROM {t} WHERE id = ?",
@@ -188,12 +269,12 @@ fn hand_written(data: &Data) -> Vec<Q> {
         ),
         Q::new(
             "SELECT id, k FROM {t} WHERE id IN (?, ?, ?, ?, ?) ORDER BY id",
-            vec![id(0), id(500), id(1000), id(2000), P::I(7)],
+            vec![id(0), id(250), id(500), id(1000), P::I(7)],
             true,
         ),
         Q::new(
             "SELECT id, k FROM {t} WHERE id IN (?, ?, ?, ?)",
-            vec![id(3), id(1500), id(2500), id(2998)],
+            vec![id(3), id(750), id(1250), id(ROWS - 2)],
             false,
         ),
         Q::new(
@@ -230,7 +311,7 @@ fn hand_written(data: &Data) -> Vec<Q> {
         ),
         Q::new(
             "SELECT g, COUNT(*) FROM {t} GROUP BY g HAVING COUNT(*) > ? ORDER BY g",
-            vec![P::I(300)],
+            vec![P::I(150)],
             true,
         ),
         Q::new(
@@ -300,7 +381,7 @@ fn hand_written(data: &Data) -> Vec<Q> {
         ),
         Q::new(
             "SELECT g, COUNT(*) FROM {t} WHERE id IN (?, ?, ?, ?, ?, ?) GROUP BY g ORDER BY g",
-            vec![id(1), id(2), id(900), id(1800), id(2700), id(2701)],
+            vec![id(1), id(2), id(450), id(900), id(1350), id(1351)],
             true,
         ),
         Q::new(
@@ -314,7 +395,7 @@ fn hand_written(data: &Data) -> Vec<Q> {
             true,
         ),
         Q::new(
-            "SELECT * FROM {t} ORDER BY id LIMIT 5 OFFSET 2990",
+            "SELECT * FROM {t} ORDER BY id LIMIT 5 OFFSET 1490",
             vec![],
             true,
         ),
@@ -394,7 +475,7 @@ fn hand_written(data: &Data) -> Vec<Q> {
         ),
         Q::new(
             "SELECT g, SUM(k) FROM {t} GROUP BY g HAVING SUM(k) > ? ORDER BY g",
-            vec![P::I(7_000_000)],
+            vec![P::I(3_700_000)],
             true,
         ),
         Q::new(
@@ -480,6 +561,79 @@ fn hand_written(data: &Data) -> Vec<Q> {
         Q::new(
             "SELECT g, MIN(id), MAX(id) FROM {t} WHERE id < ? GROUP BY g ORDER BY g",
             vec![P::I(0)],
+            true,
+        ),
+        // issue 13: LIMIT under a GROUP BY the ORDER BY covers only in part
+        Q::ties(
+            "SELECT k%3 a, k%5 b, COUNT(*) n FROM {t} GROUP BY b, a ORDER BY a LIMIT 3",
+            vec![],
+            vec![0],
+            "SELECT k%3 a, k%5 b, COUNT(*) n FROM {t} GROUP BY b, a ORDER BY a",
+        ),
+        // HAVING on SUM / COUNT next to AVG of the same argument
+        Q::new(
+            "SELECT g, AVG(k) FROM {t} GROUP BY g HAVING SUM(k) > ? ORDER BY g",
+            vec![P::I(2_000_000)],
+            true,
+        ),
+        Q::new(
+            "SELECT g, AVG(i) FROM {t} GROUP BY g HAVING COUNT(i) > ? ORDER BY g",
+            vec![P::I(120)],
+            true,
+        ),
+        Q::new(
+            "SELECT AVG(k) FROM {t} HAVING SUM(k) > ?",
+            // the whole table's sum is above, each shard's below
+            vec![P::I(20_000_000)],
+            true,
+        ),
+        // _bin comparisons in DISTINCT, GROUP BY and ORDER BY DESC
+        Q::new(
+            "SELECT DISTINCT u COLLATE utf8mb4_bin FROM {t}",
+            vec![],
+            false,
+        ),
+        Q::new(
+            "SELECT c, COUNT(*) FROM {t} GROUP BY c ORDER BY c DESC",
+            vec![],
+            true,
+        ),
+        Q::new(
+            "SELECT u COLLATE utf8mb4_bin AS ub, COUNT(*) FROM {t} GROUP BY u COLLATE utf8mb4_bin",
+            vec![],
+            false,
+        ),
+        // GROUP BY a column before a select alias of the same name
+        Q::new(
+            "SELECT DATE(ts) AS ts, COUNT(*) FROM {t} GROUP BY ts",
+            vec![],
+            true,
+        ),
+        // dates and times against numbers and strings in HAVING
+        Q::new(
+            "SELECT g, MAX(dt) md FROM {t} GROUP BY g HAVING md > ? ORDER BY g",
+            vec![P::I(20_280_301)],
+            true,
+        ),
+        Q::new(
+            "SELECT g, MAX(tm) mt FROM {t} GROUP BY g HAVING mt > ? ORDER BY g",
+            vec![P::I(1_195_000)],
+            true,
+        ),
+        Q::new(
+            "SELECT g, MIN(tm) mt FROM {t} GROUP BY g HAVING mt < ? ORDER BY g",
+            vec![P::S("-39:50".into())],
+            true,
+        ),
+        // merged decimal precision; the column name is the client's text
+        Q::new(
+            "SELECT AVG(k/7), SUM(k/3), AVG(e), SUM(d/7) FROM {t}",
+            vec![],
+            true,
+        ),
+        Q::new(
+            "SELECT g, AVG(k/7), SUM(k/3), AVG(e), AVG(d) FROM {t} GROUP BY g",
+            vec![],
             true,
         ),
     ]
@@ -647,29 +801,186 @@ fn canon(v: &Value) -> String {
 }
 
 async fn run(c: &mut Conn, q: &Q, prepared: bool) -> Result<Answer, mysql_async::Error> {
-    let rows: Vec<Row> = if prepared {
-        let params = Params::Positional(q.params.iter().map(P::value).collect());
-        c.exec(q.sql.as_str(), params).await?
+    run_sql(c, &q.sql, &q.params, prepared).await
+}
+
+/// Column names (also of an empty result) and rows, in the server's order.
+async fn run_sql(
+    c: &mut Conn,
+    sql: &str,
+    params: &[P],
+    prepared: bool,
+) -> Result<Answer, mysql_async::Error> {
+    let (names, rows): (Vec<String>, Vec<Row>) = if prepared {
+        let params = Params::Positional(params.iter().map(P::value).collect());
+        let mut r = c.exec_iter(sql, params).await?;
+        let names = column_names(r.columns());
+        (names, r.collect().await?)
     } else {
-        c.query(q.text()).await?
+        let mut r = c.query_iter(inline(sql, params)).await?;
+        let names = column_names(r.columns());
+        (names, r.collect().await?)
     };
-    let names = rows
-        .first()
-        .map(|r| {
-            r.columns_ref()
-                .iter()
-                .map(|c| c.name_str().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut out: Vec<Vec<String>> = rows
+    let out = rows
         .into_iter()
         .map(|r| r.unwrap().iter().map(canon).collect())
         .collect();
-    if !q.ordered {
-        out.sort();
-    }
     Ok((names, out))
+}
+
+fn column_names(cols: Option<std::sync::Arc<[mysql_async::Column]>>) -> Vec<String> {
+    cols.map(|c| c.iter().map(|c| c.name_str().to_string()).collect())
+        .unwrap_or_default()
+}
+
+fn sorted(mut rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    rows.sort();
+    rows
+}
+
+/// Runs `q` on both sides; the difference, if any, for the report.
+async fn compare(single: &mut Conn, sharded: &mut Conn, q: &Q, prepared: bool) -> Option<String> {
+    let t0 = std::time::Instant::now();
+    let want = run(single, q, prepared).await;
+    let t1 = std::time::Instant::now();
+    let got = run(sharded, q, prepared).await;
+    {
+        let mut t = TIMES.lock().unwrap();
+        t.0 += t1 - t0;
+        t.1 += t1.elapsed();
+    }
+    let show = |rows: &[Vec<String>]| format!("{:?}", rows.iter().take(8).collect::<Vec<_>>());
+    let (w, g) = match (want, got) {
+        (Ok(w), Ok(g)) => (w, g),
+        (w, g) => {
+            return Some(format!(
+                "single:  {:?}\n  sharded: {:?}",
+                w.map(|a| a.1.len()),
+                g.map(|a| a.1.len())
+            ))
+        }
+    };
+    let differ = || {
+        Some(format!(
+            "single:  {:?} {}\n  sharded: {:?} {}",
+            w.0,
+            show(&w.1),
+            g.0,
+            show(&g.1)
+        ))
+    };
+    if w.0 != g.0 && !(w.1.is_empty() && g.1.is_empty() && (w.0.is_empty() || g.0.is_empty())) {
+        return differ();
+    }
+    let Some((cols, full)) = &q.keys else {
+        let same = if q.ordered {
+            w.1 == g.1
+        } else {
+            sorted(w.1.clone()) == sorted(g.1.clone())
+        };
+        return if same { None } else { differ() };
+    };
+    // a partial order: the same sort keys row by row, every row a real one
+    let keys = |rows: &[Vec<String>]| -> Vec<Vec<String>> {
+        rows.iter()
+            .map(|r| cols.iter().map(|&c| r[c].clone()).collect())
+            .collect()
+    };
+    if w.1.len() != g.1.len() || keys(&w.1) != keys(&g.1) {
+        return differ();
+    }
+    let all = if *full == q.sql {
+        w.1.clone()
+    } else {
+        match run_sql(single, full, &q.params, prepared).await {
+            Ok(a) => a.1,
+            Err(e) => return Some(format!("single without LIMIT: {e}")),
+        }
+    };
+    let mut left: std::collections::HashMap<&Vec<String>, usize> = Default::default();
+    for r in &all {
+        *left.entry(r).or_default() += 1;
+    }
+    for r in &g.1 {
+        match left.get_mut(r) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => {
+                return Some(format!(
+                    "sharded row {r:?} is no row of the result\n{}",
+                    differ()?
+                ))
+            }
+        }
+    }
+    None
+}
+
+type Timing = std::sync::Mutex<(std::time::Duration, std::time::Duration)>;
+/// Time spent waiting for the single database and for the proxy.
+static TIMES: Timing =
+    std::sync::Mutex::new((std::time::Duration::ZERO, std::time::Duration::ZERO));
+/// The slowest queries (both protocols), to keep the test fast.
+static SLOWEST: std::sync::Mutex<Vec<(std::time::Duration, String)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// A connection to the single database and one to the proxy.
+struct Pair {
+    single: Conn,
+    sharded: Conn,
+}
+
+/// Compares every query over both protocols on `pairs` in parallel (each
+/// takes every n-th query); the number of comparisons that agree.
+async fn check_all(
+    pairs: &mut Vec<Pair>,
+    class: &str,
+    qs: &[Q],
+    failures: &mut Vec<String>,
+) -> usize {
+    let workers = pairs.len();
+    let tasks: Vec<_> = pairs
+        .drain(..)
+        .enumerate()
+        .map(|(w, mut pair)| {
+            let mine: Vec<(usize, Q)> = qs
+                .iter()
+                .enumerate()
+                .filter(|(n, _)| n % workers == w)
+                .map(|(n, q)| (n, q.clone()))
+                .collect();
+            let class = class.to_string();
+            tokio::spawn(async move {
+                let mut failures = Vec::new();
+                let mut agree = 0;
+                for (n, q) in &mine {
+                    let t = std::time::Instant::now();
+                    for prepared in [false, true] {
+                        let mode = if prepared { "prepared" } else { "text" };
+                        match compare(&mut pair.single, &mut pair.sharded, q, prepared).await {
+                            None => agree += 1,
+                            Some(d) => failures.push(format!(
+                                "[{class} #{n} {mode}] {}\n  params {:?}\n  {d}",
+                                q.sql, q.params
+                            )),
+                        }
+                    }
+                    let mut s = SLOWEST.lock().unwrap();
+                    s.push((t.elapsed(), q.sql.clone()));
+                    s.sort_by_key(|b| std::cmp::Reverse(b.0));
+                    s.truncate(3);
+                }
+                (pair, agree, failures)
+            })
+        })
+        .collect();
+    let mut agree = 0;
+    for t in tasks {
+        let (pair, a, f) = t.await.expect("a comparing task");
+        pairs.push(pair);
+        agree += a;
+        failures.extend(f);
+    }
+    agree
 }
 
 async fn load(proxy: &ProxyProc, data: &Data) -> (Conn, Conn) {
@@ -703,7 +1014,7 @@ async fn load(proxy: &ProxyProc, data: &Data) -> (Conn, Conn) {
 async fn sharded_answers_match_single_database() {
     let proxy = ProxyProc::start();
     let data = generate();
-    let (mut single, mut sharded) = load(&proxy, &data).await;
+    let (single, sharded) = load(&proxy, &data).await;
 
     // The rows landed where range_mod says, all 8 shards used.
     let mut per_shard = [0i64; 8];
@@ -728,46 +1039,97 @@ async fn sharded_answers_match_single_database() {
         d.disconnect().await.unwrap();
     }
 
-    let mut corpus = hand_written(&data);
-    let hand = corpus.len();
-    corpus.extend(generated(&data, 300));
+    // HAOKA_DIFF_PERCENT=10 runs a tenth of the generated corpus (a quick
+    // look while developing); CI runs all of it
+    let percent: usize = std::env::var("HAOKA_DIFF_PERCENT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let n = |count: usize| count * percent / 100;
+    let mut rng = Rng::new(0x13a);
+    let classes: Vec<(&str, Vec<Q>)> = vec![
+        ("hand", hand_written(&data)),
+        ("where", generated(&data, n(600))),
+        ("grouped", differential::grouped(&mut rng, n(2400), false)),
+        ("rows", differential::rows(&mut rng, n(900))),
+        ("whole", differential::whole(&mut rng, n(500), false)),
+        (
+            "one shard",
+            differential::single_shard(&mut rng, &data.ids, n(300)),
+        ),
+    ];
+    // three pairs of connections compare in parallel
+    let mut pairs = vec![Pair { single, sharded }];
+    for _ in 0..2 {
+        pairs.push(Pair {
+            single: direct(Some(SINGLE_DB)).await,
+            sharded: proxy.conn("sbtest").await,
+        });
+    }
+    let started = std::time::Instant::now();
     let mut failures = Vec::new();
-    let mut compared = 0;
-    for (n, q) in corpus.iter().enumerate() {
-        for prepared in [false, true] {
-            let want = run(&mut single, q, prepared).await;
-            let got = run(&mut sharded, q, prepared).await;
-            let mode = if prepared { "prepared" } else { "text" };
-            let origin = if n < hand { "hand" } else { "generated" };
-            match (want, got) {
-                (Ok(w), Ok(g)) if w == g => compared += 1,
-                (Ok(w), Ok(g)) => failures.push(format!(
-                    "[{origin} #{n} {mode}] {}\n  params {:?}\n  single:  {:?} {:?}\n  sharded: {:?} {:?}",
-                    q.sql,
-                    q.params,
-                    w.0,
-                    w.1.iter().take(8).collect::<Vec<_>>(),
-                    g.0,
-                    g.1.iter().take(8).collect::<Vec<_>>(),
-                )),
-                (w, g) => failures.push(format!(
-                    "[{origin} #{n} {mode}] {}\n  params {:?}\n  single:  {:?}\n  sharded: {:?}",
-                    q.sql,
-                    q.params,
-                    w.map(|a| a.1.len()),
-                    g.map(|a| a.1.len())
-                )),
-            }
+    let (mut compared, mut statements) = (0, 0);
+    let mut timing = Vec::new();
+    for (class, qs) in &classes {
+        let t = std::time::Instant::now();
+        compared += check_all(&mut pairs, class, qs, &mut failures).await;
+        statements += qs.len() * 2;
+        timing.push(format!("{class} {:.1} s", t.elapsed().as_secs_f64()));
+    }
+    // decimals under other div_precision_increment values (the session's
+    // SET reaches every shard connection)
+    let t = std::time::Instant::now();
+    for dpi in [0, 2, 5, 9] {
+        let set = format!("SET div_precision_increment = {dpi}");
+        for p in &mut pairs {
+            p.single.query_drop(&set).await.unwrap();
+            p.sharded.query_drop(&set).await.unwrap();
         }
+        let mut qs = differential::grouped(&mut rng, n(60), true);
+        qs.extend(differential::whole(&mut rng, n(40), true));
+        if dpi == 5 {
+            // d/7 then has values exactly halfway at its scale (0.005/7 is
+            // 0.00071428|5): a grouped SUM rounds its running total in row
+            // order (proxy/README.md, merge limits), so leave it out here
+            qs.retain(|q| !(q.sql.contains("d/7") && q.sql.contains("GROUP BY")));
+        }
+        let class = format!("dpi={dpi}");
+        compared += check_all(&mut pairs, &class, &qs, &mut failures).await;
+        statements += qs.len() * 2;
+    }
+    timing.push(format!("dpi {:.1} s", t.elapsed().as_secs_f64()));
+    let Pair {
+        mut single,
+        mut sharded,
+    } = pairs.swap_remove(0);
+    for c in [&mut single, &mut sharded] {
+        c.query_drop("SET div_precision_increment = DEFAULT")
+            .await
+            .unwrap();
+    }
+    drop(pairs);
+    let (t_single, t_proxy) = *TIMES.lock().unwrap();
+    eprintln!(
+        "differential: {statements} statements compared in {:.1} s (single {:.1} s, proxy {:.1} s; {})",
+        started.elapsed().as_secs_f64(),
+        t_single.as_secs_f64(),
+        t_proxy.as_secs_f64(),
+        timing.join(", ")
+    );
+    for (t, sql) in SLOWEST.lock().unwrap().iter() {
+        eprintln!("  slowest: {:.0} ms {sql}", t.as_secs_f64() * 1000.0);
     }
     assert!(
         failures.is_empty(),
-        "{} of {} comparisons differ:\n{}",
+        "{} of {statements} comparisons differ:\n{}",
         failures.len(),
-        corpus.len() * 2,
         failures.join("\n")
     );
-    assert_eq!(compared, corpus.len() * 2);
+    assert_eq!(compared, statements);
+    assert!(
+        percent < 100 || statements >= 10_000,
+        "{statements} statements"
+    );
 
     // Unsupported across shards: a clear 1235 that says why.
     for (sql, why) in [
@@ -823,7 +1185,7 @@ async fn sharded_answers_match_single_database() {
             vec![
                 P::S("Changed".into()),
                 P::I(data.ids[1]),
-                P::I(data.ids[1500]),
+                P::I(data.ids[750]),
                 P::I(-1),
             ],
             true,
@@ -841,7 +1203,7 @@ async fn sharded_answers_match_single_database() {
         Q::new("UPDATE {t} SET g = g WHERE g = ?", vec![P::I(2)], true),
         Q::new(
             "DELETE FROM {t} WHERE id = ?",
-            vec![P::I(data.ids[2000])],
+            vec![P::I(data.ids[1000])],
             true,
         ),
         Q::new(

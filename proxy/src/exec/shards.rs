@@ -438,14 +438,13 @@ impl Session {
             .iter()
             .map(|d| ColumnMeta::from_column(&d.column))
             .collect();
-        let mut spec = match &merge_plan {
+        let spec = match &merge_plan {
             Some(m) => m.spec_for(metas.len()),
             None => MergeSpec {
                 visible: metas.len(),
                 ..MergeSpec::default()
             },
         };
-        avg_scale_from_sum(&mut spec, &metas);
         let (out, mut merged) = match merge(spec, metas, streams) {
             Ok(x) => x,
             Err(e) => {
@@ -816,24 +815,6 @@ fn ddl_resets_table(sql: &str) -> Option<String> {
         .skip_while(|w| ["if", "not", "exists"].contains(&w.as_str()));
     let name = it.next()?;
     Some(name.rsplit('.').next()?.trim_matches('`').to_string())
-}
-
-/// MariaDB gives `AVG(x)` of an exact type the scale of `x` plus
-/// div_precision_increment (4), at most 38: `AVG(DECIMAL(12,3))` has 7
-/// decimals. The router cannot know `x`'s scale; `SUM(x)` (the hidden column
-/// the shards return for the average) has it.
-fn avg_scale_from_sum(spec: &mut MergeSpec, metas: &[ColumnMeta]) {
-    for a in &mut spec.aggregates {
-        if let crate::merge::AggFunc::Avg { sum, decimals, .. } = &mut a.func {
-            if let Some(m) = metas.get(*sum) {
-                if m.column_type == ColumnType::MYSQL_TYPE_NEWDECIMAL
-                    || m.column_type == ColumnType::MYSQL_TYPE_DECIMAL
-                {
-                    *decimals = (*decimals).max(m.decimals.saturating_add(4).min(38));
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

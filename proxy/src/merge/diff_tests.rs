@@ -79,13 +79,6 @@ impl Default for Q {
     }
 }
 
-fn avg_decimals(col: &str) -> u8 {
-    match col {
-        "d" => 7,
-        _ => 4,
-    }
-}
-
 fn build(q: Q) -> Case {
     let aggregated = !q.group.is_empty() || q.items.iter().any(|i| i.is_agg());
     let visible = q.items.len();
@@ -95,7 +88,8 @@ fn build(q: Q) -> Case {
     for (i, it) in q.items.iter().enumerate() {
         match *it {
             It::Avg(c) => {
-                shard_cols.push(format!("SUM({c})"));
+                // the shards' own AVG gives the column's scale and length
+                shard_cols.push(it.sql());
                 let sum = visible + hidden.len();
                 hidden.push(format!("SUM({c})"));
                 let count = visible + hidden.len();
@@ -105,7 +99,7 @@ fn build(q: Q) -> Case {
                     func: AggFunc::Avg {
                         sum,
                         count,
-                        decimals: avg_decimals(c),
+                        exact: None,
                     },
                 });
             }

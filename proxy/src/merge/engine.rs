@@ -7,11 +7,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bigdecimal::{BigDecimal, RoundingMode};
-use mysql_common::constants::{ColumnFlags, ColumnType};
 use mysql_common::value::Value;
 
 use super::having::eval_predicate;
-use super::meta::{ColumnMeta, TypeClass, BINARY_COLLATION};
+use super::meta::{ColumnMeta, TypeClass};
 use super::spec::{AggFunc, MergeSpec, SortKey};
 use super::value::{
     format_decimal, format_double, sort_key, to_binary_value, to_text_value, value_to_decimal,
@@ -292,41 +291,84 @@ fn is_float(meta: &ColumnMeta) -> bool {
     meta.class() == TypeClass::Float
 }
 
+/// One aggregate of the merged row: where its result goes, how it combines,
+/// and which input column is accumulated.
+struct AggSlot {
+    column: usize,
+    func: AggFunc,
+    /// The input column added up (`exact` for a full-precision sum).
+    source: usize,
+}
+
 struct AggPlan {
     group_by: Vec<usize>,
-    aggs: Vec<(usize, AggFunc)>,
-    /// Input metadata (as the shards send it).
+    aggs: Vec<AggSlot>,
+    /// Column metadata (as the shards send it; also the merged row's).
     metas: Vec<ColumnMeta>,
-    /// Metadata of the merged row (AVG columns replaced).
-    merged: Vec<ColumnMeta>,
+}
+
+/// The largest absolute value `CAST(... AS DECIMAL(65,30))` can hold: a
+/// shard sum at that bound was clipped.
+fn exact_sum_clipped(d: &BigDecimal) -> bool {
+    static BOUND: std::sync::OnceLock<BigDecimal> = std::sync::OnceLock::new();
+    let bound = BOUND.get_or_init(|| {
+        let nines = format!("{}.{}", "9".repeat(35), "9".repeat(30));
+        nines.parse().expect("a decimal literal")
+    });
+    d.abs() >= *bound
 }
 
 impl AggPlan {
+    fn slots(aggregates: &[super::spec::Aggregate], metas: &[ColumnMeta]) -> Vec<AggSlot> {
+        aggregates
+            .iter()
+            .map(|a| {
+                let source = match a.func {
+                    AggFunc::ExactSum { exact } if !is_float(&metas[a.column]) => exact,
+                    AggFunc::Avg {
+                        sum,
+                        exact: Some(exact),
+                        ..
+                    } if !is_float(&metas[sum]) => exact,
+                    AggFunc::Avg { sum, .. } => sum,
+                    _ => a.column,
+                };
+                AggSlot {
+                    column: a.column,
+                    func: a.func.clone(),
+                    source,
+                }
+            })
+            .collect()
+    }
+
     fn new_accs(&self) -> Vec<Acc> {
         self.aggs
             .iter()
-            .map(|(col, f)| match f {
+            .map(|a| match &a.func {
                 AggFunc::Count => Acc::Count(0),
-                AggFunc::Sum if is_float(&self.metas[*col]) => Acc::SumDbl(None),
-                AggFunc::Sum => Acc::SumDec(None),
+                AggFunc::Sum | AggFunc::ExactSum { .. } if is_float(&self.metas[a.source]) => {
+                    Acc::SumDbl(None)
+                }
+                AggFunc::Sum | AggFunc::ExactSum { .. } => Acc::SumDec(None),
                 AggFunc::Min => Acc::Min(None),
                 AggFunc::Max => Acc::Max(None),
-                AggFunc::Avg { sum, .. } if is_float(&self.metas[*sum]) => Acc::AvgDbl(None, 0),
+                AggFunc::Avg { .. } if is_float(&self.metas[a.source]) => Acc::AvgDbl(None, 0),
                 AggFunc::Avg { .. } => Acc::AvgDec(None, 0),
             })
             .collect()
     }
 
     fn add(&self, accs: &mut [Acc], row: &[Value]) -> Result<(), MergeError> {
-        for (acc, (col, f)) in accs.iter_mut().zip(&self.aggs) {
-            let col = *col;
+        for (acc, a) in accs.iter_mut().zip(&self.aggs) {
+            let col = a.source;
             match acc {
                 Acc::Count(n) => {
                     let c = value_to_i128(&row[col], col)?.unwrap_or(0);
                     *n = n.checked_add(c).ok_or_else(|| overflow(col))?;
                 }
                 Acc::SumDec(s) => {
-                    if let Some(v) = value_to_decimal(&row[col], col)? {
+                    if let Some(v) = self.decimal_part(row, col)? {
                         *s = Some(match s.take() {
                             Some(x) => x + v,
                             None => v,
@@ -344,7 +386,7 @@ impl AggPlan {
                         continue;
                     }
                     let k = sort_key(v, &self.metas[col]);
-                    let want = if matches!(f, AggFunc::Min) {
+                    let want = if matches!(a.func, AggFunc::Min) {
                         Ordering::Less
                     } else {
                         Ordering::Greater
@@ -358,24 +400,24 @@ impl AggPlan {
                     }
                 }
                 Acc::AvgDec(s, n) => {
-                    if let AggFunc::Avg { sum, count, .. } = f {
-                        if let Some(v) = value_to_decimal(&row[*sum], *sum)? {
+                    if let AggFunc::Avg { count, .. } = a.func {
+                        if let Some(v) = self.decimal_part(row, col)? {
                             *s = Some(match s.take() {
                                 Some(x) => x + v,
                                 None => v,
                             });
                         }
-                        let c = value_to_i128(&row[*count], *count)?.unwrap_or(0);
-                        *n = n.checked_add(c).ok_or_else(|| overflow(*count))?;
+                        let c = value_to_i128(&row[count], count)?.unwrap_or(0);
+                        *n = n.checked_add(c).ok_or_else(|| overflow(count))?;
                     }
                 }
                 Acc::AvgDbl(s, n) => {
-                    if let AggFunc::Avg { sum, count, .. } = f {
-                        if let Some(v) = value_to_f64(&row[*sum], *sum)? {
+                    if let AggFunc::Avg { count, .. } = a.func {
+                        if let Some(v) = value_to_f64(&row[col], col)? {
                             *s = Some(s.unwrap_or(0.0) + v);
                         }
-                        let c = value_to_i128(&row[*count], *count)?.unwrap_or(0);
-                        *n = n.checked_add(c).ok_or_else(|| overflow(*count))?;
+                        let c = value_to_i128(&row[count], count)?.unwrap_or(0);
+                        *n = n.checked_add(c).ok_or_else(|| overflow(count))?;
                     }
                 }
             }
@@ -383,12 +425,35 @@ impl AggPlan {
         Ok(())
     }
 
+    /// A shard's (partial) sum; a full-precision one clipped by its CAST is
+    /// an error, not a wrong total.
+    fn decimal_part(&self, row: &[Value], col: usize) -> Result<Option<BigDecimal>, MergeError> {
+        let v = value_to_decimal(&row[col], col)?;
+        if let Some(d) = &v {
+            let full_precision = self.aggs.iter().any(|a| {
+                a.source == col
+                    && matches!(
+                        a.func,
+                        AggFunc::ExactSum { .. } | AggFunc::Avg { exact: Some(_), .. }
+                    )
+            });
+            if full_precision && exact_sum_clipped(d) {
+                return Err(MergeError::BadValue {
+                    column: col,
+                    value: "a shard's SUM beyond DECIMAL(65,30)".into(),
+                });
+            }
+        }
+        Ok(v)
+    }
+
     fn finish(&self, mut base: Vec<Value>, accs: Vec<Acc>) -> Vec<Value> {
         let text = |s: String| Value::Bytes(s.into_bytes());
         // AVG last, so it wins over anything else written to its column.
         let mut avgs = Vec::new();
-        for (acc, (col, f)) in accs.into_iter().zip(&self.aggs) {
-            let meta = &self.metas[*col];
+        for (acc, a) in accs.into_iter().zip(&self.aggs) {
+            let col = a.column;
+            let meta = &self.metas[col];
             let v = match acc {
                 Acc::Count(n) => text(n.to_string()),
                 Acc::SumDec(s) => {
@@ -397,38 +462,55 @@ impl AggPlan {
                 Acc::SumDbl(s) => s.map_or(Value::NULL, |x| text(format_double(x, meta.decimals))),
                 Acc::Min(m) | Acc::Max(m) => m.map_or(Value::NULL, |(_, v)| v),
                 Acc::AvgDec(s, n) => {
-                    let decimals = match f {
-                        AggFunc::Avg { decimals, .. } => *decimals,
-                        _ => 4,
-                    };
-                    match s {
-                        Some(s) if n != 0 => {
-                            let q = (s / BigDecimal::from(n))
-                                .with_scale_round(decimals as i64, RoundingMode::HalfUp);
-                            avgs.push((*col, text(format_decimal(&q, decimals))));
+                    let v = match (s, &a.func) {
+                        (Some(s), AggFunc::Avg { sum, .. }) if n != 0 => {
+                            let scale = self.metas[col].decimals;
+                            text(avg_decimal(&s, n, scale, self.metas[*sum].decimals))
                         }
-                        _ => avgs.push((*col, Value::NULL)),
-                    }
+                        _ => Value::NULL,
+                    };
+                    avgs.push((col, v));
                     continue;
                 }
                 Acc::AvgDbl(s, n) => {
                     match s {
                         Some(s) if n != 0 => avgs.push((
-                            *col,
-                            text(format_double(s / n as f64, self.merged[*col].decimals)),
+                            col,
+                            text(format_double(s / n as f64, self.metas[col].decimals)),
                         )),
-                        _ => avgs.push((*col, Value::NULL)),
+                        _ => avgs.push((col, Value::NULL)),
                     }
                     continue;
                 }
             };
-            base[*col] = v;
+            base[col] = v;
         }
         for (col, v) in avgs {
             base[col] = v;
         }
         base
     }
+}
+
+/// MariaDB's AVG of an exact sum: `sum / count` is computed to whole 9-digit
+/// words past the sum's own digits plus div_precision_increment and cut
+/// there, then shown rounded half up at `scale` (the AVG column's scale, the
+/// argument's scale plus the increment). When that cut falls exactly at
+/// `scale` (a multiple of 9: `AVG` of a DECIMAL(n,5), or an increment of 0
+/// over integers) the shown value is truncated; otherwise the cut lies
+/// beyond and the rounding decides. A sum with more digits than the
+/// argument's declared scale (`sum_scale`) came from a division kept at
+/// full precision, so its cut lies beyond `scale`.
+fn avg_decimal(sum: &BigDecimal, count: i128, scale: u8, sum_scale: u8) -> String {
+    let q = sum / BigDecimal::from(count);
+    let sum_digits = sum.normalized().fractional_digit_count();
+    let cut_at_scale = scale.is_multiple_of(9) && sum_digits <= sum_scale as i64;
+    let mode = if cut_at_scale {
+        RoundingMode::Down
+    } else {
+        RoundingMode::HalfUp
+    };
+    format_decimal(&q.with_scale_round(scale as i64, mode), scale)
 }
 
 struct Group {
@@ -589,9 +671,8 @@ enum Distinct {
 /// The merged result: pull rows with [`Merged::next_row`].
 pub struct Merged {
     source: Source,
-    input_metas: Vec<ColumnMeta>,
-    /// Metadata of the full merged row (hidden columns included).
-    merged_metas: Vec<ColumnMeta>,
+    /// Metadata of the full row (hidden columns included).
+    metas: Vec<ColumnMeta>,
     visible: usize,
     agg: Option<Aggregator>,
     having: Option<super::spec::Expr>,
@@ -632,7 +713,7 @@ impl Merged {
 
     /// Output column metadata (visible columns only).
     pub fn columns(&self) -> &[ColumnMeta] {
-        &self.merged_metas[..self.visible]
+        &self.metas[..self.visible]
     }
 
     /// Largest number of shard rows held at once by the ordered k-way merge
@@ -663,14 +744,14 @@ impl Merged {
         loop {
             let row = match self.agg.as_mut() {
                 Some(a) => a.next(&mut self.source).await?,
-                None => self.source.next(&self.input_metas).await?,
+                None => self.source.next(&self.metas).await?,
             };
             let row = match row {
                 Some(r) => r,
                 None => return Ok(None),
             };
             if let Some(h) = &self.having {
-                if !eval_predicate(h, &row, &self.merged_metas)? {
+                if !eval_predicate(h, &row, &self.metas)? {
                     continue;
                 }
             }
@@ -682,7 +763,7 @@ impl Merged {
         match &mut self.distinct {
             Distinct::None => false,
             Distinct::Adjacent(last) => {
-                let k = distinct_keys(row, self.visible, &self.merged_metas);
+                let k = distinct_keys(row, self.visible, &self.metas);
                 if last.as_ref() == Some(&k) {
                     true
                 } else {
@@ -691,7 +772,7 @@ impl Merged {
                 }
             }
             Distinct::Hash(seen) => {
-                let k = distinct_keys(row, self.visible, &self.merged_metas);
+                let k = distinct_keys(row, self.visible, &self.metas);
                 !seen.insert(k)
             }
         }
@@ -725,7 +806,7 @@ impl Merged {
                 if self.distinct_before_sort && self.is_duplicate(&row) {
                     continue;
                 }
-                let k = row_keys(&row, &keys, &self.merged_metas);
+                let k = row_keys(&row, &keys, &self.metas);
                 buf.push((k, row));
                 self.max_held = self.max_held.max(buf.len());
                 if let Some(cap) = cap {
@@ -782,12 +863,12 @@ impl Merged {
             let row = match self.protocol {
                 Protocol::Text => row
                     .into_iter()
-                    .zip(&self.merged_metas)
+                    .zip(&self.metas)
                     .map(|(v, m)| to_text_value(v, m))
                     .collect(),
                 Protocol::Binary => row
                     .into_iter()
-                    .zip(&self.merged_metas)
+                    .zip(&self.metas)
                     .map(|(v, m)| to_binary_value(v, m))
                     .collect(),
             };
@@ -808,25 +889,6 @@ impl Merged {
         }
         Ok(out)
     }
-}
-
-/// The metadata MySQL gives `AVG(x)` where `sum` is the metadata of `SUM(x)`.
-fn avg_meta(col: &ColumnMeta, sum: &ColumnMeta, decimals: u8) -> ColumnMeta {
-    let mut m = col.clone();
-    m.collation = BINARY_COLLATION;
-    m.flags = ColumnFlags::BINARY_FLAG | (col.flags & ColumnFlags::NOT_NULL_FLAG);
-    if sum.class() == TypeClass::Float {
-        m.column_type = ColumnType::MYSQL_TYPE_DOUBLE;
-        m.decimals = sum.decimals;
-        m.column_length = 23;
-    } else {
-        m.column_type = ColumnType::MYSQL_TYPE_NEWDECIMAL;
-        let sum_scale = sum.decimals as u32;
-        let int_digits = sum.column_length.saturating_sub(sum_scale + 2).max(1);
-        m.decimals = decimals;
-        m.column_length = (int_digits + decimals as u32 + 2).min(67);
-    }
-    m
 }
 
 fn order_is_prefix(order: &[SortKey], of: &[SortKey]) -> bool {
@@ -884,18 +946,20 @@ pub fn merge(
     for k in &spec.order_by {
         check(k.column)?;
     }
-    let mut merged_metas = columns.clone();
+    // AVG keeps the metadata of the shards' own AVG column: MariaDB's type,
+    // scale (div_precision_increment included) and length.
     for a in &spec.aggregates {
         check(a.column)?;
-        if let AggFunc::Avg {
-            sum,
-            count,
-            decimals,
-        } = a.func
-        {
-            check(sum)?;
-            check(count)?;
-            merged_metas[a.column] = avg_meta(&columns[a.column], &columns[sum], decimals);
+        match a.func {
+            AggFunc::Avg { sum, count, exact } => {
+                check(sum)?;
+                check(count)?;
+                if let Some(e) = exact {
+                    check(e)?;
+                }
+            }
+            AggFunc::ExactSum { exact } => check(exact)?,
+            _ => {}
         }
     }
 
@@ -977,20 +1041,14 @@ pub fn merge(
     let agg = agg_mode.map(|mode| Aggregator {
         plan: AggPlan {
             group_by: spec.group_by.clone(),
-            aggs: spec
-                .aggregates
-                .iter()
-                .map(|a| (a.column, a.func.clone()))
-                .collect(),
+            aggs: AggPlan::slots(&spec.aggregates, &columns),
             metas: columns.clone(),
-            merged: merged_metas.clone(),
         },
         mode,
     });
 
     let merged = Merged {
         source,
-        input_metas: columns,
         visible: spec.visible,
         agg,
         having: spec.having.clone(),
@@ -1004,7 +1062,7 @@ pub fn merge(
         finished: false,
         stopped_early: false,
         max_held: 0,
-        merged_metas,
+        metas: columns,
     };
     Ok((merged.columns().to_vec(), merged))
 }

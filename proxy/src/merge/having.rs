@@ -4,12 +4,17 @@
 use std::cmp::Ordering;
 use std::str::FromStr;
 
-use bigdecimal::{BigDecimal, RoundingMode, Zero};
+use bigdecimal::{BigDecimal, RoundingMode, Signed, Zero};
 use mysql_common::value::Value;
+
+use mysql_common::constants::ColumnType;
 
 use super::meta::{Collation, ColumnMeta, TypeClass};
 use super::spec::{BinaryOp, Expr};
-use super::value::{string_weights, to_text_value};
+use super::temporal::{
+    number_to_datetime, number_to_time, str_to_datetime, str_to_time, TKind, Temporal,
+};
+use super::value::string_weights;
 use super::MergeError;
 
 /// An evaluated SQL value.
@@ -21,6 +26,8 @@ enum V {
     Dbl(f64),
     /// A string with the collation of the column it came from (None for literals).
     Str(Vec<u8>, Option<Collation>),
+    /// A DATE, DATETIME or TIME value of a column (or a temporal parameter).
+    Time(Temporal, TKind),
 }
 
 /// MySQL's string-to-number conversion: the longest numeric prefix, else 0.
@@ -86,18 +93,63 @@ impl V {
                     .map(V::Dbl)
                     .unwrap_or_else(|| V::Str(b.clone(), None)),
                 Some(TypeClass::Str(c)) => V::Str(b.clone(), Some(c)),
-                Some(TypeClass::Date | TypeClass::Time) => {
-                    V::Str(b.clone(), Some(Collation::Binary))
+                Some(TypeClass::Date) => {
+                    let kind = date_kind(meta.map(|m| m.column_type));
+                    match std::str::from_utf8(b).ok().and_then(str_to_datetime) {
+                        Some(t) => V::Time(t, kind),
+                        None => V::Str(b.clone(), Some(Collation::Binary)),
+                    }
                 }
+                Some(TypeClass::Time) => match std::str::from_utf8(b).ok().and_then(str_to_time) {
+                    Some(t) => V::Time(t, TKind::Time),
+                    None => V::Str(b.clone(), Some(Collation::Binary)),
+                },
                 None => V::Str(b.clone(), None),
             },
-            Value::Date(..) | Value::Time(..) => match meta {
-                Some(m) => match to_text_value(v.clone(), m) {
-                    Value::Bytes(b) => V::Str(b, Some(Collation::Binary)),
-                    _ => V::Null,
+            Value::Date(y, mo, d, h, mi, sec, us) => {
+                let t = Temporal {
+                    neg: false,
+                    y: *y as u32,
+                    mo: *mo as u32,
+                    d: *d as u32,
+                    h: *h as u32,
+                    mi: *mi as u32,
+                    s: *sec as u32,
+                    us: *us,
+                };
+                let kind = match meta {
+                    Some(m) => date_kind(Some(m.column_type)),
+                    None if (*h, *mi, *sec, *us) == (0, 0, 0, 0) => TKind::Date,
+                    None => TKind::DateTime,
+                };
+                V::Time(t, kind)
+            }
+            Value::Time(neg, days, h, mi, sec, us) => V::Time(
+                Temporal {
+                    neg: *neg,
+                    h: *days * 24 + *h as u32,
+                    mi: *mi as u32,
+                    s: *sec as u32,
+                    us: *us,
+                    ..Temporal::default()
                 },
-                None => V::Null,
-            },
+                TKind::Time,
+            ),
+        }
+    }
+
+    /// A temporal value as the number MariaDB computes with (`md + 0`).
+    fn numeric(self) -> V {
+        match self {
+            V::Time(t, k) => {
+                let n = t.number(k);
+                if n.is_integer() {
+                    n.to_string().parse().map(V::Int).unwrap_or(V::Dec(n))
+                } else {
+                    V::Dec(n)
+                }
+            }
+            other => other,
         }
     }
 
@@ -112,6 +164,7 @@ impl V {
             V::Dec(d) => d.to_string().parse().unwrap_or(0.0),
             V::Dbl(f) => *f,
             V::Str(b, _) => str_to_f64(b),
+            V::Time(t, k) => t.number(*k).to_string().parse().unwrap_or(0.0),
         }
     }
 
@@ -119,8 +172,53 @@ impl V {
         match self {
             V::Int(i) => Some(BigDecimal::from(*i)),
             V::Dec(d) => Some(d.clone()),
+            V::Time(t, k) => Some(t.number(*k)),
             _ => None,
         }
+    }
+
+    /// This value as one of `kind`, as MariaDB converts the other side of a
+    /// comparison with a temporal value; no valid date or time is the zero
+    /// value.
+    fn as_temporal(&self, kind: TKind) -> Temporal {
+        let time = kind == TKind::Time;
+        let from_number = |d: &BigDecimal| {
+            let neg = d.is_negative();
+            let d = d.abs();
+            let int = d.with_scale_round(0, RoundingMode::Down);
+            let us = ((&d - &int) * BigDecimal::from(1_000_000))
+                .with_scale_round(0, RoundingMode::Down)
+                .to_string()
+                .parse::<u32>()
+                .unwrap_or(0);
+            let int: u128 = int.to_string().parse().unwrap_or(u128::MAX);
+            if time {
+                number_to_time(neg, int, us)
+            } else if neg {
+                None
+            } else {
+                i128::try_from(int)
+                    .ok()
+                    .and_then(|i| number_to_datetime(i, us))
+            }
+        };
+        let t = match self {
+            V::Time(t, k) if (*k == TKind::Time) == time => Some(*t),
+            V::Str(b, _) => {
+                let s = String::from_utf8_lossy(b);
+                if time {
+                    str_to_time(&s)
+                } else {
+                    str_to_datetime(&s)
+                }
+            }
+            V::Dbl(f) => format!("{f}")
+                .parse::<BigDecimal>()
+                .ok()
+                .and_then(|d| from_number(&d)),
+            other => other.to_dec().and_then(|d| from_number(&d)),
+        };
+        t.unwrap_or_default()
     }
 
     /// Truth value: None = UNKNOWN.
@@ -131,7 +229,24 @@ impl V {
             V::Dec(d) => Some(!d.is_zero()),
             V::Dbl(f) => Some(*f != 0.0),
             V::Str(b, _) => Some(str_to_f64(b) != 0.0),
+            V::Time(t, k) => Some(!t.number(*k).is_zero()),
         }
+    }
+}
+
+fn date_kind(t: Option<ColumnType>) -> TKind {
+    match t {
+        Some(ColumnType::MYSQL_TYPE_DATE | ColumnType::MYSQL_TYPE_NEWDATE) => TKind::Date,
+        _ => TKind::DateTime,
+    }
+}
+
+/// Orders two temporal values of `kind` (TIME apart from dates).
+fn temporal_cmp(a: &Temporal, b: &Temporal, kind: TKind) -> Ordering {
+    if kind == TKind::Time {
+        a.time_key().cmp(&b.time_key())
+    } else {
+        a.datetime_key().cmp(&b.datetime_key())
     }
 }
 
@@ -147,6 +262,13 @@ fn bool_v(b: Option<bool>) -> V {
 fn cmp(a: &V, b: &V) -> Option<Ordering> {
     match (a, b) {
         (V::Null, _) | (_, V::Null) => None,
+        // TIME against a date: as numbers (MariaDB would add today's date)
+        (V::Time(_, ka), V::Time(_, kb)) if (*ka == TKind::Time) != (*kb == TKind::Time) => {
+            Some(a.to_dec()?.cmp(&b.to_dec()?))
+        }
+        // a date or time against anything: the other side becomes one
+        (V::Time(t, k), other) => Some(temporal_cmp(t, &other.as_temporal(*k), *k)),
+        (other, V::Time(t, k)) => Some(temporal_cmp(&other.as_temporal(*k), t, *k)),
         (V::Str(x, cx), V::Str(y, cy)) => {
             let c = cx.or(*cy).unwrap_or(Collation::Ci { pad: true });
             Some(string_weights(x, c).cmp(&string_weights(y, c)))
@@ -161,6 +283,7 @@ fn arith(op: BinaryOp, a: V, b: V) -> V {
     if a.is_null() || b.is_null() {
         return V::Null;
     }
+    let (a, b) = (a.numeric(), b.numeric());
     let exact = matches!((&a, &b), (V::Int(_) | V::Dec(_), V::Int(_) | V::Dec(_)));
     if op == BinaryOp::Divide {
         if exact {
@@ -436,5 +559,93 @@ mod tests {
             bin(BinaryOp::Multiply, col(1), lit(Value::Int(4))),
             bin(BinaryOp::Minus, col(0), lit(Value::Double(0.0)))
         )));
+    }
+}
+
+#[cfg(test)]
+mod temporal_tests {
+    use super::*;
+    use mysql_common::constants::ColumnType;
+
+    fn b(s: &str) -> Value {
+        Value::Bytes(s.as_bytes().to_vec())
+    }
+
+    /// `column op literal` on one row.
+    fn holds(meta: ColumnType, value: Value, op: BinaryOp, lit: Value) -> bool {
+        let metas = vec![ColumnMeta::new("x", meta)];
+        let e = Expr::Binary {
+            op,
+            left: Box::new(Expr::Column(0)),
+            right: Box::new(Expr::Literal(lit)),
+        };
+        eval_predicate(&e, &[value], &metas).unwrap()
+    }
+
+    #[test]
+    fn dates_compare_with_numbers_and_strings_as_dates() {
+        use ColumnType::MYSQL_TYPE_DATE as DATE;
+        let d = || b("2024-03-05");
+        // issue 13: HAVING md > 20240301 on a DATE
+        assert!(holds(DATE, d(), BinaryOp::Gt, Value::Int(20240301)));
+        assert!(!holds(DATE, d(), BinaryOp::Gt, Value::Int(20240306)));
+        assert!(holds(DATE, d(), BinaryOp::Eq, Value::Int(240305)));
+        assert!(holds(DATE, d(), BinaryOp::Eq, b("2024-3-5")));
+        assert!(holds(DATE, d(), BinaryOp::Eq, b("20240305")));
+        assert!(holds(DATE, d(), BinaryOp::Lt, b("2024-03-05 00:00:01")));
+        // no date at all compares as the zero date
+        assert!(holds(DATE, d(), BinaryOp::Gt, b("abc")));
+        assert!(holds(DATE, d(), BinaryOp::Gt, Value::Int(2024)));
+        // binary protocol values
+        assert!(holds(
+            DATE,
+            Value::Date(2024, 3, 5, 0, 0, 0, 0),
+            BinaryOp::Eq,
+            Value::Date(2024, 3, 5, 0, 0, 0, 0)
+        ));
+        let dt = ColumnType::MYSQL_TYPE_DATETIME;
+        assert!(holds(
+            dt,
+            b("2024-03-01 10:00:00"),
+            BinaryOp::Eq,
+            Value::Int(20240301100000)
+        ));
+        assert!(holds(
+            dt,
+            b("2024-03-01 10:00:00"),
+            BinaryOp::Gt,
+            b("2024-03-01")
+        ));
+    }
+
+    #[test]
+    fn times_compare_with_numbers_as_hhmmss() {
+        use ColumnType::MYSQL_TYPE_TIME as TIME;
+        let t = || b("01:00:00");
+        // issue 13: a TIME 01:00:00 is not 1 (00:00:01) but 10000
+        assert!(!holds(TIME, t(), BinaryOp::Eq, Value::Int(1)));
+        assert!(holds(TIME, t(), BinaryOp::Eq, Value::Int(10000)));
+        assert!(holds(TIME, t(), BinaryOp::Eq, b("1:00")));
+        assert!(holds(TIME, t(), BinaryOp::Gt, Value::Int(5959)));
+        assert!(holds(TIME, b("-01:00:00"), BinaryOp::Lt, Value::Int(-5959)));
+        assert!(holds(TIME, b("100:00:00"), BinaryOp::Gt, b("99:59:59")));
+        assert!(holds(
+            TIME,
+            Value::Time(false, 1, 1, 0, 0, 0),
+            BinaryOp::Eq,
+            b("25:00:00")
+        ));
+        // arithmetic uses the number: 01:00:00 + 0 = 10000
+        let metas = vec![ColumnMeta::new("x", TIME)];
+        let e = Expr::Binary {
+            op: BinaryOp::Eq,
+            left: Box::new(Expr::Binary {
+                op: BinaryOp::Plus,
+                left: Box::new(Expr::Column(0)),
+                right: Box::new(Expr::Literal(Value::Int(0))),
+            }),
+            right: Box::new(Expr::Literal(Value::Int(10000))),
+        };
+        assert!(eval_predicate(&e, &[t()], &metas).unwrap());
     }
 }

@@ -114,7 +114,17 @@ impl ColumnMeta {
     }
 
     pub(crate) fn class(&self) -> TypeClass {
-        TypeClass::of_type(self.column_type, self.collation)
+        match TypeClass::of_type(self.column_type, self.collation) {
+            // MariaDB names a text column's character set by its default
+            // collation and marks a `_bin` collation only with the BINARY
+            // flag (`c COLLATE utf8mb4_bin` arrives as 45 + BINARY).
+            TypeClass::Str(Collation::Ci { pad })
+                if self.flags.contains(ColumnFlags::BINARY_FLAG) =>
+            {
+                TypeClass::Str(Collation::Bin { pad })
+            }
+            c => c,
+        }
     }
 }
 
@@ -214,6 +224,24 @@ mod tests {
         assert_eq!(Collation::from_id(1069), Collation::Ci { pad: false });
         assert_eq!(Collation::from_id(255), Collation::Ci { pad: false });
         assert_eq!(Collation::from_id(309), Collation::Bin { pad: false });
+    }
+
+    #[test]
+    fn binary_flag_makes_a_text_column_bin() {
+        // MariaDB: `c COLLATE utf8mb4_bin` and a utf8mb4_bin column both
+        // arrive as utf8mb4_general_ci (45) with the BINARY flag.
+        let bin = ColumnMeta::new("c", ColumnType::MYSQL_TYPE_VAR_STRING)
+            .with_flags(ColumnFlags::BINARY_FLAG);
+        assert_eq!(bin.class(), TypeClass::Str(Collation::Bin { pad: true }));
+        let ci = ColumnMeta::new("c", ColumnType::MYSQL_TYPE_VAR_STRING);
+        assert_eq!(ci.class(), TypeClass::Str(Collation::Ci { pad: true }));
+        let raw = ColumnMeta::new("b", ColumnType::MYSQL_TYPE_VAR_STRING)
+            .with_collation(BINARY_COLLATION)
+            .with_flags(ColumnFlags::BINARY_FLAG);
+        assert_eq!(raw.class(), TypeClass::Str(Collation::Binary));
+        // numbers carry the flag too and stay numbers
+        let n = ColumnMeta::new("n", ColumnType::MYSQL_TYPE_LONG);
+        assert_eq!(n.class(), TypeClass::Int);
     }
 
     #[test]

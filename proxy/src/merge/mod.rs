@@ -11,10 +11,9 @@
 //!    become [`ColumnMeta`] via [`ColumnMeta::from_column`] (take them from
 //!    any one shard: all shards run the same SQL).
 //! 3. [`merge`]`(spec, columns, inputs)` returns the output column metadata
-//!    (visible columns only: AVG columns turned into DECIMAL with the AVG
-//!    scale, or DOUBLE for AVG over FLOAT/DOUBLE; everything else — COUNT as
-//!    BIGINT, SUM as DECIMAL/DOUBLE — is what the shards already report) and
-//!    a [`Merged`] stream. Send `ColumnMeta::to_column()` of each output
+//!    (visible columns only, as the shards report them: the shards run
+//!    AVG(x) themselves, so its type, scale — div_precision_increment
+//!    included — and length are MariaDB's) and a [`Merged`] stream. Send `ColumnMeta::to_column()` of each output
 //!    column to the client, then pull rows with [`Merged::next_row`] until
 //!    `None`. [`Merged::set_protocol`] picks text (default) or binary
 //!    protocol values. After `None`, [`Merged::stopped_early`] says whether
@@ -50,9 +49,13 @@
 //!   promised order makes the merge fail with [`MergeError::UnsortedInput`]
 //!   (checked when the merger reproduces the key columns' order exactly:
 //!   everything but `_ci` collations other than utf8/utf8mb4_general_ci).
-//! * AVG: the shard row carries SUM(x) at `sum` and COUNT(x) at `count`;
-//!   the merged AVG replaces `column` (whatever the shard put there).
-//!   Hidden `sum`/`count` columns need no `Aggregate` entries of their own.
+//! * AVG: the shard row carries the shard's own AVG(x) at `column` (its
+//!   metadata is the result's), SUM(x) at `sum`, COUNT(x) at `count` and,
+//!   when x divides, `CAST(SUM(x) AS DECIMAL(65,30))` at `exact`; the merged
+//!   AVG replaces `column`. `sum`/`count` may have `Aggregate` entries of
+//!   their own (HAVING SUM(x) next to AVG(x)).
+//! * [`AggFunc::ExactSum`]: SUM(x) of a dividing x with its full-precision
+//!   twin at `exact` (the shown sums are rounded per shard).
 //! * Non-aggregate, non-group columns of an aggregated row take the value
 //!   from the first shard row of the group (MySQL's "any value").
 //!
@@ -74,10 +77,18 @@
 //! `binary` byte-wise, `*_bin` by code point with PAD SPACE, `*_ci` with
 //! utf8mb4_general_ci weights (table generated from MariaDB: case- and
 //! accent-insensitive, `'ß' = 's'`, PAD SPACE; `_nopad_` and MySQL 8
-//! `0900` collations without padding). SUM/AVG over integers/DECIMAL are
-//! exact and formatted with the column's scale, AVG rounded half away from
-//! zero to the spec's `decimals`; SUM/AVG over FLOAT/DOUBLE are f64 and
-//! printed as MariaDB prints doubles ([`format_double`]).
+//! `0900` collations without padding). MariaDB reports a text column's
+//! charset by its default collation and a `_bin` collation by the BINARY
+//! flag only, so a text column with that flag compares as `_bin`.
+//! SUM/AVG over integers/DECIMAL are exact (a dividing argument's sum from
+//! its full-precision twin) and rounded half up once to the column's scale;
+//! AVG is cut instead of rounded where MariaDB's quotient ends exactly at
+//! the scale (a scale of 0, 9, 18, ... from a sum without extra digits:
+//! AVG of a DECIMAL(n,5), or of integers with div_precision_increment 0).
+//! SUM/AVG over FLOAT/DOUBLE are f64 and printed as MariaDB prints doubles
+//! ([`format_double`]). HAVING compares a DATE/DATETIME/TIME with a number
+//! or string after converting that to the temporal type (`20240301`,
+//! `'2024-3-1'`; TIME `10000` = 01:00:00), as MariaDB does.
 //!
 //! # Not supported
 //!
@@ -85,9 +96,12 @@
 //! aggregates (not in [`AggFunc`]); WITH ROLLUP; collations other than
 //! general_ci/bin are approximated by general_ci weights (e.g.
 //! utf8mb4_unicode_ci expansions, 0900_ai_ci accent rules for rare
-//! characters); HAVING compares temporal columns as strings (fine against
-//! date/time string literals, not against numbers); SUM of doubles can
-//! differ from a single server in the last bits (addition order).
+//! characters; MariaDB reports unicode_ci columns as general_ci); SUM of
+//! doubles can differ from a single server in the last bits (addition
+//! order); a grouped SUM/AVG of a dividing DECIMAL argument whose values
+//! lie exactly halfway at the result's scale (k/32 at the default
+//! increment): MariaDB rounds its running sum per row in scan order there,
+//! so its last digit depends on the order of rows.
 
 pub mod engine;
 pub mod error;
@@ -95,6 +109,7 @@ mod general_ci;
 pub mod having;
 pub mod meta;
 pub mod spec;
+mod temporal;
 pub mod value;
 
 #[cfg(test)]

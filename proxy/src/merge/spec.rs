@@ -41,15 +41,28 @@ pub enum AggFunc {
     /// COUNT(*) / COUNT(x): shard counts are summed.
     Count,
     Sum,
+    /// SUM(x) whose result column carries each shard's sum rounded to x's
+    /// declared scale while x's values have more digits (x divides: `k/7`
+    /// is 0.142857142 inside, 0.1429 on the wire). `exact` is a hidden
+    /// column with the same per-shard sum at full precision
+    /// (`CAST(SUM(x) AS DECIMAL(65,30))`); those are added and the total is
+    /// rounded once to the result column's scale, as one server does.
+    /// A FLOAT/DOUBLE result column is summed as it is.
+    ExactSum {
+        exact: usize,
+    },
     Min,
     Max,
-    /// AVG(x), rewritten on the shards to SUM(x) and COUNT(x) in these columns;
-    /// the result replaces `column`. `decimals` is the scale MySQL would show
-    /// (the argument's scale + 4, capped at 30).
+    /// AVG(x), rewritten on the shards to SUM(x) at `sum` and COUNT(x) at
+    /// `count` (and, when x divides, the full-precision sum at `exact`, see
+    /// [`AggFunc::ExactSum`]). The result replaces `column`, whose shard
+    /// metadata (the shards' own AVG(x)) gives MariaDB's scale and length.
+    /// The router may merge `sum` and `count` as SUM/COUNT aggregates of
+    /// their own (HAVING SUM(x) next to AVG(x)).
     Avg {
         sum: usize,
         count: usize,
-        decimals: u8,
+        exact: Option<usize>,
     },
 }
 

@@ -71,6 +71,15 @@ fn agg(column: usize, func: AggFunc) -> Aggregate {
     Aggregate { column, func }
 }
 
+/// One visible column: AVG with its parts at `sum`, `count` (and `exact`).
+fn avg_spec(sum: usize, count: usize, exact: Option<usize>) -> MergeSpec {
+    MergeSpec {
+        visible: 1,
+        aggregates: vec![agg(0, AggFunc::Avg { sum, count, exact })],
+        ..Default::default()
+    }
+}
+
 fn run(spec: MergeSpec, cols: Vec<ColumnMeta>, data: &[&[&str]]) -> Vec<String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -245,7 +254,7 @@ fn aggregates_without_group_by() {
         dec("sum(k)", 0),
         s("min(name)"),
         s("max(name)"),
-        dec("avg(k)", 0),
+        dec("avg(k)", 4),
         dbl("sum(f)"),
         dec("s", 0),
         bigint("c"),
@@ -262,7 +271,7 @@ fn aggregates_without_group_by() {
                 AggFunc::Avg {
                     sum: 6,
                     count: 7,
-                    decimals: 4,
+                    exact: None,
                 },
             ),
             agg(5, AggFunc::Sum),
@@ -306,25 +315,14 @@ fn aggregates_without_group_by() {
 #[test]
 fn avg_rounding_and_double_avg() {
     let cols = vec![
-        dec("avg", 0),
+        dec("avg", 6),
         dec("s", 2),
         bigint("c"),
         dbl("avgf"),
         dbl("sf"),
         bigint("cf"),
     ];
-    let spec = MergeSpec {
-        visible: 1,
-        aggregates: vec![agg(
-            0,
-            AggFunc::Avg {
-                sum: 1,
-                count: 2,
-                decimals: 6,
-            },
-        )],
-        ..Default::default()
-    };
+    let spec = avg_spec(1, 2, None);
     // (-2.00 + 0.00) / 3 = -0.6666666.. -> -0.666667
     let out = run(
         spec.clone(),
@@ -342,7 +340,7 @@ fn avg_rounding_and_double_avg() {
             AggFunc::Avg {
                 sum: 4,
                 count: 5,
-                decimals: 4,
+                exact: None,
             },
         )],
         ..Default::default()
@@ -360,7 +358,7 @@ fn group_cols() -> Vec<ColumnMeta> {
         bigint("cnt"),
         dec("sum", 0),
         int("max"),
-        dec("avg", 0),
+        dec("avg", 4),
         dec("s", 0),
         bigint("c"),
     ]
@@ -375,7 +373,7 @@ fn group_aggs() -> Vec<Aggregate> {
             AggFunc::Avg {
                 sum: 5,
                 count: 6,
-                decimals: 4,
+                exact: None,
             },
         ),
     ]
@@ -894,4 +892,131 @@ fn garbage_values_never_panic() {
         let _ = format_double(x, 31);
         let _ = format_double(x, 30);
     }
+}
+
+/// A text column that MariaDB reports for a `_bin` collation: 45 + BINARY.
+fn bin(name: &str) -> ColumnMeta {
+    s(name).with_flags(mysql_common::constants::ColumnFlags::BINARY_FLAG)
+}
+
+#[test]
+fn bin_strings_compare_by_code_point_everywhere() {
+    // issue 13: `SELECT DISTINCT c COLLATE utf8mb4_bin` gave 1 row of 3
+    let distinct = MergeSpec {
+        visible: 1,
+        distinct: true,
+        ..Default::default()
+    };
+    let out = run(
+        distinct,
+        vec![bin("c")],
+        &[&["abc", "ABC"], &["Abc", "abc"]],
+    );
+    assert_eq!(out.len(), 3, "{out:?}");
+    // GROUP BY, groups arriving sorted: 'A' < 'a' by code point
+    let grouped = MergeSpec {
+        visible: 2,
+        group_by: vec![0],
+        groups_sorted: true,
+        aggregates: vec![agg(1, AggFunc::Count)],
+        order_by: vec![asc(0)],
+        ..Default::default()
+    };
+    let out = run(
+        grouped,
+        vec![bin("c"), bigint("n")],
+        &[&["ABC|1", "abc|2"], &["ABC|3", "Abc|1", "abc|1"]],
+    );
+    assert_eq!(out, ["ABC|4", "Abc|1", "abc|3"]);
+    // ORDER BY DESC: the shards' order is checked with the same collation
+    let desc_order = MergeSpec {
+        visible: 1,
+        order_by: vec![desc(0)],
+        ..Default::default()
+    };
+    let out = run(
+        desc_order,
+        vec![bin("c")],
+        &[&["b", "a", "B"], &["abc", "ABC"]],
+    );
+    assert_eq!(out, ["b", "abc", "a", "B", "ABC"]);
+    // MIN / MAX
+    let minmax = MergeSpec {
+        visible: 2,
+        aggregates: vec![agg(0, AggFunc::Min), agg(1, AggFunc::Max)],
+        ..Default::default()
+    };
+    let out = run(minmax, vec![bin("lo"), bin("hi")], &[&["a|a"], &["B|B"]]);
+    assert_eq!(out, ["B|a"]);
+}
+
+#[test]
+fn exact_sums_are_added_then_rounded_once() {
+    // SUM(k/7): each shard shows 0.1429 (0.142857142 inside); the exact
+    // column carries every digit. 3 x 0.142857142 = 0.428571426 -> 0.4286,
+    // the shown parts would add up to 0.4287.
+    let spec = MergeSpec {
+        visible: 1,
+        aggregates: vec![agg(0, AggFunc::ExactSum { exact: 1 })],
+        ..Default::default()
+    };
+    let cols = vec![dec("sum", 4), dec("exact", 30)];
+    let row = "0.1429|0.142857142000000000000000000000";
+    let out = run(spec.clone(), cols.clone(), &[&[row], &[row], &[row]]);
+    assert_eq!(out, ["0.4286"]);
+    // a sum clipped by its CAST is an error, not a total
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let clipped = format!("1|{}.{}", "9".repeat(35), "9".repeat(30));
+    let err = rt.block_on(async {
+        let (_, mut m) = merge(spec, cols, shards(&[&[clipped.as_str()]])).unwrap();
+        m.collect().await
+    });
+    assert!(matches!(err, Err(MergeError::BadValue { .. })), "{err:?}");
+}
+
+#[test]
+fn avg_is_cut_where_mariadb_cuts_it() {
+    let avg = |scale: u8, sum_scale: u8, rows: &[&str]| {
+        let spec = avg_spec(1, 2, None);
+        let cols = vec![dec("avg", scale), dec("sum", sum_scale), bigint("n")];
+        let data: Vec<&[&str]> = rows.iter().map(std::slice::from_ref).collect();
+        run(spec, cols, &data)
+    };
+    // AVG of a DECIMAL(10,5): scale 9 = one whole word, the quotient is
+    // cut there (MariaDB: 0.00002 / 3 = 0.000006666)
+    assert_eq!(avg(9, 5, &["x|0.00002|2", "x|0.00000|1"]), ["0.000006666"]);
+    // scale 4 of an integer sum: cut at 9 digits, shown rounded
+    assert_eq!(avg(4, 0, &["x|5|2", "x|0|1"]), ["1.6667"]);
+    // div_precision_increment = 0: AVG of integers is cut to an integer
+    assert_eq!(avg(0, 0, &["x|5|3"]), ["1"]);
+    assert_eq!(avg(0, 0, &["x|-5|3"]), ["-1"]);
+    // a sum with more digits than its scale (a division kept at full
+    // precision) is rounded: 0.009523809333.. at 9
+    let spec = avg_spec(1, 2, Some(3));
+    let cols = vec![dec("avg", 9), dec("sum", 5), bigint("n"), dec("exact", 30)];
+    let out = run(
+        spec,
+        cols,
+        &[
+            &["x|0.02857|2|0.028571428000000000000000000000"],
+            &["x|0.00000|1|0"],
+        ],
+    );
+    assert_eq!(out, ["0.009523809"]);
+}
+
+#[test]
+fn avg_takes_the_shards_avg_metadata() {
+    let spec = avg_spec(1, 2, None);
+    let mut shard_avg = dec("AVG(d)", 7);
+    shard_avg.column_length = 18;
+    let (cols, _) = merge(
+        spec,
+        vec![shard_avg.clone(), dec("s", 3), bigint("n")],
+        vec![],
+    )
+    .unwrap();
+    assert_eq!(cols, vec![shard_avg]);
 }

@@ -144,7 +144,7 @@ fn parse_f64(b: &[u8]) -> Option<f64> {
     std::str::from_utf8(b).ok()?.trim().parse().ok()
 }
 
-fn date_key(y: i128, mo: i128, d: i128, h: i128, mi: i128, s: i128, us: i128) -> i128 {
+pub(crate) fn date_key(y: i128, mo: i128, d: i128, h: i128, mi: i128, s: i128, us: i128) -> i128 {
     (((((y * 13 + mo) * 32 + d) * 24 + h) * 60 + mi) * 60 + s) * 1_000_000 + us
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::error::RouteError;
 use super::keys::{equalities, eval, place_row, Args, Layout, PairSet, SegmentMap};
-use super::lexer::{planning_mode, with_sql_mode, Hint, Piece, Template};
+use super::lexer::{planning_mode, with_sql_mode, Hint, NamePart, Piece, Template};
 use super::plan::*;
 use crate::merge::Expr;
 use crate::rules::{KeyValue, Place, Rules, Schema, ShardedTable};
@@ -47,6 +47,25 @@ impl Out<'_> {
             v.push(ParamSource::Computed(n));
         }
     }
+    /// A select item's alias: the client's text as a quoted identifier
+    /// (the same in both forms; a prepared statement's `?` stays `?`).
+    fn name(&mut self, parts: &[NamePart]) {
+        let mut name = String::from("`");
+        for p in parts {
+            match p {
+                NamePart::Text(t) => name.push_str(&t.replace('`', "``")),
+                NamePart::Param(i) => match self.args {
+                    Args::Lits(l) => {
+                        name.push_str(&l.get(*i).map_or("", |l| l.text.as_str()).replace('`', "``"))
+                    }
+                    Args::Values(_) => name.push('?'),
+                },
+            }
+        }
+        name.push('`');
+        self.text(&name);
+    }
+
     fn finish(self, place: Place) -> Target {
         Target {
             place,
@@ -88,6 +107,7 @@ fn render(t: &Template, fill: &Fill, out: &mut Out) {
                     out.text("NULL")
                 }
             }
+            Piece::Name(parts) => out.name(parts),
             // INSERT rows are rendered by `render_insert`
             Piece::Rows => {}
         }

@@ -2,6 +2,7 @@
 //! table resolution, shard-key conditions, co-location checks, rewrite to
 //! templates and scatter/merge planning.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::error::RouteError;
@@ -9,6 +10,7 @@ use super::keys::{Cond, Layout, Operand};
 use super::lexer::{
     planning_mode, string_value, Scanned, Template, LIMIT_MARK, ROWS_MARK, SEQ_MARK, TABLE_MARK,
 };
+use super::names;
 use super::plan::*;
 use crate::merge::{AggFunc, Aggregate, BinaryOp, MergeSpec, SortKey};
 use crate::rules::{GlobalIndex, KeyValue, Place, Schema, TableRule};
@@ -223,6 +225,8 @@ fn unnumber(text: &str) -> String {
             super::lexer::Piece::LimitSum => out.push_str(LIMIT_MARK),
             super::lexer::Piece::Rows => out.push_str(ROWS_MARK),
             super::lexer::Piece::SeqId => out.push_str(SEQ_MARK),
+            // only templates built with names have them
+            super::lexer::Piece::Name(_) => {}
         }
     }
     out
@@ -281,8 +285,9 @@ fn build_stmt(
             let mut b = Builder::new(schema, StmtKind::Select);
             let mut q = *q;
             b.walk_query(&mut q, 0)?;
+            let names = names::item_names(&q, &sc.text);
             if b.slots.is_empty() {
-                let t = Template::from_rendered(&q.to_string());
+                let t = names::render(&q, &names);
                 return Ok(Plan {
                     kind: StmtKind::NoTable,
                     params: sc.params,
@@ -291,9 +296,9 @@ fn build_stmt(
                 });
             }
             let placement = b.placement()?;
-            let single = Template::from_rendered(&q.to_string());
+            let single = names::render(&q, &names);
             let scatter = match &placement {
-                Placement::Sharded { sub, .. } if sub.is_empty() => Some(scatter(&b, q)),
+                Placement::Sharded { sub, .. } if sub.is_empty() => Some(scatter(&b, q, &names)),
                 Placement::Sharded { .. } => Some(Err(RouteError::not_supported(
                     "a subquery, derived table or UNION on sharded tables across several shards",
                     "add shard-key conditions so that every table routes to the same single shard",
@@ -697,6 +702,11 @@ struct Builder<'a> {
     no_alias: bool,
     /// Per slot: was the table given an alias in the statement?
     aliased: Vec<bool>,
+    /// Column names used at the top level where no select alias can stand
+    /// (select list, WHERE, ON), lower case.
+    columns: HashSet<String>,
+    /// Collecting into `columns` (while walking those clauses).
+    collect_columns: bool,
 }
 
 impl<'a> Builder<'a> {
@@ -712,7 +722,42 @@ impl<'a> Builder<'a> {
             next_scope: 1,
             no_alias: false,
             aliased: Vec::new(),
+            columns: HashSet::new(),
+            collect_columns: false,
         }
+    }
+
+    /// Does `e` name the shard-key column of a top-level sharded table that
+    /// is not split, so that rows with one value of `e` live on one shard?
+    fn names_shard_key(&self, e: &Expr) -> bool {
+        let (qual, col) = match e {
+            Expr::Nested(x) => return self.names_shard_key(x),
+            Expr::Identifier(i) => (None, &i.value),
+            Expr::CompoundIdentifier(v) if v.len() >= 2 => {
+                (Some(&v[v.len() - 2].value), &v[v.len() - 1].value)
+            }
+            _ => return false,
+        };
+        let top: Vec<usize> = self
+            .names
+            .iter()
+            .filter(|(slot, n, scope)| {
+                *scope == 0
+                    && matches!(self.slots[*slot].rule, SlotRule::Sharded(_))
+                    && qual.is_none_or(|q| n.eq_ignore_ascii_case(q))
+            })
+            .map(|(slot, _, _)| *slot)
+            .collect();
+        // an unqualified name is only sure with one table
+        if qual.is_none() && top.len() != 1 {
+            return false;
+        }
+        top.iter().any(|&slot| match &self.slots[slot].rule {
+            SlotRule::Sharded(t) => {
+                t.split_by.is_none() && t.shard_by.column.eq_ignore_ascii_case(col)
+            }
+            _ => false,
+        })
     }
 
     fn new_scope(&mut self) -> usize {
@@ -866,6 +911,7 @@ impl<'a> Builder<'a> {
                 "select the rows and write them with INSERT",
             ));
         }
+        let outer = std::mem::replace(&mut self.collect_columns, scope == 0);
         for twj in &mut s.from {
             self.walk_twj(twj, scope, true)?;
         }
@@ -882,6 +928,7 @@ impl<'a> Builder<'a> {
                 _ => {}
             }
         }
+        self.collect_columns = outer;
         if let GroupByExpr::Expressions(list, _) = &mut s.group_by {
             for e in list {
                 self.walk_expr(e, scope)?;
@@ -1020,9 +1067,19 @@ impl<'a> Builder<'a> {
                 self.walk_expr(expr, scope)?;
                 self.walk_expr(pattern, scope)
             }
-            Expr::Identifier(_)
-            | Expr::CompoundIdentifier(_)
-            | Expr::Value(_)
+            Expr::Identifier(i) => {
+                if self.collect_columns {
+                    self.columns.insert(i.value.to_ascii_lowercase());
+                }
+                Ok(())
+            }
+            Expr::CompoundIdentifier(v) => {
+                if let Some(i) = v.last().filter(|_| self.collect_columns) {
+                    self.columns.insert(i.value.to_ascii_lowercase());
+                }
+                Ok(())
+            }
+            Expr::Value(_)
             | Expr::Wildcard(_)
             | Expr::QualifiedWildcard(..)
             | Expr::Interval(_)
@@ -1677,6 +1734,18 @@ struct Proj {
     text: String,
     alias: Option<String>,
     column: Option<String>,
+    /// The item's expression (None for a wildcard).
+    expr: Option<Expr>,
+}
+
+/// Where a name is resolved: MariaDB looks GROUP BY names up among the
+/// table's columns before the select aliases, ORDER BY and HAVING names
+/// among the aliases first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Clause {
+    GroupBy,
+    OrderBy,
+    Having,
 }
 
 struct ScatterBuilder {
@@ -1686,6 +1755,71 @@ struct ScatterBuilder {
     base: usize,
     hidden: Vec<Expr>,
     aggregates: Vec<Aggregate>,
+    /// Column names the statement uses where no alias can stand (select
+    /// list, WHERE, ON), lower case: certainly columns of its tables.
+    columns: HashSet<String>,
+}
+
+/// Does `e` divide anywhere (`/`, outside quotes)? A division's value keeps
+/// more digits than its declared scale, so its SUM needs full precision.
+fn has_division(e: &Expr) -> bool {
+    let t = e.to_string();
+    let b = t.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"' | b'`') => i = super::lexer::quoted_end(b, i, q, planning_mode()),
+            b'/' => return true,
+            _ => i += 1,
+        }
+    }
+    false
+}
+
+/// `CAST(SUM(x) AS DECIMAL(65,30))`: a shard's sum with every digit.
+fn exact_sum(sum: &ast::Function) -> Expr {
+    Expr::Cast {
+        kind: ast::CastKind::Cast,
+        expr: Box::new(Expr::Function(sum.clone())),
+        data_type: ast::DataType::Decimal(ast::ExactNumberInfo::PrecisionAndScale(65, 30)),
+        format: None,
+    }
+}
+
+/// Whether some leading run of `order` consists of group columns only and
+/// names every one of them: the groups' order is then total, so each
+/// shard's first n groups hold every part of the merged first n.
+fn order_covers_groups(order: &[SortKey], groups: &[usize]) -> bool {
+    let want: HashSet<usize> = groups.iter().copied().collect();
+    let mut covered = HashSet::new();
+    for k in order {
+        if covered.len() == want.len() {
+            break;
+        }
+        if !want.contains(&k.column) {
+            return false;
+        }
+        covered.insert(k.column);
+    }
+    covered.len() == want.len()
+}
+
+/// Whether the shards may be sent `LIMIT offset+count`: each row of the
+/// merged result's first offset+count must then be among the first
+/// offset+count rows of some shard, and every shard part of such a group
+/// among its shard's first rows.
+fn limit_goes_down(spec: &MergeSpec, having: bool, groups_on_one_shard: bool) -> bool {
+    if spec.group_by.is_empty() {
+        // plain rows come in the final order (DISTINCT only drops rows, so
+        // a shard's first n distinct ones are enough); aggregates without
+        // GROUP BY are one row whatever the shards return
+        return true;
+    }
+    if spec.distinct || having {
+        // the merger drops groups a shard's LIMIT would have counted
+        return false;
+    }
+    groups_on_one_shard || order_covers_groups(&spec.order_by, &spec.group_by)
 }
 
 fn norm_text(e: &Expr) -> String {
@@ -1706,8 +1840,8 @@ impl ScatterBuilder {
     }
 
     /// A select-list position an expression denotes, without adding.
-    fn find(&self, e: &Expr, positional: bool) -> Result<Option<usize>, RouteError> {
-        if positional {
+    fn find(&self, e: &Expr, clause: Clause) -> Result<Option<usize>, RouteError> {
+        if clause != Clause::Having {
             if let Expr::Value(v) = e {
                 if let SqlValue::Number(n, _) = &v.value {
                     let p: usize = n
@@ -1735,7 +1869,15 @@ impl ScatterBuilder {
                     .as_deref()
                     .is_some_and(|a| a.eq_ignore_ascii_case(&i.value))
             }) {
-                return Ok(Some(p));
+                // GROUP BY takes a column of the same name before the alias
+                // (`DATE(created_at) AS created_at ... GROUP BY created_at`)
+                let name = i.value.to_ascii_lowercase();
+                let column_first = clause == Clause::GroupBy
+                    && self.proj[p].column.as_deref() != Some(name.as_str())
+                    && self.columns.contains(&name);
+                if !column_first {
+                    return Ok(Some(p));
+                }
             }
         }
         let t = norm_text(e);
@@ -1757,12 +1899,25 @@ impl ScatterBuilder {
         Ok(None)
     }
 
-    fn find_or_add(&mut self, e: &Expr, positional: bool) -> Result<usize, RouteError> {
-        if let Some(p) = self.find(e, positional)? {
+    /// The expression at a row position (select item or hidden column).
+    fn expr_at(&self, p: usize) -> Option<&Expr> {
+        if p < self.base {
+            self.proj.get(p).and_then(|x| x.expr.as_ref())
+        } else {
+            self.hidden.get(p - self.base)
+        }
+    }
+
+    fn push_hidden(&mut self, e: Expr) -> usize {
+        self.hidden.push(e);
+        self.base + self.hidden.len() - 1
+    }
+
+    fn find_or_add(&mut self, e: &Expr, clause: Clause) -> Result<usize, RouteError> {
+        if let Some(p) = self.find(e, clause)? {
             return Ok(p);
         }
-        let col = self.base + self.hidden.len();
-        self.hidden.push(e.clone());
+        let col = self.push_hidden(e.clone());
         if top_aggregate(e).is_some() {
             self.aggregate_at(col, e)?;
         } else if let Some(n) = contains_aggregate(e) {
@@ -1778,14 +1933,20 @@ impl ScatterBuilder {
         let Some((name, distinct)) = top_aggregate(e) else {
             return Ok(());
         };
-        if let Expr::Function(f) = e {
-            if f.over.is_some() {
-                return Err(RouteError::not_supported(
-                    "window functions across shards",
-                    "add a shard-key condition so the query reaches one shard",
-                ));
-            }
+        let Expr::Function(f) = e else {
+            return Ok(());
+        };
+        if f.over.is_some() {
+            return Err(RouteError::not_supported(
+                "window functions across shards",
+                "add a shard-key condition so the query reaches one shard",
+            ));
         }
+        let renamed = |to: &str| {
+            let mut g = f.clone();
+            g.name = ObjectName(vec![ObjectNamePart::Identifier(ident(to))]);
+            g
+        };
         let func = match name.as_str() {
             _ if distinct && name != "MIN" && name != "MAX" => {
                 return Err(RouteError::not_supported(
@@ -1794,24 +1955,31 @@ impl ScatterBuilder {
                 ))
             }
             "COUNT" => AggFunc::Count,
+            "SUM" if has_division(e) => AggFunc::ExactSum {
+                exact: self.push_hidden(exact_sum(f)),
+            },
             "SUM" => AggFunc::Sum,
             "MIN" => AggFunc::Min,
             "MAX" => AggFunc::Max,
             "AVG" => {
-                let Expr::Function(f) = e else { return Ok(()) };
-                let mut sum = f.clone();
-                sum.name = ObjectName(vec![ObjectNamePart::Identifier(ident("SUM"))]);
-                let mut count = f.clone();
-                count.name = ObjectName(vec![ObjectNamePart::Identifier(ident("COUNT"))]);
-                let s = self.base + self.hidden.len();
-                self.hidden.push(Expr::Function(sum));
-                let c = self.base + self.hidden.len();
-                self.hidden.push(Expr::Function(count));
-                AggFunc::Avg {
-                    sum: s,
-                    count: c,
-                    decimals: 4,
-                }
+                // SUM and COUNT are aggregates of their own, so that HAVING
+                // SUM(x) / COUNT(x) next to AVG(x) bind to merged values
+                let sum_fn = renamed("SUM");
+                let sum = self.push_hidden(Expr::Function(sum_fn.clone()));
+                let count = self.push_hidden(Expr::Function(renamed("COUNT")));
+                let exact = has_division(e).then(|| self.push_hidden(exact_sum(&sum_fn)));
+                self.aggregates.push(Aggregate {
+                    column: sum,
+                    func: match exact {
+                        Some(exact) => AggFunc::ExactSum { exact },
+                        None => AggFunc::Sum,
+                    },
+                });
+                self.aggregates.push(Aggregate {
+                    column: count,
+                    func: AggFunc::Count,
+                });
+                AggFunc::Avg { sum, count, exact }
             }
             other => {
                 return Err(RouteError::not_supported(
@@ -1925,11 +2093,11 @@ impl ScatterBuilder {
                 "compare the aggregate itself, or add a shard-key condition",
             ));
         }
-        self.find_or_add(e, false)
+        self.find_or_add(e, Clause::Having)
     }
 }
 
-fn scatter(b: &Builder, q: Query) -> Result<Scatter, RouteError> {
+fn scatter(b: &Builder, q: Query, names: &names::ItemNames) -> Result<Scatter, RouteError> {
     let mut q = q;
     if q.with.is_some() {
         return Err(RouteError::not_supported(
@@ -1949,13 +2117,13 @@ fn scatter(b: &Builder, q: Query) -> Result<Scatter, RouteError> {
             "add a shard-key condition so the query reaches one shard",
         ));
     };
-    let _ = b;
     let mut sb = ScatterBuilder {
         proj: Vec::new(),
         wildcard: None,
         base: sel.projection.len(),
         hidden: Vec::new(),
         aggregates: Vec::new(),
+        columns: b.columns.clone(),
     };
     let mut proj_aggs = Vec::new();
     for (i, item) in sel.projection.iter().enumerate() {
@@ -1975,6 +2143,7 @@ fn scatter(b: &Builder, q: Query) -> Result<Scatter, RouteError> {
                     text: norm_text(e),
                     alias,
                     column: bare_column(e),
+                    expr: Some(e.clone()),
                 });
                 if top_aggregate(e).is_some() {
                     if sb.wildcard.is_some() {
@@ -1997,6 +2166,7 @@ fn scatter(b: &Builder, q: Query) -> Result<Scatter, RouteError> {
                     text: String::new(),
                     alias: None,
                     column: None,
+                    expr: None,
                 });
             }
         }
@@ -2034,9 +2204,14 @@ fn scatter(b: &Builder, q: Query) -> Result<Scatter, RouteError> {
         }
     };
     for g in &group_exprs {
-        let c = sb.find_or_add(g, true)?;
+        let c = sb.find_or_add(g, Clause::GroupBy)?;
         spec.group_by.push(c);
     }
+    // rows of one group on one shard: the group names the shard key
+    let groups_on_one_shard = spec
+        .group_by
+        .iter()
+        .any(|&c| sb.expr_at(c).is_some_and(|e| b.names_shard_key(e)));
     // HAVING: evaluated by the merger, removed from the shard query
     let having = match sel.having.take() {
         Some(h) => Some(sb.having(&h)?),
@@ -2055,7 +2230,7 @@ fn scatter(b: &Builder, q: Query) -> Result<Scatter, RouteError> {
                             "add a shard-key condition so the query reaches one shard",
                         ));
                     }
-                    let c = sb.find_or_add(&o.expr, true)?;
+                    let c = sb.find_or_add(&o.expr, Clause::OrderBy)?;
                     order_keys.push(SortKey {
                         column: c,
                         descending: matches!(o.options.sort, Some(ast::OrderBySort::Desc)),
@@ -2071,13 +2246,20 @@ fn scatter(b: &Builder, q: Query) -> Result<Scatter, RouteError> {
         }
     }
     if !group_exprs.is_empty() && !has_order {
-        // shards return groups in key order, so groups merge as they stream
+        // shards return groups in key order, so groups merge as they
+        // stream; by position, as a name could mean a select alias there
+        // (ORDER BY looks aliases up first, GROUP BY columns)
+        let key = |(e, &c): (&Expr, &usize)| match sb.wildcard {
+            None => Expr::Value(SqlValue::Number((c + 1).to_string(), false).into()),
+            Some(_) => e.clone(),
+        };
         q.order_by = Some(OrderBy {
             kind: OrderByKind::Expressions(
                 group_exprs
                     .iter()
-                    .map(|e| OrderByExpr {
-                        expr: e.clone(),
+                    .zip(&spec.group_by)
+                    .map(|g| OrderByExpr {
+                        expr: key(g),
                         options: OrderByOptions {
                             sort: None,
                             nulls_first: None,
@@ -2099,12 +2281,6 @@ fn scatter(b: &Builder, q: Query) -> Result<Scatter, RouteError> {
             .collect();
     }
     spec.order_by = order_keys;
-    if spec.distinct && !sb.hidden.is_empty() {
-        return Err(RouteError::not_supported(
-            "SELECT DISTINCT with ORDER BY / aggregates on columns it does not select, across shards",
-            "select the sort columns too, or add a shard-key condition",
-        ));
-    }
     // LIMIT
     let mut limit = None;
     if let Some(lc) = q.limit_clause.take() {
@@ -2139,17 +2315,7 @@ fn scatter(b: &Builder, q: Query) -> Result<Scatter, RouteError> {
                 Some(o) => Some(operand(&o).ok_or_else(bad)?),
                 None => None,
             };
-            // with groups or HAVING, shard-level limits could cut rows the
-            // merged result needs unless the order is by group keys only
-            let order_by_groups = spec
-                .order_by
-                .iter()
-                .all(|k| spec.group_by.contains(&k.column));
-            let shard_limit = having.is_none()
-                && (group_exprs.is_empty() && sb.aggregates.is_empty()
-                    || !group_exprs.is_empty() && order_by_groups)
-                || group_exprs.is_empty() && !sb.aggregates.is_empty();
-            if shard_limit {
+            if limit_goes_down(&spec, having.is_some(), groups_on_one_shard) {
                 q.limit_clause = Some(LimitClause::LimitOffset {
                     limit: Some(Expr::Identifier(ident(LIMIT_MARK))),
                     offset: None,
@@ -2170,7 +2336,7 @@ fn scatter(b: &Builder, q: Query) -> Result<Scatter, RouteError> {
     spec.visible = sb.base;
     spec.aggregates = sb.aggregates;
     Ok(Scatter {
-        template: Template::from_rendered(&q.to_string()),
+        template: names::render(&q, names),
         merge: spec,
         hidden,
         wildcard: sb.wildcard.is_some(),

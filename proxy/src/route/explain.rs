@@ -68,9 +68,17 @@ pub fn describe_merge(m: &MergeSpec, hidden: usize, wildcard: bool) -> String {
             .aggregates
             .iter()
             .map(|a| match &a.func {
-                AggFunc::Avg { sum, count, .. } => {
-                    format!("avg(#{})=#{}/#{}", a.column, sum, count)
-                }
+                AggFunc::Avg {
+                    sum,
+                    count,
+                    exact: None,
+                } => format!("avg(#{})=#{}/#{}", a.column, sum, count),
+                AggFunc::Avg {
+                    exact: Some(e),
+                    count,
+                    ..
+                } => format!("avg(#{})=#{}/#{}", a.column, e, count),
+                AggFunc::ExactSum { exact } => format!("sum(#{})=#{}", a.column, exact),
                 f => format!("{}(#{})", format!("{f:?}").to_lowercase(), a.column),
             })
             .collect();

@@ -128,7 +128,7 @@ pub struct Scanned {
     pub sql_mode: SqlMode,
 }
 
-fn is_word_byte(b: u8) -> bool {
+pub(crate) fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
 }
 
@@ -572,6 +572,17 @@ pub enum Piece {
     Rows,
     /// The sequence id of the current INSERT row.
     SeqId,
+    /// A select item's alias carrying the client's text of the item (see
+    /// `names`): a quoted identifier of these parts.
+    Name(Vec<NamePart>),
+}
+
+/// Part of a [`Piece::Name`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamePart {
+    Text(String),
+    /// Client parameter / literal number n (0-based): its text as written.
+    Param(usize),
 }
 
 /// A physical statement with holes, filled at bind time.
@@ -582,11 +593,19 @@ pub const TABLE_MARK: &str = "__hk_t";
 pub const LIMIT_MARK: &str = "__hk_limit";
 pub const ROWS_MARK: &str = "__hk_rows";
 pub const SEQ_MARK: &str = "__hk_seq";
+/// `__hk_name<n>`: the alias of select item n, see [`Piece::Name`].
+pub const NAME_MARK: &str = "__hk_name";
 
 impl Template {
     /// Split a statement rendered with markers into pieces (quotes read
     /// under the sql_mode of the statement being planned).
     pub fn from_rendered(sql: &str) -> Template {
+        Template::from_rendered_with_names(sql, &[])
+    }
+
+    /// [`Template::from_rendered`], with `NAME_MARK<n>` replaced by the
+    /// name parts `names[n]`.
+    pub fn from_rendered_with_names(sql: &str, names: &[Option<Vec<NamePart>>]) -> Template {
         let mode = planning_mode();
         let s = sql.as_bytes();
         let mut pieces: Vec<Piece> = Vec::new();
@@ -657,6 +676,13 @@ impl Template {
                 } else if w == SEQ_MARK {
                     flush(&mut text, &mut pieces);
                     pieces.push(Piece::SeqId);
+                } else if let Some(parts) = w
+                    .strip_prefix(NAME_MARK)
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .and_then(|n| names.get(n).cloned().flatten())
+                {
+                    flush(&mut text, &mut pieces);
+                    pieces.push(Piece::Name(parts));
                 } else {
                     text.push_str(w);
                 }

@@ -53,7 +53,8 @@
 //!
 //! Modules: `lexer` (tokenizer, normaliser, hints, templates), `keys`
 //! (shard-key conditions and their evaluation), `build` (classification,
-//! rewrite and merge planning), `bind` (routing at bind time), `cache`,
+//! rewrite and merge planning), `names` (the client's text as the name of
+//! unaliased select items), `bind` (routing at bind time), `cache`,
 //! `explain`, `error`.
 
 mod bind;
@@ -66,6 +67,7 @@ mod keys;
 mod lexer;
 #[cfg(test)]
 mod literal_tests;
+mod names;
 mod plan;
 mod show;
 #[cfg(test)]

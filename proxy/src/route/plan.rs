@@ -139,9 +139,16 @@ impl MergePlan {
             .for_each(|k| k.column = shift(k.column));
         for a in &mut s.aggregates {
             a.column = shift(a.column);
-            if let crate::merge::AggFunc::Avg { sum, count, .. } = &mut a.func {
-                *sum = shift(*sum);
-                *count = shift(*count);
+            match &mut a.func {
+                crate::merge::AggFunc::Avg { sum, count, exact } => {
+                    *sum = shift(*sum);
+                    *count = shift(*count);
+                    if let Some(e) = exact {
+                        *e = shift(*e);
+                    }
+                }
+                crate::merge::AggFunc::ExactSum { exact } => *exact = shift(*exact),
+                _ => {}
             }
         }
         if let Some(h) = &mut s.having {

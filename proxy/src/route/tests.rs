@@ -671,20 +671,30 @@ fn merge_aggregates_avg_group_having_distinct() {
     assert_eq!(s.visible, 1);
     assert_eq!(
         s.aggregates,
-        vec![Aggregate {
-            column: 0,
-            func: AggFunc::Avg {
-                sum: 1,
-                count: 2,
-                decimals: 4
+        vec![
+            Aggregate {
+                column: 1,
+                func: AggFunc::Sum
+            },
+            Aggregate {
+                column: 2,
+                func: AggFunc::Count
+            },
+            Aggregate {
+                column: 0,
+                func: AggFunc::Avg {
+                    sum: 1,
+                    count: 2,
+                    exact: None
+                }
             }
-        }]
+        ]
     );
     // GROUP BY without ORDER BY: shards sort by the group keys
     let p = plan(sb("SELECT k, COUNT(*) AS n FROM sbtest1 GROUP BY k"));
     assert_eq!(
         p.targets[0].sql,
-        "SELECT k, COUNT(*) AS n FROM `sbtest1` GROUP BY k ORDER BY k"
+        "SELECT k, COUNT(*) AS n FROM `sbtest1` GROUP BY k ORDER BY 1"
     );
     let s = spec(&p);
     assert_eq!(s.group_by, vec![0]);
@@ -1530,4 +1540,195 @@ fn truncated_and_spliced_statements_never_panic() {
             }
         }
     }
+}
+
+/// Whether the shard statements carry a LIMIT.
+fn limit_pushed(sql: &str) -> bool {
+    plan(sb(sql)).targets[0].sql.contains(" LIMIT ")
+}
+
+#[test]
+fn limit_goes_to_the_shards_only_when_their_first_rows_suffice() {
+    // issue 13: the ORDER BY covers part of the GROUP BY: a shard's first
+    // groups by `a` may be a part of a group another shard cut off
+    assert!(!limit_pushed(
+        "SELECT k%3 a, k%5 b, COUNT(*) n FROM sbtest1 GROUP BY b, a ORDER BY a LIMIT 3"
+    ));
+    // ... the whole GROUP BY, in any order and direction: the groups' order is total
+    assert!(limit_pushed(
+        "SELECT k%3 a, k%5 b, COUNT(*) n FROM sbtest1 GROUP BY b, a ORDER BY a, b DESC LIMIT 3"
+    ));
+    assert!(limit_pushed(
+        "SELECT k%3 a, k%5 b, COUNT(*) n FROM sbtest1 GROUP BY b, a ORDER BY b, a, n LIMIT 3"
+    ));
+    // an aggregate before the group keys
+    assert!(!limit_pushed(
+        "SELECT k, COUNT(*) n FROM sbtest1 GROUP BY k ORDER BY n DESC, k LIMIT 3"
+    ));
+    // each group on one shard (the shard key is grouped): any order
+    assert!(limit_pushed(
+        "SELECT id, COUNT(*) n FROM sbtest1 GROUP BY id ORDER BY n DESC LIMIT 3"
+    ));
+    assert!(limit_pushed(
+        "SELECT k, id, SUM(k) FROM sbtest1 GROUP BY k, sbtest1.id ORDER BY 3 LIMIT 3"
+    ));
+    // no ORDER BY: the shards sort by the group keys
+    assert!(limit_pushed(
+        "SELECT k, COUNT(*) FROM sbtest1 GROUP BY k LIMIT 3, 2"
+    ));
+    // HAVING and DISTINCT drop groups the shards would have counted
+    assert!(!limit_pushed(
+        "SELECT k, COUNT(*) FROM sbtest1 GROUP BY k HAVING COUNT(*) > 1 ORDER BY k LIMIT 3"
+    ));
+    assert!(!limit_pushed(
+        "SELECT DISTINCT COUNT(*) FROM sbtest1 GROUP BY k ORDER BY 1 LIMIT 3"
+    ));
+    // plain rows, DISTINCT rows, one aggregate row: always
+    assert!(limit_pushed("SELECT c FROM sbtest1 ORDER BY k LIMIT 3"));
+    assert!(limit_pushed(
+        "SELECT DISTINCT c FROM sbtest1 ORDER BY c LIMIT 3"
+    ));
+    assert!(limit_pushed("SELECT COUNT(*) FROM sbtest1 LIMIT 1"));
+}
+
+#[test]
+fn avg_parts_are_merged_aggregates_for_having() {
+    // issue 13: HAVING SUM(k) next to AVG(k) binds to AVG's hidden SUM(k),
+    // which must be merged (summed), not one shard's value
+    let p = plan(sb(
+        "SELECT g, AVG(k) FROM sbtest1 GROUP BY g HAVING SUM(k) > 20000 AND COUNT(k) > 2",
+    ));
+    assert_eq!(
+        p.targets[0].sql,
+        "SELECT g, AVG(k), SUM(k), COUNT(k) FROM `sbtest1` GROUP BY g ORDER BY 1"
+    );
+    let s = spec(&p);
+    assert!(s.aggregates.contains(&Aggregate {
+        column: 2,
+        func: AggFunc::Sum
+    }));
+    assert!(s.aggregates.contains(&Aggregate {
+        column: 3,
+        func: AggFunc::Count
+    }));
+    let Some(Expr::Binary { left, .. }) = &s.having else {
+        panic!("{:?}", s.having)
+    };
+    let Expr::Binary { left: sum, .. } = left.as_ref() else {
+        panic!("{left:?}")
+    };
+    assert_eq!(**sum, Expr::Column(2));
+}
+
+#[test]
+fn divided_sums_carry_full_precision() {
+    let p = plan(sb("SELECT SUM(k/7), AVG(k/7), SUM(k), AVG(c) FROM sbtest1"));
+    assert_eq!(
+        p.targets[0].sql,
+        "SELECT SUM(k / 7) AS `SUM(k/7)`, AVG(k / 7) AS `AVG(k/7)`, SUM(k), AVG(c), \
+         CAST(SUM(k / 7) AS DECIMAL(65,30)), SUM(k / 7), COUNT(k / 7), \
+         CAST(SUM(k / 7) AS DECIMAL(65,30)), SUM(c), COUNT(c) FROM `sbtest1`"
+    );
+    let s = spec(&p);
+    assert_eq!(s.visible, 4);
+    assert!(s.aggregates.contains(&Aggregate {
+        column: 0,
+        func: AggFunc::ExactSum { exact: 4 }
+    }));
+    assert!(s.aggregates.contains(&Aggregate {
+        column: 1,
+        func: AggFunc::Avg {
+            sum: 5,
+            count: 6,
+            exact: Some(7)
+        }
+    }));
+    assert!(s.aggregates.contains(&Aggregate {
+        column: 2,
+        func: AggFunc::Sum
+    }));
+    assert!(s.aggregates.contains(&Aggregate {
+        column: 3,
+        func: AggFunc::Avg {
+            sum: 8,
+            count: 9,
+            exact: None
+        }
+    }));
+}
+
+#[test]
+fn group_by_takes_a_column_before_an_alias() {
+    // issue 13: `created_at` is a column (DATE(created_at) uses it), so
+    // GROUP BY groups by it, as MariaDB does, not by the alias
+    let p = plan(sb(
+        "SELECT DATE(pad) AS pad, COUNT(*) FROM sbtest1 GROUP BY pad",
+    ));
+    assert_eq!(
+        p.targets[0].sql,
+        "SELECT DATE(pad) AS pad, COUNT(*), pad FROM `sbtest1` GROUP BY pad ORDER BY 3"
+    );
+    assert_eq!(spec(&p).group_by, vec![2]);
+    // a name no column of the statement has is the alias
+    let p = plan(sb("SELECT k%3 AS m, COUNT(*) FROM sbtest1 GROUP BY m"));
+    assert_eq!(spec(&p).group_by, vec![0]);
+    // ORDER BY looks aliases up first
+    let p = plan(sb(
+        "SELECT DATE(pad) AS pad, COUNT(*) FROM sbtest1 GROUP BY pad ORDER BY pad LIMIT 3",
+    ));
+    let s = spec(&p);
+    assert_eq!((s.group_by.clone(), s.order_by[0].column), (vec![2], 0));
+    // GROUP BY x COLLATE ...: its own (hidden) key with that collation
+    let p = plan(sb(
+        "SELECT c, COUNT(*) FROM sbtest1 GROUP BY c COLLATE utf8mb4_bin",
+    ));
+    assert_eq!(
+        p.targets[0].sql,
+        "SELECT c, COUNT(*), c COLLATE utf8mb4_bin FROM `sbtest1` GROUP BY c COLLATE utf8mb4_bin ORDER BY 3"
+    );
+}
+
+#[test]
+fn unaliased_items_keep_the_clients_text() {
+    // issue 13: MariaDB names the column by the client's text
+    let p = plan(sb("SELECT AVG(k/7), k+1, c FROM sbtest1 WHERE id = 5"));
+    assert_eq!(
+        p.targets[0].sql,
+        "SELECT AVG(k / 7) AS `AVG(k/7)`, k + 1 AS `k+1`, c FROM `sbtest1` WHERE id = 5"
+    );
+    // the same plan (cached) with other literals names them by those
+    let p = plan(sb("SELECT AVG(k/70), k+12, c FROM sbtest1 WHERE id = 6"));
+    assert_eq!(
+        p.targets[0].sql,
+        "SELECT AVG(k / 70) AS `AVG(k/70)`, k + 12 AS `k+12`, c FROM `sbtest1` WHERE id = 6"
+    );
+    // text the rendering keeps needs no alias; backticks are doubled
+    let p = plan(sb(
+        "SELECT k + 1, CONCAT(c, 'a`b'), `k`*2 FROM sbtest1 WHERE id = 5",
+    ));
+    assert_eq!(
+        p.targets[0].sql,
+        "SELECT k + 1, CONCAT(c, 'a`b'), `k` * 2 AS ```k``*2` FROM `sbtest1` WHERE id = 5"
+    );
+    // a prepared statement's parameter is `?` in the name
+    let ps = router()
+        .prepare("sbtest", "SELECT k+? FROM sbtest1 WHERE id = ?")
+        .unwrap();
+    let Routed::Shards(p) = ps.bind(&[Value::Int(3), Value::Int(5)], &Segs).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        p.targets[0].sql,
+        "SELECT k + 3 AS `k+?` FROM `sbtest1` WHERE id = 5"
+    );
+    assert_eq!(
+        p.targets[0].prepared.as_ref().unwrap().sql,
+        "SELECT k + ? AS `k+?` FROM `sbtest1` WHERE id = ?"
+    );
+    // merged: the shards name the visible columns
+    let p = plan(sb("SELECT k%3, COUNT(*) FROM sbtest1 GROUP BY 1"));
+    assert_eq!(
+        p.targets[0].sql,
+        "SELECT k % 3 AS `k%3`, COUNT(*) FROM `sbtest1` GROUP BY 1 ORDER BY 1"
+    );
 }
