@@ -1,6 +1,7 @@
-//! `haoka-loadtest sysbench ...`: sysbench straight at MariaDB and through
-//! haoka-proxy in one run; prints QPS, the ratio, and CPU per query of the
-//! proxy and of MariaDB.
+//! `haoka-loadtest sysbench ...`: sysbench straight at MariaDB, through a
+//! protocol-blind TCP relay (the floor of any extra hop) and through
+//! haoka-proxy in one run; prints QPS, the ratios to the relay and to
+//! MariaDB, and CPU per query of the relay, the proxy and MariaDB.
 //! `haoka-loadtest numbers ...`: loads 2M numbers, then number selection
 //! through the API vs the same SQL straight on the shard, and holds through
 //! the API vs the bare conditional UPDATE on the shard.
@@ -14,8 +15,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use haoka_loadtest::procstat;
 use haoka_loadtest::sysbench::{parse_summary, sysbench, Target};
+use haoka_loadtest::{procstat, relay};
 use mysql_async::prelude::Queryable;
 
 #[derive(Parser)]
@@ -468,6 +469,9 @@ struct SysbenchArgs {
     /// Re-create the tables even when they look prepared.
     #[arg(long)]
     reprepare: bool,
+    /// Worker threads of the TCP relay (the proxy's default is 2 too).
+    #[arg(long, default_value_t = 2)]
+    relay_threads: usize,
 }
 
 fn target(addr: &str, user: &str, password: &str, db: &str) -> anyhow::Result<Target> {
@@ -546,17 +550,32 @@ async fn run_sysbench(a: SysbenchArgs) -> anyhow::Result<()> {
     };
     let mariadb_pid = procstat::find_pid("mariadbd");
 
+    let backend: std::net::SocketAddr = tokio::net::lookup_host(&a.direct)
+        .await?
+        .next()
+        .with_context(|| format!("{} does not resolve", a.direct))?;
+    let relay = relay::start(backend, a.relay_threads)?;
+    let relayed = Target {
+        host: relay.addr.ip().to_string(),
+        port: relay.addr.port(),
+        ..direct.clone()
+    };
+    let me = std::process::id();
+
     println!(
-        "{:<20} {:<8} {:>7} {:>12} {:>12} {:>7} {:>14} {:>14} {:>14}",
+        "{:<18} {:<8} {:>7} {:>10} {:>10} {:>10} {:>11} {:>12} {:>12} {:>12} {:>11} {:>11}",
         "workload",
         "ps-mode",
         "threads",
         "direct_qps",
+        "relay_qps",
         "proxy_qps",
-        "ratio",
-        "proxy_cpu_us/q",
-        "db_cpu_us/q_d",
-        "db_cpu_us/q_p"
+        "proxy/relay",
+        "proxy/direct",
+        "relay_us/q",
+        "proxy_us/q",
+        "db_us/q_d",
+        "db_us/q_p"
     );
     for workload in a.workloads.split(',') {
         for mode in a.ps_modes.split(',') {
@@ -567,6 +586,10 @@ async fn run_sysbench(a: SysbenchArgs) -> anyhow::Result<()> {
             let db0 = mariadb_pid.map(procstat::cpu_seconds).transpose()?;
             let d = parse_summary(&sysbench(workload, &direct, &args, "run")?)?;
             let db1 = mariadb_pid.map(procstat::cpu_seconds).transpose()?;
+            let r0 = procstat::cpu_seconds(me)?;
+            let r = parse_summary(&sysbench(workload, &relayed, &args, "run")?)?;
+            let r1 = procstat::cpu_seconds(me)?;
+            let db_r = mariadb_pid.map(procstat::cpu_seconds).transpose()?;
             let p0 = procstat::cpu_seconds(proxy_pid)?;
             let p = parse_summary(&sysbench(workload, &proxy, &args, "run")?)?;
             let p1 = procstat::cpu_seconds(proxy_pid)?;
@@ -576,24 +599,30 @@ async fn run_sysbench(a: SysbenchArgs) -> anyhow::Result<()> {
                 (Some(a0), Some(a1)) => format!("{:.1}", per_q(a1 - a0, d.queries)),
                 _ => "-".into(),
             };
-            let db_proxied = match (db1, db2) {
+            let db_proxied = match (db_r, db2) {
                 (Some(a1), Some(a2)) => format!("{:.1}", per_q(a2 - a1, p.queries)),
                 _ => "-".into(),
             };
             println!(
-                "{:<20} {:<8} {:>7} {:>12.0} {:>12.0} {:>7.3} {:>14.1} {:>14} {:>14}",
+                "{:<18} {:<8} {:>7} {:>10.0} {:>10.0} {:>10.0} {:>11.3} {:>12.3} {:>12.1} {:>12.1} {:>11} {:>11}",
                 workload,
                 mode,
                 a.threads,
                 d.qps,
+                r.qps,
                 p.qps,
+                p.qps / r.qps,
                 p.qps / d.qps,
+                per_q(r1 - r0, r.queries),
                 per_q(p1 - p0, p.queries),
                 db_direct,
                 db_proxied
             );
-            if d.errors + p.errors > 0 {
-                println!("#   ignored errors: direct {} proxy {}", d.errors, p.errors);
+            if d.errors + r.errors + p.errors > 0 {
+                println!(
+                    "#   ignored errors: direct {} relay {} proxy {}",
+                    d.errors, r.errors, p.errors
+                );
             }
         }
     }
