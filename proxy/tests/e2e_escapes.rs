@@ -6,7 +6,9 @@
 //! `_utf8mb4'..'`, `N'..'`, `X'..'`, `0x..`), through statements the proxy
 //! must re-render (a type length such as `DECIMAL(10,2)`, every prepared
 //! statement, multi-shard writes), over the text and the binary protocol,
-//! and under the sql_modes NO_BACKSLASH_ESCAPES and ANSI_QUOTES.
+//! and under the sql_modes NO_BACKSLASH_ESCAPES and ANSI_QUOTES. Texts of
+//! several statements put `;` inside those literals, comments and quoted
+//! names: each must be cut where MariaDB cuts it.
 
 mod e2e_common;
 
@@ -44,6 +46,7 @@ fn tokens(mode: Mode, quote: char) -> Vec<(String, String)> {
         t("_", "_"),
         t("?", "?"),
         t("`", "`"),
+        t(";", ";"),
         t("\n", "\n"),
         t("\t", "\t"),
         t("\u{1a}", "\u{1a}"),
@@ -135,6 +138,60 @@ async fn both(proxy: &mut Conn, single: &mut Conn, sql: &str, params: Option<Vec
         a.is_ok() && b.is_ok(),
         "{sql} {params:?}\n proxy: {a:?}\n MariaDB: {b:?}"
     );
+}
+
+/// Every result set of a (multi-statement) text: column names and rows.
+type ResultSets = Vec<(Vec<String>, Vec<Vec<Value>>)>;
+
+async fn result_sets(c: &mut Conn, sql: &str) -> Result<ResultSets, String> {
+    let mut r = c.query_iter(sql).await.map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    while !r.is_empty() {
+        let names = r
+            .columns_ref()
+            .iter()
+            .map(|c| c.name_str().into_owned())
+            .collect();
+        let rows: Vec<mysql_async::Row> = r.collect().await.map_err(|e| e.to_string())?;
+        out.push((
+            names,
+            rows.into_iter().map(mysql_async::Row::unwrap).collect(),
+        ));
+    }
+    Ok(out)
+}
+
+/// A text of two to four statements with `;` in the literal `lit`, in
+/// comments (`#`, `-- `, `/* */`) and in a quoted alias around and between
+/// them; `5--1` is no comment (MariaDB needs a space after `--`).
+fn multi_statement(rng: &mut Rng, mode: Mode, lit: &str, id_c: &str, id: i64) -> String {
+    let alias = if mode == Mode::AnsiQuotes {
+        "\"x;y\"\"z\""
+    } else {
+        "`x;y``z`"
+    };
+    let noise = ["", " ", "# a;'b\n", "-- c;\"d\n", "/* e;'f\" */", "\n\t"];
+    let statements = [
+        format!("SELECT {lit} AS {alias}"),
+        format!("SELECT 5--1, {id_c} FROM sbtest20 WHERE {id_c} = {id}"),
+        format!("SELECT CONCAT({lit}, ';') AS c"),
+        format!("SELECT LENGTH({lit}) /* ; */ + 1 AS n"),
+    ];
+    let mut text = String::new();
+    for i in 0..rng.range(2, 4) as usize {
+        if i > 0 {
+            text.push(';');
+        }
+        let (before, statement, after) =
+            (*rng.pick(&noise), rng.pick(&statements), *rng.pick(&noise));
+        text.push_str(before);
+        text.push_str(statement);
+        text.push_str(after);
+    }
+    if rng.range(0, 1) == 1 {
+        text.push(';');
+    }
+    text
 }
 
 type Rows = Vec<(i64, i64, Vec<u8>)>;
@@ -258,6 +315,13 @@ async fn run_cases(
         let b: Option<(Vec<u8>, i64)> = single.exec_first(&sql, p).await.expect(&sql);
         assert_eq!(a, b, "{sql}");
         statements += 2;
+        // the same literal in a text of several statements
+        let sql = multi_statement(rng, mode, &lit, &id_c, id);
+        let a = result_sets(proxy, &sql).await;
+        let b = result_sets(single, &sql).await;
+        assert!(b.is_ok(), "{sql:?} on MariaDB: {b:?}");
+        assert_eq!(a, b, "{sql:?}");
+        statements += 1;
     }
     statements
 }

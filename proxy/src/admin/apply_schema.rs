@@ -85,50 +85,13 @@ fn name_span(sql: &str) -> Option<(usize, usize)> {
     (len > 0).then_some((start, start + len))
 }
 
-/// Splits SQL text into statements on `;` outside quotes and comments.
+/// Splits a DDL file into statements, by the one SQL scanner the proxy
+/// reads client statements with (comments, quotes and escapes alike).
 pub fn split_statements(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut chars = text.chars().peekable();
-    let mut quote: Option<char> = None;
-    while let Some(c) = chars.next() {
-        if let Some(q) = quote {
-            cur.push(c);
-            if c == '\\' {
-                if let Some(n) = chars.next() {
-                    cur.push(n);
-                }
-            } else if c == q {
-                quote = None;
-            }
-            continue;
-        }
-        match c {
-            '\'' | '"' | '`' => {
-                quote = Some(c);
-                cur.push(c);
-            }
-            '-' if chars.peek() == Some(&'-') => {
-                for n in chars.by_ref() {
-                    if n == '\n' {
-                        cur.push('\n');
-                        break;
-                    }
-                }
-            }
-            ';' => {
-                if !cur.trim().is_empty() {
-                    out.push(cur.trim().to_string());
-                }
-                cur.clear();
-            }
-            _ => cur.push(c),
-        }
-    }
-    if !cur.trim().is_empty() {
-        out.push(cur.trim().to_string());
-    }
-    out
+    crate::route::split_statements(text, crate::route::SqlMode::default())
+        .into_iter()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Reads every `*.sql` file of a directory in name order.

@@ -14,7 +14,6 @@ use super::metrics::{stmt_index, RouteKind};
 use super::registry::SessionEntry;
 use super::session_values::{self, InlineError, SessionValues, UserVars};
 use super::Shared;
-use crate::admin::apply_schema::split_statements;
 use crate::backend::{BackendError, PooledConn};
 use crate::protocol::consts::{
     CLIENT_FOUND_ROWS, SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS,
@@ -1110,13 +1109,17 @@ impl Session {
     }
 }
 
-/// Splits a multi-statement COM_QUERY (only when it really holds several).
-fn statements(sql: &str) -> Vec<String> {
-    let trimmed = sql.trim().trim_end_matches(';');
-    if !trimmed.contains(';') {
-        return vec![sql.to_string()];
+/// The statements of a multi-statement COM_QUERY under the session's
+/// sql_mode; a text that holds one statement is run as sent.
+fn statements(sql: &str, mode: SqlMode) -> Vec<&str> {
+    if !sql.contains(';') {
+        return vec![sql];
     }
-    split_statements(sql)
+    let parts = crate::route::split_statements(sql, mode);
+    if parts.len() <= 1 {
+        return vec![sql];
+    }
+    parts
 }
 
 impl Handler for Session {
@@ -1339,7 +1342,7 @@ impl Handler for Session {
 impl Session {
     /// The statements of one COM_QUERY.
     async fn run_query(&mut self, sql: &str, w: &mut ResponseWriter<'_>) -> HandlerResult {
-        let parts = statements(sql);
+        let parts = statements(sql, self.sql_mode);
         let n = parts.len();
         for (i, part) in parts.iter().enumerate() {
             w.set_more_results(i + 1 < n);

@@ -319,6 +319,65 @@ enum Prev {
     Punct,
 }
 
+/// Where a comment starting at `i` ends (exclusive), when one starts there:
+/// `#` and `-- ` (two dashes and a space or control character, as MariaDB
+/// reads them) run to the end of the line, `/* */` (hints and executable
+/// comments too) to its `*/`. The one rule of what a comment is, for
+/// [`scan_in`] and [`split_statements`].
+pub(crate) fn comment_end(s: &[u8], i: usize) -> Option<usize> {
+    let b = *s.get(i)?;
+    let line = b == b'#'
+        || (b == b'-'
+            && s.get(i + 1) == Some(&b'-')
+            && s.get(i + 2)
+                .is_none_or(|c| c.is_ascii_whitespace() || *c < 32));
+    if line {
+        let rest = &s[i..];
+        return Some(i + rest.iter().position(|&c| c == b'\n').unwrap_or(rest.len()));
+    }
+    if b == b'/' && s.get(i + 1) == Some(&b'*') {
+        let body = &s[i + 2..];
+        let close = body.windows(2).position(|w| w == b"*/");
+        return Some(close.map(|p| i + 2 + p + 2).unwrap_or(s.len()));
+    }
+    None
+}
+
+/// The statements of a multi-statement text, cut at each `;` outside
+/// quotes and comments by the rules [`scan_in`] reads them with (under
+/// `mode`: NO_BACKSLASH_ESCAPES, ANSI_QUOTES). Each piece starts at its
+/// first token (leading comments and whitespace dropped) and ends before
+/// its `;`; empty pieces are dropped.
+pub fn split_statements(text: &str, mode: SqlMode) -> Vec<&str> {
+    let s = text.as_bytes();
+    let mut out = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut i = 0;
+    while i < s.len() {
+        let b = s[i];
+        if b.is_ascii_whitespace() {
+            i += 1;
+        } else if let Some(end) = comment_end(s, i) {
+            i = end;
+        } else if b == b';' {
+            if let Some(st) = start.take() {
+                out.push(text[st..i].trim_end());
+            }
+            i += 1;
+        } else {
+            start.get_or_insert(i);
+            i = match b {
+                b'\'' | b'"' | b'`' => quoted_end(s, i, b, mode),
+                _ => i + 1,
+            };
+        }
+    }
+    if let Some(st) = start {
+        out.push(text[st..].trim_end());
+    }
+    out
+}
+
 /// Tokenize `sql` under the default sql_mode: see [`Scanned`].
 pub fn scan(sql: &str, mode: Mode) -> Result<Scanned, RouteError> {
     scan_in(sql, mode, SqlMode::default())
@@ -354,23 +413,14 @@ pub fn scan_in(sql: &str, mode: Mode, sql_mode: SqlMode) -> Result<Scanned, Rout
             continue;
         }
         // comments
-        if b == b'#'
-            || (b == b'-'
-                && s.get(i + 1) == Some(&b'-')
-                && s.get(i + 2)
-                    .is_none_or(|c| c.is_ascii_whitespace() || *c < 32))
-        {
-            while i < s.len() && s[i] != b'\n' {
-                i += 1;
-            }
+        let comment = comment_end(s, i);
+        if let (Some(end), false) = (comment, b == b'/') {
+            // `#` and `-- ` comments run to the end of the line.
+            i = end;
             pending_space = true;
             continue;
         }
-        if b == b'/' && s.get(i + 1) == Some(&b'*') {
-            let end = sql[i + 2..]
-                .find("*/")
-                .map(|p| i + 2 + p + 2)
-                .unwrap_or(s.len());
+        if let Some(end) = comment {
             let body = &sql[i..end];
             if let Some(after) = body.strip_prefix("/*+") {
                 let inner = after.strip_suffix("*/").unwrap_or(after);
@@ -801,5 +851,73 @@ mod tests {
         assert_eq!(t.0[2], Piece::Text(" (a) VALUES ".into()));
         assert_eq!(t.0[3], Piece::Rows);
         assert_eq!(t.0[4], Piece::Text(" ON x".into()));
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::{split_statements, SqlMode};
+
+    fn split(text: &str) -> Vec<&str> {
+        split_statements(text, SqlMode::default())
+    }
+
+    #[test]
+    fn a_semicolon_in_a_comment_quote_or_name_does_not_cut() {
+        assert_eq!(split("SELECT 1 /* a;b */"), ["SELECT 1 /* a;b */"]);
+        assert_eq!(
+            split("SELECT 1 # a;b\n; SELECT 2"),
+            ["SELECT 1 # a;b", "SELECT 2"]
+        );
+        assert_eq!(
+            split("SELECT 1 -- a;b\n;SELECT 2"),
+            ["SELECT 1 -- a;b", "SELECT 2"]
+        );
+        assert_eq!(
+            split("SELECT 'a;b', \"c;d\", `e;f`"),
+            ["SELECT 'a;b', \"c;d\", `e;f`"]
+        );
+        assert_eq!(
+            split("SELECT 'it''s;'; SELECT 2"),
+            ["SELECT 'it''s;'", "SELECT 2"]
+        );
+        assert_eq!(
+            split("SELECT 'a\\';b'; SELECT 2"),
+            ["SELECT 'a\\';b'", "SELECT 2"]
+        );
+    }
+
+    #[test]
+    fn two_dashes_without_a_space_are_no_comment() {
+        assert_eq!(split("SELECT 5--1; SELECT 2"), ["SELECT 5--1", "SELECT 2"]);
+    }
+
+    #[test]
+    fn leading_comments_and_empty_statements_are_dropped() {
+        assert_eq!(
+            split("-- intro;\n/* x; */ CREATE TABLE t (a INT);;\n  ; SELECT 1;  "),
+            ["CREATE TABLE t (a INT)", "SELECT 1"]
+        );
+        assert!(split(" ; -- only a comment;\n").is_empty());
+    }
+
+    #[test]
+    fn the_sql_mode_decides_what_a_backslash_and_a_double_quote_are() {
+        let no_bs = SqlMode::parse("NO_BACKSLASH_ESCAPES");
+        // without escapes the backslash is a character and `'` ends the string
+        assert_eq!(
+            split_statements("SELECT 'a\\'; SELECT 2", no_bs),
+            ["SELECT 'a\\'", "SELECT 2"]
+        );
+        let ansi = SqlMode::parse("ANSI_QUOTES");
+        assert_eq!(
+            split_statements("SELECT 1 AS \"x;y\"; SELECT 2", ansi),
+            ["SELECT 1 AS \"x;y\"", "SELECT 2"]
+        );
+        // a backslash in a quoted name never escapes
+        assert_eq!(
+            split_statements("SELECT 1 AS `a\\`; SELECT 2", SqlMode::default()),
+            ["SELECT 1 AS `a\\`", "SELECT 2"]
+        );
     }
 }

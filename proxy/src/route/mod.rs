@@ -84,7 +84,7 @@ pub use error::RouteError;
 pub use explain::{describe_merge, explain, ExplainRow, EXPLAIN_COLUMNS};
 pub use keys::{NoSegments, SegmentMap};
 pub(crate) use lexer::{quoted_end, string_value};
-pub use lexer::{unescape_in, Hint, Lit, LitValue, SqlMode};
+pub use lexer::{split_statements, unescape_in, Hint, Lit, LitValue, SqlMode};
 pub use plan::{
     HaokaShow, MergePlan, Metadata, ParamSource, PendingInsert, PendingLookup, PreparedSql, Routed,
     SessionCommand, ShardPlan, ShowFilter, StmtKind, TableShow, Target,
