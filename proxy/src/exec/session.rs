@@ -586,7 +586,7 @@ impl Session {
                 table: table.to_string(),
             }));
         };
-        let sql = format!("SHOW COLUMNS FROM `{}`", physical.replace('`', "``"));
+        let sql = format!("SHOW COLUMNS FROM {}", crate::route::quote_ident(&physical));
         self.first_column(schema, place, &sql).await
     }
 
