@@ -9,7 +9,7 @@ use super::status::{CardStatus, CardType};
 use super::store::Card;
 
 /// What the card is wanted for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Purpose {
     /// 新开户: a new subscriber (a card paired to the same number is fine).
@@ -19,7 +19,7 @@ pub enum Purpose {
 }
 
 /// The reason behind a verdict; `Usable` is the only good one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     Usable,
@@ -57,7 +57,8 @@ impl Reason {
 }
 
 /// What the caller asks about a card.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Ask {
     pub purpose: Purpose,
@@ -67,7 +68,7 @@ pub struct Ask {
     pub card_type: Option<CardType>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Verdict {
     pub iccid: String,
     pub usable: bool,

@@ -23,7 +23,7 @@ use crate::auth::rbac::Principal;
 use crate::number::marks;
 use crate::problem::{ApiError, Json};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusRequest {
     pub iccids: Vec<String>,
@@ -31,7 +31,7 @@ pub struct StatusRequest {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DepotRequest {
     pub iccids: Vec<String>,
@@ -39,7 +39,7 @@ pub struct DepotRequest {
 }
 
 /// What happened to one card of a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Ok,
@@ -48,7 +48,7 @@ pub enum Outcome {
     Refused,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CardResult {
     pub iccid: String,
     pub outcome: Outcome,
@@ -57,7 +57,7 @@ pub struct CardResult {
     pub status: Option<CardStatus>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BatchResult {
     /// True when every card changed; false when nothing did.
     pub applied: bool,
@@ -114,6 +114,9 @@ async fn lock_all(
     Ok(all)
 }
 
+#[utoipa::path(post, operation_id = "card_change_status", path = "/api/v1/cards/status", tag = "cards", request_body = StatusRequest, security(("bearer" = [])),
+    responses((status = 200, description = "every card changed", body = BatchResult),
+        (status = 409, description = "none did", body = BatchResult)))]
 pub async fn change_status(
     State(state): State<AppState>,
     p: Principal,
@@ -174,6 +177,9 @@ pub async fn change_status(
 
 /// 库位变更: every card must already be in the depot's province (moves
 /// between provinces are transfers) and on a depot shelf.
+#[utoipa::path(post, operation_id = "card_move_depot", path = "/api/v1/cards/depot", tag = "cards", request_body = DepotRequest, security(("bearer" = [])),
+    responses((status = 200, description = "every card moved", body = BatchResult),
+        (status = 409, description = "none did", body = BatchResult)))]
 pub async fn move_depot(
     State(state): State<AppState>,
     p: Principal,

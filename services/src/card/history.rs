@@ -63,7 +63,7 @@ pub async fn write<Q: Queryable>(c: &mut Q, entries: &[Entry]) -> Result<(), Api
     Ok(())
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryView {
     pub history_id: i64,
     pub card_id: i64,

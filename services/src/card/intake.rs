@@ -26,7 +26,7 @@ use crate::problem::{ApiError, Json};
 /// Rows per multi-row INSERT.
 const CHUNK: usize = 500;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntakeRequest {
     /// The province every card of the request belongs to.
@@ -38,7 +38,7 @@ pub struct IntakeRequest {
     pub cards: Vec<NewCard>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCard {
     pub iccid: String,
@@ -50,7 +50,7 @@ pub struct NewCard {
 }
 
 /// Why a card of an intake was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectReason {
     InvalidIccid,
@@ -76,14 +76,14 @@ impl RejectReason {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rejected {
     pub iccid: String,
     pub reason: RejectReason,
     pub message: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IntakeResult {
     pub accepted: usize,
     pub rejected: Vec<Rejected>,
@@ -99,6 +99,10 @@ struct Candidate {
     package: Option<i64>,
 }
 
+#[utoipa::path(post, operation_id = "card_intake", path = "/api/v1/cards/intake", tag = "cards", request_body = IntakeRequest, security(("bearer" = [])),
+    responses((status = 201, description = "every card was taken in", body = IntakeResult),
+        (status = 409, description = "none was: the stock refused some", body = IntakeResult),
+        (status = 422, description = "none was: some are malformed", body = IntakeResult)))]
 pub async fn intake(
     State(state): State<AppState>,
     principal: Principal,

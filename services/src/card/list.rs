@@ -13,7 +13,8 @@ use crate::db::{page, Filter};
 use crate::domain::ProvinceCode;
 use crate::problem::{ApiError, Json, Query};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Required unless `depot_id` names the province.
@@ -25,7 +26,7 @@ pub struct ListQuery {
     pub page_size: Option<u32>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CardPage {
     pub total: i64,
     pub page: u32,
@@ -33,6 +34,8 @@ pub struct CardPage {
     pub items: Vec<Card>,
 }
 
+#[utoipa::path(get, operation_id = "card_list_cards", path = "/api/v1/cards", tag = "cards", params(ListQuery),
+    security(("bearer" = [])), responses((status = 200, body = CardPage)))]
 pub async fn list_cards(
     State(state): State<AppState>,
     p: Principal,

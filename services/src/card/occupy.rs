@@ -19,7 +19,7 @@ use crate::number::access::Actor;
 use crate::number::msisdn::Msisdn;
 use crate::problem::ApiError;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OccupyRequest {
     pub purpose: Purpose,
@@ -29,13 +29,13 @@ pub struct OccupyRequest {
     pub activated: bool,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReturnRequest {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CardChange {
     pub iccid: String,
     pub from_status: CardStatus,

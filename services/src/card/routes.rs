@@ -98,7 +98,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(open)
 }
 
-async fn staff_check(
+#[utoipa::path(get, operation_id = "card_check", path = "/api/v1/cards/{iccid}/availability", tag = "cards", params(("iccid" = String, Path, description = "the card's ICCID", pattern = "^[0-9]{19,20}$"), Ask),
+    security(("bearer" = [])), responses((status = 200, body = Verdict)))]
+pub async fn staff_check(
     State(state): State<AppState>,
     p: Principal,
     Path(iccid): Path<String>,
@@ -109,7 +111,9 @@ async fn staff_check(
     ))
 }
 
-async fn channel_check(
+#[utoipa::path(get, operation_id = "channel_card_check", path = "/api/v1/open/cards/{iccid}/availability", tag = "channel api", params(("iccid" = String, Path, description = "the card's ICCID", pattern = "^[0-9]{19,20}$"), Ask),
+    security(("channel_signature" = [])), responses((status = 200, body = Verdict)))]
+pub async fn channel_check(
     State(state): State<AppState>,
     Extension(c): Extension<ChannelCaller>,
     Path(iccid): Path<String>,
@@ -120,7 +124,9 @@ async fn channel_check(
     ))
 }
 
-async fn staff_occupy(
+#[utoipa::path(post, operation_id = "card_occupy", path = "/api/v1/cards/{iccid}/occupy", tag = "cards", params(("iccid" = String, Path, description = "the card's ICCID", pattern = "^[0-9]{19,20}$")), request_body = OccupyRequest,
+    security(("bearer" = [])), responses((status = 200, body = CardChange)))]
+pub async fn staff_occupy(
     State(state): State<AppState>,
     p: Principal,
     Path(iccid): Path<String>,
@@ -131,7 +137,9 @@ async fn staff_occupy(
     ))
 }
 
-async fn channel_occupy(
+#[utoipa::path(post, operation_id = "channel_card_occupy", path = "/api/v1/open/cards/{iccid}/occupy", tag = "channel api", params(("iccid" = String, Path, description = "the card's ICCID", pattern = "^[0-9]{19,20}$")), request_body = OccupyRequest,
+    security(("channel_signature" = [])), responses((status = 200, body = CardChange)))]
+pub async fn channel_occupy(
     State(state): State<AppState>,
     Extension(c): Extension<ChannelCaller>,
     Path(iccid): Path<String>,
@@ -142,7 +150,9 @@ async fn channel_occupy(
     ))
 }
 
-async fn staff_return(
+#[utoipa::path(post, operation_id = "card_return", path = "/api/v1/cards/{iccid}/return", tag = "cards", params(("iccid" = String, Path, description = "the card's ICCID", pattern = "^[0-9]{19,20}$")), request_body = ReturnRequest,
+    security(("bearer" = [])), responses((status = 200, body = CardChange)))]
+pub async fn staff_return(
     State(state): State<AppState>,
     p: Principal,
     Path(iccid): Path<String>,
@@ -153,7 +163,9 @@ async fn staff_return(
     ))
 }
 
-async fn channel_return(
+#[utoipa::path(post, operation_id = "channel_card_return", path = "/api/v1/open/cards/{iccid}/return", tag = "channel api", params(("iccid" = String, Path, description = "the card's ICCID", pattern = "^[0-9]{19,20}$")), request_body = ReturnRequest,
+    security(("channel_signature" = [])), responses((status = 200, body = CardChange)))]
+pub async fn channel_return(
     State(state): State<AppState>,
     Extension(c): Extension<ChannelCaller>,
     Path(iccid): Path<String>,
@@ -165,7 +177,9 @@ async fn channel_return(
 }
 
 /// One card by ICCID (routed through the proxy's global index).
-async fn card(
+#[utoipa::path(get, operation_id = "card_get", path = "/api/v1/cards/{iccid}", tag = "cards", params(("iccid" = String, Path, description = "the card's ICCID", pattern = "^[0-9]{19,20}$")),
+    security(("bearer" = [])), responses((status = 200, body = Card)))]
+pub async fn card(
     State(state): State<AppState>,
     p: Principal,
     Path(iccid): Path<String>,
@@ -174,7 +188,9 @@ async fn card(
 }
 
 /// Every history row of a card, oldest first.
-async fn card_history(
+#[utoipa::path(get, operation_id = "card_history", path = "/api/v1/cards/{iccid}/history", tag = "cards", params(("iccid" = String, Path, description = "the card's ICCID", pattern = "^[0-9]{19,20}$")),
+    security(("bearer" = [])), responses((status = 200, body = Vec<HistoryView>)))]
+pub async fn card_history(
     State(state): State<AppState>,
     p: Principal,
     Path(iccid): Path<String>,
@@ -185,14 +201,17 @@ async fn card_history(
     Ok(Json(history::of_card(&mut c, iccid.as_str()).await?))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DepotQuery {
     pub province_code: crate::domain::ProvinceCode,
 }
 
 /// The active depots of a province that hold cards (库位 for 成卡).
-async fn card_depots(
+#[utoipa::path(get, operation_id = "card_depots", path = "/api/v1/cards/depots", tag = "cards", params(DepotQuery),
+    security(("bearer" = [])), responses((status = 200, body = Vec<crate::number::routes::DepotView>)))]
+pub async fn card_depots(
     State(state): State<AppState>,
     p: Principal,
     Query(q): Query<DepotQuery>,
@@ -205,7 +224,7 @@ async fn card_depots(
     ))
 }
 
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct TransitionView {
     pub from: super::status::CardStatus,
     pub to: super::status::CardStatus,
@@ -215,7 +234,9 @@ pub struct TransitionView {
 }
 
 /// The card status transition table: every allowed change and its door.
-async fn transitions() -> Json<Vec<TransitionView>> {
+#[utoipa::path(get, operation_id = "card_transitions", path = "/api/v1/cards/transitions", tag = "cards",
+    security(("bearer" = [])), responses((status = 200, body = Vec<TransitionView>)))]
+pub async fn transitions() -> Json<Vec<TransitionView>> {
     use super::transition::{Door, TRANSITIONS};
     Json(
         TRANSITIONS

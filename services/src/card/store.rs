@@ -21,7 +21,7 @@ pub const COLUMNS: &str = "card_id, iccid, imsi, province_code, city_code, depot
      DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s.%f'), occupied_channel_id, occupied_staff_id";
 
 /// A card row.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Card {
     pub card_id: i64,
     pub iccid: String,

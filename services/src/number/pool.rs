@@ -170,7 +170,7 @@ pub struct AssignRequest {
 }
 
 /// Puts in-stock numbers of the pool's area into the pool.
-#[utoipa::path(post, path = "/api/v1/numbers/pools/{id}/numbers", tag = "numbers", params(super::doc::IdPath), request_body = AssignRequest,
+#[utoipa::path(post, path = "/api/v1/numbers/pools/{id}/numbers", tag = "numbers", params(("id" = i64, Path)), request_body = AssignRequest,
     security(("bearer" = [])), responses((status = 200, body = BatchResult, description = "every number assigned"),
         (status = 409, description = "nothing assigned: the per-number codes say why; or a problem (a concurrent change)", content((BatchResult = "application/json"), (Problem = "application/problem+json")))))]
 pub async fn assign_numbers(
@@ -298,7 +298,7 @@ pub struct GrantView {
 
 /// Sets (creates or replaces) one grantee's rights on a pool; all three false
 /// removes the grant.
-#[utoipa::path(put, path = "/api/v1/numbers/pools/{id}/grants", tag = "numbers", params(super::doc::IdPath), request_body = GrantRequest,
+#[utoipa::path(put, path = "/api/v1/numbers/pools/{id}/grants", tag = "numbers", params(("id" = i64, Path)), request_body = GrantRequest,
     security(("bearer" = [])), responses((status = 200, body = Vec<GrantView>)))]
 pub async fn put_grant(
     State(state): State<AppState>,
@@ -407,7 +407,7 @@ async fn grants_of(
         .collect())
 }
 
-#[utoipa::path(get, path = "/api/v1/numbers/pools/{id}/grants", tag = "numbers", params(super::doc::IdPath),
+#[utoipa::path(get, path = "/api/v1/numbers/pools/{id}/grants", tag = "numbers", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 200, body = Vec<GrantView>)))]
 pub async fn list_grants(
     State(state): State<AppState>,

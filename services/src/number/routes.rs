@@ -169,7 +169,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(open)
 }
 
-#[utoipa::path(post, path = "/api/v1/numbers/{no}/hold", tag = "numbers", params(super::doc::NumberPath), request_body = HoldRequest,
+#[utoipa::path(post, path = "/api/v1/numbers/{no}/hold", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = HoldRequest,
     security(("bearer" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn staff_hold(
     State(state): State<AppState>,
@@ -192,7 +192,7 @@ async fn staff_op(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/numbers/{no}/extend", tag = "numbers", params(super::doc::NumberPath), request_body = KeyRequest,
+#[utoipa::path(post, path = "/api/v1/numbers/{no}/extend", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = KeyRequest,
     security(("bearer" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn staff_extend(
     State(state): State<AppState>,
@@ -203,7 +203,7 @@ pub async fn staff_extend(
     staff_op(state, p, no, Op::Extend, req).await
 }
 
-#[utoipa::path(post, path = "/api/v1/numbers/{no}/release", tag = "numbers", params(super::doc::NumberPath), request_body = KeyRequest,
+#[utoipa::path(post, path = "/api/v1/numbers/{no}/release", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = KeyRequest,
     security(("bearer" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn staff_release(
     State(state): State<AppState>,
@@ -214,7 +214,7 @@ pub async fn staff_release(
     staff_op(state, p, no, Op::Release, req).await
 }
 
-#[utoipa::path(post, path = "/api/v1/numbers/{no}/sell", tag = "numbers", params(super::doc::NumberPath), request_body = KeyRequest,
+#[utoipa::path(post, path = "/api/v1/numbers/{no}/sell", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = KeyRequest,
     security(("bearer" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn staff_sell(
     State(state): State<AppState>,
@@ -225,7 +225,7 @@ pub async fn staff_sell(
     staff_op(state, p, no, Op::Sell, req).await
 }
 
-#[utoipa::path(post, path = "/api/v1/open/numbers/{no}/hold", tag = "channel api", params(super::doc::NumberPath), request_body = HoldRequest,
+#[utoipa::path(post, path = "/api/v1/open/numbers/{no}/hold", tag = "channel api", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = HoldRequest,
     security(("channel_signature" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn channel_hold(
     State(state): State<AppState>,
@@ -250,7 +250,7 @@ async fn channel_op(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/open/numbers/{no}/extend", tag = "channel api", params(super::doc::NumberPath), request_body = KeyRequest,
+#[utoipa::path(post, path = "/api/v1/open/numbers/{no}/extend", tag = "channel api", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = KeyRequest,
     security(("channel_signature" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn channel_extend(
     State(state): State<AppState>,
@@ -261,7 +261,7 @@ pub async fn channel_extend(
     channel_op(state, c, no, Op::Extend, req).await
 }
 
-#[utoipa::path(post, path = "/api/v1/open/numbers/{no}/release", tag = "channel api", params(super::doc::NumberPath), request_body = KeyRequest,
+#[utoipa::path(post, path = "/api/v1/open/numbers/{no}/release", tag = "channel api", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = KeyRequest,
     security(("channel_signature" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn channel_release(
     State(state): State<AppState>,
@@ -272,7 +272,7 @@ pub async fn channel_release(
     channel_op(state, c, no, Op::Release, req).await
 }
 
-#[utoipa::path(post, path = "/api/v1/open/numbers/{no}/sell", tag = "channel api", params(super::doc::NumberPath), request_body = KeyRequest,
+#[utoipa::path(post, path = "/api/v1/open/numbers/{no}/sell", tag = "channel api", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = KeyRequest,
     security(("channel_signature" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn channel_sell(
     State(state): State<AppState>,
@@ -302,7 +302,7 @@ pub struct NumberView {
     pub version: i64,
 }
 
-#[utoipa::path(get, path = "/api/v1/numbers/{no}", tag = "numbers", params(super::doc::NumberPath),
+#[utoipa::path(get, path = "/api/v1/numbers/{no}", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")),
     security(("bearer" = [])), responses((status = 200, body = NumberView)))]
 pub async fn get_number(
     State(state): State<AppState>,
@@ -349,7 +349,7 @@ pub async fn get_number(
     Ok(Json(view))
 }
 
-#[utoipa::path(get, path = "/api/v1/numbers/{no}/history", tag = "numbers", params(super::doc::NumberPath),
+#[utoipa::path(get, path = "/api/v1/numbers/{no}/history", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")),
     security(("bearer" = [])), responses((status = 200, body = Vec<HistoryView>)))]
 pub async fn number_history(
     State(state): State<AppState>,

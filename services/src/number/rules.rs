@@ -197,7 +197,7 @@ pub struct RulePatch {
     pub enabled: Option<bool>,
 }
 
-#[utoipa::path(patch, path = "/api/v1/numbers/premium/rules/{id}", tag = "numbers", params(super::doc::IdPath), request_body = RulePatch,
+#[utoipa::path(patch, path = "/api/v1/numbers/premium/rules/{id}", tag = "numbers", params(("id" = i64, Path)), request_body = RulePatch,
     security(("bearer" = [])), responses((status = 200, body = Rule)))]
 pub async fn update_rule(
     State(state): State<AppState>,

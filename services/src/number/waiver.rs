@@ -167,7 +167,7 @@ pub async fn inbox(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/numbers/{no}/waivers", tag = "numbers", params(super::doc::NumberPath), request_body = WaiverRequest,
+#[utoipa::path(post, path = "/api/v1/numbers/{no}/waivers", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = WaiverRequest,
     security(("bearer" = [])), responses((status = 201, body = WaiverView)))]
 pub async fn request_waiver(
     State(state): State<AppState>,
@@ -238,7 +238,7 @@ pub async fn request_waiver(
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/numbers/{no}/waivers", tag = "numbers", params(super::doc::NumberPath),
+#[utoipa::path(get, path = "/api/v1/numbers/{no}/waivers", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")),
     security(("bearer" = [])), responses((status = 200, body = Vec<WaiverView>)))]
 pub async fn list_waivers(
     State(state): State<AppState>,
@@ -258,7 +258,7 @@ pub struct Decision {
     pub note: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/numbers/{no}/waivers/{id}/approve", tag = "numbers", params(super::doc::WaiverPath), request_body = Decision,
+#[utoipa::path(post, path = "/api/v1/numbers/{no}/waivers/{id}/approve", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$"), ("id" = i64, Path, description = "the waiver id")), request_body = Decision,
     security(("bearer" = [])), responses((status = 200, body = WaiverView)))]
 pub async fn approve(
     state: State<AppState>,
@@ -269,7 +269,7 @@ pub async fn approve(
     decide(state, principal, path, body, WaiverStatus::Approved).await
 }
 
-#[utoipa::path(post, path = "/api/v1/numbers/{no}/waivers/{id}/reject", tag = "numbers", params(super::doc::WaiverPath), request_body = Decision,
+#[utoipa::path(post, path = "/api/v1/numbers/{no}/waivers/{id}/reject", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$"), ("id" = i64, Path, description = "the waiver id")), request_body = Decision,
     security(("bearer" = [])), responses((status = 200, body = WaiverView)))]
 pub async fn reject(
     state: State<AppState>,
@@ -359,7 +359,7 @@ pub struct Fee {
 }
 
 /// 机号费用查询.
-#[utoipa::path(get, path = "/api/v1/numbers/{no}/fee", tag = "numbers", params(super::doc::NumberPath),
+#[utoipa::path(get, path = "/api/v1/numbers/{no}/fee", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")),
     security(("bearer" = [])), responses((status = 200, body = Fee)))]
 pub async fn fee(
     State(state): State<AppState>,

@@ -32,7 +32,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferRequest {
     pub from_depot_id: i64,
@@ -43,7 +43,7 @@ pub struct TransferRequest {
     pub count: Option<usize>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TransferView {
     pub transfer_id: i64,
     pub province_code: String,
@@ -57,7 +57,10 @@ pub struct TransferView {
     pub finished_at: Option<String>,
 }
 
-async fn create(
+#[utoipa::path(post, operation_id = "card_transfer_create", path = "/api/v1/cards/transfers", tag = "cards", request_body = TransferRequest, security(("bearer" = [])),
+    responses((status = 201, description = "moved at once (inside a province)", body = TransferView),
+        (status = 202, description = "in transit to another province", body = TransferView)))]
+pub async fn create(
     State(state): State<AppState>,
     p: Principal,
     Json(req): Json<TransferRequest>,
@@ -131,7 +134,9 @@ async fn known_depot<Q: Queryable>(c: &mut Q, id: i64, field: &str) -> Result<De
         .ok_or_else(|| ApiError::Invalid(format!("{field}: depot {id} does not exist")))
 }
 
-async fn show(
+#[utoipa::path(get, operation_id = "card_transfer_show", path = "/api/v1/cards/transfers/{transfer_id}", tag = "cards", params(("transfer_id" = i64, Path)),
+    security(("bearer" = [])), responses((status = 200, body = TransferView)))]
+pub async fn show(
     State(state): State<AppState>,
     p: Principal,
     Path(transfer_id): Path<i64>,
@@ -181,7 +186,8 @@ pub async fn load(state: &AppState, transfer_id: i64) -> Result<Option<TransferV
     row.as_ref().map(from_row).transpose()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Default: the caller's own province.
@@ -194,14 +200,14 @@ pub struct ListQuery {
     pub page_size: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     Out,
     In,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TransferPage {
     pub items: Vec<TransferView>,
     pub total: i64,
@@ -211,7 +217,9 @@ pub struct TransferPage {
 
 /// 成卡调拨 of a province, newest first: leaving it (one shard) or arriving
 /// in it (every shard is asked: the target is not the shard key).
-async fn list(
+#[utoipa::path(get, operation_id = "card_transfer_list", path = "/api/v1/cards/transfers", tag = "cards", params(ListQuery),
+    security(("bearer" = [])), responses((status = 200, body = TransferPage)))]
+pub async fn list(
     State(state): State<AppState>,
     p: Principal,
     crate::problem::Query(q): crate::problem::Query<ListQuery>,
