@@ -32,4 +32,5 @@ pub mod portal;
 pub mod problem;
 pub mod request_id;
 pub mod seal;
+pub mod time;
 pub mod validate;

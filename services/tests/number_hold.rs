@@ -197,17 +197,20 @@ async fn hold_extend_release_sell_and_their_result_codes() {
     let first_deadline = v["hold_deadline"].as_str().unwrap().to_string();
     // The answer names the stored deadline: the default 30 min from the
     // database's clock.
-    let (stored, left): (String, i64) = sql(&s)
+    let (stored, left): (haoka_services::time::Timestamp, i64) = sql(&s)
         .await
         .exec_first(
-            "SELECT DATE_FORMAT(hold_deadline, '%Y-%m-%dT%H:%i:%s.%f'), \
-             TIMESTAMPDIFF(SECOND, NOW(3), hold_deadline) FROM phone_number WHERE phone_no = ?",
+            concat!(
+                "SELECT ",
+                haoka_services::ts_col!("hold_deadline"),
+                ", TIMESTAMPDIFF(SECOND, NOW(3), hold_deadline) FROM phone_number WHERE phone_no = ?"
+            ),
             (a,),
         )
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(stored, first_deadline);
+    assert_eq!(stored.to_string(), first_deadline);
     assert!((1790..=1800).contains(&left), "{left} s left");
     assert_eq!(
         hold(&s, t, a, "order-B", None).await["code"],

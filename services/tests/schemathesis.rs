@@ -49,7 +49,7 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
         .collect();
     let fuzzer = srv.user(&admin, Some("79"), &all, None).await;
     let stock = number_support::on_shelf(&srv, &admin, "79", 12, None).await;
-    let (depot, _) = number_support::depot(&srv, &admin, "79").await;
+    let (depot, _) = card_support::depot(&srv, &admin, "79").await;
     let pool = number_support::pool(&srv, &admin, "79", None).await;
     let cards = card_support::cards(&srv, &admin, "79", depot, 8).await;
     let config = std::env::temp_dir().join(format!("{}.toml", common::unique("schemathesis")));

@@ -190,7 +190,7 @@ mod tests {
             paired_phone_no: None,
             transfer_id: None,
             version: 0,
-            updated_at: String::new(),
+            updated_at: Default::default(),
             occupied_channel_id: None,
             occupied_staff_id: None,
         }

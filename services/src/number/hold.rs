@@ -124,7 +124,7 @@ struct Current {
     hold_channel: Option<i64>,
     hold_staff: Option<i64>,
     expired: bool,
-    deadline: Option<String>,
+    deadline: Option<crate::time::Timestamp>,
 }
 
 async fn current<Q: Queryable>(c: &mut Q, no: &str) -> Result<Option<Current>, ApiError> {
@@ -144,10 +144,13 @@ async fn read_current<Q: Queryable>(
     let row: Option<mysql_async::Row> = c
         .exec_first(
             format!(
-                "SELECT status, pool_id, hold_key, hold_channel_id, hold_staff_id, \
-                 (hold_deadline IS NOT NULL AND hold_deadline <= NOW(3)), \
-                 DATE_FORMAT(hold_deadline, '%Y-%m-%dT%H:%i:%s.%f') \
-                 FROM phone_number WHERE phone_no = ?{lock}"
+                concat!(
+                    "SELECT status, pool_id, hold_key, hold_channel_id, hold_staff_id, \
+                     (hold_deadline IS NOT NULL AND hold_deadline <= NOW(3)), ",
+                    crate::ts_col!("hold_deadline"),
+                    " FROM phone_number WHERE phone_no = ?{lock}"
+                ),
+                lock = lock
             ),
             (no,),
         )

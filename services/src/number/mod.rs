@@ -158,7 +158,7 @@ pub struct NumberResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hold_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hold_deadline: Option<String>,
+    pub hold_deadline: Option<crate::time::Timestamp>,
 }
 
 impl NumberResult {

@@ -297,8 +297,8 @@ pub struct NumberView {
     pub hold_key: Option<String>,
     pub hold_channel_id: Option<i64>,
     pub hold_staff_id: Option<i64>,
-    pub hold_deadline: Option<String>,
-    pub frozen_until: Option<String>,
+    pub hold_deadline: Option<crate::time::Timestamp>,
+    pub frozen_until: Option<crate::time::Timestamp>,
     pub version: i64,
 }
 
@@ -317,9 +317,14 @@ pub async fn get_number(
     let mut c = state.db.conn().await?;
     let row: Option<mysql_async::Row> = c
         .exec_first(
-            "SELECT phone_no, province_code, city_code, status, premium_level, pool_id, depot_id, \
-             hold_key, hold_channel_id, hold_staff_id, DATE_FORMAT(hold_deadline, '%Y-%m-%dT%H:%i:%s.%f'), \
-             DATE_FORMAT(frozen_until, '%Y-%m-%dT%H:%i:%s.%f'), version FROM phone_number WHERE phone_no = ?",
+            concat!(
+                "SELECT phone_no, province_code, city_code, status, premium_level, pool_id, depot_id, \
+                 hold_key, hold_channel_id, hold_staff_id, ",
+                crate::ts_col!("hold_deadline"),
+                ", ",
+                crate::ts_col!("frozen_until"),
+                ", version FROM phone_number WHERE phone_no = ?"
+            ),
             (l.no.as_str(),),
         )
         .await?;

@@ -53,8 +53,8 @@ pub struct TransferView {
     pub card_count: i64,
     pub status: TransferStatus,
     pub message_id: Option<String>,
-    pub created_at: String,
-    pub finished_at: Option<String>,
+    pub created_at: crate::time::Timestamp,
+    pub finished_at: Option<crate::time::Timestamp>,
 }
 
 #[utoipa::path(post, operation_id = "card_transfer_create", path = "/api/v1/cards/transfers", tag = "cards", request_body = TransferRequest, security(("bearer" = [])),
@@ -151,9 +151,13 @@ pub async fn show(
     Ok(Json(view))
 }
 
-const COLUMNS: &str = "transfer_id, province_code, target_province_code, from_depot_id, \
-     to_depot_id, card_count, status, message_id, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%f'), \
-     DATE_FORMAT(finished_at, '%Y-%m-%dT%H:%i:%s.%f')";
+const COLUMNS: &str = concat!(
+    "transfer_id, province_code, target_province_code, from_depot_id, \
+     to_depot_id, card_count, status, message_id, ",
+    crate::ts_col!("created_at"),
+    ", ",
+    crate::ts_col!("finished_at")
+);
 
 fn from_row(r: &mysql_async::Row) -> Result<TransferView, ApiError> {
     use crate::db::col;
