@@ -85,23 +85,23 @@ async fn every_endpoint_answers_rfc_3339_timestamps_with_an_offset() {
     let mut found = std::collections::BTreeSet::new();
 
     // Numbers: a hold (its deadline), the number, its history, the stock list.
-    let nums = number_support::on_shelf(&s, &admin, "61", 2, None).await;
+    let nums = number_support::on_shelf(&s, &admin, "89", 2, None).await;
     let held = number_support::hold(&s, t, &nums[0], "ts-key", None).await;
     assert_eq!(held["code"], "0000", "{held}");
     check("hold", &held, &mut found);
     for path in [
         format!("/api/v1/numbers/{}", nums[0]),
         format!("/api/v1/numbers/{}/history", nums[0]),
-        "/api/v1/numbers?province_code=61".to_string(),
+        "/api/v1/numbers?province_code=89".to_string(),
     ] {
         let (p, v) = get(&s, t, path).await;
         check(&p, &v, &mut found);
     }
 
     // Cards: a card, its history, a transfer and the transfer list.
-    let (from, _) = card_support::depot(&s, &admin, "61").await;
-    let (to, _) = card_support::depot(&s, &admin, "61").await;
-    let cards = card_support::cards(&s, &admin, "61", from, 1).await;
+    let (from, _) = card_support::depot(&s, &admin, "89").await;
+    let (to, _) = card_support::depot(&s, &admin, "89").await;
+    let cards = card_support::cards(&s, &admin, "89", from, 1).await;
     let r = s
         .post(
             t,
@@ -116,14 +116,14 @@ async fn every_endpoint_answers_rfc_3339_timestamps_with_an_offset() {
         format!("/api/v1/cards/{}", cards[0]),
         format!("/api/v1/cards/{}/history", cards[0]),
         format!("/api/v1/cards/transfers/{}", transfer["transfer_id"]),
-        "/api/v1/cards/transfers?province_code=61".to_string(),
+        "/api/v1/cards/transfers?province_code=89".to_string(),
     ] {
         let (p, v) = get(&s, t, path).await;
         check(&p, &v, &mut found);
     }
 
     // Permission center: staff, a channel's credentials, the three logs.
-    let (channel, _, _) = number_support::channel(&s, &admin, "61").await;
+    let (channel, _, _) = number_support::channel(&s, &admin, "89").await;
     for path in [
         "/api/v1/staff".to_string(),
         format!("/api/v1/channels/{channel}/credentials"),
