@@ -21,6 +21,7 @@ pub mod domain;
 pub mod health;
 pub mod interface_log;
 pub mod metrics;
+pub mod migrate;
 pub mod mq;
 pub mod mq_admin;
 pub mod number;

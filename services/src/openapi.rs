@@ -55,7 +55,7 @@ use crate::{health, metrics, mq_admin, problem};
         card::channel_check, card::channel_occupy, card::channel_return,
         mq_admin::list_dead_letters, mq_admin::replay_dead_letter, mq_admin::outbox_stats,
     ),
-    components(schemas(Problem, crate::card::transfer::api::Direction, crate::card::availability::Purpose, crate::card::status::CardType, crate::card::status::CardStatus)),
+    components(schemas(Problem, crate::card::transfer::api::Direction, crate::card::availability::Purpose, crate::card::status::CardType, crate::card::status::CardStatus, crate::card::iccid::Iccid)),
     modifiers(&Security, &ProblemResponses)
 )]
 pub struct ApiDoc;

@@ -63,6 +63,7 @@ impl Reason {
 pub struct Ask {
     pub purpose: Purpose,
     /// The number the card is for (needed for a card paired to a number).
+    #[param(pattern = "^1[0-9]{10}$")]
     pub phone_no: Option<String>,
     /// The card type the caller can use, if it matters.
     pub card_type: Option<CardType>,

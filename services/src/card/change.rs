@@ -24,16 +24,21 @@ use crate::number::marks;
 use crate::problem::{ApiError, Json};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = CardStatusRequest)]
 #[serde(deny_unknown_fields)]
 pub struct StatusRequest {
+    #[schema(schema_with = super::doc::iccids)]
     pub iccids: Vec<String>,
     pub to: CardStatus,
+    #[schema(max_length = 256, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = CardDepotRequest)]
 #[serde(deny_unknown_fields)]
 pub struct DepotRequest {
+    #[schema(schema_with = super::doc::iccids)]
     pub iccids: Vec<String>,
     pub depot_id: i64,
 }
@@ -58,6 +63,7 @@ pub struct CardResult {
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = CardBatchResult)]
 pub struct BatchResult {
     /// True when every card changed; false when nothing did.
     pub applied: bool,

@@ -64,6 +64,7 @@ pub async fn write<Q: Queryable>(c: &mut Q, entries: &[Entry]) -> Result<(), Api
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = CardHistoryView)]
 pub struct HistoryView {
     pub history_id: i64,
     pub card_id: i64,

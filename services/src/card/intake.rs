@@ -27,6 +27,7 @@ use crate::problem::{ApiError, Json};
 const CHUNK: usize = 500;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = CardIntakeRequest)]
 #[serde(deny_unknown_fields)]
 pub struct IntakeRequest {
     /// The province every card of the request belongs to.
@@ -35,10 +36,11 @@ pub struct IntakeRequest {
     pub depot_id: i64,
     /// 套包 of every card that names none.
     pub package_id: Option<i64>,
+    #[schema(min_items = 1, max_items = 10000)]
     pub cards: Vec<NewCard>,
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewCard {
     pub iccid: String,
@@ -51,6 +53,7 @@ pub struct NewCard {
 
 /// Why a card of an intake was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = CardRejectReason)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectReason {
     InvalidIccid,
@@ -77,6 +80,7 @@ impl RejectReason {
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = CardRejected)]
 pub struct Rejected {
     pub iccid: String,
     pub reason: RejectReason,
@@ -84,6 +88,7 @@ pub struct Rejected {
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = CardIntakeResult)]
 pub struct IntakeResult {
     pub accepted: usize,
     pub rejected: Vec<Rejected>,
@@ -102,7 +107,8 @@ struct Candidate {
 #[utoipa::path(post, operation_id = "card_intake", path = "/api/v1/cards/intake", tag = "cards", request_body = IntakeRequest, security(("bearer" = [])),
     responses((status = 201, description = "every card was taken in", body = IntakeResult),
         (status = 409, description = "none was: the stock refused some", body = IntakeResult),
-        (status = 422, description = "none was: some are malformed", body = IntakeResult)))]
+        (status = 422, description = "none was: some cards are malformed (the per-card reasons); or a problem (a body that does not fit)",
+            content((IntakeResult = "application/json"), (crate::problem::Problem = "application/problem+json")))))]
 pub async fn intake(
     State(state): State<AppState>,
     principal: Principal,

@@ -23,6 +23,7 @@ use crate::problem::ApiError;
 #[serde(deny_unknown_fields)]
 pub struct OccupyRequest {
     pub purpose: Purpose,
+    #[schema(pattern = "^1[0-9]{10}$")]
     pub phone_no: Option<String>,
     pub card_type: Option<CardType>,
     /// Activated at once (05 占用) or not yet (04 占用未激活).
@@ -32,6 +33,7 @@ pub struct OccupyRequest {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReturnRequest {
+    #[schema(max_length = 256, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub reason: Option<String>,
 }
 

@@ -98,11 +98,18 @@ mod tests {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPackage {
+    #[schema(min_length = 1, max_length = 32, pattern = "^[A-Za-z0-9_.:-]+$")]
     pub code: String,
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]+$"
+    )]
     pub name: String,
     /// None: a national package (headquarters staff only).
     pub province_code: Option<ProvinceCode>,
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub monthly_fee_cents: i64,
 }
 

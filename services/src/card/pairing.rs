@@ -24,20 +24,25 @@ use crate::problem::{ApiError, Json};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PairRequest {
+    #[schema(pattern = "^1[0-9]{10}$")]
     pub phone_no: String,
+    #[schema(value_type = super::iccid::Iccid)]
     pub iccid: String,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CardRequest {
+    #[schema(value_type = super::iccid::Iccid)]
     pub iccid: String,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BundleRequest {
+    #[schema(pattern = "^1[0-9]{10}$")]
     pub phone_no: String,
+    #[schema(value_type = super::iccid::Iccid)]
     pub iccid: String,
     pub package_id: i64,
 }

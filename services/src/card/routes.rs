@@ -44,7 +44,18 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route(
             "/api/v1/cards/intake",
-            guarded(s, CardWrite, post(intake::intake)),
+            // A full intake (`[card] max_intake` cards) is larger than the
+            // general body limit: room for 256 bytes a card.
+            guarded(s, CardWrite, post(intake::intake)).layer(
+                axum::extract::DefaultBodyLimit::max(
+                    state
+                        .cfg
+                        .card
+                        .max_intake
+                        .saturating_mul(256)
+                        .max(state.cfg.body_limit_bytes),
+                ),
+            ),
         )
         .route(
             "/api/v1/cards/status",
@@ -98,7 +109,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(open)
 }
 
-#[utoipa::path(get, operation_id = "card_check", path = "/api/v1/cards/{iccid}/availability", tag = "cards", params(("iccid" = String, Path, description = "the card's ICCID", pattern = "^[0-9]{19,20}$"), Ask),
+#[utoipa::path(get, operation_id = "card_check", path = "/api/v1/cards/{iccid}/availability", tag = "cards", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID"), Ask),
     security(("bearer" = [])), responses((status = 200, body = Verdict)))]
 pub async fn staff_check(
     State(state): State<AppState>,
@@ -111,7 +122,7 @@ pub async fn staff_check(
     ))
 }
 
-#[utoipa::path(get, operation_id = "channel_card_check", path = "/api/v1/open/cards/{iccid}/availability", tag = "channel api", params(("iccid" = String, Path, description = "the card's ICCID", pattern = "^[0-9]{19,20}$"), Ask),
+#[utoipa::path(get, operation_id = "channel_card_check", path = "/api/v1/open/cards/{iccid}/availability", tag = "channel api", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID"), Ask),
     security(("channel_signature" = [])), responses((status = 200, body = Verdict)))]
 pub async fn channel_check(
     State(state): State<AppState>,
@@ -124,7 +135,7 @@ pub async fn channel_check(
     ))
 }
 
-#[utoipa::path(post, operation_id = "card_occupy", path = "/api/v1/cards/{iccid}/occupy", tag = "cards", params(("iccid" = String, Path, description = "the card's ICCID", pattern = "^[0-9]{19,20}$")), request_body = OccupyRequest,
+#[utoipa::path(post, operation_id = "card_occupy", path = "/api/v1/cards/{iccid}/occupy", tag = "cards", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID")), request_body = OccupyRequest,
     security(("bearer" = [])), responses((status = 200, body = CardChange)))]
 pub async fn staff_occupy(
     State(state): State<AppState>,
@@ -137,7 +148,7 @@ pub async fn staff_occupy(
     ))
 }
 
-#[utoipa::path(post, operation_id = "channel_card_occupy", path = "/api/v1/open/cards/{iccid}/occupy", tag = "channel api", params(("iccid" = String, Path, description = "the card's ICCID", pattern = "^[0-9]{19,20}$")), request_body = OccupyRequest,
+#[utoipa::path(post, operation_id = "channel_card_occupy", path = "/api/v1/open/cards/{iccid}/occupy", tag = "channel api", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID")), request_body = OccupyRequest,
     security(("channel_signature" = [])), responses((status = 200, body = CardChange)))]
 pub async fn channel_occupy(
     State(state): State<AppState>,
@@ -150,7 +161,7 @@ pub async fn channel_occupy(
     ))
 }
 
-#[utoipa::path(post, operation_id = "card_return", path = "/api/v1/cards/{iccid}/return", tag = "cards", params(("iccid" = String, Path, description = "the card's ICCID", pattern = "^[0-9]{19,20}$")), request_body = ReturnRequest,
+#[utoipa::path(post, operation_id = "card_return", path = "/api/v1/cards/{iccid}/return", tag = "cards", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID")), request_body = ReturnRequest,
     security(("bearer" = [])), responses((status = 200, body = CardChange)))]
 pub async fn staff_return(
     State(state): State<AppState>,
@@ -163,7 +174,7 @@ pub async fn staff_return(
     ))
 }
 
-#[utoipa::path(post, operation_id = "channel_card_return", path = "/api/v1/open/cards/{iccid}/return", tag = "channel api", params(("iccid" = String, Path, description = "the card's ICCID", pattern = "^[0-9]{19,20}$")), request_body = ReturnRequest,
+#[utoipa::path(post, operation_id = "channel_card_return", path = "/api/v1/open/cards/{iccid}/return", tag = "channel api", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID")), request_body = ReturnRequest,
     security(("channel_signature" = [])), responses((status = 200, body = CardChange)))]
 pub async fn channel_return(
     State(state): State<AppState>,
@@ -177,7 +188,7 @@ pub async fn channel_return(
 }
 
 /// One card by ICCID (routed through the proxy's global index).
-#[utoipa::path(get, operation_id = "card_get", path = "/api/v1/cards/{iccid}", tag = "cards", params(("iccid" = String, Path, description = "the card's ICCID", pattern = "^[0-9]{19,20}$")),
+#[utoipa::path(get, operation_id = "card_get", path = "/api/v1/cards/{iccid}", tag = "cards", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID")),
     security(("bearer" = [])), responses((status = 200, body = Card)))]
 pub async fn card(
     State(state): State<AppState>,
@@ -188,7 +199,7 @@ pub async fn card(
 }
 
 /// Every history row of a card, oldest first.
-#[utoipa::path(get, operation_id = "card_history", path = "/api/v1/cards/{iccid}/history", tag = "cards", params(("iccid" = String, Path, description = "the card's ICCID", pattern = "^[0-9]{19,20}$")),
+#[utoipa::path(get, operation_id = "card_history", path = "/api/v1/cards/{iccid}/history", tag = "cards", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID")),
     security(("bearer" = [])), responses((status = 200, body = Vec<HistoryView>)))]
 pub async fn card_history(
     State(state): State<AppState>,
@@ -225,6 +236,7 @@ pub async fn card_depots(
 }
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = CardTransitionView)]
 pub struct TransitionView {
     pub from: super::status::CardStatus,
     pub to: super::status::CardStatus,

@@ -133,17 +133,38 @@ pub fn allowed(from: CardStatus, to: CardStatus, door: Door) -> Option<&'static 
     find(from, to).filter(|t| t.door == door)
 }
 
+/// The statuses `door` may move a card in `from` to.
+pub fn targets(from: CardStatus, door: Door) -> Vec<CardStatus> {
+    let mut v: Vec<CardStatus> = TRANSITIONS
+        .iter()
+        .filter(|t| t.from == from && t.door == door)
+        .map(|t| t.to)
+        .collect();
+    v.dedup();
+    v
+}
+
 /// Why a change is refused, for people: names the door to use instead when
-/// the change exists behind another one.
+/// the change exists behind another one, and what this door allows from
+/// the card's status.
 pub fn refusal(from: CardStatus, to: CardStatus, door: Door) -> Option<String> {
+    let allowed: Vec<String> = targets(from, door).iter().map(|s| s.to_string()).collect();
+    let here = format!(
+        "from {from} this allows: {}",
+        if allowed.is_empty() {
+            "none".to_string()
+        } else {
+            allowed.join(", ")
+        }
+    );
     match find(from, to) {
         Some(t) if t.door == door => None,
         Some(t) => Some(format!(
-            "{from} -> {to} is done through {}, not here",
+            "{from} -> {to} is done through {}, not here; {here}",
             t.door.endpoint()
         )),
         None => Some(format!(
-            "{from} -> {to} is not an allowed card status change"
+            "{from} -> {to} is not an allowed card status change; {here}"
         )),
     }
 }
@@ -179,6 +200,13 @@ mod tests {
         assert!(refusal(InStock, Paired, Door::Manual)
             .unwrap()
             .contains("pairings"));
+        let why = refusal(InStock, Occupied, Door::Manual).unwrap();
+        for to in [Frozen, Scrapped, Lost] {
+            assert!(why.contains(&to.to_string()), "{why} lacks {to}");
+        }
+        assert!(refusal(Scrapped, InStock, Door::Manual)
+            .unwrap()
+            .ends_with("this allows: none"));
         assert!(find(Scrapped, InStock).is_none(), "scrapping is final");
         assert!(
             find(Occupied, InStock).is_none(),

@@ -21,6 +21,7 @@ pub mod events;
 pub mod history;
 pub mod hold;
 pub mod intake;
+pub mod migrate;
 pub mod msisdn;
 pub mod pool;
 pub mod premium;
@@ -114,6 +115,7 @@ impl NumberCenter {
 /// Seeds premium levels and default rules, declares the event feed, starts
 /// the invalidation listener and the sweeper.
 pub async fn start(state: &AppState) -> Result<(), ApiError> {
+    migrate::ensure(&state.db).await?;
     rules::seed(state).await?;
     // Not fatal: until it exists the relay keeps number events pending.
     if let Err(e) = events::declare_feed(&state.mq).await {

@@ -32,7 +32,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransferRequest {
     pub from_depot_id: i64,
@@ -81,7 +81,8 @@ pub async fn create(
         }
     };
     if req.from_depot_id == req.to_depot_id {
-        return Err(ApiError::Invalid(
+        // Well formed, but moves nothing anywhere.
+        return Err(ApiError::Conflict(
             "from_depot_id and to_depot_id are the same depot".into(),
         ));
     }
@@ -131,7 +132,7 @@ async fn open(
 async fn known_depot<Q: Queryable>(c: &mut Q, id: i64, field: &str) -> Result<Depot, ApiError> {
     depot::find(c, id)
         .await?
-        .ok_or_else(|| ApiError::Invalid(format!("{field}: depot {id} does not exist")))
+        .ok_or_else(|| ApiError::not_found("depot", format!("{id} ({field})")))
 }
 
 #[utoipa::path(get, operation_id = "card_transfer_show", path = "/api/v1/cards/transfers/{transfer_id}", tag = "cards", params(("transfer_id" = i64, Path)),
@@ -199,8 +200,11 @@ pub struct ListQuery {
     /// `out` (default): transfers leaving the province; `in`: arriving.
     pub direction: Option<Direction>,
     /// `in_transit`, `done` or `refused`.
+    #[param(value_type = Option<TransferStatus>)]
     pub status: Option<String>,
+    #[param(minimum = 1, maximum = 100000, default = 1)]
     pub page: Option<u32>,
+    #[param(minimum = 1, maximum = 200, default = 20)]
     pub page_size: Option<u32>,
 }
 

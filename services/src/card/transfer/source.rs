@@ -107,10 +107,11 @@ pub async fn open(
         history::write(tx, &entries).await?;
     } else {
         for chunk in ids.chunks(CHUNK) {
-            let mut params: Vec<Value> = vec![transfer_id.into()];
+            let mut params: Vec<Value> =
+                vec![CardStatus::InTransit.code().into(), transfer_id.into()];
             params.extend(in_depot(from, chunk));
             let sql = format!(
-                "UPDATE sim_card SET status = '02', transfer_id = ?, version = version + 1 \
+                "UPDATE sim_card SET status = ?, transfer_id = ?, version = version + 1 \
                  WHERE province_code = ? AND card_id IN ({})",
                 marks(chunk.len())
             );
@@ -219,10 +220,10 @@ async fn pick(
                     .exec(
                         format!(
                             "SELECT {COLUMNS} FROM sim_card FORCE INDEX (idx_card_depot) \
-                             WHERE province_code = ? AND depot_id = ? AND status = '01' \
+                             WHERE province_code = ? AND depot_id = ? AND status = ? \
                              ORDER BY card_id LIMIT {n} FOR UPDATE{skip}"
                         ),
-                        (&from.province, from.id),
+                        (&from.province, from.id, CardStatus::InStock.code()),
                     )
                     .await?;
                 if rows.len() == *n {
@@ -320,12 +321,14 @@ pub async fn finish(tx: &mut Transaction<'static>, f: &Finished) -> Result<(), H
             )
         }
         Verdict::Refused { reason } => {
+            let mut back: Vec<Value> = vec![CardStatus::InStock.code().into()];
+            back.extend(params);
             tx.exec_drop(
                 format!(
-                    "UPDATE sim_card SET status = '01', transfer_id = NULL, \
+                    "UPDATE sim_card SET status = ?, transfer_id = NULL, \
                      version = version + 1 WHERE {cond}"
                 ),
-                params,
+                back,
             )
             .await?;
             let mut detail = format!(
@@ -357,8 +360,13 @@ pub async fn finish(tx: &mut Transaction<'static>, f: &Finished) -> Result<(), H
         .map_err(|e| HandlerError::Rejected(format!("history: {e}")))?;
     tx.exec_drop(
         "UPDATE card_transfer SET status = ?, finished_at = NOW(3) \
-         WHERE province_code = ? AND transfer_id = ? AND status = 'P'",
-        (done.code(), src, f.transfer_id),
+         WHERE province_code = ? AND transfer_id = ? AND status = ?",
+        (
+            done.code(),
+            src,
+            f.transfer_id,
+            TransferStatus::Pending.code(),
+        ),
     )
     .await?;
     Ok(())
@@ -367,8 +375,12 @@ pub async fn finish(tx: &mut Transaction<'static>, f: &Finished) -> Result<(), H
 /// The WHERE clause (and its parameters) of a transfer's in-transit rows in
 /// `province`: by primary key when the card ids are known.
 pub fn in_transit(province: &str, transfer_id: i64, card_ids: &[i64]) -> (String, Vec<Value>) {
-    let mut params: Vec<Value> = vec![province.into(), transfer_id.into()];
-    let mut cond = "province_code = ? AND transfer_id = ? AND status = '02'".to_string();
+    let mut params: Vec<Value> = vec![
+        province.into(),
+        transfer_id.into(),
+        CardStatus::InTransit.code().into(),
+    ];
+    let mut cond = "province_code = ? AND transfer_id = ? AND status = ?".to_string();
     if !card_ids.is_empty() {
         cond.push_str(&format!(" AND card_id IN ({})", marks(card_ids.len())));
         params.extend(card_ids.iter().map(|i| Value::from(*i)));
