@@ -11,7 +11,7 @@ use crate::card::{
     change as card_change, intake as card_intake, list as card_list, packages, pairing,
     routes as card, transfer::api as transfer,
 };
-use crate::number::{change, intake, pool, routes as number, rules, select, stock, waiver};
+use crate::number::{change, intake, pool, retire, routes as number, rules, select, stock, waiver};
 use crate::permission::{channel, department, login, logs, menu, open, policy, role, staff, sync};
 use crate::problem::Problem;
 use crate::{health, metrics, mq_admin, problem};
@@ -37,7 +37,8 @@ use crate::{health, metrics, mq_admin, problem};
         sync::sync_departments, sync::sync_channels, sync::sync_staff,
         open::open_channel, open::open_ping,
         intake::intake, change::change_status, change::move_depot,
-        number::list_depots, number::create_depot, select::staff_select,
+        number::list_depots, number::create_depot, retire::set_depot_status, retire::set_pool_status,
+        select::staff_select,
         pool::list_pools, pool::create_pool, pool::assign_numbers, pool::list_grants, pool::put_grant,
         rules::list_rules, rules::create_rule, rules::update_rule, rules::list_levels, rules::reclassify,
         number::get_number, number::number_history,

@@ -99,6 +99,13 @@ impl Timestamp {
     }
 }
 
+/// A calendar day `YYYY-MM-DD` as the DATETIME text of its midnight
+/// (for range filters), if it is one.
+pub fn midnight(day: &str) -> Option<String> {
+    let text = format!("{day} 00:00:00");
+    (day.len() == 10 && Timestamp::parse(&text).is_some()).then_some(text)
+}
+
 /// Day count since 1970-01-01 of a proleptic Gregorian date (H. Hinnant).
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };

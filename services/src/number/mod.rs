@@ -25,6 +25,7 @@ pub mod migrate;
 pub mod msisdn;
 pub mod pool;
 pub mod premium;
+pub mod retire;
 pub mod routes;
 pub mod rules;
 pub mod segments;

@@ -15,7 +15,7 @@ use super::access::Actor;
 use super::history::{self, HistoryView};
 use super::hold::{self, HoldRequest, KeyRequest, Op};
 use super::status::NumberStatus;
-use super::{change, intake, locate, pool, rules, select, stock, waiver, NumberResult};
+use super::{change, intake, locate, pool, retire, rules, select, stock, waiver, NumberResult};
 use crate::app::AppState;
 use crate::auth::channel_sign::ChannelCaller;
 use crate::auth::rbac::{guarded, Permission::*, Principal};
@@ -77,6 +77,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
                 NumberWrite,
                 post(create_depot),
             )),
+        )
+        .route(
+            "/api/v1/numbers/depots/{id}",
+            guarded(s, NumberWrite, patch(retire::set_depot_status)),
+        )
+        .route(
+            "/api/v1/numbers/pools/{id}",
+            guarded(s, PoolWrite, patch(retire::set_pool_status)),
         )
         .route(
             "/api/v1/numbers/select",

@@ -202,6 +202,16 @@ pub struct ListQuery {
     /// `in_transit`, `done` or `refused`.
     #[param(value_type = Option<TransferStatus>)]
     pub status: Option<String>,
+    /// Only transfers out of this depot...
+    pub from_depot_id: Option<i64>,
+    /// ...or into this one.
+    pub to_depot_id: Option<i64>,
+    /// Opened on or after this day (`YYYY-MM-DD`, the database's clock)...
+    #[param(value_type = Option<String>, format = Date)]
+    pub created_from: Option<String>,
+    /// ...and on or before this one.
+    #[param(value_type = Option<String>, format = Date)]
+    pub created_to: Option<String>,
     #[param(minimum = 1, maximum = 100000, default = 1)]
     pub page: Option<u32>,
     #[param(minimum = 1, maximum = 200, default = 20)]
@@ -250,9 +260,33 @@ pub async fn list(
         Direction::Out => "province_code",
         Direction::In => "target_province_code",
     };
+    let day = |field: &str, v: &Option<String>| -> Result<Option<String>, ApiError> {
+        v.as_deref()
+            .map(|d| {
+                crate::time::midnight(d).ok_or_else(|| {
+                    ApiError::Invalid(format!("{field} must be a day, YYYY-MM-DD (got {d:?})"))
+                })
+            })
+            .transpose()
+    };
+    let (from_day, to_day) = (
+        day("created_from", &q.created_from)?,
+        day("created_to", &q.created_to)?,
+    );
     let mut f = crate::db::Filter::default();
     f.eq(column, Some(province.as_str()))
-        .eq("status", status.map(TransferStatus::code));
+        .eq("status", status.map(TransferStatus::code))
+        .eq("from_depot_id", q.from_depot_id)
+        .eq("to_depot_id", q.to_depot_id);
+    if let Some(d) = from_day {
+        f.condition("created_at >= ?".into(), vec![d.into()]);
+    }
+    if let Some(d) = to_day {
+        f.condition(
+            "created_at < DATE_ADD(?, INTERVAL 1 DAY)".into(),
+            vec![d.into()],
+        );
+    }
     let mut c = state.db.conn().await?;
     let (total, rows) = crate::db::page(
         &mut c,
