@@ -238,7 +238,7 @@ pub async fn run(
     }
     let mut tx = state.db.begin().await?;
     for chunk in cands.chunks(CHUNK) {
-        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 7);
+        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 8);
         for cand in chunk {
             params.extend([
                 Value::from(cand.iccid.as_str()),
@@ -247,6 +247,7 @@ pub async fn run(
                 Value::from(cand.city.as_str()),
                 Value::from(cand.depot),
                 Value::from(cand.card_type.db()),
+                Value::from(CardStatus::InStock.code()),
                 Value::from(cand.package),
             ]);
         }
@@ -254,7 +255,7 @@ pub async fn run(
             format!(
                 "INSERT INTO sim_card (iccid, imsi, province_code, city_code, depot_id, card_type, \
                  status, package_id) VALUES {}",
-                vec!["(?, ?, ?, ?, ?, ?, '01', ?)"; chunk.len()].join(", ")
+                vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
             ),
             params,
         )

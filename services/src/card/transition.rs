@@ -133,6 +133,20 @@ pub fn allowed(from: CardStatus, to: CardStatus, door: Door) -> Option<&'static 
     find(from, to).filter(|t| t.door == door)
 }
 
+/// The one check every writer of a card's status makes: the transition
+/// `door` takes from `from` to `to`, or why not (as a 409 naming the
+/// statuses allowed instead).
+pub fn check(
+    from: CardStatus,
+    to: CardStatus,
+    door: Door,
+) -> Result<&'static Transition, crate::problem::ApiError> {
+    allowed(from, to, door).ok_or_else(|| crate::problem::ApiError::Refused {
+        code: "transition_refused",
+        message: refusal(from, to, door).unwrap_or_default(),
+    })
+}
+
 /// The statuses `door` may move a card in `from` to.
 pub fn targets(from: CardStatus, door: Door) -> Vec<CardStatus> {
     let mut v: Vec<CardStatus> = TRANSITIONS
@@ -222,6 +236,22 @@ mod tests {
             // InStock is also entered by intake.
             assert!(into, "{s} cannot be entered");
             assert_eq!(out, s != Scrapped, "{s}");
+        }
+    }
+
+    /// The README's table lists every transition, so the two cannot drift.
+    #[test]
+    fn the_readme_lists_every_transition() {
+        let readme = include_str!("../../README.md");
+        for t in TRANSITIONS {
+            let door = match t.door {
+                Door::Manual => "staff",
+                Door::Transfer => "transfer",
+                Door::Pairing => "pairing",
+                Door::Occupy => "occupy",
+            };
+            let row = format!("| {} | {} | {} | {door} |", t.from, t.to, t.action.name());
+            assert!(readme.contains(&row), "services/README.md lacks {row}");
         }
     }
 }

@@ -319,4 +319,20 @@ mod tests {
             assert!(out, "{s} is a dead end");
         }
     }
+
+    /// The README's table lists every transition, so the two cannot drift.
+    #[test]
+    fn the_readme_lists_every_transition() {
+        let readme = include_str!("../../README.md");
+        for t in TRANSITIONS {
+            let door = match t.door {
+                Door::Manual => "staff",
+                Door::Hold => "hold key",
+                Door::System => "system",
+                Door::Card => "card center",
+            };
+            let row = format!("| {} | {} | {} | {door} |", t.from, t.to, t.action.name());
+            assert!(readme.contains(&row), "services/README.md lacks {row}");
+        }
+    }
 }

@@ -12,7 +12,7 @@ use crate::card::history::{self, Entry};
 use crate::card::iccid::Iccid;
 use crate::card::status::CardStatus;
 use crate::card::store::{self, Card, COLUMNS};
-use crate::card::transition::Action;
+use crate::card::transition::{self, Action, Door};
 use crate::db::insert_id;
 use crate::number::marks;
 use crate::outbox::{self, topology, HandlerError, OutboxMessage};
@@ -106,9 +106,10 @@ pub async fn open(
             .collect();
         history::write(tx, &entries).await?;
     } else {
+        // Out of the source depot, as the card table has it.
+        let out = transition::check(CardStatus::InStock, CardStatus::InTransit, Door::Transfer)?;
         for chunk in ids.chunks(CHUNK) {
-            let mut params: Vec<Value> =
-                vec![CardStatus::InTransit.code().into(), transfer_id.into()];
+            let mut params: Vec<Value> = vec![out.to.code().into(), transfer_id.into()];
             params.extend(in_depot(from, chunk));
             let sql = format!(
                 "UPDATE sim_card SET status = ?, transfer_id = ?, version = version + 1 \
@@ -120,14 +121,7 @@ pub async fn open(
         let detail = format!("transfer {transfer_id} to province {}", to.province);
         let entries: Vec<Entry> = cards
             .iter()
-            .map(|c| {
-                entry(
-                    c,
-                    CardStatus::InTransit,
-                    Action::TransferOut,
-                    detail.clone(),
-                )
-            })
+            .map(|c| entry(c, out.to, out.action, detail.clone()))
             .collect();
         history::write(tx, &entries).await?;
         let payload = Requested {
@@ -321,7 +315,10 @@ pub async fn finish(tx: &mut Transaction<'static>, f: &Finished) -> Result<(), H
             )
         }
         Verdict::Refused { reason } => {
-            let mut back: Vec<Value> = vec![CardStatus::InStock.code().into()];
+            let back_in =
+                transition::check(CardStatus::InTransit, CardStatus::InStock, Door::Transfer)
+                    .map_err(|e| HandlerError::Rejected(e.to_string()))?;
+            let mut back: Vec<Value> = vec![back_in.to.code().into()];
             back.extend(params);
             tx.exec_drop(
                 format!(
