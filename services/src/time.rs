@@ -52,6 +52,12 @@ impl Timestamp {
         self.0
     }
 
+    /// A Unix time (seconds, UTC) on the database's wall clock.
+    pub fn from_unix_secs(secs: u64) -> Timestamp {
+        let off = i64::from(DB_OFFSET_MINUTES.load(Ordering::Relaxed)) * 60_000;
+        Timestamp((secs as i64).saturating_mul(1000).saturating_add(off))
+    }
+
     /// `YYYY-MM-DD[ T]HH:MM:SS[.fraction][Z|±HH:MM]`: the wall clock (an
     /// offset, when given, is the one the text was written in, not applied).
     pub fn parse(s: &str) -> Option<Timestamp> {

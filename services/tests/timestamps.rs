@@ -84,6 +84,15 @@ async fn every_endpoint_answers_rfc_3339_timestamps_with_an_offset() {
     let t = &admin.token;
     let mut found = std::collections::BTreeSet::new();
 
+    // A login: when the session ends.
+    let login: Value = s
+        .login(&admin.staff_no, &admin.password)
+        .await
+        .json()
+        .await
+        .unwrap();
+    check("login", &login, &mut found);
+
     // Numbers: a hold (its deadline), the number, its history, the stock list.
     let nums = number_support::on_shelf(&s, &admin, "89", 2, None).await;
     let held = number_support::hold(&s, t, &nums[0], "ts-key", None).await;
@@ -138,6 +147,7 @@ async fn every_endpoint_answers_rfc_3339_timestamps_with_an_offset() {
     number_support::cleanup(&s, &nums).await;
     card_support::cleanup(&s, &cards).await;
     for must in [
+        "login.expires_at",
         "hold.hold_deadline",
         "transfer.created_at",
         "/api/v1/staff.updated_at",

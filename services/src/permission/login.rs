@@ -38,8 +38,8 @@ pub struct LoginRequest {
 pub struct LoginResponse {
     /// Send as `Authorization: Bearer <token>`.
     pub token: String,
-    /// Unix seconds when the session ends at the latest.
-    pub expires_at: u64,
+    /// When the session ends at the latest.
+    pub expires_at: crate::time::Timestamp,
     /// The session ends after this many seconds without use.
     pub idle_timeout_seconds: u64,
     /// Only the password change is allowed until this is done.
@@ -256,7 +256,7 @@ pub async fn login(
     let issued = state.sessions.create(staff_id).await?;
     Ok(Json(LoginResponse {
         token: issued.token,
-        expires_at: issued.absolute_expiry,
+        expires_at: crate::time::Timestamp::from_unix_secs(issued.absolute_expiry),
         idle_timeout_seconds: issued.idle_seconds,
         must_change_password: must_change,
     }))

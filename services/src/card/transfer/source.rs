@@ -60,7 +60,7 @@ pub async fn open(
         tx,
         "INSERT INTO card_transfer (province_code, target_province_code, from_depot_id, \
          to_depot_id, card_count, status, requested_by, finished_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, IF(? = 'P', NULL, NOW(3)))",
+         VALUES (?, ?, ?, ?, ?, ?, ?, IF(? = ?, NULL, NOW(3)))",
         vec![
             from.province.as_str().into(),
             to.province.as_str().into(),
@@ -70,6 +70,7 @@ pub async fn open(
             status.code().into(),
             staff_id.into(),
             status.code().into(),
+            TransferStatus::Pending.code().into(),
         ],
     )
     .await?;
