@@ -53,7 +53,9 @@ fi
 
 # Drivers the proxy's driver tests run (proxy/tests/e2e_drivers.rs).
 pip_version() { python3 -c "import importlib.metadata as m; print(m.version('$1'))" 2>/dev/null || true; }
-for spec in "mysql-connector-python==$MYSQL_CONNECTOR_PYTHON_VERSION" "sqlalchemy==$SQLALCHEMY_VERSION"; do
+# ...and the OpenAPI 3.1 validator the services' document test runs.
+for spec in "mysql-connector-python==$MYSQL_CONNECTOR_PYTHON_VERSION" "sqlalchemy==$SQLALCHEMY_VERSION" \
+  "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION"; do
   name="${spec%%==*}"
   want="${spec##*==}"
   if [ "$(pip_version "$name")" = "$want" ]; then

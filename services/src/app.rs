@@ -126,6 +126,15 @@ impl AppState {
         cfg.outbox.validate().map_err(ConfigError::Outbox)?;
         let sealer = Sealer::new(cfg.seal_key_bytes()?);
         let db = Db::new(&cfg.database_url)?;
+        // Timestamps name the database clock's offset (crate::time).
+        let mut c = db
+            .conn()
+            .await
+            .map_err(|e| StartError::Database(e.to_string()))?;
+        crate::time::learn_offset(&mut c)
+            .await
+            .map_err(|e| StartError::Database(e.to_string()))?;
+        drop(c);
         let cache = Cache::connect(&cfg.redis_url).await?;
         let mq = Mq::start(cfg.amqp_url.clone()).await?;
         let metrics = Metrics::new();

@@ -58,16 +58,21 @@ pub struct StockNumber {
     pub premium_level: u8,
     pub pool_id: Option<i64>,
     pub depot_id: Option<i64>,
-    pub hold_deadline: Option<String>,
-    pub frozen_until: Option<String>,
-    pub updated_at: String,
+    pub hold_deadline: Option<crate::time::Timestamp>,
+    pub frozen_until: Option<crate::time::Timestamp>,
+    pub updated_at: crate::time::Timestamp,
 }
 
 crate::paged!(StockPage, StockNumber);
 
-const COLUMNS: &str = "phone_no, province_code, city_code, status, premium_level, pool_id, \
-     depot_id, DATE_FORMAT(hold_deadline, '%Y-%m-%dT%H:%i:%s'), \
-     DATE_FORMAT(frozen_until, '%Y-%m-%dT%H:%i:%s'), DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s')";
+const COLUMNS: &str = concat!(
+    "phone_no, province_code, city_code, status, premium_level, pool_id, depot_id, ",
+    crate::ts_col!("hold_deadline"),
+    ", ",
+    crate::ts_col!("frozen_until"),
+    ", ",
+    crate::ts_col!("updated_at")
+);
 
 /// The province asked about (checked against the caller's scope) and the
 /// WHERE clause of the query's filters, limited to viewable pools.
