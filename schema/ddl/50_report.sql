@@ -1,4 +1,5 @@
--- Report center: asynchronous report tasks on the global shard.
+-- Report center: asynchronous report tasks on the global shard. Columns added
+-- after the first release are also added at start-up (services/src/report/migrate.rs).
 
 CREATE TABLE IF NOT EXISTS report_template (
   template_id BIGINT       NOT NULL COMMENT 'from sequence report_template',
@@ -17,11 +18,16 @@ CREATE TABLE IF NOT EXISTS report_task (
   province_code CHAR(2)      NULL COMMENT 'data scope of the requester',
   params        TEXT         NOT NULL COMMENT 'JSON filters',
   format        VARCHAR(8)   NOT NULL DEFAULT 'csv' COMMENT 'csv or xlsx',
-  status        CHAR(1)      NOT NULL DEFAULT 'Q' COMMENT 'Q queued, R running, D done, F failed',
+  status        CHAR(1)      NOT NULL DEFAULT 'Q' COMMENT 'Q queued, R running, D done, F failed, C cancelled, X file expired',
   error         VARCHAR(512) NULL,
   created_at    DATETIME(3)  NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
   started_at    DATETIME(3)  NULL,
   finished_at   DATETIME(3)  NULL,
+  owner         VARCHAR(64)  NULL COMMENT 'process running the task',
+  lease_until   DATETIME(3)  NULL COMMENT 'claimed again after this',
+  progress_rows BIGINT       NOT NULL DEFAULT 0 COMMENT 'rows written so far',
+  request_key   CHAR(64)     NULL COMMENT 'sha256 of template, filters, format',
+  attempts      INT          NOT NULL DEFAULT 0 COMMENT 'claims so far',
   PRIMARY KEY (task_id),
   KEY idx_report_task_status (status, created_at),
   KEY idx_report_task_requester (requested_by, created_at)
@@ -34,5 +40,6 @@ CREATE TABLE IF NOT EXISTS report_result (
   byte_size   BIGINT       NOT NULL,
   sha256      CHAR(64)     NOT NULL,
   created_at  DATETIME(3)  NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  expires_at  DATETIME(3)  NULL COMMENT 'the retention sweep removes the file then',
   PRIMARY KEY (task_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
