@@ -17,6 +17,9 @@ pub struct ReportConfig {
     /// How often an idle runner looks for queued tasks (a POST in the same
     /// process wakes it at once).
     pub poll_interval_ms: u64,
+    /// Whether this process runs tasks (false: it only serves the API, as
+    /// behind a load balancer where other processes run them).
+    pub run_tasks: bool,
     /// Tasks one process runs at once.
     pub max_parallel: usize,
     /// The same request (staff, template, filters, format) within this many
@@ -38,6 +41,7 @@ impl Default for ReportConfig {
             retention_hours: 72,
             lease_seconds: 30,
             poll_interval_ms: 1000,
+            run_tasks: true,
             max_parallel: 2,
             dedup_seconds: 60,
             xlsx_rows_per_sheet: 1_048_575,

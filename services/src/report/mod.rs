@@ -61,7 +61,9 @@ impl ReportCenter {
 pub async fn start(state: &AppState) -> Result<(), ApiError> {
     migrate::ensure(&state.db).await?;
     templates::seed(&state.db).await?;
-    runner::start(state);
-    sweep::start(state);
+    if state.report.cfg.run_tasks {
+        runner::start(state);
+        sweep::start(state);
+    }
     Ok(())
 }

@@ -240,3 +240,22 @@ pub async fn download(
     )
         .into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    /// The router's paths, read from this file, are all in the served document.
+    #[test]
+    fn every_report_route_is_documented() {
+        let doc = crate::openapi::document();
+        let paths: std::collections::BTreeSet<&str> = include_str!("routes.rs")
+            .split('"')
+            .filter(|s| s.starts_with("/api/v1/reports"))
+            .collect();
+        assert!(paths.len() >= 6, "{paths:?}");
+        for p in paths {
+            let item = doc.paths.paths.get(p).unwrap_or_else(|| panic!("{p} is not documented"));
+            let op = item.get.as_ref().or(item.post.as_ref()).unwrap();
+            assert!(op.responses.responses.contains_key("default"), "{p} has its problem response");
+        }
+    }
+}
