@@ -30,6 +30,9 @@ pub struct ReportConfig {
     pub xlsx_rows_per_sheet: u32,
     /// How often the retention sweep runs.
     pub sweep_interval_seconds: u64,
+    /// Tests only: a runner waits this long between writing a file and
+    /// uploading it, so that a crash test can kill it mid-task.
+    pub pause_before_upload_ms: u64,
     /// Largest page of a statistics answer (`GET .../stats`); exports have no limit.
     pub max_stat_rows: usize,
 }
@@ -46,6 +49,7 @@ impl Default for ReportConfig {
             dedup_seconds: 60,
             xlsx_rows_per_sheet: 1_048_575,
             sweep_interval_seconds: 600,
+            pause_before_upload_ms: 0,
             max_stat_rows: 10_000,
         }
     }

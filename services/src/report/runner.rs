@@ -158,6 +158,9 @@ async fn produce(state: &AppState, task: &Claimed, tmp: &std::path::Path) -> Res
         Ok(n)
     })
     .await?;
+    if cfg.pause_before_upload_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(cfg.pause_before_upload_ms)).await;
+    }
     let key = format!(
         "reports/{}/{}.{}",
         task.task_id,
