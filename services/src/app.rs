@@ -74,7 +74,9 @@ pub fn parse_roles(roles: &[String]) -> Result<Vec<Center>, StartError> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("unknown role {0:?}: this build serves \"permission\", \"number\", \"card\" and \"report\"")]
+    #[error(
+        "unknown role {0:?}: this build serves \"permission\", \"number\", \"card\" and \"report\""
+    )]
     UnknownRole(String),
     #[error("no role given: name at least one center to serve")]
     NoRole,

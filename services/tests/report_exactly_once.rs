@@ -20,7 +20,9 @@ type TaskRow = (i64, String, Option<String>, i64);
 async fn status(c: &mut mysql_async::Conn, ids: &[i64]) -> Vec<TaskRow> {
     let marks = vec!["?"; ids.len()].join(",");
     c.exec(
-        format!("SELECT task_id, status, owner, attempts FROM report_task WHERE task_id IN ({marks})"),
+        format!(
+            "SELECT task_id, status, owner, attempts FROM report_task WHERE task_id IN ({marks})"
+        ),
         ids.to_vec(),
     )
     .await
@@ -74,19 +76,18 @@ async fn two_processes_one_killed_every_task_done_once() {
     let mut c = s.state.db.conn().await.unwrap();
     let marks = vec!["?"; ids.len()].join(",");
     // Kill one process once it holds a running task.
-    let mut killed = false;
+    let mut started = false;
     for _ in 0..200 {
-        let rows = status(&mut c, &ids).await;
-        if rows.iter().any(|r| r.1 == "R") {
+        if status(&mut c, &ids).await.iter().any(|r| r.1 == "R") {
+            started = true;
             tokio::time::sleep(Duration::from_millis(200)).await;
-            a.kill().unwrap(); // SIGKILL
-            a.wait().unwrap();
-            killed = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(killed, "a task started");
+    let _ = a.kill(); // SIGKILL
+    a.wait().unwrap();
+    assert!(started, "a task started");
     // The survivor finishes all, re-claiming the dead process's tasks after their lease.
     let mut done = false;
     for _ in 0..600 {
@@ -109,7 +110,10 @@ async fn two_processes_one_killed_every_task_done_once() {
 
     // One result row per task, naming a file that exists.
     let results: Vec<(i64, String)> = c
-        .exec(format!("SELECT task_id, object_key FROM report_result WHERE task_id IN ({marks})"), ids.clone())
+        .exec(
+            format!("SELECT task_id, object_key FROM report_result WHERE task_id IN ({marks})"),
+            ids.clone(),
+        )
         .await
         .unwrap();
     assert_eq!(results.len(), 20);
@@ -118,14 +122,27 @@ async fn two_processes_one_killed_every_task_done_once() {
     }
     // After the orphan sweep, each task's folder holds exactly its one file.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    haoka_services::report::sweep::run_once(&s.state).await.unwrap();
+    haoka_services::report::sweep::run_once(&s.state)
+        .await
+        .unwrap();
     let mut per_task: BTreeMap<i64, Vec<String>> = BTreeMap::new();
     for id in &ids {
-        for o in s.state.report.store.list(&format!("reports/{id}")).await.unwrap() {
+        for o in s
+            .state
+            .report
+            .store
+            .list(&format!("reports/{id}"))
+            .await
+            .unwrap()
+        {
             per_task.entry(*id).or_default().push(o.key);
         }
     }
     for (id, key) in results {
-        assert_eq!(per_task.get(&id), Some(&vec![key]), "task {id}: one file, no orphan");
+        assert_eq!(
+            per_task.get(&id),
+            Some(&vec![key]),
+            "task {id}: one file, no orphan"
+        );
     }
 }

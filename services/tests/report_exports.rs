@@ -101,7 +101,12 @@ async fn csv_and_xlsx_exports_read_back_equal_to_the_rows() {
     let filters = json!({ "depot_id": st.card_depot, "province_code": PROVINCES.join(",") });
 
     // CSV
-    let (id, done) = export(&s, &admin.token, json!({"template": "card_detail", "format": "csv", "filters": filters})).await;
+    let (id, done) = export(
+        &s,
+        &admin.token,
+        json!({"template": "card_detail", "format": "csv", "filters": filters}),
+    )
+    .await;
     assert_eq!(done["progress_rows"], 101);
     let bytes = file(&s, &admin.token, id).await;
     assert_eq!(&bytes[..3], b"\xef\xbb\xbf", "UTF-8 byte-order mark");
@@ -117,13 +122,28 @@ async fn csv_and_xlsx_exports_read_back_equal_to_the_rows() {
     got.sort();
     let defused: Vec<Vec<String>> = want
         .iter()
-        .map(|r| r.iter().map(|v| if v == "=1+1" { "'=1+1".into() } else { v.clone() }).collect())
+        .map(|r| {
+            r.iter()
+                .map(|v| {
+                    if v == "=1+1" {
+                        "'=1+1".into()
+                    } else {
+                        v.clone()
+                    }
+                })
+                .collect()
+        })
         .collect();
     assert_eq!(got, defused);
     assert!(got.iter().any(|r| r[0] == long && r[1] == "'=1+1"));
 
     // XLSX: three sheets of at most 40 rows, codes as text.
-    let (id, _) = export(&s, &admin.token, json!({"template": "card_detail", "format": "xlsx", "filters": filters})).await;
+    let (id, _) = export(
+        &s,
+        &admin.token,
+        json!({"template": "card_detail", "format": "xlsx", "filters": filters}),
+    )
+    .await;
     let bytes = file(&s, &admin.token, id).await;
     let mut wb: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
     let sheets = wb.sheet_names().to_vec();
@@ -138,7 +158,10 @@ async fn csv_and_xlsx_exports_read_back_equal_to_the_rows() {
         for r in rows {
             assert!(r.len() <= 9);
             for d in r {
-                assert!(matches!(d, Data::String(_) | Data::Empty), "a code stays text: {d:?}");
+                assert!(
+                    matches!(d, Data::String(_) | Data::Empty),
+                    "a code stays text: {d:?}"
+                );
             }
             let mut v: Vec<String> = r.iter().map(|d| d.to_string()).collect();
             v.resize(9, String::new());
@@ -156,7 +179,8 @@ async fn csv_and_xlsx_exports_read_back_equal_to_the_rows() {
         json!({"template": "card_stock", "format": "xlsx", "filters": filters}),
     )
     .await;
-    let mut wb: Xlsx<_> = Xlsx::new(std::io::Cursor::new(file(&s, &admin.token, id).await)).unwrap();
+    let mut wb: Xlsx<_> =
+        Xlsx::new(std::io::Cursor::new(file(&s, &admin.token, id).await)).unwrap();
     let range = wb.worksheet_range(&wb.sheet_names()[0].clone()).unwrap();
     let total: f64 = range
         .rows()
@@ -168,7 +192,9 @@ async fn csv_and_xlsx_exports_read_back_equal_to_the_rows() {
         .sum();
     assert_eq!(total, 101.0);
 
-    c.exec_drop("DELETE FROM sim_card WHERE iccid = ?", (&long,)).await.unwrap();
+    c.exec_drop("DELETE FROM sim_card WHERE iccid = ?", (&long,))
+        .await
+        .unwrap();
     report_support::cleanup(&s, &st).await;
 }
 
@@ -179,11 +205,29 @@ async fn tasks_are_deduplicated_listed_cancelled_and_private() {
     let admin = s.admin().await;
     let body = json!({"template": "number_status", "format": "csv",
         "filters": {"pool_id": report_support::tag()}});
-    let a: Json = s.post(&admin.token, "/api/v1/reports", body.clone()).await.json().await.unwrap();
-    let b: Json = s.post(&admin.token, "/api/v1/reports", body.clone()).await.json().await.unwrap();
-    assert_eq!(a["task_id"], b["task_id"], "the same request twice is one task");
+    let a: Json = s
+        .post(&admin.token, "/api/v1/reports", body.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let b: Json = s
+        .post(&admin.token, "/api/v1/reports", body.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        a["task_id"], b["task_id"],
+        "the same request twice is one task"
+    );
     let id = a["task_id"].as_i64().unwrap();
-    let mine: Json = s.get(&admin.token, "/api/v1/reports").await.json().await.unwrap();
+    let mine: Json = s
+        .get(&admin.token, "/api/v1/reports")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(mine["items"][0]["task_id"], id);
     assert_eq!(mine["items"][0]["status"], "queued");
 
@@ -193,22 +237,48 @@ async fn tasks_are_deduplicated_listed_cancelled_and_private() {
         .await;
     let r = s.get(&other.token, &format!("/api/v1/reports/{id}")).await;
     assert_eq!(r.status(), 404);
-    let r = s.get(&other.token, &format!("/api/v1/reports/{id}/file")).await;
+    let r = s
+        .get(&other.token, &format!("/api/v1/reports/{id}/file"))
+        .await;
     assert_eq!(r.status(), 404);
     // Not ready yet: a problem with its code.
-    let r = s.get(&admin.token, &format!("/api/v1/reports/{id}/file")).await;
+    let r = s
+        .get(&admin.token, &format!("/api/v1/reports/{id}/file"))
+        .await;
     assert_eq!(r.status(), 409);
     assert_eq!(r.json::<Json>().await.unwrap()["code"], "report_not_ready");
 
-    let r = s.post(&admin.token, &format!("/api/v1/reports/{id}/cancel"), json!({})).await;
+    let r = s
+        .post(
+            &admin.token,
+            &format!("/api/v1/reports/{id}/cancel"),
+            json!({}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Json>().await.unwrap()["status"], "cancelled");
-    let r = s.post(&admin.token, &format!("/api/v1/reports/{id}/cancel"), json!({})).await;
+    let r = s
+        .post(
+            &admin.token,
+            &format!("/api/v1/reports/{id}/cancel"),
+            json!({}),
+        )
+        .await;
     assert_eq!(r.status(), 409);
     // Cancelled: the same request now makes a new task.
-    let c: Json = s.post(&admin.token, "/api/v1/reports", body).await.json().await.unwrap();
+    let c: Json = s
+        .post(&admin.token, "/api/v1/reports", body)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_ne!(c["task_id"], a["task_id"]);
-    s.post(&admin.token, &format!("/api/v1/reports/{}/cancel", c["task_id"]), json!({})).await;
+    s.post(
+        &admin.token,
+        &format!("/api/v1/reports/{}/cancel", c["task_id"]),
+        json!({}),
+    )
+    .await;
 
     // Each task is in the operation log.
     let mut conn = s.state.db.conn().await.unwrap();
@@ -235,10 +305,13 @@ async fn the_sweep_removes_expired_and_orphaned_files() {
     assert_eq!(done["progress_rows"], 0);
     let key: String = {
         let mut c = s.state.db.conn().await.unwrap();
-        c.exec_first("SELECT object_key FROM report_result WHERE task_id = ?", (id,))
-            .await
-            .unwrap()
-            .unwrap()
+        c.exec_first(
+            "SELECT object_key FROM report_result WHERE task_id = ?",
+            (id,),
+        )
+        .await
+        .unwrap()
+        .unwrap()
     };
     let orphan = format!("reports/{id}/orphan.csv");
     std::fs::write(format!("{}/{orphan}", report_support::STORE_DIR), b"x").unwrap();
@@ -252,13 +325,22 @@ async fn the_sweep_removes_expired_and_orphaned_files() {
     .unwrap();
     // Older than two leases (of 1 s) before it counts as an orphan.
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let swept = haoka_services::report::sweep::run_once(&s.state).await.unwrap();
+    let swept = haoka_services::report::sweep::run_once(&s.state)
+        .await
+        .unwrap();
     assert!(swept.expired >= 1 && swept.orphans >= 1, "{swept:?}");
     assert!(!s.state.report.store.exists(&key).await.unwrap());
     assert!(!s.state.report.store.exists(&orphan).await.unwrap());
-    let v: Json = s.get(&admin.token, &format!("/api/v1/reports/{id}")).await.json().await.unwrap();
+    let v: Json = s
+        .get(&admin.token, &format!("/api/v1/reports/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["status"], "expired");
-    let r = s.get(&admin.token, &format!("/api/v1/reports/{id}/file")).await;
+    let r = s
+        .get(&admin.token, &format!("/api/v1/reports/{id}/file"))
+        .await;
     assert_eq!(r.status(), 409);
     assert_eq!(r.json::<Json>().await.unwrap()["code"], "report_expired");
 }

@@ -120,10 +120,11 @@ async fn every_statistic_equals_plain_sql_on_the_shards() {
 
     // Waivers have no tag column to filter on: compare the rows of our approvers.
     let mine = [st.approver.to_string(), (st.approver + 1).to_string()];
-    let got: Vec<Vec<String>> = rows_of(&stats(&s, t, "waivers", &format!("province_code={all}")).await)
-        .into_iter()
-        .filter(|r| mine.contains(&r[2]))
-        .collect();
+    let got: Vec<Vec<String>> =
+        rows_of(&stats(&s, t, "waivers", &format!("province_code={all}")).await)
+            .into_iter()
+            .filter(|r| mine.contains(&r[2]))
+            .collect();
     let want = on_shards(
         &format!(
             "SELECT province_code, status, decided_by, COUNT(*), SUM(deposit_waived_cents), \
@@ -138,12 +139,11 @@ async fn every_statistic_equals_plain_sql_on_the_shards() {
     assert_eq!(sorted(got), sorted(want), "waivers");
 
     // The shards the stock is on: 0, 2 and 5.
-    let provinces: std::collections::BTreeSet<String> = rows_of(
-        &stats(&s, t, "number_status", &format!("pool_id={}", st.pool)).await,
-    )
-    .into_iter()
-    .map(|r| r[0].clone())
-    .collect();
+    let provinces: std::collections::BTreeSet<String> =
+        rows_of(&stats(&s, t, "number_status", &format!("pool_id={}", st.pool)).await)
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect();
     assert_eq!(provinces.into_iter().collect::<Vec<_>>(), PROVINCES);
 
     report_support::cleanup(&s, &st).await;
@@ -170,7 +170,10 @@ async fn province_staff_get_only_their_province() {
     // Without report:read: 403 with a problem code.
     let other = s.user(&admin, Some("51"), &["number:read"], None).await;
     let r = s
-        .get(&other.token, "/api/v1/reports/templates/number_status/stats")
+        .get(
+            &other.token,
+            "/api/v1/reports/templates/number_status/stats",
+        )
         .await;
     assert_eq!(r.status(), 403);
     let p: Json = r.json().await.unwrap();
@@ -180,5 +183,60 @@ async fn province_staff_get_only_their_province() {
         .get(&staff.token, "/api/v1/reports/templates/nope/stats")
         .await;
     assert_eq!(r.status(), 404);
+    report_support::cleanup(&s, &st).await;
+}
+
+/// 号码库存 for the portal: any status, by pool, with keyset paging.
+#[tokio::test]
+async fn the_stock_listing_pages_by_keyset() {
+    let s = report_support::server().await;
+    let admin = s.admin().await;
+    let st = report_support::build(&s, 10).await;
+    let mut want: Vec<String> = st
+        .numbers
+        .iter()
+        .filter(|(_, p)| p == "51")
+        .map(|(n, _)| n.clone())
+        .collect();
+    want.sort();
+    let mut got = vec![];
+    let mut after = String::new();
+    loop {
+        let mut path = format!(
+            "/api/v1/numbers?province_code=51&pool_id={}&page_size=4",
+            st.pool
+        );
+        if !after.is_empty() {
+            path.push_str(&format!("&after={after}"));
+        }
+        let v: Json = s.get(&admin.token, &path).await.json().await.unwrap();
+        assert_eq!(v["total"], 10, "{v}");
+        let items = v["items"].as_array().unwrap();
+        if items.is_empty() {
+            break;
+        }
+        for i in items {
+            got.push(i["phone_no"].as_str().unwrap().to_string());
+        }
+        after = got.last().unwrap().clone();
+    }
+    assert_eq!(got, want);
+    let counts: Json = s
+        .get(
+            &admin.token,
+            &format!(
+                "/api/v1/numbers/counts?province_code=51&pool_id={}",
+                st.pool
+            ),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counts["total"], 10);
+    let r = s
+        .get(&admin.token, "/api/v1/numbers?province_code=51&after=12")
+        .await;
+    assert_eq!(r.status(), 400);
     report_support::cleanup(&s, &st).await;
 }

@@ -59,7 +59,8 @@ pub async fn apply(db: &Db, center: &str, changes: &[Change]) -> Result<usize, A
         match c.query_drop(ch.ddl).await {
             Ok(()) => {}
             Err(e)
-                if is_server_error(&e, ER_DUP_FIELDNAME) || is_server_error(&e, ER_DUP_KEYNAME) => {}
+                if is_server_error(&e, ER_DUP_FIELDNAME) || is_server_error(&e, ER_DUP_KEYNAME) => {
+            }
             Err(e) => return Err(e.into()),
         }
         c.query_drop(ch.probe)

@@ -33,7 +33,11 @@ fn width(c: &Column) -> f64 {
         _ => 10.0,
     };
     // A Chinese character is about two columns wide.
-    let title = c.title.chars().map(|ch| if ch.is_ascii() { 1.0 } else { 2.0 }).sum::<f64>();
+    let title = c
+        .title
+        .chars()
+        .map(|ch| if ch.is_ascii() { 1.0 } else { 2.0 })
+        .sum::<f64>();
     f64::max(min, title + 2.0)
 }
 

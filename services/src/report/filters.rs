@@ -58,7 +58,9 @@ fn is_day(s: &str) -> bool {
     b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
-        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
         && (1..=12).contains(&s[5..7].parse::<u8>().unwrap_or(0))
         && (1..=31).contains(&s[8..10].parse::<u8>().unwrap_or(0))
 }
@@ -76,7 +78,9 @@ impl Filters {
                         if PROVINCES.contains(&p) {
                             Ok(p.to_string())
                         } else {
-                            Err(ApiError::Invalid(format!("province_code: unknown province {p:?}")))
+                            Err(ApiError::Invalid(format!(
+                                "province_code: unknown province {p:?}"
+                            )))
                         }
                     })
                     .collect::<Result<_, _>>()?,
@@ -106,7 +110,11 @@ impl Filters {
                     .filter(|p| mine.contains(p))
                     .collect();
                 // Asking for other provinces only (or for all) gives your own.
-                Some(if kept.is_empty() { mine.iter().cloned().collect() } else { kept })
+                Some(if kept.is_empty() {
+                    mine.iter().cloned().collect()
+                } else {
+                    kept
+                })
             }
         };
         self.province_code = provinces.map(|mut v| {
@@ -182,10 +190,13 @@ mod tests {
     #[test]
     fn province_staff_get_their_own_provinces_whatever_they_ask() {
         let ask = |p: Option<&str>, s: &Scope| {
-            Filters { province_code: p.map(str::to_string), ..Default::default() }
-                .resolve(s)
-                .unwrap()
-                .province_code
+            Filters {
+                province_code: p.map(str::to_string),
+                ..Default::default()
+            }
+            .resolve(s)
+            .unwrap()
+            .province_code
         };
         let s = scope(&["51"]);
         assert_eq!(ask(None, &s).as_deref(), Some("51"));
@@ -196,7 +207,10 @@ mod tests {
         assert_eq!(ask(None, &two).as_deref(), Some("36,51"));
         assert_eq!(ask(None, &Scope::All), None);
         assert_eq!(ask(Some("51,11"), &Scope::All).as_deref(), Some("11,51"));
-        let bad = Filters { province_code: Some("99".into()), ..Default::default() };
+        let bad = Filters {
+            province_code: Some("99".into()),
+            ..Default::default()
+        };
         assert!(bad.resolve(&Scope::All).is_err());
     }
 

@@ -27,14 +27,24 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route(
             "/api/v1/reports",
-            guarded(s, ReportRead, get(list_tasks)).merge(guarded(s, ReportExport, post(create_task))),
+            guarded(s, ReportRead, get(list_tasks)).merge(guarded(
+                s,
+                ReportExport,
+                post(create_task),
+            )),
         )
-        .route("/api/v1/reports/templates", guarded(s, ReportRead, get(list_templates)))
+        .route(
+            "/api/v1/reports/templates",
+            guarded(s, ReportRead, get(list_templates)),
+        )
         .route(
             "/api/v1/reports/templates/{code}/stats",
             guarded(s, ReportRead, get(template_stats)),
         )
-        .route("/api/v1/reports/{task_id}", guarded(s, ReportRead, get(get_task)))
+        .route(
+            "/api/v1/reports/{task_id}",
+            guarded(s, ReportRead, get(get_task)),
+        )
         .route(
             "/api/v1/reports/{task_id}/cancel",
             guarded(s, ReportExport, post(cancel_task)),
@@ -47,8 +57,27 @@ pub fn router(state: &AppState) -> Router<AppState> {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list_templates, template_stats, create_task, list_tasks, get_task, cancel_task, download),
-    components(schemas(TemplateView, StatTable, CreateReport, TaskView, TaskPage, TaskStatus, Format, Filters, Column, Shape))
+    paths(
+        list_templates,
+        template_stats,
+        create_task,
+        list_tasks,
+        get_task,
+        cancel_task,
+        download
+    ),
+    components(schemas(
+        TemplateView,
+        StatTable,
+        CreateReport,
+        TaskView,
+        TaskPage,
+        TaskStatus,
+        Format,
+        Filters,
+        Column,
+        Shape
+    ))
 )]
 pub struct ReportDoc;
 
@@ -112,7 +141,9 @@ pub async fn template_stats(
     let t = template(&code)?;
     let f = f.resolve(&p.scope)?;
     let mut c = state.db.conn().await?;
-    Ok(Json(stats::compute(&mut c, t, &f, state.report.cfg.max_stat_rows).await?))
+    Ok(Json(
+        stats::compute(&mut c, t, &f, state.report.cfg.max_stat_rows).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -143,7 +174,12 @@ pub async fn create_task(
     }
     let view = tasks::visible(&state, &p, id).await?;
     let location = format!("/api/v1/reports/{id}");
-    Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(view)).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(view),
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -214,7 +250,9 @@ pub async fn download(
         (TaskStatus::Expired, _) => {
             return Err(ApiError::Refused {
                 code: "report_expired",
-                message: format!("the file of report task {task_id} was removed after its retention period"),
+                message: format!(
+                    "the file of report task {task_id} was removed after its retention period"
+                ),
             })
         }
         _ => {
@@ -234,7 +272,10 @@ pub async fn download(
     Ok((
         [
             (header::CONTENT_TYPE, t.format.content_type().to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
         ],
         Body::from_stream(stream.map(|r| r.map_err(std::io::Error::other))),
     )
@@ -253,9 +294,16 @@ mod tests {
             .collect();
         assert!(paths.len() >= 6, "{paths:?}");
         for p in paths {
-            let item = doc.paths.paths.get(p).unwrap_or_else(|| panic!("{p} is not documented"));
+            let item = doc
+                .paths
+                .paths
+                .get(p)
+                .unwrap_or_else(|| panic!("{p} is not documented"));
             let op = item.get.as_ref().or(item.post.as_ref()).unwrap();
-            assert!(op.responses.responses.contains_key("default"), "{p} has its problem response");
+            assert!(
+                op.responses.responses.contains_key("default"),
+                "{p} has its problem response"
+            );
         }
     }
 }

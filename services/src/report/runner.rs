@@ -46,7 +46,12 @@ pub fn start(state: &AppState) {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
-            let claimed = tasks::claim(&state.db, &state.report.owner, state.report.cfg.lease_seconds).await;
+            let claimed = tasks::claim(
+                &state.db,
+                &state.report.owner,
+                state.report.cfg.lease_seconds,
+            )
+            .await;
             match claimed {
                 Ok(Some(task)) => {
                     let st = state.clone();
@@ -131,12 +136,19 @@ async fn leased<T>(
 }
 
 async fn produce(state: &AppState, task: &Claimed, tmp: &std::path::Path) -> Result<u64, RunError> {
-    let t = templates::find(&task.template).ok_or_else(|| RunError::Template(task.template.clone()))?;
+    let t =
+        templates::find(&task.template).ok_or_else(|| RunError::Template(task.template.clone()))?;
     let progress = Arc::new(AtomicU64::new(0));
     let cfg = &state.report.cfg;
     let path: PathBuf = tmp.to_path_buf();
     let rows = leased(state, task.task_id, progress.clone(), async {
-        let sink = export::open(task.format, &path, t.name, &t.columns(), cfg.xlsx_rows_per_sheet)?;
+        let sink = export::open(
+            task.format,
+            &path,
+            t.name,
+            &t.columns(),
+            cfg.xlsx_rows_per_sheet,
+        )?;
         let mut pipe = Pipe::start(sink);
         let (sql, params) = task.filters.sql(t);
         let kinds = t.kinds();
@@ -148,7 +160,7 @@ async fn produce(state: &AppState, task: &Claimed, tmp: &std::path::Path) -> Res
         while let Some(row) = result.next().await? {
             pipe.push(cells(row, &kinds)).await?;
             n += 1;
-            if n % export::BATCH as u64 == 0 {
+            if n.is_multiple_of(export::BATCH as u64) {
                 progress.store(n, Ordering::Relaxed);
             }
         }
@@ -184,7 +196,15 @@ async fn produce(state: &AppState, task: &Claimed, tmp: &std::path::Path) -> Res
         bytes: stored.bytes,
         sha256: &stored.sha256,
     };
-    match tasks::finish(&state.db, &state.report.owner, task.task_id, out, cfg.retention_hours).await {
+    match tasks::finish(
+        &state.db,
+        &state.report.owner,
+        task.task_id,
+        out,
+        cfg.retention_hours,
+    )
+    .await
+    {
         Ok(true) => Ok(rows),
         Ok(false) => {
             state.report.store.delete(&key).await?;

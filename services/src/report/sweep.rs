@@ -63,8 +63,11 @@ pub async fn run_once(state: &AppState) -> Result<Swept, ApiError> {
         let task_id: Option<i64> = obj.key.split('/').nth(1).and_then(|s| s.parse().ok());
         let named: Option<String> = match task_id {
             Some(id) => {
-                c.exec_first("SELECT object_key FROM report_result WHERE task_id = ?", (id,))
-                    .await?
+                c.exec_first(
+                    "SELECT object_key FROM report_result WHERE task_id = ?",
+                    (id,),
+                )
+                .await?
             }
             None => None,
         };

@@ -77,9 +77,18 @@ mod tests {
 
     #[test]
     fn values_become_cells_of_their_column_kind() {
-        assert_eq!(Cell::from_value(Value::Int(7), Kind::Text), Cell::Text("7".into()));
-        assert_eq!(Cell::from_value(Value::Bytes(b"42".to_vec()), Kind::Int), Cell::Int(42));
-        assert_eq!(Cell::from_value(Value::Bytes(b"1500.00".to_vec()), Kind::Int), Cell::Int(1500));
+        assert_eq!(
+            Cell::from_value(Value::Int(7), Kind::Text),
+            Cell::Text("7".into())
+        );
+        assert_eq!(
+            Cell::from_value(Value::Bytes(b"42".to_vec()), Kind::Int),
+            Cell::Int(42)
+        );
+        assert_eq!(
+            Cell::from_value(Value::Bytes(b"1500.00".to_vec()), Kind::Int),
+            Cell::Int(1500)
+        );
         assert_eq!(
             Cell::from_value(Value::Bytes(b"89860112345678901234".to_vec()), Kind::Text),
             Cell::Text("89860112345678901234".into())

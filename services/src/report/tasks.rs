@@ -215,7 +215,9 @@ pub async fn create(
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    Err(ApiError::Unavailable("the same report request is still being queued".into()))
+    Err(ApiError::Unavailable(
+        "the same report request is still being queued".into(),
+    ))
 }
 
 async fn insert(
@@ -354,7 +356,13 @@ pub async fn claim(db: &Db, owner: &str, lease_s: u64) -> Result<Option<Claimed>
 
 /// Renews the lease and records progress; false when the task is no longer
 /// ours (cancelled, or claimed by another process after our lease lapsed).
-pub async fn renew(db: &Db, owner: &str, task_id: i64, lease_s: u64, rows: u64) -> Result<bool, ApiError> {
+pub async fn renew(
+    db: &Db,
+    owner: &str,
+    task_id: i64,
+    lease_s: u64,
+    rows: u64,
+) -> Result<bool, ApiError> {
     let mut c = db.conn().await?;
     c.exec_drop(
         "UPDATE report_task SET lease_until = DATE_ADD(NOW(3), INTERVAL ? SECOND), progress_rows = ? \

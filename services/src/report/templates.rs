@@ -22,11 +22,21 @@ pub struct Field {
 }
 
 const fn text(key: &'static str, title: &'static str, sql: &'static str) -> Field {
-    Field { key, title, sql, kind: Kind::Text }
+    Field {
+        key,
+        title,
+        sql,
+        kind: Kind::Text,
+    }
 }
 
 const fn int(key: &'static str, title: &'static str, sql: &'static str) -> Field {
-    Field { key, title, sql, kind: Kind::Int }
+    Field {
+        key,
+        title,
+        sql,
+        kind: Kind::Int,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -71,12 +81,20 @@ impl Template {
         self.dims
             .iter()
             .chain(self.measures)
-            .map(|f| Column { key: f.key, title: f.title, kind: f.kind })
+            .map(|f| Column {
+                key: f.key,
+                title: f.title,
+                kind: f.kind,
+            })
             .collect()
     }
 
     pub fn kinds(&self) -> Vec<Kind> {
-        self.dims.iter().chain(self.measures).map(|f| f.kind).collect()
+        self.dims
+            .iter()
+            .chain(self.measures)
+            .map(|f| f.kind)
+            .collect()
     }
 }
 
@@ -171,8 +189,16 @@ pub const TEMPLATES: &[Template] = &[
         ],
         measures: &[
             int("waivers", "减免笔数", "COUNT(*)"),
-            int("deposit_waived_cents", "减免预存(分)", "SUM(deposit_waived_cents)"),
-            int("monthly_waived_cents", "减免月费(分)", "SUM(monthly_waived_cents)"),
+            int(
+                "deposit_waived_cents",
+                "减免预存(分)",
+                "SUM(deposit_waived_cents)",
+            ),
+            int(
+                "monthly_waived_cents",
+                "减免月费(分)",
+                "SUM(monthly_waived_cents)",
+            ),
         ],
         filters: &[],
     },
@@ -241,10 +267,26 @@ pub const TEMPLATES: &[Template] = &[
             text("channel_id", "渠道", "channel_id"),
         ],
         measures: &[
-            int("holds", "选占", "SUM(CASE WHEN action = 'hold' THEN 1 ELSE 0 END)"),
-            int("sales", "销售", "SUM(CASE WHEN action = 'sell' THEN 1 ELSE 0 END)"),
-            int("releases", "释放", "SUM(CASE WHEN action = 'release' THEN 1 ELSE 0 END)"),
-            int("expiries", "超时释放", "SUM(CASE WHEN action = 'expire' THEN 1 ELSE 0 END)"),
+            int(
+                "holds",
+                "选占",
+                "SUM(CASE WHEN action = 'hold' THEN 1 ELSE 0 END)",
+            ),
+            int(
+                "sales",
+                "销售",
+                "SUM(CASE WHEN action = 'sell' THEN 1 ELSE 0 END)",
+            ),
+            int(
+                "releases",
+                "释放",
+                "SUM(CASE WHEN action = 'release' THEN 1 ELSE 0 END)",
+            ),
+            int(
+                "expiries",
+                "超时释放",
+                "SUM(CASE WHEN action = 'expire' THEN 1 ELSE 0 END)",
+            ),
         ],
         filters: &[(Channel, "channel_id")],
     },
@@ -302,7 +344,10 @@ pub async fn seed(db: &Db) -> Result<(), ApiError> {
     let mut c = db.conn().await?;
     for t in TEMPLATES {
         let have: Option<i64> = c
-            .exec_first("SELECT template_id FROM report_template WHERE code = ?", (t.code,))
+            .exec_first(
+                "SELECT template_id FROM report_template WHERE code = ?",
+                (t.code,),
+            )
             .await?;
         if have.is_some() {
             continue;
@@ -325,9 +370,12 @@ pub async fn seed(db: &Db) -> Result<(), ApiError> {
 
 /// The id of a template's row.
 pub async fn id_of<Q: Queryable>(c: &mut Q, code: &str) -> Result<i64, ApiError> {
-    c.exec_first("SELECT template_id FROM report_template WHERE code = ?", (code,))
-        .await?
-        .ok_or_else(|| ApiError::not_found("report template", code))
+    c.exec_first(
+        "SELECT template_id FROM report_template WHERE code = ?",
+        (code,),
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("report template", code))
 }
 
 #[cfg(test)]
@@ -344,7 +392,12 @@ mod tests {
             assert!(t.code.len() <= 32);
             let dims: Vec<_> = t.dims.iter().map(|f| f.key).collect();
             assert!(dims.join(",").len() <= 128, "{}", t.code);
-            assert_eq!(t.shape == Shape::Detail, t.measures.is_empty(), "{}", t.code);
+            assert_eq!(
+                t.shape == Shape::Detail,
+                t.measures.is_empty(),
+                "{}",
+                t.code
+            );
         }
     }
 }

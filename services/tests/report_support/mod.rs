@@ -25,7 +25,12 @@ pub async fn server() -> Server {
 
 pub async fn server_with(tweak: impl FnOnce(&mut Config)) -> Server {
     common::start_with(|cfg| {
-        cfg.roles = vec!["permission".into(), "number".into(), "card".into(), "report".into()];
+        cfg.roles = vec![
+            "permission".into(),
+            "number".into(),
+            "card".into(),
+            "report".into(),
+        ];
         cfg.report.store_dir = STORE_DIR.into();
         cfg.report.poll_interval_ms = 200;
         tweak(cfg);
@@ -264,7 +269,9 @@ pub async fn on_shards(sql: &str, params: Vec<Value>, keys: usize) -> Vec<Vec<St
         let url = format!("mysql://root@127.0.0.1:3306/haoka_s{shard}");
         let mut c = mysql_async::Conn::from_url(url).await.unwrap();
         let variants: Vec<String> = if sql.contains("{pn}") {
-            (0..4).map(|i| sql.replace("{pn}", &format!("phone_number_{i}"))).collect()
+            (0..4)
+                .map(|i| sql.replace("{pn}", &format!("phone_number_{i}")))
+                .collect()
         } else {
             vec![sql.to_string()]
         };
@@ -273,9 +280,7 @@ pub async fn on_shards(sql: &str, params: Vec<Value>, keys: usize) -> Vec<Vec<St
             for r in rows {
                 let vals: Vec<String> = r.unwrap().into_iter().map(value_text).collect();
                 let (k, m) = vals.split_at(keys);
-                let e = merged
-                    .entry(k.to_vec())
-                    .or_insert_with(|| vec![0; m.len()]);
+                let e = merged.entry(k.to_vec()).or_insert_with(|| vec![0; m.len()]);
                 for (acc, v) in e.iter_mut().zip(m) {
                     *acc += v.parse::<i64>().unwrap_or(0);
                 }
@@ -294,7 +299,10 @@ pub async fn on_shards(sql: &str, params: Vec<Value>, keys: usize) -> Vec<Vec<St
 
 pub async fn stats(s: &Server, token: &str, code: &str, query: &str) -> Json {
     let r = s
-        .get(token, &format!("/api/v1/reports/templates/{code}/stats?{query}"))
+        .get(
+            token,
+            &format!("/api/v1/reports/templates/{code}/stats?{query}"),
+        )
         .await;
     let st = r.status();
     let v: Json = r.json().await.unwrap();
