@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::filters::Filters;
 use super::table::{Cell, Column, Kind, Row};
-use super::templates::Template;
+use super::templates::{Shape, Template};
 use crate::problem::ApiError;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -39,7 +39,11 @@ pub async fn compute<Q: Queryable>(
     filters: &Filters,
     max: usize,
 ) -> Result<StatTable, ApiError> {
-    let (sql, params) = filters.sql(t);
+    let (mut sql, params) = filters.sql(t);
+    if t.shape == Shape::Detail {
+        // A preview of a detail report: the proxy stops each shard early.
+        sql.push_str(&format!(" LIMIT {}", max + 1));
+    }
     let kinds = t.kinds();
     let mut result = c.exec_iter(sql, params).await?;
     let mut rows = Vec::new();
