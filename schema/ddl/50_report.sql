@@ -7,6 +7,13 @@ CREATE TABLE IF NOT EXISTS report_template (
   name        VARCHAR(128) NOT NULL,
   dimensions  VARCHAR(128) NOT NULL COMMENT 'province,city,pool,level,status,channel,day',
   measures    VARCHAR(128) NOT NULL,
+  base_code         VARCHAR(32) NULL COMMENT 'a schedule: the built-in template it runs',
+  schedule_utc      CHAR(5)     NULL COMMENT 'a schedule: daily at HH:MM UTC',
+  schedule_format   VARCHAR(8)  NULL COMMENT 'a schedule: csv or xlsx',
+  schedule_params   TEXT        NULL COMMENT 'a schedule: JSON filters (scope applied)',
+  schedule_owner    BIGINT      NULL COMMENT 'a schedule: staff its tasks are for',
+  schedule_province CHAR(2)     NULL COMMENT 'a schedule: the owner province',
+  last_run_day      DATE        NULL COMMENT 'a schedule: the UTC day it last ran',
   PRIMARY KEY (template_id),
   UNIQUE KEY uk_report_template_code (code)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

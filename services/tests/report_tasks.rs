@@ -105,3 +105,112 @@ async fn tasks_are_deduplicated_listed_cancelled_and_private() {
         .unwrap();
     assert_eq!(actions, ["report.create", "report.cancel"]);
 }
+
+/// A scheduled report queues one task a day, however many processes check.
+#[tokio::test]
+async fn a_schedule_runs_once_a_day_across_processes() {
+    let s = report_support::server_with(|c| c.report.run_tasks = false).await;
+    let admin = s.admin().await;
+    let r = s
+        .post(
+            &admin.token,
+            "/api/v1/reports/schedules",
+            json!({"template": "number_status", "format": "xlsx", "daily_at_utc": "00:00",
+                   "filters": {"pool_id": report_support::tag()}}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let sched: Json = r.json().await.unwrap();
+    let id = sched["schedule_id"].as_i64().unwrap();
+    let mut c = s.state.db.conn().await.unwrap();
+    let today: String = c
+        .query_first("SELECT DATE_FORMAT(UTC_DATE(), '%Y-%m-%d')")
+        .await
+        .unwrap()
+        .unwrap();
+    // 00:00 has passed today: the first run is tomorrow.
+    assert_eq!(sched["last_run_day"], today.as_str());
+    haoka_services::report::schedules::tick(&s.state)
+        .await
+        .unwrap();
+    assert_eq!(count(&mut c, id).await, 0);
+
+    // Yesterday's run done: two processes check at once, one task is queued.
+    c.exec_drop(
+        "UPDATE report_template SET last_run_day = DATE_SUB(UTC_DATE(), INTERVAL 1 DAY) WHERE template_id = ?",
+        (id,),
+    )
+    .await
+    .unwrap();
+    let other = report_support::server_with(|c| c.report.run_tasks = false).await;
+    let (a, b) = tokio::join!(
+        haoka_services::report::schedules::tick(&s.state),
+        haoka_services::report::schedules::tick(&other.state)
+    );
+    assert_eq!(a.unwrap().len() + b.unwrap().len(), 1);
+    haoka_services::report::schedules::tick(&s.state)
+        .await
+        .unwrap();
+    assert_eq!(count(&mut c, id).await, 1);
+    let task: i64 = c
+        .query_first(format!(
+            "SELECT task_id FROM report_task WHERE template_id = {id}"
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let v: Json = s
+        .get(&admin.token, &format!("/api/v1/reports/{task}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["template"], "number_status");
+    assert_eq!(v["format"], "xlsx");
+    s.post(
+        &admin.token,
+        &format!("/api/v1/reports/{task}/cancel"),
+        json!({}),
+    )
+    .await;
+
+    let list: Json = s
+        .get(&admin.token, "/api/v1/reports/schedules")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["schedule_id"] == id));
+    let viewer = s
+        .user(&admin, Some("51"), &["report:read", "report:export"], None)
+        .await;
+    let r = s.get(&viewer.token, "/api/v1/reports/schedules").await;
+    assert_eq!(r.status(), 403);
+    let r = s
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/reports/schedules/{id}"),
+            Some(&admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    let r = s
+        .get(&admin.token, &format!("/api/v1/reports/schedules/{id}"))
+        .await;
+    assert_eq!(r.status(), 404);
+}
+
+async fn count(c: &mut mysql_async::Conn, template_id: i64) -> i64 {
+    c.exec_first(
+        "SELECT COUNT(*) FROM report_task WHERE template_id = ?",
+        (template_id,),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+}

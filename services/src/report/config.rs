@@ -28,6 +28,8 @@ pub struct ReportConfig {
     /// Rows of one XLSX sheet below its header: Excel's limit is 1,048,576
     /// rows per sheet, header included; longer exports go on to the next sheet.
     pub xlsx_rows_per_sheet: u32,
+    /// How often a process looks for due scheduled reports.
+    pub schedule_check_seconds: u64,
     /// How often the retention sweep runs.
     pub sweep_interval_seconds: u64,
     /// Tests only: a runner waits this long between writing a file and
@@ -48,6 +50,7 @@ impl Default for ReportConfig {
             max_parallel: 2,
             dedup_seconds: 60,
             xlsx_rows_per_sheet: 1_048_575,
+            schedule_check_seconds: 30,
             sweep_interval_seconds: 600,
             pause_before_upload_ms: 0,
             max_stat_rows: 10_000,

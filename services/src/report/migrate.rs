@@ -22,6 +22,20 @@ const CHANGES: &[Change] = &[
         ddl: "ALTER TABLE report_result \
               ADD COLUMN expires_at DATETIME(3) NULL COMMENT 'the retention sweep removes the file then'",
     },
+    Change {
+        // Scheduled reports are template rows of their own: a built-in
+        // template (`base_code`) with filters, a format and a daily time.
+        probe: "SELECT base_code, schedule_utc, schedule_format, schedule_params, schedule_owner, \
+                schedule_province, last_run_day FROM report_template WHERE 1 = 0",
+        ddl: "ALTER TABLE report_template \
+              ADD COLUMN base_code VARCHAR(32) NULL COMMENT 'a schedule: the built-in template it runs', \
+              ADD COLUMN schedule_utc CHAR(5) NULL COMMENT 'a schedule: daily at HH:MM UTC', \
+              ADD COLUMN schedule_format VARCHAR(8) NULL COMMENT 'a schedule: csv or xlsx', \
+              ADD COLUMN schedule_params TEXT NULL COMMENT 'a schedule: JSON filters (scope applied)', \
+              ADD COLUMN schedule_owner BIGINT NULL COMMENT 'a schedule: staff its tasks are for', \
+              ADD COLUMN schedule_province CHAR(2) NULL COMMENT 'a schedule: the owner province', \
+              ADD COLUMN last_run_day DATE NULL COMMENT 'a schedule: the UTC day it last ran'",
+    },
 ];
 
 pub async fn ensure(db: &Db) -> Result<usize, ApiError> {

@@ -5,7 +5,8 @@
 //! Folder map: `templates` is the catalogue of reports (dimensions,
 //! measures, columns, filters); `filters` turns a request's filters into SQL
 //! within the caller's province scope; `table` holds columns and cells;
-//! `stats` computes a template; `tasks` is `report_task` (create with
+//! `stats` computes a template; `schedules` queues the daily tasks of
+//! scheduled reports; `tasks` is `report_task` (create with
 //! de-duplication, claim with a lease, renew, finish, cancel); `runner`
 //! claims and runs tasks in the background; `export` (+ `export_csv`,
 //! `export_xlsx`) writes the files with bounded memory; `store` is the
@@ -21,6 +22,7 @@ pub mod filters;
 pub mod migrate;
 pub mod routes;
 pub mod runner;
+pub mod schedules;
 pub mod stats;
 pub mod store;
 pub mod sweep;
@@ -64,6 +66,7 @@ pub async fn start(state: &AppState) -> Result<(), ApiError> {
     if state.report.cfg.run_tasks {
         runner::start(state);
         sweep::start(state);
+        schedules::start(state);
     }
     Ok(())
 }

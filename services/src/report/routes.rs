@@ -14,6 +14,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::export::Format;
 use super::filters::Filters;
+use super::schedules::{self, CreateSchedule, ScheduleView};
 use super::stats::{self, StatTable};
 use super::table::Column;
 use super::tasks::{self, TaskPage, TaskStatus, TaskView};
@@ -36,6 +37,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(
             "/api/v1/reports/templates",
             guarded(s, ReportRead, get(list_templates)),
+        )
+        .route(
+            "/api/v1/reports/schedules",
+            guarded(s, ReportAdmin, get(list_schedules).post(create_schedule)),
+        )
+        .route(
+            "/api/v1/reports/schedules/{schedule_id}",
+            guarded(s, ReportAdmin, get(get_schedule).delete(delete_schedule)),
         )
         .route(
             "/api/v1/reports/templates/{code}/stats",
@@ -64,7 +73,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
         list_tasks,
         get_task,
         cancel_task,
-        download
+        download,
+        list_schedules,
+        create_schedule,
+        get_schedule,
+        delete_schedule
     ),
     components(schemas(
         TemplateView,
@@ -72,6 +85,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         CreateReport,
         TaskView,
         TaskPage,
+        CreateSchedule,
+        ScheduleView,
         TaskStatus,
         Format,
         Filters,
@@ -282,6 +297,54 @@ pub async fn download(
         .into_response())
 }
 
+/// Scheduled reports (定时报表) of your scope.
+#[utoipa::path(get, path = "/api/v1/reports/schedules", tag = "reports",
+    security(("bearer" = [])), responses((status = 200, body = Vec<ScheduleView>)))]
+pub async fn list_schedules(
+    State(state): State<AppState>,
+    p: Principal,
+) -> Result<Json<Vec<ScheduleView>>, ApiError> {
+    Ok(Json(schedules::list(&state, &p).await?))
+}
+
+/// A report queued daily at a time (UTC) for you, once across all processes.
+#[utoipa::path(post, path = "/api/v1/reports/schedules", tag = "reports", request_body = CreateSchedule,
+    security(("bearer" = [])), responses((status = 201, body = ScheduleView)))]
+pub async fn create_schedule(
+    State(state): State<AppState>,
+    p: Principal,
+    Json(req): Json<CreateSchedule>,
+) -> Result<(StatusCode, Json<ScheduleView>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(schedules::create(&state, &p, req).await?),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/schedules/{schedule_id}", tag = "reports",
+    params(("schedule_id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = ScheduleView)))]
+pub async fn get_schedule(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+) -> Result<Json<ScheduleView>, ApiError> {
+    Ok(Json(schedules::get(&state, &p, id).await?))
+}
+
+/// Stops a schedule (its tasks and files stay).
+#[utoipa::path(delete, path = "/api/v1/reports/schedules/{schedule_id}", tag = "reports",
+    params(("schedule_id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 204, description = "unscheduled")))]
+pub async fn delete_schedule(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    schedules::delete(&state, &p, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[cfg(test)]
 mod tests {
     /// The router's paths, read from this file, are all in the served document.
@@ -290,7 +353,8 @@ mod tests {
         let doc = crate::openapi::document();
         let paths: std::collections::BTreeSet<&str> = include_str!("routes.rs")
             .split('"')
-            .filter(|s| s.starts_with("/api/v1/reports"))
+            // (`{id}` is the Location header's format string, not a route)
+            .filter(|s| s.starts_with("/api/v1/reports") && !s.contains("{id}"))
             .collect();
         assert!(paths.len() >= 6, "{paths:?}");
         for p in paths {
@@ -300,6 +364,10 @@ mod tests {
                 .get(p)
                 .unwrap_or_else(|| panic!("{p} is not documented"));
             let op = item.get.as_ref().or(item.post.as_ref()).unwrap();
+            assert!(op
+                .tags
+                .as_ref()
+                .is_some_and(|t| t.contains(&"reports".to_string())));
             assert!(
                 op.responses.responses.contains_key("default"),
                 "{p} has its problem response"

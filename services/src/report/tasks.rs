@@ -74,7 +74,7 @@ pub struct TaskView {
 
 crate::paged!(TaskPage, TaskView);
 
-const SELECT: &str = "SELECT t.task_id, m.code, t.format, t.status, t.params, t.requested_by, \
+const SELECT: &str = "SELECT t.task_id, COALESCE(m.base_code, m.code), t.format, t.status, t.params, t.requested_by, \
      t.progress_rows, t.error, DATE_FORMAT(t.created_at, '%Y-%m-%dT%H:%i:%s.%fZ'), \
      DATE_FORMAT(t.started_at, '%Y-%m-%dT%H:%i:%s.%fZ'), \
      DATE_FORMAT(t.finished_at, '%Y-%m-%dT%H:%i:%s.%fZ'), r.byte_size, r.sha256, \
@@ -335,7 +335,7 @@ pub async fn claim(db: &Db, owner: &str, lease_s: u64) -> Result<Option<Claimed>
         }
         let row: Option<(String, String, String, i64)> = c
             .exec_first(
-                "SELECT m.code, t.params, t.format, t.attempts FROM report_task t \
+                "SELECT COALESCE(m.base_code, m.code), t.params, t.format, t.attempts FROM report_task t \
                  JOIN report_template m ON m.template_id = t.template_id WHERE t.task_id = ?",
                 (id,),
             )
