@@ -3,6 +3,7 @@
 
 pub mod numbers;
 pub mod procstat;
+pub mod reports;
 pub mod sysbench;
 pub mod transfers;
 pub mod txn_cost;

@@ -95,6 +95,16 @@ async fn filter(
             ));
         }
     }
+    if let Some(after) = &q.after {
+        if after.len() != 11
+            || !after.starts_with('1')
+            || !after.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(ApiError::Invalid(
+                "after must be an 11-digit number starting with 1".into(),
+            ));
+        }
+    }
     if q.level.is_some_and(|l| !(1..=6).contains(&l) && l != 9) {
         return Err(ApiError::Invalid("level must be 1 to 6, or 9".into()));
     }
@@ -128,18 +138,14 @@ async fn filter(
     Ok((province, Some(f)))
 }
 
-/// A page of the numbers after `after` (total: all the filter matches).
+/// A page of the numbers after `after` (checked by `filter`; total: all
+/// the filter matches).
 async fn keyset(
     c: &mut mysql_async::Conn,
     mut f: Filter,
     after: &str,
     size: u32,
 ) -> Result<(i64, Vec<mysql_async::Row>), ApiError> {
-    if after.len() != 11 || !after.starts_with('1') || !after.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::Invalid(
-            "after must be an 11-digit number starting with 1".into(),
-        ));
-    }
     let total: Option<i64> = c
         .exec_first(
             format!("SELECT COUNT(*) FROM phone_number{}", f.sql()),

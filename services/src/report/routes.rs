@@ -16,7 +16,7 @@ use super::export::Format;
 use super::filters::Filters;
 use super::schedules::{self, CreateSchedule, ScheduleView};
 use super::stats::{self, StatTable};
-use super::table::Column;
+use super::table::{Cell, Column};
 use super::tasks::{self, TaskPage, TaskStatus, TaskView};
 use super::templates::{self, FilterKey, Shape, TEMPLATES};
 use crate::app::AppState;
@@ -87,6 +87,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         TaskPage,
         CreateSchedule,
         ScheduleView,
+        Cell,
         TaskStatus,
         Format,
         Filters,
@@ -357,6 +358,8 @@ mod tests {
             .filter(|s| s.starts_with("/api/v1/reports") && !s.contains("{id}"))
             .collect();
         assert!(paths.len() >= 6, "{paths:?}");
+        let schemas = &doc.components.as_ref().unwrap().schemas;
+        assert!(schemas.contains_key("Cell") && schemas.contains_key("StatTable"));
         for p in paths {
             let item = doc
                 .paths

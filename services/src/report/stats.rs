@@ -17,7 +17,7 @@ pub struct StatTable {
     pub name: &'static str,
     pub columns: Vec<Column>,
     /// One array of cells per row, in the order of `columns`.
-    #[schema(value_type = Vec<Vec<Object>>)]
+    #[schema(value_type = Vec<Vec<Cell>>)]
     pub rows: Vec<Row>,
     /// More rows exist than `[report] max_stat_rows`: export the report instead.
     pub truncated: bool,

@@ -23,13 +23,28 @@ pub struct Column {
 }
 
 /// One cell: null, an integer or text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Cell {
     Null,
     Int(i64),
     Text(String),
 }
+
+impl utoipa::PartialSchema for Cell {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([
+                Type::String,
+                Type::Integer,
+                Type::Null,
+            ]))
+            .description(Some("a cell: text, an integer (kind int) or null"))
+            .into()
+    }
+}
+impl ToSchema for Cell {}
 
 impl Cell {
     /// A database value as a cell of `kind`: integers of text columns (ids)
