@@ -191,6 +191,16 @@ async fn csv_and_xlsx_exports_read_back_equal_to_the_rows() {
         .sum();
     assert_eq!(total, 101.0);
 
+    // No filters at all (national scope): the statement has no parameters
+    // and is read over the text protocol.
+    let (_, done) = export(
+        &s,
+        &admin.token,
+        json!({"template": "bundles", "format": "csv"}),
+    )
+    .await;
+    assert!(done["progress_rows"].as_i64().unwrap() >= 4, "{done}");
+
     c.exec_drop("DELETE FROM sim_card WHERE iccid = ?", (&long,))
         .await
         .unwrap();

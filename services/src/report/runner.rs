@@ -135,6 +135,24 @@ async fn leased<T>(
     r
 }
 
+/// Sends every row of `result` to the file; returns how many.
+async fn drain<P: mysql_async::prelude::Protocol>(
+    mut result: mysql_async::QueryResult<'_, '_, P>,
+    pipe: &mut Pipe,
+    kinds: &[super::table::Kind],
+    progress: &AtomicU64,
+) -> Result<u64, RunError> {
+    let mut n = 0u64;
+    while let Some(row) = result.next().await? {
+        pipe.push(cells(row, kinds)).await?;
+        n += 1;
+        if n.is_multiple_of(export::BATCH as u64) {
+            progress.store(n, Ordering::Relaxed);
+        }
+    }
+    Ok(n)
+}
+
 async fn produce(state: &AppState, task: &Claimed, tmp: &std::path::Path) -> Result<u64, RunError> {
     let t =
         templates::find(&task.template).ok_or_else(|| RunError::Template(task.template.clone()))?;
@@ -155,16 +173,19 @@ async fn produce(state: &AppState, task: &Claimed, tmp: &std::path::Path) -> Res
         let mut c = state.db.conn().await?;
         // Rows are read as the proxy streams them; only a few batches are
         // ever in memory (see export::Pipe).
-        let mut result = c.exec_iter(sql, params).await?;
-        let mut n = 0u64;
-        while let Some(row) = result.next().await? {
-            pipe.push(cells(row, &kinds)).await?;
-            n += 1;
-            if n.is_multiple_of(export::BATCH as u64) {
-                progress.store(n, Ordering::Relaxed);
-            }
-        }
-        drop(result);
+        // Without parameters the text protocol is used: no prepare round
+        // trip, and the proxy streams plain text rows.
+        let n = if params.is_empty() {
+            drain(c.query_iter(sql).await?, &mut pipe, &kinds, &progress).await?
+        } else {
+            drain(
+                c.exec_iter(sql, params).await?,
+                &mut pipe,
+                &kinds,
+                &progress,
+            )
+            .await?
+        };
         pipe.finish().await?;
         progress.store(n, Ordering::Relaxed);
         Ok(n)

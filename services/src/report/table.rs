@@ -60,7 +60,9 @@ impl Cell {
                 Kind::Int => return Cell::Int(i64::try_from(u).unwrap_or(i64::MAX)),
                 Kind::Text => u.to_string(),
             },
-            Value::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
+            // Takes the bytes as they are (no copy) when they are UTF-8.
+            Value::Bytes(b) => String::from_utf8(b)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
             Value::Date(y, m, d, ..) => format!("{y:04}-{m:02}-{d:02}"),
             other => other.as_sql(true).trim_matches('\'').to_string(),
         };
