@@ -55,6 +55,26 @@ async fn tasks_are_deduplicated_listed_cancelled_and_private() {
         .get(&other.token, &format!("/api/v1/reports/{id}/file"))
         .await;
     assert_eq!(r.status(), 404);
+    // A province's staff asking for another province get their own.
+    let r = s
+        .post(
+            &other.token,
+            "/api/v1/reports",
+            json!({"template": "number_detail", "format": "csv",
+                   "filters": {"province_code": "36", "pool_id": report_support::tag()}}),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let theirs: Json = r.json().await.unwrap();
+    assert_eq!(theirs["filters"]["province_code"], "51", "{theirs}");
+    let r = s
+        .post(
+            &other.token,
+            &format!("/api/v1/reports/{}/cancel", theirs["task_id"]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
     // Not ready yet: a problem with its code.
     let r = s
         .get(&admin.token, &format!("/api/v1/reports/{id}/file"))
