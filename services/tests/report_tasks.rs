@@ -186,6 +186,14 @@ async fn a_schedule_runs_once_a_day_across_processes() {
         .await
         .unwrap();
     assert_eq!(v["template"], "number_status");
+    let logged: Vec<String> = c
+        .exec(
+            "SELECT action FROM operation_log WHERE object_kind = 'report_task' AND object_id = ?",
+            (task.to_string(),),
+        )
+        .await
+        .unwrap();
+    assert_eq!(logged, ["report.schedule.run"]);
     assert_eq!(v["format"], "xlsx");
     s.post(
         &admin.token,

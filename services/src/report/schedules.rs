@@ -233,10 +233,23 @@ pub async fn tick(state: &AppState) -> Result<Vec<i64>, ApiError> {
             vec![
                 id.into(),
                 owner.into(),
-                province.into(),
+                province.clone().into(),
                 params.into(),
                 format.into(),
             ],
+        )
+        .await?;
+        // In the operation log like a requested task: on behalf of the
+        // schedule's owner, by the scheduler (no request, no address).
+        tx.exec_drop(
+            "INSERT INTO operation_log (staff_id, province_code, action, object_kind, object_id, \
+             after_value) VALUES (?, ?, 'report.schedule.run', 'report_task', ?, ?)",
+            (
+                owner,
+                province.clone(),
+                task.to_string(),
+                serde_json::json!({ "schedule_id": id }).to_string(),
+            ),
         )
         .await?;
         tx.commit().await?;
