@@ -30,7 +30,7 @@ pub enum ConfigError {
 pub struct Config {
     /// Where the HTTP API listens.
     pub listen: SocketAddr,
-    /// Centers this process serves (`permission`, `number`, `card`; later `report`).
+    /// Centers this process serves (`permission`, `number`, `card`, `report`).
     pub roles: Vec<String>,
     /// The haoka-proxy, never a shard.
     pub database_url: String,
@@ -52,6 +52,8 @@ pub struct Config {
     pub outbox: crate::outbox::OutboxConfig,
     /// The operator portal's built files (`[portal]`).
     pub portal: crate::portal::PortalConfig,
+    /// The report center (`[report]`).
+    pub report: crate::report::config::ReportConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,6 +111,7 @@ impl Default for Config {
             card: Default::default(),
             outbox: Default::default(),
             portal: Default::default(),
+            report: Default::default(),
         }
     }
 }
@@ -192,6 +195,9 @@ impl Config {
         }
         if let Some(v) = get("HAOKA_SEAL_KEY_FILE") {
             self.seal_key_file = Some(v);
+        }
+        if let Some(v) = get("HAOKA_REPORT_DIR") {
+            self.report.store_dir = v;
         }
         if let Some(v) = get("HAOKA_PORTAL_DIR") {
             self.portal.dir = Some(v.into());

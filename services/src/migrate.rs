@@ -13,6 +13,8 @@ use crate::problem::ApiError;
 /// MySQL's "unknown column" and "duplicate column name".
 const ER_BAD_FIELD: u16 = 1054;
 const ER_DUP_FIELDNAME: u16 = 1060;
+/// "duplicate key name": an index a change adds is there already.
+const ER_DUP_KEYNAME: u16 = 1061;
 
 /// One change: a probe that fails with "unknown column" while it is
 /// missing, and the DDL that adds it (as schema/ddl has it). The proxy's
@@ -40,7 +42,9 @@ pub async fn ensure(db: &Db, center: &str, changes: &[Change]) -> Result<usize, 
         tracing::info!(center, ddl = ch.ddl, "applying a schema change");
         match c.query_drop(ch.ddl).await {
             Ok(()) => {}
-            Err(e) if is_server_error(&e, ER_DUP_FIELDNAME) => {}
+            Err(e)
+                if is_server_error(&e, ER_DUP_FIELDNAME) || is_server_error(&e, ER_DUP_KEYNAME) => {
+            }
             Err(e) => return Err(e.into()),
         }
         c.query_drop(ch.probe)

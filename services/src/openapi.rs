@@ -118,7 +118,12 @@ impl Modify for ProblemResponses {
 }
 
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    // Centers with a document of their own; the modifiers run again so
+    // their operations get the problem response too.
+    doc.merge(crate::report::routes::ReportDoc::openapi());
+    ProblemResponses.modify(&mut doc);
+    doc
 }
 
 /// The document as served: [`document`] with every integer bounded by what

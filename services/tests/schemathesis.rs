@@ -26,6 +26,9 @@
 //! `{iccid}` path and `iccid` bodies).
 //! The fuzzer holds, sells, moves and re-statuses them as it likes; they are
 //! removed at the end.
+//! The report center is served too, without a task runner: the fuzzer's
+//! queued tasks are cancelled and its schedules stopped at the end, so no
+//! other test's runner picks them up.
 //! The stateful phase is left out: its inferred links put the text `None`
 //! into id paths when a response nests the id (a 400 it then reports as a
 //! rejected valid request).
@@ -39,7 +42,17 @@ use std::process::Command;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_errors_or_schema_violations() {
     let srv = common::start_with(|cfg| {
-        cfg.roles = vec!["permission".into(), "number".into(), "card".into()];
+        cfg.roles = vec![
+            "permission".into(),
+            "number".into(),
+            "card".into(),
+            "report".into(),
+        ];
+        cfg.report.run_tasks = false;
+        cfg.report.store_dir = std::env::temp_dir()
+            .join("haoka-schemathesis-reports")
+            .to_string_lossy()
+            .into_owned();
     })
     .await;
     let admin = srv.admin().await;
@@ -48,6 +61,7 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
         .map(|p| p.code())
         .collect();
     let fuzzer = srv.user(&admin, Some("79"), &all, None).await;
+    let fuzzer_id = fuzzer.staff_id;
     let stock = number_support::on_shelf(&srv, &admin, "79", 12, None).await;
     let (depot, _) = card_support::depot(&srv, &admin, "79").await;
     let pool = number_support::pool(&srv, &admin, "79", None).await;
@@ -87,6 +101,7 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
     std::fs::remove_file(&config).ok();
     number_support::cleanup(&srv, &stock).await;
     card_support::cleanup(&srv, &cards).await;
+    stop_reports(&srv, fuzzer_id).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -94,6 +109,25 @@ async fn schemathesis_finds_no_server_errors_or_schema_violations() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("passed"), "{stdout}");
+}
+
+/// Cancels the fuzzer's queued report tasks and stops its schedules.
+async fn stop_reports(srv: &common::Server, staff_id: i64) {
+    use mysql_async::prelude::Queryable;
+    let mut c = srv.state.db.conn().await.unwrap();
+    c.exec_drop(
+        "UPDATE report_task SET status = 'C', error = 'schemathesis run ended' \
+         WHERE requested_by = ? AND status IN ('Q', 'R')",
+        (staff_id,),
+    )
+    .await
+    .unwrap();
+    c.exec_drop(
+        "UPDATE report_template SET schedule_utc = NULL WHERE schedule_owner = ?",
+        (staff_id,),
+    )
+    .await
+    .unwrap();
 }
 
 /// Schemathesis dictionaries of real stock, each used half of the time.

@@ -53,10 +53,13 @@ pub enum Permission {
     CardPair,
     CardTransfer,
     MqAdmin,
+    ReportRead,
+    ReportExport,
+    ReportAdmin,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 29] = [
+    pub const ALL: [Permission; 32] = [
         Permission::StaffRead,
         Permission::StaffWrite,
         Permission::DepartmentRead,
@@ -86,6 +89,9 @@ impl Permission {
         Permission::CardPair,
         Permission::CardTransfer,
         Permission::MqAdmin,
+        Permission::ReportRead,
+        Permission::ReportExport,
+        Permission::ReportAdmin,
     ];
 
     pub fn code(self) -> &'static str {
@@ -120,6 +126,9 @@ impl Permission {
             CardPair => "card:pair",
             CardTransfer => "card:transfer",
             MqAdmin => "mq:admin",
+            ReportRead => "report:read",
+            ReportExport => "report:export",
+            ReportAdmin => "report:admin",
         }
     }
 
@@ -155,6 +164,9 @@ impl Permission {
             CardPair => "预配号卡与套包",
             CardTransfer => "成卡调拨",
             MqAdmin => "消息队列运维(死信重放)",
+            ReportRead => "查看报表",
+            ReportExport => "导出报表",
+            ReportAdmin => "管理报表(模板、全部任务)",
         }
     }
 }
