@@ -42,27 +42,41 @@ pub struct Filters {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub level: Option<u8>,
     /// First day (UTC, inclusive), `YYYY-MM-DD`.
-    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
-    #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    #[param(value_type = Option<String>, format = Date)]
+    #[schema(value_type = Option<String>, format = Date)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
     /// Last day (UTC, inclusive), `YYYY-MM-DD`.
-    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
-    #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    #[param(value_type = Option<String>, format = Date)]
+    #[schema(value_type = Option<String>, format = Date)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
 }
 
+/// A real calendar day written `YYYY-MM-DD` (what `format: date` means):
+/// `2026-02-30` is refused here rather than compared as text in SQL.
 fn is_day(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 10
+    let shaped = b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
         && b.iter()
             .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
-        && (1..=12).contains(&s[5..7].parse::<u8>().unwrap_or(0))
-        && (1..=31).contains(&s[8..10].parse::<u8>().unwrap_or(0))
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shaped {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or(0);
+    let (y, m, d) = (num(0..4), num(5..7), num(8..10));
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d)
 }
 
 impl Filters {
@@ -230,5 +244,7 @@ mod tests {
         );
         assert_eq!(params.len(), 2);
         assert!(is_day("2026-12-02") && !is_day("2026-13-02") && !is_day("2026-1-02"));
+        assert!(is_day("2024-02-29") && !is_day("2026-02-29") && !is_day("2026-04-31"));
+        assert!(!is_day("2026-00-10") && !is_day("2026-05-00"));
     }
 }
