@@ -23,6 +23,9 @@ ensure_pkg ssh-keygen openssh-client
 ensure_pkg python3 python3
 ensure_pkg sysbench sysbench
 ensure_pkg awk gawk
+# kubectl renders the Kustomize overlays (deploy/k8s/check.py); Debian's own
+# kubernetes-client is old, so a kubectl already on the machine is kept.
+ensure_pkg kubectl kubernetes-client
 # Client libraries the proxy's compatibility tests drive (JDBC, PyMySQL; more below).
 ensure_pkg /usr/share/java/mariadb-java-client.jar libmariadb-java
 ensure_pkg javac default-jdk-headless
@@ -53,7 +56,9 @@ fi
 
 # Drivers the proxy's driver tests run (proxy/tests/e2e_drivers.rs).
 pip_version() { python3 -c "import importlib.metadata as m; print(m.version('$1'))" 2>/dev/null || true; }
-for spec in "mysql-connector-python==$MYSQL_CONNECTOR_PYTHON_VERSION" "sqlalchemy==$SQLALCHEMY_VERSION"; do
+# ... and the static checks of deploy/docker and deploy/k8s (deploy/tests/tests/static_deploy.rs).
+for spec in "mysql-connector-python==$MYSQL_CONNECTOR_PYTHON_VERSION" "sqlalchemy==$SQLALCHEMY_VERSION" \
+  "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "dockerfile==$DOCKERFILE_PARSER_VERSION"; do
   name="${spec%%==*}"
   want="${spec##*==}"
   if [ "$(pip_version "$name")" = "$want" ]; then

@@ -1,6 +1,6 @@
 //! The container, compose and Kubernetes files, checked without an engine or a
 //! cluster (none runs on these machines): deploy/docker/check.py and
-//! deploy/k8s/check.sh do the work; up.sh installs what they need.
+//! deploy/k8s/check.py do the work; up.sh installs what they need.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,4 +27,9 @@ fn run_check(program: &str, script: &str) {
 #[test]
 fn dockerfile_and_compose_pass_the_static_checks() {
     run_check("python3", "deploy/docker/check.py");
+}
+
+#[test]
+fn every_kustomize_overlay_renders_and_validates_strictly() {
+    run_check("python3", "deploy/k8s/check.py");
 }
