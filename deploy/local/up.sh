@@ -26,6 +26,8 @@ ensure_pkg awk gawk
 # kubectl renders the Kustomize overlays (deploy/k8s/check.py); Debian's own
 # kubernetes-client is old, so a kubectl already on the machine is kept.
 ensure_pkg kubectl kubernetes-client
+# promtool checks the alerting rules and dashboard queries (deploy/grafana/check.py).
+ensure_pkg promtool prometheus
 # Client libraries the proxy's compatibility tests drive (JDBC, PyMySQL; more below).
 ensure_pkg /usr/share/java/mariadb-java-client.jar libmariadb-java
 ensure_pkg javac default-jdk-headless

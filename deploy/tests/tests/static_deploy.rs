@@ -33,3 +33,10 @@ fn dockerfile_and_compose_pass_the_static_checks() {
 fn every_kustomize_overlay_renders_and_validates_strictly() {
     run_check("python3", "deploy/k8s/check.py");
 }
+
+/// Needs the local stack (test.sh runs up.sh first): the metrics are scraped
+/// from the running haoka-proxy and haoka-server.
+#[test]
+fn every_metric_a_dashboard_or_alert_names_is_exported() {
+    run_check("python3", "deploy/grafana/check.py");
+}
