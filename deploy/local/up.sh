@@ -208,4 +208,13 @@ else
 fi
 ensure_daemon haoka-server 8080 "$SERVER_BIN" --config "$SERVER_CONF"
 
+# --- demo data, through the API (deploy/local/demo.py; HAOKA_NO_DEMO=1 skips) --
+if [ "${HAOKA_NO_DEMO:-}" = 1 ]; then
+  unchanged "demo data skipped (HAOKA_NO_DEMO=1)"
+else
+  demo_out="$(HAOKA_SECRETS_DIR="$SECRETS" python3 "$ROOT/deploy/local/demo.py")" || die "demo data: see above"
+  printf '%s\n' "$demo_out"
+  if grep -q '^up: +' <<<"$demo_out"; then CHANGES=$((CHANGES + 1)); fi
+fi
+
 echo "up: done, $CHANGES change(s)"
