@@ -27,7 +27,7 @@ rabbit="$(cat "$DIR/rabbitmq-password")"
   cat "$(dirname "$DIR")/config/proxy.toml"
   printf '\n[[users]]\nname = "haoka"\npassword = "%s"\nschemas = ["haoka"]\n' "$client"
 } >"$DIR/proxy.toml"
-printf 'HAOKA_DATABASE_URL=mysql://haoka:%s@lb:3307/haoka\nHAOKA_AMQP_URL=amqp://haoka:%s@rabbitmq:5672/%%2f\n' \
+printf 'HAOKA_DATABASE_URL=mysql://haoka:%s@lb-proxy:3307/haoka\nHAOKA_AMQP_URL=amqp://haoka:%s@rabbitmq:5672/%%2f\n' \
   "$client" "$rabbit" >"$DIR/haoka.env"
 printf 'RABBITMQ_DEFAULT_USER=haoka\nRABBITMQ_DEFAULT_PASS=%s\n' "$rabbit" >"$DIR/rabbitmq.env"
 printf 'MINIO_ROOT_USER=%s\nMINIO_ROOT_PASSWORD=%s\n' \
