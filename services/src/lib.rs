@@ -30,6 +30,7 @@ pub mod outbox;
 pub mod permission;
 pub mod portal;
 pub mod problem;
+pub mod reference;
 pub mod request_id;
 pub mod seal;
 pub mod validate;

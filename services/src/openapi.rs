@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
 use crate::number::{change, intake, pool, routes as number, rules, select, stock, waiver};
 use crate::permission::{channel, department, login, logs, menu, open, policy, role, staff, sync};
 use crate::problem::Problem;
-use crate::{health, mq_admin, problem};
+use crate::{health, mq_admin, problem, reference};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -43,6 +43,7 @@ use crate::{health, mq_admin, problem};
         select::channel_select, number::channel_hold, number::channel_extend,
         number::channel_release, number::channel_sell,
         mq_admin::list_dead_letters, mq_admin::replay_dead_letter, mq_admin::outbox_stats,
+        reference::provinces, reference::cities, reference::segments,
     ),
     components(schemas(Problem)),
     modifiers(&Security, &ProblemResponses)
