@@ -211,7 +211,8 @@ pub fn router(state: &AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::serve))
         .route("/api-docs/openapi.json", get(openapi::serve))
-        .merge(mq_admin::router(state));
+        .merge(mq_admin::router(state))
+        .merge(crate::reference::router(state));
     if state.serves(Center::Permission) {
         api = api.merge(permission::router(state));
     }

@@ -31,6 +31,7 @@ pub mod outbox;
 pub mod permission;
 pub mod portal;
 pub mod problem;
+pub mod reference;
 pub mod report;
 pub mod request_id;
 pub mod seal;

@@ -14,7 +14,7 @@ use crate::card::{
 use crate::number::{change, intake, pool, retire, routes as number, rules, select, stock, waiver};
 use crate::permission::{channel, department, login, logs, menu, open, policy, role, staff, sync};
 use crate::problem::Problem;
-use crate::{health, metrics, mq_admin, problem};
+use crate::{health, metrics, mq_admin, problem, reference};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -55,6 +55,7 @@ use crate::{health, metrics, mq_admin, problem};
         transfer::create, transfer::list, transfer::show,
         card::channel_check, card::channel_occupy, card::channel_return,
         mq_admin::list_dead_letters, mq_admin::replay_dead_letter, mq_admin::outbox_stats,
+        reference::provinces, reference::cities, reference::segments,
     ),
     components(schemas(Problem, crate::card::transfer::api::Direction, crate::card::availability::Purpose, crate::card::status::CardType, crate::card::status::CardStatus, crate::card::iccid::Iccid)),
     modifiers(&Security, &ProblemResponses)
