@@ -59,6 +59,16 @@ function problemOf(status: number, text: string): Problem {
   }
 }
 
+/** A signed-in call's problem that ends the session or asks for a new password. */
+function noticeAuth(problem: Problem): void {
+  if (problem.code === 'session_invalid' || problem.code === 'unauthenticated') {
+    setToken(null)
+    onSessionEnd?.(problem.code)
+  } else if (problem.code === 'password_change_required') {
+    onPasswordChange?.()
+  }
+}
+
 export async function request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
   const headers: Record<string, string> = { Accept: 'application/json' }
   if (opts.body !== undefined) headers['Content-Type'] = 'application/json'
@@ -81,12 +91,8 @@ export async function request<T>(method: string, path: string, opts: RequestOpti
   }
   if (!resp.ok) {
     const problem = problemOf(resp.status, text)
-    if (!opts.anonymous && (problem.code === 'session_invalid' || problem.code === 'unauthenticated')) {
-      setToken(null)
-      onSessionEnd?.(problem.code)
-    } else if (problem.code === 'password_change_required') {
-      onPasswordChange?.()
-    }
+    if (!opts.anonymous) noticeAuth(problem)
+    else if (problem.code === 'password_change_required') onPasswordChange?.()
     throw new ApiProblem(problem)
   }
   return (text ? JSON.parse(text) : undefined) as T
@@ -116,6 +122,7 @@ export async function getBlob(path: string): Promise<{ blob: Blob; disposition: 
   if (!resp.ok) {
     const text = await resp.text()
     const problem = problemOf(resp.status, text)
+    noticeAuth(problem)
     throw new ApiProblem(problem)
   }
   return { blob: await resp.blob(), disposition: resp.headers.get('content-disposition') }
