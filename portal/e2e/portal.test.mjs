@@ -219,9 +219,11 @@ test('an analyst requests a CSV report, sees it reach done and downloads it with
   await page.click('[data-test=request-number_detail]')
   // Only their own province is offered; the depot narrows it to this test's numbers.
   await page.click('[data-test=report-provinces]')
-  const offered = await page.locator('.el-select-dropdown__item:visible').allInnerTexts()
+  const items = page.locator('.el-select-dropdown__item:visible')
+  await items.first().waitFor() // the dropdown opens with a transition
+  const offered = await items.allInnerTexts()
   assert.deepEqual(offered.map((x) => x.trim()), ['广东 51'])
-  await page.locator('.el-select-dropdown__item:visible').first().click()
+  await items.first().click()
   await page.fill('[data-test=report-depot] input', String(d.depot_id))
   await page.click('[data-test=dialog-submit]')
   await page.waitForSelector('.el-message--success')
