@@ -205,6 +205,49 @@ test('a province user sees only their province and gets no menu for what they la
   await done()
 })
 
+test('an analyst requests a CSV report, sees it reach done and downloads it with the BOM and the header row', async (t) => {
+  const d = await depot(P)
+  await intake(await freshNumbers(P, d.city, 3), d.depot_id)
+  const analyst = await staff(P, ['report:read', 'report:export'])
+  const { page, done } = await open(t)
+  await login(page, analyst.staffNo, analyst.password)
+  const menu = await page.innerText('[data-test=menu]')
+  assert.match(menu, /报表中心/)
+  assert.doesNotMatch(menu, /定时报表/, 'schedules need report:admin')
+  await page.goto(`${BASE}/reports`)
+  await page.waitForSelector('[data-test=report-templates] >> text=号码明细')
+  await page.click('[data-test=request-number_detail]')
+  // Only their own province is offered; the depot narrows it to this test's numbers.
+  await page.click('[data-test=report-provinces]')
+  const items = page.locator('.el-select-dropdown__item:visible')
+  await items.first().waitFor() // the dropdown opens with a transition
+  const offered = await items.allInnerTexts()
+  assert.deepEqual(offered.map((x) => x.trim()), ['广东 51'])
+  await items.first().click()
+  await page.fill('[data-test=report-depot] input', String(d.depot_id))
+  await page.click('[data-test=dialog-submit]')
+  await page.waitForSelector('.el-message--success')
+  const text = await page.innerText('.el-message--success')
+  const id = /#(\d+)/.exec(text)[1]
+  // Polled until done, without a reload.
+  await page.waitForSelector(`[data-test=task-status-${id}] >> text=已完成`, { timeout: 30000 })
+  assert.equal(await page.innerText(`[data-test=task-rows-${id}]`), '3')
+  await shot(page, '10-reports')
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click(`[data-test=task-download-${id}]`)])
+  assert.equal(download.suggestedFilename(), `report-number_detail-${id}.csv`)
+  const file = readFileSync(await download.path())
+  assert.deepEqual([...file.subarray(0, 3)], [0xef, 0xbb, 0xbf], 'UTF-8 BOM')
+  const lines = file.subarray(3).toString('utf8').split(/\r?\n/).filter(Boolean)
+  assert.match(lines[0], /^号码,/, 'the Chinese header row')
+  assert.equal(lines.length, 4, 'header and the three numbers')
+  // The statistics page computes now and draws the chart.
+  await page.goto(`${BASE}/reports/stats?template=number_status`)
+  await page.waitForSelector('[data-test=stats-table] >> text=广东 51')
+  await page.waitForSelector('[data-test=stats-chart] canvas')
+  await shot(page, '11-report-stats')
+  await done()
+})
+
 test('measure: initial bundle size and dashboard navigation to interactive', async (t) => {
   const { page, done } = await open(t)
   await login(page, ADMIN, ADMIN_PASSWORD)
@@ -243,7 +286,7 @@ test('screens of the main pages render without console errors', async (t) => {
   const { page, done } = await open(t)
   await login(page, ADMIN, ADMIN_PASSWORD)
   await page.evaluate((p) => localStorage.setItem('haoka.province', p), P)
-  const pages = ['/numbers', '/numbers/change', '/numbers/pools', '/numbers/premium', '/numbers/waivers', '/cards', '/cards/lookup', '/cards/intake', '/cards/pairing', '/cards/availability', '/cards/packages', '/staff', '/departments', '/roles', '/menus', '/channels', '/login-policies', '/logs', '/ops/outbox', '/ops/dead-letters', '/numbers/depots', '/cards/transfers']
+  const pages = ['/numbers', '/numbers/change', '/numbers/pools', '/numbers/premium', '/numbers/waivers', '/cards', '/cards/lookup', '/cards/intake', '/cards/pairing', '/cards/availability', '/cards/packages', '/staff', '/departments', '/roles', '/menus', '/channels', '/login-policies', '/logs', '/ops/outbox', '/ops/dead-letters', '/numbers/depots', '/cards/transfers', '/reports', '/reports/stats', '/reports/schedules']
   for (const p of pages) {
     await page.goto(`${BASE}${p}`)
     await page.waitForSelector('.page')

@@ -63,7 +63,16 @@ async fn the_portal_works_end_to_end_in_chromium() {
     }
     let dist = portal.join("dist");
     let s = common::start_with(move |cfg| {
-        cfg.roles = vec!["permission".into(), "number".into(), "card".into()];
+        cfg.roles = vec![
+            "permission".into(),
+            "number".into(),
+            "card".into(),
+            "report".into(),
+        ];
+        // Report files where the report tests keep theirs (a test server's
+        // own, not the shared stack's).
+        cfg.report.store_dir = "/tmp/haoka-report-tests".into();
+        cfg.report.poll_interval_ms = 200;
         cfg.portal.dir = Some(dist);
     })
     .await;

@@ -49,6 +49,26 @@ export function buildUrl(path: string, query?: Query): string {
   return `/api/v1${path}${qs ? `?${qs}` : ''}`
 }
 
+/** The server's problem body, or one made of the status for any other body. */
+function problemOf(status: number, text: string): Problem {
+  try {
+    const p = JSON.parse(text) as Problem
+    return typeof p.code === 'string' ? p : problemOfStatus(status, text)
+  } catch {
+    return problemOfStatus(status, text)
+  }
+}
+
+/** A signed-in call's problem that ends the session or asks for a new password. */
+function noticeAuth(problem: Problem): void {
+  if (problem.code === 'session_invalid' || problem.code === 'unauthenticated') {
+    setToken(null)
+    onSessionEnd?.(problem.code)
+  } else if (problem.code === 'password_change_required') {
+    onPasswordChange?.()
+  }
+}
+
 export async function request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
   const headers: Record<string, string> = { Accept: 'application/json' }
   if (opts.body !== undefined) headers['Content-Type'] = 'application/json'
@@ -70,19 +90,9 @@ export async function request<T>(method: string, path: string, opts: RequestOpti
     return JSON.parse(text) as T
   }
   if (!resp.ok) {
-    let problem: Problem
-    try {
-      problem = JSON.parse(text) as Problem
-      if (typeof problem.code !== 'string') problem = problemOfStatus(resp.status, text)
-    } catch {
-      problem = problemOfStatus(resp.status, text)
-    }
-    if (!opts.anonymous && (problem.code === 'session_invalid' || problem.code === 'unauthenticated')) {
-      setToken(null)
-      onSessionEnd?.(problem.code)
-    } else if (problem.code === 'password_change_required') {
-      onPasswordChange?.()
-    }
+    const problem = problemOf(resp.status, text)
+    if (!opts.anonymous) noticeAuth(problem)
+    else if (problem.code === 'password_change_required') onPasswordChange?.()
     throw new ApiProblem(problem)
   }
   return (text ? JSON.parse(text) : undefined) as T
@@ -97,3 +107,23 @@ export const del = <T>(path: string) => request<T>('DELETE', path)
 /** A batch POST: per-item results come back with 200/201, 409 or 422. */
 export const postBatch = <T>(path: string, body: unknown) =>
   request<T>('POST', path, { body, answerStatuses: [409, 422] })
+
+/** A file the API streams (a report's export): fetched with the token, as
+ * a link cannot carry it, and failures as problems like every other call. */
+export async function getBlob(path: string): Promise<{ blob: Blob; disposition: string | null }> {
+  const headers: Record<string, string> = {}
+  if (token) headers.Authorization = `Bearer ${token}`
+  let resp: Response
+  try {
+    resp = await fetch(buildUrl(path), { headers })
+  } catch (e) {
+    throw new ApiProblem(problemOfStatus(0, e instanceof Error ? e.message : String(e)))
+  }
+  if (!resp.ok) {
+    const text = await resp.text()
+    const problem = problemOf(resp.status, text)
+    noticeAuth(problem)
+    throw new ApiProblem(problem)
+  }
+  return { blob: await resp.blob(), disposition: resp.headers.get('content-disposition') }
+}

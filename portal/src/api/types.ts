@@ -258,3 +258,74 @@ export interface Channel {
   rate_limit_per_minute: number
   status: 'active' | 'disabled'
 }
+
+// --- report center (services/src/report/routes.rs) ---
+
+export type ReportFormat = 'csv' | 'xlsx'
+export type TaskStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'expired'
+export type Cell = string | number | null
+
+export interface ReportColumn {
+  key: string
+  title: string
+  kind: 'text' | 'int'
+}
+
+export interface ReportTemplate {
+  code: string
+  name: string
+  shape: 'aggregate' | 'detail'
+  columns: ReportColumn[]
+  /** Filters besides province_code (city_code, pool_id, …). */
+  filters: string[]
+  by_date: boolean
+}
+
+export interface ReportFilters {
+  province_code?: string
+  city_code?: string
+  pool_id?: number
+  depot_id?: number
+  channel_id?: number
+  status?: string
+  level?: number
+  from?: string
+  to?: string
+}
+
+export interface StatTable {
+  template: string
+  name: string
+  columns: ReportColumn[]
+  rows: Cell[][]
+  truncated: boolean
+}
+
+export interface ReportTask {
+  task_id: number
+  template: string
+  format: ReportFormat
+  status: TaskStatus
+  filters: ReportFilters
+  requested_by: number
+  progress_rows: number
+  error?: string | null
+  created_at: string
+  started_at?: string | null
+  finished_at?: string | null
+  byte_size?: number | null
+  sha256?: string | null
+  expires_at?: string | null
+  download?: string | null
+}
+
+export interface ReportSchedule {
+  schedule_id: number
+  name: string
+  template: string
+  format: ReportFormat
+  filters: ReportFilters
+  daily_at_utc: string
+  owner: number
+  last_run_day?: string | null
+}

@@ -53,6 +53,14 @@ const TREE: &[(Option<&str>, &[Page])] = &[
             ("登录策略", "/login-policies", Some(PolicyRead)),
         ],
     ),
+    (
+        Some("报表中心"),
+        &[
+            ("报表任务", "/reports", Some(ReportRead)),
+            ("统计查询", "/reports/stats", Some(ReportRead)),
+            ("定时报表", "/reports/schedules", Some(ReportAdmin)),
+        ],
+    ),
     (Some("日志审计"), &[("日志查询", "/logs", Some(LogRead))]),
     (
         Some("运维监控"),
