@@ -19,6 +19,8 @@ MYSQL_CONNECTOR_PYTHON_VERSION=26.10.0
 SQLALCHEMY_VERSION=2.1.9
 # The services' tests validate the OpenAPI document with it (services/src/openapi.rs).
 OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
+# The S3-compatible store the report center's S3 test runs against (deploy/local/s3.sh).
+MOTO_VERSION=5.2.1
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
