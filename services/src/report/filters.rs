@@ -42,13 +42,13 @@ pub struct Filters {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub level: Option<u8>,
     /// First day (UTC, inclusive), `YYYY-MM-DD`.
-    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
-    #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    #[param(format = Date)]
+    #[schema(format = Date)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
     /// Last day (UTC, inclusive), `YYYY-MM-DD`.
-    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
-    #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    #[param(format = Date)]
+    #[schema(format = Date)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
 }
