@@ -22,6 +22,8 @@ OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
 # PyPI checkers of the container and Kubernetes files (deploy/tests/tests/static_deploy.rs).
 KUBERNETES_VALIDATE_VERSION=1.37.0
 DOCKERFILE_PARSER_VERSION=3.4.0
+# The S3-compatible store the report center's S3 test runs against (deploy/local/s3.sh).
+MOTO_VERSION=5.2.1
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 

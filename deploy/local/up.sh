@@ -184,6 +184,9 @@ source "$ROOT/deploy/local/reference.sh"
 # --- SFTP drop ----------------------------------------------------------------
 source "$ROOT/deploy/local/sftp.sh"
 
+# --- S3-compatible store (moto) on 127.0.0.1:9310 for the report center's S3 test
+source "$ROOT/deploy/local/s3.sh"
+
 # --- haoka-proxy on 127.0.0.1:3307 --------------------------------------------
 ensure_daemon haoka-proxy 3307 "$PROXY_BIN" --config "$ROOT/deploy/local/proxy.toml"
 

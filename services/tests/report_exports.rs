@@ -259,3 +259,65 @@ async fn the_sweep_removes_expired_and_orphaned_files() {
     assert_eq!(r.status(), 409);
     assert_eq!(r.json::<Json>().await.unwrap()["code"], "report_expired");
 }
+
+/// A trend template's XLSX has a chart sheet (Excel's own kind) over a
+/// sheet of the daily totals, which equal the rows summed per day.
+#[tokio::test]
+async fn a_trend_export_has_a_chart_sheet_of_its_daily_totals() {
+    use calamine::DataType;
+    use haoka_services::report::export_chart::{CHART_SHEET, DATA_SHEET};
+    let s = report_support::server().await;
+    let admin = s.admin().await;
+    let st = report_support::build(&s, 10).await;
+    let filters = json!({ "channel_id": st.channel, "province_code": PROVINCES.join(",") });
+    let (id, done) = export(
+        &s,
+        &admin.token,
+        json!({"template": "channel_activity", "format": "xlsx", "filters": filters}),
+    )
+    .await;
+    assert!(done["progress_rows"].as_i64().unwrap() >= 1, "{done}");
+    let mut wb: Xlsx<_> =
+        Xlsx::new(std::io::Cursor::new(file(&s, &admin.token, id).await)).unwrap();
+    let meta: Vec<(String, calamine::SheetType)> = wb
+        .sheets_metadata()
+        .iter()
+        .map(|m| (m.name.clone(), m.typ))
+        .collect();
+    assert_eq!(meta.len(), 3, "{meta:?}");
+    assert_eq!(
+        meta[1],
+        (DATA_SHEET.to_string(), calamine::SheetType::WorkSheet)
+    );
+    assert_eq!(
+        meta[2],
+        (CHART_SHEET.to_string(), calamine::SheetType::ChartSheet)
+    );
+
+    // The rows (day, channel, holds, sales, releases, expiries) per day...
+    let rows = wb.worksheet_range(&meta[0].0).unwrap();
+    let mut want: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    for r in rows.rows().skip(1) {
+        let sums = want.entry(r[0].to_string()).or_insert_with(|| vec![0.0; 4]);
+        for (i, d) in r[2..6].iter().enumerate() {
+            sums[i] += d.as_f64().unwrap();
+        }
+    }
+    // ...are the totals the chart plots.
+    let data = wb.worksheet_range(DATA_SHEET).unwrap();
+    let mut it = data.rows();
+    let head: Vec<String> = it.next().unwrap().iter().map(|d| d.to_string()).collect();
+    assert_eq!(head, ["日期", "选占", "销售", "释放", "超时释放"]);
+    let got: std::collections::BTreeMap<String, Vec<f64>> = it
+        .map(|r| {
+            (
+                r[0].to_string(),
+                r[1..].iter().map(|d| d.as_f64().unwrap()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    let total: f64 = got.values().flatten().sum();
+    assert!(total >= 1.0);
+    report_support::cleanup(&s, &st).await;
+}

@@ -126,6 +126,78 @@ async fn tasks_are_deduplicated_listed_cancelled_and_private() {
     assert_eq!(actions, ["report.create", "report.cancel"]);
 }
 
+/// report:admin lists every task of its scope with `all=true`; others may not.
+#[tokio::test]
+async fn report_admin_lists_every_task_of_its_scope() {
+    let s = report_support::server_with(|c| c.report.run_tasks = false).await;
+    let admin = s.admin().await;
+    let perms = ["report:read", "report:export"];
+    let a = s.user(&admin, Some("51"), &perms, None).await;
+    let b = s.user(&admin, Some("36"), &perms, None).await;
+    let boss51 = s
+        .user(&admin, Some("51"), &["report:read", "report:admin"], None)
+        .await;
+    let mut ids = vec![];
+    for u in [&a, &b] {
+        let body = json!({"template": "number_status", "format": "csv",
+            "filters": {"pool_id": report_support::tag()}});
+        let v: Json = s
+            .post(&u.token, "/api/v1/reports", body)
+            .await
+            .json()
+            .await
+            .unwrap();
+        ids.push(v["task_id"].as_i64().unwrap());
+    }
+    let list = |token: String, q: &'static str| {
+        let s = &s;
+        async move {
+            let r = s
+                .get(&token, &format!("/api/v1/reports?page_size=200{q}"))
+                .await;
+            let st = r.status();
+            (st, r.json::<Json>().await.unwrap())
+        }
+    };
+    let has = |v: &Json, id: i64| {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["task_id"] == id)
+    };
+    // Without the flag: only one's own (none for the admin of 51).
+    let (st, mine) = list(boss51.token.clone(), "").await;
+    assert_eq!(st, 200);
+    assert_eq!(mine["total"], 0, "{mine}");
+    // With it: 51's task, not 36's; every item of the scope.
+    let (st, all) = list(boss51.token.clone(), "&all=true").await;
+    assert_eq!(st, 200, "{all}");
+    assert!(has(&all, ids[0]), "{all}");
+    assert!(!has(&all, ids[1]), "{all}");
+    assert!(all["total"].as_i64().unwrap() >= 1);
+    for t in all["items"].as_array().unwrap() {
+        assert!(
+            t["filters"]["province_code"]
+                .as_str()
+                .is_some_and(|p| p.split(',').any(|p| p == "51")),
+            "{t}"
+        );
+    }
+    // Headquarters' admin sees both.
+    let (_, hq) = list(admin.token.clone(), "&all=true").await;
+    assert!(has(&hq, ids[0]) && has(&hq, ids[1]), "{hq}");
+    // Without report:admin the flag is refused.
+    let (st, v) = list(a.token.clone(), "&all=true").await;
+    assert_eq!(st, 403, "{v}");
+    assert_eq!(v["code"], "permission_denied", "{v}");
+
+    for (u, id) in [(&a, ids[0]), (&b, ids[1])] {
+        s.post(&u.token, &format!("/api/v1/reports/{id}/cancel"), json!({}))
+            .await;
+    }
+}
+
 /// A scheduled report queues one task a day, however many processes check.
 #[tokio::test]
 async fn a_schedule_runs_once_a_day_across_processes() {

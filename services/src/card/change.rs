@@ -122,7 +122,8 @@ async fn lock_all(
 
 #[utoipa::path(post, operation_id = "card_change_status", path = "/api/v1/cards/status", tag = "cards", request_body = StatusRequest, security(("bearer" = [])),
     responses((status = 200, description = "every card changed", body = BatchResult),
-        (status = 409, description = "none did", body = BatchResult)))]
+        (status = 409, description = "none did: the per-card codes say why; or a problem (a concurrent change)",
+            content((BatchResult = "application/json"), (crate::problem::Problem = "application/problem+json")))))]
 pub async fn change_status(
     State(state): State<AppState>,
     p: Principal,
@@ -185,7 +186,8 @@ pub async fn change_status(
 /// between provinces are transfers) and on a depot shelf.
 #[utoipa::path(post, operation_id = "card_move_depot", path = "/api/v1/cards/depot", tag = "cards", request_body = DepotRequest, security(("bearer" = [])),
     responses((status = 200, description = "every card moved", body = BatchResult),
-        (status = 409, description = "none did", body = BatchResult)))]
+        (status = 409, description = "none did: the per-card codes say why; or a problem (a disabled depot, a concurrent change)",
+            content((BatchResult = "application/json"), (crate::problem::Problem = "application/problem+json")))))]
 pub async fn move_depot(
     State(state): State<AppState>,
     p: Principal,

@@ -106,7 +106,8 @@ struct Candidate {
 
 #[utoipa::path(post, operation_id = "card_intake", path = "/api/v1/cards/intake", tag = "cards", request_body = IntakeRequest, security(("bearer" = [])),
     responses((status = 201, description = "every card was taken in", body = IntakeResult),
-        (status = 409, description = "none was: the stock refused some", body = IntakeResult),
+        (status = 409, description = "none was: the stock refused some; or a problem (a disabled depot)",
+            content((IntakeResult = "application/json"), (crate::problem::Problem = "application/problem+json"))),
         (status = 422, description = "none was: some cards are malformed (the per-card reasons); or a problem (a body that does not fit)",
             content((IntakeResult = "application/json"), (crate::problem::Problem = "application/problem+json")))))]
 pub async fn intake(

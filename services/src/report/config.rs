@@ -6,8 +6,11 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields, default)]
 pub struct ReportConfig {
     /// Local directory of the object store that holds export files
-    /// (relative paths are taken from the working directory).
+    /// (relative paths are taken from the working directory); unused when
+    /// `[report.s3]` is set.
     pub store_dir: String,
+    /// An S3-compatible object store instead of the local directory.
+    pub s3: Option<S3Config>,
     /// Export files (and their tasks' results) are removed this long after
     /// they were written.
     pub retention_hours: u64,
@@ -43,6 +46,7 @@ impl Default for ReportConfig {
     fn default() -> Self {
         ReportConfig {
             store_dir: "/var/lib/haoka/reports".into(),
+            s3: None,
             retention_hours: 72,
             lease_seconds: 30,
             poll_interval_ms: 1000,
@@ -56,4 +60,31 @@ impl Default for ReportConfig {
             max_stat_rows: 10_000,
         }
     }
+}
+
+/// `[report.s3]`: a bucket on any S3-compatible store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    pub bucket: String,
+    /// e.g. `http://127.0.0.1:9310` (MinIO, moto, Ceph); none = AWS itself.
+    pub endpoint: Option<String>,
+    #[serde(default = "default_region")]
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Whether a plain-http endpoint is allowed (loopback test stores).
+    #[serde(default)]
+    pub allow_http: bool,
+    /// How long a download's presigned URL is valid.
+    #[serde(default = "default_presign_seconds")]
+    pub presign_seconds: u64,
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+fn default_presign_seconds() -> u64 {
+    300
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use utoipa::ToSchema;
 
+use super::export_chart::Trend;
 use super::table::{Column, Row};
 use super::{export_csv, export_xlsx};
 
@@ -68,6 +69,7 @@ pub fn open(
     title: &str,
     columns: &[Column],
     rows_per_sheet: u32,
+    trend: Option<Trend>,
 ) -> Result<Box<dyn Sink>, ExportError> {
     Ok(match format {
         Format::Csv => Box::new(export_csv::CsvSink::create(path, columns)?),
@@ -76,6 +78,7 @@ pub fn open(
             title,
             columns,
             rows_per_sheet,
+            trend,
         )?),
     })
 }

@@ -2,13 +2,15 @@
 //! a temporary file as it is written). Codes stay text (an ICCID of 20
 //! digits as a number would lose its last digits), the header row has
 //! the Chinese titles and stays frozen, columns get widths, and an export
-//! longer than a sheet holds goes on to the next sheet.
+//! longer than a sheet holds goes on to the next sheet. A trend template
+//! also gets a chart sheet (`export_chart`).
 
 use std::path::{Path, PathBuf};
 
 use rust_xlsxwriter::{Format, Workbook};
 
 use super::export::{ExportError, Sink};
+use super::export_chart::{Trend, TrendSums};
 use super::table::{Cell, Column, Kind, Row};
 
 pub struct XlsxSink {
@@ -22,6 +24,7 @@ pub struct XlsxSink {
     rows_per_sheet: u32,
     text: Format,
     header: Format,
+    trend: Option<TrendSums>,
 }
 
 /// A column's width in characters: wide enough for its codes.
@@ -47,6 +50,7 @@ impl XlsxSink {
         title: &str,
         columns: &[Column],
         rows_per_sheet: u32,
+        trend: Option<Trend>,
     ) -> Result<XlsxSink, ExportError> {
         let mut wb = Workbook::new();
         if let Some(dir) = path.parent() {
@@ -62,6 +66,7 @@ impl XlsxSink {
             rows_per_sheet: rows_per_sheet.clamp(1, 1_048_575),
             text: Format::new().set_num_format("@"),
             header: Format::new().set_bold(),
+            trend: trend.map(TrendSums::new),
         };
         s.new_sheet(false)?;
         Ok(s)
@@ -110,10 +115,16 @@ impl Sink for XlsxSink {
             }
         }
         self.row += 1;
+        if let Some(t) = &mut self.trend {
+            t.add(row);
+        }
         Ok(())
     }
 
     fn finish(mut self: Box<Self>) -> Result<(), ExportError> {
+        if let Some(t) = &self.trend {
+            t.write(&mut self.wb, &self.columns, &self.title)?;
+        }
         self.wb.save(&self.path)?;
         Ok(())
     }

@@ -9,13 +9,14 @@
 //! scheduled reports; `tasks` is `report_task` (create with
 //! de-duplication, claim with a lease, renew, finish, cancel); `runner`
 //! claims and runs tasks in the background; `export` (+ `export_csv`,
-//! `export_xlsx`) writes the files with bounded memory; `store` is the
+//! `export_xlsx`, `export_chart`) writes the files with bounded memory; `store` is the
 //! object store; `sweep` removes expired and orphaned files; `migrate` adds
 //! the columns older tables lack; `routes` is the HTTP surface and its
 //! OpenAPI document.
 
 pub mod config;
 pub mod export;
+pub mod export_chart;
 pub mod export_csv;
 pub mod export_xlsx;
 pub mod filters;
@@ -50,7 +51,7 @@ pub struct ReportCenter {
 impl ReportCenter {
     pub fn new(cfg: &config::ReportConfig) -> Result<ReportCenter, store::StoreError> {
         Ok(ReportCenter {
-            store: store::Store::local(&cfg.store_dir)?,
+            store: store::Store::from_config(cfg)?,
             cfg: cfg.clone(),
             wake: Notify::new(),
             owner: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),

@@ -16,8 +16,9 @@ use super::export::Format;
 use super::filters::Filters;
 use super::schedules::{self, CreateSchedule, ScheduleView};
 use super::stats::{self, StatTable};
+use super::store::Download;
 use super::table::{Cell, Column};
-use super::tasks::{self, TaskPage, TaskStatus, TaskView};
+use super::tasks::{self, Listing, TaskPage, TaskStatus, TaskView};
 use super::templates::{self, FilterKey, Shape, TEMPLATES};
 use crate::app::AppState;
 use crate::auth::rbac::{guarded, Permission::*, Principal};
@@ -206,9 +207,13 @@ pub struct TaskListQuery {
     pub page: Option<u32>,
     #[param(minimum = 1, maximum = 200, default = 20)]
     pub page_size: Option<u32>,
+    /// Every task of your province scope, not only yours (needs report:admin).
+    #[param(default = false)]
+    pub all: Option<bool>,
 }
 
-/// My report tasks, newest first.
+/// My report tasks, newest first (with `all=true` and report:admin: every
+/// task of your scope).
 #[utoipa::path(get, path = "/api/v1/reports", tag = "reports", params(TaskListQuery),
     security(("bearer" = [])), responses((status = 200, body = TaskPage)))]
 pub async fn list_tasks(
@@ -221,7 +226,15 @@ pub async fn list_tasks(
     if !(1..=100_000).contains(&page) || !(1..=200).contains(&size) {
         return Err(ApiError::Invalid("page 1..100000, page_size 1..200".into()));
     }
-    Ok(Json(tasks::list_mine(&state, &p, (page, size)).await?))
+    let which = if q.all.unwrap_or(false) {
+        if !p.has(ReportAdmin) {
+            return Err(ApiError::PermissionDenied("report:admin"));
+        }
+        Listing::InScope
+    } else {
+        Listing::Mine
+    };
+    Ok(Json(tasks::list(&state, &p, which, (page, size)).await?))
 }
 
 /// One report task: status, progress (rows so far), the reason of a failure.
@@ -250,11 +263,15 @@ pub async fn cancel_task(
     Ok(Json(tasks::visible(&state, &p, task_id).await?))
 }
 
-/// The export file of a done task, streamed from the object store.
+/// The export file of a done task: streamed from the local object store,
+/// or on S3 a 307 redirect to a presigned URL valid for
+/// `[report.s3] presign_seconds`.
 #[utoipa::path(get, path = "/api/v1/reports/{task_id}/file", tag = "reports",
     params(("task_id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, description = "the CSV or XLSX file",
-        content((String = "text/csv"), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))))]
+        content((String = "text/csv"), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+        (status = 307, description = "S3 store: the file at a presigned URL",
+        headers(("Location" = String, description = "presigned URL")))))]
 pub async fn download(
     State(state): State<AppState>,
     p: Principal,
@@ -278,13 +295,20 @@ pub async fn download(
             })
         }
     };
-    let stream = state
+    let name = format!("report-{}-{task_id}.{}", t.template, t.format.db());
+    let how = state
         .report
         .store
-        .stream(&key)
+        .download(&key, &name, t.format.content_type())
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let name = format!("report-{}-{task_id}.{}", t.template, t.format.db());
+    let stream = match how {
+        // Permission was checked above; the URL is short-lived.
+        Download::Redirect(url) => {
+            return Ok((StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, url)]).into_response())
+        }
+        Download::Stream(s) => s,
+    };
     Ok((
         [
             (header::CONTENT_TYPE, t.format.content_type().to_string()),

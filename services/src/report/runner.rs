@@ -13,6 +13,7 @@ use mysql_async::prelude::Queryable;
 use tokio::sync::{Notify, Semaphore};
 
 use super::export::{self, ExportError, Pipe};
+use super::export_chart::Trend;
 use super::stats::cells;
 use super::store::StoreError;
 use super::tasks::{self, Claimed, Output};
@@ -166,6 +167,7 @@ async fn produce(state: &AppState, task: &Claimed, tmp: &std::path::Path) -> Res
             t.name,
             &t.columns(),
             cfg.xlsx_rows_per_sheet,
+            Trend::of(t),
         )?;
         let mut pipe = Pipe::start(sink);
         let (sql, params) = task.filters.sql(t);

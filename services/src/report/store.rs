@@ -1,17 +1,23 @@
 //! Where export files live: an object store (`object_store`), a local
 //! directory by default. Files are uploaded from the finished local file
 //! in parts (memory stays bounded), hashed on the way, and served back as
-//! a stream.
+//! a stream. On S3 a download is a presigned URL instead, so the file's
+//! bytes go from the bucket to the client without passing this process.
 
 use std::path::Path as FsPath;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::stream::{BoxStream, StreamExt};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::signer::{Method, SignedUrlOptions, Signer};
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
+
+use super::config::{ReportConfig, S3Config};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -36,6 +42,16 @@ pub struct Listed {
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
+    /// Present on S3: signs download URLs valid for the duration.
+    signer: Option<(Arc<AmazonS3>, Duration)>,
+}
+
+/// How a client gets a file's bytes.
+pub enum Download {
+    /// Through this process.
+    Stream(BoxStream<'static, Result<bytes::Bytes, object_store::Error>>),
+    /// Straight from the bucket (a short-lived presigned URL).
+    Redirect(String),
 }
 
 const PART: usize = 8 * 1024 * 1024;
@@ -46,7 +62,58 @@ impl Store {
         std::fs::create_dir_all(dir)?;
         Ok(Store {
             inner: Arc::new(LocalFileSystem::new_with_prefix(dir)?),
+            signer: None,
         })
+    }
+
+    /// A store on an S3-compatible bucket.
+    pub fn s3(cfg: &S3Config) -> Result<Store, StoreError> {
+        let mut b = AmazonS3Builder::new()
+            .with_bucket_name(&cfg.bucket)
+            .with_region(&cfg.region)
+            .with_access_key_id(&cfg.access_key_id)
+            .with_secret_access_key(&cfg.secret_access_key)
+            .with_allow_http(cfg.allow_http);
+        if let Some(e) = &cfg.endpoint {
+            b = b.with_endpoint(e);
+        }
+        let s3 = Arc::new(b.build()?);
+        Ok(Store {
+            inner: s3.clone(),
+            signer: Some((s3, Duration::from_secs(cfg.presign_seconds.max(1)))),
+        })
+    }
+
+    /// The store the settings name: S3 when `[report.s3]` is set.
+    pub fn from_config(cfg: &ReportConfig) -> Result<Store, StoreError> {
+        match &cfg.s3 {
+            Some(s3) => Store::s3(s3),
+            None => Store::local(&cfg.store_dir),
+        }
+    }
+
+    /// How to hand `key` to a client who may read it, saved as `filename`.
+    pub async fn download(
+        &self,
+        key: &str,
+        filename: &str,
+        content_type: &str,
+    ) -> Result<Download, StoreError> {
+        let Some((s3, ttl)) = &self.signer else {
+            return Ok(Download::Stream(self.stream(key).await?));
+        };
+        // The bucket answers with these headers, as the stream would.
+        let opts = SignedUrlOptions::new().with_query([
+            (
+                "response-content-disposition",
+                format!("attachment; filename=\"{filename}\""),
+            ),
+            ("response-content-type", content_type.to_string()),
+        ]);
+        let url = s3
+            .signed_url_opts(Method::GET, &Path::from(key), *ttl, &opts)
+            .await?;
+        Ok(Download::Redirect(url.to_string()))
     }
 
     /// Uploads the file at `local` as `key`.

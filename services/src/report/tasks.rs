@@ -16,7 +16,7 @@ use super::filters::Filters;
 use super::templates::{self, Template};
 use crate::app::AppState;
 use crate::auth::rbac::{Permission, Principal};
-use crate::db::{col, insert_id, Db};
+use crate::db::{col, insert_id, Db, Filter};
 use crate::oplog;
 use crate::problem::ApiError;
 
@@ -136,26 +136,45 @@ pub async fn visible(state: &AppState, p: &Principal, task_id: i64) -> Result<Ta
     Ok(t)
 }
 
-/// The requester's tasks, newest first.
-pub async fn list_mine(
+/// Which tasks a listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// The requester's own tasks.
+    Mine,
+    /// Every task of the requester's province scope (report:admin).
+    InScope,
+}
+
+/// Tasks newest first: the requester's own, or every task of their scope
+/// (a province's admin sees its province's tasks, not national ones).
+pub async fn list(
     state: &AppState,
     p: &Principal,
+    which: Listing,
     (page, size): (u32, u32),
 ) -> Result<TaskPage, ApiError> {
+    let mut f = Filter::default();
+    match which {
+        Listing::Mine => {
+            f.eq("t.requested_by", Some(p.staff_id));
+        }
+        Listing::InScope => p.scope.restrict(&mut f, "t.province_code"),
+    }
     let mut c = state.db.conn().await?;
     let total: Option<i64> = c
         .exec_first(
-            "SELECT COUNT(*) FROM report_task WHERE requested_by = ?",
-            (p.staff_id,),
+            format!("SELECT COUNT(*) FROM report_task t{}", f.sql()),
+            f.params.clone(),
         )
         .await?;
     let rows: Vec<Row> = c
         .exec(
             format!(
-                "{SELECT} WHERE t.requested_by = ? ORDER BY t.task_id DESC{}",
+                "{SELECT}{} ORDER BY t.task_id DESC{}",
+                f.sql(),
                 crate::db::limit(page, size)
             ),
-            (p.staff_id,),
+            f.params.clone(),
         )
         .await?;
     Ok(TaskPage {
