@@ -271,6 +271,46 @@ async fn resolve(state: &AppState, session: &Session) -> Result<Resolved, ApiErr
     })
 }
 
+/// A staff member acting without a login, such as the batch loader working
+/// as the account its configuration names: the same rights and scope a
+/// session of theirs would resolve to, so every center check applies.
+pub async fn principal_of(
+    state: &AppState,
+    staff_no: &str,
+    source: &str,
+) -> Result<Principal, ApiError> {
+    let mut conn = state.db.conn().await?;
+    let row: Option<(i64, Option<String>, String)> = conn
+        .exec_first(
+            "SELECT staff_id, province_code, status FROM staff WHERE staff_no = ?",
+            (staff_no,),
+        )
+        .await?;
+    let Some((staff_id, province, status)) = row else {
+        return Err(ApiError::not_found("staff", staff_no));
+    };
+    if status != "A" {
+        return Err(ApiError::Conflict(format!("staff {staff_no} is disabled")));
+    }
+    let (permissions, scope) = rights_of(&mut conn, staff_id, province.as_deref()).await?;
+    Ok(Principal {
+        staff_id,
+        staff_no: staff_no.to_string(),
+        province,
+        permissions,
+        scope,
+        must_change_password: false,
+        session: Session {
+            staff_id,
+            created_at: crate::auth::session::now_ms(),
+            id: format!("service:{source}"),
+            principal_epoch: 0,
+        },
+        source_ip: source.to_string(),
+        request_id: None,
+    })
+}
+
 /// A staff member's permission codes (of their active roles) and scope.
 pub async fn rights_of<Q: Queryable>(
     conn: &mut Q,

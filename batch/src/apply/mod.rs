@@ -1,0 +1,91 @@
+//! Rows to changes through the centers' own code (history rows, premium
+//! classification, scope checks): `prepare` checks a chunk and writes
+//! nothing; `write` puts what passed on the chunk's transaction, which also
+//! moves the job's checkpoint.
+
+pub mod number_intake;
+
+use std::collections::HashSet;
+
+use haoka_services::app::AppState;
+use haoka_services::number::access::Actor;
+use haoka_services::problem::ApiError;
+use mysql_async::Transaction;
+
+use crate::decode::Row;
+use crate::kinds::{Kind, LineResult, Outcome};
+
+/// Who applies: the process state and the loader's account.
+pub struct Ctx<'a> {
+    pub state: &'a AppState,
+    pub actor: &'a Actor,
+}
+
+/// A checked chunk.
+pub struct Prepared {
+    /// The lines that do not go in.
+    pub lines: Vec<LineResult>,
+    /// Lines that go in.
+    pub ok: u64,
+    /// The keys this chunk saw (for "duplicate in the file" later on).
+    pub keys: Vec<String>,
+    work: Work,
+}
+
+enum Work {
+    NumberIntake(Vec<number_intake::Group>),
+}
+
+impl Prepared {
+    pub fn count(&self, o: Outcome) -> u64 {
+        self.lines.iter().filter(|l| l.outcome == o).count() as u64
+    }
+}
+
+pub async fn prepare(
+    kind: Kind,
+    ctx: &Ctx<'_>,
+    rows: &[Row],
+    seen: &HashSet<String>,
+) -> Result<Prepared, ApiError> {
+    match kind {
+        Kind::NumberIntake => number_intake::prepare(ctx, rows, seen).await,
+    }
+}
+
+pub async fn write(tx: &mut Transaction<'_>, ctx: &Ctx<'_>, p: &Prepared) -> Result<(), ApiError> {
+    match &p.work {
+        Work::NumberIntake(groups) => number_intake::write(tx, ctx, groups).await,
+    }
+}
+
+/// The key of each row (first column), as every kind has it: to rebuild
+/// the "seen" set of rows before a checkpoint.
+pub fn key_of(row: &Row) -> Option<&str> {
+    row.cells
+        .first()
+        .map(String::as_str)
+        .filter(|k| !k.is_empty())
+}
+
+/// A line refused for a reason of the file itself (e.g. listed twice).
+fn refused(line_no: u32, key: &str, code: &str, reason: String) -> LineResult {
+    LineResult {
+        line_no,
+        key: key.to_string(),
+        outcome: Outcome::Refused,
+        code: code.to_string(),
+        reason,
+    }
+}
+
+/// A key column that XLSX stored as a number: refused, not rounded.
+fn numeric_key(row: &Row) -> Option<LineResult> {
+    (row.numeric.first() == Some(&true)).then(|| LineResult {
+        line_no: row.line_no,
+        key: row.cells[0].clone(),
+        outcome: Outcome::Invalid,
+        code: "numeric_cell".into(),
+        reason: "the key cell is stored as a number; store it as text".into(),
+    })
+}

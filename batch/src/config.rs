@@ -1,0 +1,142 @@
+//! The loader's TOML configuration.
+//!
+//! ```toml
+//! server_config = "/etc/haoka/server.toml" # haoka-server's, for the DB, Redis, RabbitMQ
+//! staff_no = "batch"          # the account the loader works as (its scope applies)
+//! chunk_lines = 1000          # lines per transaction
+//! poll_interval_ms = 2000
+//! lease_seconds = 60
+//! metrics_addr = "127.0.0.1:9320"
+//!
+//! [[sources]]
+//! name = "sftp"
+//! kind = "sftp"
+//! host = "127.0.0.1"
+//! port = 2222
+//! user = "sftp"
+//! key = "var/sftp/id_ed25519"
+//! known_hosts = "var/sftp/known_hosts"
+//! incoming = "/incoming"      # results = "/results", done = "/done", failed = "/failed"
+//!
+//! [[sources]]
+//! name = "store"
+//! kind = "local"
+//! root = "var/batch-store"    # incoming/ results/ done/ failed/ under it
+//! ```
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// haoka-server's config file (connections); none: its defaults + env.
+    pub server_config: Option<PathBuf>,
+    pub staff_no: String,
+    #[serde(default = "default_chunk")]
+    pub chunk_lines: usize,
+    #[serde(default = "default_poll")]
+    pub poll_interval_ms: u64,
+    #[serde(default = "default_lease")]
+    pub lease_seconds: u32,
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// This loader's name in job leases (default: host name + pid).
+    pub loader_id: Option<String>,
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+}
+
+fn default_chunk() -> usize {
+    1000
+}
+fn default_poll() -> u64 {
+    2000
+}
+fn default_lease() -> u32 {
+    60
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SourceConfig {
+    Sftp(SftpConfig),
+    Local(LocalConfig),
+}
+
+impl SourceConfig {
+    pub fn name(&self) -> &str {
+        match self {
+            SourceConfig::Sftp(c) => &c.name,
+            SourceConfig::Local(c) => &c.name,
+        }
+    }
+}
+
+/// The four folders of a drop (flattened into its source: no
+/// deny_unknown_fields, serde cannot have both).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Dirs {
+    #[serde(default = "d_incoming")]
+    pub incoming: String,
+    #[serde(default = "d_results")]
+    pub results: String,
+    #[serde(default = "d_done")]
+    pub done: String,
+    #[serde(default = "d_failed")]
+    pub failed: String,
+}
+
+impl Default for Dirs {
+    fn default() -> Dirs {
+        Dirs {
+            incoming: d_incoming(),
+            results: d_results(),
+            done: d_done(),
+            failed: d_failed(),
+        }
+    }
+}
+
+fn d_incoming() -> String {
+    "/incoming".into()
+}
+fn d_results() -> String {
+    "/results".into()
+}
+fn d_done() -> String {
+    "/done".into()
+}
+fn d_failed() -> String {
+    "/failed".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SftpConfig {
+    pub name: String,
+    pub host: String,
+    #[serde(default = "d_port")]
+    pub port: u16,
+    pub user: String,
+    pub key: PathBuf,
+    pub known_hosts: PathBuf,
+    #[serde(flatten)]
+    pub dirs: Dirs,
+}
+
+fn d_port() -> u16 {
+    22
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LocalConfig {
+    pub name: String,
+    pub root: PathBuf,
+}
+
+impl BatchConfig {
+    pub fn load(path: &std::path::Path) -> anyhow::Result<BatchConfig> {
+        let text = std::fs::read_to_string(path)?;
+        Ok(toml::from_str(&text)?)
+    }
+}
