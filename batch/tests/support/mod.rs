@@ -270,6 +270,38 @@ impl Env {
         }
     }
 
+    /// `k` distinct segments of the province (any city, upper halves) with
+    /// no number in stock.
+    pub async fn fresh_segments(&self, province: &str, k: usize) -> Vec<u32> {
+        let segs = self.state.number.segments(&self.state.db).await.unwrap();
+        let mut all: Vec<u32> = Vec::new();
+        for city in segs.cities(province) {
+            let s = segs.segments_of(province, &city);
+            all.extend(&s[s.len() / 2..]);
+        }
+        assert!(
+            all.len() >= k * 2,
+            "province {province} has {} segments",
+            all.len()
+        );
+        let mut out = Vec::new();
+        let mut c = self.state.db.conn().await.unwrap();
+        while out.len() < k {
+            let seg = all[rand::thread_rng().gen_range(0..all.len())];
+            let used: Option<i64> = c
+                .exec_first(
+                    "SELECT COUNT(*) FROM phone_number WHERE province_code = ? AND segment = ?",
+                    (province, seg.to_string()),
+                )
+                .await
+                .unwrap();
+            if used == Some(0) && !out.contains(&seg) {
+                out.push(seg);
+            }
+        }
+        out
+    }
+
     pub async fn count(&self, sql: &str, numbers: &[String]) -> i64 {
         let marks = vec!["?"; numbers.len()].join(", ");
         let mut c = self.state.db.conn().await.unwrap();
