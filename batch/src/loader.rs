@@ -63,9 +63,13 @@ impl Loader {
 
     /// Lines per chunk: as configured, at most one intake call's worth.
     fn chunk_lines(&self) -> usize {
-        self.cfg
-            .chunk_lines
-            .clamp(1, self.state.number.cfg.max_intake.max(1))
+        let max = self
+            .state
+            .number
+            .cfg
+            .max_intake
+            .min(self.state.cfg.card.max_intake);
+        self.cfg.chunk_lines.clamp(1, max.max(1))
     }
 
     /// One poll of every source; returns what it did per file.
@@ -261,7 +265,7 @@ impl Loader {
     ) -> Result<apply::Prepared, LoadError> {
         let mut last = None;
         for _ in 0..CHUNK_TRIES {
-            let p = apply::prepare(n.kind, ctx, rows, seen).await?;
+            let p = apply::prepare(n, ctx, rows, seen).await?;
             let tally = ChunkTally {
                 ok: p.ok,
                 refused: p.count(Outcome::Refused),

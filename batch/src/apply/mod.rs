@@ -3,6 +3,7 @@
 //! nothing; `write` puts what passed on the chunk's transaction, which also
 //! moves the job's checkpoint.
 
+pub mod card_intake;
 pub mod number_intake;
 
 use std::collections::HashSet;
@@ -13,6 +14,7 @@ use haoka_services::problem::ApiError;
 use mysql_async::Transaction;
 
 use crate::decode::Row;
+use crate::kinds::naming::FileName;
 use crate::kinds::{Kind, LineResult, Outcome};
 
 /// Who applies: the process state and the loader's account.
@@ -34,6 +36,7 @@ pub struct Prepared {
 
 enum Work {
     NumberIntake(Vec<number_intake::Group>),
+    CardIntake(Vec<card_intake::Batch>),
 }
 
 impl Prepared {
@@ -43,19 +46,21 @@ impl Prepared {
 }
 
 pub async fn prepare(
-    kind: Kind,
+    file: &FileName,
     ctx: &Ctx<'_>,
     rows: &[Row],
     seen: &HashSet<String>,
 ) -> Result<Prepared, ApiError> {
-    match kind {
+    match file.kind {
         Kind::NumberIntake => number_intake::prepare(ctx, rows, seen).await,
+        Kind::CardIntake => card_intake::prepare(ctx, &file.province, rows, seen).await,
     }
 }
 
 pub async fn write(tx: &mut Transaction<'_>, ctx: &Ctx<'_>, p: &Prepared) -> Result<(), ApiError> {
     match &p.work {
         Work::NumberIntake(groups) => number_intake::write(tx, ctx, groups).await,
+        Work::CardIntake(batches) => card_intake::write(tx, ctx, batches).await,
     }
 }
 

@@ -1,5 +1,6 @@
 //! The file kinds: each has a name prefix (see `naming`) and a header.
 
+pub mod card_intake;
 pub mod naming;
 pub mod num_intake;
 
@@ -7,14 +8,17 @@ pub mod num_intake;
 pub enum Kind {
     /// 号码入库
     NumberIntake,
+    /// 成卡入库
+    CardIntake,
 }
 
 impl Kind {
-    pub const ALL: &'static [Kind] = &[Kind::NumberIntake];
+    pub const ALL: &'static [Kind] = &[Kind::NumberIntake, Kind::CardIntake];
 
     pub fn prefix(self) -> &'static str {
         match self {
             Kind::NumberIntake => "NUM_INTAKE",
+            Kind::CardIntake => "CARD_INTAKE",
         }
     }
 
@@ -26,6 +30,7 @@ impl Kind {
     pub fn header(self) -> &'static [&'static str] {
         match self {
             Kind::NumberIntake => num_intake::HEADER,
+            Kind::CardIntake => card_intake::HEADER,
         }
     }
 }
