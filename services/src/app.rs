@@ -160,6 +160,11 @@ impl AppState {
                 .map_err(|e| StartError::Database(format!("card schema: {e:?}")))?;
             crate::card::transfer::start(&state).await?;
         }
+        // The batch loader's tables, for its job API. Not fatal: a proxy
+        // whose rules predate them refuses the DDL, and only that API suffers.
+        if let Err(e) = crate::batch::migrate::ensure(&state.db).await {
+            tracing::warn!(error = %e, "the batch tables are missing (the proxy rules lack them?)");
+        }
         // After the centers: they registered their consumers by now.
         if state.runs_relay() {
             state.outbox.start_relay();
@@ -188,7 +193,8 @@ pub fn router(state: &AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::serve))
         .route("/api-docs/openapi.json", get(openapi::serve))
-        .merge(mq_admin::router(state));
+        .merge(mq_admin::router(state))
+        .merge(crate::batch::router(state));
     if state.serves(Center::Permission) {
         api = api.merge(permission::router(state));
     }

@@ -43,6 +43,7 @@ use crate::{health, mq_admin, problem};
         select::channel_select, number::channel_hold, number::channel_extend,
         number::channel_release, number::channel_sell,
         mq_admin::list_dead_letters, mq_admin::replay_dead_letter, mq_admin::outbox_stats,
+        crate::batch::list_jobs, crate::batch::get_job, crate::batch::upload_file,
     ),
     components(schemas(Problem)),
     modifiers(&Security, &ProblemResponses)

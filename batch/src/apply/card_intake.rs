@@ -18,13 +18,6 @@ pub struct Batch {
     checked: Checked,
 }
 
-fn reason_code(r: RejectReason) -> String {
-    serde_json::to_value(r)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| "refused".into())
-}
-
 pub async fn prepare(
     ctx: &Ctx<'_>,
     province: &str,
@@ -100,7 +93,7 @@ pub async fn prepare(
                 } else {
                     Outcome::Refused
                 },
-                code: reason_code(r.reason),
+                code: super::code_of(r.reason),
                 reason: r.message.clone(),
             });
         }

@@ -94,3 +94,11 @@ fn numeric_key(row: &Row) -> Option<LineResult> {
         reason: "the key cell is stored as a number; store it as text".into(),
     })
 }
+
+/// A center's reason enum as its snake_case result code.
+fn code_of(reason: impl serde::Serialize) -> String {
+    serde_json::to_value(reason)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "refused".into())
+}

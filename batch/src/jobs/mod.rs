@@ -3,7 +3,8 @@
 //! (data rows committed) that moves in the same transaction as each chunk's
 //! changes — so after a SIGKILL the next owner resumes exactly there.
 
-pub mod migrate;
+/// The batch tables' start-up migration (shared with haoka-server).
+pub use haoka_services::batch::migrate;
 
 use haoka_services::db::Db;
 use haoka_services::problem::ApiError;

@@ -4,7 +4,7 @@
 
 use haoka_services::card::status::CardType;
 
-use super::{LineResult, Outcome};
+use super::LineResult;
 
 pub const HEADER: &[&str] = &["iccid", "imsi", "card_type", "depot_id", "package_id"];
 
@@ -27,45 +27,22 @@ fn card_type(s: &str) -> Option<CardType> {
 }
 
 pub fn parse(line_no: u32, cells: &[String]) -> Result<Line, LineResult> {
-    let key = cells.first().cloned().unwrap_or_default();
-    let invalid = |code: &str, reason: String| LineResult {
-        line_no,
-        key: key.clone(),
-        outcome: Outcome::Invalid,
-        code: code.to_string(),
-        reason,
-    };
-    if cells.len() != HEADER.len() {
-        return Err(invalid(
-            "column_count",
-            format!("{} columns, the header has {}", cells.len(), HEADER.len()),
-        ));
-    }
+    super::columns(line_no, cells, HEADER)?;
+    let key = cells[0].as_str();
     let card_type = card_type(&cells[2]).ok_or_else(|| {
-        invalid(
+        super::invalid(
+            line_no,
+            key,
             "invalid",
             format!("card_type {:?} is not made or blank", cells[2]),
         )
     })?;
-    let depot_id = cells[3].parse::<i64>().map_err(|_| {
-        invalid(
-            "invalid",
-            format!("depot_id {:?} is not a number", cells[3]),
-        )
-    })?;
-    let package_id = match cells[4].as_str() {
-        "" => None,
-        p => Some(
-            p.parse::<i64>()
-                .map_err(|_| invalid("invalid", format!("package_id {p:?} is not a number")))?,
-        ),
-    };
     Ok(Line {
         line_no,
-        iccid: key.clone(),
+        iccid: key.to_string(),
         imsi: Some(cells[1].clone()).filter(|s| !s.is_empty()),
         card_type,
-        depot_id,
-        package_id,
+        depot_id: super::id(line_no, key, "depot_id", &cells[3])?,
+        package_id: super::opt_id(line_no, key, "package_id", &cells[4])?,
     })
 }

@@ -72,3 +72,53 @@ pub struct LineResult {
     pub code: String,
     pub reason: String,
 }
+
+/// A malformed line.
+pub(crate) fn invalid(line_no: u32, key: &str, code: &str, reason: String) -> LineResult {
+    LineResult {
+        line_no,
+        key: key.to_string(),
+        outcome: Outcome::Invalid,
+        code: code.to_string(),
+        reason,
+    }
+}
+
+/// The line has as many cells as the header.
+pub(crate) fn columns(line_no: u32, cells: &[String], header: &[&str]) -> Result<(), LineResult> {
+    if cells.len() == header.len() {
+        return Ok(());
+    }
+    Err(invalid(
+        line_no,
+        cells.first().map_or("", String::as_str),
+        "column_count",
+        format!("{} columns, the header has {}", cells.len(), header.len()),
+    ))
+}
+
+/// An optional integer cell (empty: none).
+pub(crate) fn opt_id(
+    line_no: u32,
+    key: &str,
+    name: &str,
+    cell: &str,
+) -> Result<Option<i64>, LineResult> {
+    match cell.trim() {
+        "" => Ok(None),
+        v => v.parse::<i64>().map(Some).map_err(|_| {
+            invalid(
+                line_no,
+                key,
+                "invalid",
+                format!("{name} {v:?} is not a number"),
+            )
+        }),
+    }
+}
+
+/// A required integer cell.
+pub(crate) fn id(line_no: u32, key: &str, name: &str, cell: &str) -> Result<i64, LineResult> {
+    opt_id(line_no, key, name, cell)?
+        .ok_or_else(|| invalid(line_no, key, "invalid", format!("{name} is empty")))
+}

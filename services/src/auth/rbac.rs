@@ -53,10 +53,13 @@ pub enum Permission {
     CardPair,
     CardTransfer,
     MqAdmin,
+    /// 批量文件作业 (haoka-batch): see jobs / upload files.
+    BatchRead,
+    BatchWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 29] = [
+    pub const ALL: [Permission; 31] = [
         Permission::StaffRead,
         Permission::StaffWrite,
         Permission::DepartmentRead,
@@ -86,6 +89,8 @@ impl Permission {
         Permission::CardPair,
         Permission::CardTransfer,
         Permission::MqAdmin,
+        Permission::BatchRead,
+        Permission::BatchWrite,
     ];
 
     pub fn code(self) -> &'static str {
@@ -120,6 +125,8 @@ impl Permission {
             CardPair => "card:pair",
             CardTransfer => "card:transfer",
             MqAdmin => "mq:admin",
+            BatchRead => "batch:read",
+            BatchWrite => "batch:write",
         }
     }
 
@@ -155,6 +162,8 @@ impl Permission {
             CardPair => "预配号卡与套包",
             CardTransfer => "成卡调拨",
             MqAdmin => "消息队列运维(死信重放)",
+            BatchRead => "查看批量文件作业",
+            BatchWrite => "上传批量文件",
         }
     }
 }

@@ -1,9 +1,10 @@
 //! Creates the batch tables at start-up (schema/ddl/70_batch.sql) through
-//! the proxy, so a database made before issue 17 keeps working. `IF NOT
+//! the proxy, so a database made before issue 17 keeps working (the loader
+//! and haoka-server both call it). `IF NOT
 //! EXISTS` makes it idempotent and safe for loaders starting at once.
 
-use haoka_services::db::Db;
-use haoka_services::problem::ApiError;
+use crate::db::Db;
+use crate::problem::ApiError;
 use mysql_async::prelude::Queryable;
 
 const DDL: &str = include_str!("../../../schema/ddl/70_batch.sql");
