@@ -135,8 +135,48 @@ pub struct LocalConfig {
 }
 
 impl BatchConfig {
+    /// Reads the file; relative paths in it are relative to the file.
     pub fn load(path: &std::path::Path) -> anyhow::Result<BatchConfig> {
         let text = std::fs::read_to_string(path)?;
-        Ok(toml::from_str(&text)?)
+        let mut cfg: BatchConfig = toml::from_str(&text)?;
+        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        if let Some(p) = cfg.server_config.as_mut() {
+            fix(p);
+        }
+        for s in &mut cfg.sources {
+            match s {
+                SourceConfig::Sftp(c) => {
+                    fix(&mut c.key);
+                    fix(&mut c.known_hosts);
+                }
+                SourceConfig::Local(c) => fix(&mut c.root),
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_local_stack_config_loads() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/batch.toml");
+        let cfg = BatchConfig::load(&path).unwrap();
+        assert_eq!(cfg.sources.len(), 2);
+        let SourceConfig::Sftp(s) = &cfg.sources[0] else {
+            panic!("the first source is the SFTP drop");
+        };
+        assert_eq!(s.dirs.done, "/done");
+        assert!(s.key.starts_with(path.parent().unwrap()));
+        assert!(matches!(&cfg.sources[1], SourceConfig::Local(l) if l.root.is_absolute()));
+        assert!(cfg.server_config.unwrap().ends_with("server.toml"));
     }
 }

@@ -152,7 +152,7 @@ SQL
 fi
 
 # --- build ----------------------------------------------------------------------
-(cd "$ROOT" && cargo build --release --quiet -p haoka-proxy -p haoka-services)
+(cd "$ROOT" && cargo build --release --quiet -p haoka-proxy -p haoka-services -p haoka-batch)
 PROXY_BIN="$ROOT/target/release/haoka-proxy"
 SERVER_BIN="$ROOT/target/release/haoka-server"
 
@@ -200,5 +200,10 @@ else
   fi
 fi
 ensure_daemon haoka-server 8080 "$SERVER_BIN" --config "$SERVER_CONF"
+
+# --- haoka-batch (metrics on 127.0.0.1:9320) -----------------------------------
+# Watches the SFTP drop and the upload drop; works as the administrator.
+mkdir -p /var/lib/haoka/batch-store
+ensure_daemon haoka-batch 9320 "$ROOT/target/release/haoka-batch" --config "$ROOT/deploy/local/batch.toml"
 
 echo "up: done, $CHANGES change(s)"
