@@ -265,15 +265,15 @@ impl Loader {
     ) -> Result<apply::Prepared, LoadError> {
         let mut last = None;
         for _ in 0..CHUNK_TRIES {
-            let p = apply::prepare(n, ctx, rows, seen).await?;
-            let tally = ChunkTally {
-                ok: p.ok,
-                refused: p.count(Outcome::Refused),
-                invalid: p.count(Outcome::Invalid),
-            };
+            let mut p = apply::prepare(n, ctx, rows, seen).await?;
             let mut tx = self.state.db.begin().await?;
             let wrote = async {
-                apply::write(&mut tx, ctx, &p).await?;
+                let shelves = apply::write(&mut tx, ctx, &mut p).await?;
+                let tally = ChunkTally {
+                    ok: p.ok,
+                    refused: p.count(Outcome::Refused),
+                    invalid: p.count(Outcome::Invalid),
+                };
                 jobs::commit_chunk(
                     &mut tx,
                     job_id,
@@ -285,12 +285,15 @@ impl Loader {
                     &tally,
                     &p.lines,
                 )
-                .await
+                .await?;
+                Ok::<_, ApiError>(shelves)
             }
             .await;
             match wrote {
-                Ok(()) => {
-                    tx.commit().await.map_err(ApiError::from)?;
+                Ok(shelves) => {
+                    // Wakes the outbox relay: status changes carry events.
+                    self.state.outbox.commit(tx).await.map_err(ApiError::from)?;
+                    self.state.number.announce(shelves);
                     return Ok(p);
                 }
                 // A lost lease is final: another loader has the file now.

@@ -5,11 +5,13 @@
 
 pub mod card_intake;
 pub mod number_intake;
+pub mod number_status;
 
 use std::collections::HashSet;
 
 use haoka_services::app::AppState;
 use haoka_services::number::access::Actor;
+use haoka_services::number::shelf_cache::ShelfKey;
 use haoka_services::problem::ApiError;
 use mysql_async::Transaction;
 
@@ -37,6 +39,7 @@ pub struct Prepared {
 enum Work {
     NumberIntake(Vec<number_intake::Group>),
     CardIntake(Vec<card_intake::Batch>),
+    NumberStatus(Vec<number_status::Group>),
 }
 
 impl Prepared {
@@ -54,14 +57,31 @@ pub async fn prepare(
     match file.kind {
         Kind::NumberIntake => number_intake::prepare(ctx, rows, seen).await,
         Kind::CardIntake => card_intake::prepare(ctx, &file.province, rows, seen).await,
+        Kind::NumberStatus => number_status::prepare(ctx, rows, seen).await,
     }
 }
 
-pub async fn write(tx: &mut Transaction<'_>, ctx: &Ctx<'_>, p: &Prepared) -> Result<(), ApiError> {
+/// Writes a checked chunk on `tx`. Kinds whose refusals show only on the
+/// transaction (status changes: row locks, the transition table) move those
+/// lines from ok to refused here. Returns the shelves to announce after the
+/// commit.
+pub async fn write(
+    tx: &mut Transaction<'_>,
+    ctx: &Ctx<'_>,
+    p: &mut Prepared,
+) -> Result<HashSet<ShelfKey>, ApiError> {
     match &p.work {
-        Work::NumberIntake(groups) => number_intake::write(tx, ctx, groups).await,
-        Work::CardIntake(batches) => card_intake::write(tx, ctx, batches).await,
+        Work::NumberIntake(groups) => number_intake::write(tx, ctx, groups).await?,
+        Work::CardIntake(batches) => card_intake::write(tx, ctx, batches).await?,
+        Work::NumberStatus(groups) => {
+            let (refused, shelves) = number_status::write(tx, ctx, groups).await?;
+            p.ok -= refused.len() as u64;
+            p.lines.extend(refused);
+            p.lines.sort_by_key(|l| l.line_no);
+            return Ok(shelves);
+        }
     }
+    Ok(HashSet::new())
 }
 
 /// The key of each row (first column), as every kind has it: to rebuild

@@ -3,6 +3,7 @@
 pub mod card_intake;
 pub mod naming;
 pub mod num_intake;
+pub mod num_status;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -10,15 +11,18 @@ pub enum Kind {
     NumberIntake,
     /// 成卡入库
     CardIntake,
+    /// 号码状态变更 (上架/下架/预留…)
+    NumberStatus,
 }
 
 impl Kind {
-    pub const ALL: &'static [Kind] = &[Kind::NumberIntake, Kind::CardIntake];
+    pub const ALL: &'static [Kind] = &[Kind::NumberIntake, Kind::CardIntake, Kind::NumberStatus];
 
     pub fn prefix(self) -> &'static str {
         match self {
             Kind::NumberIntake => "NUM_INTAKE",
             Kind::CardIntake => "CARD_INTAKE",
+            Kind::NumberStatus => "NUM_STATUS",
         }
     }
 
@@ -31,6 +35,7 @@ impl Kind {
         match self {
             Kind::NumberIntake => num_intake::HEADER,
             Kind::CardIntake => card_intake::HEADER,
+            Kind::NumberStatus => num_status::HEADER,
         }
     }
 }

@@ -169,7 +169,37 @@ async fn apply_status(
     req: &StatusRequest,
 ) -> Result<Response, ApiError> {
     let mut tx = state.db.begin().await?;
-    let rows = read_rows(&mut tx, names, true).await?;
+    let staged = stage_status(&mut tx, state, actor, rights, names, req).await?;
+    if !staged.applied {
+        tx.rollback().await?;
+        return Ok(respond(staged.results));
+    }
+    state.outbox.commit(tx).await?; // with the events
+    state.number.announce(staged.shelves);
+    Ok(respond(staged.results))
+}
+
+/// What a staged status change found: the per-number results; when every
+/// number passed (`applied`) the changes, history rows and events are on
+/// the transaction, and `shelves` are the caches to drop after the commit.
+pub struct Staged {
+    pub applied: bool,
+    pub results: Vec<NumberResult>,
+    pub shelves: HashSet<ShelfKey>,
+}
+
+/// Locks and checks the numbers on `tx`; writes only when every one passes
+/// (a refusal leaves the transaction with locks but no writes, so the
+/// batch loader can stage the passing ones again on it).
+pub async fn stage_status(
+    tx: &mut mysql_async::Transaction<'_>,
+    state: &AppState,
+    actor: &Actor,
+    rights: &super::access::PoolRights,
+    names: &[&str],
+    req: &StatusRequest,
+) -> Result<Staged, ApiError> {
+    let rows = read_rows(&mut *tx, names, true).await?;
     let mut results = Vec::with_capacity(names.len());
     let mut groups: BTreeMap<NumberStatus, Vec<&str>> = BTreeMap::new();
     let mut entries = Vec::new();
@@ -227,8 +257,11 @@ async fn apply_status(
         results.push(r);
     }
     if results.iter().any(|r| r.code != ResultCode::Ok) {
-        tx.rollback().await?;
-        return Ok(respond(results));
+        return Ok(Staged {
+            applied: false,
+            results,
+            shelves,
+        });
     }
     let aging = state.number.cfg.frozen_aging_seconds;
     for (from, list) in &groups {
@@ -257,14 +290,16 @@ async fn apply_status(
             ));
         }
     }
-    history::write(&mut tx, &entries).await?;
+    history::write(&mut *tx, &entries).await?;
     // One event per number, on its province's shard, in this transaction.
     for e in &changed {
-        events::write(&mut tx, &e.province_code, events::STATUS_CHANGED, e).await?;
+        events::write(&mut *tx, &e.province_code, events::STATUS_CHANGED, e).await?;
     }
-    state.outbox.commit(tx).await?; // with the events
-    state.number.announce(shelves);
-    Ok(respond(results))
+    Ok(Staged {
+        applied: true,
+        results,
+        shelves,
+    })
 }
 
 #[utoipa::path(post, path = "/api/v1/numbers/depot", tag = "numbers", request_body = DepotRequest,
