@@ -6,8 +6,6 @@
 
 mod support;
 
-use haoka_services::number::access::Actor;
-use haoka_services::number::intake::{self, IntakeRequest};
 use mysql_async::prelude::Queryable;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -15,22 +13,7 @@ async fn status_change_file() {
     let env = support::env().await;
     let (depot, city) = env.depot("17").await;
     let n = env.fresh_numbers("17", &city, 5).await;
-    let admin = haoka_services::auth::rbac::principal_of(&env.state, &env.staff_no, "test")
-        .await
-        .unwrap();
-    let taken = intake::run(
-        &env.state,
-        &Actor::Staff(admin),
-        &IntakeRequest {
-            numbers: Some(n[..4].to_vec()),
-            range: None,
-            depot_id: depot,
-            pool_id: None,
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(taken.accepted, 4);
+    env.take_in(&n[..4], depot).await;
     let csv = format!(
         "phone_no,to_status,reason\n{},03,上架\n{},02,\n{},09,\n{},03,上架\n{},03,\n{},02,\n123,03,\n{},99,\n",
         n[0], n[1], n[2], n[3], n[4], n[0], n[3]
@@ -82,5 +65,66 @@ async fn status_change_file() {
         assert_eq!(history, Some(1), "one change row for {no}");
     }
     assert!(result.contains("duplicate_in_file"), "{result}");
+    env.cleanup(&n, depot).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn depot_move_file() {
+    let env = support::env().await;
+    let (depot, city) = env.depot("17").await;
+    let (other, _) = env.depot("17").await;
+    let (elsewhere, _) = env.depot("76").await;
+    let n = env.fresh_numbers("17", &city, 4).await;
+    env.take_in(&n[..3], depot).await;
+    let csv = format!(
+        "phone_no,depot_id\n{},{other}\n{},{elsewhere}\n{},999999999999\n{},{other}\n",
+        n[0], n[1], n[2], n[3]
+    );
+    let name = format!("NUM_DEPOT_17_20261202_{}.csv", env.tag);
+    let base = name.trim_end_matches(".csv").to_string();
+    env.drop_file(&name, csv.as_bytes());
+    let mut loader = env.loader(100);
+    let s = env.run_until_answered(&mut loader, &base).await;
+    let result = String::from_utf8(
+        env.fetch(&format!("/results/{}/{base}.result.csv", env.tag))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (s["ok"].as_u64(), s["refused"].as_u64()),
+        (Some(1), Some(3)),
+        "{s}\n{result}"
+    );
+    assert!(result.contains("not_found"), "{result}");
+    let mut c = env.state.db.conn().await.unwrap();
+    let d: Option<i64> = c
+        .exec_first(
+            "SELECT depot_id FROM phone_number WHERE phone_no = ?",
+            (&n[0],),
+        )
+        .await
+        .unwrap();
+    assert_eq!(d, Some(other));
+    let d: Option<i64> = c
+        .exec_first(
+            "SELECT depot_id FROM phone_number WHERE phone_no = ?",
+            (&n[1],),
+        )
+        .await
+        .unwrap();
+    assert_eq!(d, Some(depot));
+    let moves: Option<i64> = c
+        .exec_first(
+            "SELECT COUNT(*) FROM number_history WHERE phone_no = ? AND action = 'move_depot'",
+            (&n[0],),
+        )
+        .await
+        .unwrap();
+    assert_eq!(moves, Some(1));
+    for d in [other, elsewhere] {
+        c.exec_drop("DELETE FROM depot WHERE depot_id = ?", (d,))
+            .await
+            .unwrap();
+    }
     env.cleanup(&n, depot).await;
 }

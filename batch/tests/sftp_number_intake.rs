@@ -6,31 +6,13 @@
 
 mod support;
 
-use haoka_services::number::access::Actor;
-use haoka_services::number::intake::{self, IntakeRequest};
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn intake_file_with_bad_lines_over_sftp() {
     let env = support::env().await;
     let (depot, city) = env.depot("51").await;
     let nums = env.fresh_numbers("51", &city, 8).await;
     // nums[7] is in stock already.
-    let admin = haoka_services::auth::rbac::principal_of(&env.state, &env.staff_no, "test")
-        .await
-        .unwrap();
-    let pre = intake::run(
-        &env.state,
-        &Actor::Staff(admin),
-        &IntakeRequest {
-            numbers: Some(vec![nums[7].clone()]),
-            range: None,
-            depot_id: depot,
-            pool_id: None,
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(pre.accepted, 1);
+    env.take_in(&[nums[7].clone()], depot).await;
 
     let mut csv = String::from("phone_no,depot_id,pool_id\n");
     for n in &nums[..5] {

@@ -4,8 +4,8 @@
 //! moves the job's checkpoint.
 
 pub mod card_intake;
+pub mod number_change;
 pub mod number_intake;
-pub mod number_status;
 
 use std::collections::HashSet;
 
@@ -39,7 +39,7 @@ pub struct Prepared {
 enum Work {
     NumberIntake(Vec<number_intake::Group>),
     CardIntake(Vec<card_intake::Batch>),
-    NumberStatus(Vec<number_status::Group>),
+    NumberChange(Vec<number_change::Group>),
 }
 
 impl Prepared {
@@ -57,7 +57,12 @@ pub async fn prepare(
     match file.kind {
         Kind::NumberIntake => number_intake::prepare(ctx, rows, seen).await,
         Kind::CardIntake => card_intake::prepare(ctx, &file.province, rows, seen).await,
-        Kind::NumberStatus => number_status::prepare(ctx, rows, seen).await,
+        Kind::NumberStatus => {
+            number_change::prepare(ctx, number_change::parse_status, rows, seen).await
+        }
+        Kind::NumberDepot => {
+            number_change::prepare(ctx, number_change::parse_depot, rows, seen).await
+        }
     }
 }
 
@@ -73,8 +78,8 @@ pub async fn write(
     match &p.work {
         Work::NumberIntake(groups) => number_intake::write(tx, ctx, groups).await?,
         Work::CardIntake(batches) => card_intake::write(tx, ctx, batches).await?,
-        Work::NumberStatus(groups) => {
-            let (refused, shelves) = number_status::write(tx, ctx, groups).await?;
+        Work::NumberChange(groups) => {
+            let (refused, shelves) = number_change::write(tx, ctx, groups).await?;
             p.ok -= refused.len() as u64;
             p.lines.extend(refused);
             p.lines.sort_by_key(|l| l.line_no);

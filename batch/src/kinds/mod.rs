@@ -2,6 +2,7 @@
 
 pub mod card_intake;
 pub mod naming;
+pub mod num_depot;
 pub mod num_intake;
 pub mod num_status;
 
@@ -13,16 +14,24 @@ pub enum Kind {
     CardIntake,
     /// 号码状态变更 (上架/下架/预留…)
     NumberStatus,
+    /// 号码库位变更
+    NumberDepot,
 }
 
 impl Kind {
-    pub const ALL: &'static [Kind] = &[Kind::NumberIntake, Kind::CardIntake, Kind::NumberStatus];
+    pub const ALL: &'static [Kind] = &[
+        Kind::NumberIntake,
+        Kind::CardIntake,
+        Kind::NumberStatus,
+        Kind::NumberDepot,
+    ];
 
     pub fn prefix(self) -> &'static str {
         match self {
             Kind::NumberIntake => "NUM_INTAKE",
             Kind::CardIntake => "CARD_INTAKE",
             Kind::NumberStatus => "NUM_STATUS",
+            Kind::NumberDepot => "NUM_DEPOT",
         }
     }
 
@@ -36,6 +45,7 @@ impl Kind {
             Kind::NumberIntake => num_intake::HEADER,
             Kind::CardIntake => card_intake::HEADER,
             Kind::NumberStatus => num_status::HEADER,
+            Kind::NumberDepot => num_depot::HEADER,
         }
     }
 }

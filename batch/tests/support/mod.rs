@@ -151,6 +151,18 @@ pub async fn env() -> Env {
     }
 }
 
+impl Drop for Env {
+    /// Removes the test's folders of the drop (errors ignored: `-`).
+    fn drop(&mut self) {
+        let t = &self.tag;
+        let _ = run_sftp(&format!(
+            "-rm /incoming/{t}/*\n-rmdir /incoming/{t}\n-rm /results/{t}/done/*\n\
+             -rmdir /results/{t}/done\n-rm /results/{t}/failed/*\n-rmdir /results/{t}/failed\n\
+             -rm /results/{t}/*\n-rmdir /results/{t}\n"
+        ));
+    }
+}
+
 impl Env {
     pub fn dirs(&self) -> Dirs {
         Dirs {
@@ -246,6 +258,26 @@ impl Env {
         .await
         .unwrap();
         (id, city)
+    }
+
+    /// Takes `numbers` into stock through the number center, as the loader's
+    /// account.
+    pub async fn take_in(&self, numbers: &[String], depot: i64) {
+        use haoka_services::number::access::Actor;
+        use haoka_services::number::intake::{self, IntakeRequest};
+        let me = haoka_services::auth::rbac::principal_of(&self.state, &self.staff_no, "test")
+            .await
+            .unwrap();
+        let req = IntakeRequest {
+            numbers: Some(numbers.to_vec()),
+            range: None,
+            depot_id: depot,
+            pool_id: None,
+        };
+        let r = intake::run(&self.state, &Actor::Staff(me), &req)
+            .await
+            .unwrap();
+        assert_eq!(r.accepted, numbers.len(), "{:?}", r.rejected);
     }
 
     /// `n` consecutive numbers in an unused segment of the city.

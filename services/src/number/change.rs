@@ -315,10 +315,27 @@ pub async fn move_depot(
     let located = locate_all(&state, &actor, &req.numbers).await?;
     let names: Vec<&str> = located.iter().map(|l| l.no.as_str()).collect();
     let mut tx = state.db.begin().await?;
+    let staged = stage_depot_move(&mut tx, &actor, &names, req.depot_id).await?;
+    if !staged.applied {
+        tx.rollback().await?;
+        return Ok(respond(staged.results));
+    }
+    tx.commit().await?;
+    Ok(respond(staged.results))
+}
+
+/// Locks and checks a depot move on `tx` (an unusable depot is an error);
+/// writes only when every number passes, like `stage_status`.
+pub async fn stage_depot_move(
+    tx: &mut mysql_async::Transaction<'_>,
+    actor: &Actor,
+    names: &[&str],
+    depot_id: i64,
+) -> Result<Staged, ApiError> {
     let depot: Option<(String, String, i64)> = tx
         .exec_first(
             "SELECT province_code, status, holds_numbers FROM depot WHERE depot_id = ?",
-            (req.depot_id,),
+            (depot_id,),
         )
         .await?;
     let depot_prov = match depot {
@@ -326,23 +343,20 @@ pub async fn move_depot(
         Some(_) => {
             return Err(ApiError::Conflict(format!(
                 "depot {} is disabled or does not hold numbers",
-                req.depot_id
+                depot_id
             )))
         }
-        None => return Err(ApiError::not_found("depot", req.depot_id)),
+        None => return Err(ApiError::not_found("depot", depot_id)),
     };
-    let rows = read_rows(&mut tx, &names, true).await?;
+    let rows = read_rows(&mut *tx, names, true).await?;
     let mut results = Vec::with_capacity(names.len());
     let mut entries = Vec::new();
-    for n in &names {
+    for n in names {
         let r = match rows.get(*n) {
             None => NumberResult::new(ResultCode::NoSuchResource, n),
             Some(row) if row.province != depot_prov => {
                 let mut r = NumberResult::new(ResultCode::StateNotUsable, n);
-                r.message = format!(
-                    "depot {} is in another province than the number",
-                    req.depot_id
-                );
+                r.message = format!("depot {} is in another province than the number", depot_id);
                 r
             }
             Some(row) if !row.status.in_stock() => {
@@ -366,7 +380,7 @@ pub async fn move_depot(
                         row.depot
                             .map(|d| d.to_string())
                             .unwrap_or_else(|| "-".into()),
-                        req.depot_id
+                        depot_id
                     )),
                 });
                 let mut r = NumberResult::new(ResultCode::Ok, n);
@@ -377,10 +391,13 @@ pub async fn move_depot(
         results.push(r);
     }
     if results.iter().any(|r| r.code != ResultCode::Ok) {
-        tx.rollback().await?;
-        return Ok(respond(results));
+        return Ok(Staged {
+            applied: false,
+            results,
+            shelves: HashSet::new(),
+        });
     }
-    let mut params: Vec<Value> = vec![req.depot_id.into()];
+    let mut params: Vec<Value> = vec![depot_id.into()];
     params.extend(names.iter().map(|n| Value::from(*n)));
     tx.exec_drop(
         format!(
@@ -390,7 +407,10 @@ pub async fn move_depot(
         params,
     )
     .await?;
-    history::write(&mut tx, &entries).await?;
-    tx.commit().await?;
-    Ok(respond(results))
+    history::write(&mut *tx, &entries).await?;
+    Ok(Staged {
+        applied: true,
+        results,
+        shelves: HashSet::new(),
+    })
 }

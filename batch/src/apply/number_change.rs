@@ -1,8 +1,8 @@
-//! 号码状态变更 lines through the number center's status change
-//! (`change::stage_status`: row locks, the transition table, history rows
-//! and number.status_changed events on the chunk's transaction). Lines the
-//! transition table or the pool rights refuse are found while staging, on
-//! the transaction, and staged again without them.
+//! 号码状态变更 and 库位变更 lines through the number center's staged
+//! changes (`change::stage_status`: row locks, the transition table,
+//! history rows and number.status_changed events; `change::stage_depot_move`)
+//! on the chunk's transaction. Lines the center refuses are found while
+//! staging, on the transaction, and the rest staged again without them.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -18,21 +18,43 @@ use crate::decode::Row;
 use crate::kinds::num_status::{self, Line};
 use crate::kinds::{LineResult, Outcome};
 
-/// The chunk's lines for one target status and reason.
+/// What a group of lines asks for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Op {
+    Status(NumberStatus, Option<String>),
+    Depot(i64),
+}
+
+/// The chunk's lines for one change.
 pub struct Group {
-    req: StatusRequest,
+    op: Op,
+    numbers: Vec<String>,
     lines: HashMap<String, u32>,
+}
+
+/// A line's number and change, or why it is malformed.
+pub type Parse = fn(u32, &[String]) -> Result<(String, Op), LineResult>;
+
+pub fn parse_status(line_no: u32, cells: &[String]) -> Result<(String, Op), LineResult> {
+    let l: Line = num_status::parse(line_no, cells)?;
+    Ok((l.phone_no, Op::Status(l.to, l.reason)))
+}
+
+pub fn parse_depot(line_no: u32, cells: &[String]) -> Result<(String, Op), LineResult> {
+    let (no, depot) = crate::kinds::num_depot::parse(line_no, cells)?;
+    Ok((no, Op::Depot(depot)))
 }
 
 pub async fn prepare(
     ctx: &Ctx<'_>,
+    parse: Parse,
     rows: &[Row],
     seen: &HashSet<String>,
 ) -> Result<Prepared, ApiError> {
     let mut lines = Vec::new();
     let mut keys = Vec::new();
     let mut mine = HashSet::new();
-    let mut groups: BTreeMap<(NumberStatus, Option<String>), Vec<Line>> = BTreeMap::new();
+    let mut groups: BTreeMap<Op, Vec<(String, u32)>> = BTreeMap::new();
     for row in rows {
         if let Some(k) = super::key_of(row) {
             keys.push(k.to_string());
@@ -41,24 +63,25 @@ pub async fn prepare(
             lines.push(bad);
             continue;
         }
-        let l = match num_status::parse(row.line_no, &row.cells) {
-            Ok(l) => l,
+        let (phone_no, op) = match parse(row.line_no, &row.cells) {
+            Ok(x) => x,
             Err(bad) => {
                 lines.push(bad);
                 continue;
             }
         };
-        if seen.contains(&l.phone_no) || !mine.insert(l.phone_no.clone()) {
+        let line_no = row.line_no;
+        if seen.contains(&phone_no) || !mine.insert(phone_no.clone()) {
             lines.push(refused(
-                l.line_no,
-                &l.phone_no,
+                line_no,
+                &phone_no,
                 "duplicate_in_file",
-                format!("{} is listed earlier in this file", l.phone_no),
+                format!("{phone_no} is listed earlier in this file"),
             ));
             continue;
         }
         // Digits, segment and the loader account's scope, per line.
-        let located = match center::locate(ctx.state, &l.phone_no).await {
+        let located = match center::locate(ctx.state, &phone_no).await {
             Ok(x) => x,
             Err(e) => {
                 let outcome = if matches!(e, ApiError::Invalid(_)) {
@@ -67,8 +90,8 @@ pub async fn prepare(
                     Outcome::Refused
                 };
                 lines.push(LineResult {
-                    line_no: l.line_no,
-                    key: l.phone_no.clone(),
+                    line_no,
+                    key: phone_no.clone(),
                     outcome,
                     code: e.code().into(),
                     reason: e.to_string(),
@@ -77,21 +100,18 @@ pub async fn prepare(
             }
         };
         if let Err(e) = ctx.actor.check_province(&located.area.province) {
-            lines.push(refused(l.line_no, &l.phone_no, e.code(), e.to_string()));
+            lines.push(refused(line_no, &phone_no, e.code(), e.to_string()));
             continue;
         }
-        groups.entry((l.to, l.reason.clone())).or_default().push(l);
+        groups.entry(op).or_default().push((phone_no, line_no));
     }
     let ok = groups.values().map(|g| g.len() as u64).sum();
     let work = groups
         .into_iter()
-        .map(|((to, reason), ls)| Group {
-            req: StatusRequest {
-                numbers: ls.iter().map(|l| l.phone_no.clone()).collect(),
-                to,
-                reason,
-            },
-            lines: ls.iter().map(|l| (l.phone_no.clone(), l.line_no)).collect(),
+        .map(|(op, ls)| Group {
+            op,
+            numbers: ls.iter().map(|(n, _)| n.clone()).collect(),
+            lines: ls.into_iter().collect(),
         })
         .collect();
     lines.sort_by_key(|l| l.line_no);
@@ -99,7 +119,7 @@ pub async fn prepare(
         lines,
         ok,
         keys,
-        work: Work::NumberStatus(work),
+        work: Work::NumberChange(work),
     })
 }
 
@@ -119,10 +139,30 @@ pub async fn write(
     let mut out = Vec::new();
     let mut shelves = HashSet::new();
     for g in groups {
-        let mut names: Vec<&str> = g.req.numbers.iter().map(String::as_str).collect();
+        let mut names: Vec<&str> = g.numbers.iter().map(String::as_str).collect();
         while !names.is_empty() {
-            let staged =
-                change::stage_status(tx, ctx.state, ctx.actor, &rights, &names, &g.req).await?;
+            let staged = match &g.op {
+                Op::Status(to, reason) => {
+                    let req = StatusRequest {
+                        numbers: Vec::new(),
+                        to: *to,
+                        reason: reason.clone(),
+                    };
+                    change::stage_status(tx, ctx.state, ctx.actor, &rights, &names, &req).await?
+                }
+                Op::Depot(d) => match change::stage_depot_move(tx, ctx.actor, &names, *d).await {
+                    Ok(s) => s,
+                    // The depot itself is refused: every line naming it.
+                    Err(e) if e.status().is_client_error() => {
+                        for n in &names {
+                            let line_no = g.lines.get(*n).copied().unwrap_or(0);
+                            out.push(refused(line_no, n, e.code(), e.to_string()));
+                        }
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                },
+            };
             if staged.applied {
                 shelves.extend(staged.shelves);
                 break;
