@@ -179,4 +179,13 @@ mod tests {
         assert!(matches!(&cfg.sources[1], SourceConfig::Local(l) if l.root.is_absolute()));
         assert!(cfg.server_config.unwrap().ends_with("server.toml"));
     }
+
+    #[test]
+    fn the_container_config_loads() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../deploy/docker/config/batch.toml");
+        let cfg = BatchConfig::load(&path).unwrap();
+        assert_eq!(cfg.sources.len(), 2);
+        assert!(cfg.metrics_addr.is_some());
+    }
 }

@@ -23,6 +23,11 @@ ensure_pkg ssh-keygen openssh-client
 ensure_pkg python3 python3
 ensure_pkg sysbench sysbench
 ensure_pkg awk gawk
+# kubectl renders the Kustomize overlays (deploy/k8s/check.py); Debian's own
+# kubernetes-client is old, so a kubectl already on the machine is kept.
+ensure_pkg kubectl kubernetes-client
+# promtool checks the alerting rules and dashboard queries (deploy/grafana/check.py).
+ensure_pkg promtool prometheus
 # Client libraries the proxy's compatibility tests drive (JDBC, PyMySQL; more below).
 ensure_pkg /usr/share/java/mariadb-java-client.jar libmariadb-java
 ensure_pkg javac default-jdk-headless
@@ -53,7 +58,11 @@ fi
 
 # Drivers the proxy's driver tests run (proxy/tests/e2e_drivers.rs).
 pip_version() { python3 -c "import importlib.metadata as m; print(m.version('$1'))" 2>/dev/null || true; }
-for spec in "mysql-connector-python==$MYSQL_CONNECTOR_PYTHON_VERSION" "sqlalchemy==$SQLALCHEMY_VERSION"; do
+# ...the OpenAPI 3.1 validator the services' document test runs, and the
+# static checks of deploy/docker and deploy/k8s (deploy/tests/tests/static_deploy.rs).
+for spec in "mysql-connector-python==$MYSQL_CONNECTOR_PYTHON_VERSION" "sqlalchemy==$SQLALCHEMY_VERSION" \
+  "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION" \
+  "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "dockerfile==$DOCKERFILE_PARSER_VERSION"; do
   name="${spec%%==*}"
   want="${spec##*==}"
   if [ "$(pip_version "$name")" = "$want" ]; then
@@ -200,6 +209,15 @@ else
   fi
 fi
 ensure_daemon haoka-server 8080 "$SERVER_BIN" --config "$SERVER_CONF"
+
+# --- demo data, through the API (deploy/local/demo.py; HAOKA_NO_DEMO=1 skips) --
+if [ "${HAOKA_NO_DEMO:-}" = 1 ]; then
+  unchanged "demo data skipped (HAOKA_NO_DEMO=1)"
+else
+  demo_out="$(HAOKA_SECRETS_DIR="$SECRETS" python3 "$ROOT/deploy/local/demo.py")" || die "demo data: see above"
+  printf '%s\n' "$demo_out"
+  if grep -q '^up: +' <<<"$demo_out"; then CHANGES=$((CHANGES + 1)); fi
+fi
 
 # --- haoka-batch (metrics on 127.0.0.1:9320) -----------------------------------
 # Watches the SFTP drop and the upload drop; works as the administrator.

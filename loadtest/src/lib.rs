@@ -4,6 +4,7 @@
 pub mod numbers;
 pub mod procstat;
 pub mod relay;
+pub mod reports;
 pub mod sysbench;
 pub mod transfers;
 pub mod txn_cost;

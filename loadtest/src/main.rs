@@ -39,6 +39,75 @@ enum Cmd {
     Numbers(NumbersArgs),
     /// Card transfers: across provinces (end to end) vs inside one.
     Transfers(TransfersArgs),
+    /// Report center: number exports (CSV, XLSX) and a status report vs the shards.
+    Reports(ReportsArgs),
+}
+
+#[derive(Parser)]
+struct ReportsArgs {
+    /// Numbers in the bench stock (the `numbers` benchmark's; loaded if missing).
+    #[arg(long, default_value_t = 2_000_000)]
+    count: u64,
+    #[arg(long, default_value_t = 8)]
+    load_parallel: usize,
+    #[arg(long, default_value = "mysql://root@127.0.0.1:3306/haoka_global")]
+    direct: String,
+    #[arg(long, default_value = "mysql://haoka:haoka@127.0.0.1:3307/haoka")]
+    proxy: String,
+    /// Skip the XLSX export (it takes longest).
+    #[arg(long)]
+    no_xlsx: bool,
+}
+
+async fn run_reports(a: ReportsArgs) -> anyhow::Result<()> {
+    use haoka_loadtest::numbers::{load, plan, start_api_with};
+    use haoka_loadtest::reports::*;
+    let proxy = mysql_async::Pool::new(mysql_async::Opts::from_url(&a.proxy)?);
+    let direct = mysql_async::Pool::new(mysql_async::Opts::from_url(&a.direct)?);
+    let segs = plan(&proxy, a.count).await?;
+    let loaded = load(&proxy, &segs, a.load_parallel).await?;
+    let total: u64 = segs.iter().map(|s| u64::from(s.n)).sum();
+    println!("stock: {total} bench numbers ({loaded} loaded now)");
+    let dir = std::env::temp_dir().join(format!("haoka-bench-reports-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let store = dir.join("store");
+    let store_s = store.to_string_lossy().into_owned();
+    let api = start_api_with(&a.proxy, &["permission", "report"], |cfg| {
+        cfg.report.store_dir = store_s;
+        cfg.report.max_parallel = 1;
+    })
+    .await?;
+    let (base_rows, base_s) = mariadb_baseline(&dir).await?;
+    let base_rate = base_rows as f64 / base_s;
+    println!(
+        "| export of {base_rows} numbers | rows/s | seconds | peak RSS MiB (before) | ratio |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    println!("| mariadb --quick on the 8 shards at once, to files | {base_rate:.0} | {base_s:.1} | - | 1.00 |");
+    let mut formats = vec!["csv"];
+    if !a.no_xlsx {
+        formats.push("xlsx");
+    }
+    for f in formats {
+        let e = export(&api, f).await?;
+        let rate = e.rows as f64 / e.seconds;
+        println!(
+            "| API {f} ({} rows, {:.0} MB) | {rate:.0} | {:.1} | {:.0} ({:.0}) | **{:.2}** |",
+            e.rows,
+            e.bytes as f64 / 1e6,
+            e.seconds,
+            e.peak_rss_mib,
+            e.rss_before_mib,
+            rate / base_rate
+        );
+    }
+    let (groups, direct_s) = status_baseline(&direct).await?;
+    let (rows, api_s) = status_report(&api).await?;
+    println!(
+        "status report over all provinces: API {api_s:.2} s ({rows} rows), straight on the shards {direct_s:.2} s ({groups} groups)"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
 }
 
 #[derive(Parser)]
@@ -636,5 +705,6 @@ async fn main() -> anyhow::Result<()> {
         Cmd::TxnCost(a) => run_txn_cost(a).await,
         Cmd::Numbers(a) => run_numbers(a).await,
         Cmd::Transfers(a) => run_transfers(a).await,
+        Cmd::Reports(a) => run_reports(a).await,
     }
 }

@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS phone_number (
   version         INT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'bumped on every state change',
   created_at      DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
   updated_at      DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),
+  held_at         DATETIME(3) NULL COMMENT 'when the current hold (04) began: extends are capped from here',
   PRIMARY KEY (phone_no),
   KEY idx_number_select (province_code, city_code, status, pool_id, premium_level),
   KEY idx_number_tail (province_code, status, tail4),

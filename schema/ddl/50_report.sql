@@ -1,4 +1,5 @@
--- Report center: asynchronous report tasks on the global shard.
+-- Report center: asynchronous report tasks on the global shard. Columns added
+-- after the first release are also added at start-up (services/src/report/migrate.rs).
 
 CREATE TABLE IF NOT EXISTS report_template (
   template_id BIGINT       NOT NULL COMMENT 'from sequence report_template',
@@ -6,6 +7,13 @@ CREATE TABLE IF NOT EXISTS report_template (
   name        VARCHAR(128) NOT NULL,
   dimensions  VARCHAR(128) NOT NULL COMMENT 'province,city,pool,level,status,channel,day',
   measures    VARCHAR(128) NOT NULL,
+  base_code         VARCHAR(32) NULL COMMENT 'a schedule: the built-in template it runs',
+  schedule_utc      CHAR(5)     NULL COMMENT 'a schedule: daily at HH:MM UTC',
+  schedule_format   VARCHAR(8)  NULL COMMENT 'a schedule: csv or xlsx',
+  schedule_params   TEXT        NULL COMMENT 'a schedule: JSON filters (scope applied)',
+  schedule_owner    BIGINT      NULL COMMENT 'a schedule: staff its tasks are for',
+  schedule_province CHAR(2)     NULL COMMENT 'a schedule: the owner province',
+  last_run_day      DATE        NULL COMMENT 'a schedule: the UTC day it last ran',
   PRIMARY KEY (template_id),
   UNIQUE KEY uk_report_template_code (code)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
@@ -17,11 +25,16 @@ CREATE TABLE IF NOT EXISTS report_task (
   province_code CHAR(2)      NULL COMMENT 'data scope of the requester',
   params        TEXT         NOT NULL COMMENT 'JSON filters',
   format        VARCHAR(8)   NOT NULL DEFAULT 'csv' COMMENT 'csv or xlsx',
-  status        CHAR(1)      NOT NULL DEFAULT 'Q' COMMENT 'Q queued, R running, D done, F failed',
+  status        CHAR(1)      NOT NULL DEFAULT 'Q' COMMENT 'Q queued, R running, D done, F failed, C cancelled, X file expired',
   error         VARCHAR(512) NULL,
   created_at    DATETIME(3)  NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
   started_at    DATETIME(3)  NULL,
   finished_at   DATETIME(3)  NULL,
+  owner         VARCHAR(64)  NULL COMMENT 'process running the task',
+  lease_until   DATETIME(3)  NULL COMMENT 'claimed again after this',
+  progress_rows BIGINT       NOT NULL DEFAULT 0 COMMENT 'rows written so far',
+  request_key   CHAR(64)     NULL COMMENT 'sha256 of template, filters, format',
+  attempts      INT          NOT NULL DEFAULT 0 COMMENT 'claims so far',
   PRIMARY KEY (task_id),
   KEY idx_report_task_status (status, created_at),
   KEY idx_report_task_requester (requested_by, created_at)
@@ -34,5 +47,6 @@ CREATE TABLE IF NOT EXISTS report_result (
   byte_size   BIGINT       NOT NULL,
   sha256      CHAR(64)     NOT NULL,
   created_at  DATETIME(3)  NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  expires_at  DATETIME(3)  NULL COMMENT 'the retention sweep removes the file then',
   PRIMARY KEY (task_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

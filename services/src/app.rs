@@ -25,13 +25,13 @@ use crate::outbox::{OutboxMetrics, OutboxRuntime, RelayMode};
 use crate::seal::Sealer;
 use crate::{health, metrics, mq_admin, openapi, permission};
 
-/// A center a process can serve (`--role`). Later issues add report here,
-/// with its own router.
+/// A center a process can serve (`--role`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Center {
     Permission,
     Number,
     Card,
+    Report,
 }
 
 impl FromStr for Center {
@@ -41,6 +41,7 @@ impl FromStr for Center {
             "permission" => Ok(Center::Permission),
             "number" => Ok(Center::Number),
             "card" => Ok(Center::Card),
+            "report" => Ok(Center::Report),
             other => Err(StartError::UnknownRole(other.to_string())),
         }
     }
@@ -54,6 +55,7 @@ impl Center {
             Center::Permission => false,
             Center::Number => true,
             Center::Card => true,
+            Center::Report => false,
         }
     }
 }
@@ -72,7 +74,9 @@ pub fn parse_roles(roles: &[String]) -> Result<Vec<Center>, StartError> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("unknown role {0:?}: this build serves \"permission\", \"number\" and \"card\"")]
+    #[error(
+        "unknown role {0:?}: this build serves \"permission\", \"number\", \"card\" and \"report\""
+    )]
     UnknownRole(String),
     #[error("no role given: name at least one center to serve")]
     NoRole,
@@ -90,6 +94,8 @@ pub enum StartError {
     Metrics(#[from] prometheus::Error),
     #[error("outbox: {0}")]
     Outbox(#[from] crate::outbox::OutboxError),
+    #[error("report center: {0}")]
+    Report(String),
 }
 
 pub struct Inner {
@@ -104,6 +110,7 @@ pub struct Inner {
     pub sessions: Sessions,
     pub number: crate::number::NumberCenter,
     pub card: crate::card::CardCenter,
+    pub report: crate::report::ReportCenter,
     /// The relay and the consumers centers registered (`outbox::runtime`).
     pub outbox: OutboxRuntime,
 }
@@ -126,6 +133,15 @@ impl AppState {
         cfg.outbox.validate().map_err(ConfigError::Outbox)?;
         let sealer = Sealer::new(cfg.seal_key_bytes()?);
         let db = Db::new(&cfg.database_url)?;
+        // Timestamps name the database clock's offset (crate::time).
+        let mut c = db
+            .conn()
+            .await
+            .map_err(|e| StartError::Database(e.to_string()))?;
+        crate::time::learn_offset(&mut c)
+            .await
+            .map_err(|e| StartError::Database(e.to_string()))?;
+        drop(c);
         let cache = Cache::connect(&cfg.redis_url).await?;
         let mq = Mq::start(cfg.amqp_url.clone()).await?;
         let metrics = Metrics::new();
@@ -137,6 +153,8 @@ impl AppState {
             metrics,
             number: crate::number::NumberCenter::new(&cfg.number),
             card: crate::card::CardCenter::new(&cfg.card),
+            report: crate::report::ReportCenter::new(&cfg.report)
+                .map_err(|e| StartError::Report(e.to_string()))?,
             centers,
             db,
             cache,
@@ -164,6 +182,11 @@ impl AppState {
         // whose rules predate them refuses the DDL, and only that API suffers.
         if let Err(e) = crate::batch::migrate::ensure(&state.db).await {
             tracing::warn!(error = %e, "the batch tables are missing (the proxy rules lack them?)");
+        }
+        if state.serves(Center::Report) {
+            crate::report::start(&state)
+                .await
+                .map_err(|e| StartError::Report(e.to_string()))?;
         }
         // After the centers: they registered their consumers by now.
         if state.runs_relay() {
@@ -194,7 +217,8 @@ pub fn router(state: &AppState) -> Router {
         .route("/metrics", get(metrics::serve))
         .route("/api-docs/openapi.json", get(openapi::serve))
         .merge(mq_admin::router(state))
-        .merge(crate::batch::router(state));
+        .merge(crate::batch::router(state))
+        .merge(crate::reference::router(state));
     if state.serves(Center::Permission) {
         api = api.merge(permission::router(state));
     }
@@ -203,6 +227,9 @@ pub fn router(state: &AppState) -> Router {
     }
     if state.serves(Center::Card) {
         api = api.merge(crate::card::router(state));
+    }
+    if state.serves(Center::Report) {
+        api = api.merge(crate::report::router(state));
     }
     let request_id = HeaderName::from_static(crate::request_id::HEADER);
     crate::portal::mount(api, &state.cfg.portal)

@@ -30,7 +30,7 @@ pub enum ConfigError {
 pub struct Config {
     /// Where the HTTP API listens.
     pub listen: SocketAddr,
-    /// Centers this process serves (`permission`, `number`, `card`; later `report`).
+    /// Centers this process serves (`permission`, `number`, `card`, `report`).
     pub roles: Vec<String>,
     /// The haoka-proxy, never a shard.
     pub database_url: String,
@@ -54,6 +54,8 @@ pub struct Config {
     pub portal: crate::portal::PortalConfig,
     /// The batch loader's API (`[batch]`: the upload drop).
     pub batch: crate::batch::BatchApiConfig,
+    /// The report center (`[report]`).
+    pub report: crate::report::config::ReportConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -112,6 +114,7 @@ impl Default for Config {
             outbox: Default::default(),
             portal: Default::default(),
             batch: Default::default(),
+            report: Default::default(),
         }
     }
 }
@@ -195,6 +198,9 @@ impl Config {
         }
         if let Some(v) = get("HAOKA_SEAL_KEY_FILE") {
             self.seal_key_file = Some(v);
+        }
+        if let Some(v) = get("HAOKA_REPORT_DIR") {
+            self.report.store_dir = v;
         }
         if let Some(v) = get("HAOKA_PORTAL_DIR") {
             self.portal.dir = Some(v.into());

@@ -72,6 +72,20 @@ fn truncate(s: &str, max_bytes: usize) -> String {
     s[..end].to_string()
 }
 
+/// The channel of a credential, by the key id exactly as issued.
+async fn channel_of_key(
+    conn: &mut mysql_async::Conn,
+    key_id: &str,
+) -> Result<Option<i64>, ApiError> {
+    let row: Option<(i64, String)> = conn
+        .exec_first(
+            "SELECT channel_id, key_id FROM channel_credential WHERE key_id = ?",
+            (key_id,),
+        )
+        .await?;
+    Ok(row.filter(|(_, k)| k == key_id).map(|(id, _)| id))
+}
+
 async fn admit(
     state: &AppState,
     parts: &axum::http::request::Parts,
@@ -184,11 +198,18 @@ pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Re
     );
     let written = async {
         let mut conn = state.db.conn().await?;
+        // A refused call still belongs to the channel whose key it names:
+        // its failing integration shows in that channel's log.
+        let channel_id = match (&caller, &key_id) {
+            (Some(c), _) => Some(c.channel_id),
+            (None, Some(k)) => channel_of_key(&mut conn, k).await?,
+            (None, None) => None,
+        };
         conn.exec_drop(
             "INSERT INTO interface_log (channel_id, key_id, method, path, status_code, latency_ms, \
              request_body, response_body, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                caller.as_ref().map(|c| c.channel_id),
+                channel_id,
                 key_id,
                 crate::metrics::method_label(&parts.method),
                 path,

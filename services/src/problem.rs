@@ -37,7 +37,7 @@ pub enum ApiError {
     #[error("wrong staff number or password")]
     BadCredentials,
     #[error("the account is locked until {0}")]
-    Locked(String),
+    Locked(crate::time::Timestamp),
     #[error("the account is locked for another {0} s")]
     LockedFor(u64),
     #[error("{0}")]

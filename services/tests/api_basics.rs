@@ -69,8 +69,12 @@ async fn the_role_flag_is_checked() {
         vec![Center::Permission, Center::Number]
     );
     assert_eq!(parse_roles(&["card".into()]).unwrap(), vec![Center::Card]);
+    assert_eq!(
+        parse_roles(&["report".into()]).unwrap(),
+        vec![Center::Report]
+    );
     assert!(
-        matches!(parse_roles(&["report".into()]), Err(StartError::UnknownRole(r)) if r == "report")
+        matches!(parse_roles(&["billing".into()]), Err(StartError::UnknownRole(r)) if r == "billing")
     );
     assert!(matches!(parse_roles(&[]), Err(StartError::NoRole)));
     let mut cfg = test_config();

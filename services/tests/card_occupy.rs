@@ -320,10 +320,12 @@ async fn listings_by_depot_and_status_stay_in_scope() {
     );
     let (_, v) = page(format!("province_code=59&depot_id={depot}&status=06")).await;
     assert_eq!(v["items"][0]["iccid"], list[0].as_str());
+    // Headquarters staff (no home province) name a province or a depot.
     let (st, _) = page("status=01".into()).await;
     assert_eq!(st, 400, "a province or depot is needed");
+    // No such depot in that province.
     let (st, _) = page(format!("province_code=11&depot_id={depot}")).await;
-    assert_eq!(st, 400, "depot and province disagree");
+    assert_eq!(st, 404, "depot and province disagree");
     let outsider = s.user(&admin, Some("11"), &["card:read"], None).await;
     let r = s
         .get(&outsider.token, &format!("/api/v1/cards?depot_id={depot}"))

@@ -149,6 +149,15 @@ async fn every_status_pair_is_allowed_or_refused_by_the_table() {
                 assert_eq!(body["applied"], false);
                 assert_eq!(body["results"][0]["code"], "0004", "{from} -> {to}");
                 assert_eq!(status_of(&s, n).await, from.code(), "unchanged");
+                // The refusal names what staff may do from here instead.
+                let why = body["results"][0]["message"].as_str().unwrap();
+                let targets = transition::targets(from, Door::Manual);
+                for t in &targets {
+                    assert!(why.contains(&t.to_string()), "{from} -> {to}: {why}");
+                }
+                if targets.is_empty() {
+                    assert!(why.ends_with("allows: none"), "{why}");
+                }
             }
         }
     }
@@ -197,17 +206,20 @@ async fn hold_extend_release_sell_and_their_result_codes() {
     let first_deadline = v["hold_deadline"].as_str().unwrap().to_string();
     // The answer names the stored deadline: the default 30 min from the
     // database's clock.
-    let (stored, left): (String, i64) = sql(&s)
+    let (stored, left): (haoka_services::time::Timestamp, i64) = sql(&s)
         .await
         .exec_first(
-            "SELECT DATE_FORMAT(hold_deadline, '%Y-%m-%dT%H:%i:%s.%f'), \
-             TIMESTAMPDIFF(SECOND, NOW(3), hold_deadline) FROM phone_number WHERE phone_no = ?",
+            concat!(
+                "SELECT ",
+                haoka_services::ts_col!("hold_deadline"),
+                ", TIMESTAMPDIFF(SECOND, NOW(3), hold_deadline) FROM phone_number WHERE phone_no = ?"
+            ),
             (a,),
         )
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(stored, first_deadline);
+    assert_eq!(stored.to_string(), first_deadline);
     assert!((1790..=1800).contains(&left), "{left} s left");
     assert_eq!(
         hold(&s, t, a, "order-B", None).await["code"],
@@ -259,27 +271,28 @@ async fn hold_extend_release_sell_and_their_result_codes() {
         "0001",
         "sold is taken"
     );
-    // Release freezes the number (冷冻, aging before reuse); releasing it
-    // again is 0004, and releasing a free on-shelf number is 0006.
+    // Release puts the number back on the shelf at once, like expiry (no
+    // 冷冻: it was never used); releasing it again is 0006 (free), and
+    // anyone may hold it again.
     let b = &nums[1];
     assert_eq!(hold(&s, t, b, "cust-1", None).await["code"], "0000");
     let v = op(&s, t, b, "release", "cust-1").await;
     assert_eq!(
         (v["code"].as_str(), v["status"].as_str()),
-        (Some("0000"), Some("11")),
+        (Some("0000"), Some("03")),
         "{v}"
     );
-    assert_eq!(status_of(&s, b).await, "11");
+    assert_eq!(status_of(&s, b).await, "03");
     let v = op(&s, t, b, "release", "cust-1").await;
     assert_eq!(
         (v["code"].as_str(), v["status"].as_str()),
-        (Some("0004"), Some("11")),
+        (Some("0006"), Some("03")),
         "{v}"
     );
     assert_eq!(
         hold(&s, t, b, "cust-2", None).await["code"],
-        "0004",
-        "frozen is not for holding"
+        "0000",
+        "a released number is for holding again"
     );
     assert_eq!(
         op(&s, t, &nums[5], "release", "cust-1").await["code"],
@@ -374,13 +387,15 @@ async fn expired_holds_and_aged_frozen_numbers_return_to_the_shelf() {
     assert_eq!(op(&s, t, &nums[1], "sell", "k2").await["code"], "0000");
     let (st, body) = set_status(&s, &admin, &nums[1..2], "11").await;
     assert_eq!(st, 200, "{body}");
-    // Released by the key: 冷冻 and off the selection until aged, then back.
+    // Released by the key: back on the shelf (and in the selection) at once.
     let (province, tail) = ("76", &nums[2][3..]);
     let find = format!("province_code={province}&tail={tail}");
     assert!(selected(&select(&s, t, &find).await).contains(&nums[2]));
     assert_eq!(hold(&s, t, &nums[2], "k3", None).await["code"], "0000");
-    assert_eq!(op(&s, t, &nums[2], "release", "k3").await["code"], "0000");
     assert!(!selected(&select(&s, t, &find).await).contains(&nums[2]));
+    assert_eq!(op(&s, t, &nums[2], "release", "k3").await["code"], "0000");
+    assert_eq!(status_of(&s, &nums[2]).await, "03");
+    assert!(selected(&select(&s, t, &find).await).contains(&nums[2]));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let a = status_of(&s, &nums[0]).await;
@@ -395,8 +410,7 @@ async fn expired_holds_and_aged_frozen_numbers_return_to_the_shelf() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    // The sweeper's thaw dropped the cached shelf: selectable again.
-    assert!(selected(&select(&s, t, &find).await).contains(&nums[2]));
+
     let h = history_actions(&s, &admin, &nums[0]).await;
     assert_eq!(
         h.last().unwrap(),
@@ -417,10 +431,7 @@ async fn expired_holds_and_aged_frozen_numbers_return_to_the_shelf() {
         .iter()
         .map(|(f, to, a)| (f.as_deref(), to.as_str(), a.as_str()))
         .collect();
-    assert_eq!(
-        moves[3..],
-        [(Some("04"), "11", "release"), (Some("11"), "03", "thaw")]
-    );
+    assert_eq!(moves[3..], [(Some("04"), "03", "release")]);
     cleanup(&s, &nums).await;
 }
 
@@ -565,4 +576,57 @@ async fn four_hundred_concurrent_holds_on_twenty_numbers_have_twenty_winners() {
     let distinct: HashSet<&String> = winners.values().flatten().collect();
     assert_eq!(distinct.len(), 20);
     cleanup(&s, &nums).await;
+}
+
+/// Extending never brings a deadline forward (a shorter `hold_seconds`
+/// leaves it), and a hold lasts at most `hold_max_total_seconds` from when
+/// it began, however often it is extended.
+#[tokio::test]
+async fn extend_never_shortens_a_hold_and_stops_at_the_total_cap() {
+    let s = server_with(|c| c.number.hold_max_total_seconds = 3600).await;
+    let admin = s.admin().await;
+    let nums = on_shelf(&s, &admin, "74", 1, None).await;
+    let (t, a) = (&admin.token, &nums[0]);
+    let v = hold(&s, t, a, "long", Some(1800)).await;
+    assert_eq!(v["code"], "0000", "{v}");
+    let first = v["hold_deadline"].as_str().unwrap().to_string();
+    // 600 s would move the deadline 20 minutes earlier: it stays.
+    let v = extend(&s, t, a, 600).await;
+    assert_eq!(v["code"], "0000", "{v}");
+    assert_eq!(v["hold_deadline"].as_str().unwrap(), first, "never earlier");
+    assert!(left(&s, a).await >= 1790);
+    // Longer than the cap allows: up to one hour from the start, no more.
+    let v = extend(&s, t, a, 7200).await;
+    assert_eq!(v["code"], "0000", "{v}");
+    let now_left = left(&s, a).await;
+    assert!((3590..=3600).contains(&now_left), "{now_left} s left");
+    assert!(v["hold_deadline"].as_str().unwrap() > first.as_str());
+    // Again: the cap holds.
+    extend(&s, t, a, 7200).await;
+    assert!(left(&s, a).await <= 3600);
+    cleanup(&s, &nums).await;
+}
+
+async fn extend(s: &common::Server, token: &str, no: &str, secs: u64) -> Value {
+    let r = s
+        .post(
+            token,
+            &format!("/api/v1/numbers/{no}/extend"),
+            json!({"key": "long", "hold_seconds": secs}),
+        )
+        .await;
+    r.json::<Value>().await.unwrap()
+}
+
+/// Seconds left of a number's hold, by the database's clock.
+async fn left(s: &common::Server, no: &str) -> i64 {
+    let v: Option<i64> = sql(s)
+        .await
+        .exec_first(
+            "SELECT TIMESTAMPDIFF(SECOND, NOW(3), hold_deadline) FROM phone_number WHERE phone_no = ?",
+            (no,),
+        )
+        .await
+        .unwrap();
+    v.unwrap()
 }

@@ -39,7 +39,6 @@ async fn each_pattern_class_is_classified_at_intake() {
         ("0999".into(), 4, "AAA"),
         ("3168".into(), 5, "TAIL 168"),
         ("2518".into(), 5, "TAIL 518"),
-        ("2579".into(), 6, "NO4"),
         ("2479".into(), 9, "ordinary"),
     ];
     let nums: Vec<String> = cases.iter().map(|(t, _, _)| format!("{seg}{t}")).collect();
@@ -48,7 +47,20 @@ async fn each_pattern_class_is_classified_at_intake() {
     for (n, (_, want, class)) in nums.iter().zip(&cases) {
         assert_eq!(level(&s, &admin.token, n).await, *want, "{n} ({class})");
     }
+    // NO4 (off by default) classifies as the rules in the table say.
+    let no4 = format!("{seg}2579");
+    intake(&s, &admin, std::slice::from_ref(&no4), depot, None).await;
+    let rules = haoka_services::number::rules::load(&s.state.db)
+        .await
+        .unwrap();
+    let want = haoka_services::number::premium::classify(
+        &haoka_services::number::msisdn::Msisdn::parse(&no4).unwrap(),
+        "38",
+        &rules,
+    );
+    assert_eq!(level(&s, &admin.token, &no4).await, u64::from(want), "NO4");
     cleanup(&s, &nums).await;
+    cleanup(&s, &[no4]).await;
 }
 
 #[tokio::test]
@@ -301,5 +313,46 @@ async fn waivers_need_another_approver_and_reduce_the_fee() {
         .await
         .unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2);
+    cleanup(&s, &nums).await;
+}
+
+/// A waiver is for a number still to be sold: one already sold (or in use,
+/// ported) is refused with state_not_usable, and no waiver row is written.
+#[tokio::test]
+async fn a_sold_number_takes_no_waiver() {
+    let s = server().await;
+    let admin = s.admin().await;
+    let t = &admin.token;
+    let (depot, city) = depot(&s, &admin, "38").await;
+    // AAAAA-free: a level-4 tail (AABB) in a fresh segment.
+    let nums = fresh_numbers(&s, "38", &city, Some(&["1122", "3344"]), 0).await;
+    intake(&s, &admin, &nums, depot, None).await;
+    let ask = |n: &String| {
+        let (s, t, n) = (&s, t, n.clone());
+        async move {
+            s.post(
+                t,
+                &format!("/api/v1/numbers/{n}/waivers"),
+                json!({"deposit_waived_cents": 100, "reason": "老客户"}),
+            )
+            .await
+        }
+    };
+    // In stock: accepted.
+    assert_eq!(ask(&nums[0]).await.status(), 201);
+    for sold in ["10", "09", "13"] {
+        force_status(&s, &nums[1], sold).await;
+        let v = common::problem(ask(&nums[1]).await, 409, "state_not_usable").await;
+        assert!(v["message"].as_str().unwrap().contains("sold"), "{v}");
+    }
+    let rows: Option<i64> = sql(&s)
+        .await
+        .exec_first(
+            "SELECT COUNT(*) FROM premium_waiver WHERE phone_no = ?",
+            (&nums[1],),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows, Some(0));
     cleanup(&s, &nums).await;
 }

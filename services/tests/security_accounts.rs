@@ -182,6 +182,29 @@ async fn nobody_changes_an_account_stronger_than_their_own() {
     assert_eq!(r.status(), 200);
 }
 
+/// Waits until `n` password checks of `staff_id` have claimed a slot of
+/// the failure budget (the login guard's counter in Redis).
+async fn failure_slots_taken(s: &Server, staff_id: i64, n: i64) {
+    let key = haoka_services::auth::login_guard::counter(staff_id);
+    let mut conn = s.state.cache.conn();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let taken: Option<i64> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .expect("read the failure counter");
+        if taken.unwrap_or(0) >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the guesses never claimed {n} slots"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 #[tokio::test]
 async fn parallel_guesses_are_verified_no_more_than_the_lock_allows() {
     // Slow hashes, as in production: the guesses overlap while hashing.
@@ -204,8 +227,9 @@ async fn parallel_guesses_are_verified_no_more_than_the_lock_allows() {
         }
     });
     let right = async {
-        // After the wrong guesses went out, while they are still hashing.
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        // Once the wrong guesses have claimed every slot of the budget,
+        // while they are still hashing (a fixed wait raced a loaded machine).
+        failure_slots_taken(&s, user.staff_id, 5).await;
         s.login(&user.staff_no, &user.password)
             .await
             .status()

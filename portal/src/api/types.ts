@@ -29,7 +29,7 @@ export interface Me {
 
 export interface LoginResponse {
   token: string
-  expires_at: number
+  expires_at: string
   idle_timeout_seconds: number
   must_change_password: boolean
 }

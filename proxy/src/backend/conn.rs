@@ -465,6 +465,12 @@ impl Connection {
             self.out.buf.extend_from_slice(b"BEGIN");
             self.out.finish(s);
         }
+        if cmd == COM_QUERY || cmd == COM_STMT_PREPARE {
+            // The per-shard statement log: off unless shard_statement=debug;
+            // inside a client statement's span it carries its request id.
+            debug!(target: "shard_statement", backend = %self.target,
+                sql = %String::from_utf8_lossy(parts.first().copied().unwrap_or_default()));
+        }
         self.out.seq = 0;
         let s = self.out.begin();
         self.out.buf.push(cmd);

@@ -250,9 +250,7 @@ fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 
-fn ident(s: &str) -> String {
-    format!("`{}`", s.replace('`', "``"))
-}
+use crate::route::quote_ident as ident;
 
 /// What the user's catalog shows: the schemas `visible` (indices into
 /// `rules.schemas`) with their logical tables' representative copies.

@@ -40,9 +40,7 @@ pub(super) struct IndexUpkeep {
     new_value: Option<String>,
 }
 
-fn quote(c: &str) -> String {
-    format!("`{}`", c.replace('`', "``"))
-}
+use crate::route::quote_ident as quote;
 
 /// The literal an UPDATE assigns to `column`: `Ok(None)` when the UPDATE
 /// does not assign it, `Err` when it assigns something else than a literal

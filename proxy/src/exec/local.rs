@@ -285,9 +285,9 @@ impl Session {
         let s = &self.shared.rules.schemas[schema];
         let (logical, physical) = (s.name.clone(), s.global_shard.database.clone());
         let sql = format!(
-            "SHOW CREATE DATABASE {}`{}`",
+            "SHOW CREATE DATABASE {}{}",
             if if_not_exists { "IF NOT EXISTS " } else { "" },
-            physical.replace('`', "``")
+            crate::route::quote_ident(&physical)
         );
         let result = match self.collect_on(schema, Place::Global, &sql).await {
             Ok(r) => r,

@@ -216,7 +216,14 @@ impl Metrics {
     }
 }
 
-/// Serves `GET /metrics` (any path) on `listener` until the process ends.
+/// What a request line asks for: `GET /healthz` is the liveness probe
+/// (containers and Kubernetes); any other path gets the metrics.
+fn is_health_check(request: &[u8]) -> bool {
+    request.starts_with(b"GET /healthz ") || request.starts_with(b"HEAD /healthz ")
+}
+
+/// Serves `GET /healthz` and `GET /metrics` (any other path) on `listener`
+/// until the process ends.
 pub async fn serve_metrics<F>(listener: tokio::net::TcpListener, render: F)
 where
     F: Fn() -> String + Send + Sync + 'static,
@@ -230,16 +237,53 @@ where
         let render = render.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 2048];
-            // One request per connection; the request itself is not needed.
-            let _ = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
-            let body = render();
+            // One request per connection; only its request line matters.
+            let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or(0);
+            // The process answering is the liveness signal: no rendering needed.
+            let (body, kind) = if is_health_check(&buf[..n]) {
+                ("ok\n".to_string(), "text/plain")
+            } else {
+                (render(), "text/plain; version=0.0.4")
+            };
             let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()
             );
             let _ = stream.write_all(head.as_bytes()).await;
             let _ = stream.write_all(body.as_bytes()).await;
             let _ = stream.shutdown().await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::serve_metrics;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn get(addr: std::net::SocketAddr, path: &str) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn healthz_answers_ok_and_other_paths_get_the_metrics() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve_metrics(listener, || "haoka_proxy_up 1\n".to_string()));
+        let health = get(addr, "/healthz").await;
+        assert!(health.starts_with("HTTP/1.1 200 OK"), "{health}");
+        assert!(health.ends_with("\r\n\r\nok\n"), "{health}");
+        let metrics = get(addr, "/metrics").await;
+        assert!(metrics.ends_with("haoka_proxy_up 1\n"), "{metrics}");
     }
 }

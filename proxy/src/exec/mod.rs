@@ -16,6 +16,7 @@ pub mod session;
 mod session_admin;
 pub mod session_values;
 pub mod shards;
+pub mod trace_context;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -586,7 +586,7 @@ impl Session {
                 table: table.to_string(),
             }));
         };
-        let sql = format!("SHOW COLUMNS FROM `{}`", physical.replace('`', "``"));
+        let sql = format!("SHOW COLUMNS FROM {}", crate::route::quote_ident(&physical));
         self.first_column(schema, place, &sql).await
     }
 
@@ -1183,7 +1183,18 @@ impl Handler for Session {
         if let Some(e) = &self.entry {
             e.begin("Query", Some(sql));
         }
-        let r = self.run_query(sql, w).await;
+        // A client's request id (sqlcommenter) follows the statement into
+        // the slow-query and per-shard statement logs.
+        let r = match super::trace_context::request_id(sql) {
+            Some(id) => {
+                use tracing::Instrument;
+                // WARN: a span below the filter's level is dropped with its
+                // fields, and the slow-query line (a WARN) must keep the id.
+                let span = tracing::warn_span!("statement", request_id = %id);
+                self.run_query(sql, w).instrument(span).await
+            }
+            None => self.run_query(sql, w).await,
+        };
         if let Some(e) = &self.entry {
             e.end();
         }

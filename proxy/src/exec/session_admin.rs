@@ -377,14 +377,13 @@ impl Session {
             ));
             return;
         };
-        let quoted = |s: &str| format!("`{}`", s.replace('`', "``"));
-        let account = format!("{}@`%`", quoted(&name));
+        let account = format!("{}@`%`", crate::route::quote_ident(&name));
         let mut rows = vec![vec![text(format!("GRANT USAGE ON *.* TO {account}"))]];
         for s in &self.shared.rules.schemas {
             if u.schemas.is_empty() || u.schemas.iter().any(|x| x.eq_ignore_ascii_case(&s.name)) {
                 rows.push(vec![text(format!(
                     "GRANT ALL PRIVILEGES ON {}.* TO {account}",
-                    quoted(&s.name)
+                    crate::route::quote_ident(&s.name)
                 ))]);
             }
         }

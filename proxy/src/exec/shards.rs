@@ -395,7 +395,9 @@ impl Session {
         let mut tasks: Vec<(Place, JoinHandle<Option<PooledConn>>)> = Vec::new();
         for ((place, members), conn) in groups.iter().zip(conns) {
             let chain: Vec<ShardJob> = members.iter().filter_map(|&i| jobs[i].take()).collect();
-            tasks.push((*place, tokio::spawn(chain_task(conn, chain))));
+            // The statement's span (its request id) goes along to the shard task.
+            let task = tracing::Instrument::in_current_span(chain_task(conn, chain));
+            tasks.push((*place, tokio::spawn(task)));
         }
         let mut defs: Vec<Vec<ColumnDef>> = Vec::new();
         let mut failure: Option<ErrInfo> = None;
@@ -691,7 +693,7 @@ impl Session {
         }
         let mut set = tokio::task::JoinSet::new();
         for (i, (place, mut conn, sqls)) in conns.into_iter().enumerate() {
-            set.spawn(async move {
+            set.spawn(tracing::Instrument::in_current_span(async move {
                 let mut total = OkInfo::default();
                 let mut r = Ok(());
                 if savepoint {
@@ -711,7 +713,7 @@ impl Session {
                     }
                 }
                 (i, place, conn, r.map(|()| total))
-            });
+            }));
         }
         let mut done = Vec::with_capacity(by_place.len());
         while let Some(joined) = set.join_next().await {

@@ -319,6 +319,12 @@ enum Prev {
     Punct,
 }
 
+/// `name` as a backquoted identifier (a backquote inside doubled): the one
+/// way the proxy writes a name into SQL it sends.
+pub fn quote_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
 /// Where a comment starting at `i` ends (exclusive), when one starts there:
 /// `#` and `-- ` (two dashes and a space or control character, as MariaDB
 /// reads them) run to the end of the line, `/* */` (hints and executable

@@ -83,8 +83,8 @@ pub use dialect::parse_statements;
 pub use error::RouteError;
 pub use explain::{describe_merge, explain, ExplainRow, EXPLAIN_COLUMNS};
 pub use keys::{NoSegments, SegmentMap};
+pub use lexer::{quote_ident, split_statements, unescape_in, Hint, Lit, LitValue, SqlMode};
 pub(crate) use lexer::{quoted_end, string_value};
-pub use lexer::{split_statements, unescape_in, Hint, Lit, LitValue, SqlMode};
 pub use plan::{
     HaokaShow, MergePlan, Metadata, ParamSource, PendingInsert, PendingLookup, PreparedSql, Routed,
     SessionCommand, ShardPlan, ShowFilter, StmtKind, TableShow, Target,

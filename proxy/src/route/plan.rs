@@ -306,7 +306,7 @@ pub enum TableShow {
 impl TableShow {
     /// The statement for one physical copy named `physical`.
     pub fn physical_sql(&self, physical: &str) -> String {
-        let t = format!("`{}`", physical.replace('`', "``"));
+        let t = super::quote_ident(physical);
         match self {
             TableShow::Listing { head, tail } if tail.is_empty() => format!("{head} FROM {t}"),
             TableShow::Listing { head, tail } => format!("{head} FROM {t} {tail}"),

@@ -93,10 +93,7 @@ pub fn with_column_list(sql: &str, columns: &[String]) -> Option<String> {
         |_, _| {},
     );
     let at = found?;
-    let list: Vec<String> = columns
-        .iter()
-        .map(|c| format!("`{}`", c.replace('`', "``")))
-        .collect();
+    let list: Vec<String> = columns.iter().map(|c| super::quote_ident(c)).collect();
     Some(format!(
         "{}({}) {}",
         &sql[..at],

@@ -42,10 +42,7 @@ impl BranchKind {
     }
 }
 
-/// `name` as a backquoted identifier.
-pub fn quote_ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
-}
+pub use crate::route::quote_ident;
 
 /// Hands a connection back to its pool after a transaction ended cleanly on
 /// it (session state reset first when the client changed any).

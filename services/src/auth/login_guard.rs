@@ -54,7 +54,8 @@ return 1
     )
 });
 
-fn counter(staff_id: i64) -> String {
+/// The Redis key counting the password checks of `staff_id` in the current period.
+pub fn counter(staff_id: i64) -> String {
     key(&["login-failures", &staff_id.to_string()])
 }
 

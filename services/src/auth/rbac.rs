@@ -53,13 +53,16 @@ pub enum Permission {
     CardPair,
     CardTransfer,
     MqAdmin,
+    ReportRead,
+    ReportExport,
+    ReportAdmin,
     /// 批量文件作业 (haoka-batch): see jobs / upload files.
     BatchRead,
     BatchWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 31] = [
+    pub const ALL: [Permission; 34] = [
         Permission::StaffRead,
         Permission::StaffWrite,
         Permission::DepartmentRead,
@@ -91,6 +94,9 @@ impl Permission {
         Permission::MqAdmin,
         Permission::BatchRead,
         Permission::BatchWrite,
+        Permission::ReportRead,
+        Permission::ReportExport,
+        Permission::ReportAdmin,
     ];
 
     pub fn code(self) -> &'static str {
@@ -127,6 +133,9 @@ impl Permission {
             MqAdmin => "mq:admin",
             BatchRead => "batch:read",
             BatchWrite => "batch:write",
+            ReportRead => "report:read",
+            ReportExport => "report:export",
+            ReportAdmin => "report:admin",
         }
     }
 
@@ -164,6 +173,9 @@ impl Permission {
             MqAdmin => "消息队列运维(死信重放)",
             BatchRead => "查看批量文件作业",
             BatchWrite => "上传批量文件",
+            ReportRead => "查看报表",
+            ReportExport => "导出报表",
+            ReportAdmin => "管理报表(模板、全部任务)",
         }
     }
 }

@@ -9,7 +9,7 @@ use super::status::{CardStatus, CardType};
 use super::store::Card;
 
 /// What the card is wanted for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Purpose {
     /// 新开户: a new subscriber (a card paired to the same number is fine).
@@ -19,7 +19,7 @@ pub enum Purpose {
 }
 
 /// The reason behind a verdict; `Usable` is the only good one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     Usable,
@@ -57,17 +57,19 @@ impl Reason {
 }
 
 /// What the caller asks about a card.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Ask {
     pub purpose: Purpose,
     /// The number the card is for (needed for a card paired to a number).
+    #[param(pattern = "^1[0-9]{10}$")]
     pub phone_no: Option<String>,
     /// The card type the caller can use, if it matters.
     pub card_type: Option<CardType>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Verdict {
     pub iccid: String,
     pub usable: bool,
@@ -189,7 +191,7 @@ mod tests {
             paired_phone_no: None,
             transfer_id: None,
             version: 0,
-            updated_at: String::new(),
+            updated_at: Default::default(),
             occupied_channel_id: None,
             occupied_staff_id: None,
         }

@@ -23,23 +23,28 @@ use crate::auth::rbac::Principal;
 use crate::number::marks;
 use crate::problem::{ApiError, Json};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = CardStatusRequest)]
 #[serde(deny_unknown_fields)]
 pub struct StatusRequest {
+    #[schema(schema_with = super::doc::iccids)]
     pub iccids: Vec<String>,
     pub to: CardStatus,
+    #[schema(max_length = 256, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = CardDepotRequest)]
 #[serde(deny_unknown_fields)]
 pub struct DepotRequest {
+    #[schema(schema_with = super::doc::iccids)]
     pub iccids: Vec<String>,
     pub depot_id: i64,
 }
 
 /// What happened to one card of a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Ok,
@@ -48,7 +53,7 @@ pub enum Outcome {
     Refused,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CardResult {
     pub iccid: String,
     pub outcome: Outcome,
@@ -57,7 +62,8 @@ pub struct CardResult {
     pub status: Option<CardStatus>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = CardBatchResult)]
 pub struct BatchResult {
     /// True when every card changed; false when nothing did.
     pub applied: bool,
@@ -114,6 +120,9 @@ async fn lock_all(
     Ok(all)
 }
 
+#[utoipa::path(post, operation_id = "card_change_status", path = "/api/v1/cards/status", tag = "cards", request_body = StatusRequest, security(("bearer" = [])),
+    responses((status = 200, description = "every card changed", body = BatchResult),
+        (status = 409, description = "none did", body = BatchResult)))]
 pub async fn change_status(
     State(state): State<AppState>,
     p: Principal,
@@ -174,6 +183,9 @@ pub async fn change_status(
 
 /// 库位变更: every card must already be in the depot's province (moves
 /// between provinces are transfers) and on a depot shelf.
+#[utoipa::path(post, operation_id = "card_move_depot", path = "/api/v1/cards/depot", tag = "cards", request_body = DepotRequest, security(("bearer" = [])),
+    responses((status = 200, description = "every card moved", body = BatchResult),
+        (status = 409, description = "none did", body = BatchResult)))]
 pub async fn move_depot(
     State(state): State<AppState>,
     p: Principal,

@@ -63,7 +63,8 @@ pub async fn write<Q: Queryable>(c: &mut Q, entries: &[Entry]) -> Result<(), Api
     Ok(())
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = CardHistoryView)]
 pub struct HistoryView {
     pub history_id: i64,
     pub card_id: i64,
@@ -77,7 +78,7 @@ pub struct HistoryView {
     pub staff_id: Option<i64>,
     pub channel_id: Option<i64>,
     pub detail: Option<String>,
-    pub created_at: String,
+    pub created_at: crate::time::Timestamp,
 }
 
 /// Every history row of a card, oldest first. Not narrowed to the card's
@@ -86,10 +87,12 @@ pub struct HistoryView {
 pub async fn of_card<Q: Queryable>(c: &mut Q, iccid: &str) -> Result<Vec<HistoryView>, ApiError> {
     let rows: Vec<mysql_async::Row> = c
         .exec(
-            "SELECT history_id, card_id, iccid, province_code, from_status, to_status, \
-             from_depot_id, to_depot_id, action, staff_id, channel_id, detail, \
-             DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%f') FROM card_history \
-             WHERE iccid = ? ORDER BY created_at, history_id",
+            concat!(
+                "SELECT history_id, card_id, iccid, province_code, from_status, to_status, \
+                 from_depot_id, to_depot_id, action, staff_id, channel_id, detail, ",
+                crate::ts_col!("created_at"),
+                " FROM card_history WHERE iccid = ? ORDER BY created_at, history_id"
+            ),
             (iccid,),
         )
         .await?;

@@ -26,7 +26,8 @@ use crate::problem::{ApiError, Json};
 /// Rows per multi-row INSERT.
 const CHUNK: usize = 500;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = CardIntakeRequest)]
 #[serde(deny_unknown_fields)]
 pub struct IntakeRequest {
     /// The province every card of the request belongs to.
@@ -35,6 +36,7 @@ pub struct IntakeRequest {
     pub depot_id: i64,
     /// 套包 of every card that names none.
     pub package_id: Option<i64>,
+    #[schema(min_items = 1, max_items = 10000)]
     pub cards: Vec<NewCard>,
 }
 
@@ -50,7 +52,8 @@ pub struct NewCard {
 }
 
 /// Why a card of an intake was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = CardRejectReason)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectReason {
     InvalidIccid,
@@ -76,14 +79,16 @@ impl RejectReason {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = CardRejected)]
 pub struct Rejected {
     pub iccid: String,
     pub reason: RejectReason,
     pub message: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = CardIntakeResult)]
 pub struct IntakeResult {
     pub accepted: usize,
     pub rejected: Vec<Rejected>,
@@ -99,6 +104,11 @@ struct Candidate {
     package: Option<i64>,
 }
 
+#[utoipa::path(post, operation_id = "card_intake", path = "/api/v1/cards/intake", tag = "cards", request_body = IntakeRequest, security(("bearer" = [])),
+    responses((status = 201, description = "every card was taken in", body = IntakeResult),
+        (status = 409, description = "none was: the stock refused some", body = IntakeResult),
+        (status = 422, description = "none was: some cards are malformed (the per-card reasons); or a problem (a body that does not fit)",
+            content((IntakeResult = "application/json"), (crate::problem::Problem = "application/problem+json")))))]
 pub async fn intake(
     State(state): State<AppState>,
     principal: Principal,
@@ -274,7 +284,7 @@ pub async fn write(
     let cands = &checked.cands;
     let names: Vec<&str> = cands.iter().map(|c| c.iccid.as_str()).collect();
     for chunk in cands.chunks(CHUNK) {
-        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 7);
+        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 8);
         for cand in chunk {
             params.extend([
                 Value::from(cand.iccid.as_str()),
@@ -283,6 +293,7 @@ pub async fn write(
                 Value::from(cand.city.as_str()),
                 Value::from(cand.depot),
                 Value::from(cand.card_type.db()),
+                Value::from(CardStatus::InStock.code()),
                 Value::from(cand.package),
             ]);
         }
@@ -290,7 +301,7 @@ pub async fn write(
             format!(
                 "INSERT INTO sim_card (iccid, imsi, province_code, city_code, depot_id, card_type, \
                  status, package_id) VALUES {}",
-                vec!["(?, ?, ?, ?, ?, ?, '01', ?)"; chunk.len()].join(", ")
+                vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
             ),
             params,
         )

@@ -13,19 +13,23 @@ use crate::db::{page, Filter};
 use crate::domain::ProvinceCode;
 use crate::problem::{ApiError, Json, Query};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// Required unless `depot_id` names the province.
+    /// Default: the depot's province, else the caller's own.
     pub province_code: Option<ProvinceCode>,
     pub depot_id: Option<i64>,
     pub status: Option<CardStatus>,
     pub card_type: Option<CardType>,
+    #[param(minimum = 1, default = 1)]
     pub page: Option<u32>,
+    /// At most `[card] max_page_size` (500).
+    #[param(minimum = 1, maximum = 500, default = 50)]
     pub page_size: Option<u32>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CardPage {
     pub total: i64,
     pub page: u32,
@@ -33,6 +37,8 @@ pub struct CardPage {
     pub items: Vec<Card>,
 }
 
+#[utoipa::path(get, operation_id = "card_list_cards", path = "/api/v1/cards", tag = "cards", params(ListQuery),
+    security(("bearer" = [])), responses((status = 200, body = CardPage)))]
 pub async fn list_cards(
     State(state): State<AppState>,
     p: Principal,
@@ -56,18 +62,23 @@ pub async fn list_cards(
                 .as_ref()
                 .is_some_and(|pc| pc.as_str() != depot.province)
             {
-                return Err(ApiError::Invalid(format!(
-                    "depot {d} is not in province {}",
-                    q.province_code
-                        .as_ref()
-                        .map(ProvinceCode::as_str)
-                        .unwrap_or_default()
-                )));
+                // No such depot in the province asked about.
+                return Err(ApiError::not_found(
+                    "depot",
+                    format!(
+                        "{d} in province {}",
+                        q.province_code
+                            .as_ref()
+                            .map(ProvinceCode::as_str)
+                            .unwrap_or_default()
+                    ),
+                ));
             }
             depot.province
         }
         (Some(pc), None) => pc.to_string(),
-        (None, None) => return Err(ApiError::Invalid("name province_code or depot_id".into())),
+        // Neither: the caller's own province, as the other listings.
+        (None, None) => p.listing_province(None)?,
     };
     p.scope.check(Some(&province))?;
     let mut f = Filter::default();

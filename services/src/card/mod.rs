@@ -16,6 +16,7 @@ pub mod availability;
 pub mod change;
 pub mod config;
 pub mod depots;
+pub mod doc;
 pub mod history;
 pub mod iccid;
 pub mod intake;

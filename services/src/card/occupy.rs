@@ -19,23 +19,25 @@ use crate::number::access::Actor;
 use crate::number::msisdn::Msisdn;
 use crate::problem::ApiError;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OccupyRequest {
     pub purpose: Purpose,
+    #[schema(pattern = "^1[0-9]{10}$")]
     pub phone_no: Option<String>,
     pub card_type: Option<CardType>,
     /// Activated at once (05 占用) or not yet (04 占用未激活).
     pub activated: bool,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReturnRequest {
+    #[schema(max_length = 256, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CardChange {
     pub iccid: String,
     pub from_status: CardStatus,

@@ -95,18 +95,25 @@ mod tests {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPackage {
+    #[schema(min_length = 1, max_length = 32, pattern = "^[A-Za-z0-9_.:-]+$")]
     pub code: String,
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]+$"
+    )]
     pub name: String,
     /// None: a national package (headquarters staff only).
     pub province_code: Option<ProvinceCode>,
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub monthly_fee_cents: i64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PackageView {
     pub package_id: i64,
     pub code: String,
@@ -116,6 +123,8 @@ pub struct PackageView {
 }
 
 /// Creates a 套包 (a broadcast row: every shard gets it atomically).
+#[utoipa::path(post, operation_id = "card_create_package", path = "/api/v1/cards/packages", tag = "cards", request_body = NewPackage,
+    security(("bearer" = [])), responses((status = 201, body = PackageView)))]
 pub async fn create_package(
     State(state): State<AppState>,
     p: Principal,
@@ -152,13 +161,16 @@ pub async fn create_package(
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PackageQuery {
     pub province_code: ProvinceCode,
 }
 
 /// The active packages a province may use: its own and the national ones.
+#[utoipa::path(get, operation_id = "card_list_packages", path = "/api/v1/cards/packages", tag = "cards", params(PackageQuery),
+    security(("bearer" = [])), responses((status = 200, body = Vec<PackageView>)))]
 pub async fn list_packages(
     State(state): State<AppState>,
     p: Principal,

@@ -21,29 +21,34 @@ use crate::number::status::NumberStatus;
 use crate::number::transition::{self as number_tx, Door as NumberDoor};
 use crate::problem::{ApiError, Json};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PairRequest {
+    #[schema(pattern = "^1[0-9]{10}$")]
     pub phone_no: String,
+    #[schema(value_type = super::iccid::Iccid)]
     pub iccid: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CardRequest {
+    #[schema(value_type = super::iccid::Iccid)]
     pub iccid: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BundleRequest {
+    #[schema(pattern = "^1[0-9]{10}$")]
     pub phone_no: String,
+    #[schema(value_type = super::iccid::Iccid)]
     pub iccid: String,
     pub package_id: i64,
 }
 
 /// Both sides after the change.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PairView {
     pub phone_no: String,
     pub iccid: String,
@@ -322,6 +327,8 @@ fn check_paired_together(number: &NumberRow, card: &Card) -> Result<(), ApiError
 }
 
 /// 预配号卡: number 05 → 06, card 01 → 03, in one local transaction.
+#[utoipa::path(post, operation_id = "card_pair", path = "/api/v1/cards/pairings", tag = "cards", request_body = PairRequest,
+    security(("bearer" = [])), responses((status = 200, body = PairView)))]
 pub async fn pair(
     State(state): State<AppState>,
     p: Principal,
@@ -356,6 +363,8 @@ async fn begin_partner(
 }
 
 /// Unpairing: number 06 → 01, card 03 → 01 (a 套包 must be undone first).
+#[utoipa::path(post, operation_id = "card_unpair", path = "/api/v1/cards/pairings/unpair", tag = "cards", request_body = CardRequest,
+    security(("bearer" = [])), responses((status = 200, body = PairView)))]
 pub async fn unpair(
     State(state): State<AppState>,
     p: Principal,
@@ -441,6 +450,8 @@ async fn set_package(
 
 /// 套包: number + card + package → number 07 预配套包, the card (03) carries
 /// the package. A number still 05 is paired with the card on the way.
+#[utoipa::path(post, operation_id = "card_bundle", path = "/api/v1/cards/bundles", tag = "cards", request_body = BundleRequest,
+    security(("bearer" = [])), responses((status = 200, body = PairView)))]
 pub async fn bundle(
     State(state): State<AppState>,
     p: Principal,
@@ -479,6 +490,8 @@ pub async fn bundle(
 }
 
 /// Undoes a 套包: number 07 → 06, the card drops the package (stays paired).
+#[utoipa::path(post, operation_id = "card_unbundle", path = "/api/v1/cards/bundles/unbundle", tag = "cards", request_body = CardRequest,
+    security(("bearer" = [])), responses((status = 200, body = PairView)))]
 pub async fn unbundle(
     State(state): State<AppState>,
     p: Principal,

@@ -44,7 +44,18 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route(
             "/api/v1/cards/intake",
-            guarded(s, CardWrite, post(intake::intake)),
+            // A full intake (`[card] max_intake` cards) is larger than the
+            // general body limit: room for 256 bytes a card.
+            guarded(s, CardWrite, post(intake::intake)).layer(
+                axum::extract::DefaultBodyLimit::max(
+                    state
+                        .cfg
+                        .card
+                        .max_intake
+                        .saturating_mul(256)
+                        .max(state.cfg.body_limit_bytes),
+                ),
+            ),
         )
         .route(
             "/api/v1/cards/status",
@@ -98,7 +109,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(open)
 }
 
-async fn staff_check(
+#[utoipa::path(get, operation_id = "card_check", path = "/api/v1/cards/{iccid}/availability", tag = "cards", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID"), Ask),
+    security(("bearer" = [])), responses((status = 200, body = Verdict)))]
+pub async fn staff_check(
     State(state): State<AppState>,
     p: Principal,
     Path(iccid): Path<String>,
@@ -109,7 +122,9 @@ async fn staff_check(
     ))
 }
 
-async fn channel_check(
+#[utoipa::path(get, operation_id = "channel_card_check", path = "/api/v1/open/cards/{iccid}/availability", tag = "channel api", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID"), Ask),
+    security(("channel_signature" = [])), responses((status = 200, body = Verdict)))]
+pub async fn channel_check(
     State(state): State<AppState>,
     Extension(c): Extension<ChannelCaller>,
     Path(iccid): Path<String>,
@@ -120,7 +135,9 @@ async fn channel_check(
     ))
 }
 
-async fn staff_occupy(
+#[utoipa::path(post, operation_id = "card_occupy", path = "/api/v1/cards/{iccid}/occupy", tag = "cards", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID")), request_body = OccupyRequest,
+    security(("bearer" = [])), responses((status = 200, body = CardChange)))]
+pub async fn staff_occupy(
     State(state): State<AppState>,
     p: Principal,
     Path(iccid): Path<String>,
@@ -131,7 +148,9 @@ async fn staff_occupy(
     ))
 }
 
-async fn channel_occupy(
+#[utoipa::path(post, operation_id = "channel_card_occupy", path = "/api/v1/open/cards/{iccid}/occupy", tag = "channel api", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID")), request_body = OccupyRequest,
+    security(("channel_signature" = [])), responses((status = 200, body = CardChange)))]
+pub async fn channel_occupy(
     State(state): State<AppState>,
     Extension(c): Extension<ChannelCaller>,
     Path(iccid): Path<String>,
@@ -142,7 +161,9 @@ async fn channel_occupy(
     ))
 }
 
-async fn staff_return(
+#[utoipa::path(post, operation_id = "card_return", path = "/api/v1/cards/{iccid}/return", tag = "cards", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID")), request_body = ReturnRequest,
+    security(("bearer" = [])), responses((status = 200, body = CardChange)))]
+pub async fn staff_return(
     State(state): State<AppState>,
     p: Principal,
     Path(iccid): Path<String>,
@@ -153,7 +174,9 @@ async fn staff_return(
     ))
 }
 
-async fn channel_return(
+#[utoipa::path(post, operation_id = "channel_card_return", path = "/api/v1/open/cards/{iccid}/return", tag = "channel api", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID")), request_body = ReturnRequest,
+    security(("channel_signature" = [])), responses((status = 200, body = CardChange)))]
+pub async fn channel_return(
     State(state): State<AppState>,
     Extension(c): Extension<ChannelCaller>,
     Path(iccid): Path<String>,
@@ -165,7 +188,9 @@ async fn channel_return(
 }
 
 /// One card by ICCID (routed through the proxy's global index).
-async fn card(
+#[utoipa::path(get, operation_id = "card_get", path = "/api/v1/cards/{iccid}", tag = "cards", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID")),
+    security(("bearer" = [])), responses((status = 200, body = Card)))]
+pub async fn card(
     State(state): State<AppState>,
     p: Principal,
     Path(iccid): Path<String>,
@@ -174,7 +199,9 @@ async fn card(
 }
 
 /// Every history row of a card, oldest first.
-async fn card_history(
+#[utoipa::path(get, operation_id = "card_history", path = "/api/v1/cards/{iccid}/history", tag = "cards", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID")),
+    security(("bearer" = [])), responses((status = 200, body = Vec<HistoryView>)))]
+pub async fn card_history(
     State(state): State<AppState>,
     p: Principal,
     Path(iccid): Path<String>,
@@ -185,14 +212,17 @@ async fn card_history(
     Ok(Json(history::of_card(&mut c, iccid.as_str()).await?))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DepotQuery {
     pub province_code: crate::domain::ProvinceCode,
 }
 
 /// The active depots of a province that hold cards (库位 for 成卡).
-async fn card_depots(
+#[utoipa::path(get, operation_id = "card_depots", path = "/api/v1/cards/depots", tag = "cards", params(DepotQuery),
+    security(("bearer" = [])), responses((status = 200, body = Vec<crate::number::routes::DepotView>)))]
+pub async fn card_depots(
     State(state): State<AppState>,
     p: Principal,
     Query(q): Query<DepotQuery>,
@@ -205,7 +235,8 @@ async fn card_depots(
     ))
 }
 
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = CardTransitionView)]
 pub struct TransitionView {
     pub from: super::status::CardStatus,
     pub to: super::status::CardStatus,
@@ -215,7 +246,9 @@ pub struct TransitionView {
 }
 
 /// The card status transition table: every allowed change and its door.
-async fn transitions() -> Json<Vec<TransitionView>> {
+#[utoipa::path(get, operation_id = "card_transitions", path = "/api/v1/cards/transitions", tag = "cards",
+    security(("bearer" = [])), responses((status = 200, body = Vec<TransitionView>)))]
+pub async fn transitions() -> Json<Vec<TransitionView>> {
     use super::transition::{Door, TRANSITIONS};
     Json(
         TRANSITIONS

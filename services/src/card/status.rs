@@ -101,7 +101,7 @@ impl<'de> Deserialize<'de> for CardStatus {
 }
 
 /// 卡类型: stored as `M` / `B`, spoken in JSON as `made` / `blank`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CardType {
     /// 成卡: pre-made, IMSI written at the factory.

@@ -16,12 +16,15 @@ use crate::problem::ApiError;
 /// Rows per IN list.
 const CHUNK: usize = 500;
 
-pub const COLUMNS: &str = "card_id, iccid, imsi, province_code, city_code, depot_id, card_type, \
-     status, package_id, paired_phone_no, transfer_id, version, \
-     DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s.%f'), occupied_channel_id, occupied_staff_id";
+pub const COLUMNS: &str = concat!(
+    "card_id, iccid, imsi, province_code, city_code, depot_id, card_type, \
+     status, package_id, paired_phone_no, transfer_id, version, ",
+    crate::ts_col!("updated_at"),
+    ", occupied_channel_id, occupied_staff_id"
+);
 
 /// A card row.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Card {
     pub card_id: i64,
     pub iccid: String,
@@ -35,7 +38,7 @@ pub struct Card {
     pub paired_phone_no: Option<String>,
     pub transfer_id: Option<i64>,
     pub version: i64,
-    pub updated_at: String,
+    pub updated_at: crate::time::Timestamp,
     /// Who occupied the card (成卡占用), while it is occupied: only they
     /// activate or return it.
     pub occupied_channel_id: Option<i64>,

@@ -133,17 +133,52 @@ pub fn allowed(from: CardStatus, to: CardStatus, door: Door) -> Option<&'static 
     find(from, to).filter(|t| t.door == door)
 }
 
+/// The one check every writer of a card's status makes: the transition
+/// `door` takes from `from` to `to`, or why not (as a 409 naming the
+/// statuses allowed instead).
+pub fn check(
+    from: CardStatus,
+    to: CardStatus,
+    door: Door,
+) -> Result<&'static Transition, crate::problem::ApiError> {
+    allowed(from, to, door).ok_or_else(|| crate::problem::ApiError::Refused {
+        code: "transition_refused",
+        message: refusal(from, to, door).unwrap_or_default(),
+    })
+}
+
+/// The statuses `door` may move a card in `from` to.
+pub fn targets(from: CardStatus, door: Door) -> Vec<CardStatus> {
+    let mut v: Vec<CardStatus> = TRANSITIONS
+        .iter()
+        .filter(|t| t.from == from && t.door == door)
+        .map(|t| t.to)
+        .collect();
+    v.dedup();
+    v
+}
+
 /// Why a change is refused, for people: names the door to use instead when
-/// the change exists behind another one.
+/// the change exists behind another one, and what this door allows from
+/// the card's status.
 pub fn refusal(from: CardStatus, to: CardStatus, door: Door) -> Option<String> {
+    let allowed: Vec<String> = targets(from, door).iter().map(|s| s.to_string()).collect();
+    let here = format!(
+        "from {from} this allows: {}",
+        if allowed.is_empty() {
+            "none".to_string()
+        } else {
+            allowed.join(", ")
+        }
+    );
     match find(from, to) {
         Some(t) if t.door == door => None,
         Some(t) => Some(format!(
-            "{from} -> {to} is done through {}, not here",
+            "{from} -> {to} is done through {}, not here; {here}",
             t.door.endpoint()
         )),
         None => Some(format!(
-            "{from} -> {to} is not an allowed card status change"
+            "{from} -> {to} is not an allowed card status change; {here}"
         )),
     }
 }
@@ -179,6 +214,13 @@ mod tests {
         assert!(refusal(InStock, Paired, Door::Manual)
             .unwrap()
             .contains("pairings"));
+        let why = refusal(InStock, Occupied, Door::Manual).unwrap();
+        for to in [Frozen, Scrapped, Lost] {
+            assert!(why.contains(&to.to_string()), "{why} lacks {to}");
+        }
+        assert!(refusal(Scrapped, InStock, Door::Manual)
+            .unwrap()
+            .ends_with("this allows: none"));
         assert!(find(Scrapped, InStock).is_none(), "scrapping is final");
         assert!(
             find(Occupied, InStock).is_none(),
@@ -194,6 +236,22 @@ mod tests {
             // InStock is also entered by intake.
             assert!(into, "{s} cannot be entered");
             assert_eq!(out, s != Scrapped, "{s}");
+        }
+    }
+
+    /// The README's table lists every transition, so the two cannot drift.
+    #[test]
+    fn the_readme_lists_every_transition() {
+        let readme = include_str!("../../README.md");
+        for t in TRANSITIONS {
+            let door = match t.door {
+                Door::Manual => "staff",
+                Door::Transfer => "transfer",
+                Door::Pairing => "pairing",
+                Door::Occupy => "occupy",
+            };
+            let row = format!("| {} | {} | {} | {door} |", t.from, t.to, t.action.name());
+            assert!(readme.contains(&row), "services/README.md lacks {row}");
         }
     }
 }

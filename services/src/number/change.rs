@@ -216,16 +216,13 @@ pub async fn stage_status(
                 r = NumberResult::new(ResultCode::WrongChannel, n);
                 r.status = Some(row.status);
             }
-            Some(row) => match transition::allowed(row.status, req.to, Door::Manual) {
-                None => {
+            Some(row) => match transition::check(row.status, req.to, Door::Manual) {
+                Err(refused) => {
                     r = NumberResult::new(ResultCode::StateNotUsable, n);
-                    r.message = format!(
-                        "{} -> {} is not an allowed status change",
-                        row.status, req.to
-                    );
+                    r.message = refused.message;
                     r.status = Some(row.status);
                 }
-                Some(t) => {
+                Ok(t) => {
                     groups.entry(row.status).or_default().push(n);
                     if row.status == NumberStatus::OnShelf || req.to == NumberStatus::OnShelf {
                         shelves.insert(row.shelf());

@@ -9,6 +9,9 @@ pub struct NumberConfig {
     pub hold_default_seconds: u64,
     /// Longest hold staff may ask for (channels: their `hold_minutes`).
     pub hold_max_seconds: u64,
+    /// Longest a hold may last in all, from when it began: extends stop
+    /// there (for staff and channels alike).
+    pub hold_max_total_seconds: u64,
     /// 冷冻 aging: how long a cancelled number waits before it is back on the shelf.
     pub frozen_aging_seconds: u64,
     /// How often the sweeper looks for expired holds and aged frozen numbers.
@@ -33,6 +36,7 @@ impl Default for NumberConfig {
         NumberConfig {
             hold_default_seconds: 30 * 60,
             hold_max_seconds: 7 * 24 * 3600,
+            hold_max_total_seconds: 7 * 24 * 3600,
             frozen_aging_seconds: 90 * 24 * 3600,
             sweep_interval_ms: 5000,
             shelf_cache_ttl_seconds: 30,

@@ -11,6 +11,7 @@ use mysql_async::prelude::Queryable;
 
 use crate::db::Db;
 use crate::problem::ApiError;
+use crate::time::civil_from_days;
 
 /// How long a measured offset is trusted.
 const REFRESH: Duration = Duration::from_secs(60);
@@ -39,26 +40,10 @@ impl DbTime {
         format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}.{ms:03}")
     }
 
-    /// As the API shows deadlines (`DATE_FORMAT(x, '%Y-%m-%dT%H:%i:%s.%f')`).
-    pub fn api(self) -> String {
-        let (y, m, d, h, mi, s, ms) = self.parts();
-        format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}000")
+    /// As the API shows deadlines (the same wall clock the columns hold).
+    pub fn api(self) -> crate::time::Timestamp {
+        crate::time::Timestamp::from_wall_millis(self.0)
     }
-}
-
-/// Year, month, day of a day count since 1970-01-01 (proleptic Gregorian;
-/// H. Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 fn local_ms() -> i64 {
@@ -119,7 +104,7 @@ mod tests {
         // 2024-02-29 23:59:59.123 (a leap day), then a year turning over.
         let t = DbTime(1_709_251_199_123);
         assert_eq!(t.sql(), "2024-02-29 23:59:59.123");
-        assert_eq!(t.api(), "2024-02-29T23:59:59.123000");
+        assert_eq!(t.api().to_string(), "2024-02-29T23:59:59.123+00:00");
         assert_eq!(t.plus_seconds(1).sql(), "2024-03-01 00:00:00.123");
         assert_eq!(DbTime(1_767_225_599_999).sql(), "2025-12-31 23:59:59.999");
         assert_eq!(DbTime(1_767_225_600_000).sql(), "2026-01-01 00:00:00.000");

@@ -1,5 +1,5 @@
 //! OpenAPI pieces of the number center that the derives cannot say: the
-//! 2-/4-digit code enums, path parameters, phone-number lists, and the
+//! 2-/4-digit code enums, phone-number lists, and the
 //! request bodies whose fields depend on each other (as `oneOf`).
 
 use utoipa::openapi::schema::{
@@ -7,7 +7,7 @@ use utoipa::openapi::schema::{
     SchemaType, Type,
 };
 use utoipa::openapi::RefOr;
-use utoipa::{IntoParams, PartialSchema, ToSchema};
+use utoipa::{PartialSchema, ToSchema};
 
 use super::hold::HoldRequest;
 use super::intake::{IntakeRequest, NumberRange};
@@ -57,33 +57,6 @@ fn int(min: i64, max: i64) -> ObjectBuilder {
         .schema_type(Type::Integer)
         .minimum(Some(min))
         .maximum(Some(max))
-}
-
-/// `/{no}`: a phone number in the path.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Path)]
-pub struct NumberPath {
-    /// The phone number.
-    #[param(pattern = "^1[0-9]{10}$")]
-    pub no: String,
-}
-
-/// `/{id}`: a pool or rule id in the path.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Path)]
-pub struct IdPath {
-    pub id: i64,
-}
-
-/// `/{no}/waivers/{id}`.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Path)]
-pub struct WaiverPath {
-    /// The phone number.
-    #[param(pattern = "^1[0-9]{10}$")]
-    pub no: String,
-    /// The waiver id.
-    pub id: i64,
 }
 
 impl PartialSchema for NumberStatus {

@@ -65,7 +65,7 @@ pub struct HistoryView {
     pub channel_id: Option<i64>,
     pub staff_id: Option<i64>,
     pub detail: Option<String>,
-    pub created_at: String,
+    pub created_at: crate::time::Timestamp,
 }
 
 /// What a masked hold key reads as.
@@ -89,9 +89,12 @@ pub async fn of_number<Q: Queryable>(
 ) -> Result<Vec<HistoryView>, ApiError> {
     let rows: Vec<mysql_async::Row> = c
         .exec(
-            "SELECT history_id, phone_no, from_status, to_status, action, hold_key, channel_id, \
-             staff_id, detail, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%f') FROM number_history \
-             WHERE phone_no = ? ORDER BY created_at, history_id",
+            concat!(
+                "SELECT history_id, phone_no, from_status, to_status, action, hold_key, channel_id, \
+                 staff_id, detail, ",
+                crate::ts_col!("created_at"),
+                " FROM number_history WHERE phone_no = ? ORDER BY created_at, history_id"
+            ),
             (phone_no,),
         )
         .await?;

@@ -12,8 +12,9 @@ use serde::Deserialize;
 use super::access::{Actor, PoolRights};
 use super::events::{self, NumberSold};
 use super::history::{self, Entry};
+use super::shelf_cache::ShelfKey;
 use super::status::{NumberStatus, ResultCode};
-use super::transition::Action;
+use super::transition::{self, Door};
 use super::{locate, marks, NumberResult};
 use crate::app::AppState;
 use crate::auth::rbac::{Permission, Principal};
@@ -124,7 +125,7 @@ struct Current {
     hold_channel: Option<i64>,
     hold_staff: Option<i64>,
     expired: bool,
-    deadline: Option<String>,
+    deadline: Option<crate::time::Timestamp>,
 }
 
 async fn current<Q: Queryable>(c: &mut Q, no: &str) -> Result<Option<Current>, ApiError> {
@@ -144,10 +145,13 @@ async fn read_current<Q: Queryable>(
     let row: Option<mysql_async::Row> = c
         .exec_first(
             format!(
-                "SELECT status, pool_id, hold_key, hold_channel_id, hold_staff_id, \
-                 (hold_deadline IS NOT NULL AND hold_deadline <= NOW(3)), \
-                 DATE_FORMAT(hold_deadline, '%Y-%m-%dT%H:%i:%s.%f') \
-                 FROM phone_number WHERE phone_no = ?{lock}"
+                concat!(
+                    "SELECT status, pool_id, hold_key, hold_channel_id, hold_staff_id, \
+                     (hold_deadline IS NOT NULL AND hold_deadline <= NOW(3)), ",
+                    crate::ts_col!("hold_deadline"),
+                    " FROM phone_number WHERE phone_no = ?{lock}"
+                ),
+                lock = lock
             ),
             (no,),
         )
@@ -236,29 +240,30 @@ pub async fn hold(
         actor.check_province(&l.area.province)?;
     }
     let seconds = hold_seconds(state, actor, req.hold_seconds).await?;
+    let t = transition::check(NumberStatus::OnShelf, NumberStatus::Held, Door::Hold)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let rights = state.number.grants.rights(&state.db, actor).await?;
     // The deadline is a value, not NOW() + n on the shard, so a won hold
     // needs no read-back to answer with it.
-    let deadline = state
-        .number
-        .clock
-        .now(&state.db)
-        .await?
-        .plus_seconds(seconds);
+    let now = state.number.clock.now(&state.db).await?;
+    let deadline = now.plus_seconds(seconds);
     let mut params: Vec<Value> = vec![
+        t.to.code().into(),
         key.as_str().into(),
         actor.channel_id().into(),
         actor.staff_id().into(),
         deadline.sql().into(),
+        now.sql().into(),
         no.into(),
+        t.from.code().into(),
     ];
     let pools = pool_condition(&rights, &mut params);
     let mut tx = state.db.begin().await?;
     tx.exec_drop(
         format!(
-            "UPDATE phone_number SET status = '04', hold_key = ?, hold_channel_id = ?, \
-             hold_staff_id = ?, hold_deadline = ?, \
-             version = version + 1 WHERE phone_no = ? AND status = '03'{pools}"
+            "UPDATE phone_number SET status = ?, hold_key = ?, hold_channel_id = ?, \
+             hold_staff_id = ?, hold_deadline = ?, held_at = ?, \
+             version = version + 1 WHERE phone_no = ? AND status = ?{pools}"
         ),
         params,
     )
@@ -269,9 +274,9 @@ pub async fn hold(
             &[Entry {
                 phone_no: no.to_string(),
                 province: l.area.province.clone(),
-                from: Some(NumberStatus::OnShelf),
-                to: NumberStatus::Held,
-                action: Action::Hold,
+                from: Some(t.from),
+                to: t.to,
+                action: t.action,
                 hold_key: Some(key.clone()),
                 channel_id: actor.channel_id(),
                 staff_id: actor.staff_id(),
@@ -353,37 +358,45 @@ pub async fn act(
         }),
         _ => None,
     };
-    let (set, to, action, live_only) = match op {
+    // What each op writes; the status change itself comes from the table.
+    let (set, to, live_only) = match op {
+        // Extending never brings the deadline forward, and stops at the
+        // total hold length from when the hold began.
         Op::Extend => (
-            "hold_deadline = DATE_ADD(NOW(3), INTERVAL ? SECOND)",
+            "hold_deadline = GREATEST(hold_deadline, LEAST(DATE_ADD(NOW(3), INTERVAL ? SECOND), \
+             DATE_ADD(COALESCE(held_at, NOW(3)), INTERVAL ? SECOND)))",
             NumberStatus::Held,
-            Action::Extend,
             true,
         ),
-        // 冷冻 first (DESIGN.md §6); the sweeper shelves it after the aging.
+        // Back on the shelf, like an expired hold (DESIGN.md §6): the number
+        // was never used, so it does not age in 冷冻.
         Op::Release => (
-            "status = '11', frozen_until = DATE_ADD(NOW(3), INTERVAL ? SECOND), hold_key = NULL, \
-             hold_channel_id = NULL, hold_staff_id = NULL, hold_deadline = NULL",
-            NumberStatus::Frozen,
-            Action::Release,
+            "hold_key = NULL, hold_channel_id = NULL, hold_staff_id = NULL, \
+             hold_deadline = NULL, held_at = NULL",
+            NumberStatus::OnShelf,
             false,
         ),
         Op::Sell => (
-            "status = '10', hold_deadline = NULL",
+            "hold_deadline = NULL, held_at = NULL",
             NumberStatus::Occupied,
-            Action::Sell,
             true,
         ),
     };
-    let mut params: Vec<Value> = Vec::new();
-    let set_seconds = match op {
-        Op::Release => Some(state.number.cfg.frozen_aging_seconds),
-        _ => seconds,
+    let action = match op {
+        Op::Extend => super::transition::Action::Extend,
+        _ => {
+            transition::check(NumberStatus::Held, to, Door::Hold)
+                .map_err(|e| ApiError::Internal(e.to_string()))?
+                .action
+        }
     };
-    if let Some(s) = set_seconds {
+    let mut params: Vec<Value> = vec![to.code().into()];
+    if let Some(s) = seconds {
         params.push(s.into());
+        params.push(state.number.cfg.hold_max_total_seconds.into());
     }
     params.push(no.into());
+    params.push(NumberStatus::Held.code().into());
     params.push(req.key.as_str().into());
     let mut cond = String::new();
     if let Some(ch) = actor.channel_id() {
@@ -418,8 +431,8 @@ pub async fn act(
     }
     tx.exec_drop(
         format!(
-            "UPDATE phone_number SET {set}, version = version + 1 \
-             WHERE phone_no = ? AND status = '04' AND hold_key = ?{cond}"
+            "UPDATE phone_number SET status = ?, {set}, version = version + 1 \
+             WHERE phone_no = ? AND status = ? AND hold_key = ?{cond}"
         ),
         params,
     )
@@ -458,11 +471,20 @@ pub async fn act(
             };
             events::write(&mut tx, &l.area.province, events::SOLD, &sold).await?;
         }
-        // No shelf changes: a released number is frozen, not on the shelf.
         if op == Op::Sell {
             state.outbox.commit(tx).await?; // with its number.sold event
         } else {
             tx.commit().await?;
+        }
+        if to == NumberStatus::OnShelf {
+            // Released: back on its shelf for everyone.
+            state
+                .number
+                .announce(std::collections::HashSet::from([ShelfKey {
+                    province: l.area.province.clone(),
+                    city: l.area.city.clone(),
+                    pool: after.as_ref().and_then(|c| c.pool),
+                }]));
         }
         let mut r = result(ResultCode::Ok, no, after.as_ref());
         r.hold_key = Some(req.key);

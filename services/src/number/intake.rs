@@ -384,13 +384,14 @@ pub async fn write(
         })
         .collect();
     for (chunk, lv) in cands.chunks(CHUNK).zip(levels.chunks(CHUNK)) {
-        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 8);
+        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 9);
         for (cand, level) in chunk.iter().zip(lv) {
             params.extend([
                 Value::from(cand.no.as_str()),
                 Value::from(cand.no.segment()),
                 Value::from(cand.province.as_str()),
                 Value::from(cand.city.as_str()),
+                Value::from(NumberStatus::Idle.code()),
                 Value::from(*level),
                 Value::from(cand.no.tail4()),
                 Value::from(req.pool_id),
@@ -401,7 +402,7 @@ pub async fn write(
             format!(
                 "INSERT INTO phone_number (phone_no, segment, province_code, city_code, status, \
                  premium_level, tail4, pool_id, depot_id) VALUES {}",
-                vec!["(?, ?, ?, ?, '01', ?, ?, ?, ?)"; chunk.len()].join(", ")
+                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
             ),
             params,
         )

@@ -21,9 +21,11 @@ pub mod events;
 pub mod history;
 pub mod hold;
 pub mod intake;
+pub mod migrate;
 pub mod msisdn;
 pub mod pool;
 pub mod premium;
+pub mod retire;
 pub mod routes;
 pub mod rules;
 pub mod segments;
@@ -114,6 +116,7 @@ impl NumberCenter {
 /// Seeds premium levels and default rules, declares the event feed, starts
 /// the invalidation listener and the sweeper.
 pub async fn start(state: &AppState) -> Result<(), ApiError> {
+    migrate::ensure(&state.db).await?;
     rules::seed(state).await?;
     // Not fatal: until it exists the relay keeps number events pending.
     if let Err(e) = events::declare_feed(&state.mq).await {
@@ -158,7 +161,7 @@ pub struct NumberResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hold_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hold_deadline: Option<String>,
+    pub hold_deadline: Option<crate::time::Timestamp>,
 }
 
 impl NumberResult {

@@ -22,7 +22,7 @@ use super::NumberResult;
 use crate::app::AppState;
 use crate::auth::rbac::Principal;
 use crate::db::{col, insert_id};
-use crate::domain::ProvinceCode;
+use crate::domain::{ProvinceCode, RecordStatus};
 use crate::problem::{ApiError, Json, Path, Problem, Query};
 use crate::validate;
 
@@ -149,17 +149,17 @@ async fn pool_of(
     state: &AppState,
     principal: &Principal,
     pool_id: i64,
-) -> Result<(String, Option<String>), ApiError> {
+) -> Result<(String, Option<String>, RecordStatus), ApiError> {
     let mut c = state.db.conn().await?;
-    let row: Option<(String, Option<String>)> = c
+    let row: Option<(String, Option<String>, String)> = c
         .exec_first(
-            "SELECT province_code, city_code FROM number_pool WHERE pool_id = ?",
+            "SELECT province_code, city_code, status FROM number_pool WHERE pool_id = ?",
             (pool_id,),
         )
         .await?;
-    let (p, city) = row.ok_or_else(|| ApiError::not_found("pool", pool_id))?;
+    let (p, city, status) = row.ok_or_else(|| ApiError::not_found("pool", pool_id))?;
     principal.scope.check(Some(&p))?;
-    Ok((p, city))
+    Ok((p, city, RecordStatus::from_db(&status)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -170,7 +170,7 @@ pub struct AssignRequest {
 }
 
 /// Puts in-stock numbers of the pool's area into the pool.
-#[utoipa::path(post, path = "/api/v1/numbers/pools/{id}/numbers", tag = "numbers", params(super::doc::IdPath), request_body = AssignRequest,
+#[utoipa::path(post, path = "/api/v1/numbers/pools/{id}/numbers", tag = "numbers", params(("id" = i64, Path)), request_body = AssignRequest,
     security(("bearer" = [])), responses((status = 200, body = BatchResult, description = "every number assigned"),
         (status = 409, description = "nothing assigned: the per-number codes say why; or a problem (a concurrent change)", content((BatchResult = "application/json"), (Problem = "application/problem+json")))))]
 pub async fn assign_numbers(
@@ -179,7 +179,14 @@ pub async fn assign_numbers(
     Path(pool_id): Path<i64>,
     Json(req): Json<AssignRequest>,
 ) -> Result<Response, ApiError> {
-    let (province, city) = pool_of(&state, &principal, pool_id).await?;
+    let (province, city, status) = pool_of(&state, &principal, pool_id).await?;
+    // A disabled pool takes no new numbers.
+    if status == RecordStatus::Disabled {
+        return Err(ApiError::Refused {
+            code: "pool_disabled",
+            message: format!("pool {pool_id} is disabled: it takes no new numbers"),
+        });
+    }
     let actor = Actor::Staff(principal);
     let located = locate_all(&state, &actor, &req.numbers).await?;
     let names: Vec<&str> = located.iter().map(|l| l.no.as_str()).collect();
@@ -298,7 +305,7 @@ pub struct GrantView {
 
 /// Sets (creates or replaces) one grantee's rights on a pool; all three false
 /// removes the grant.
-#[utoipa::path(put, path = "/api/v1/numbers/pools/{id}/grants", tag = "numbers", params(super::doc::IdPath), request_body = GrantRequest,
+#[utoipa::path(put, path = "/api/v1/numbers/pools/{id}/grants", tag = "numbers", params(("id" = i64, Path)), request_body = GrantRequest,
     security(("bearer" = [])), responses((status = 200, body = Vec<GrantView>)))]
 pub async fn put_grant(
     State(state): State<AppState>,
@@ -306,7 +313,7 @@ pub async fn put_grant(
     Path(pool_id): Path<i64>,
     Json(req): Json<GrantRequest>,
 ) -> Result<Json<Vec<GrantView>>, ApiError> {
-    let (province, _) = pool_of(&state, &principal, pool_id).await?;
+    let (province, _, _) = pool_of(&state, &principal, pool_id).await?;
     let mut c = state.db.conn().await?;
     let exists: Option<i64> = match req.grantee_kind {
         GranteeKind::Channel => {
@@ -407,13 +414,13 @@ async fn grants_of(
         .collect())
 }
 
-#[utoipa::path(get, path = "/api/v1/numbers/pools/{id}/grants", tag = "numbers", params(super::doc::IdPath),
+#[utoipa::path(get, path = "/api/v1/numbers/pools/{id}/grants", tag = "numbers", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 200, body = Vec<GrantView>)))]
 pub async fn list_grants(
     State(state): State<AppState>,
     principal: Principal,
     Path(pool_id): Path<i64>,
 ) -> Result<Json<Vec<GrantView>>, ApiError> {
-    let (province, _) = pool_of(&state, &principal, pool_id).await?;
+    let (province, _, _) = pool_of(&state, &principal, pool_id).await?;
     grants_of(&state, &province, pool_id).await.map(Json)
 }

@@ -147,20 +147,23 @@ pub fn classify(number: &Msisdn, province: &str, rules: &[Rule]) -> u8 {
         .unwrap_or(ORDINARY)
 }
 
-/// The national rules a fresh installation starts with: (level, class, pattern, priority).
-pub const DEFAULT_RULES: &[(u8, PatternClass, &str, i32)] = &[
-    (1, PatternClass::Aaaaa, "", 10),
-    (2, PatternClass::Aaaa, "", 20),
-    (3, PatternClass::Abcd, "", 30),
-    (3, PatternClass::Dcba, "", 31),
-    (4, PatternClass::Aabb, "", 40),
-    (4, PatternClass::Abab, "", 41),
-    (4, PatternClass::Abba, "", 42),
-    (4, PatternClass::Aaa, "", 43),
-    (5, PatternClass::Tail, "888", 50),
-    (5, PatternClass::Tail, "168", 51),
-    (5, PatternClass::Tail, "518", 52),
-    (6, PatternClass::No4, "", 60),
+/// The national rules a fresh installation starts with: (level, class,
+/// pattern, priority, enabled). NO4 is there but off: two in three numbers
+/// have no 4 in their last four digits, so it would make most of a segment
+/// 靓号 (an operator who wants it turns it on, PATCH .../rules/{id}).
+pub const DEFAULT_RULES: &[(u8, PatternClass, &str, i32, bool)] = &[
+    (1, PatternClass::Aaaaa, "", 10, true),
+    (2, PatternClass::Aaaa, "", 20, true),
+    (3, PatternClass::Abcd, "", 30, true),
+    (3, PatternClass::Dcba, "", 31, true),
+    (4, PatternClass::Aabb, "", 40, true),
+    (4, PatternClass::Abab, "", 41, true),
+    (4, PatternClass::Abba, "", 42, true),
+    (4, PatternClass::Aaa, "", 43, true),
+    (5, PatternClass::Tail, "888", 50, true),
+    (5, PatternClass::Tail, "168", 51, true),
+    (5, PatternClass::Tail, "518", 52, true),
+    (6, PatternClass::No4, "", 60, false),
 ];
 
 /// Level fees: (level, name, pre-deposit, minimum monthly spend (cents), term months).
@@ -180,14 +183,14 @@ pub fn default_rules() -> Vec<Rule> {
     DEFAULT_RULES
         .iter()
         .enumerate()
-        .map(|(i, (level, class, pattern, priority))| Rule {
+        .map(|(i, (level, class, pattern, priority, enabled))| Rule {
             rule_id: i as i64,
             level: *level,
             class: *class,
             pattern: pattern.to_string(),
             priority: *priority,
             province: None,
-            enabled: true,
+            enabled: *enabled,
         })
         .collect()
 }
@@ -217,8 +220,36 @@ mod tests {
         );
         assert_eq!(level("13018003168"), 5, "TAIL 168");
         assert_eq!(level("13018002518"), 5, "TAIL 518");
-        assert_eq!(level("13018002579"), 6, "NO4");
+        assert_eq!(level("13018002579"), 9, "NO4 is off by default");
         assert_eq!(level("13018002479"), 9, "ordinary: a 4 in the tail");
+        // Turned on, NO4 is level 6.
+        let mut on = default_rules();
+        on.iter_mut()
+            .filter(|r| r.class == PatternClass::No4)
+            .for_each(|r| r.enabled = true);
+        let n = Msisdn::parse("13018002579").unwrap();
+        assert_eq!(classify(&n, "51", &on), 6);
+        let n = Msisdn::parse("13018002479").unwrap();
+        assert_eq!(classify(&n, "51", &on), 9);
+    }
+
+    /// Every number of a full segment (10 000) under the default rules:
+    /// ordinary numbers are the large majority, each level a small share.
+    #[test]
+    fn default_rules_leave_most_of_a_segment_ordinary() {
+        let rules = default_rules();
+        let mut by_level = std::collections::BTreeMap::new();
+        for tail in 0..10_000 {
+            let n = Msisdn::parse(&format!("1301800{tail:04}")).unwrap();
+            *by_level.entry(classify(&n, "51", &rules)).or_insert(0u32) += 1;
+        }
+        let ordinary = f64::from(by_level[&ORDINARY]) / 10_000.0;
+        assert!(ordinary >= 0.9, "only {ordinary:.3} ordinary: {by_level:?}");
+        for (level, n) in &by_level {
+            if *level != ORDINARY {
+                assert!(*n <= 500, "level {level}: {n} of 10000 ({by_level:?})");
+            }
+        }
     }
 
     #[test]
@@ -237,7 +268,7 @@ mod tests {
         assert_eq!(classify(&n, "36", &r), 2);
         assert_eq!(
             classify(&n, "51", &r),
-            6,
+            ORDINARY,
             "another province's rule does not apply"
         );
         r.iter_mut().for_each(|x| x.enabled = false);

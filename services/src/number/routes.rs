@@ -15,7 +15,7 @@ use super::access::Actor;
 use super::history::{self, HistoryView};
 use super::hold::{self, HoldRequest, KeyRequest, Op};
 use super::status::NumberStatus;
-use super::{change, intake, locate, pool, rules, select, stock, waiver, NumberResult};
+use super::{change, intake, locate, pool, retire, rules, select, stock, waiver, NumberResult};
 use crate::app::AppState;
 use crate::auth::channel_sign::ChannelCaller;
 use crate::auth::rbac::{guarded, Permission::*, Principal};
@@ -77,6 +77,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
                 NumberWrite,
                 post(create_depot),
             )),
+        )
+        .route(
+            "/api/v1/numbers/depots/{id}",
+            guarded(s, NumberWrite, patch(retire::set_depot_status)),
+        )
+        .route(
+            "/api/v1/numbers/pools/{id}",
+            guarded(s, PoolWrite, patch(retire::set_pool_status)),
         )
         .route(
             "/api/v1/numbers/select",
@@ -169,7 +177,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(open)
 }
 
-#[utoipa::path(post, path = "/api/v1/numbers/{no}/hold", tag = "numbers", params(super::doc::NumberPath), request_body = HoldRequest,
+#[utoipa::path(post, path = "/api/v1/numbers/{no}/hold", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = HoldRequest,
     security(("bearer" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn staff_hold(
     State(state): State<AppState>,
@@ -192,7 +200,7 @@ async fn staff_op(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/numbers/{no}/extend", tag = "numbers", params(super::doc::NumberPath), request_body = KeyRequest,
+#[utoipa::path(post, path = "/api/v1/numbers/{no}/extend", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = KeyRequest,
     security(("bearer" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn staff_extend(
     State(state): State<AppState>,
@@ -203,7 +211,7 @@ pub async fn staff_extend(
     staff_op(state, p, no, Op::Extend, req).await
 }
 
-#[utoipa::path(post, path = "/api/v1/numbers/{no}/release", tag = "numbers", params(super::doc::NumberPath), request_body = KeyRequest,
+#[utoipa::path(post, path = "/api/v1/numbers/{no}/release", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = KeyRequest,
     security(("bearer" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn staff_release(
     State(state): State<AppState>,
@@ -214,7 +222,7 @@ pub async fn staff_release(
     staff_op(state, p, no, Op::Release, req).await
 }
 
-#[utoipa::path(post, path = "/api/v1/numbers/{no}/sell", tag = "numbers", params(super::doc::NumberPath), request_body = KeyRequest,
+#[utoipa::path(post, path = "/api/v1/numbers/{no}/sell", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = KeyRequest,
     security(("bearer" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn staff_sell(
     State(state): State<AppState>,
@@ -225,7 +233,7 @@ pub async fn staff_sell(
     staff_op(state, p, no, Op::Sell, req).await
 }
 
-#[utoipa::path(post, path = "/api/v1/open/numbers/{no}/hold", tag = "channel api", params(super::doc::NumberPath), request_body = HoldRequest,
+#[utoipa::path(post, path = "/api/v1/open/numbers/{no}/hold", tag = "channel api", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = HoldRequest,
     security(("channel_signature" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn channel_hold(
     State(state): State<AppState>,
@@ -250,7 +258,7 @@ async fn channel_op(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/open/numbers/{no}/extend", tag = "channel api", params(super::doc::NumberPath), request_body = KeyRequest,
+#[utoipa::path(post, path = "/api/v1/open/numbers/{no}/extend", tag = "channel api", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = KeyRequest,
     security(("channel_signature" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn channel_extend(
     State(state): State<AppState>,
@@ -261,7 +269,7 @@ pub async fn channel_extend(
     channel_op(state, c, no, Op::Extend, req).await
 }
 
-#[utoipa::path(post, path = "/api/v1/open/numbers/{no}/release", tag = "channel api", params(super::doc::NumberPath), request_body = KeyRequest,
+#[utoipa::path(post, path = "/api/v1/open/numbers/{no}/release", tag = "channel api", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = KeyRequest,
     security(("channel_signature" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn channel_release(
     State(state): State<AppState>,
@@ -272,7 +280,7 @@ pub async fn channel_release(
     channel_op(state, c, no, Op::Release, req).await
 }
 
-#[utoipa::path(post, path = "/api/v1/open/numbers/{no}/sell", tag = "channel api", params(super::doc::NumberPath), request_body = KeyRequest,
+#[utoipa::path(post, path = "/api/v1/open/numbers/{no}/sell", tag = "channel api", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = KeyRequest,
     security(("channel_signature" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn channel_sell(
     State(state): State<AppState>,
@@ -297,12 +305,12 @@ pub struct NumberView {
     pub hold_key: Option<String>,
     pub hold_channel_id: Option<i64>,
     pub hold_staff_id: Option<i64>,
-    pub hold_deadline: Option<String>,
-    pub frozen_until: Option<String>,
+    pub hold_deadline: Option<crate::time::Timestamp>,
+    pub frozen_until: Option<crate::time::Timestamp>,
     pub version: i64,
 }
 
-#[utoipa::path(get, path = "/api/v1/numbers/{no}", tag = "numbers", params(super::doc::NumberPath),
+#[utoipa::path(get, path = "/api/v1/numbers/{no}", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")),
     security(("bearer" = [])), responses((status = 200, body = NumberView)))]
 pub async fn get_number(
     State(state): State<AppState>,
@@ -317,9 +325,14 @@ pub async fn get_number(
     let mut c = state.db.conn().await?;
     let row: Option<mysql_async::Row> = c
         .exec_first(
-            "SELECT phone_no, province_code, city_code, status, premium_level, pool_id, depot_id, \
-             hold_key, hold_channel_id, hold_staff_id, DATE_FORMAT(hold_deadline, '%Y-%m-%dT%H:%i:%s.%f'), \
-             DATE_FORMAT(frozen_until, '%Y-%m-%dT%H:%i:%s.%f'), version FROM phone_number WHERE phone_no = ?",
+            concat!(
+                "SELECT phone_no, province_code, city_code, status, premium_level, pool_id, depot_id, \
+                 hold_key, hold_channel_id, hold_staff_id, ",
+                crate::ts_col!("hold_deadline"),
+                ", ",
+                crate::ts_col!("frozen_until"),
+                ", version FROM phone_number WHERE phone_no = ?"
+            ),
             (l.no.as_str(),),
         )
         .await?;
@@ -349,7 +362,7 @@ pub async fn get_number(
     Ok(Json(view))
 }
 
-#[utoipa::path(get, path = "/api/v1/numbers/{no}/history", tag = "numbers", params(super::doc::NumberPath),
+#[utoipa::path(get, path = "/api/v1/numbers/{no}/history", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")),
     security(("bearer" = [])), responses((status = 200, body = Vec<HistoryView>)))]
 pub async fn number_history(
     State(state): State<AppState>,

@@ -76,21 +76,22 @@ pub async fn seed(state: &AppState) -> Result<(), ApiError> {
     }
     let rules: Option<i64> = c.query_first("SELECT COUNT(*) FROM premium_rule").await?;
     if rules == Some(0) {
-        let marks = vec!["(?, ?, ?, ?)"; DEFAULT_RULES.len()].join(", ");
+        let marks = vec!["(?, ?, ?, ?, ?)"; DEFAULT_RULES.len()].join(", ");
         let params: Vec<Value> = DEFAULT_RULES
             .iter()
-            .flat_map(|(l, class, pat, prio)| {
+            .flat_map(|(l, class, pat, prio, enabled)| {
                 [
                     Value::from(*l),
                     Value::from(class.code()),
                     Value::from(*pat),
                     Value::from(*prio),
+                    Value::from(*enabled),
                 ]
             })
             .collect();
         c.exec_drop(
             format!(
-                "INSERT INTO premium_rule (level, pattern_class, pattern, priority) VALUES {marks}"
+                "INSERT INTO premium_rule (level, pattern_class, pattern, priority, enabled) VALUES {marks}"
             ),
             params,
         )
@@ -197,7 +198,7 @@ pub struct RulePatch {
     pub enabled: Option<bool>,
 }
 
-#[utoipa::path(patch, path = "/api/v1/numbers/premium/rules/{id}", tag = "numbers", params(super::doc::IdPath), request_body = RulePatch,
+#[utoipa::path(patch, path = "/api/v1/numbers/premium/rules/{id}", tag = "numbers", params(("id" = i64, Path)), request_body = RulePatch,
     security(("bearer" = [])), responses((status = 200, body = Rule)))]
 pub async fn update_rule(
     State(state): State<AppState>,

@@ -168,14 +168,18 @@ async fn load(db: &Db, key: ShelfKey, epoch: u64) -> Result<Arc<Shelf>, ApiError
     let sql = match key.pool {
         Some(_) => {
             "SELECT phone_no, premium_level FROM phone_number WHERE province_code = ? \
-             AND city_code = ? AND status = '03' AND pool_id = ?"
+             AND city_code = ? AND status = ? AND pool_id = ?"
         }
         None => {
             "SELECT phone_no, premium_level FROM phone_number WHERE province_code = ? \
-             AND city_code = ? AND status = '03' AND pool_id IS NULL"
+             AND city_code = ? AND status = ? AND pool_id IS NULL"
         }
     };
-    let mut params: Vec<mysql_async::Value> = vec![key.province.into(), key.city.into()];
+    let mut params: Vec<mysql_async::Value> = vec![
+        key.province.into(),
+        key.city.into(),
+        super::status::NumberStatus::OnShelf.code().into(),
+    ];
     if let Some(p) = key.pool {
         params.push(p.into());
     }

@@ -101,6 +101,18 @@ impl NumberStatus {
         }
     }
 
+    /// Handed to a customer (sold, in use or ported): its fees are settled,
+    /// so a premium waiver no longer applies.
+    pub fn sold(self) -> bool {
+        matches!(
+            self,
+            NumberStatus::OccupiedInactive
+                | NumberStatus::Occupied
+                | NumberStatus::PortedIn
+                | NumberStatus::PortedOut
+        )
+    }
+
     /// Still in the operator's stock (not handed to a customer): may change
     /// depot or pool.
     pub fn in_stock(self) -> bool {

@@ -35,6 +35,11 @@ pub struct StockQuery {
     /// Numbers starting with these digits.
     #[param(pattern = "^1[0-9]{0,10}$")]
     pub prefix: Option<String>,
+    /// Keyset paging: the numbers after this one (the last `phone_no` of
+    /// the previous page), in number order; `page` is then ignored, so deep
+    /// pages cost no OFFSET scan. Ignored by the counts.
+    #[param(pattern = "^1[0-9]{10}$")]
+    pub after: Option<String>,
     /// Ignored by the counts.
     #[param(minimum = 1, maximum = 100000, default = 1)]
     pub page: Option<u32>,
@@ -58,16 +63,21 @@ pub struct StockNumber {
     pub premium_level: u8,
     pub pool_id: Option<i64>,
     pub depot_id: Option<i64>,
-    pub hold_deadline: Option<String>,
-    pub frozen_until: Option<String>,
-    pub updated_at: String,
+    pub hold_deadline: Option<crate::time::Timestamp>,
+    pub frozen_until: Option<crate::time::Timestamp>,
+    pub updated_at: crate::time::Timestamp,
 }
 
 crate::paged!(StockPage, StockNumber);
 
-const COLUMNS: &str = "phone_no, province_code, city_code, status, premium_level, pool_id, \
-     depot_id, DATE_FORMAT(hold_deadline, '%Y-%m-%dT%H:%i:%s'), \
-     DATE_FORMAT(frozen_until, '%Y-%m-%dT%H:%i:%s'), DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s')";
+const COLUMNS: &str = concat!(
+    "phone_no, province_code, city_code, status, premium_level, pool_id, depot_id, ",
+    crate::ts_col!("hold_deadline"),
+    ", ",
+    crate::ts_col!("frozen_until"),
+    ", ",
+    crate::ts_col!("updated_at")
+);
 
 /// The province asked about (checked against the caller's scope) and the
 /// WHERE clause of the query's filters, limited to viewable pools.
@@ -87,6 +97,16 @@ async fn filter(
         if !pre.starts_with('1') || pre.len() > 11 || !pre.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ApiError::Invalid(
                 "prefix must be 1 to 11 digits starting with 1".into(),
+            ));
+        }
+    }
+    if let Some(after) = &q.after {
+        if after.len() != 11
+            || !after.starts_with('1')
+            || !after.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(ApiError::Invalid(
+                "after must be an 11-digit number starting with 1".into(),
             ));
         }
     }
@@ -123,6 +143,33 @@ async fn filter(
     Ok((province, Some(f)))
 }
 
+/// A page of the numbers after `after` (checked by `filter`; total: all
+/// the filter matches).
+async fn keyset(
+    c: &mut mysql_async::Conn,
+    mut f: Filter,
+    after: &str,
+    size: u32,
+) -> Result<(i64, Vec<mysql_async::Row>), ApiError> {
+    let total: Option<i64> = c
+        .exec_first(
+            format!("SELECT COUNT(*) FROM phone_number{}", f.sql()),
+            f.params.clone(),
+        )
+        .await?;
+    f.condition("phone_no > ?".into(), vec![after.into()]);
+    let rows = c
+        .exec(
+            format!(
+                "SELECT {COLUMNS} FROM phone_number{} ORDER BY phone_no LIMIT {size}",
+                f.sql()
+            ),
+            f.params,
+        )
+        .await?;
+    Ok((total.unwrap_or(0), rows))
+}
+
 fn paging(q: &StockQuery) -> Result<(u32, u32), ApiError> {
     crate::permission::Paging {
         page: q.page,
@@ -149,15 +196,20 @@ pub async fn list_numbers(
         }));
     };
     let mut c = state.db.conn().await?;
-    let (total, rows) = page(
-        &mut c,
-        "phone_number",
-        COLUMNS,
-        "phone_no",
-        f,
-        (page_no, size),
-    )
-    .await?;
+    let (total, rows) = match &q.after {
+        None => {
+            page(
+                &mut c,
+                "phone_number",
+                COLUMNS,
+                "phone_no",
+                f,
+                (page_no, size),
+            )
+            .await?
+        }
+        Some(after) => keyset(&mut c, f, after, size).await?,
+    };
     let items = rows
         .iter()
         .map(|r| {

@@ -12,7 +12,7 @@ use mysql_async::prelude::Queryable;
 use super::history::{self, Entry};
 use super::shelf_cache::ShelfKey;
 use super::status::NumberStatus;
-use super::transition::Action;
+use super::transition::{self, Door, Transition};
 use crate::app::{AppState, Inner};
 use crate::problem::ApiError;
 
@@ -49,21 +49,33 @@ enum Kind {
     Aged,
 }
 
+impl Kind {
+    /// The table's transition for this kind (expiry and thawing are the
+    /// system's doors).
+    fn transition(self) -> Result<&'static Transition, ApiError> {
+        let from = match self {
+            Kind::ExpiredHold => NumberStatus::Held,
+            Kind::Aged => NumberStatus::Frozen,
+        };
+        transition::check(from, NumberStatus::OnShelf, Door::System)
+            .map_err(|e| ApiError::Internal(e.to_string()))
+    }
+}
+
 async fn pass(
     state: &AppState,
     kind: Kind,
     shelves: &mut HashSet<ShelfKey>,
 ) -> Result<usize, ApiError> {
-    let find = match kind {
-        Kind::ExpiredHold => {
-            "SELECT phone_no, province_code, city_code, pool_id, hold_key, hold_channel_id FROM phone_number \
-             WHERE status = '04' AND hold_deadline < NOW(3) LIMIT 200"
-        }
-        Kind::Aged => {
-            "SELECT phone_no, province_code, city_code, pool_id, hold_key, hold_channel_id FROM phone_number \
-             WHERE status = '11' AND frozen_until < NOW(3) LIMIT 200"
-        }
+    let t = kind.transition()?;
+    let due_column = match kind {
+        Kind::ExpiredHold => "hold_deadline",
+        Kind::Aged => "frozen_until",
     };
+    let find = format!(
+        "SELECT phone_no, province_code, city_code, pool_id, hold_key, hold_channel_id FROM phone_number \
+         WHERE status = ? AND {due_column} < NOW(3) LIMIT {BATCH}"
+    );
     let mut c = state.db.conn().await?;
     type Due = (
         String,
@@ -73,7 +85,7 @@ async fn pass(
         Option<String>,
         Option<i64>,
     );
-    let due: Vec<Due> = c.query(find).await?;
+    let due: Vec<Due> = c.exec(find, (t.from.code(),)).await?;
     drop(c);
     let mut moved = 0;
     for (no, province, city, pool, key, channel) in due.into_iter().take(BATCH) {
@@ -81,18 +93,23 @@ async fn pass(
         match kind {
             Kind::ExpiredHold => {
                 tx.exec_drop(
-                    "UPDATE phone_number SET status = '03', hold_key = NULL, hold_channel_id = NULL, \
-                     hold_staff_id = NULL, hold_deadline = NULL, version = version + 1 \
-                     WHERE phone_no = ? AND status = '04' AND hold_deadline < NOW(3) AND hold_key = ?",
-                    (no.as_str(), key.as_deref().unwrap_or_default()),
+                    "UPDATE phone_number SET status = ?, hold_key = NULL, hold_channel_id = NULL, \
+                     hold_staff_id = NULL, hold_deadline = NULL, held_at = NULL, version = version + 1 \
+                     WHERE phone_no = ? AND status = ? AND hold_deadline < NOW(3) AND hold_key = ?",
+                    (
+                        t.to.code(),
+                        no.as_str(),
+                        t.from.code(),
+                        key.as_deref().unwrap_or_default(),
+                    ),
                 )
                 .await?
             }
             Kind::Aged => {
                 tx.exec_drop(
-                    "UPDATE phone_number SET status = '03', frozen_until = NULL, version = version + 1 \
-                     WHERE phone_no = ? AND status = '11' AND frozen_until < NOW(3)",
-                    (no.as_str(),),
+                    "UPDATE phone_number SET status = ?, frozen_until = NULL, version = version + 1 \
+                     WHERE phone_no = ? AND status = ? AND frozen_until < NOW(3)",
+                    (t.to.code(), no.as_str(), t.from.code()),
                 )
                 .await?
             }
@@ -101,18 +118,14 @@ async fn pass(
             tx.rollback().await?;
             continue; // another sweeper (or the key holder) got there first
         }
-        let (from, action) = match kind {
-            Kind::ExpiredHold => (NumberStatus::Held, Action::Expire),
-            Kind::Aged => (NumberStatus::Frozen, Action::Thaw),
-        };
         history::write(
             &mut tx,
             &[Entry {
                 phone_no: no.clone(),
                 province: province.clone(),
-                from: Some(from),
-                to: NumberStatus::OnShelf,
-                action,
+                from: Some(t.from),
+                to: t.to,
+                action: t.action,
                 hold_key: key,
                 channel_id: channel,
                 staff_id: None,

@@ -120,9 +120,10 @@ pub const TRANSITIONS: &[Transition] = &[
     t(Reserved, Idle, Action::Unreserve, Door::Manual),
     t(Reserved, OnShelf, Action::Shelve, Door::Manual),
     t(OnShelf, Held, Action::Hold, Door::Hold),
-    // A released hold ages in 冷冻 before it may be sold again (DESIGN.md §6);
-    // only an expired hold goes straight back to the shelf.
-    t(Held, Frozen, Action::Release, Door::Hold),
+    // A hold released or expired goes straight back to the shelf: it was
+    // never used (DESIGN.md §6); 冷冻 aging is for numbers that come back
+    // from use (the cancels below).
+    t(Held, OnShelf, Action::Release, Door::Hold),
     t(Held, OnShelf, Action::Expire, Door::System),
     t(Held, Occupied, Action::Sell, Door::Hold),
     t(OnShelf, PreOccupied, Action::PreOccupy, Door::Manual),
@@ -148,14 +149,90 @@ pub const TRANSITIONS: &[Transition] = &[
     t(PendingApproval, Idle, Action::Reject, Door::Manual),
 ];
 
-/// The transition from `from` to `to`, if the table has it.
+/// A transition from `from` to `to` the table has (through any door).
 pub fn find(from: NumberStatus, to: NumberStatus) -> Option<&'static Transition> {
     TRANSITIONS.iter().find(|t| t.from == from && t.to == to)
 }
 
 /// The transition a given door may take, if any.
 pub fn allowed(from: NumberStatus, to: NumberStatus, door: Door) -> Option<&'static Transition> {
-    find(from, to).filter(|t| t.door == door)
+    TRANSITIONS
+        .iter()
+        .find(|t| t.from == from && t.to == to && t.door == door)
+}
+
+/// The statuses `door` may move a number in `from` to.
+pub fn targets(from: NumberStatus, door: Door) -> Vec<NumberStatus> {
+    TRANSITIONS
+        .iter()
+        .filter(|t| t.from == from && t.door == door)
+        .map(|t| t.to)
+        .collect()
+}
+
+/// `03 上架, 04 选占` (or `none`).
+pub fn list(statuses: &[NumberStatus]) -> String {
+    if statuses.is_empty() {
+        return "none".into();
+    }
+    statuses
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why `door` may not move a number from `from` to `to`, naming what it may
+/// do from there instead; None when it may.
+pub fn refusal(from: NumberStatus, to: NumberStatus, door: Door) -> Option<String> {
+    if allowed(from, to, door).is_some() {
+        return None;
+    }
+    let here = format!("from {from} this allows: {}", list(&targets(from, door)));
+    Some(match find(from, to) {
+        Some(t) => format!(
+            "{from} -> {to} is done by {}, not here; {here}",
+            t.door.name()
+        ),
+        None => format!("{from} -> {to} is not an allowed status change; {here}"),
+    })
+}
+
+/// The one check every writer of a number's status makes: the transition
+/// `door` takes from `from` to `to`, or why not.
+pub fn check(
+    from: NumberStatus,
+    to: NumberStatus,
+    door: Door,
+) -> Result<&'static Transition, Refused> {
+    allowed(from, to, door).ok_or_else(|| Refused {
+        from,
+        to,
+        message: refusal(from, to, door).unwrap_or_default(),
+    })
+}
+
+/// A status change the table does not allow through this door.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refused {
+    pub from: NumberStatus,
+    pub to: NumberStatus,
+    pub message: String,
+}
+
+impl Door {
+    pub const ALL: [Door; 4] = [Door::Manual, Door::Hold, Door::System, Door::Card];
+
+    /// Who drives it, for people.
+    pub fn name(self) -> &'static str {
+        match self {
+            Door::Manual => "staff (POST /api/v1/numbers/status)",
+            Door::Hold => "the hold API (with the holding key)",
+            Door::System => "the system (hold expiry, aging)",
+            Door::Card => "the card center (pairing, 套包)",
+        }
+    }
 }
 
 #[cfg(test)]
@@ -164,44 +241,49 @@ mod tests {
 
     #[test]
     fn every_pair_is_decided_by_the_table() {
-        let mut allowed_pairs = 0;
+        let mut allowed_triples = 0;
         for from in NumberStatus::ALL {
             for to in NumberStatus::ALL {
-                let listed = TRANSITIONS.iter().filter(|t| t.from == from && t.to == to);
-                assert!(listed.count() <= 1, "{from} -> {to} listed twice");
-                match find(from, to) {
-                    Some(t) => {
-                        allowed_pairs += 1;
+                for door in Door::ALL {
+                    let listed = TRANSITIONS
+                        .iter()
+                        .filter(|t| t.from == from && t.to == to && t.door == door);
+                    assert!(listed.count() <= 1, "{from} -> {to} listed twice");
+                    let ok = allowed(from, to, door).is_some();
+                    assert_eq!(ok, refusal(from, to, door).is_none());
+                    assert_eq!(ok, check(from, to, door).is_ok());
+                    assert_eq!(ok, targets(from, door).contains(&to));
+                    if ok {
+                        allowed_triples += 1;
                         assert_ne!(from, to, "no self transitions");
-                        assert_eq!((t.from, t.to), (from, to));
-                        for door in [Door::Manual, Door::Hold, Door::System, Door::Card] {
-                            assert_eq!(allowed(from, to, door).is_some(), t.door == door);
-                        }
-                    }
-                    None => {
-                        for door in [Door::Manual, Door::Hold, Door::System, Door::Card] {
-                            assert!(allowed(from, to, door).is_none());
-                        }
                     }
                 }
             }
         }
-        assert_eq!(allowed_pairs, TRANSITIONS.len());
+        assert_eq!(allowed_triples, TRANSITIONS.len());
         // Holds and sales only with a key; aging only by the system.
-        assert_eq!(find(OnShelf, Held).unwrap().door, Door::Hold);
-        assert_eq!(find(Held, Occupied).unwrap().door, Door::Hold);
+        assert!(allowed(OnShelf, Held, Door::Hold).is_some());
+        assert!(allowed(OnShelf, Held, Door::Manual).is_none());
+        assert!(allowed(Held, Occupied, Door::Hold).is_some());
         assert_eq!(find(Frozen, OnShelf).unwrap().door, Door::System);
         // Pairing and 套包 only with the card, through the card center.
         assert_eq!(find(AwaitingPairing, Paired).unwrap().door, Door::Card);
         assert_eq!(find(Paired, PairedPackage).unwrap().door, Door::Card);
-        // Release freezes; only expiry shelves a held number directly.
-        let release = find(Held, Frozen).unwrap();
+        // A released hold and an expired one both go back to the shelf; no
+        // hold ends in 冷冻.
         assert_eq!(
-            (release.door, release.action),
-            (Door::Hold, Action::Release)
+            allowed(Held, OnShelf, Door::Hold).unwrap().action,
+            Action::Release
         );
-        let expire = find(Held, OnShelf).unwrap();
-        assert_eq!((expire.door, expire.action), (Door::System, Action::Expire));
+        assert_eq!(
+            allowed(Held, OnShelf, Door::System).unwrap().action,
+            Action::Expire
+        );
+        assert!(find(Held, Frozen).is_none(), "a hold never freezes");
+        // Only numbers coming back from use age in 冷冻.
+        for from in [Occupied, OccupiedInactive, PortedOut] {
+            assert_eq!(find(from, Frozen).unwrap().action, Action::Cancel);
+        }
         assert!(
             find(Occupied, OnShelf).is_none(),
             "a sold number never goes straight back"
@@ -213,6 +295,21 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_names_the_allowed_targets() {
+        let why = refusal(OnShelf, Occupied, Door::Manual).unwrap();
+        assert!(
+            why.contains("03 上架 -> 10 占用 is not an allowed"),
+            "{why}"
+        );
+        for to in [Idle, Reserved, PreOccupied] {
+            assert!(why.contains(&to.to_string()), "{why} lacks {to}");
+        }
+        let why = refusal(OnShelf, Held, Door::Manual).unwrap();
+        assert!(why.contains("the hold API"), "{why}");
+        assert!(refusal(Idle, OnShelf, Door::Manual).is_none());
+    }
+
+    #[test]
     fn every_status_is_reachable_and_left() {
         for s in NumberStatus::ALL {
             let into = TRANSITIONS.iter().any(|t| t.to == s);
@@ -220,6 +317,22 @@ mod tests {
             // Idle is entered by intake; PortedIn is entered by port-in intake.
             assert!(into || matches!(s, PortedIn), "{s} cannot be entered");
             assert!(out, "{s} is a dead end");
+        }
+    }
+
+    /// The README's table lists every transition, so the two cannot drift.
+    #[test]
+    fn the_readme_lists_every_transition() {
+        let readme = include_str!("../../README.md");
+        for t in TRANSITIONS {
+            let door = match t.door {
+                Door::Manual => "staff",
+                Door::Hold => "hold key",
+                Door::System => "system",
+                Door::Card => "card center",
+            };
+            let row = format!("| {} | {} | {} | {door} |", t.from, t.to, t.action.name());
+            assert!(readme.contains(&row), "services/README.md lacks {row}");
         }
     }
 }

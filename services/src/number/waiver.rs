@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::access::Actor;
 use super::rules::level_of;
+use super::status::NumberStatus;
 use super::{locate, Located};
 use crate::app::AppState;
 use crate::auth::rbac::Principal;
@@ -73,18 +74,18 @@ async fn premium_number(
     state: &AppState,
     principal: &Principal,
     raw: &str,
-) -> Result<(Located, u8), ApiError> {
+) -> Result<(Located, u8, Option<NumberStatus>), ApiError> {
     let l = locate(state, raw).await?;
     Actor::Staff(principal.clone()).check_province(&l.area.province)?;
     let mut c = state.db.conn().await?;
-    let level: Option<u8> = c
+    let row: Option<(u8, String)> = c
         .exec_first(
-            "SELECT premium_level FROM phone_number WHERE phone_no = ?",
+            "SELECT premium_level, status FROM phone_number WHERE phone_no = ?",
             (l.no.as_str(),),
         )
         .await?;
-    let level = level.ok_or_else(|| ApiError::not_found("number", l.no))?;
-    Ok((l, level))
+    let (level, status) = row.ok_or_else(|| ApiError::not_found("number", l.no))?;
+    Ok((l, level, NumberStatus::from_code(&status)))
 }
 
 const COLUMNS: &str = "waiver_id, phone_no, deposit_waived_cents, monthly_waived_cents, reason, \
@@ -167,7 +168,7 @@ pub async fn inbox(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/numbers/{no}/waivers", tag = "numbers", params(super::doc::NumberPath), request_body = WaiverRequest,
+#[utoipa::path(post, path = "/api/v1/numbers/{no}/waivers", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = WaiverRequest,
     security(("bearer" = [])), responses((status = 201, body = WaiverView)))]
 pub async fn request_waiver(
     State(state): State<AppState>,
@@ -176,7 +177,14 @@ pub async fn request_waiver(
     Json(req): Json<WaiverRequest>,
 ) -> Result<Response, ApiError> {
     validate::text("reason", &req.reason, 1, 256)?;
-    let (l, level) = premium_number(&state, &principal, &no).await?;
+    let (l, level, status) = premium_number(&state, &principal, &no).await?;
+    if let Some(st) = status.filter(|s| s.sold()) {
+        // Sold: its fees were settled at the sale (result code 0004).
+        return Err(ApiError::Refused {
+            code: "state_not_usable",
+            message: format!("{} is {st}: a sold number takes no waiver", l.no),
+        });
+    }
     let mut tx = state.db.begin().await?;
     let fees = level_of(&mut tx, level)
         .await?
@@ -238,7 +246,7 @@ pub async fn request_waiver(
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/numbers/{no}/waivers", tag = "numbers", params(super::doc::NumberPath),
+#[utoipa::path(get, path = "/api/v1/numbers/{no}/waivers", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")),
     security(("bearer" = [])), responses((status = 200, body = Vec<WaiverView>)))]
 pub async fn list_waivers(
     State(state): State<AppState>,
@@ -258,7 +266,7 @@ pub struct Decision {
     pub note: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/numbers/{no}/waivers/{id}/approve", tag = "numbers", params(super::doc::WaiverPath), request_body = Decision,
+#[utoipa::path(post, path = "/api/v1/numbers/{no}/waivers/{id}/approve", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$"), ("id" = i64, Path, description = "the waiver id")), request_body = Decision,
     security(("bearer" = [])), responses((status = 200, body = WaiverView)))]
 pub async fn approve(
     state: State<AppState>,
@@ -269,7 +277,7 @@ pub async fn approve(
     decide(state, principal, path, body, WaiverStatus::Approved).await
 }
 
-#[utoipa::path(post, path = "/api/v1/numbers/{no}/waivers/{id}/reject", tag = "numbers", params(super::doc::WaiverPath), request_body = Decision,
+#[utoipa::path(post, path = "/api/v1/numbers/{no}/waivers/{id}/reject", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$"), ("id" = i64, Path, description = "the waiver id")), request_body = Decision,
     security(("bearer" = [])), responses((status = 200, body = WaiverView)))]
 pub async fn reject(
     state: State<AppState>,
@@ -359,14 +367,14 @@ pub struct Fee {
 }
 
 /// 机号费用查询.
-#[utoipa::path(get, path = "/api/v1/numbers/{no}/fee", tag = "numbers", params(super::doc::NumberPath),
+#[utoipa::path(get, path = "/api/v1/numbers/{no}/fee", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")),
     security(("bearer" = [])), responses((status = 200, body = Fee)))]
 pub async fn fee(
     State(state): State<AppState>,
     principal: Principal,
     Path(no): Path<String>,
 ) -> Result<Json<Fee>, ApiError> {
-    let (l, level) = premium_number(&state, &principal, &no).await?;
+    let (l, level, _) = premium_number(&state, &principal, &no).await?;
     let mut c = state.db.conn().await?;
     let fees = level_of(&mut c, level)
         .await?

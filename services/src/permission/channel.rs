@@ -313,7 +313,7 @@ pub async fn update_channel(
 pub struct CredentialView {
     pub key_id: String,
     pub status: RecordStatus,
-    pub created_at: String,
+    pub created_at: crate::time::Timestamp,
 }
 
 #[utoipa::path(get, path = "/api/v1/channels/{id}/credentials", tag = "channels", params(("id" = i64, Path)),
@@ -325,10 +325,13 @@ pub async fn list_credentials(
 ) -> Result<Json<Vec<CredentialView>>, ApiError> {
     let mut c = state.db.conn().await?;
     load_in_scope(&mut c, &who, id).await?;
-    let rows: Vec<(String, String, String)> = c
+    let rows: Vec<(String, String, crate::time::Timestamp)> = c
         .exec(
-            "SELECT key_id, status, DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s') FROM channel_credential \
-             WHERE channel_id = ? ORDER BY created_at",
+            concat!(
+                "SELECT key_id, status, ",
+                crate::ts_col!("created_at"),
+                " FROM channel_credential WHERE channel_id = ? ORDER BY created_at"
+            ),
             (id,),
         )
         .await?;

@@ -38,8 +38,8 @@ pub struct LoginRequest {
 pub struct LoginResponse {
     /// Send as `Authorization: Bearer <token>`.
     pub token: String,
-    /// Unix seconds when the session ends at the latest.
-    pub expires_at: u64,
+    /// When the session ends at the latest.
+    pub expires_at: crate::time::Timestamp,
     /// The session ends after this many seconds without use.
     pub idle_timeout_seconds: u64,
     /// Only the password change is allowed until this is done.
@@ -139,9 +139,13 @@ async fn check_password(
         (staff_id,),
     )
     .await?;
-    let until: Option<String> = c
+    let until: Option<crate::time::Timestamp> = c
         .exec_first(
-            "SELECT DATE_FORMAT(locked_until, '%Y-%m-%d %H:%i:%s') FROM staff WHERE staff_id = ?",
+            concat!(
+                "SELECT ",
+                crate::ts_col!("locked_until"),
+                " FROM staff WHERE staff_id = ?"
+            ),
             (staff_id,),
         )
         .await?;
@@ -169,9 +173,11 @@ pub async fn login(
     let mut c = state.db.conn().await?;
     let row: Option<Row> = c
         .exec_first(
-            "SELECT staff_id, password_hash, status, (locked_until IS NOT NULL AND locked_until > NOW(3)), \
-             DATE_FORMAT(locked_until, '%Y-%m-%d %H:%i:%s'), TIMESTAMPDIFF(DAY, password_changed_at, NOW(3)), \
-             must_change_password FROM staff WHERE staff_no = ?",
+            concat!(
+                "SELECT staff_id, password_hash, status, (locked_until IS NOT NULL AND locked_until > NOW(3)), ",
+                crate::ts_col!("locked_until"),
+                ", TIMESTAMPDIFF(DAY, password_changed_at, NOW(3)), must_change_password FROM staff WHERE staff_no = ?"
+            ),
             (req.staff_no.as_str(),),
         )
         .await?;
@@ -250,7 +256,7 @@ pub async fn login(
     let issued = state.sessions.create(staff_id).await?;
     Ok(Json(LoginResponse {
         token: issued.token,
-        expires_at: issued.absolute_expiry,
+        expires_at: crate::time::Timestamp::from_unix_secs(issued.absolute_expiry),
         idle_timeout_seconds: issued.idle_seconds,
         must_change_password: must_change,
     }))
@@ -341,8 +347,11 @@ pub async fn change_password(
     let mut c = state.db.conn().await?;
     let row: Option<Row> = c
         .exec_first(
-            "SELECT password_hash, (locked_until IS NOT NULL AND locked_until > NOW(3)), \
-             DATE_FORMAT(locked_until, '%Y-%m-%d %H:%i:%s') FROM staff WHERE staff_id = ?",
+            concat!(
+                "SELECT password_hash, (locked_until IS NOT NULL AND locked_until > NOW(3)), ",
+                crate::ts_col!("locked_until"),
+                " FROM staff WHERE staff_id = ?"
+            ),
             (who.staff_id,),
         )
         .await?;

@@ -29,7 +29,7 @@ pub struct OperationLogView {
     pub after_value: Option<String>,
     pub source_ip: Option<String>,
     pub request_id: Option<String>,
-    pub created_at: String,
+    pub created_at: crate::time::Timestamp,
 }
 crate::paged!(OperationLogPage, OperationLogView);
 
@@ -76,8 +76,11 @@ pub async fn list_operation_logs(
     let (total, rows) = page(
         &mut c,
         "operation_log",
-        "log_id, staff_id, province_code, action, object_kind, object_id, before_value, after_value, \
-         source_ip, request_id, DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f')",
+        concat!(
+            "log_id, staff_id, province_code, action, object_kind, object_id, before_value, after_value, \
+             source_ip, request_id, ",
+            crate::ts_col!("created_at")
+        ),
         "log_id DESC",
         w,
         (p, size),
@@ -119,7 +122,7 @@ pub struct InterfaceLogView {
     pub request_body: Option<String>,
     pub response_body: Option<String>,
     pub request_id: Option<String>,
-    pub created_at: String,
+    pub created_at: crate::time::Timestamp,
 }
 crate::paged!(InterfaceLogPage, InterfaceLogView);
 
@@ -159,8 +162,11 @@ pub async fn list_interface_logs(
     let (total, rows) = page(
         &mut c,
         "interface_log",
-        "log_id, channel_id, key_id, method, path, status_code, latency_ms, request_body, response_body, \
-         request_id, DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f')",
+        concat!(
+            "log_id, channel_id, key_id, method, path, status_code, latency_ms, request_body, response_body, \
+             request_id, ",
+            crate::ts_col!("created_at")
+        ),
         "log_id DESC",
         w,
         (p, size),
@@ -198,7 +204,7 @@ pub struct LoginLogView {
     pub source_ip: String,
     /// ok, unknown_staff, disabled, locked, source_denied, bad_password, locked_now
     pub outcome: String,
-    pub created_at: String,
+    pub created_at: crate::time::Timestamp,
 }
 crate::paged!(LoginLogPage, LoginLogView);
 
@@ -236,7 +242,10 @@ pub async fn list_login_logs(
     let (total, rows) = page(
         &mut c,
         "login_log",
-        "log_id, staff_no, staff_id, source_ip, outcome, DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f')",
+        concat!(
+            "log_id, staff_no, staff_id, source_ip, outcome, ",
+            crate::ts_col!("created_at")
+        ),
         "log_id DESC",
         w,
         (p, size),

@@ -29,15 +29,16 @@ pub struct StaffView {
     pub must_change_password: bool,
     /// Locked after too many failed logins.
     pub locked: bool,
-    pub updated_at: String,
+    pub updated_at: crate::time::Timestamp,
 }
 
 crate::paged!(StaffPage, StaffView);
 
-pub const STAFF_COLUMNS: &str =
+pub const STAFF_COLUMNS: &str = concat!(
     "staff_id, staff_no, name, department_id, province_code, channel_id, status, \
-     must_change_password, (locked_until IS NOT NULL AND locked_until > NOW(3)), \
-     DATE_FORMAT(updated_at, '%Y-%m-%d %H:%i:%s')";
+     must_change_password, (locked_until IS NOT NULL AND locked_until > NOW(3)), ",
+    crate::ts_col!("updated_at")
+);
 
 pub fn staff_from_row(r: &Row) -> StaffView {
     StaffView {

@@ -43,7 +43,7 @@ pub struct TransferRequest {
     pub count: Option<usize>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TransferView {
     pub transfer_id: i64,
     pub province_code: String,
@@ -53,11 +53,14 @@ pub struct TransferView {
     pub card_count: i64,
     pub status: TransferStatus,
     pub message_id: Option<String>,
-    pub created_at: String,
-    pub finished_at: Option<String>,
+    pub created_at: crate::time::Timestamp,
+    pub finished_at: Option<crate::time::Timestamp>,
 }
 
-async fn create(
+#[utoipa::path(post, operation_id = "card_transfer_create", path = "/api/v1/cards/transfers", tag = "cards", request_body = TransferRequest, security(("bearer" = [])),
+    responses((status = 201, description = "moved at once (inside a province)", body = TransferView),
+        (status = 202, description = "in transit to another province", body = TransferView)))]
+pub async fn create(
     State(state): State<AppState>,
     p: Principal,
     Json(req): Json<TransferRequest>,
@@ -78,7 +81,8 @@ async fn create(
         }
     };
     if req.from_depot_id == req.to_depot_id {
-        return Err(ApiError::Invalid(
+        // Well formed, but moves nothing anywhere.
+        return Err(ApiError::Conflict(
             "from_depot_id and to_depot_id are the same depot".into(),
         ));
     }
@@ -128,10 +132,12 @@ async fn open(
 async fn known_depot<Q: Queryable>(c: &mut Q, id: i64, field: &str) -> Result<Depot, ApiError> {
     depot::find(c, id)
         .await?
-        .ok_or_else(|| ApiError::Invalid(format!("{field}: depot {id} does not exist")))
+        .ok_or_else(|| ApiError::not_found("depot", format!("{id} ({field})")))
 }
 
-async fn show(
+#[utoipa::path(get, operation_id = "card_transfer_show", path = "/api/v1/cards/transfers/{transfer_id}", tag = "cards", params(("transfer_id" = i64, Path)),
+    security(("bearer" = [])), responses((status = 200, body = TransferView)))]
+pub async fn show(
     State(state): State<AppState>,
     p: Principal,
     Path(transfer_id): Path<i64>,
@@ -146,9 +152,13 @@ async fn show(
     Ok(Json(view))
 }
 
-const COLUMNS: &str = "transfer_id, province_code, target_province_code, from_depot_id, \
-     to_depot_id, card_count, status, message_id, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%f'), \
-     DATE_FORMAT(finished_at, '%Y-%m-%dT%H:%i:%s.%f')";
+const COLUMNS: &str = concat!(
+    "transfer_id, province_code, target_province_code, from_depot_id, \
+     to_depot_id, card_count, status, message_id, ",
+    crate::ts_col!("created_at"),
+    ", ",
+    crate::ts_col!("finished_at")
+);
 
 fn from_row(r: &mysql_async::Row) -> Result<TransferView, ApiError> {
     use crate::db::col;
@@ -181,7 +191,8 @@ pub async fn load(state: &AppState, transfer_id: i64) -> Result<Option<TransferV
     row.as_ref().map(from_row).transpose()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Default: the caller's own province.
@@ -189,19 +200,32 @@ pub struct ListQuery {
     /// `out` (default): transfers leaving the province; `in`: arriving.
     pub direction: Option<Direction>,
     /// `in_transit`, `done` or `refused`.
+    #[param(value_type = Option<TransferStatus>)]
     pub status: Option<String>,
+    /// Only transfers out of this depot...
+    pub from_depot_id: Option<i64>,
+    /// ...or into this one.
+    pub to_depot_id: Option<i64>,
+    /// Opened on or after this day (`YYYY-MM-DD`, the database's clock)...
+    #[param(value_type = Option<String>, format = Date)]
+    pub created_from: Option<String>,
+    /// ...and on or before this one.
+    #[param(value_type = Option<String>, format = Date)]
+    pub created_to: Option<String>,
+    #[param(minimum = 1, maximum = 100000, default = 1)]
     pub page: Option<u32>,
+    #[param(minimum = 1, maximum = 200, default = 20)]
     pub page_size: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     Out,
     In,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TransferPage {
     pub items: Vec<TransferView>,
     pub total: i64,
@@ -211,7 +235,9 @@ pub struct TransferPage {
 
 /// 成卡调拨 of a province, newest first: leaving it (one shard) or arriving
 /// in it (every shard is asked: the target is not the shard key).
-async fn list(
+#[utoipa::path(get, operation_id = "card_transfer_list", path = "/api/v1/cards/transfers", tag = "cards", params(ListQuery),
+    security(("bearer" = [])), responses((status = 200, body = TransferPage)))]
+pub async fn list(
     State(state): State<AppState>,
     p: Principal,
     crate::problem::Query(q): crate::problem::Query<ListQuery>,
@@ -234,9 +260,33 @@ async fn list(
         Direction::Out => "province_code",
         Direction::In => "target_province_code",
     };
+    let day = |field: &str, v: &Option<String>| -> Result<Option<String>, ApiError> {
+        v.as_deref()
+            .map(|d| {
+                crate::time::midnight(d).ok_or_else(|| {
+                    ApiError::Invalid(format!("{field} must be a day, YYYY-MM-DD (got {d:?})"))
+                })
+            })
+            .transpose()
+    };
+    let (from_day, to_day) = (
+        day("created_from", &q.created_from)?,
+        day("created_to", &q.created_to)?,
+    );
     let mut f = crate::db::Filter::default();
     f.eq(column, Some(province.as_str()))
-        .eq("status", status.map(TransferStatus::code));
+        .eq("status", status.map(TransferStatus::code))
+        .eq("from_depot_id", q.from_depot_id)
+        .eq("to_depot_id", q.to_depot_id);
+    if let Some(d) = from_day {
+        f.condition("created_at >= ?".into(), vec![d.into()]);
+    }
+    if let Some(d) = to_day {
+        f.condition(
+            "created_at < DATE_ADD(?, INTERVAL 1 DAY)".into(),
+            vec![d.into()],
+        );
+    }
     let mut c = state.db.conn().await?;
     let (total, rows) = crate::db::page(
         &mut c,

@@ -46,6 +46,12 @@ pub enum TransferStatus {
 }
 
 impl TransferStatus {
+    pub const ALL: [TransferStatus; 3] = [
+        TransferStatus::Pending,
+        TransferStatus::Done,
+        TransferStatus::Refused,
+    ];
+
     pub fn code(self) -> &'static str {
         match self {
             TransferStatus::Pending => "P",
@@ -63,7 +69,7 @@ impl TransferStatus {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             TransferStatus::Pending => "in_transit",
             TransferStatus::Done => "done",
@@ -73,13 +79,7 @@ impl TransferStatus {
 
     /// The status by its JSON name.
     pub fn from_name(name: &str) -> Option<TransferStatus> {
-        [
-            TransferStatus::Pending,
-            TransferStatus::Done,
-            TransferStatus::Refused,
-        ]
-        .into_iter()
-        .find(|s| s.name() == name)
+        TransferStatus::ALL.into_iter().find(|s| s.name() == name)
     }
 }
 
@@ -92,14 +92,8 @@ impl Serialize for TransferStatus {
 impl<'de> Deserialize<'de> for TransferStatus {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        [
-            TransferStatus::Pending,
-            TransferStatus::Done,
-            TransferStatus::Refused,
-        ]
-        .into_iter()
-        .find(|t| t.name() == s)
-        .ok_or_else(|| serde::de::Error::custom(format!("unknown transfer status {s:?}")))
+        TransferStatus::from_name(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown transfer status {s:?}")))
     }
 }
 

@@ -12,7 +12,7 @@ use crate::card::history::{self, Entry};
 use crate::card::iccid::Iccid;
 use crate::card::status::CardStatus;
 use crate::card::store::{self, Card, COLUMNS};
-use crate::card::transition::Action;
+use crate::card::transition::{self, Action, Door};
 use crate::db::insert_id;
 use crate::number::marks;
 use crate::outbox::{self, topology, HandlerError, OutboxMessage};
@@ -60,7 +60,7 @@ pub async fn open(
         tx,
         "INSERT INTO card_transfer (province_code, target_province_code, from_depot_id, \
          to_depot_id, card_count, status, requested_by, finished_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, IF(? = 'P', NULL, NOW(3)))",
+         VALUES (?, ?, ?, ?, ?, ?, ?, IF(? = ?, NULL, NOW(3)))",
         vec![
             from.province.as_str().into(),
             to.province.as_str().into(),
@@ -70,6 +70,7 @@ pub async fn open(
             status.code().into(),
             staff_id.into(),
             status.code().into(),
+            TransferStatus::Pending.code().into(),
         ],
     )
     .await?;
@@ -106,11 +107,13 @@ pub async fn open(
             .collect();
         history::write(tx, &entries).await?;
     } else {
+        // Out of the source depot, as the card table has it.
+        let out = transition::check(CardStatus::InStock, CardStatus::InTransit, Door::Transfer)?;
         for chunk in ids.chunks(CHUNK) {
-            let mut params: Vec<Value> = vec![transfer_id.into()];
+            let mut params: Vec<Value> = vec![out.to.code().into(), transfer_id.into()];
             params.extend(in_depot(from, chunk));
             let sql = format!(
-                "UPDATE sim_card SET status = '02', transfer_id = ?, version = version + 1 \
+                "UPDATE sim_card SET status = ?, transfer_id = ?, version = version + 1 \
                  WHERE province_code = ? AND card_id IN ({})",
                 marks(chunk.len())
             );
@@ -119,14 +122,7 @@ pub async fn open(
         let detail = format!("transfer {transfer_id} to province {}", to.province);
         let entries: Vec<Entry> = cards
             .iter()
-            .map(|c| {
-                entry(
-                    c,
-                    CardStatus::InTransit,
-                    Action::TransferOut,
-                    detail.clone(),
-                )
-            })
+            .map(|c| entry(c, out.to, out.action, detail.clone()))
             .collect();
         history::write(tx, &entries).await?;
         let payload = Requested {
@@ -219,10 +215,10 @@ async fn pick(
                     .exec(
                         format!(
                             "SELECT {COLUMNS} FROM sim_card FORCE INDEX (idx_card_depot) \
-                             WHERE province_code = ? AND depot_id = ? AND status = '01' \
+                             WHERE province_code = ? AND depot_id = ? AND status = ? \
                              ORDER BY card_id LIMIT {n} FOR UPDATE{skip}"
                         ),
-                        (&from.province, from.id),
+                        (&from.province, from.id, CardStatus::InStock.code()),
                     )
                     .await?;
                 if rows.len() == *n {
@@ -320,12 +316,17 @@ pub async fn finish(tx: &mut Transaction<'static>, f: &Finished) -> Result<(), H
             )
         }
         Verdict::Refused { reason } => {
+            let back_in =
+                transition::check(CardStatus::InTransit, CardStatus::InStock, Door::Transfer)
+                    .map_err(|e| HandlerError::Rejected(e.to_string()))?;
+            let mut back: Vec<Value> = vec![back_in.to.code().into()];
+            back.extend(params);
             tx.exec_drop(
                 format!(
-                    "UPDATE sim_card SET status = '01', transfer_id = NULL, \
+                    "UPDATE sim_card SET status = ?, transfer_id = NULL, \
                      version = version + 1 WHERE {cond}"
                 ),
-                params,
+                back,
             )
             .await?;
             let mut detail = format!(
@@ -357,8 +358,13 @@ pub async fn finish(tx: &mut Transaction<'static>, f: &Finished) -> Result<(), H
         .map_err(|e| HandlerError::Rejected(format!("history: {e}")))?;
     tx.exec_drop(
         "UPDATE card_transfer SET status = ?, finished_at = NOW(3) \
-         WHERE province_code = ? AND transfer_id = ? AND status = 'P'",
-        (done.code(), src, f.transfer_id),
+         WHERE province_code = ? AND transfer_id = ? AND status = ?",
+        (
+            done.code(),
+            src,
+            f.transfer_id,
+            TransferStatus::Pending.code(),
+        ),
     )
     .await?;
     Ok(())
@@ -367,8 +373,12 @@ pub async fn finish(tx: &mut Transaction<'static>, f: &Finished) -> Result<(), H
 /// The WHERE clause (and its parameters) of a transfer's in-transit rows in
 /// `province`: by primary key when the card ids are known.
 pub fn in_transit(province: &str, transfer_id: i64, card_ids: &[i64]) -> (String, Vec<Value>) {
-    let mut params: Vec<Value> = vec![province.into(), transfer_id.into()];
-    let mut cond = "province_code = ? AND transfer_id = ? AND status = '02'".to_string();
+    let mut params: Vec<Value> = vec![
+        province.into(),
+        transfer_id.into(),
+        CardStatus::InTransit.code().into(),
+    ];
+    let mut cond = "province_code = ? AND transfer_id = ? AND status = ?".to_string();
     if !card_ids.is_empty() {
         cond.push_str(&format!(" AND card_id IN ({})", marks(card_ids.len())));
         params.extend(card_ids.iter().map(|i| Value::from(*i)));

@@ -112,7 +112,7 @@ async fn put(
     for c in &req.cards {
         tx.exec_drop(
             "INSERT INTO sim_card (card_id, iccid, imsi, province_code, city_code, depot_id, \
-             card_type, status, package_id) VALUES (?, ?, ?, ?, ?, ?, ?, '01', ?)",
+             card_type, status, package_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 c.card_id,
                 &c.iccid,
@@ -121,6 +121,7 @@ async fn put(
                 &to.city,
                 to.id,
                 c.card_type.db(),
+                CardStatus::InStock.code(),
                 c.package_id,
             ),
         )

@@ -1,0 +1,59 @@
+//! Report center settings (`[report]` in the server config).
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportConfig {
+    /// Local directory of the object store that holds export files
+    /// (relative paths are taken from the working directory).
+    pub store_dir: String,
+    /// Export files (and their tasks' results) are removed this long after
+    /// they were written.
+    pub retention_hours: u64,
+    /// A claimed task whose process has not renewed its lease for this long
+    /// is claimed again by another process.
+    pub lease_seconds: u64,
+    /// How often an idle runner looks for queued tasks (a POST in the same
+    /// process wakes it at once).
+    pub poll_interval_ms: u64,
+    /// Whether this process runs tasks (false: it only serves the API, as
+    /// behind a load balancer where other processes run them).
+    pub run_tasks: bool,
+    /// Tasks one process runs at once.
+    pub max_parallel: usize,
+    /// The same request (staff, template, filters, format) within this many
+    /// seconds answers the task it already made.
+    pub dedup_seconds: u64,
+    /// Rows of one XLSX sheet below its header: Excel's limit is 1,048,576
+    /// rows per sheet, header included; longer exports go on to the next sheet.
+    pub xlsx_rows_per_sheet: u32,
+    /// How often a process looks for due scheduled reports.
+    pub schedule_check_seconds: u64,
+    /// How often the retention sweep runs.
+    pub sweep_interval_seconds: u64,
+    /// Tests only: a runner waits this long between writing a file and
+    /// uploading it, so that a crash test can kill it mid-task.
+    pub pause_before_upload_ms: u64,
+    /// Largest page of a statistics answer (`GET .../stats`); exports have no limit.
+    pub max_stat_rows: usize,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        ReportConfig {
+            store_dir: "/var/lib/haoka/reports".into(),
+            retention_hours: 72,
+            lease_seconds: 30,
+            poll_interval_ms: 1000,
+            run_tasks: true,
+            max_parallel: 2,
+            dedup_seconds: 60,
+            xlsx_rows_per_sheet: 1_048_575,
+            schedule_check_seconds: 30,
+            sweep_interval_seconds: 600,
+            pause_before_upload_ms: 0,
+            max_stat_rows: 10_000,
+        }
+    }
+}
