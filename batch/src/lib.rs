@@ -1,1 +1,22 @@
-//! haoka-batch: the SFTP / object-store batch loader. Filled by a later issue.
+//! haoka-batch: the loader that turns files dropped on an SFTP server or an
+//! object-store prefix into applied changes, and answers each with a result
+//! file (issue 17).
+//!
+//! Folder map: `sources/` lists, reads, writes and moves files (SFTP through
+//! russh-sftp, object stores through `object_store`) and tells when a file is
+//! complete; `kinds/` names the file kinds (`naming`) and their headers;
+//! `decode` turns bytes (CSV in UTF-8 or GBK, XLSX) into rows; `apply/` hands
+//! rows to the centers' own domain code in haoka-services; `jobs/` keeps the
+//! job row per file (idempotency key, lease, checkpoint); `results` writes the
+//! result and summary files; `metrics` counts for Prometheus; `loader` runs
+//! one poll over the sources; `config` reads the TOML.
+
+pub mod apply;
+pub mod config;
+pub mod decode;
+pub mod jobs;
+pub mod kinds;
+pub mod loader;
+pub mod metrics;
+pub mod results;
+pub mod sources;

@@ -3,7 +3,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 stopped=0
-for name in haoka-server haoka-proxy sshd rabbitmq redis mariadb; do
+for name in haoka-batch haoka-server haoka-proxy sshd rabbitmq redis mariadb; do
   pidfile="$RUN/$name.pid"
   [ -f "$pidfile" ] || continue
   if pid_alive "$pidfile"; then

@@ -23,6 +23,12 @@ if [ ! -d "$SFTP_ROOT/incoming" ]; then
   changed "created SFTP drop $SFTP_ROOT/{incoming,results}"
 fi
 
+# done/ and failed/: where haoka-batch moves answered inputs (issue 17).
+if [ ! -d "$SFTP_ROOT/done" ] || [ ! -d "$SFTP_ROOT/failed" ]; then
+  $SUDO install -d -o sftp -g sftp -m 755 "$SFTP_ROOT/done" "$SFTP_ROOT/failed"
+  changed "created SFTP drop $SFTP_ROOT/{done,failed}"
+fi
+
 if [ ! -f "$SSHD_DIR/ssh_host_ed25519_key" ]; then
   ssh-keygen -q -t ed25519 -N '' -C haoka-sftp-host -f "$SSHD_DIR/ssh_host_ed25519_key"
   changed "generated the SFTP host key"

@@ -161,7 +161,7 @@ SQL
 fi
 
 # --- build ----------------------------------------------------------------------
-(cd "$ROOT" && cargo build --release --quiet -p haoka-proxy -p haoka-services)
+(cd "$ROOT" && cargo build --release --quiet -p haoka-proxy -p haoka-services -p haoka-batch)
 PROXY_BIN="$ROOT/target/release/haoka-proxy"
 SERVER_BIN="$ROOT/target/release/haoka-server"
 
@@ -221,5 +221,10 @@ else
   printf '%s\n' "$demo_out"
   if grep -q '^up: +' <<<"$demo_out"; then CHANGES=$((CHANGES + 1)); fi
 fi
+
+# --- haoka-batch (metrics on 127.0.0.1:9320) -----------------------------------
+# Watches the SFTP drop and the upload drop; works as the administrator.
+mkdir -p /var/lib/haoka/batch-store
+ensure_daemon haoka-batch 9320 "$ROOT/target/release/haoka-batch" --config "$ROOT/deploy/local/batch.toml"
 
 echo "up: done, $CHANGES change(s)"

@@ -178,6 +178,11 @@ impl AppState {
                 .map_err(|e| StartError::Database(format!("card schema: {e:?}")))?;
             crate::card::transfer::start(&state).await?;
         }
+        // The batch loader's tables, for its job API. Not fatal: a proxy
+        // whose rules predate them refuses the DDL, and only that API suffers.
+        if let Err(e) = crate::batch::migrate::ensure(&state.db).await {
+            tracing::warn!(error = %e, "the batch tables are missing (the proxy rules lack them?)");
+        }
         if state.serves(Center::Report) {
             crate::report::start(&state)
                 .await
@@ -212,6 +217,7 @@ pub fn router(state: &AppState) -> Router {
         .route("/metrics", get(metrics::serve))
         .route("/api-docs/openapi.json", get(openapi::serve))
         .merge(mq_admin::router(state))
+        .merge(crate::batch::router(state))
         .merge(crate::reference::router(state));
     if state.serves(Center::Permission) {
         api = api.merge(permission::router(state));

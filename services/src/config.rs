@@ -52,6 +52,8 @@ pub struct Config {
     pub outbox: crate::outbox::OutboxConfig,
     /// The operator portal's built files (`[portal]`).
     pub portal: crate::portal::PortalConfig,
+    /// The batch loader's API (`[batch]`: the upload drop).
+    pub batch: crate::batch::BatchApiConfig,
     /// The report center (`[report]`).
     pub report: crate::report::config::ReportConfig,
 }
@@ -111,6 +113,7 @@ impl Default for Config {
             card: Default::default(),
             outbox: Default::default(),
             portal: Default::default(),
+            batch: Default::default(),
             report: Default::default(),
         }
     }

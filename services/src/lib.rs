@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod batch;
 pub mod cache;
 pub mod card;
 pub mod config;

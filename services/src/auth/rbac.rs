@@ -56,10 +56,13 @@ pub enum Permission {
     ReportRead,
     ReportExport,
     ReportAdmin,
+    /// 批量文件作业 (haoka-batch): see jobs / upload files.
+    BatchRead,
+    BatchWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 32] = [
+    pub const ALL: [Permission; 34] = [
         Permission::StaffRead,
         Permission::StaffWrite,
         Permission::DepartmentRead,
@@ -89,6 +92,8 @@ impl Permission {
         Permission::CardPair,
         Permission::CardTransfer,
         Permission::MqAdmin,
+        Permission::BatchRead,
+        Permission::BatchWrite,
         Permission::ReportRead,
         Permission::ReportExport,
         Permission::ReportAdmin,
@@ -126,6 +131,8 @@ impl Permission {
             CardPair => "card:pair",
             CardTransfer => "card:transfer",
             MqAdmin => "mq:admin",
+            BatchRead => "batch:read",
+            BatchWrite => "batch:write",
             ReportRead => "report:read",
             ReportExport => "report:export",
             ReportAdmin => "report:admin",
@@ -164,6 +171,8 @@ impl Permission {
             CardPair => "预配号卡与套包",
             CardTransfer => "成卡调拨",
             MqAdmin => "消息队列运维(死信重放)",
+            BatchRead => "查看批量文件作业",
+            BatchWrite => "上传批量文件",
             ReportRead => "查看报表",
             ReportExport => "导出报表",
             ReportAdmin => "管理报表(模板、全部任务)",
@@ -280,6 +289,46 @@ async fn resolve(state: &AppState, session: &Session) -> Result<Resolved, ApiErr
         permissions,
         scope,
         must_change_password: must_change != 0,
+    })
+}
+
+/// A staff member acting without a login, such as the batch loader working
+/// as the account its configuration names: the same rights and scope a
+/// session of theirs would resolve to, so every center check applies.
+pub async fn principal_of(
+    state: &AppState,
+    staff_no: &str,
+    source: &str,
+) -> Result<Principal, ApiError> {
+    let mut conn = state.db.conn().await?;
+    let row: Option<(i64, Option<String>, String)> = conn
+        .exec_first(
+            "SELECT staff_id, province_code, status FROM staff WHERE staff_no = ?",
+            (staff_no,),
+        )
+        .await?;
+    let Some((staff_id, province, status)) = row else {
+        return Err(ApiError::not_found("staff", staff_no));
+    };
+    if status != "A" {
+        return Err(ApiError::Conflict(format!("staff {staff_no} is disabled")));
+    }
+    let (permissions, scope) = rights_of(&mut conn, staff_id, province.as_deref()).await?;
+    Ok(Principal {
+        staff_id,
+        staff_no: staff_no.to_string(),
+        province,
+        permissions,
+        scope,
+        must_change_password: false,
+        session: Session {
+            staff_id,
+            created_at: crate::auth::session::now_ms(),
+            id: format!("service:{source}"),
+            principal_epoch: 0,
+        },
+        source_ip: source.to_string(),
+        request_id: None,
     })
 }
 

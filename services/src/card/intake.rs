@@ -188,15 +188,56 @@ fn check(
     })
 }
 
-/// The intake itself (the batch loader may call it too).
+/// The intake itself: every check, then one transaction.
 pub async fn run(
     state: &AppState,
     staff_id: Option<i64>,
     req: &IntakeRequest,
 ) -> Result<IntakeResult, ApiError> {
+    let checked = check_request(state, req).await?;
+    if !checked.rejected.is_empty() {
+        return Ok(IntakeResult {
+            accepted: 0,
+            rejected: checked.rejected,
+        });
+    }
+    let mut tx = state.db.begin().await?;
+    write(&mut tx, staff_id, req, &checked).await?;
+    tx.commit().await?;
+    tracing::info!(
+        province = req.province_code.as_str(),
+        cards = checked.cands.len(),
+        "card intake"
+    );
+    Ok(IntakeResult {
+        accepted: checked.cands.len(),
+        rejected: Vec::new(),
+    })
+}
+
+/// What the checks found: the cards that may go in and those refused.
+pub struct Checked {
+    cands: Vec<Candidate>,
+    pub rejected: Vec<Rejected>,
+}
+
+impl Checked {
+    pub fn accepted(&self) -> usize {
+        self.cands.len()
+    }
+
+    /// Keeps only the cards `keep` says yes to (the batch loader drops the
+    /// refused ones and writes the rest).
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.cands.retain(|c| keep(c.iccid.as_str()));
+    }
+}
+
+/// Every check of an intake, writing nothing (the batch loader calls this,
+/// then `write` on its own transaction with its checkpoint).
+pub async fn check_request(state: &AppState, req: &IntakeRequest) -> Result<Checked, ApiError> {
     let max = state.cfg.card.max_intake;
     crate::number::check_count("cards", req.cards.len(), max)?;
-    let province = req.province_code.as_str();
     let mut c = state.db.conn().await?;
     let mut depot_ids: Vec<i64> = req.cards.iter().filter_map(|c| c.depot_id).collect();
     depot_ids.push(req.depot_id);
@@ -230,14 +271,19 @@ pub async fn run(
             reason: RejectReason::Duplicate,
         });
     }
-    drop(c);
-    if !rejected.is_empty() {
-        return Ok(IntakeResult {
-            accepted: 0,
-            rejected,
-        });
-    }
-    let mut tx = state.db.begin().await?;
+    Ok(Checked { cands, rejected })
+}
+
+/// Writes the checked cards and their history rows on `tx`.
+pub async fn write(
+    tx: &mut mysql_async::Transaction<'_>,
+    staff_id: Option<i64>,
+    req: &IntakeRequest,
+    checked: &Checked,
+) -> Result<(), ApiError> {
+    let province = req.province_code.as_str();
+    let cands = &checked.cands;
+    let names: Vec<&str> = cands.iter().map(|c| c.iccid.as_str()).collect();
     for chunk in cands.chunks(CHUNK) {
         let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 8);
         for cand in chunk {
@@ -264,7 +310,7 @@ pub async fn run(
     }
     // The ids came from the proxy's sequence, not necessarily contiguous:
     // read them back inside the transaction.
-    let ids = store::read(&mut tx, province, &names, false).await?;
+    let ids = store::read(&mut *tx, province, &names, false).await?;
     let entries: Vec<Entry> = cands
         .iter()
         .map(|cand| {
@@ -286,11 +332,6 @@ pub async fn run(
             })
         })
         .collect::<Result<_, ApiError>>()?;
-    history::write(&mut tx, &entries).await?;
-    tx.commit().await?;
-    tracing::info!(province, cards = cands.len(), "card intake");
-    Ok(IntakeResult {
-        accepted: cands.len(),
-        rejected: Vec::new(),
-    })
+    history::write(&mut *tx, &entries).await?;
+    Ok(())
 }

@@ -169,7 +169,37 @@ async fn apply_status(
     req: &StatusRequest,
 ) -> Result<Response, ApiError> {
     let mut tx = state.db.begin().await?;
-    let rows = read_rows(&mut tx, names, true).await?;
+    let staged = stage_status(&mut tx, state, actor, rights, names, req).await?;
+    if !staged.applied {
+        tx.rollback().await?;
+        return Ok(respond(staged.results));
+    }
+    state.outbox.commit(tx).await?; // with the events
+    state.number.announce(staged.shelves);
+    Ok(respond(staged.results))
+}
+
+/// What a staged status change found: the per-number results; when every
+/// number passed (`applied`) the changes, history rows and events are on
+/// the transaction, and `shelves` are the caches to drop after the commit.
+pub struct Staged {
+    pub applied: bool,
+    pub results: Vec<NumberResult>,
+    pub shelves: HashSet<ShelfKey>,
+}
+
+/// Locks and checks the numbers on `tx`; writes only when every one passes
+/// (a refusal leaves the transaction with locks but no writes, so the
+/// batch loader can stage the passing ones again on it).
+pub async fn stage_status(
+    tx: &mut mysql_async::Transaction<'_>,
+    state: &AppState,
+    actor: &Actor,
+    rights: &super::access::PoolRights,
+    names: &[&str],
+    req: &StatusRequest,
+) -> Result<Staged, ApiError> {
+    let rows = read_rows(&mut *tx, names, true).await?;
     let mut results = Vec::with_capacity(names.len());
     let mut groups: BTreeMap<NumberStatus, Vec<&str>> = BTreeMap::new();
     let mut entries = Vec::new();
@@ -224,8 +254,11 @@ async fn apply_status(
         results.push(r);
     }
     if results.iter().any(|r| r.code != ResultCode::Ok) {
-        tx.rollback().await?;
-        return Ok(respond(results));
+        return Ok(Staged {
+            applied: false,
+            results,
+            shelves,
+        });
     }
     let aging = state.number.cfg.frozen_aging_seconds;
     for (from, list) in &groups {
@@ -254,14 +287,16 @@ async fn apply_status(
             ));
         }
     }
-    history::write(&mut tx, &entries).await?;
+    history::write(&mut *tx, &entries).await?;
     // One event per number, on its province's shard, in this transaction.
     for e in &changed {
-        events::write(&mut tx, &e.province_code, events::STATUS_CHANGED, e).await?;
+        events::write(&mut *tx, &e.province_code, events::STATUS_CHANGED, e).await?;
     }
-    state.outbox.commit(tx).await?; // with the events
-    state.number.announce(shelves);
-    Ok(respond(results))
+    Ok(Staged {
+        applied: true,
+        results,
+        shelves,
+    })
 }
 
 #[utoipa::path(post, path = "/api/v1/numbers/depot", tag = "numbers", request_body = DepotRequest,
@@ -277,10 +312,27 @@ pub async fn move_depot(
     let located = locate_all(&state, &actor, &req.numbers).await?;
     let names: Vec<&str> = located.iter().map(|l| l.no.as_str()).collect();
     let mut tx = state.db.begin().await?;
+    let staged = stage_depot_move(&mut tx, &actor, &names, req.depot_id).await?;
+    if !staged.applied {
+        tx.rollback().await?;
+        return Ok(respond(staged.results));
+    }
+    tx.commit().await?;
+    Ok(respond(staged.results))
+}
+
+/// Locks and checks a depot move on `tx` (an unusable depot is an error);
+/// writes only when every number passes, like `stage_status`.
+pub async fn stage_depot_move(
+    tx: &mut mysql_async::Transaction<'_>,
+    actor: &Actor,
+    names: &[&str],
+    depot_id: i64,
+) -> Result<Staged, ApiError> {
     let depot: Option<(String, String, i64)> = tx
         .exec_first(
             "SELECT province_code, status, holds_numbers FROM depot WHERE depot_id = ?",
-            (req.depot_id,),
+            (depot_id,),
         )
         .await?;
     let depot_prov = match depot {
@@ -288,23 +340,20 @@ pub async fn move_depot(
         Some(_) => {
             return Err(ApiError::Conflict(format!(
                 "depot {} is disabled or does not hold numbers",
-                req.depot_id
+                depot_id
             )))
         }
-        None => return Err(ApiError::not_found("depot", req.depot_id)),
+        None => return Err(ApiError::not_found("depot", depot_id)),
     };
-    let rows = read_rows(&mut tx, &names, true).await?;
+    let rows = read_rows(&mut *tx, names, true).await?;
     let mut results = Vec::with_capacity(names.len());
     let mut entries = Vec::new();
-    for n in &names {
+    for n in names {
         let r = match rows.get(*n) {
             None => NumberResult::new(ResultCode::NoSuchResource, n),
             Some(row) if row.province != depot_prov => {
                 let mut r = NumberResult::new(ResultCode::StateNotUsable, n);
-                r.message = format!(
-                    "depot {} is in another province than the number",
-                    req.depot_id
-                );
+                r.message = format!("depot {} is in another province than the number", depot_id);
                 r
             }
             Some(row) if !row.status.in_stock() => {
@@ -328,7 +377,7 @@ pub async fn move_depot(
                         row.depot
                             .map(|d| d.to_string())
                             .unwrap_or_else(|| "-".into()),
-                        req.depot_id
+                        depot_id
                     )),
                 });
                 let mut r = NumberResult::new(ResultCode::Ok, n);
@@ -339,10 +388,13 @@ pub async fn move_depot(
         results.push(r);
     }
     if results.iter().any(|r| r.code != ResultCode::Ok) {
-        tx.rollback().await?;
-        return Ok(respond(results));
+        return Ok(Staged {
+            applied: false,
+            results,
+            shelves: HashSet::new(),
+        });
     }
-    let mut params: Vec<Value> = vec![req.depot_id.into()];
+    let mut params: Vec<Value> = vec![depot_id.into()];
     params.extend(names.iter().map(|n| Value::from(*n)));
     tx.exec_drop(
         format!(
@@ -352,7 +404,10 @@ pub async fn move_depot(
         params,
     )
     .await?;
-    history::write(&mut tx, &entries).await?;
-    tx.commit().await?;
-    Ok(respond(results))
+    history::write(&mut *tx, &entries).await?;
+    Ok(Staged {
+        applied: true,
+        results,
+        shelves: HashSet::new(),
+    })
 }

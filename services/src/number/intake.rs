@@ -217,12 +217,55 @@ pub async fn intake(
     Ok((status, Json(result)).into_response())
 }
 
-/// The intake itself; the batch loader calls this too.
+/// The intake itself: every check, then one transaction.
 pub async fn run(
     state: &AppState,
     actor: &Actor,
     req: &IntakeRequest,
 ) -> Result<IntakeResult, ApiError> {
+    let checked = check(state, actor, req).await?;
+    if !checked.rejected.is_empty() {
+        return Ok(IntakeResult {
+            accepted: 0,
+            by_level: BTreeMap::new(),
+            rejected: checked.rejected,
+        });
+    }
+    let mut tx = state.db.begin().await?;
+    let by_level = write(&mut tx, state, actor, req, &checked).await?;
+    tx.commit().await?;
+    Ok(IntakeResult {
+        accepted: checked.accepted(),
+        by_level,
+        rejected: Vec::new(),
+    })
+}
+
+/// What the checks found: the numbers that may go in and those refused.
+pub struct Checked {
+    cands: Vec<Candidate>,
+    pub rejected: Vec<Rejected>,
+}
+
+impl Checked {
+    pub fn accepted(&self) -> usize {
+        self.cands.len()
+    }
+
+    /// Keeps only the numbers `keep` says yes to (the batch loader drops the
+    /// refused ones and writes the rest).
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.cands.retain(|c| keep(c.no.as_str()));
+    }
+}
+
+/// Every check of an intake, writing nothing (the batch loader calls this,
+/// then `write` on its own transaction with its checkpoint).
+pub async fn check(
+    state: &AppState,
+    actor: &Actor,
+    req: &IntakeRequest,
+) -> Result<Checked, ApiError> {
     // The depot and pool first: naming ones that do not exist is a 404
     // whatever the numbers are.
     let mut c = state.db.conn().await?;
@@ -317,14 +360,19 @@ pub async fn run(
             );
         }
     }
-    if !rejected.is_empty() {
-        return Ok(IntakeResult {
-            accepted: 0,
-            by_level: BTreeMap::new(),
-            rejected,
-        });
-    }
-    drop(c);
+    Ok(Checked { cands, rejected })
+}
+
+/// Writes the checked numbers and their history rows on `tx`; returns the
+/// count per premium level.
+pub async fn write(
+    tx: &mut mysql_async::Transaction<'_>,
+    state: &AppState,
+    actor: &Actor,
+    req: &IntakeRequest,
+    checked: &Checked,
+) -> Result<BTreeMap<u8, usize>, ApiError> {
+    let cands = &checked.cands;
     let rules = rules::load(&state.db).await?;
     let mut by_level = BTreeMap::new();
     let levels: Vec<u8> = cands
@@ -335,7 +383,6 @@ pub async fn run(
             l
         })
         .collect();
-    let mut tx = state.db.begin().await?;
     for (chunk, lv) in cands.chunks(CHUNK).zip(levels.chunks(CHUNK)) {
         let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 9);
         for (cand, level) in chunk.iter().zip(lv) {
@@ -375,11 +422,6 @@ pub async fn run(
             detail: Some(format!("depot {}", req.depot_id)),
         })
         .collect();
-    history::write(&mut tx, &entries).await?;
-    tx.commit().await?;
-    Ok(IntakeResult {
-        accepted: cands.len(),
-        by_level,
-        rejected: Vec::new(),
-    })
+    history::write(tx, &entries).await?;
+    Ok(by_level)
 }

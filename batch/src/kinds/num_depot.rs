@@ -1,0 +1,15 @@
+//! 号码库位变更 files: `phone_no,depot_id` (the number's new depot, of its
+//! province; the number must be in stock).
+
+use super::LineResult;
+
+pub const HEADER: &[&str] = &["phone_no", "depot_id"];
+
+pub fn parse(line_no: u32, cells: &[String]) -> Result<(String, i64), LineResult> {
+    super::columns(line_no, cells, HEADER)?;
+    let key = cells[0].as_str();
+    Ok((
+        key.to_string(),
+        super::id(line_no, key, "depot_id", &cells[1])?,
+    ))
+}

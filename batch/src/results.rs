@@ -1,0 +1,65 @@
+//! The answer to a file, in the same drop's results/: `<base>.result.csv`
+//! with one row per input line (line, key, outcome, code, reason; ok lines
+//! have code `ok` and an empty reason) and `<base>.summary.json` (counts,
+//! times, the input's sha256, and for an unusable file why).
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::decode::Row;
+use crate::kinds::LineResult;
+
+pub fn result_name(base: &str) -> String {
+    format!("{base}.result.csv")
+}
+
+pub fn summary_name(base: &str) -> String {
+    format!("{base}.summary.json")
+}
+
+/// The result CSV: every row in file order, ok unless `lines` says otherwise.
+pub fn result_csv(rows: &[Row], lines: &[LineResult]) -> Vec<u8> {
+    let by_line: HashMap<u32, &LineResult> = lines.iter().map(|l| (l.line_no, l)).collect();
+    let mut w = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 24));
+    // Writing to a Vec cannot fail.
+    let _ = w.write_record(["line", "key", "outcome", "code", "reason"]);
+    for row in rows {
+        let key = row.cells.first().map(String::as_str).unwrap_or("");
+        let line = row.line_no.to_string();
+        let _ = match by_line.get(&row.line_no) {
+            Some(l) => w.write_record([&line, &l.key, l.outcome.name(), &l.code, &l.reason]),
+            None => w.write_record([line.as_str(), key, "ok", "ok", ""]),
+        };
+    }
+    w.into_inner().unwrap_or_default()
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary<'a> {
+    pub file: &'a str,
+    pub source: &'a str,
+    pub job_id: i64,
+    pub kind: Option<&'a str>,
+    pub status: &'a str,
+    pub encoding: Option<&'a str>,
+    pub total: u64,
+    pub ok: u64,
+    pub refused: u64,
+    pub invalid: u64,
+    pub started: &'a str,
+    pub finished: Option<&'a str>,
+    pub sha256: &'a str,
+    /// Why the file as a whole was unusable.
+    pub failure: Option<&'a str>,
+    /// Set when the same file came again and was answered from its job.
+    pub answered_again: bool,
+}
+
+impl Summary<'_> {
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
+        v.push(b'\n');
+        v
+    }
+}
