@@ -76,7 +76,14 @@ ensure_daemon() { # name port binary args...
   local name=$1 port=$2 bin=$3
   shift 3
   local pidfile="$RUN/$name.pid"
-  if pid_alive "$pidfile" && ! [ "$bin" -nt "$pidfile" ]; then
+  # Restarted when its binary or a file it reads at start (RESTART_IF_NEWER:
+  # configs, the sharding rules) changed since it started.
+  local stale="" f
+  [ "$bin" -nt "$pidfile" ] && stale="$bin"
+  for f in ${RESTART_IF_NEWER:-}; do
+    [ -e "$f" ] && [ "$f" -nt "$pidfile" ] && stale="$f"
+  done
+  if pid_alive "$pidfile" && [ -z "$stale" ]; then
     unchanged "$name runs on 127.0.0.1:$port (pid $(cat "$pidfile"))"
     return 0
   fi

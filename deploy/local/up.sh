@@ -188,7 +188,8 @@ source "$ROOT/deploy/local/sftp.sh"
 source "$ROOT/deploy/local/s3.sh"
 
 # --- haoka-proxy on 127.0.0.1:3307 --------------------------------------------
-ensure_daemon haoka-proxy 3307 "$PROXY_BIN" --config "$ROOT/deploy/local/proxy.toml"
+RESTART_IF_NEWER="$ROOT/deploy/local/proxy.toml $ROOT/schema/rules.toml" \
+  ensure_daemon haoka-proxy 3307 "$PROXY_BIN" --config "$ROOT/deploy/local/proxy.toml"
 
 # --- haoka-server on 127.0.0.1:8080 -------------------------------------------
 # The seal key protects channel API secrets at rest; like the proxy's
@@ -211,7 +212,7 @@ else
     unchanged "administrator 'admin' exists (its password was printed when it was created)"
   fi
 fi
-ensure_daemon haoka-server 8080 "$SERVER_BIN" --config "$SERVER_CONF"
+RESTART_IF_NEWER="$SERVER_CONF" ensure_daemon haoka-server 8080 "$SERVER_BIN" --config "$SERVER_CONF"
 
 # --- demo data, through the API (deploy/local/demo.py; HAOKA_NO_DEMO=1 skips) --
 if [ "${HAOKA_NO_DEMO:-}" = 1 ]; then
@@ -225,6 +226,7 @@ fi
 # --- haoka-batch (metrics on 127.0.0.1:9320) -----------------------------------
 # Watches the SFTP drop and the upload drop; works as the administrator.
 mkdir -p /var/lib/haoka/batch-store
-ensure_daemon haoka-batch 9320 "$ROOT/target/release/haoka-batch" --config "$ROOT/deploy/local/batch.toml"
+RESTART_IF_NEWER="$ROOT/deploy/local/batch.toml" \
+  ensure_daemon haoka-batch 9320 "$ROOT/target/release/haoka-batch" --config "$ROOT/deploy/local/batch.toml"
 
 echo "up: done, $CHANGES change(s)"
