@@ -1,7 +1,8 @@
 //! The operator side: a file uploaded through POST /api/v1/batch/files lands
 //! in the object-store drop (a local directory), the loader watching it
 //! applies and answers it, GET /api/v1/batch/jobs and /jobs/{id} show the
-//! job done with its counts and result file, the metrics count its lines;
+//! job done with its counts and result file, /jobs/{id}/result serves that
+//! file, the metrics count its lines;
 //! without a login the jobs are refused; the endpoints are in OpenAPI.
 
 mod support;
@@ -114,6 +115,36 @@ async fn upload_apply_and_see_the_job() {
             .any(|j| j["job_id"] == job_id),
         "{list}"
     );
+    // The result file, for the portal's download: as the loader wrote it.
+    let r = http
+        .get(format!("{base_url}/api/v1/batch/jobs/{job_id}/result"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    assert_eq!(
+        r.headers()["content-disposition"].to_str().unwrap(),
+        format!("attachment; filename=\"{base}.result.csv\"")
+    );
+    let body = r.text().await.unwrap();
+    assert_eq!(
+        body.as_bytes(),
+        std::fs::read(root.join(format!("results/{base}.result.csv"))).unwrap()
+    );
+    assert!(body.starts_with("line,key,outcome"), "{body}");
+    // An unknown job is a problem, not an empty file.
+    let r = http
+        .get(format!("{base_url}/api/v1/batch/jobs/{}/result", i64::MAX))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
     let m = loader.metrics.render();
     assert!(
         m.contains("haoka_batch_lines_total{kind=\"NUM_INTAKE\",outcome=\"ok\"} 4"),
@@ -127,10 +158,17 @@ async fn upload_apply_and_see_the_job() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    let r = http
+        .get(format!("{base_url}/api/v1/batch/jobs/{job_id}/result"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
     let doc = get("/api-docs/openapi.json".into()).await;
     for p in [
         "/api/v1/batch/jobs",
         "/api/v1/batch/jobs/{job_id}",
+        "/api/v1/batch/jobs/{job_id}/result",
         "/api/v1/batch/files",
     ] {
         assert!(doc["paths"].get(p).is_some(), "{p} documented");

@@ -73,6 +73,9 @@ async fn the_portal_works_end_to_end_in_chromium() {
         // own, not the shared stack's).
         cfg.report.store_dir = "/tmp/haoka-report-tests".into();
         cfg.report.poll_interval_ms = 200;
+        // Uploads into the drop the shared stack's haoka-batch watches
+        // (deploy/local/batch.toml), so a batch file is really loaded.
+        cfg.batch.drop_dir = "/var/lib/haoka/batch-store".into();
         cfg.portal.dir = Some(dist);
     })
     .await;

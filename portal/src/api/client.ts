@@ -37,6 +37,8 @@ export interface RequestOptions {
   /** Statuses whose plain JSON body is an answer, not a problem: a batch
    * that nothing of was applied (409/422 with per-item results). */
   answerStatuses?: number[]
+  /** A file's bytes sent as they are (an upload), instead of a JSON body. */
+  file?: Blob
 }
 
 export function buildUrl(path: string, query?: Query): string {
@@ -71,14 +73,15 @@ function noticeAuth(problem: Problem): void {
 
 export async function request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
   const headers: Record<string, string> = { Accept: 'application/json' }
-  if (opts.body !== undefined) headers['Content-Type'] = 'application/json'
+  if (opts.file !== undefined) headers['Content-Type'] = 'application/octet-stream'
+  else if (opts.body !== undefined) headers['Content-Type'] = 'application/json'
   if (token && !opts.anonymous) headers.Authorization = `Bearer ${token}`
   let resp: Response
   try {
     resp = await fetch(buildUrl(path, opts.query), {
       method,
       headers,
-      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      body: opts.file ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)),
     })
   } catch (e) {
     throw new ApiProblem(problemOfStatus(0, e instanceof Error ? e.message : String(e)))
@@ -104,6 +107,8 @@ export const post = <T>(path: string, body?: unknown, query?: Query) =>
 export const put = <T>(path: string, body: unknown) => request<T>('PUT', path, { body })
 export const patch = <T>(path: string, body: unknown) => request<T>('PATCH', path, { body })
 export const del = <T>(path: string) => request<T>('DELETE', path)
+/** A file upload: the bytes as the body, its name in the query. */
+export const postFile = <T>(path: string, file: Blob, query?: Query) => request<T>('POST', path, { file, query })
 /** A batch POST: per-item results come back with 200/201, 409 or 422. */
 export const postBatch = <T>(path: string, body: unknown) =>
   request<T>('POST', path, { body, answerStatuses: [409, 422] })

@@ -329,3 +329,31 @@ export interface ReportSchedule {
   owner: number
   last_run_day?: string | null
 }
+
+/** A batch loader job (GET /batch/jobs): one per dropped file. */
+export interface BatchJob {
+  job_id: number
+  file_name: string
+  source: string
+  kind?: string | null
+  province_code?: string | null
+  status: 'running' | 'done' | 'failed'
+  lines_done: number
+  total_lines?: number | null
+  progress_pct?: number | null
+  rows_per_second?: number | null
+  ok: number
+  refused: number
+  invalid: number
+  failure?: string | null
+  result_file?: string | null
+  started_at: string
+  finished_at?: string | null
+}
+
+/** POST /batch/files: where the upload went. */
+export interface BatchUploaded {
+  path: string
+  size: number
+  sha256: string
+}

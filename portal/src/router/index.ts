@@ -51,6 +51,7 @@ export const pages: RouteRecordRaw[] = [
   page('/reports', () => import('../views/reports/ReportsView.vue'), 'report:read'),
   page('/reports/stats', () => import('../views/reports/StatsView.vue'), 'report:read'),
   page('/reports/schedules', () => import('../views/reports/SchedulesView.vue'), 'report:admin'),
+  page('/batch', () => import('../views/batch/BatchView.vue'), 'batch:read'),
   page('/logs', () => import('../views/LogsView.vue'), 'log:read'),
   page('/ops/dead-letters', () => import('../views/ops/DeadLettersView.vue'), 'mq:admin'),
   page('/ops/outbox', () => import('../views/ops/OutboxView.vue'), 'mq:admin'),

@@ -6,6 +6,7 @@
 //! province, see batch/README.md for the naming convention).
 
 pub mod migrate;
+pub mod result;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -53,6 +54,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(
             "/api/v1/batch/jobs/{job_id}",
             guarded(s, Permission::BatchRead, get(get_job)),
+        )
+        .route(
+            "/api/v1/batch/jobs/{job_id}/result",
+            guarded(s, Permission::BatchRead, get(result::download_result)),
         )
         .route(
             "/api/v1/batch/files",

@@ -61,6 +61,7 @@ const TREE: &[(Option<&str>, &[Page])] = &[
             ("定时报表", "/reports/schedules", Some(ReportAdmin)),
         ],
     ),
+    (Some("批量"), &[("批量任务", "/batch", Some(BatchRead))]),
     (Some("日志审计"), &[("日志查询", "/logs", Some(LogRead))]),
     (
         Some("运维监控"),
