@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS report_task (
   lease_until   DATETIME(3)  NULL COMMENT 'claimed again after this',
   progress_rows BIGINT       NOT NULL DEFAULT 0 COMMENT 'rows written so far',
   request_key   CHAR(64)     NULL COMMENT 'sha256 of template, filters, format',
+  store_key     VARCHAR(255) NULL COMMENT 'the file store its runner must write to',
   attempts      INT          NOT NULL DEFAULT 0 COMMENT 'claims so far',
   PRIMARY KEY (task_id),
   KEY idx_report_task_status (status, created_at),

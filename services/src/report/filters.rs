@@ -18,8 +18,13 @@ use crate::problem::ApiError;
 pub struct Filters {
     /// Comma-separated province codes (default: every province of your scope).
     /// Provinces outside your scope are left out.
-    #[param(pattern = "^[0-9]{2}(,[0-9]{2})*$")]
-    #[schema(pattern = "^[0-9]{2}(,[0-9]{2})*$")]
+    /// (The pattern lists the operator's 31 province codes, as `domain::PROVINCES`.)
+    #[param(
+        pattern = "^(10|11|13|17|18|19|30|31|34|36|38|50|51|59|70|71|74|75|76|79|81|83|84|85|86|87|88|89|90|91|97)(,(10|11|13|17|18|19|30|31|34|36|38|50|51|59|70|71|74|75|76|79|81|83|84|85|86|87|88|89|90|91|97))*$"
+    )]
+    #[schema(
+        pattern = "^(10|11|13|17|18|19|30|31|34|36|38|50|51|59|70|71|74|75|76|79|81|83|84|85|86|87|88|89|90|91|97)(,(10|11|13|17|18|19|30|31|34|36|38|50|51|59|70|71|74|75|76|79|81|83|84|85|86|87|88|89|90|91|97))*$"
+    )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub province_code: Option<String>,
     #[param(pattern = "^[0-9]{3}$")]
@@ -244,6 +249,14 @@ mod tests {
         );
         assert_eq!(params.len(), 2);
         assert!(is_day("2026-12-02") && !is_day("2026-13-02") && !is_day("2026-1-02"));
+        let documented = "10|11|13|17|18|19|30|31|34|36|38|50|51|59|70|71|74|75|76|79|81|83|84|85|86|87|88|89|90|91|97";
+        let mut known: Vec<&str> = crate::domain::PROVINCES.to_vec();
+        known.sort_unstable();
+        assert_eq!(
+            documented,
+            known.join("|"),
+            "the province_code pattern lists every province"
+        );
         assert!(is_day("2024-02-29") && !is_day("2026-02-29") && !is_day("2026-04-31"));
         assert!(!is_day("2026-00-10") && !is_day("2026-05-00"));
     }

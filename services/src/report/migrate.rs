@@ -8,6 +8,11 @@ use crate::problem::ApiError;
 
 const CHANGES: &[Change] = &[
     Change {
+        probe: "SELECT store_key FROM report_task WHERE 1 = 0",
+        ddl: "ALTER TABLE report_task \
+              ADD COLUMN store_key VARCHAR(255) NULL COMMENT 'the file store its runner must write to'",
+    },
+    Change {
         probe: "SELECT owner, lease_until, progress_rows, request_key, attempts \
                 FROM report_task WHERE 1 = 0",
         ddl: "ALTER TABLE report_task \

@@ -51,6 +51,7 @@ pub fn start(state: &AppState) {
                 &state.db,
                 &state.report.owner,
                 state.report.cfg.lease_seconds,
+                state.report.store.id(),
             )
             .await;
             match claimed {

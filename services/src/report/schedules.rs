@@ -228,14 +228,15 @@ pub async fn tick(state: &AppState) -> Result<Vec<i64>, ApiError> {
         }
         let task = insert_id(
             &mut tx,
-            "INSERT INTO report_task (template_id, requested_by, province_code, params, format) \
-             VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO report_task (template_id, requested_by, province_code, params, format, store_key) \
+             VALUES (?, ?, ?, ?, ?, ?)",
             vec![
                 id.into(),
                 owner.into(),
                 province.clone().into(),
                 params.into(),
                 format.into(),
+                state.report.store.id().into(),
             ],
         )
         .await?;

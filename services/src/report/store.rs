@@ -42,6 +42,11 @@ pub struct Listed {
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
+    /// Which store this is (`fs:<dir>`, `s3:<endpoint>/<bucket>`): a task
+    /// records the store of the process that queued it, and only runners
+    /// writing to that store claim it, so its file lands where the
+    /// download looks (a process configured with another store leaves it).
+    id: String,
     /// Present on S3: signs download URLs valid for the duration.
     signer: Option<(Arc<AmazonS3>, Duration)>,
 }
@@ -60,9 +65,11 @@ impl Store {
     /// A store on a local directory (created if missing).
     pub fn local(dir: &str) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir)?;
+        let full = std::fs::canonicalize(dir)?;
         Ok(Store {
             inner: Arc::new(LocalFileSystem::new_with_prefix(dir)?),
             signer: None,
+            id: format!("fs:{}", full.display()),
         })
     }
 
@@ -81,7 +88,17 @@ impl Store {
         Ok(Store {
             inner: s3.clone(),
             signer: Some((s3, Duration::from_secs(cfg.presign_seconds.max(1)))),
+            id: format!(
+                "s3:{}/{}",
+                cfg.endpoint.as_deref().unwrap_or("aws"),
+                cfg.bucket
+            ),
         })
+    }
+
+    /// Which store this is (see the field).
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// The store the settings name: S3 when `[report.s3]` is set.

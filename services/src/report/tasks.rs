@@ -260,8 +260,8 @@ async fn insert(
     let params = serde_json::to_string(filters).map_err(|e| ApiError::Internal(e.to_string()))?;
     let id = insert_id(
         &mut tx,
-        "INSERT INTO report_task (template_id, requested_by, province_code, params, format, request_key) \
-         VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO report_task (template_id, requested_by, province_code, params, format, request_key, store_key) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
         vec![
             template_id.into(),
             p.staff_id.into(),
@@ -269,6 +269,7 @@ async fn insert(
             params.into(),
             format.db().into(),
             key.into(),
+            state.report.store.id().into(),
         ],
     )
     .await?;
@@ -338,13 +339,23 @@ pub const MAX_ATTEMPTS: i64 = 3;
 
 const CLAIMABLE: &str = "(status = 'Q' OR (status = 'R' AND lease_until < NOW(3)))";
 
-/// Claims the oldest claimable task for `owner`, if any.
-pub async fn claim(db: &Db, owner: &str, lease_s: u64) -> Result<Option<Claimed>, ApiError> {
+/// Claims the oldest claimable task for `owner` whose files go to
+/// `store` (see [`super::store::Store::id`]), if any.
+pub async fn claim(
+    db: &Db,
+    owner: &str,
+    lease_s: u64,
+    store: &str,
+) -> Result<Option<Claimed>, ApiError> {
     let mut c = db.conn().await?;
     let ids: Vec<i64> = c
-        .query(format!(
-            "SELECT task_id FROM report_task WHERE {CLAIMABLE} ORDER BY task_id LIMIT 8"
-        ))
+        .exec(
+            format!(
+                "SELECT task_id FROM report_task WHERE {CLAIMABLE} \
+                 AND (store_key = ? OR store_key IS NULL) ORDER BY task_id LIMIT 8"
+            ),
+            (store,),
+        )
         .await?;
     for id in ids {
         c.exec_drop(
