@@ -31,6 +31,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// A protocol-blind TCP relay, LISTEN -> BACKEND (a `/path` is a Unix
+    /// socket), running until killed: the floor of any extra hop.
+    Relay(RelayArgs),
     /// sysbench direct vs through the proxy.
     Sysbench(Box<SysbenchArgs>),
     /// A two-row transaction committed on one shard vs on two shards (XA).
@@ -501,6 +504,24 @@ async fn run_txn_cost(a: TxnCostArgs) -> anyhow::Result<()> {
 }
 
 #[derive(Parser)]
+struct RelayArgs {
+    #[arg(default_value = "127.0.0.1:3398")]
+    listen: String,
+    #[arg(default_value = "127.0.0.1:3306")]
+    backend: String,
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+}
+
+async fn run_relay(a: RelayArgs) -> anyhow::Result<()> {
+    let backend = relay::Backend::parse(&a.backend).await?;
+    let r = relay::start_on(&a.listen, backend, a.threads)?;
+    println!("# relay on {} -> {}", r.addr, a.backend);
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+#[derive(Parser)]
 struct SysbenchArgs {
     /// Comma-separated sysbench workloads.
     #[arg(long, default_value = "oltp_point_select,oltp_read_only")]
@@ -619,11 +640,7 @@ async fn run_sysbench(a: SysbenchArgs) -> anyhow::Result<()> {
     };
     let mariadb_pid = procstat::find_pid("mariadbd");
 
-    let backend: std::net::SocketAddr = tokio::net::lookup_host(&a.direct)
-        .await?
-        .next()
-        .with_context(|| format!("{} does not resolve", a.direct))?;
-    let relay = relay::start(backend, a.relay_threads)?;
+    let relay = relay::start(relay::Backend::parse(&a.direct).await?, a.relay_threads)?;
     let relayed = Target {
         host: relay.addr.ip().to_string(),
         port: relay.addr.port(),
@@ -701,6 +718,7 @@ async fn run_sysbench(a: SysbenchArgs) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Cmd::Relay(a) => run_relay(a).await,
         Cmd::Sysbench(a) => run_sysbench(*a).await,
         Cmd::TxnCost(a) => run_txn_cost(a).await,
         Cmd::Numbers(a) => run_numbers(a).await,

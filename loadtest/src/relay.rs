@@ -6,10 +6,35 @@
 //! It runs on its own two-thread runtime (as a proxy would), on an OS
 //! thread of this process; this process does nothing else while sysbench
 //! drives the relay, so the process's CPU time is the relay's.
+//! `haoka-loadtest relay LISTEN BACKEND` runs one on its own (for
+//! `proxy/bench/passthrough.sh`); a BACKEND starting with `/` is a Unix
+//! socket (the cost of a same-host shard reached without TCP).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UnixStream};
+
+/// Where the relay connects.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl Backend {
+    /// `host:port`, or a path starting with `/` for a Unix socket.
+    pub async fn parse(text: &str) -> anyhow::Result<Backend> {
+        if text.starts_with('/') {
+            return Ok(Backend::Unix(text.into()));
+        }
+        let addr = tokio::net::lookup_host(text)
+            .await?
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("{text} does not resolve"))?;
+        Ok(Backend::Tcp(addr))
+    }
+}
 
 /// A running relay; it stops with the process.
 pub struct Relay {
@@ -17,8 +42,13 @@ pub struct Relay {
 }
 
 /// Starts a relay on 127.0.0.1 (an ephemeral port) to `backend`.
-pub fn start(backend: SocketAddr, threads: usize) -> anyhow::Result<Relay> {
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+pub fn start(backend: Backend, threads: usize) -> anyhow::Result<Relay> {
+    start_on("127.0.0.1:0", backend, threads)
+}
+
+/// Starts a relay on `listen` to `backend`.
+pub fn start_on(listen: &str, backend: Backend, threads: usize) -> anyhow::Result<Relay> {
+    let std_listener = std::net::TcpListener::bind(listen)?;
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -34,20 +64,30 @@ pub fn start(backend: SocketAddr, threads: usize) -> anyhow::Result<Relay> {
                     return;
                 };
                 while let Ok((client, _)) = listener.accept().await {
-                    tokio::spawn(pipe(client, backend));
+                    tokio::spawn(pipe(client, backend.clone()));
                 }
             })
         })?;
     Ok(Relay { addr })
 }
 
-async fn pipe(mut client: TcpStream, backend: SocketAddr) {
+async fn pipe(mut client: TcpStream, backend: Backend) {
     let _ = client.set_nodelay(true);
-    let Ok(mut server) = TcpStream::connect(backend).await else {
-        return;
-    };
-    let _ = server.set_nodelay(true);
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+    match backend {
+        Backend::Tcp(addr) => {
+            let Ok(mut server) = TcpStream::connect(addr).await else {
+                return;
+            };
+            let _ = server.set_nodelay(true);
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+        }
+        Backend::Unix(path) => {
+            let Ok(mut server) = UnixStream::connect(path).await else {
+                return;
+            };
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -69,7 +109,7 @@ mod tests {
             buf.reverse();
             s.write_all(&buf).await.unwrap();
         });
-        let relay = start(echo_addr, 1).unwrap();
+        let relay = start(Backend::Tcp(echo_addr), 1).unwrap();
         let mut c = TcpStream::connect(relay.addr).await.unwrap();
         c.write_all(b"\x00\x01select 1").await.unwrap();
         let mut got = vec![0u8; 10];

@@ -2,7 +2,7 @@
 # Passthrough overhead benchmark: sysbench oltp_point_select against MariaDB
 # directly, then through the passthrough proxy on 127.0.0.1:3399; prints both
 # QPS, the ratio and the proxy's CPU seconds per query. Then, as a floor
-# reference, through a protocol-blind TCP relay (examples/tcp_relay.rs) on
+# reference, through a protocol-blind TCP relay (`haoka-loadtest relay`) on
 # 3398: the cost of the extra hop itself, with zero parsing.
 #
 # Usage: proxy/bench/passthrough.sh [extra sysbench args, e.g. --db-ps-mode=disable]
@@ -19,7 +19,8 @@ DB=proto_sbtest
 EXTRA=("$@")
 
 command -v sysbench >/dev/null || { echo "sysbench missing: apt-get install -y sysbench" >&2; exit 1; }
-cargo build --release -q -p haoka-proxy --example passthrough --example tcp_relay
+cargo build --release -q -p haoka-proxy --example passthrough
+cargo build --release -q -p haoka-loadtest
 BIN=target/release/examples/passthrough
 
 mariadb -h"$HOST" -P"$PORT" -uroot -e "CREATE DATABASE IF NOT EXISTS $DB"
@@ -62,7 +63,7 @@ awk -v d="$direct" -v p="$proxied" -v b="$before" -v a="$after" -v t="$tck" -v q
 }'
 
 kill $PID
-target/release/examples/tcp_relay "127.0.0.1:3398" "$HOST:$PORT" &
+target/release/haoka-loadtest relay "127.0.0.1:3398" "$HOST:$PORT" &
 RELAY_PID=$!
 sleep 0.3
 relay=$("${SB[@]}" "${EXTRA[@]}" --mysql-host=127.0.0.1 --mysql-port=3398 run | qps_of)

@@ -249,7 +249,7 @@ pub struct TransitionView {
 #[utoipa::path(get, operation_id = "card_transitions", path = "/api/v1/cards/transitions", tag = "cards",
     security(("bearer" = [])), responses((status = 200, body = Vec<TransitionView>)))]
 pub async fn transitions() -> Json<Vec<TransitionView>> {
-    use super::transition::{Door, TRANSITIONS};
+    use super::transition::TRANSITIONS;
     Json(
         TRANSITIONS
             .iter()
@@ -257,13 +257,7 @@ pub async fn transitions() -> Json<Vec<TransitionView>> {
                 from: t.from,
                 to: t.to,
                 action: t.action.name().to_string(),
-                door: match t.door {
-                    Door::Manual => "manual",
-                    Door::Transfer => "transfer",
-                    Door::Pairing => "pairing",
-                    Door::Occupy => "occupy",
-                }
-                .to_string(),
+                door: t.door.code().to_string(),
             })
             .collect(),
     )

@@ -19,6 +19,19 @@ pub enum Door {
 }
 
 impl Door {
+    /// The door's name in the API (`GET /api/v1/cards/transitions`) and the
+    /// README's table.
+    pub fn code(self) -> &'static str {
+        match self {
+            Door::Manual => "manual",
+            Door::Transfer => "transfer",
+            Door::Pairing => "pairing",
+            Door::Occupy => "occupy",
+        }
+    }
+}
+
+impl Door {
     pub const ALL: [Door; 4] = [Door::Manual, Door::Transfer, Door::Pairing, Door::Occupy];
 
     /// Where a refused caller should go instead.
@@ -244,13 +257,13 @@ mod tests {
     fn the_readme_lists_every_transition() {
         let readme = include_str!("../../README.md");
         for t in TRANSITIONS {
-            let door = match t.door {
-                Door::Manual => "staff",
-                Door::Transfer => "transfer",
-                Door::Pairing => "pairing",
-                Door::Occupy => "occupy",
-            };
-            let row = format!("| {} | {} | {} | {door} |", t.from, t.to, t.action.name());
+            let row = format!(
+                "| {} | {} | {} | {} |",
+                t.from,
+                t.to,
+                t.action.name(),
+                t.door.code()
+            );
             assert!(readme.contains(&row), "services/README.md lacks {row}");
         }
     }

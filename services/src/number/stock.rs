@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::access::Actor;
 use super::status::NumberStatus;
-use super::transition::{Door, TRANSITIONS};
+use super::transition::TRANSITIONS;
 use crate::app::AppState;
 use crate::auth::rbac::Principal;
 use crate::db::{col, page, Filter};
@@ -360,15 +360,6 @@ pub struct TransitionView {
     pub door: String,
 }
 
-pub fn door_name(d: Door) -> &'static str {
-    match d {
-        Door::Manual => "manual",
-        Door::Hold => "hold",
-        Door::System => "system",
-        Door::Card => "card",
-    }
-}
-
 /// The number status transition table: every allowed change and its door.
 #[utoipa::path(get, path = "/api/v1/numbers/transitions", tag = "numbers",
     security(("bearer" = [])), responses((status = 200, body = Vec<TransitionView>)))]
@@ -380,7 +371,7 @@ pub async fn transitions() -> Json<Vec<TransitionView>> {
                 from: t.from,
                 to: t.to,
                 action: t.action.name().to_string(),
-                door: door_name(t.door).to_string(),
+                door: t.door.code().to_string(),
             })
             .collect(),
     )
