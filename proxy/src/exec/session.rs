@@ -525,7 +525,11 @@ impl Session {
             return Ok(());
         }
         self.calc_found_rows = asks_calc_found_rows(sql).then_some(0);
-        let mut routed = self.plan_text(schema, sql);
+        let mut routed = self
+            .shared
+            .reshard
+            .hold(|| self.plan_text(schema, sql))
+            .await;
         let with_columns;
         if let Err(RouteError::NeedsColumnList { table }) = &routed {
             // INSERT INTO t VALUES (...): name the logical table's columns.
@@ -534,7 +538,11 @@ impl Session {
                     with_columns = crate::route::with_column_list(sql, &cols);
                     if let Some(text) = &with_columns {
                         sql = text;
-                        routed = self.plan_text(schema, sql);
+                        routed = self
+                            .shared
+                            .reshard
+                            .hold(|| self.plan_text(schema, sql))
+                            .await;
                     }
                 }
                 Err(e) => {
@@ -764,7 +772,12 @@ impl Session {
                     }
                 };
                 let ids: Vec<u64> = ranges.into_iter().flatten().map(|i| i as u64).collect();
-                let bound = pending.bind_ids(&ids, &self.shared.schemas[schema].segments);
+                let segs = &self.shared.schemas[schema].segments;
+                let bound = self
+                    .shared
+                    .reshard
+                    .hold(|| pending.bind_ids(&ids, segs))
+                    .await;
                 match bound {
                     Ok(Routed::Shards(plan)) => self.run_shards(schema, plan, sql, proto, w).await,
                     Ok(_) => {
@@ -791,7 +804,13 @@ impl Session {
                         return Ok(RouteKind::Local);
                     }
                 };
-                match pending.bind_keys(&keys, &self.shared.schemas[schema].segments) {
+                let segs = &self.shared.schemas[schema].segments;
+                match self
+                    .shared
+                    .reshard
+                    .hold(|| pending.bind_keys(&keys, segs))
+                    .await
+                {
                     Ok(Routed::Shards(plan)) => self.run_shards(schema, plan, sql, proto, w).await,
                     Ok(_) => {
                         w.err(&ErrInfo::new(
@@ -1429,7 +1448,8 @@ impl Session {
                 return Ok(());
             }
         };
-        let routed = plan.bind(&values, &self.shared.schemas[schema].segments);
+        let segs = &self.shared.schemas[schema].segments;
+        let routed = self.shared.reshard.hold(|| plan.bind(&values, segs)).await;
         let routed = match routed {
             Ok(r) => r,
             Err(e) => {
