@@ -154,6 +154,8 @@ struct MoveRow {
     lag: Option<u64>,
     pause_ms: Option<u64>,
     error: Option<String>,
+    held: u64,
+    held_timeouts: u64,
 }
 
 async fn show(c: &mut mysql_async::Conn, id: u64) -> MoveRow {
@@ -174,6 +176,8 @@ async fn show(c: &mut mysql_async::Conn, id: u64) -> MoveRow {
         lag: num("lag"),
         pause_ms: num("pause_ms"),
         error: r.get::<Option<String>, _>("error").flatten(),
+        held: num("held_statements").unwrap(),
+        held_timeouts: num("held_timeouts").unwrap(),
     }
 }
 
@@ -388,6 +392,12 @@ async fn a_province_moves_while_writers_write_and_nothing_is_lost() {
     );
     assert!(ops_at_switch > 100, "writers wrote during the move");
     assert!(switched.rows_total >= seed as u64);
+    let after = show(&mut a, id).await;
+    assert_eq!(
+        after.held_timeouts, 0,
+        "no statement was held past the limit"
+    );
+    eprintln!("statements held at the switch: {}", after.held);
     let pause = switched.pause_ms.expect("pause measured");
     assert!(pause < 3000, "pause {pause} ms within the hold limit");
 

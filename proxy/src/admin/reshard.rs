@@ -3,13 +3,14 @@
 //! - `ALTER HAOKA MOVE PROVINCE <code> TO SHARD <n>`: plans a move, installs
 //!   its change capture and starts it; answers the move id.
 //! - `SHOW HAOKA RESHARD`: every move with its phase, rows copied / total,
-//!   lag (captured changes not applied yet), the switch pause and errors.
+//!   lag (captured changes not applied yet), the switch pause and errors,
+//!   and how many statements this proxy held at switches (and held too long).
 //! - `ALTER HAOKA RESHARD <id> CANCEL`: stops a move before its switch and
 //!   removes what it copied.
 //! - `ALTER HAOKA RESHARD <id> COMPLETE`: after the switch, deletes the
 //!   province's rows from the old shard.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use mysql_async::prelude::Queryable;
@@ -213,6 +214,8 @@ async fn start_move(
 async fn show(shared: &Arc<Shared>, schema: usize) -> Result<AdminAnswer, ReshardError> {
     let global = pool_for(shared, schema, Place::Global);
     let moves = plan::list(&global).await?;
+    let held = shared.reshard.held_total.load(Ordering::Relaxed);
+    let held_timeouts = shared.reshard.held_timeouts.load(Ordering::Relaxed);
     let mut rows = Vec::new();
     for m in moves {
         let lag = if m.phase.before_switch() {
@@ -235,6 +238,8 @@ async fn show(shared: &Arc<Shared>, schema: usize) -> Result<AdminAnswer, Reshar
             m.pause_ms.map(|p| p.to_string()),
             m.error.clone(),
             Some(switch::adopted(shared).to_string()),
+            Some(held.to_string()),
+            Some(held_timeouts.to_string()),
             Some(m.updated_at.clone()),
         ]);
     }
@@ -252,6 +257,8 @@ async fn show(shared: &Arc<Shared>, schema: usize) -> Result<AdminAnswer, Reshar
             "pause_ms",
             "error",
             "rules_version",
+            "held_statements",
+            "held_timeouts",
             "updated_at",
         ],
         rows,

@@ -525,7 +525,7 @@ impl Session {
             return Ok(());
         }
         self.calc_found_rows = asks_calc_found_rows(sql).then_some(0);
-        let mut routed = self
+        let (mut routed, mut _in_flight) = self
             .shared
             .reshard
             .hold(|| self.plan_text(schema, sql))
@@ -538,7 +538,7 @@ impl Session {
                     with_columns = crate::route::with_column_list(sql, &cols);
                     if let Some(text) = &with_columns {
                         sql = text;
-                        routed = self
+                        (routed, _in_flight) = self
                             .shared
                             .reshard
                             .hold(|| self.plan_text(schema, sql))
@@ -773,7 +773,7 @@ impl Session {
                 };
                 let ids: Vec<u64> = ranges.into_iter().flatten().map(|i| i as u64).collect();
                 let segs = &self.shared.schemas[schema].segments;
-                let bound = self
+                let (bound, _in_flight) = self
                     .shared
                     .reshard
                     .hold(|| pending.bind_ids(&ids, segs))
@@ -805,12 +805,12 @@ impl Session {
                     }
                 };
                 let segs = &self.shared.schemas[schema].segments;
-                match self
+                let (bound, _in_flight) = self
                     .shared
                     .reshard
                     .hold(|| pending.bind_keys(&keys, segs))
-                    .await
-                {
+                    .await;
+                match bound {
                     Ok(Routed::Shards(plan)) => self.run_shards(schema, plan, sql, proto, w).await,
                     Ok(_) => {
                         w.err(&ErrInfo::new(
@@ -1449,7 +1449,7 @@ impl Session {
             }
         };
         let segs = &self.shared.schemas[schema].segments;
-        let routed = self.shared.reshard.hold(|| plan.bind(&values, segs)).await;
+        let (routed, _in_flight) = self.shared.reshard.hold(|| plan.bind(&values, segs)).await;
         let routed = match routed {
             Ok(r) => r,
             Err(e) => {

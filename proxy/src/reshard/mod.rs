@@ -40,7 +40,7 @@ use mysql_async::prelude::Queryable;
 
 use crate::config::ReshardSettings;
 use crate::exec::Shared;
-use crate::route::RouteError;
+use crate::route::{RouteError, Routed};
 use crate::rules::Place;
 pub use plan::{Move, Phase, TableInfo};
 
@@ -96,6 +96,28 @@ pub struct Reshard {
     /// Statements held by a switch, and those that waited past the limit.
     pub held_total: AtomicU64,
     pub held_timeouts: AtomicU64,
+    /// Statements between routing and the end of their execution, counted
+    /// per epoch: a switch starts a new epoch after freezing its province
+    /// and waits for the old one to empty, so no statement routed to the
+    /// old shard before the freeze reaches it after the switch.
+    epoch: AtomicU64,
+    in_flight: Arc<[AtomicU64; 2]>,
+    /// One switch at a time per proxy (the epochs alternate).
+    pub(crate) switching: tokio::sync::Mutex<()>,
+}
+
+/// A statement routed to shards and not finished yet (see `Reshard::hold`);
+/// dropping it ends the count.
+pub struct InFlight {
+    counter: Option<(Arc<[AtomicU64; 2]>, usize)>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some((c, i)) = self.counter.take() {
+            c[i].fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
 
 impl Reshard {
@@ -106,34 +128,77 @@ impl Reshard {
             adopted: AtomicU64::new(0),
             held_total: AtomicU64::new(0),
             held_timeouts: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
+            in_flight: Arc::new([AtomicU64::new(0), AtomicU64::new(0)]),
+            switching: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Counts a statement in the current epoch (re-checked, so a switch
+    /// that started a new epoch meanwhile cannot miss it).
+    fn enter(&self) -> InFlight {
+        loop {
+            let e = self.epoch.load(Ordering::SeqCst);
+            let i = (e % 2) as usize;
+            self.in_flight[i].fetch_add(1, Ordering::SeqCst);
+            if self.epoch.load(Ordering::SeqCst) == e {
+                return InFlight {
+                    counter: Some((self.in_flight.clone(), i)),
+                };
+            }
+            self.in_flight[i].fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Starts a new epoch (after a freeze) and waits until no statement of
+    /// the old one runs; false if that took longer than `limit`.
+    pub(crate) async fn drain_in_flight(&self, limit: Duration) -> bool {
+        let old = self.epoch.fetch_add(1, Ordering::SeqCst);
+        let c = &self.in_flight[(old % 2) as usize];
+        let started = Instant::now();
+        while c.load(Ordering::SeqCst) > 0 {
+            if started.elapsed() > limit {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        true
     }
 
     /// Routes with `route`; while it answers that the province is switching
     /// shards, waits (up to the hold limit) and routes again. This is the
     /// executor's one hook: a held statement is planned again after the
-    /// switch, so it goes to the new shard.
-    pub async fn hold<T>(
+    /// switch, so it goes to the new shard. Keep the returned guard until
+    /// the statement has run: a switch waits for statements routed before
+    /// it froze the province.
+    pub async fn hold(
         &self,
-        mut route: impl FnMut() -> Result<T, RouteError>,
-    ) -> Result<T, RouteError> {
-        let first = route();
-        if !matches!(first, Err(RouteError::ProvinceMoving(_))) {
-            return first;
-        }
-        self.held_total.fetch_add(1, Ordering::Relaxed);
+        mut route: impl FnMut() -> Result<Routed, RouteError>,
+    ) -> (Result<Routed, RouteError>, InFlight) {
         let started = Instant::now();
         let limit = Duration::from_millis(self.settings.hold_limit_ms);
+        let mut held = false;
         loop {
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            let guard = self.enter();
             let r = route();
-            if !matches!(r, Err(RouteError::ProvinceMoving(_))) {
-                return r;
+            match &r {
+                // Targets decided: counted until the statement has run.
+                Ok(Routed::Shards(_)) => return (r, guard),
+                // Not routed to shards yet (sequence ids, index lookups
+                // first): their own `hold` counts them once they are.
+                Err(RouteError::ProvinceMoving(_)) => {}
+                _ => return (r, InFlight { counter: None }),
+            }
+            drop(guard);
+            if !held {
+                held = true;
+                self.held_total.fetch_add(1, Ordering::Relaxed);
             }
             if started.elapsed() >= limit {
                 self.held_timeouts.fetch_add(1, Ordering::Relaxed);
-                return r;
+                return (r, InFlight { counter: None });
             }
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
 

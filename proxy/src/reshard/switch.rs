@@ -61,9 +61,16 @@ async fn try_switch(ctx: &mut MoveCtx) -> Result<(), ReshardError> {
     .map_err(at(&src))?;
     let map = ctx.shared.rules.schemas[ctx.schema].provinces.clone();
     let province = ctx.mv.province.clone();
+    let shared = ctx.shared.clone();
+    let _one_switch = shared.reshard.switching.lock().await;
     let started = Instant::now();
     map.freeze(&province);
-    let r = locked(ctx, &mut lock, started, budget).await;
+    // Statements routed before the freeze finish first (on the source).
+    let r = if shared.reshard.drain_in_flight(budget / 2).await {
+        locked(ctx, &mut lock, started, budget).await
+    } else {
+        Err(ReshardError::SwitchTimeout(budget.as_millis() as u64))
+    };
     if r.is_ok() {
         map.assign(&province, ctx.mv.target);
     }
