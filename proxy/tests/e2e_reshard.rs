@@ -5,7 +5,9 @@
 //! reference database receives the same writes directly. Afterwards the
 //! target holds exactly the reference's rows, COMPLETE empties the source,
 //! and no writer saw an error. A second test kills the proxy during the copy
-//! and checks that a new proxy resumes where it stopped.
+//! and checks that a new proxy resumes where it stopped; a third that a
+//! checksum difference fails the move naming the table and key range, and
+//! that CANCEL then undoes it.
 
 mod e2e_common;
 
@@ -524,5 +526,80 @@ async fn a_proxy_restart_during_the_copy_resumes_it() {
     drop(pc);
     drop(a);
     drop(fast);
+    drop_all(p).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checksum_mismatch_stops_the_move_and_cancel_undoes_it() {
+    let p = "haoka_rs_bad";
+    setup(p, 1000).await;
+    // A row of the province only the target has: the copy never removes it.
+    let mut d = direct(None).await;
+    d.query_drop(format!(
+        "INSERT INTO {p}_s2.rs_item VALUES (777777, '{PROVINCE}', 0, 'stray')"
+    ))
+    .await
+    .unwrap();
+    let proxy = ProxyProc::start_with_rules(Some(&rules(p)), &extra(0, 100));
+
+    // Only admin users may move provinces; bad targets are refused by name.
+    let mut plain = proxy.conn(p).await;
+    let err = plain
+        .query_drop(format!("ALTER HAOKA MOVE PROVINCE {PROVINCE} TO SHARD 2"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("admin"), "{err}");
+    let mut a = admin(&proxy, p).await;
+    for (sql, want) in [
+        (
+            "ALTER HAOKA MOVE PROVINCE 36 TO SHARD 9",
+            "shard 9 does not exist",
+        ),
+        (
+            "ALTER HAOKA MOVE PROVINCE 36 TO SHARD 0",
+            "on shard 0 already",
+        ),
+        ("ALTER HAOKA MOVE PROVINCE 99 TO SHARD 1", "not in schema"),
+        ("ALTER HAOKA RESHARD 12345 COMPLETE", "no move 12345"),
+    ] {
+        let err = a.query_drop(sql).await.unwrap_err().to_string();
+        assert!(err.contains(want), "{sql}: {err}");
+    }
+
+    let id = start_move(&mut a, 2).await;
+    let failed = wait_phase(&mut a, id, "failed", &proxy).await;
+    let error = failed.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("checksum mismatch in table rs_item") && error.contains("keys ("),
+        "the error names the table and key range: {failed:?}"
+    );
+    // Clients never left the source: the province still answers there.
+    let n: Option<i64> = plain
+        .query_first(format!(
+            "SELECT COUNT(*) FROM rs_item WHERE province_code = '{PROVINCE}'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(n, Some(1000));
+
+    let _: Vec<mysql_async::Row> = a
+        .query(format!("ALTER HAOKA RESHARD {id} CANCEL"))
+        .await
+        .unwrap();
+    wait_phase(&mut a, id, "cancelled", &proxy).await;
+    assert!(items(&format!("{p}_s2"), PROVINCE).await.is_empty());
+    assert_eq!(items(&format!("{p}_s0"), PROVINCE).await.len(), 1000);
+    let triggers: Option<i64> = d
+        .exec_first(
+            "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?",
+            (format!("{p}_s0"),),
+        )
+        .await
+        .unwrap();
+    assert_eq!(triggers, Some(0), "capture triggers removed");
+    drop(plain);
+    drop(a);
+    drop(proxy);
     drop_all(p).await;
 }

@@ -279,19 +279,23 @@ pub async fn start(shared: Arc<Shared>) {
             switch::adopt(&poller).await;
         }
     });
-    for schema in 0..shared.rules.schemas.len() {
-        let global = pool_for(&shared, schema, Place::Global);
-        match plan::unfinished(&global).await {
-            Ok(ids) => {
-                for id in ids {
-                    tracing::info!(move_id = id, "resuming an unfinished province move");
-                    spawn_driver(shared.clone(), schema, id);
+    // In the background: a global shard that does not answer must not hold
+    // up serving.
+    tokio::spawn(async move {
+        for schema in 0..shared.rules.schemas.len() {
+            let global = pool_for(&shared, schema, Place::Global);
+            match plan::unfinished(&global).await {
+                Ok(ids) => {
+                    for id in ids {
+                        tracing::info!(move_id = id, "resuming an unfinished province move");
+                        spawn_driver(shared.clone(), schema, id);
+                    }
                 }
+                Err(e) => tracing::debug!(error = %e, "no reshard state to resume"),
             }
-            Err(e) => tracing::debug!(error = %e, "no reshard state to resume"),
+            let _ = global.disconnect().await;
         }
-        let _ = global.disconnect().await;
-    }
+    });
 }
 
 /// Runs move `id` from its recorded phase in the background.

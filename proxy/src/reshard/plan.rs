@@ -311,14 +311,18 @@ fn from_row(r: Row) -> Move {
 
 pub async fn load(global: &mysql_async::Pool, id: u64) -> Result<Option<Move>, ReshardError> {
     let mut c = global.get_conn().await.map_err(at("global shard"))?;
-    let row: Option<Row> = c
+    let row: Result<Option<Row>, _> = c
         .exec_first(
             format!("SELECT {COLUMNS} FROM haoka_reshard_move WHERE move_id = ?"),
             (id,),
         )
-        .await
-        .map_err(at("global shard"))?;
-    Ok(row.map(from_row))
+        .await;
+    match row {
+        Ok(row) => Ok(row.map(from_row)),
+        // No move was ever started on this global shard.
+        Err(mysql_async::Error::Server(e)) if e.code == 1146 => Ok(None),
+        Err(e) => Err(at("global shard")(e)),
+    }
 }
 
 /// Every move, newest first (an absent state table: none).
