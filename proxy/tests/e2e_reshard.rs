@@ -441,14 +441,45 @@ async fn a_province_moves_while_writers_write_and_nothing_is_lost() {
     assert!(hists(&s0, &["rs_hist_0", "rs_hist_1"]).await.is_empty());
     assert_eq!(items(&s0, "31").await.len(), 300, "other provinces stay");
     let mut d = direct(None).await;
-    let triggers: Option<i64> = d
-        .exec_first(
-            "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?",
-            (s0.as_str(),),
-        )
+    let triggers = |like: &'static str| {
+        let s0 = s0.clone();
+        async move {
+            let mut d = direct(None).await;
+            let n: Option<i64> = d
+                .exec_first(
+                    "SELECT COUNT(*) FROM information_schema.TRIGGERS \
+                     WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME LIKE ?",
+                    (s0, like),
+                )
+                .await
+                .unwrap();
+            n
+        }
+    };
+    assert_eq!(
+        triggers("haoka\\_rs%").await,
+        Some(0),
+        "capture triggers removed"
+    );
+    assert_eq!(
+        triggers("haoka\\_fence%").await,
+        Some(9),
+        "the old shard is fenced"
+    );
+    // A writer that still believes the old map (here: a direct write) is refused.
+    let err = d
+        .query_drop(format!(
+            "INSERT INTO {s0}.rs_item VALUES (123456789, '{PROVINCE}', 0, 'stale')"
+        ))
         .await
-        .unwrap();
-    assert_eq!(triggers, Some(0), "capture triggers removed");
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("moved to shard 2"), "{err}");
+    d.query_drop(format!(
+        "INSERT INTO {s0}.rs_item VALUES (123456789, '31', 0, 'other')"
+    ))
+    .await
+    .unwrap();
     drop(pc);
     drop(a);
     proxy_pool.disconnect().await.unwrap();

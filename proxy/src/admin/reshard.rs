@@ -191,6 +191,9 @@ async fn start_move(
         .await?
         .ok_or(ReshardError::NoSuchMove(id))?;
     let mut ctx = context(shared, schema, mv).await?;
+    // A province moving back to a shard it once left: lift its fence there.
+    let (target_pool, target_name) = (ctx.target.clone(), ctx.target_name());
+    capture::drop_fences(&ctx, &target_pool, &target_name).await?;
     // Capture first: every change after the copy reads a row is recorded.
     if let Err(e) = capture::install(&ctx).await {
         ctx.mv.phase = Phase::Failed;

@@ -97,10 +97,9 @@ pub async fn install(ctx: &MoveCtx) -> Result<(), ReshardError> {
     Ok(())
 }
 
-/// Drops the move's triggers and change rows (after the switch, on cancel).
-pub async fn remove(ctx: &MoveCtx) -> Result<(), ReshardError> {
+/// Drops the move's capture triggers through `c`.
+pub async fn drop_triggers(ctx: &MoveCtx, c: &mut Conn) -> Result<(), ReshardError> {
     let src = ctx.source_name();
-    let mut c = ctx.source.get_conn().await.map_err(at(&src))?;
     for t in &ctx.tables {
         for what in ['i', 'u', 'd'] {
             c.query_drop(format!(
@@ -111,6 +110,83 @@ pub async fn remove(ctx: &MoveCtx) -> Result<(), ReshardError> {
             .map_err(at(&src))?;
         }
     }
+    Ok(())
+}
+
+fn fence_name(province: &str, table: &str, what: char) -> String {
+    let mut p: String = province.chars().take(8).collect();
+    p.retain(|c| c.is_ascii_alphanumeric());
+    trigger_name(0, table, what).replacen("haoka_rs0_", &format!("haoka_fence{p}_"), 1)
+}
+
+/// Lets a session delete the province's rows under a fence (COMPLETE).
+pub const FENCE_BYPASS: &str = "SET @haoka_reshard_cleanup = 1";
+
+/// After the switch, on the old shard: BEFORE triggers that refuse writes
+/// of the moved province, so a proxy that has not adopted the new rules
+/// version gets an error instead of writing rows nobody reads.
+pub async fn install_fence(ctx: &MoveCtx, c: &mut Conn, version: u64) -> Result<(), ReshardError> {
+    let src = ctx.source_name();
+    let prov = format!("'{}'", ctx.mv.province.replace('\'', "''"));
+    let message = format!(
+        "haoka: province {} moved to shard {} (rules version {version}); this proxy has not adopted it yet, retry",
+        ctx.mv.province, ctx.mv.target
+    )
+    .replace('\'', "");
+    for t in &ctx.tables {
+        let col = q(&t.province_col);
+        for (what, event, cond) in [
+            ('i', "INSERT", format!("NEW.{col} = {prov}")),
+            (
+                'u',
+                "UPDATE",
+                format!("(OLD.{col} = {prov} OR NEW.{col} = {prov})"),
+            ),
+            ('d', "DELETE", format!("OLD.{col} = {prov}")),
+        ] {
+            let name = fence_name(&ctx.mv.province, &t.name, what);
+            c.query_drop(format!("DROP TRIGGER IF EXISTS {}", q(&name)))
+                .await
+                .map_err(at(&src))?;
+            c.query_drop(format!(
+                "CREATE TRIGGER {} BEFORE {event} ON {} FOR EACH ROW BEGIN \
+                 IF {cond} AND @haoka_reshard_cleanup IS NULL THEN \
+                 SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{message}'; END IF; END",
+                q(&name),
+                q(&t.name)
+            ))
+            .await
+            .map_err(at(&src))?;
+        }
+    }
+    Ok(())
+}
+
+/// Drops the province's fences on `pool`'s shard (a move back to it).
+pub async fn drop_fences(
+    ctx: &MoveCtx,
+    pool: &mysql_async::Pool,
+    place: &str,
+) -> Result<(), ReshardError> {
+    let mut c = pool.get_conn().await.map_err(at(place))?;
+    for t in &ctx.tables {
+        for what in ['i', 'u', 'd'] {
+            c.query_drop(format!(
+                "DROP TRIGGER IF EXISTS {}",
+                q(&fence_name(&ctx.mv.province, &t.name, what))
+            ))
+            .await
+            .map_err(at(place))?;
+        }
+    }
+    Ok(())
+}
+
+/// Drops the move's triggers and change rows (after the switch, on cancel).
+pub async fn remove(ctx: &MoveCtx) -> Result<(), ReshardError> {
+    let src = ctx.source_name();
+    let mut c = ctx.source.get_conn().await.map_err(at(&src))?;
+    drop_triggers(ctx, &mut c).await?;
     let r = c
         .exec_drop(
             format!("DELETE FROM {CHANGE_TABLE} WHERE move_id = ?"),
@@ -144,8 +220,19 @@ pub async fn pending(source: &mysql_async::Pool, move_id: u64) -> Result<u64, Re
 /// target transaction, a delete of those keys and an insert of the rows read.
 pub async fn apply_batch(ctx: &MoveCtx, limit: usize) -> Result<usize, ReshardError> {
     let src = ctx.source_name();
-    let dst = ctx.target_name();
     let mut s = ctx.source.get_conn().await.map_err(at(&src))?;
+    apply_batch_on(ctx, &mut s, limit).await
+}
+
+/// `apply_batch` reading the source through `s` (the switch's locking
+/// connection: under LOCK TABLES only it can read the locked tables).
+pub async fn apply_batch_on(
+    ctx: &MoveCtx,
+    s: &mut Conn,
+    limit: usize,
+) -> Result<usize, ReshardError> {
+    let src = ctx.source_name();
+    let dst = ctx.target_name();
     let rows: Vec<(u64, String, String)> = s
         .exec(
             format!(
@@ -169,7 +256,7 @@ pub async fn apply_batch(ctx: &MoveCtx, limit: usize) -> Result<usize, ReshardEr
             continue;
         }
         let keys: Vec<Vec<Value>> = keys.into_iter().map(decode_key).collect();
-        resync(&mut s, &mut d, t, &ctx.mv.province, &keys)
+        resync(s, &mut d, t, &ctx.mv.province, &keys)
             .await
             .map_err(|e| ReshardError::Backend {
                 place: format!("{src} -> {dst}, table {}", t.name),

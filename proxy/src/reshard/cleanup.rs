@@ -15,6 +15,9 @@ async fn delete_province(
 ) -> Result<u64, ReshardError> {
     let chunk = ctx.settings().chunk_rows.max(1);
     let mut c = pool.get_conn().await.map_err(at(place))?;
+    c.query_drop(capture::FENCE_BYPASS)
+        .await
+        .map_err(at(place))?;
     let mut total = 0;
     for t in &ctx.tables {
         loop {

@@ -1,10 +1,13 @@
 //! The switch: the province's new statements are held in the proxy (the
-//! province map answers "moving", see `Reshard::hold`), the source's moved
-//! tables are read-locked (which waits for transactions still writing them),
-//! the change table is drained to zero and the row counts compared, the new
-//! shard is recorded as a rules version on the global shard in the same
-//! transaction as the move's phase, the map is changed and the held
-//! statements go on — to the target. The pause is measured from the freeze
+//! province map answers "moving", see `Reshard::hold`), statements routed
+//! before the freeze finish, the source's moved tables are locked (which
+//! waits for transactions still using them), the change table is drained to
+//! zero and the row counts compared, the new shard is recorded as a rules
+//! version on the global shard in the same transaction as the move's phase,
+//! the capture triggers are replaced by fences (BEFORE triggers refusing the
+//! province's writes on the old shard, so a proxy that has not adopted the
+//! version fails instead of writing where nobody reads), the map is changed
+//! and the held statements go on — to the target. The pause is measured from the freeze
 //! to the release. Every proxy adopts recorded versions (`adopt`), at start
 //! and every `poll_interval_ms`.
 
@@ -104,11 +107,17 @@ async fn locked(
     let tables: Vec<String> = ctx
         .tables
         .iter()
-        .map(|t| format!("{} READ", q(&t.name)))
+        .map(|t| format!("{} WRITE", q(&t.name)))
         .collect();
-    lock.query_drop(format!("LOCK TABLES {}", tables.join(", ")))
-        .await
-        .map_err(at(&src))?;
+    // WRITE: the fences below are created under the lock; the change table
+    // too, since under LOCK TABLES this session reads only locked tables.
+    lock.query_drop(format!(
+        "LOCK TABLES {}, {} WRITE",
+        tables.join(", "),
+        capture::CHANGE_TABLE
+    ))
+    .await
+    .map_err(at(&src))?;
     let over = |started: Instant| {
         if started.elapsed() > budget {
             Err(ReshardError::SwitchTimeout(budget.as_millis() as u64))
@@ -116,7 +125,7 @@ async fn locked(
             Ok(())
         }
     };
-    while capture::apply_batch(ctx, capture::APPLY_BATCH).await? > 0 {
+    while capture::apply_batch_on(ctx, lock, capture::APPLY_BATCH).await? > 0 {
         over(started)?;
     }
     for t in &ctx.tables {
@@ -125,9 +134,8 @@ async fn locked(
             q(&t.name),
             q(&t.province_col)
         );
-        let mut s = ctx.source.get_conn().await.map_err(at(&src))?;
         let mut d = ctx.target.get_conn().await.map_err(at(&dst))?;
-        let a: Option<u64> = s
+        let a: Option<u64> = lock
             .exec_first(sql.as_str(), (ctx.mv.province.as_str(),))
             .await
             .map_err(at(&src))?;
@@ -145,6 +153,13 @@ async fn locked(
     }
     over(started)?;
     let version = record(ctx, started.elapsed()).await?;
+    // Recorded: from here on the move is switched whatever fails.
+    if let Err(e) = capture::drop_triggers(ctx, lock).await {
+        tracing::warn!(move_id = ctx.mv.id, error = %e, "capture triggers not dropped at the switch");
+    }
+    if let Err(e) = capture::install_fence(ctx, lock, version).await {
+        tracing::warn!(move_id = ctx.mv.id, error = %e, "old shard not fenced against stale proxies");
+    }
     ctx.shared
         .reshard
         .adopted
