@@ -325,7 +325,10 @@ async fn writer(
             Ok(()) => {
                 ops.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e) => errors.lock().unwrap().push(format!("writer {w}: {e}")),
+            Err(e) => errors.lock().unwrap().push(format!(
+                "writer {w} (op {op}): {e} at {:?}",
+                std::time::SystemTime::now()
+            )),
         }
     }
 }
@@ -362,6 +365,12 @@ async fn a_province_moves_while_writers_write_and_nothing_is_lost() {
     let deadline = Instant::now() + Duration::from_secs(240);
     let switched = loop {
         let m = show(&mut a, id).await;
+        eprintln!(
+            "{:?} {} {}",
+            std::time::SystemTime::now(),
+            m.phase,
+            m.rows_copied
+        );
         saw_copy |= m.phase == "copy" && m.rows_copied > 0;
         if m.phase == "switched" {
             break m;
@@ -382,7 +391,11 @@ async fn a_province_moves_while_writers_write_and_nothing_is_lost() {
         w.await.unwrap();
     }
     let errors = errors.lock().unwrap().clone();
-    assert!(errors.is_empty(), "writers saw errors: {errors:?}");
+    assert!(
+        errors.is_empty(),
+        "writers saw errors: {errors:?}\nproxy log:\n{}",
+        proxy.log()
+    );
     let total_ops = ops.load(Ordering::Relaxed);
     eprintln!(
         "move {id}: {switched:?}; writer statements: {total_ops} ({ops_at_switch} before the switch)"
