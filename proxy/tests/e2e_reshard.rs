@@ -365,12 +365,6 @@ async fn a_province_moves_while_writers_write_and_nothing_is_lost() {
     let deadline = Instant::now() + Duration::from_secs(240);
     let switched = loop {
         let m = show(&mut a, id).await;
-        eprintln!(
-            "{:?} {} {}",
-            std::time::SystemTime::now(),
-            m.phase,
-            m.rows_copied
-        );
         saw_copy |= m.phase == "copy" && m.rows_copied > 0;
         if m.phase == "switched" {
             break m;
