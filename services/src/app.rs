@@ -217,6 +217,7 @@ pub fn router(state: &AppState) -> Router {
         .route("/metrics", get(metrics::serve))
         .route("/api-docs/openapi.json", get(openapi::serve))
         .merge(mq_admin::router(state))
+        .merge(crate::shard_status::router(state))
         .merge(crate::batch::router(state))
         .merge(crate::reference::router(state));
     if state.serves(Center::Permission) {

@@ -36,5 +36,6 @@ pub mod reference;
 pub mod report;
 pub mod request_id;
 pub mod seal;
+pub mod shard_status;
 pub mod time;
 pub mod validate;

@@ -55,6 +55,7 @@ use crate::{health, metrics, mq_admin, problem, reference};
         transfer::create, transfer::list, transfer::show,
         card::channel_check, card::channel_occupy, card::channel_return,
         mq_admin::list_dead_letters, mq_admin::replay_dead_letter, mq_admin::outbox_stats,
+        crate::shard_status::shards,
         crate::batch::list_jobs, crate::batch::get_job, crate::batch::upload_file, crate::batch::result::download_result,
         reference::provinces, reference::cities, reference::segments,
     ),

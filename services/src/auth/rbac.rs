@@ -59,10 +59,11 @@ pub enum Permission {
     /// 批量文件作业 (haoka-batch): see jobs / upload files.
     BatchRead,
     BatchWrite,
+    OpsRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 34] = [
+    pub const ALL: [Permission; 35] = [
         Permission::StaffRead,
         Permission::StaffWrite,
         Permission::DepartmentRead,
@@ -94,6 +95,7 @@ impl Permission {
         Permission::MqAdmin,
         Permission::BatchRead,
         Permission::BatchWrite,
+        Permission::OpsRead,
         Permission::ReportRead,
         Permission::ReportExport,
         Permission::ReportAdmin,
@@ -133,6 +135,7 @@ impl Permission {
             MqAdmin => "mq:admin",
             BatchRead => "batch:read",
             BatchWrite => "batch:write",
+            OpsRead => "ops:read",
             ReportRead => "report:read",
             ReportExport => "report:export",
             ReportAdmin => "report:admin",
@@ -173,6 +176,7 @@ impl Permission {
             MqAdmin => "消息队列运维(死信重放)",
             BatchRead => "查看批量文件作业",
             BatchWrite => "上传批量文件",
+            OpsRead => "运维查看(分片状态,总部)",
             ReportRead => "查看报表",
             ReportExport => "导出报表",
             ReportAdmin => "管理报表(模板、全部任务)",

@@ -131,8 +131,10 @@ pub struct InboxQuery {
 
 crate::paged!(WaiverPage, WaiverView);
 
-/// 减免审批 inbox: a province's waivers by status (pending first of all),
-/// oldest first.
+/// 减免审批 inbox: a province's waivers by status (pending by default).
+/// Pending ones come oldest first (a queue to work through); decided ones
+/// newest first, so the decision just made is on the first page however
+/// many came before it.
 #[utoipa::path(get, path = "/api/v1/numbers/waivers", tag = "numbers", params(InboxQuery),
     security(("bearer" = [])), responses((status = 200, body = WaiverPage)))]
 pub async fn inbox(
@@ -150,16 +152,12 @@ pub async fn inbox(
     let mut f = Filter::default();
     f.eq("province_code", Some(province.as_str()))
         .eq("status", Some(status.db()));
+    let order = match status {
+        WaiverStatus::Pending => "waiver_id",
+        _ => "waiver_id DESC",
+    };
     let mut c = state.db.conn().await?;
-    let (total, rows) = page(
-        &mut c,
-        "premium_waiver",
-        COLUMNS,
-        "waiver_id",
-        f,
-        (page_no, size),
-    )
-    .await?;
+    let (total, rows) = page(&mut c, "premium_waiver", COLUMNS, order, f, (page_no, size)).await?;
     Ok(Json(WaiverPage {
         items: rows.iter().map(from_row).collect(),
         total,

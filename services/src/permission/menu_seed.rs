@@ -68,6 +68,7 @@ const TREE: &[(Option<&str>, &[Page])] = &[
         &[
             ("死信队列", "/ops/dead-letters", Some(MqAdmin)),
             ("消息积压", "/ops/outbox", Some(MqAdmin)),
+            ("分片状态", "/ops/shards", Some(OpsRead)),
         ],
     ),
 ];
