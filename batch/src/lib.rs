@@ -8,10 +8,12 @@
 //! `decode` turns bytes (CSV in UTF-8 or GBK, XLSX) into rows; `apply/` hands
 //! rows to the centers' own domain code in haoka-services; `jobs/` keeps the
 //! job row per file (idempotency key, lease, checkpoint); `results` writes the
-//! result and summary files; `metrics` counts for Prometheus; `loader` runs
+//! result and summary files; `centers` starts the number and card centers' state it applies through;
+//! `metrics` counts for Prometheus; `loader` runs
 //! one poll over the sources; `config` reads the TOML.
 
 pub mod apply;
+pub mod centers;
 pub mod config;
 pub mod decode;
 pub mod jobs;

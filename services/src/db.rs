@@ -213,3 +213,8 @@ pub async fn page<Q: Queryable>(
         .await?;
     Ok((total.unwrap_or(0), rows))
 }
+
+/// SQL placeholders for an IN list.
+pub fn marks(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}

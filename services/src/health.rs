@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::problem::Json;
+use crate::state::Shared;
 
 #[derive(Serialize, serde::Deserialize, ToSchema)]
 pub struct Health {
@@ -34,7 +34,7 @@ pub async fn healthz() -> Json<Health> {
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, description = "ready", body = Readiness),
               (status = 503, description = "a backend does not answer", body = Readiness)))]
-pub async fn readyz(State(state): State<AppState>) -> Response {
+pub async fn readyz(State(state): State<Shared>) -> Response {
     let (database, redis, rabbitmq) =
         tokio::join!(state.db.ping(), state.cache.ping(), state.mq.connected());
     let ready = database && redis && rabbitmq;

@@ -13,11 +13,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use mysql_async::prelude::Queryable;
 
-use crate::app::AppState;
 use crate::auth::channel_sign::{self, ChannelCaller};
 use crate::auth::rate_limit::{self, SourceVerdict};
 use crate::auth::session::now_secs;
 use crate::problem::ApiError;
+use crate::state::Shared;
 
 /// Bytes of a body kept in the log.
 const BODY_LOG_LIMIT: usize = 2000;
@@ -87,7 +87,7 @@ async fn channel_of_key(
 }
 
 async fn admit(
-    state: &AppState,
+    state: &Shared,
     parts: &axum::http::request::Parts,
     body: &[u8],
 ) -> Result<ChannelCaller, ApiError> {
@@ -128,7 +128,7 @@ fn source(parts: &axum::http::request::Parts) -> Option<IpAddr> {
 /// for the first refusal of each minute). Then the body (at most
 /// `channel_api.body_limit_bytes`), the signature and the channel's limit;
 /// every call that got past the source limit is logged.
-pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let (parts, body) = req.into_parts();
     let cfg = &state.cfg.channel_api;

@@ -10,7 +10,7 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
-use crate::app::AppState;
+use crate::state::Shared;
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -102,7 +102,7 @@ pub fn method_label(m: &Method) -> &'static str {
 
 /// Counts and times every request by its route template (not the raw path,
 /// which would explode the label set) and method label.
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn track(State(state): State<Shared>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -123,7 +123,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 
 #[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "health",
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
-pub async fn serve(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn serve(State(state): State<Shared>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -11,18 +11,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::app::AppState;
 use crate::auth::rbac::{guarded, Permission, Principal};
 use crate::domain::PROVINCES;
 use crate::oplog::{self, Change};
 use crate::outbox::stats::{self, ProvinceBacklog};
 use crate::outbox::{list_dead, replay_dead, topology, DeadMessage, OutboxError, Replay};
 use crate::problem::{ApiError, Json, Path, Query};
+use crate::state::Shared;
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
 
-pub fn router(state: &AppState) -> Router<AppState> {
+pub fn router(state: &Shared) -> Router<Shared> {
     let s = state;
     Router::new()
         .route(
@@ -48,7 +48,7 @@ fn mq_error(e: OutboxError) -> ApiError {
 }
 
 /// Checks a queue name and that a consumer of this process owns it.
-fn known_queue(state: &AppState, queue: &str) -> Result<(), ApiError> {
+fn known_queue(state: &Shared, queue: &str) -> Result<(), ApiError> {
     if queue.is_empty()
         || queue.len() > 200
         || !queue
@@ -90,7 +90,7 @@ pub struct DeadLetterList {
 #[utoipa::path(get, path = "/api/v1/mq/dead-letters", tag = "mq", params(DeadLetterFilter),
     security(("bearer" = [])), responses((status = 200, body = DeadLetterList)))]
 pub async fn list_dead_letters(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Query(f): Query<DeadLetterFilter>,
 ) -> Result<Json<DeadLetterList>, ApiError> {
@@ -131,7 +131,7 @@ pub struct Replayed {
 #[utoipa::path(post, path = "/api/v1/mq/dead-letters/{queue}/{message_id}/replay", tag = "mq",
     params(DeadLetterPath), security(("bearer" = [])), responses((status = 200, body = Replayed)))]
 pub async fn replay_dead_letter(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Path(p): Path<DeadLetterPath>,
 ) -> Result<Json<Replayed>, ApiError> {
@@ -228,7 +228,7 @@ pub struct OutboxStats {
 #[utoipa::path(get, path = "/api/v1/mq/outbox/stats", tag = "mq",
     security(("bearer" = [])), responses((status = 200, body = OutboxStats)))]
 pub async fn outbox_stats(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
 ) -> Result<Json<OutboxStats>, ApiError> {
     let visible: Vec<String> = PROVINCES

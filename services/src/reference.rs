@@ -10,12 +10,12 @@ use mysql_async::prelude::Queryable;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::app::AppState;
 use crate::auth::rbac::signed_in;
 use crate::domain::ProvinceCode;
 use crate::problem::{ApiError, Json, Query};
+use crate::state::Shared;
 
-pub fn router(state: &AppState) -> Router<AppState> {
+pub fn router(state: &Shared) -> Router<Shared> {
     Router::new()
         .route(
             "/api/v1/reference/provinces",
@@ -67,7 +67,7 @@ pub struct SegmentFilter {
 
 #[utoipa::path(get, path = "/api/v1/reference/provinces", tag = "reference",
     security(("bearer" = [])), responses((status = 200, body = [Province])))]
-pub async fn provinces(State(state): State<AppState>) -> Result<Json<Vec<Province>>, ApiError> {
+pub async fn provinces(State(state): State<Shared>) -> Result<Json<Vec<Province>>, ApiError> {
     let mut c = state.db.conn().await?;
     let rows: Vec<(String, String, String, String)> = c
         .query(
@@ -92,7 +92,7 @@ pub async fn provinces(State(state): State<AppState>) -> Result<Json<Vec<Provinc
 #[utoipa::path(get, path = "/api/v1/reference/cities", tag = "reference", params(CityFilter),
     security(("bearer" = [])), responses((status = 200, body = [City])))]
 pub async fn cities(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Query(f): Query<CityFilter>,
 ) -> Result<Json<Vec<City>>, ApiError> {
     let mut c = state.db.conn().await?;
@@ -124,7 +124,7 @@ pub async fn cities(
 #[utoipa::path(get, path = "/api/v1/reference/segments", tag = "reference", params(SegmentFilter),
     security(("bearer" = [])), responses((status = 200, body = CitySegments)))]
 pub async fn segments(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Query(f): Query<SegmentFilter>,
 ) -> Result<Json<CitySegments>, ApiError> {
     if f.city_code.len() != 3 || !f.city_code.bytes().all(|b| b.is_ascii_digit()) {

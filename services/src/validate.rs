@@ -36,6 +36,16 @@ pub fn code(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
 
 pub const CODE_PATTERN: &str = "^[A-Za-z0-9_.:-]+$";
 
+/// Checks the length of a list in a request body (1 to `max` items).
+pub fn check_count(field: &str, n: usize, max: usize) -> Result<(), ApiError> {
+    if n == 0 || n > max {
+        return Err(ApiError::Invalid(format!(
+            "{field} must list 1 to {max} numbers (got {n})"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

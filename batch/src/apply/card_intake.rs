@@ -81,7 +81,7 @@ pub async fn prepare(
         };
         let by_key: HashMap<&str, u32> =
             good.iter().map(|l| (l.iccid.as_str(), l.line_no)).collect();
-        let mut checked = intake::check_request(ctx.state, &req).await?;
+        let mut checked = intake::check_request(&ctx.state.card, &req).await?;
         let mut out: HashSet<String> = HashSet::new();
         for r in &checked.rejected {
             out.insert(r.iccid.clone());

@@ -81,7 +81,7 @@ pub async fn prepare(
             continue;
         }
         // Digits, segment and the loader account's scope, per line.
-        let located = match center::locate(ctx.state, &phone_no).await {
+        let located = match center::locate(&ctx.state.number, &phone_no).await {
             Ok(x) => x,
             Err(e) => {
                 let outcome = if matches!(e, ApiError::Invalid(_)) {
@@ -133,6 +133,7 @@ pub async fn write(
     let rights = ctx
         .state
         .number
+        .center
         .grants
         .rights(&ctx.state.db, ctx.actor)
         .await?;
@@ -148,7 +149,8 @@ pub async fn write(
                         to: *to,
                         reason: reason.clone(),
                     };
-                    change::stage_status(tx, ctx.state, ctx.actor, &rights, &names, &req).await?
+                    change::stage_status(tx, &ctx.state.number, ctx.actor, &rights, &names, &req)
+                        .await?
                 }
                 Op::Depot(d) => match change::stage_depot_move(tx, ctx.actor, &names, *d).await {
                     Ok(s) => s,

@@ -16,10 +16,10 @@ use hmac::{Hmac, Mac};
 use mysql_async::prelude::Queryable;
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
 use crate::cache::key;
 use crate::db::col;
 use crate::problem::ApiError;
+use crate::state::Shared;
 
 pub const HDR_KEY: &str = "x-haoka-key";
 pub const HDR_TIMESTAMP: &str = "x-haoka-timestamp";
@@ -112,7 +112,7 @@ pub fn claimed_key(headers: &HeaderMap) -> Option<String> {
 /// Checks timestamp, signature and nonce (in that order, so a forged request
 /// cannot burn a real nonce) and returns the calling channel.
 pub async fn verify(
-    state: &AppState,
+    state: &Shared,
     headers: &HeaderMap,
     method: &str,
     path: &str,

@@ -14,11 +14,11 @@ use axum::response::Response;
 use axum::routing::MethodRouter;
 use mysql_async::prelude::Queryable;
 
-use crate::app::AppState;
 use crate::auth::principal_cache::Resolved;
 use crate::auth::scope::{self, Scope};
 use crate::auth::session::Session;
 use crate::problem::ApiError;
+use crate::state::Shared;
 
 /// Every permission code the server knows. Seeded into `permission`; the
 /// `admin` role holds them all.
@@ -240,7 +240,7 @@ pub fn source_ip(req_parts: &Parts) -> String {
 /// Resolves the bearer token to a staff member with their permissions and
 /// scope: read fresh, or reused from the principal cache while no
 /// permission-center change happened since (so role changes apply at once).
-pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<Principal, ApiError> {
+pub async fn authenticate(state: &Shared, parts: &Parts) -> Result<Principal, ApiError> {
     let token = bearer(&parts.headers)?;
     let session = state.sessions.touch(token).await?;
     let r = match state.sessions.principals.get(&session).await {
@@ -266,7 +266,7 @@ pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<Principal, 
 
 /// The staff row, permission codes and scope behind a session; a missing or
 /// disabled staff member ends the session(s).
-async fn resolve(state: &AppState, session: &Session) -> Result<Resolved, ApiError> {
+async fn resolve(state: &Shared, session: &Session) -> Result<Resolved, ApiError> {
     let mut conn = state.db.conn().await?;
     let row: Option<(String, Option<String>, String, i64)> = conn
         .exec_first(
@@ -296,7 +296,7 @@ async fn resolve(state: &AppState, session: &Session) -> Result<Resolved, ApiErr
 /// as the account its configuration names: the same rights and scope a
 /// session of theirs would resolve to, so every center check applies.
 pub async fn principal_of(
-    state: &AppState,
+    state: &Shared,
     staff_no: &str,
     source: &str,
 ) -> Result<Principal, ApiError> {
@@ -355,7 +355,7 @@ pub async fn rights_of<Q: Queryable>(
 /// The middleware: authenticate, refuse without the permission (or while a
 /// password change is due), hand the principal to the handler.
 async fn require(
-    State((state, perm)): State<(AppState, Option<Permission>)>,
+    State((state, perm)): State<(Shared, Option<Permission>)>,
     req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
@@ -373,18 +373,21 @@ async fn require(
     Ok(next.run(Request::from_parts(parts, body)).await)
 }
 
-/// Mounts `route` behind `perm`.
-pub fn guarded(
-    state: &AppState,
+/// Mounts `route` behind `perm` (the route may carry any center's state).
+pub fn guarded<S: Clone + Send + Sync + 'static>(
+    state: &Shared,
     perm: Permission,
-    route: MethodRouter<AppState>,
-) -> MethodRouter<AppState> {
+    route: MethodRouter<S>,
+) -> MethodRouter<S> {
     route.layer(from_fn_with_state((state.clone(), Some(perm)), require))
 }
 
 /// Mounts `route` for any logged-in staff member (their own profile, logout,
 /// password change); works while a password change is due.
-pub fn signed_in(state: &AppState, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+pub fn signed_in<S: Clone + Send + Sync + 'static>(
+    state: &Shared,
+    route: MethodRouter<S>,
+) -> MethodRouter<S> {
     route.layer(from_fn_with_state((state.clone(), None), require))
 }
 

@@ -19,11 +19,11 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::app::AppState;
 use crate::auth::rbac::{guarded, Permission, Principal};
 use crate::db::col;
 use crate::oplog::{self, Change};
 use crate::problem::{ApiError, Json, Path, Query};
+use crate::state::Shared;
 
 /// `[batch]`: where uploads go.
 #[derive(Debug, Clone, Deserialize)]
@@ -44,7 +44,8 @@ impl Default for BatchApiConfig {
     }
 }
 
-pub fn router(state: &AppState) -> Router<AppState> {
+/// The center's routes, with its state.
+pub fn router(state: &Shared) -> Router {
     let s = state;
     Router::new()
         .route(
@@ -63,6 +64,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/api/v1/batch/files",
             guarded(s, Permission::BatchWrite, post(upload_file)),
         )
+        .with_state(state.clone())
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -146,7 +148,7 @@ pub struct JobList {
 #[utoipa::path(get, path = "/api/v1/batch/jobs", tag = "batch", params(JobFilter),
     security(("bearer" = [])), responses((status = 200, body = JobList)))]
 pub async fn list_jobs(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Query(f): Query<JobFilter>,
 ) -> Result<Json<JobList>, ApiError> {
@@ -178,7 +180,7 @@ pub struct JobPath {
 #[utoipa::path(get, path = "/api/v1/batch/jobs/{job_id}", tag = "batch", params(JobPath),
     security(("bearer" = [])), responses((status = 200, body = JobView)))]
 pub async fn get_job(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Path(p): Path<JobPath>,
 ) -> Result<Json<JobView>, ApiError> {
@@ -241,7 +243,7 @@ fn province_of(name: &str) -> Option<&str> {
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the file's bytes"),
     security(("bearer" = [])), responses((status = 202, body = Uploaded, description = "in the drop; the loader answers it in results/")))]
 pub async fn upload_file(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Query(q): Query<UploadName>,
     body: Bytes,

@@ -6,10 +6,10 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use mysql_async::prelude::Queryable;
 
-use crate::app::AppState;
 use crate::auth::rbac::Principal;
 use crate::db::col;
 use crate::problem::{ApiError, Path};
+use crate::state::Shared;
 
 use super::JobPath;
 
@@ -20,7 +20,7 @@ use super::JobPath;
         (status = 404, description = "no such job in your provinces"),
         (status = 409, description = "batch_result_not_ready: the job has no result file yet")))]
 pub async fn download_result(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Path(p): Path<JobPath>,
 ) -> Result<Response, ApiError> {

@@ -18,9 +18,9 @@ use super::status::CardStatus;
 use super::store::{self, Card};
 use super::transition::{self, Action, Door};
 use super::{depots, parse_list, provinces_of};
-use crate::app::AppState;
 use crate::auth::rbac::Principal;
-use crate::number::marks;
+use crate::card::CardState;
+use crate::db::marks;
 use crate::problem::{ApiError, Json};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -125,14 +125,14 @@ async fn lock_all(
         (status = 409, description = "none did: the per-card codes say why; or a problem (a concurrent change)",
             content((BatchResult = "application/json"), (crate::problem::Problem = "application/problem+json")))))]
 pub async fn change_status(
-    State(state): State<AppState>,
+    State(state): State<CardState>,
     p: Principal,
     Json(req): Json<StatusRequest>,
 ) -> Result<Response, ApiError> {
     if let Some(r) = &req.reason {
         crate::validate::text("reason", r, 0, 256)?;
     }
-    let iccids = parse_list(&req.iccids, state.cfg.card.max_per_request)?;
+    let iccids = parse_list(&req.iccids, state.center.cfg.max_per_request)?;
     let by_province = provinces_of(&state, &p.scope, &iccids).await?;
     let mut tx = state.db.begin().await?;
     let cards = lock_all(&mut tx, &by_province).await?;
@@ -189,11 +189,11 @@ pub async fn change_status(
         (status = 409, description = "none did: the per-card codes say why; or a problem (a disabled depot, a concurrent change)",
             content((BatchResult = "application/json"), (crate::problem::Problem = "application/problem+json")))))]
 pub async fn move_depot(
-    State(state): State<AppState>,
+    State(state): State<CardState>,
     p: Principal,
     Json(req): Json<DepotRequest>,
 ) -> Result<Response, ApiError> {
-    let iccids = parse_list(&req.iccids, state.cfg.card.max_per_request)?;
+    let iccids = parse_list(&req.iccids, state.center.cfg.max_per_request)?;
     let mut c = state.db.conn().await?;
     let depot = depots::taking_cards(&mut c, req.depot_id).await?;
     let (province, city) = (depot.province, depot.city);
@@ -286,7 +286,7 @@ pub async fn move_depot(
 
 /// The province of listed cards that are not in `found` but exist elsewhere.
 async fn provinces_elsewhere(
-    state: &AppState,
+    state: &CardState,
     iccids: &[super::iccid::Iccid],
     found: &HashMap<String, Card>,
 ) -> Result<HashMap<String, String>, ApiError> {

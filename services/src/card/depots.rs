@@ -31,7 +31,7 @@ pub async fn load<Q: Queryable>(c: &mut Q, ids: &[i64]) -> Result<HashMap<i64, D
             format!(
                 "SELECT depot_id, province_code, city_code, status, holds_cards FROM depot \
                  WHERE depot_id IN ({})",
-                crate::number::marks(ids.len())
+                crate::db::marks(ids.len())
             ),
             ids.iter().map(|i| Value::from(*i)).collect::<Vec<_>>(),
         )

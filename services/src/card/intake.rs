@@ -18,8 +18,8 @@ use super::iccid::{Iccid, Imsi};
 use super::status::{CardStatus, CardType};
 use super::transition::Action;
 use super::{depots, packages, store};
-use crate::app::AppState;
 use crate::auth::rbac::Principal;
+use crate::card::CardState;
 use crate::domain::ProvinceCode;
 use crate::problem::{ApiError, Json};
 
@@ -111,7 +111,7 @@ struct Candidate {
         (status = 422, description = "none was: some cards are malformed (the per-card reasons); or a problem (a body that does not fit)",
             content((IntakeResult = "application/json"), (crate::problem::Problem = "application/problem+json")))))]
 pub async fn intake(
-    State(state): State<AppState>,
+    State(state): State<CardState>,
     principal: Principal,
     Json(req): Json<IntakeRequest>,
 ) -> Result<Response, ApiError> {
@@ -190,7 +190,7 @@ fn check(
 
 /// The intake itself: every check, then one transaction.
 pub async fn run(
-    state: &AppState,
+    state: &CardState,
     staff_id: Option<i64>,
     req: &IntakeRequest,
 ) -> Result<IntakeResult, ApiError> {
@@ -235,9 +235,9 @@ impl Checked {
 
 /// Every check of an intake, writing nothing (the batch loader calls this,
 /// then `write` on its own transaction with its checkpoint).
-pub async fn check_request(state: &AppState, req: &IntakeRequest) -> Result<Checked, ApiError> {
-    let max = state.cfg.card.max_intake;
-    crate::number::check_count("cards", req.cards.len(), max)?;
+pub async fn check_request(state: &CardState, req: &IntakeRequest) -> Result<Checked, ApiError> {
+    let max = state.center.cfg.max_intake;
+    crate::validate::check_count("cards", req.cards.len(), max)?;
     let mut c = state.db.conn().await?;
     let mut depot_ids: Vec<i64> = req.cards.iter().filter_map(|c| c.depot_id).collect();
     depot_ids.push(req.depot_id);

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::depots;
 use super::status::{CardStatus, CardType};
 use super::store::{self, Card, COLUMNS};
-use crate::app::AppState;
 use crate::auth::rbac::Principal;
+use crate::card::CardState;
 use crate::db::{page, Filter};
 use crate::domain::ProvinceCode;
 use crate::problem::{ApiError, Json, Query};
@@ -40,13 +40,13 @@ pub struct CardPage {
 #[utoipa::path(get, operation_id = "card_list_cards", path = "/api/v1/cards", tag = "cards", params(ListQuery),
     security(("bearer" = [])), responses((status = 200, body = CardPage)))]
 pub async fn list_cards(
-    State(state): State<AppState>,
+    State(state): State<CardState>,
     p: Principal,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<CardPage>, ApiError> {
     let page_no = q.page.unwrap_or(1);
     let size = q.page_size.unwrap_or(50);
-    let max = state.cfg.card.max_page_size;
+    let max = state.center.cfg.max_page_size;
     if page_no == 0 || size == 0 || size > max {
         return Err(ApiError::Invalid(format!(
             "page counts from 1 and page_size is 1 to {max}"

@@ -32,15 +32,17 @@ pub mod transfer;
 pub mod transition;
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Value;
 
 use self::iccid::Iccid;
 use self::store::Card;
-use crate::app::AppState;
 use crate::auth::scope::Scope;
+use crate::number::NumberState;
 use crate::problem::ApiError;
+use crate::state::Shared;
 
 pub use routes::router;
 
@@ -55,13 +57,48 @@ impl CardCenter {
     }
 }
 
+/// The card center's state: the shared parts, its own, and the number
+/// center it pairs numbers with (through that center's public API).
+#[derive(Clone)]
+pub struct CardState(pub Arc<CardInner>);
+
+pub struct CardInner {
+    pub shared: Shared,
+    pub center: CardCenter,
+    pub number: NumberState,
+}
+
+impl CardState {
+    pub fn new(shared: Shared, number: NumberState) -> CardState {
+        CardState(Arc::new(CardInner {
+            center: CardCenter::new(&shared.cfg.card),
+            shared,
+            number,
+        }))
+    }
+}
+
+impl std::ops::Deref for CardState {
+    type Target = CardInner;
+    fn deref(&self) -> &CardInner {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for CardInner {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
 /// Parses an ICCID from a path or body (a bad one is a 400 naming why).
 pub fn parse_iccid(raw: &str) -> Result<Iccid, ApiError> {
     Iccid::parse(raw).map_err(|e| ApiError::Invalid(format!("iccid {raw:?}: {e}")))
 }
 
 /// The card behind an ICCID, visible in `scope` (404 if there is none).
-pub async fn get_card(state: &AppState, scope: &Scope, raw: &str) -> Result<Card, ApiError> {
+pub async fn get_card(state: &CardState, scope: &Scope, raw: &str) -> Result<Card, ApiError> {
     let iccid = parse_iccid(raw)?;
     let mut c = state.db.conn().await?;
     let card = store::find(&mut c, iccid.as_str())
@@ -74,7 +111,7 @@ pub async fn get_card(state: &AppState, scope: &Scope, raw: &str) -> Result<Card
 /// Parses a request's ICCID list (400 on a bad or repeated one, or a list
 /// of the wrong size).
 pub fn parse_list(raw: &[String], max: usize) -> Result<Vec<Iccid>, ApiError> {
-    crate::number::check_count("iccids", raw.len(), max)?;
+    crate::validate::check_count("iccids", raw.len(), max)?;
     let mut seen = HashSet::new();
     raw.iter()
         .map(|r| {
@@ -90,7 +127,7 @@ pub fn parse_list(raw: &[String], max: usize) -> Result<Vec<Iccid>, ApiError> {
 /// The province of each listed card that exists (through the global index),
 /// grouped by province; every province must be in `scope`.
 pub async fn provinces_of(
-    state: &AppState,
+    state: &CardState,
     scope: &Scope,
     iccids: &[Iccid],
 ) -> Result<BTreeMap<String, Vec<String>>, ApiError> {
@@ -101,7 +138,7 @@ pub async fn provinces_of(
             .exec(
                 format!(
                     "SELECT iccid, province_code FROM sim_card WHERE iccid IN ({})",
-                    crate::number::marks(chunk.len())
+                    crate::db::marks(chunk.len())
                 ),
                 chunk
                     .iter()

@@ -14,9 +14,9 @@ use super::status::{CardStatus, CardType};
 use super::store::{self, Card};
 use super::transition::{self, Door};
 use super::{depots, parse_iccid};
-use crate::app::AppState;
-use crate::number::access::Actor;
-use crate::number::msisdn::Msisdn;
+use crate::auth::actor::Actor;
+use crate::card::CardState;
+use crate::domain::msisdn::Msisdn;
 use crate::problem::ApiError;
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -118,7 +118,7 @@ async fn depot_active<Q: Queryable>(c: &mut Q, depot_id: i64) -> Result<bool, Ap
 
 /// 成卡可用验证.
 pub async fn check(
-    state: &AppState,
+    state: &CardState,
     actor: &Actor,
     raw: &str,
     ask: &Ask,
@@ -150,7 +150,7 @@ fn refused(v: &Verdict) -> ApiError {
 }
 
 /// The card (found through the global index) or a 404.
-async fn locate(state: &AppState, raw: &str) -> Result<Card, ApiError> {
+async fn locate(state: &CardState, raw: &str) -> Result<Card, ApiError> {
     let iccid = parse_iccid(raw)?;
     let mut c = state.db.conn().await?;
     store::find(&mut c, iccid.as_str())
@@ -161,7 +161,7 @@ async fn locate(state: &AppState, raw: &str) -> Result<Card, ApiError> {
 /// 成卡占用: a usable card becomes 04 (not activated) or 05; a 04 card
 /// is activated to 05.
 pub async fn occupy(
-    state: &AppState,
+    state: &CardState,
     actor: &Actor,
     raw: &str,
     req: &OccupyRequest,
@@ -262,7 +262,7 @@ pub async fn occupy(
 /// Return of an occupied card: not activated → back in stock; activated →
 /// frozen. Either way it is no longer paired.
 pub async fn give_back(
-    state: &AppState,
+    state: &CardState,
     actor: &Actor,
     raw: &str,
     req: &ReturnRequest,

@@ -11,8 +11,8 @@ use mysql_async::prelude::Queryable;
 use mysql_async::Value;
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::auth::rbac::Principal;
+use crate::card::CardState;
 use crate::db::insert_id;
 use crate::domain::ProvinceCode;
 use crate::problem::{ApiError, Json, Query};
@@ -47,7 +47,7 @@ pub async fn load<Q: Queryable>(c: &mut Q, ids: &[i64]) -> Result<HashMap<i64, P
             format!(
                 "SELECT package_id, code, name, province_code FROM package \
                  WHERE status = 'A' AND package_id IN ({})",
-                crate::number::marks(ids.len())
+                crate::db::marks(ids.len())
             ),
             ids.iter().map(|i| Value::from(*i)).collect::<Vec<_>>(),
         )
@@ -126,7 +126,7 @@ pub struct PackageView {
 #[utoipa::path(post, operation_id = "card_create_package", path = "/api/v1/cards/packages", tag = "cards", request_body = NewPackage,
     security(("bearer" = [])), responses((status = 201, body = PackageView)))]
 pub async fn create_package(
-    State(state): State<AppState>,
+    State(state): State<CardState>,
     p: Principal,
     Json(req): Json<NewPackage>,
 ) -> Result<Response, ApiError> {
@@ -172,7 +172,7 @@ pub struct PackageQuery {
 #[utoipa::path(get, operation_id = "card_list_packages", path = "/api/v1/cards/packages", tag = "cards", params(PackageQuery),
     security(("bearer" = [])), responses((status = 200, body = Vec<PackageView>)))]
 pub async fn list_packages(
-    State(state): State<AppState>,
+    State(state): State<CardState>,
     p: Principal,
     Query(q): Query<PackageQuery>,
 ) -> Result<Json<Vec<PackageView>>, ApiError> {

@@ -13,8 +13,8 @@ use super::status::CardStatus;
 use super::store::{self, Card};
 use super::transition::{self as card_tx, Action, Door};
 use super::{get_card, packages};
-use crate::app::AppState;
 use crate::auth::rbac::Principal;
+use crate::card::CardState;
 use crate::number::events::{self, StatusChanged, STATUS_CHANGED};
 use crate::number::history as number_history;
 use crate::number::status::NumberStatus;
@@ -236,12 +236,12 @@ async fn change_card(
 /// Both rows of a pairing request, locked in one transaction on their
 /// province's shard (cross-province pairs are refused before).
 async fn begin_pair(
-    state: &AppState,
+    state: &CardState,
     p: &Principal,
     phone_no: &str,
     iccid: &str,
 ) -> Result<(Transaction<'static>, NumberRow, Card), ApiError> {
-    let located = crate::number::locate(state, phone_no).await?;
+    let located = crate::number::locate(&state.number, phone_no).await?;
     p.scope.check(Some(&located.area.province))?;
     let card = get_card(state, &p.scope, iccid).await?;
     if card.province_code != located.area.province {
@@ -330,7 +330,7 @@ fn check_paired_together(number: &NumberRow, card: &Card) -> Result<(), ApiError
 #[utoipa::path(post, operation_id = "card_pair", path = "/api/v1/cards/pairings", tag = "cards", request_body = PairRequest,
     security(("bearer" = [])), responses((status = 200, body = PairView)))]
 pub async fn pair(
-    State(state): State<AppState>,
+    State(state): State<CardState>,
     p: Principal,
     Json(req): Json<PairRequest>,
 ) -> Result<Json<PairView>, ApiError> {
@@ -342,7 +342,7 @@ pub async fn pair(
 
 /// The card's partner number (it must be paired).
 async fn begin_partner(
-    state: &AppState,
+    state: &CardState,
     p: &Principal,
     iccid: &str,
 ) -> Result<(Transaction<'static>, NumberRow, Card), ApiError> {
@@ -366,7 +366,7 @@ async fn begin_partner(
 #[utoipa::path(post, operation_id = "card_unpair", path = "/api/v1/cards/pairings/unpair", tag = "cards", request_body = CardRequest,
     security(("bearer" = [])), responses((status = 200, body = PairView)))]
 pub async fn unpair(
-    State(state): State<AppState>,
+    State(state): State<CardState>,
     p: Principal,
     Json(req): Json<CardRequest>,
 ) -> Result<Json<PairView>, ApiError> {
@@ -453,7 +453,7 @@ async fn set_package(
 #[utoipa::path(post, operation_id = "card_bundle", path = "/api/v1/cards/bundles", tag = "cards", request_body = BundleRequest,
     security(("bearer" = [])), responses((status = 200, body = PairView)))]
 pub async fn bundle(
-    State(state): State<AppState>,
+    State(state): State<CardState>,
     p: Principal,
     Json(req): Json<BundleRequest>,
 ) -> Result<Json<PairView>, ApiError> {
@@ -493,7 +493,7 @@ pub async fn bundle(
 #[utoipa::path(post, operation_id = "card_unbundle", path = "/api/v1/cards/bundles/unbundle", tag = "cards", request_body = CardRequest,
     security(("bearer" = [])), responses((status = 200, body = PairView)))]
 pub async fn unbundle(
-    State(state): State<AppState>,
+    State(state): State<CardState>,
     p: Principal,
     Json(req): Json<CardRequest>,
 ) -> Result<Json<PairView>, ApiError> {

@@ -11,14 +11,15 @@ use super::history::{self, HistoryView};
 use super::occupy::{self, CardChange, OccupyRequest, ReturnRequest};
 use super::store::Card;
 use super::{change, get_card, intake, list, packages, pairing, parse_iccid};
-use crate::app::AppState;
+use crate::auth::actor::Actor;
 use crate::auth::channel_sign::ChannelCaller;
 use crate::auth::rbac::{guarded, Permission::*, Principal};
+use crate::card::CardState;
 use crate::interface_log;
-use crate::number::access::Actor;
 use crate::problem::{ApiError, Json, Path, Query};
 
-pub fn router(state: &AppState) -> Router<AppState> {
+/// The center's routes, with its state.
+pub fn router(state: &CardState) -> Router {
     let s = state;
     let open = Router::new()
         .route(
@@ -28,7 +29,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/api/v1/open/cards/{iccid}/occupy", post(channel_occupy))
         .route("/api/v1/open/cards/{iccid}/return", post(channel_return))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.shared.clone(),
             interface_log::gate,
         ));
     Router::new()
@@ -49,8 +50,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
             guarded(s, CardWrite, post(intake::intake)).layer(
                 axum::extract::DefaultBodyLimit::max(
                     state
+                        .center
                         .cfg
-                        .card
                         .max_intake
                         .saturating_mul(256)
                         .max(state.cfg.body_limit_bytes),
@@ -107,12 +108,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
             guarded(s, CardPair, post(pairing::unbundle)),
         )
         .merge(open)
+        .with_state(state.clone())
 }
 
 #[utoipa::path(get, operation_id = "card_check", path = "/api/v1/cards/{iccid}/availability", tag = "cards", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID"), Ask),
     security(("bearer" = [])), responses((status = 200, body = Verdict)))]
 pub async fn staff_check(
-    State(state): State<AppState>,
+    State(state): State<CardState>,
     p: Principal,
     Path(iccid): Path<String>,
     Query(ask): Query<Ask>,
@@ -125,7 +127,7 @@ pub async fn staff_check(
 #[utoipa::path(get, operation_id = "channel_card_check", path = "/api/v1/open/cards/{iccid}/availability", tag = "channel api", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID"), Ask),
     security(("channel_signature" = [])), responses((status = 200, body = Verdict)))]
 pub async fn channel_check(
-    State(state): State<AppState>,
+    State(state): State<CardState>,
     Extension(c): Extension<ChannelCaller>,
     Path(iccid): Path<String>,
     Query(ask): Query<Ask>,
@@ -138,7 +140,7 @@ pub async fn channel_check(
 #[utoipa::path(post, operation_id = "card_occupy", path = "/api/v1/cards/{iccid}/occupy", tag = "cards", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID")), request_body = OccupyRequest,
     security(("bearer" = [])), responses((status = 200, body = CardChange)))]
 pub async fn staff_occupy(
-    State(state): State<AppState>,
+    State(state): State<CardState>,
     p: Principal,
     Path(iccid): Path<String>,
     Json(req): Json<OccupyRequest>,
@@ -151,7 +153,7 @@ pub async fn staff_occupy(
 #[utoipa::path(post, operation_id = "channel_card_occupy", path = "/api/v1/open/cards/{iccid}/occupy", tag = "channel api", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID")), request_body = OccupyRequest,
     security(("channel_signature" = [])), responses((status = 200, body = CardChange)))]
 pub async fn channel_occupy(
-    State(state): State<AppState>,
+    State(state): State<CardState>,
     Extension(c): Extension<ChannelCaller>,
     Path(iccid): Path<String>,
     Json(req): Json<OccupyRequest>,
@@ -164,7 +166,7 @@ pub async fn channel_occupy(
 #[utoipa::path(post, operation_id = "card_return", path = "/api/v1/cards/{iccid}/return", tag = "cards", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID")), request_body = ReturnRequest,
     security(("bearer" = [])), responses((status = 200, body = CardChange)))]
 pub async fn staff_return(
-    State(state): State<AppState>,
+    State(state): State<CardState>,
     p: Principal,
     Path(iccid): Path<String>,
     Json(req): Json<ReturnRequest>,
@@ -177,7 +179,7 @@ pub async fn staff_return(
 #[utoipa::path(post, operation_id = "channel_card_return", path = "/api/v1/open/cards/{iccid}/return", tag = "channel api", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID")), request_body = ReturnRequest,
     security(("channel_signature" = [])), responses((status = 200, body = CardChange)))]
 pub async fn channel_return(
-    State(state): State<AppState>,
+    State(state): State<CardState>,
     Extension(c): Extension<ChannelCaller>,
     Path(iccid): Path<String>,
     Json(req): Json<ReturnRequest>,
@@ -191,7 +193,7 @@ pub async fn channel_return(
 #[utoipa::path(get, operation_id = "card_get", path = "/api/v1/cards/{iccid}", tag = "cards", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID")),
     security(("bearer" = [])), responses((status = 200, body = Card)))]
 pub async fn card(
-    State(state): State<AppState>,
+    State(state): State<CardState>,
     p: Principal,
     Path(iccid): Path<String>,
 ) -> Result<Json<Card>, ApiError> {
@@ -202,7 +204,7 @@ pub async fn card(
 #[utoipa::path(get, operation_id = "card_history", path = "/api/v1/cards/{iccid}/history", tag = "cards", params(("iccid" = super::iccid::Iccid, Path, description = "the card's ICCID")),
     security(("bearer" = [])), responses((status = 200, body = Vec<HistoryView>)))]
 pub async fn card_history(
-    State(state): State<AppState>,
+    State(state): State<CardState>,
     p: Principal,
     Path(iccid): Path<String>,
 ) -> Result<Json<Vec<HistoryView>>, ApiError> {
@@ -223,7 +225,7 @@ pub struct DepotQuery {
 #[utoipa::path(get, operation_id = "card_depots", path = "/api/v1/cards/depots", tag = "cards", params(DepotQuery),
     security(("bearer" = [])), responses((status = 200, body = Vec<crate::number::routes::DepotView>)))]
 pub async fn card_depots(
-    State(state): State<AppState>,
+    State(state): State<CardState>,
     p: Principal,
     Query(q): Query<DepotQuery>,
 ) -> Result<Json<Vec<crate::number::routes::DepotView>>, ApiError> {

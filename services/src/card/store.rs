@@ -108,7 +108,7 @@ pub async fn read<Q: Queryable>(
             .exec(
                 format!(
                     "SELECT {COLUMNS} FROM sim_card WHERE province_code = ? AND iccid IN ({}){}",
-                    crate::number::marks(chunk.len()),
+                    crate::db::marks(chunk.len()),
                     if for_update { " FOR UPDATE" } else { "" }
                 ),
                 params,
@@ -139,7 +139,7 @@ pub async fn existing<Q: Queryable>(c: &mut Q, iccids: &[&str]) -> Result<Vec<St
             .exec(
                 format!(
                     "SELECT iccid FROM sim_card WHERE iccid IN ({})",
-                    crate::number::marks(chunk.len())
+                    crate::db::marks(chunk.len())
                 ),
                 chunk.iter().map(|i| Value::from(*i)).collect::<Vec<_>>(),
             )
@@ -166,7 +166,7 @@ pub async fn set_status(
             format!(
                 "UPDATE sim_card SET status = ?, version = version + 1 WHERE province_code = ? \
                  AND card_id IN ({}) AND status = ?",
-                crate::number::marks(chunk.len())
+                crate::db::marks(chunk.len())
             ),
             params,
         )

@@ -10,16 +10,10 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 
-use crate::auth::channel_sign::ChannelCaller;
-use crate::auth::rbac::{Permission, Principal};
+use crate::auth::actor::Actor;
+use crate::auth::rbac::Permission;
 use crate::db::Db;
 use crate::problem::ApiError;
-
-#[derive(Debug, Clone)]
-pub enum Actor {
-    Staff(Principal),
-    Channel(ChannelCaller),
-}
 
 /// `pool_grant.grantee_kind` and id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,6 +23,12 @@ pub enum Grantee {
 }
 
 impl Grantee {
+    pub fn of(actor: &Actor) -> Grantee {
+        match actor {
+            Actor::Staff(p) => Grantee::Staff(p.staff_id),
+            Actor::Channel(c) => Grantee::Channel(c.channel_id),
+        }
+    }
     pub fn kind(self) -> &'static str {
         match self {
             Grantee::Staff(_) => "S",
@@ -39,59 +39,6 @@ impl Grantee {
         match self {
             Grantee::Staff(i) | Grantee::Channel(i) => i,
         }
-    }
-}
-
-impl Actor {
-    pub fn grantee(&self) -> Grantee {
-        match self {
-            Actor::Staff(p) => Grantee::Staff(p.staff_id),
-            Actor::Channel(c) => Grantee::Channel(c.channel_id),
-        }
-    }
-
-    pub fn staff_id(&self) -> Option<i64> {
-        match self {
-            Actor::Staff(p) => Some(p.staff_id),
-            Actor::Channel(_) => None,
-        }
-    }
-
-    pub fn channel_id(&self) -> Option<i64> {
-        match self {
-            Actor::Staff(_) => None,
-            Actor::Channel(c) => Some(c.channel_id),
-        }
-    }
-
-    /// Whether data of `province` is visible to the caller.
-    pub fn sees_province(&self, province: &str) -> bool {
-        match self {
-            Actor::Staff(p) => p.scope.allows(Some(province)),
-            Actor::Channel(c) => c.province.as_deref().is_none_or(|own| own == province),
-        }
-    }
-
-    /// Staff get a 403 naming the province; channels are told no more than
-    /// that the number does not exist for them.
-    pub fn check_province(&self, province: &str) -> Result<(), ApiError> {
-        match self {
-            Actor::Staff(p) => p.scope.check(Some(province)),
-            Actor::Channel(_) if self.sees_province(province) => Ok(()),
-            Actor::Channel(_) => Err(ApiError::OutOfScope(province.to_string())),
-        }
-    }
-
-    /// The province a search defaults to.
-    pub fn home_province(&self) -> Option<&str> {
-        match self {
-            Actor::Staff(p) => p.province.as_deref(),
-            Actor::Channel(c) => c.province.as_deref(),
-        }
-    }
-
-    fn pool_admin(&self) -> bool {
-        matches!(self, Actor::Staff(p) if p.has(Permission::PoolWrite))
     }
 }
 
@@ -196,13 +143,13 @@ impl GrantCache {
     }
 
     pub async fn rights(&self, db: &Db, actor: &Actor) -> Result<PoolRights, ApiError> {
-        if actor.pool_admin() {
+        if pool_admin(actor) {
             return Ok(PoolRights {
                 all: true,
                 grants: Arc::default(),
             });
         }
-        let who = actor.grantee();
+        let who = Grantee::of(actor);
         let grants = self
             .inner
             .try_get_with(who, load(db, who))
@@ -215,6 +162,11 @@ impl GrantCache {
         self.inner.invalidate_all();
         self.pools.invalidate_all();
     }
+}
+
+/// Pool administrators (pool:write) see and use every pool of their scope.
+fn pool_admin(actor: &Actor) -> bool {
+    matches!(actor, Actor::Staff(p) if p.has(Permission::PoolWrite))
 }
 
 async fn load(db: &Db, who: Grantee) -> Result<Arc<HashMap<i64, Grant>>, ApiError> {

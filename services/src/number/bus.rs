@@ -19,10 +19,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::access::GrantCache;
-use super::msisdn::Msisdn;
 use super::shelf_cache::{ShelfCache, ShelfKey};
-use crate::app::Inner;
+use crate::domain::msisdn::Msisdn;
 use crate::mq::{Mq, MqError};
+use crate::number::NumberInner;
 
 pub const EXCHANGE: &str = "haoka.cache.invalidate";
 
@@ -221,14 +221,14 @@ fn from(delivery: &lapin::message::Delivery, origin: &str) -> bool {
 
 /// Listens until the server is gone; resubscribes (and flushes) after every
 /// connection loss.
-pub fn spawn_listener(app: Weak<Inner>) {
+pub fn spawn_listener(app: Weak<NumberInner>) {
     tokio::spawn(async move {
         loop {
             let Some(inner) = app.upgrade() else { return };
             let mq = inner.mq.clone();
-            let shelf = inner.number.shelf.clone();
-            let grants = inner.number.grants.clone();
-            let origin = inner.number.bus.origin().to_string();
+            let shelf = inner.center.shelf.clone();
+            let grants = inner.center.grants.clone();
+            let origin = inner.center.bus.origin().to_string();
             drop(inner);
             let sub = subscribe(&mq).await;
             drop(mq);

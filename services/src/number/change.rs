@@ -13,16 +13,18 @@ use mysql_async::Value;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::access::Actor;
 use super::events::{self, StatusChanged};
 use super::history::{self, Entry};
 use super::shelf_cache::ShelfKey;
 use super::status::{NumberStatus, ResultCode};
 use super::transition::{self, Action, Door};
-use super::{check_count, locate, marks, Located, NumberResult};
-use crate::app::AppState;
+use super::{locate, Located, NumberResult};
+use crate::auth::actor::Actor;
 use crate::auth::rbac::Principal;
+use crate::db::marks;
+use crate::number::NumberState;
 use crate::problem::{ApiError, Json, Problem};
+use crate::validate::check_count;
 
 pub const MAX_PER_REQUEST: usize = 1000;
 
@@ -112,7 +114,7 @@ pub async fn read_rows<Q: Queryable>(
 
 /// Parses every number (bad input is a 400) and checks the caller's scope.
 pub async fn locate_all(
-    state: &AppState,
+    state: &NumberState,
     actor: &Actor,
     raw: &[String],
 ) -> Result<Vec<Located>, ApiError> {
@@ -145,7 +147,7 @@ fn respond(results: Vec<NumberResult>) -> Response {
         (status = 200, body = BatchResult, description = "every number changed"),
         (status = 409, description = "nothing changed: the per-number codes say why (0004: not in the transition table); or a problem (a concurrent change)", content((BatchResult = "application/json"), (Problem = "application/problem+json")))))]
 pub async fn change_status(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     principal: Principal,
     Json(req): Json<StatusRequest>,
 ) -> Result<Response, ApiError> {
@@ -154,7 +156,7 @@ pub async fn change_status(
         crate::validate::text("reason", r, 0, 256)?;
     }
     let located = locate_all(&state, &actor, &req.numbers).await?;
-    let rights = state.number.grants.rights(&state.db, &actor).await?;
+    let rights = state.center.grants.rights(&state.db, &actor).await?;
     let names: Vec<&str> = located.iter().map(|l| l.no.as_str()).collect();
     // A deadlock with the sweeper or a hold rolls all of it back: run it again.
     crate::db::retry_collisions(|| apply_status(&state, &actor, &rights, &names, &req)).await
@@ -162,7 +164,7 @@ pub async fn change_status(
 
 /// One attempt of a status change, in one transaction.
 async fn apply_status(
-    state: &AppState,
+    state: &NumberState,
     actor: &Actor,
     rights: &super::access::PoolRights,
     names: &[&str],
@@ -175,7 +177,7 @@ async fn apply_status(
         return Ok(respond(staged.results));
     }
     state.outbox.commit(tx).await?; // with the events
-    state.number.announce(staged.shelves);
+    state.center.announce(staged.shelves);
     Ok(respond(staged.results))
 }
 
@@ -193,7 +195,7 @@ pub struct Staged {
 /// batch loader can stage the passing ones again on it).
 pub async fn stage_status(
     tx: &mut mysql_async::Transaction<'_>,
-    state: &AppState,
+    state: &NumberState,
     actor: &Actor,
     rights: &super::access::PoolRights,
     names: &[&str],
@@ -260,7 +262,7 @@ pub async fn stage_status(
             shelves,
         });
     }
-    let aging = state.number.cfg.frozen_aging_seconds;
+    let aging = state.center.cfg.frozen_aging_seconds;
     for (from, list) in &groups {
         let frozen = req.to == NumberStatus::Frozen;
         let sql = format!(
@@ -304,7 +306,7 @@ pub async fn stage_status(
         (status = 200, body = BatchResult, description = "every number moved"),
         (status = 409, description = "nothing moved: the per-number codes say why; or a problem (a disabled depot)", content((BatchResult = "application/json"), (Problem = "application/problem+json")))))]
 pub async fn move_depot(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     principal: Principal,
     Json(req): Json<DepotRequest>,
 ) -> Result<Response, ApiError> {

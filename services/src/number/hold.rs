@@ -9,16 +9,18 @@ use rand::distributions::Alphanumeric;
 use rand::Rng;
 use serde::Deserialize;
 
-use super::access::{Actor, PoolRights};
+use super::access::PoolRights;
 use super::events::{self, NumberSold};
 use super::history::{self, Entry};
 use super::shelf_cache::ShelfKey;
 use super::status::{NumberStatus, ResultCode};
 use super::transition::{self, Door};
-use super::{locate, marks, NumberResult};
-use crate::app::AppState;
+use super::{locate, NumberResult};
+use crate::auth::actor::Actor;
 use crate::auth::rbac::{Permission, Principal};
 use crate::db::col;
+use crate::db::marks;
+use crate::number::NumberState;
 use crate::oplog::{self, Change};
 use crate::problem::ApiError;
 
@@ -74,14 +76,14 @@ fn random_key() -> String {
 
 /// The hold length a caller may have.
 async fn hold_seconds(
-    state: &AppState,
+    state: &NumberState,
     actor: &Actor,
     asked: Option<u64>,
 ) -> Result<u64, ApiError> {
     let (default, max) = match actor {
         Actor::Staff(_) => (
-            state.number.cfg.hold_default_seconds,
-            state.number.cfg.hold_max_seconds,
+            state.center.cfg.hold_default_seconds,
+            state.center.cfg.hold_max_seconds,
         ),
         Actor::Channel(ch) => {
             let mut c = state.db.conn().await?;
@@ -219,7 +221,7 @@ fn result(code: ResultCode, no: &str, cur: Option<&Current>) -> NumberResult {
 
 /// 选占: on shelf → held under `key`.
 pub async fn hold(
-    state: &AppState,
+    state: &NumberState,
     actor: &Actor,
     raw_no: &str,
     req: HoldRequest,
@@ -242,10 +244,10 @@ pub async fn hold(
     let seconds = hold_seconds(state, actor, req.hold_seconds).await?;
     let t = transition::check(NumberStatus::OnShelf, NumberStatus::Held, Door::Hold)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let rights = state.number.grants.rights(&state.db, actor).await?;
+    let rights = state.center.grants.rights(&state.db, actor).await?;
     // The deadline is a value, not NOW() + n on the shard, so a won hold
     // needs no read-back to answer with it.
-    let now = state.number.clock.now(&state.db).await?;
+    let now = state.center.clock.now(&state.db).await?;
     let deadline = now.plus_seconds(seconds);
     let mut params: Vec<Value> = vec![
         t.to.code().into(),
@@ -288,7 +290,7 @@ pub async fn hold(
         // Which pool's shelf lost the number is not known without the row:
         // the city's shelves skip it.
         state
-            .number
+            .center
             .announce_taken(&l.area.province, &l.area.city, l.no);
         let mut r = NumberResult::new(ResultCode::Ok, no);
         r.status = Some(NumberStatus::Held);
@@ -334,7 +336,7 @@ pub async fn hold(
 /// Staff act on their own holds, on colleagues' in pools they operate, and
 /// decide it under the row lock; a channel's call is one conditional UPDATE.
 pub async fn act(
-    state: &AppState,
+    state: &NumberState,
     actor: &Actor,
     raw_no: &str,
     op: Op,
@@ -393,7 +395,7 @@ pub async fn act(
     let mut params: Vec<Value> = vec![to.code().into()];
     if let Some(s) = seconds {
         params.push(s.into());
-        params.push(state.number.cfg.hold_max_total_seconds.into());
+        params.push(state.center.cfg.hold_max_total_seconds.into());
     }
     params.push(no.into());
     params.push(NumberStatus::Held.code().into());
@@ -406,7 +408,7 @@ pub async fn act(
     if live_only {
         cond.push_str(" AND hold_deadline > NOW(3)");
     }
-    let rights = state.number.grants.rights(&state.db, actor).await?;
+    let rights = state.center.grants.rights(&state.db, actor).await?;
     let mut tx = state.db.begin().await?;
     // Staff: the hold as it stands (locked), and on what ground they touch it.
     let mut seen = None;
@@ -479,7 +481,7 @@ pub async fn act(
         if to == NumberStatus::OnShelf {
             // Released: back on its shelf for everyone.
             state
-                .number
+                .center
                 .announce(std::collections::HashSet::from([ShelfKey {
                     province: l.area.province.clone(),
                     city: l.area.city.clone(),

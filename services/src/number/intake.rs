@@ -15,15 +15,16 @@ use mysql_async::Value;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::access::Actor;
 use super::history::{self, Entry};
-use super::msisdn::Msisdn;
 use super::premium;
+use super::rules;
 use super::status::NumberStatus;
 use super::transition::Action;
-use super::{marks, rules};
-use crate::app::AppState;
+use crate::auth::actor::Actor;
 use crate::auth::rbac::Principal;
+use crate::db::marks;
+use crate::domain::msisdn::Msisdn;
+use crate::number::NumberState;
 use crate::problem::{ApiError, Json, Problem};
 
 /// Rows per multi-row INSERT.
@@ -110,7 +111,7 @@ const LAST_NUMBER: u64 = 19_999_999_999;
 fn listed(req: &IntakeRequest, max: usize) -> Result<(Vec<String>, Vec<Rejected>), ApiError> {
     match (&req.numbers, &req.range) {
         (Some(list), None) => {
-            super::check_count("numbers", list.len(), max)?;
+            crate::validate::check_count("numbers", list.len(), max)?;
             Ok((list.clone(), Vec::new()))
         }
         (None, Some(r)) => {
@@ -201,7 +202,7 @@ pub async fn existing<Q: Queryable>(
         (status = 409, description = "nothing taken in: the stock refuses some numbers (duplicate, unknown segment, scope, depot or pool area); or a problem (a disabled depot or pool)", content((IntakeResult = "application/json"), (Problem = "application/problem+json"))),
         (status = 422, description = "nothing taken in: some numbers are malformed or listed twice; or a problem (a body that does not fit)", content((IntakeResult = "application/json"), (Problem = "application/problem+json")))))]
 pub async fn intake(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     principal: Principal,
     Json(req): Json<IntakeRequest>,
 ) -> Result<Response, ApiError> {
@@ -219,7 +220,7 @@ pub async fn intake(
 
 /// The intake itself: every check, then one transaction.
 pub async fn run(
-    state: &AppState,
+    state: &NumberState,
     actor: &Actor,
     req: &IntakeRequest,
 ) -> Result<IntakeResult, ApiError> {
@@ -262,7 +263,7 @@ impl Checked {
 /// Every check of an intake, writing nothing (the batch loader calls this,
 /// then `write` on its own transaction with its checkpoint).
 pub async fn check(
-    state: &AppState,
+    state: &NumberState,
     actor: &Actor,
     req: &IntakeRequest,
 ) -> Result<Checked, ApiError> {
@@ -275,8 +276,8 @@ pub async fn check(
         Some(p) => Some(pool_area(&mut c, p).await?),
         None => None,
     };
-    let (raw, mut rejected) = listed(req, state.number.cfg.max_intake)?;
-    let segs = state.number.segments(&state.db).await?;
+    let (raw, mut rejected) = listed(req, state.center.cfg.max_intake)?;
+    let segs = state.center.segments(&state.db).await?;
     let mut seen = HashSet::new();
     let mut cands = Vec::with_capacity(raw.len());
     for r in &raw {
@@ -367,7 +368,7 @@ pub async fn check(
 /// count per premium level.
 pub async fn write(
     tx: &mut mysql_async::Transaction<'_>,
-    state: &AppState,
+    state: &NumberState,
     actor: &Actor,
     req: &IntakeRequest,
     checked: &Checked,

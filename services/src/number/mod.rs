@@ -3,7 +3,8 @@
 //! rules and waivers, pools and their grants, and the number history.
 //!
 //! Folder map: `status`/`transition` are the domain codes and the transition
-//! table; `msisdn`, `segments`, `premium` are pure number rules; `access` is
+//! table; `segments`, `premium` are pure number rules (the phone number is
+//! `crate::domain::msisdn`); `access` is
 //! the caller and their pool rights; `history` writes 号历史 rows; `intake`,
 //! `change` (status / depot), `hold`, `select`, `pool`, `rules`, `waiver`,
 //! `stock` (stock list, counts, activity, transitions) are the endpoints; `shelf_cache` + `bus` keep the selection cache fresh;
@@ -22,7 +23,6 @@ pub mod history;
 pub mod hold;
 pub mod intake;
 pub mod migrate;
-pub mod msisdn;
 pub mod pool;
 pub mod premium;
 pub mod retire;
@@ -47,13 +47,13 @@ use self::access::GrantCache;
 use self::bus::{Bus, Invalidation};
 use self::config::NumberConfig;
 use self::db_clock::DbClock;
-use self::msisdn::Msisdn;
 use self::segments::{Area, SegmentMap};
 use self::shelf_cache::{ShelfCache, ShelfKey};
 use self::status::{NumberStatus, ResultCode};
-use crate::app::AppState;
 use crate::db::Db;
+use crate::domain::msisdn::Msisdn;
 use crate::problem::ApiError;
+use crate::state::Shared;
 
 pub use routes::router;
 
@@ -113,18 +113,51 @@ impl NumberCenter {
     }
 }
 
+/// The number center's state: the shared parts and its own. Cheap to clone;
+/// its background tasks hold it weakly and stop when the server drops it.
+#[derive(Clone)]
+pub struct NumberState(pub Arc<NumberInner>);
+
+pub struct NumberInner {
+    pub shared: Shared,
+    pub center: NumberCenter,
+}
+
+impl NumberState {
+    pub fn new(shared: Shared) -> NumberState {
+        NumberState(Arc::new(NumberInner {
+            center: NumberCenter::new(&shared.cfg.number),
+            shared,
+        }))
+    }
+}
+
+impl std::ops::Deref for NumberState {
+    type Target = NumberInner;
+    fn deref(&self) -> &NumberInner {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for NumberInner {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
 /// Seeds premium levels and default rules, declares the event feed, starts
 /// the invalidation listener and the sweeper.
-pub async fn start(state: &AppState) -> Result<(), ApiError> {
+pub async fn start(state: &NumberState) -> Result<(), ApiError> {
     migrate::ensure(&state.db).await?;
     rules::seed(state).await?;
     // Not fatal: until it exists the relay keeps number events pending.
     if let Err(e) = events::declare_feed(&state.mq).await {
         tracing::warn!(error = %e, "declaring the number event feed failed");
     }
-    state.number.bus.spawn_sender(
+    state.center.bus.spawn_sender(
         state.mq.clone(),
-        Duration::from_millis(state.number.cfg.invalidation_linger_ms),
+        Duration::from_millis(state.center.cfg.invalidation_linger_ms),
     );
     bus::spawn_listener(Arc::downgrade(&state.0));
     sweeper::spawn(Arc::downgrade(&state.0));
@@ -139,9 +172,9 @@ pub struct Located {
 }
 
 /// Parses a number and finds its area; `None` area means an unallocated segment.
-pub async fn locate(state: &AppState, raw: &str) -> Result<Located, ApiError> {
+pub async fn locate(state: &NumberState, raw: &str) -> Result<Located, ApiError> {
     let no = Msisdn::parse(raw).map_err(|e| ApiError::Invalid(e.to_string()))?;
-    let segs = state.number.segments(&state.db).await?;
+    let segs = state.center.segments(&state.db).await?;
     // A number of an unallocated segment cannot exist.
     let area = segs
         .area(no.segment_number())
@@ -180,19 +213,4 @@ impl NumberResult {
 /// A city code that is not a city of the province.
 pub fn unknown_city(province: &str, city: &str) -> ApiError {
     ApiError::not_found("city", format!("{city:?} of province {province}"))
-}
-
-/// SQL placeholders for an IN list.
-pub fn marks(n: usize) -> String {
-    vec!["?"; n].join(", ")
-}
-
-/// Checks a list of numbers in a request body.
-pub fn check_count(field: &str, n: usize, max: usize) -> Result<(), ApiError> {
-    if n == 0 || n > max {
-        return Err(ApiError::Invalid(format!(
-            "{field} must list 1 to {max} numbers (got {n})"
-        )));
-    }
-    Ok(())
 }

@@ -11,30 +11,31 @@ use mysql_async::Value;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::access::{Actor, PoolRights};
+use super::access::PoolRights;
 use super::change::{locate_all, read_rows, BatchResult};
 use super::history::{self, Entry};
-use super::marks;
 use super::shelf_cache::ShelfKey;
 use super::status::{NumberStatus, ResultCode};
 use super::transition::Action;
 use super::NumberResult;
-use crate::app::AppState;
+use crate::auth::actor::Actor;
 use crate::auth::rbac::Principal;
+use crate::db::marks;
 use crate::db::{col, insert_id};
 use crate::domain::{ProvinceCode, RecordStatus};
+use crate::number::NumberState;
 use crate::problem::{ApiError, Json, Path, Problem, Query};
 use crate::validate;
 
 /// Pools of `province` the caller may view, beyond the public shelf.
 pub async fn pools_in(
-    state: &AppState,
+    state: &NumberState,
     province: &str,
     rights: &PoolRights,
 ) -> Result<Vec<i64>, ApiError> {
     if rights.all {
         Ok(state
-            .number
+            .center
             .grants
             .pools_in(&state.db, province)
             .await?
@@ -67,14 +68,14 @@ pub struct PoolView {
 #[utoipa::path(post, path = "/api/v1/numbers/pools", tag = "numbers", request_body = NewPool,
     security(("bearer" = [])), responses((status = 201, body = PoolView)))]
 pub async fn create_pool(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     principal: Principal,
     Json(req): Json<NewPool>,
 ) -> Result<Response, ApiError> {
     validate::text("name", &req.name, 1, 64)?;
     principal.scope.check(Some(req.province_code.as_str()))?;
     if let Some(city) = &req.city_code {
-        let segs = state.number.segments(&state.db).await?;
+        let segs = state.center.segments(&state.db).await?;
         if !segs.city_in(req.province_code.as_str(), city) {
             return Err(super::unknown_city(req.province_code.as_str(), city));
         }
@@ -91,7 +92,7 @@ pub async fn create_pool(
     )
     .await?;
     drop(c);
-    state.number.announce_grants();
+    state.center.announce_grants();
     Ok((
         StatusCode::CREATED,
         Json(PoolView {
@@ -116,13 +117,13 @@ pub struct PoolListQuery {
 #[utoipa::path(get, path = "/api/v1/numbers/pools", tag = "numbers", params(PoolListQuery),
     security(("bearer" = [])), responses((status = 200, body = Vec<PoolView>)))]
 pub async fn list_pools(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     principal: Principal,
     Query(q): Query<PoolListQuery>,
 ) -> Result<Json<Vec<PoolView>>, ApiError> {
     principal.scope.check(Some(q.province_code.as_str()))?;
     let actor = Actor::Staff(principal);
-    let rights = state.number.grants.rights(&state.db, &actor).await?;
+    let rights = state.center.grants.rights(&state.db, &actor).await?;
     let mut c = state.db.conn().await?;
     let rows: Vec<mysql_async::Row> = c
         .exec(
@@ -146,7 +147,7 @@ pub async fn list_pools(
 }
 
 async fn pool_of(
-    state: &AppState,
+    state: &NumberState,
     principal: &Principal,
     pool_id: i64,
 ) -> Result<(String, Option<String>, RecordStatus), ApiError> {
@@ -174,7 +175,7 @@ pub struct AssignRequest {
     security(("bearer" = [])), responses((status = 200, body = BatchResult, description = "every number assigned"),
         (status = 409, description = "nothing assigned: the per-number codes say why; or a problem (a concurrent change)", content((BatchResult = "application/json"), (Problem = "application/problem+json")))))]
 pub async fn assign_numbers(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     principal: Principal,
     Path(pool_id): Path<i64>,
     Json(req): Json<AssignRequest>,
@@ -259,7 +260,7 @@ pub async fn assign_numbers(
     .await?;
     history::write(&mut tx, &entries).await?;
     tx.commit().await?;
-    state.number.announce(shelves);
+    state.center.announce(shelves);
     Ok(Json(BatchResult { applied, results }).into_response())
 }
 
@@ -308,7 +309,7 @@ pub struct GrantView {
 #[utoipa::path(put, path = "/api/v1/numbers/pools/{id}/grants", tag = "numbers", params(("id" = i64, Path)), request_body = GrantRequest,
     security(("bearer" = [])), responses((status = 200, body = Vec<GrantView>)))]
 pub async fn put_grant(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     principal: Principal,
     Path(pool_id): Path<i64>,
     Json(req): Json<GrantRequest>,
@@ -379,12 +380,12 @@ pub async fn put_grant(
     )
     .await?;
     tx.commit().await?;
-    state.number.announce_grants();
+    state.center.announce_grants();
     grants_of(&state, &province, pool_id).await.map(Json)
 }
 
 async fn grants_of(
-    state: &AppState,
+    state: &NumberState,
     province: &str,
     pool_id: i64,
 ) -> Result<Vec<GrantView>, ApiError> {
@@ -417,7 +418,7 @@ async fn grants_of(
 #[utoipa::path(get, path = "/api/v1/numbers/pools/{id}/grants", tag = "numbers", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 200, body = Vec<GrantView>)))]
 pub async fn list_grants(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     principal: Principal,
     Path(pool_id): Path<i64>,
 ) -> Result<Json<Vec<GrantView>>, ApiError> {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::msisdn::Msisdn;
+use crate::domain::msisdn::Msisdn;
 
 /// The ordinary level.
 pub const ORDINARY: u8 = 9;

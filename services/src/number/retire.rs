@@ -9,9 +9,9 @@ use mysql_async::prelude::Queryable;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::auth::rbac::Principal;
 use crate::domain::RecordStatus;
+use crate::number::NumberState;
 use crate::oplog::{self, Change};
 use crate::problem::{ApiError, Json, Path};
 
@@ -51,7 +51,7 @@ impl Kind {
 }
 
 async fn set_status(
-    state: &AppState,
+    state: &NumberState,
     p: &Principal,
     kind: Kind,
     id: i64,
@@ -93,7 +93,7 @@ async fn set_status(
     tx.commit().await?;
     if matches!(kind, Kind::Pool) {
         // Pool listings and grants are cached per process.
-        state.number.announce_grants();
+        state.center.announce_grants();
     }
     Ok(Retired {
         id,
@@ -106,7 +106,7 @@ async fn set_status(
 #[utoipa::path(patch, path = "/api/v1/numbers/depots/{id}", tag = "numbers", params(("id" = i64, Path)),
     request_body = StatusChange, security(("bearer" = [])), responses((status = 200, body = Retired)))]
 pub async fn set_depot_status(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     p: Principal,
     Path(id): Path<i64>,
     Json(req): Json<StatusChange>,
@@ -120,7 +120,7 @@ pub async fn set_depot_status(
 #[utoipa::path(patch, path = "/api/v1/numbers/pools/{id}", tag = "numbers", params(("id" = i64, Path)),
     request_body = StatusChange, security(("bearer" = [])), responses((status = 200, body = Retired)))]
 pub async fn set_pool_status(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     p: Principal,
     Path(id): Path<i64>,
     Json(req): Json<StatusChange>,

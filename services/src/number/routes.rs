@@ -11,21 +11,22 @@ use mysql_async::prelude::Queryable;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::access::Actor;
 use super::history::{self, HistoryView};
 use super::hold::{self, HoldRequest, KeyRequest, Op};
 use super::status::NumberStatus;
 use super::{change, intake, locate, pool, retire, rules, select, stock, waiver, NumberResult};
-use crate::app::AppState;
+use crate::auth::actor::Actor;
 use crate::auth::channel_sign::ChannelCaller;
 use crate::auth::rbac::{guarded, Permission::*, Principal};
 use crate::db::{col, insert_id};
 use crate::domain::ProvinceCode;
 use crate::interface_log;
+use crate::number::NumberState;
 use crate::problem::{ApiError, Json, Path};
 use crate::validate;
 
-pub fn router(state: &AppState) -> Router<AppState> {
+/// The center's routes, with its state.
+pub fn router(state: &NumberState) -> Router {
     let s = state;
     let open = Router::new()
         .route("/api/v1/open/numbers/select", get(select::channel_select))
@@ -34,7 +35,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/api/v1/open/numbers/{no}/release", post(channel_release))
         .route("/api/v1/open/numbers/{no}/sell", post(channel_sell))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.shared.clone(),
             interface_log::gate,
         ));
     Router::new()
@@ -175,12 +176,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
             guarded(s, PremiumApprove, post(waiver::reject)),
         )
         .merge(open)
+        .with_state(state.clone())
 }
 
 #[utoipa::path(post, path = "/api/v1/numbers/{no}/hold", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = HoldRequest,
     security(("bearer" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn staff_hold(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     p: Principal,
     Path(no): Path<String>,
     Json(req): Json<HoldRequest>,
@@ -189,7 +191,7 @@ pub async fn staff_hold(
 }
 
 async fn staff_op(
-    state: AppState,
+    state: NumberState,
     p: Principal,
     no: String,
     op: Op,
@@ -203,7 +205,7 @@ async fn staff_op(
 #[utoipa::path(post, path = "/api/v1/numbers/{no}/extend", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = KeyRequest,
     security(("bearer" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn staff_extend(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     p: Principal,
     Path(no): Path<String>,
     Json(req): Json<KeyRequest>,
@@ -214,7 +216,7 @@ pub async fn staff_extend(
 #[utoipa::path(post, path = "/api/v1/numbers/{no}/release", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = KeyRequest,
     security(("bearer" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn staff_release(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     p: Principal,
     Path(no): Path<String>,
     Json(req): Json<KeyRequest>,
@@ -225,7 +227,7 @@ pub async fn staff_release(
 #[utoipa::path(post, path = "/api/v1/numbers/{no}/sell", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = KeyRequest,
     security(("bearer" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn staff_sell(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     p: Principal,
     Path(no): Path<String>,
     Json(req): Json<KeyRequest>,
@@ -236,7 +238,7 @@ pub async fn staff_sell(
 #[utoipa::path(post, path = "/api/v1/open/numbers/{no}/hold", tag = "channel api", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = HoldRequest,
     security(("channel_signature" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn channel_hold(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     Extension(c): Extension<ChannelCaller>,
     Path(no): Path<String>,
     Json(req): Json<HoldRequest>,
@@ -247,7 +249,7 @@ pub async fn channel_hold(
 }
 
 async fn channel_op(
-    state: AppState,
+    state: NumberState,
     c: ChannelCaller,
     no: String,
     op: Op,
@@ -261,7 +263,7 @@ async fn channel_op(
 #[utoipa::path(post, path = "/api/v1/open/numbers/{no}/extend", tag = "channel api", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = KeyRequest,
     security(("channel_signature" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn channel_extend(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     Extension(c): Extension<ChannelCaller>,
     Path(no): Path<String>,
     Json(req): Json<KeyRequest>,
@@ -272,7 +274,7 @@ pub async fn channel_extend(
 #[utoipa::path(post, path = "/api/v1/open/numbers/{no}/release", tag = "channel api", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = KeyRequest,
     security(("channel_signature" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn channel_release(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     Extension(c): Extension<ChannelCaller>,
     Path(no): Path<String>,
     Json(req): Json<KeyRequest>,
@@ -283,7 +285,7 @@ pub async fn channel_release(
 #[utoipa::path(post, path = "/api/v1/open/numbers/{no}/sell", tag = "channel api", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = KeyRequest,
     security(("channel_signature" = [])), responses((status = 200, body = NumberResult)))]
 pub async fn channel_sell(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     Extension(c): Extension<ChannelCaller>,
     Path(no): Path<String>,
     Json(req): Json<KeyRequest>,
@@ -313,7 +315,7 @@ pub struct NumberView {
 #[utoipa::path(get, path = "/api/v1/numbers/{no}", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")),
     security(("bearer" = [])), responses((status = 200, body = NumberView)))]
 pub async fn get_number(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     p: Principal,
     Path(no): Path<String>,
 ) -> Result<Json<NumberView>, ApiError> {
@@ -321,7 +323,7 @@ pub async fn get_number(
     let viewer = p.staff_id;
     let actor = Actor::Staff(p);
     actor.check_province(&l.area.province)?;
-    let rights = state.number.grants.rights(&state.db, &actor).await?;
+    let rights = state.center.grants.rights(&state.db, &actor).await?;
     let mut c = state.db.conn().await?;
     let row: Option<mysql_async::Row> = c
         .exec_first(
@@ -365,7 +367,7 @@ pub async fn get_number(
 #[utoipa::path(get, path = "/api/v1/numbers/{no}/history", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")),
     security(("bearer" = [])), responses((status = 200, body = Vec<HistoryView>)))]
 pub async fn number_history(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     p: Principal,
     Path(no): Path<String>,
 ) -> Result<Json<Vec<HistoryView>>, ApiError> {
@@ -373,7 +375,7 @@ pub async fn number_history(
     p.scope.check(Some(&l.area.province))?;
     let viewer = p.staff_id;
     let actor = Actor::Staff(p);
-    let rights = state.number.grants.rights(&state.db, &actor).await?;
+    let rights = state.center.grants.rights(&state.db, &actor).await?;
     let mut c = state.db.conn().await?;
     // The history of a number the caller may not view is not theirs either.
     let pool: Option<Option<i64>> = c
@@ -412,13 +414,13 @@ pub struct DepotView {
 #[utoipa::path(post, path = "/api/v1/numbers/depots", tag = "numbers", request_body = NewDepot,
     security(("bearer" = [])), responses((status = 201, body = DepotView)))]
 pub async fn create_depot(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     p: Principal,
     Json(req): Json<NewDepot>,
 ) -> Result<Response, ApiError> {
     validate::text("name", &req.name, 1, 64)?;
     p.scope.check(Some(req.province_code.as_str()))?;
-    let segs = state.number.segments(&state.db).await?;
+    let segs = state.center.segments(&state.db).await?;
     if !segs.city_in(req.province_code.as_str(), &req.city_code) {
         return Err(super::unknown_city(
             req.province_code.as_str(),
@@ -458,7 +460,7 @@ pub struct DepotQuery {
 #[utoipa::path(get, path = "/api/v1/numbers/depots", tag = "numbers", params(DepotQuery),
     security(("bearer" = [])), responses((status = 200, body = Vec<DepotView>)))]
 pub async fn list_depots(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     p: Principal,
     crate::problem::Query(q): crate::problem::Query<DepotQuery>,
 ) -> Result<Json<Vec<DepotView>>, ApiError> {

@@ -12,17 +12,17 @@ use mysql_async::Value;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::access::Actor;
 use super::change::{locate_all, read_rows};
 use super::history::{self, Entry};
 use super::premium::{self, PatternClass, Rule, DEFAULT_LEVELS, DEFAULT_RULES};
 use super::shelf_cache::ShelfKey;
 use super::status::NumberStatus;
 use super::transition::Action;
-use crate::app::AppState;
+use crate::auth::actor::Actor;
 use crate::auth::rbac::Principal;
 use crate::db::{col, insert_id, Db};
 use crate::domain::ProvinceCode;
+use crate::number::NumberState;
 use crate::problem::{ApiError, Json, Path};
 
 /// Every rule (enabled or not).
@@ -53,7 +53,7 @@ pub async fn load(db: &Db) -> Result<Vec<Rule>, ApiError> {
 /// Level fees and the national default rules, when the tables are empty.
 /// Servers starting together may race; a level row another one wrote first
 /// is fine, and duplicate default rules classify the same.
-pub async fn seed(state: &AppState) -> Result<(), ApiError> {
+pub async fn seed(state: &NumberState) -> Result<(), ApiError> {
     let mut c = state.db.conn().await?;
     for (level, name, deposit, monthly, term) in DEFAULT_LEVELS {
         let have: Option<i64> = c
@@ -102,7 +102,7 @@ pub async fn seed(state: &AppState) -> Result<(), ApiError> {
 
 #[utoipa::path(get, path = "/api/v1/numbers/premium/rules", tag = "numbers",
     security(("bearer" = [])), responses((status = 200, body = Vec<Rule>)))]
-pub async fn list_rules(State(state): State<AppState>) -> Result<Json<Vec<Rule>>, ApiError> {
+pub async fn list_rules(State(state): State<NumberState>) -> Result<Json<Vec<Rule>>, ApiError> {
     Ok(Json(load(&state.db).await?))
 }
 
@@ -137,7 +137,7 @@ fn check_level(level: u8) -> Result<(), ApiError> {
 #[utoipa::path(post, path = "/api/v1/numbers/premium/rules", tag = "numbers", request_body = NewRule,
     security(("bearer" = [])), responses((status = 201, body = Rule)))]
 pub async fn create_rule(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     principal: Principal,
     Json(req): Json<NewRule>,
 ) -> Result<Response, ApiError> {
@@ -201,7 +201,7 @@ pub struct RulePatch {
 #[utoipa::path(patch, path = "/api/v1/numbers/premium/rules/{id}", tag = "numbers", params(("id" = i64, Path)), request_body = RulePatch,
     security(("bearer" = [])), responses((status = 200, body = Rule)))]
 pub async fn update_rule(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     principal: Principal,
     Path(id): Path<i64>,
     Json(req): Json<RulePatch>,
@@ -274,7 +274,7 @@ pub async fn level_of<Q: Queryable>(c: &mut Q, level: u8) -> Result<Option<Level
 
 #[utoipa::path(get, path = "/api/v1/numbers/premium/levels", tag = "numbers",
     security(("bearer" = [])), responses((status = 200, body = Vec<Level>)))]
-pub async fn list_levels(State(state): State<AppState>) -> Result<Json<Vec<Level>>, ApiError> {
+pub async fn list_levels(State(state): State<NumberState>) -> Result<Json<Vec<Level>>, ApiError> {
     let mut c = state.db.conn().await?;
     let rows: Vec<(u8, String, i64, i64, i32)> = c
         .query(
@@ -314,7 +314,7 @@ pub struct Reclassified {
 #[utoipa::path(post, path = "/api/v1/numbers/premium/reclassify", tag = "numbers", request_body = ReclassifyRequest,
     security(("bearer" = [])), responses((status = 200, body = Vec<Reclassified>, description = "the numbers whose level changed")))]
 pub async fn reclassify(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     principal: Principal,
     Json(req): Json<ReclassifyRequest>,
 ) -> Result<Json<Vec<Reclassified>>, ApiError> {
@@ -330,7 +330,7 @@ pub async fn reclassify(
             .exec(
                 format!(
                     "SELECT phone_no, premium_level FROM phone_number WHERE phone_no IN ({})",
-                    super::marks(chunk.len())
+                    crate::db::marks(chunk.len())
                 ),
                 chunk.iter().map(|n| Value::from(*n)).collect::<Vec<_>>(),
             )
@@ -379,6 +379,6 @@ pub async fn reclassify(
     }
     history::write(&mut tx, &entries).await?;
     tx.commit().await?;
-    state.number.announce(shelves);
+    state.center.announce(shelves);
     Ok(Json(out))
 }

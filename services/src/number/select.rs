@@ -8,13 +8,13 @@ use axum::Extension;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::access::Actor;
 use super::premium::PatternClass;
 use super::shelf_cache::{ShelfKey, ShelfNumber};
-use crate::app::AppState;
+use crate::auth::actor::Actor;
 use crate::auth::channel_sign::ChannelCaller;
 use crate::auth::rbac::Principal;
 use crate::domain::ProvinceCode;
+use crate::number::NumberState;
 use crate::problem::{ApiError, Json, Query};
 
 /// The page limits below are the server defaults (`number.max_results_per_call`,
@@ -177,7 +177,7 @@ impl Criteria {
 #[utoipa::path(get, path = "/api/v1/numbers/select", tag = "numbers", params(SelectQuery),
     security(("bearer" = [])), responses((status = 200, body = SelectPage)))]
 pub async fn staff_select(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     principal: Principal,
     Query(q): Query<SelectQuery>,
 ) -> Result<Json<SelectPage>, ApiError> {
@@ -187,7 +187,7 @@ pub async fn staff_select(
 #[utoipa::path(get, path = "/api/v1/open/numbers/select", tag = "channel api", params(SelectQuery),
     security(("channel_signature" = [])), responses((status = 200, body = SelectPage)))]
 pub async fn channel_select(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     Extension(caller): Extension<ChannelCaller>,
     Query(q): Query<SelectQuery>,
 ) -> Result<Json<SelectPage>, ApiError> {
@@ -195,11 +195,11 @@ pub async fn channel_select(
 }
 
 pub async fn select(
-    state: &AppState,
+    state: &NumberState,
     actor: &Actor,
     q: &SelectQuery,
 ) -> Result<SelectPage, ApiError> {
-    let cfg = &state.number.cfg;
+    let cfg = &state.center.cfg;
     let page = q.page.unwrap_or(1);
     let page_size = q.page_size.unwrap_or(20);
     if page_size == 0 || page_size > cfg.max_results_per_call {
@@ -233,13 +233,13 @@ pub async fn select(
         }
     };
     actor.check_province(province)?;
-    let segs = state.number.segments(&state.db).await?;
+    let segs = state.center.segments(&state.db).await?;
     let cities = match &q.city_code {
         Some(c) if segs.city_in(province, c) => vec![c.clone()],
         Some(c) => return Err(super::unknown_city(province, c)),
         None => segs.cities(province),
     };
-    let rights = state.number.grants.rights(&state.db, actor).await?;
+    let rights = state.center.grants.rights(&state.db, actor).await?;
     let pools: Vec<Option<i64>> = match q.pool_id {
         Some(p) if rights.can_view(Some(p)) => vec![Some(p)],
         // A pool the caller may not view looks empty, not forbidden.
@@ -264,8 +264,8 @@ pub async fn select(
                 city: city.clone(),
                 pool: *pool,
             };
-            let shelf = state.number.shelf.get(&state.db, &key).await?;
-            let taken = state.number.shelf.taken_after(&key, &shelf);
+            let shelf = state.center.shelf.get(&state.db, &key).await?;
+            let taken = state.center.shelf.taken_after(&key, &shelf);
             hits.extend(
                 shelf
                     .numbers

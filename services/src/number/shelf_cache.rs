@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable;
 use serde::{Deserialize, Serialize};
 
-use super::msisdn::Msisdn;
 use crate::db::Db;
+use crate::domain::msisdn::Msisdn;
 use crate::problem::ApiError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

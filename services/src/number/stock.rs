@@ -9,13 +9,13 @@ use mysql_async::Value;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::access::Actor;
 use super::status::NumberStatus;
 use super::transition::TRANSITIONS;
-use crate::app::AppState;
+use crate::auth::actor::Actor;
 use crate::auth::rbac::Principal;
 use crate::db::{col, page, Filter};
 use crate::domain::ProvinceCode;
+use crate::number::NumberState;
 use crate::problem::{ApiError, Json, Query};
 
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -82,7 +82,7 @@ const COLUMNS: &str = concat!(
 /// The province asked about (checked against the caller's scope) and the
 /// WHERE clause of the query's filters, limited to viewable pools.
 async fn filter(
-    state: &AppState,
+    state: &NumberState,
     p: Principal,
     q: &StockQuery,
 ) -> Result<(String, Option<Filter>), ApiError> {
@@ -113,7 +113,7 @@ async fn filter(
     if q.level.is_some_and(|l| !(1..=6).contains(&l) && l != 9) {
         return Err(ApiError::Invalid("level must be 1 to 6, or 9".into()));
     }
-    let rights = state.number.grants.rights(&state.db, &actor).await?;
+    let rights = state.center.grants.rights(&state.db, &actor).await?;
     if q.pool_id.is_some() && !rights.can_view(q.pool_id) {
         // A pool the caller may not view looks empty, not forbidden.
         return Ok((province, None));
@@ -134,7 +134,7 @@ async fn filter(
             f.condition(
                 format!(
                     "(pool_id IS NULL OR pool_id IN ({}))",
-                    super::marks(pools.len())
+                    crate::db::marks(pools.len())
                 ),
                 pools.into_iter().map(Value::from).collect(),
             );
@@ -171,7 +171,7 @@ async fn keyset(
 }
 
 fn paging(q: &StockQuery) -> Result<(u32, u32), ApiError> {
-    crate::permission::Paging {
+    crate::paging::Paging {
         page: q.page,
         page_size: q.page_size,
     }
@@ -181,7 +181,7 @@ fn paging(q: &StockQuery) -> Result<(u32, u32), ApiError> {
 #[utoipa::path(get, path = "/api/v1/numbers", tag = "numbers", params(StockQuery),
     security(("bearer" = [])), responses((status = 200, body = StockPage)))]
 pub async fn list_numbers(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     p: Principal,
     Query(q): Query<StockQuery>,
 ) -> Result<Json<StockPage>, ApiError> {
@@ -255,7 +255,7 @@ pub struct StockCounts {
 #[utoipa::path(get, path = "/api/v1/numbers/counts", tag = "numbers", params(StockQuery),
     security(("bearer" = [])), responses((status = 200, body = StockCounts)))]
 pub async fn count_numbers(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     p: Principal,
     Query(q): Query<StockQuery>,
 ) -> Result<Json<StockCounts>, ApiError> {
@@ -317,7 +317,7 @@ pub struct Activity {
 #[utoipa::path(get, path = "/api/v1/numbers/activity", tag = "numbers", params(ActivityQuery),
     security(("bearer" = [])), responses((status = 200, body = Activity)))]
 pub async fn activity(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     p: Principal,
     Query(q): Query<ActivityQuery>,
 ) -> Result<Json<Activity>, ApiError> {

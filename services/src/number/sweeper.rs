@@ -13,18 +13,18 @@ use super::history::{self, Entry};
 use super::shelf_cache::ShelfKey;
 use super::status::NumberStatus;
 use super::transition::{self, Door, Transition};
-use crate::app::{AppState, Inner};
+use crate::number::{NumberInner, NumberState};
 use crate::problem::ApiError;
 
 /// Numbers handled per sweep and kind.
 const BATCH: usize = 200;
 
-pub fn spawn(app: Weak<Inner>) {
+pub fn spawn(app: Weak<NumberInner>) {
     tokio::spawn(async move {
         loop {
             let Some(inner) = app.upgrade() else { return };
-            let state = AppState(inner);
-            let every = Duration::from_millis(state.number.cfg.sweep_interval_ms.max(50));
+            let state = NumberState(inner);
+            let every = Duration::from_millis(state.center.cfg.sweep_interval_ms.max(50));
             if let Err(e) = sweep(&state).await {
                 tracing::warn!(error = %e, "number sweep failed");
             }
@@ -35,11 +35,11 @@ pub fn spawn(app: Weak<Inner>) {
 }
 
 /// One pass: expired holds, then aged frozen numbers. Returns how many moved.
-pub async fn sweep(state: &AppState) -> Result<usize, ApiError> {
+pub async fn sweep(state: &NumberState) -> Result<usize, ApiError> {
     let mut shelves = HashSet::new();
     let a = pass(state, Kind::ExpiredHold, &mut shelves).await?;
     let b = pass(state, Kind::Aged, &mut shelves).await?;
-    state.number.announce(shelves);
+    state.center.announce(shelves);
     Ok(a + b)
 }
 
@@ -63,7 +63,7 @@ impl Kind {
 }
 
 async fn pass(
-    state: &AppState,
+    state: &NumberState,
     kind: Kind,
     shelves: &mut HashSet<ShelfKey>,
 ) -> Result<usize, ApiError> {

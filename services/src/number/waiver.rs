@@ -9,14 +9,14 @@ use mysql_async::prelude::Queryable;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::access::Actor;
 use super::rules::level_of;
 use super::status::NumberStatus;
 use super::{locate, Located};
-use crate::app::AppState;
+use crate::auth::actor::Actor;
 use crate::auth::rbac::Principal;
 use crate::db::{col, insert_id, page, Filter};
 use crate::domain::ProvinceCode;
+use crate::number::NumberState;
 use crate::problem::{ApiError, Json, Path};
 use crate::validate;
 
@@ -71,7 +71,7 @@ pub struct WaiverView {
 
 /// The number (in the caller's scope) and its premium level.
 async fn premium_number(
-    state: &AppState,
+    state: &NumberState,
     principal: &Principal,
     raw: &str,
 ) -> Result<(Located, u8, Option<NumberStatus>), ApiError> {
@@ -136,11 +136,11 @@ crate::paged!(WaiverPage, WaiverView);
 #[utoipa::path(get, path = "/api/v1/numbers/waivers", tag = "numbers", params(InboxQuery),
     security(("bearer" = [])), responses((status = 200, body = WaiverPage)))]
 pub async fn inbox(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     principal: Principal,
     crate::problem::Query(q): crate::problem::Query<InboxQuery>,
 ) -> Result<Json<WaiverPage>, ApiError> {
-    let (page_no, size) = crate::permission::Paging {
+    let (page_no, size) = crate::paging::Paging {
         page: q.page,
         page_size: q.page_size,
     }
@@ -171,7 +171,7 @@ pub async fn inbox(
 #[utoipa::path(post, path = "/api/v1/numbers/{no}/waivers", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")), request_body = WaiverRequest,
     security(("bearer" = [])), responses((status = 201, body = WaiverView)))]
 pub async fn request_waiver(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     principal: Principal,
     Path(no): Path<String>,
     Json(req): Json<WaiverRequest>,
@@ -249,7 +249,7 @@ pub async fn request_waiver(
 #[utoipa::path(get, path = "/api/v1/numbers/{no}/waivers", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")),
     security(("bearer" = [])), responses((status = 200, body = Vec<WaiverView>)))]
 pub async fn list_waivers(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     principal: Principal,
     Path(no): Path<String>,
 ) -> Result<Json<Vec<WaiverView>>, ApiError> {
@@ -269,7 +269,7 @@ pub struct Decision {
 #[utoipa::path(post, path = "/api/v1/numbers/{no}/waivers/{id}/approve", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$"), ("id" = i64, Path, description = "the waiver id")), request_body = Decision,
     security(("bearer" = [])), responses((status = 200, body = WaiverView)))]
 pub async fn approve(
-    state: State<AppState>,
+    state: State<NumberState>,
     principal: Principal,
     path: Path<(String, i64)>,
     body: Json<Decision>,
@@ -280,7 +280,7 @@ pub async fn approve(
 #[utoipa::path(post, path = "/api/v1/numbers/{no}/waivers/{id}/reject", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$"), ("id" = i64, Path, description = "the waiver id")), request_body = Decision,
     security(("bearer" = [])), responses((status = 200, body = WaiverView)))]
 pub async fn reject(
-    state: State<AppState>,
+    state: State<NumberState>,
     principal: Principal,
     path: Path<(String, i64)>,
     body: Json<Decision>,
@@ -289,7 +289,7 @@ pub async fn reject(
 }
 
 async fn decide(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     principal: Principal,
     Path((no, id)): Path<(String, i64)>,
     Json(req): Json<Decision>,
@@ -370,7 +370,7 @@ pub struct Fee {
 #[utoipa::path(get, path = "/api/v1/numbers/{no}/fee", tag = "numbers", params(("no" = String, Path, description = "the phone number", pattern = "^1[0-9]{10}$")),
     security(("bearer" = [])), responses((status = 200, body = Fee)))]
 pub async fn fee(
-    State(state): State<AppState>,
+    State(state): State<NumberState>,
     principal: Principal,
     Path(no): Path<String>,
 ) -> Result<Json<Fee>, ApiError> {

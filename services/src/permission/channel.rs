@@ -9,13 +9,14 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{authority, Paging};
-use crate::app::AppState;
+use super::authority;
 use crate::auth::rbac::Principal;
 use crate::db::{col, insert_id, page, Filter};
 use crate::domain::{ChannelType, ProvinceCode, RecordStatus};
 use crate::oplog::{self, Change};
+use crate::paging::Paging;
 use crate::problem::{ApiError, Json, Path, Query};
+use crate::state::Shared;
 use crate::validate;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -106,7 +107,7 @@ pub struct ChannelFilter {
 #[utoipa::path(get, path = "/api/v1/channels", tag = "channels", params(ChannelFilter),
     security(("bearer" = [])), responses((status = 200, body = ChannelPage)))]
 pub async fn list_channels(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Query(f): Query<ChannelFilter>,
 ) -> Result<Json<ChannelPage>, ApiError> {
@@ -136,7 +137,7 @@ pub async fn list_channels(
 #[utoipa::path(get, path = "/api/v1/channels/{id}", tag = "channels", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 200, body = ChannelView)))]
 pub async fn get_channel(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<Json<ChannelView>, ApiError> {
@@ -202,7 +203,7 @@ fn check_rate(limit: Option<u32>) -> Result<u32, ApiError> {
 #[utoipa::path(post, path = "/api/v1/channels", tag = "channels", request_body = NewChannel,
     security(("bearer" = [])), responses((status = 201, body = ChannelView)))]
 pub async fn create_channel(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Json(new): Json<NewChannel>,
 ) -> Result<(StatusCode, Json<ChannelView>), ApiError> {
@@ -265,7 +266,7 @@ pub struct ChannelUpdate {
 #[utoipa::path(patch, path = "/api/v1/channels/{id}", tag = "channels", params(("id" = i64, Path)),
     request_body = ChannelUpdate, security(("bearer" = [])), responses((status = 200, body = ChannelView)))]
 pub async fn update_channel(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Path(id): Path<i64>,
     Json(up): Json<ChannelUpdate>,
@@ -319,7 +320,7 @@ pub struct CredentialView {
 #[utoipa::path(get, path = "/api/v1/channels/{id}/credentials", tag = "channels", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 200, body = Vec<CredentialView>)))]
 pub async fn list_credentials(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<CredentialView>>, ApiError> {
@@ -357,7 +358,7 @@ pub struct IssuedCredential {
 #[utoipa::path(post, path = "/api/v1/channels/{id}/credentials", tag = "channels", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 201, body = IssuedCredential)))]
 pub async fn issue_credential(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<IssuedCredential>), ApiError> {
@@ -398,7 +399,7 @@ pub async fn issue_credential(
     params(("id" = i64, Path), ("key_id" = String, Path, max_length = 24)),
     security(("bearer" = [])), responses((status = 204, description = "revoked")))]
 pub async fn revoke_credential(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Path((id, key_id)): Path<(i64, String)>,
 ) -> Result<StatusCode, ApiError> {

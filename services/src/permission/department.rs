@@ -8,13 +8,14 @@ use mysql_async::Row;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{authority, Paging};
-use crate::app::AppState;
+use super::authority;
 use crate::auth::rbac::Principal;
 use crate::db::{col, insert_id, page, Filter};
 use crate::domain::{ProvinceCode, RecordStatus};
 use crate::oplog::{self, Change};
+use crate::paging::Paging;
 use crate::problem::{ApiError, Json, Path, Query};
+use crate::state::Shared;
 use crate::validate;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -86,7 +87,7 @@ pub struct DepartmentFilter {
 #[utoipa::path(get, path = "/api/v1/departments", tag = "departments", params(DepartmentFilter),
     security(("bearer" = [])), responses((status = 200, body = DepartmentPage)))]
 pub async fn list_departments(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Query(f): Query<DepartmentFilter>,
 ) -> Result<Json<DepartmentPage>, ApiError> {
@@ -135,7 +136,7 @@ const TREE_LIMIT: u32 = 5000;
 #[utoipa::path(get, path = "/api/v1/departments/tree", tag = "departments",
     security(("bearer" = [])), responses((status = 200, body = Vec<DepartmentNode>)))]
 pub async fn department_tree(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
 ) -> Result<Json<Vec<DepartmentNode>>, ApiError> {
     let mut w = Filter::default();
@@ -179,7 +180,7 @@ pub async fn department_tree(
 #[utoipa::path(get, path = "/api/v1/departments/{id}", tag = "departments", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 200, body = DepartmentView)))]
 pub async fn get_department(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<Json<DepartmentView>, ApiError> {
@@ -240,7 +241,7 @@ pub async fn insert<Q: Queryable>(
 #[utoipa::path(post, path = "/api/v1/departments", tag = "departments", request_body = NewDepartment,
     security(("bearer" = [])), responses((status = 201, body = DepartmentView)))]
 pub async fn create_department(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Json(new): Json<NewDepartment>,
 ) -> Result<(StatusCode, Json<DepartmentView>), ApiError> {
@@ -288,7 +289,7 @@ pub struct DepartmentUpdate {
 #[utoipa::path(patch, path = "/api/v1/departments/{id}", tag = "departments", params(("id" = i64, Path)),
     request_body = DepartmentUpdate, security(("bearer" = [])), responses((status = 200, body = DepartmentView)))]
 pub async fn update_department(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Path(id): Path<i64>,
     Json(up): Json<DepartmentUpdate>,

@@ -13,7 +13,6 @@ use utoipa::ToSchema;
 
 use super::menu::{visible_menus, MenuView};
 use super::staff::{self, StaffView};
-use crate::app::AppState;
 use crate::auth::login_guard::{self, Failure};
 use crate::auth::login_limits::{self, local_hour, LoginLimits};
 use crate::auth::password::MAX_PASSWORD_CHARS;
@@ -23,6 +22,7 @@ use crate::auth::session::now_secs;
 use crate::db::col;
 use crate::oplog::{self, Change};
 use crate::problem::{ApiError, Json};
+use crate::state::Shared;
 use crate::validate;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -73,7 +73,7 @@ impl LoginOutcome {
 }
 
 async fn log_attempt(
-    state: &AppState,
+    state: &Shared,
     staff_no: &str,
     staff_id: Option<i64>,
     ip: &str,
@@ -106,7 +106,7 @@ enum Checked {
 /// (auth/login_guard.rs); the failure that uses the last slot locks the
 /// account in the database too.
 async fn check_password(
-    state: &AppState,
+    state: &Shared,
     staff_id: i64,
     limits: &LoginLimits,
     password: &str,
@@ -158,7 +158,7 @@ async fn check_password(
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse)))]
 pub async fn login(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(req): Json<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
@@ -264,7 +264,7 @@ pub async fn login(
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204, description = "the session is ended")))]
-pub async fn logout(State(state): State<AppState>, who: Principal) -> Result<StatusCode, ApiError> {
+pub async fn logout(State(state): State<Shared>, who: Principal) -> Result<StatusCode, ApiError> {
     state.sessions.revoke(&who.session).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -280,7 +280,7 @@ pub struct Me {
 
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = Me)))]
-pub async fn me(State(state): State<AppState>, who: Principal) -> Result<Json<Me>, ApiError> {
+pub async fn me(State(state): State<Shared>, who: Principal) -> Result<Json<Me>, ApiError> {
     let mut c = state.db.conn().await?;
     let staff = staff::load(&mut c, who.staff_id).await?;
     let mut permissions: Vec<String> = who.permissions.iter().cloned().collect();
@@ -337,7 +337,7 @@ pub async fn store_password<Q: Queryable>(
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChange,
     security(("bearer" = [])), responses((status = 204, description = "the password is changed")))]
 pub async fn change_password(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Json(req): Json<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {

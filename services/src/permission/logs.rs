@@ -8,11 +8,11 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::Paging;
-use crate::app::AppState;
 use crate::auth::rbac::Principal;
 use crate::db::{col, page, Filter};
+use crate::paging::Paging;
 use crate::problem::{ApiError, Json, Query};
+use crate::state::Shared;
 use crate::validate;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -50,7 +50,7 @@ pub struct OperationLogFilter {
 #[utoipa::path(get, path = "/api/v1/logs/operations", tag = "logs", params(OperationLogFilter),
     security(("bearer" = [])), responses((status = 200, body = OperationLogPage)))]
 pub async fn list_operation_logs(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Query(f): Query<OperationLogFilter>,
 ) -> Result<Json<OperationLogPage>, ApiError> {
@@ -141,7 +141,7 @@ pub struct InterfaceLogFilter {
 #[utoipa::path(get, path = "/api/v1/logs/interface", tag = "logs", params(InterfaceLogFilter),
     security(("bearer" = [])), responses((status = 200, body = InterfaceLogPage)))]
 pub async fn list_interface_logs(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Query(f): Query<InterfaceLogFilter>,
 ) -> Result<Json<InterfaceLogPage>, ApiError> {
@@ -222,7 +222,7 @@ pub struct LoginLogFilter {
 #[utoipa::path(get, path = "/api/v1/logs/logins", tag = "logs", params(LoginLogFilter),
     security(("bearer" = [])), responses((status = 200, body = LoginLogPage)))]
 pub async fn list_login_logs(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Query(f): Query<LoginLogFilter>,
 ) -> Result<Json<LoginLogPage>, ApiError> {

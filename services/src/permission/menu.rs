@@ -8,11 +8,11 @@ use mysql_async::Row;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::auth::rbac::Principal;
 use crate::db::{col, insert_id};
 use crate::oplog::{self, Change};
 use crate::problem::{ApiError, Json};
+use crate::state::Shared;
 use crate::validate;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -68,7 +68,7 @@ pub async fn visible_menus<Q: Queryable>(
 
 #[utoipa::path(get, path = "/api/v1/menus", tag = "menus", security(("bearer" = [])),
     responses((status = 200, body = Vec<MenuView>)))]
-pub async fn list_menus(State(state): State<AppState>) -> Result<Json<Vec<MenuView>>, ApiError> {
+pub async fn list_menus(State(state): State<Shared>) -> Result<Json<Vec<MenuView>>, ApiError> {
     let mut c = state.db.conn().await?;
     Ok(Json(all(&mut c).await?))
 }
@@ -94,7 +94,7 @@ pub struct NewMenu {
 #[utoipa::path(post, path = "/api/v1/menus", tag = "menus", request_body = NewMenu,
     security(("bearer" = [])), responses((status = 201, body = MenuView)))]
 pub async fn create_menu(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Json(new): Json<NewMenu>,
 ) -> Result<(StatusCode, Json<MenuView>), ApiError> {

@@ -16,55 +16,14 @@ pub mod seed;
 pub mod staff;
 pub mod sync;
 
-use axum::routing::{get, post, put};
-use axum::Router;
-use serde::Deserialize;
-use utoipa::IntoParams;
-
-use crate::app::AppState;
 use crate::auth::rbac::{guarded, signed_in, Permission::*};
 use crate::interface_log;
-use crate::problem::ApiError;
+use crate::state::Shared;
+use axum::routing::{get, post, put};
+use axum::Router;
 
-/// Paging of every listing: `page` from 1, `page_size` up to 200.
-#[derive(Debug, Clone, Copy, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct Paging {
-    #[param(minimum = 1, maximum = 100000, default = 1)]
-    pub page: Option<u32>,
-    #[param(minimum = 1, maximum = 200, default = 20)]
-    pub page_size: Option<u32>,
-}
-
-impl Paging {
-    pub fn resolve(self) -> Result<(u32, u32), ApiError> {
-        let page = self.page.unwrap_or(1);
-        let size = self.page_size.unwrap_or(20);
-        if !(1..=100_000).contains(&page) {
-            return Err(ApiError::Invalid("page must be 1 to 100000".into()));
-        }
-        if !(1..=200).contains(&size) {
-            return Err(ApiError::Invalid("page_size must be 1 to 200".into()));
-        }
-        Ok((page, size))
-    }
-}
-
-/// A page of a listing.
-#[macro_export]
-macro_rules! paged {
-    ($name:ident, $item:ty) => {
-        #[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-        pub struct $name {
-            pub items: Vec<$item>,
-            pub total: i64,
-            pub page: u32,
-            pub page_size: u32,
-        }
-    };
-}
-
-pub fn router(state: &AppState) -> Router<AppState> {
+/// The center's routes, with its state.
+pub fn router(state: &Shared) -> Router {
     let s = state;
     let open = Router::new()
         .route("/api/v1/open/channel", get(open::open_channel))
@@ -238,4 +197,5 @@ pub fn router(state: &AppState) -> Router<AppState> {
             guarded(s, SyncWrite, post(sync::sync_staff)),
         )
         .merge(open)
+        .with_state(state.clone())
 }

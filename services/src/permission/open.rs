@@ -8,16 +8,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::channel::{self, ChannelView};
-use crate::app::AppState;
 use crate::auth::channel_sign::ChannelCaller;
 use crate::auth::session::now_secs;
 use crate::problem::{ApiError, Json};
+use crate::state::Shared;
 use crate::validate;
 
 #[utoipa::path(get, path = "/api/v1/open/channel", tag = "channel api",
     security(("channel_signature" = [])), responses((status = 200, body = ChannelView)))]
 pub async fn open_channel(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Extension(caller): Extension<ChannelCaller>,
 ) -> Result<Json<ChannelView>, ApiError> {
     let mut c = state.db.conn().await?;

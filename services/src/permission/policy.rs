@@ -8,12 +8,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::authority;
-use crate::app::AppState;
 use crate::auth::login_limits::{HourWindow, PolicySubject, POLICY_COLUMNS};
 use crate::auth::rbac::Principal;
 use crate::db::{col, insert_id};
 use crate::oplog::{self, Change};
 use crate::problem::{ApiError, Json};
+use crate::state::Shared;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -77,7 +77,7 @@ fn from_row(r: &Row) -> LoginPolicy {
 #[utoipa::path(get, path = "/api/v1/login-policies", tag = "login policies", security(("bearer" = [])),
     responses((status = 200, body = Vec<LoginPolicy>)))]
 pub async fn list_policies(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
 ) -> Result<Json<Vec<LoginPolicy>>, ApiError> {
     let mut c = state.db.conn().await?;
     let rows: Vec<Row> = c
@@ -148,7 +148,7 @@ fn validate(p: &LoginPolicy) -> Result<PolicySubject, ApiError> {
 #[utoipa::path(put, path = "/api/v1/login-policies", tag = "login policies", request_body = LoginPolicy,
     security(("bearer" = [])), responses((status = 200, body = LoginPolicy)))]
 pub async fn put_policy(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Json(p): Json<LoginPolicy>,
 ) -> Result<Json<LoginPolicy>, ApiError> {

@@ -13,13 +13,13 @@ use utoipa::openapi::RefOr;
 use utoipa::ToSchema;
 
 use super::authority;
-use crate::app::AppState;
 use crate::auth::rbac::Principal;
 use crate::auth::scope::{Scope, ALL_PROVINCES};
 use crate::db::{col, insert_id};
 use crate::domain::{ProvinceCode, RecordStatus, PROVINCES};
 use crate::oplog::{self, Change};
 use crate::problem::{ApiError, Json, Path};
+use crate::state::Shared;
 use crate::validate;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -77,7 +77,7 @@ fn json(v: &RoleView) -> serde_json::Value {
 
 #[utoipa::path(get, path = "/api/v1/roles", tag = "roles", security(("bearer" = [])),
     responses((status = 200, body = Vec<RoleView>)))]
-pub async fn list_roles(State(state): State<AppState>) -> Result<Json<Vec<RoleView>>, ApiError> {
+pub async fn list_roles(State(state): State<Shared>) -> Result<Json<Vec<RoleView>>, ApiError> {
     let mut c = state.db.conn().await?;
     let ids: Vec<i64> = c
         .query("SELECT role_id FROM role ORDER BY role_id LIMIT 1000")
@@ -92,7 +92,7 @@ pub async fn list_roles(State(state): State<AppState>) -> Result<Json<Vec<RoleVi
 #[utoipa::path(get, path = "/api/v1/roles/{id}", tag = "roles", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 200, body = RoleView)))]
 pub async fn get_role(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<i64>,
 ) -> Result<Json<RoleView>, ApiError> {
     let mut c = state.db.conn().await?;
@@ -110,7 +110,7 @@ pub struct NewRole {
 #[utoipa::path(post, path = "/api/v1/roles", tag = "roles", request_body = NewRole,
     security(("bearer" = [])), responses((status = 201, body = RoleView)))]
 pub async fn create_role(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Json(new): Json<NewRole>,
 ) -> Result<(StatusCode, Json<RoleView>), ApiError> {
@@ -152,7 +152,7 @@ pub struct RoleUpdate {
 #[utoipa::path(patch, path = "/api/v1/roles/{id}", tag = "roles", params(("id" = i64, Path)),
     request_body = RoleUpdate, security(("bearer" = [])), responses((status = 200, body = RoleView)))]
 pub async fn update_role(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Path(id): Path<i64>,
     Json(up): Json<RoleUpdate>,
@@ -198,7 +198,7 @@ pub struct RolePermissions {
 #[utoipa::path(put, path = "/api/v1/roles/{id}/permissions", tag = "roles", params(("id" = i64, Path)),
     request_body = RolePermissions, security(("bearer" = [])), responses((status = 200, body = RoleView)))]
 pub async fn set_role_permissions(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Path(id): Path<i64>,
     Json(req): Json<RolePermissions>,
@@ -278,7 +278,7 @@ pub struct PermissionView {
 #[utoipa::path(get, path = "/api/v1/permissions", tag = "roles", security(("bearer" = [])),
     responses((status = 200, body = Vec<PermissionView>)))]
 pub async fn list_permissions(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
 ) -> Result<Json<Vec<PermissionView>>, ApiError> {
     let mut c = state.db.conn().await?;
     let rows: Vec<(i64, String, String)> = c
@@ -377,7 +377,7 @@ async fn staff_roles<Q: Queryable>(
 #[utoipa::path(get, path = "/api/v1/staff/{id}/roles", tag = "staff", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 200, body = Vec<StaffRoleGrant>)))]
 pub async fn list_staff_roles(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<StaffRoleGrant>>, ApiError> {
@@ -389,7 +389,7 @@ pub async fn list_staff_roles(
 #[utoipa::path(put, path = "/api/v1/staff/{id}/roles", tag = "staff", params(("id" = i64, Path)),
     request_body = StaffRoles, security(("bearer" = [])), responses((status = 200, body = Vec<StaffRoleGrant>)))]
 pub async fn set_staff_roles(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Path(id): Path<i64>,
     Json(req): Json<StaffRoles>,

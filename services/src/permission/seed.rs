@@ -4,11 +4,11 @@
 
 use mysql_async::prelude::Queryable;
 
-use crate::app::AppState;
 use crate::auth::password;
 use crate::auth::rbac::Permission;
 use crate::db::insert_id;
 use crate::problem::ApiError;
+use crate::state::Shared;
 
 pub const ADMIN_ROLE: &str = "admin";
 
@@ -28,7 +28,7 @@ async fn permission_id<Q: Queryable>(c: &mut Q, code: &str) -> Result<Option<i64
     .await?)
 }
 
-pub async fn ensure(state: &AppState) -> Result<(), ApiError> {
+pub async fn ensure(state: &Shared) -> Result<(), ApiError> {
     let mut c = state.db.conn().await?;
     for p in Permission::ALL {
         if permission_id(&mut c, p.code()).await?.is_none() {
@@ -108,7 +108,7 @@ async fn admin_role_id<Q: Queryable>(c: &mut Q) -> Result<i64, ApiError> {
 /// password (the given one, or a generated one), or None if the staff number
 /// already exists (nothing is changed then).
 pub async fn create_admin(
-    state: &AppState,
+    state: &Shared,
     staff_no: &str,
     password: Option<String>,
 ) -> Result<Option<String>, ApiError> {

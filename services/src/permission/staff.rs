@@ -6,14 +6,15 @@ use mysql_async::Row;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{authority, Paging};
-use crate::app::AppState;
+use super::authority;
 use crate::auth::rbac::Principal;
 use crate::auth::{login_guard, password};
 use crate::db::{col, insert_id, page, Filter};
 use crate::domain::{ProvinceCode, RecordStatus};
 use crate::oplog::{self, Change};
+use crate::paging::Paging;
 use crate::problem::{ApiError, Json, Path, Query};
+use crate::state::Shared;
 use crate::validate;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -111,7 +112,7 @@ pub struct StaffFilter {
 #[utoipa::path(get, path = "/api/v1/staff", tag = "staff", params(StaffFilter),
     security(("bearer" = [])), responses((status = 200, body = StaffPage)))]
 pub async fn list_staff(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Query(f): Query<StaffFilter>,
 ) -> Result<Json<StaffPage>, ApiError> {
@@ -155,7 +156,7 @@ pub async fn list_staff(
 #[utoipa::path(get, path = "/api/v1/staff/{id}", tag = "staff", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 200, body = StaffView)))]
 pub async fn get_staff(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<Json<StaffView>, ApiError> {
@@ -217,7 +218,7 @@ pub async fn check_refs<Q: Queryable>(
 #[utoipa::path(post, path = "/api/v1/staff", tag = "staff", request_body = NewStaff,
     security(("bearer" = [])), responses((status = 201, body = CreatedStaff)))]
 pub async fn create_staff(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Json(new): Json<NewStaff>,
 ) -> Result<(axum::http::StatusCode, Json<CreatedStaff>), ApiError> {
@@ -279,7 +280,7 @@ pub struct StaffUpdate {
 #[utoipa::path(patch, path = "/api/v1/staff/{id}", tag = "staff", params(("id" = i64, Path)),
     request_body = StaffUpdate, security(("bearer" = [])), responses((status = 200, body = StaffView)))]
 pub async fn update_staff(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Path(id): Path<i64>,
     Json(up): Json<StaffUpdate>,
@@ -339,7 +340,7 @@ pub async fn update_staff(
 
 /// One change to a staff row's status fields, logged.
 async fn set_state(
-    state: &AppState,
+    state: &Shared,
     who: &Principal,
     id: i64,
     action: &str,
@@ -370,7 +371,7 @@ async fn set_state(
 #[utoipa::path(post, path = "/api/v1/staff/{id}/disable", tag = "staff", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 200, body = StaffView)))]
 pub async fn disable_staff(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<Json<StaffView>, ApiError> {
@@ -392,7 +393,7 @@ pub async fn disable_staff(
 #[utoipa::path(post, path = "/api/v1/staff/{id}/enable", tag = "staff", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 200, body = StaffView)))]
 pub async fn enable_staff(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<Json<StaffView>, ApiError> {
@@ -411,7 +412,7 @@ pub async fn enable_staff(
 #[utoipa::path(post, path = "/api/v1/staff/{id}/unlock", tag = "staff", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 200, body = StaffView)))]
 pub async fn unlock_staff(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<Json<StaffView>, ApiError> {
@@ -436,7 +437,7 @@ pub struct PasswordReset {
 #[utoipa::path(post, path = "/api/v1/staff/{id}/password-reset", tag = "staff", params(("id" = i64, Path)),
     security(("bearer" = [])), responses((status = 200, body = PasswordReset)))]
 pub async fn reset_password(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Path(id): Path<i64>,
 ) -> Result<Json<PasswordReset>, ApiError> {

@@ -8,13 +8,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{authority, channel, department, staff};
-use crate::app::AppState;
 use crate::auth::password;
 use crate::auth::rbac::Principal;
 use crate::db::insert_id;
 use crate::domain::{ChannelType, ProvinceCode, RecordStatus};
 use crate::oplog::{self, Change};
 use crate::problem::{ApiError, Json};
+use crate::state::Shared;
 use crate::validate;
 
 /// Most rows one call may carry.
@@ -129,7 +129,7 @@ pub struct DepartmentFeed {
 }
 
 async fn upsert_department(
-    state: &AppState,
+    state: &Shared,
     who: &Principal,
     row: &DepartmentRow,
 ) -> Result<RowOutcome, ApiError> {
@@ -203,7 +203,7 @@ async fn upsert_department(
 #[utoipa::path(post, path = "/api/v1/sync/departments", tag = "sync", request_body = DepartmentFeed,
     security(("bearer" = [])), responses((status = 200, body = SyncReport)))]
 pub async fn sync_departments(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Json(feed): Json<DepartmentFeed>,
 ) -> Result<Json<SyncReport>, ApiError> {
@@ -243,7 +243,7 @@ pub struct ChannelFeed {
 }
 
 async fn upsert_channel(
-    state: &AppState,
+    state: &Shared,
     who: &Principal,
     row: &ChannelRow,
 ) -> Result<RowOutcome, ApiError> {
@@ -330,7 +330,7 @@ async fn upsert_channel(
 #[utoipa::path(post, path = "/api/v1/sync/channels", tag = "sync", request_body = ChannelFeed,
     security(("bearer" = [])), responses((status = 200, body = SyncReport)))]
 pub async fn sync_channels(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Json(feed): Json<ChannelFeed>,
 ) -> Result<Json<SyncReport>, ApiError> {
@@ -372,7 +372,7 @@ pub struct StaffFeed {
 }
 
 async fn upsert_staff(
-    state: &AppState,
+    state: &Shared,
     who: &Principal,
     row: &StaffRow,
     unusable_hash: &str,
@@ -487,7 +487,7 @@ async fn upsert_staff(
 #[utoipa::path(post, path = "/api/v1/sync/staff", tag = "sync", request_body = StaffFeed,
     security(("bearer" = [])), responses((status = 200, body = SyncReport)))]
 pub async fn sync_staff(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     who: Principal,
     Json(feed): Json<StaffFeed>,
 ) -> Result<Json<SyncReport>, ApiError> {

@@ -31,10 +31,12 @@ pub mod table;
 pub mod tasks;
 pub mod templates;
 
+use std::sync::Arc;
+
 use tokio::sync::Notify;
 
-use crate::app::AppState;
 use crate::problem::ApiError;
+use crate::state::Shared;
 
 pub use routes::router;
 
@@ -59,12 +61,44 @@ impl ReportCenter {
     }
 }
 
+/// The report center's state: the shared parts and its own.
+#[derive(Clone)]
+pub struct ReportState(pub Arc<ReportInner>);
+
+pub struct ReportInner {
+    pub shared: Shared,
+    pub center: ReportCenter,
+}
+
+impl ReportState {
+    pub fn new(shared: Shared) -> Result<ReportState, store::StoreError> {
+        Ok(ReportState(Arc::new(ReportInner {
+            center: ReportCenter::new(&shared.cfg.report)?,
+            shared,
+        })))
+    }
+}
+
+impl std::ops::Deref for ReportState {
+    type Target = ReportInner;
+    fn deref(&self) -> &ReportInner {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for ReportInner {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
 /// Start-up of a process serving the report role: schema, templates, the
 /// runner and the sweep.
-pub async fn start(state: &AppState) -> Result<(), ApiError> {
+pub async fn start(state: &ReportState) -> Result<(), ApiError> {
     migrate::ensure(&state.db).await?;
     templates::seed(&state.db).await?;
-    if state.report.cfg.run_tasks {
+    if state.center.cfg.run_tasks {
         runner::start(state);
         sweep::start(state);
         schedules::start(state);

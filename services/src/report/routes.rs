@@ -20,11 +20,12 @@ use super::store::Download;
 use super::table::{Cell, Column};
 use super::tasks::{self, Listing, TaskPage, TaskStatus, TaskView};
 use super::templates::{self, FilterKey, Shape, TEMPLATES};
-use crate::app::AppState;
 use crate::auth::rbac::{guarded, Permission::*, Principal};
 use crate::problem::{ApiError, Json, Path, Query};
+use crate::report::ReportState;
 
-pub fn router(state: &AppState) -> Router<AppState> {
+/// The center's routes, with its state.
+pub fn router(state: &ReportState) -> Router {
     let s = state;
     Router::new()
         .route(
@@ -63,6 +64,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/api/v1/reports/{task_id}/file",
             guarded(s, ReportExport, get(download)),
         )
+        .with_state(state.clone())
 }
 
 #[derive(OpenApi)]
@@ -150,7 +152,7 @@ fn template(code: &str) -> Result<&'static templates::Template, ApiError> {
     params(("code" = String, Path, description = "template code"), Filters),
     security(("bearer" = [])), responses((status = 200, body = StatTable)))]
 pub async fn template_stats(
-    State(state): State<AppState>,
+    State(state): State<ReportState>,
     p: Principal,
     Path(code): Path<String>,
     Query(f): Query<Filters>,
@@ -159,7 +161,7 @@ pub async fn template_stats(
     let f = f.resolve(&p.scope)?;
     let mut c = state.db.conn().await?;
     Ok(Json(
-        stats::compute(&mut c, t, &f, state.report.cfg.max_stat_rows).await?,
+        stats::compute(&mut c, t, &f, state.center.cfg.max_stat_rows).await?,
     ))
 }
 
@@ -179,7 +181,7 @@ pub struct CreateReport {
 #[utoipa::path(post, path = "/api/v1/reports", tag = "reports", request_body = CreateReport,
     security(("bearer" = [])), responses((status = 202, body = TaskView)))]
 pub async fn create_task(
-    State(state): State<AppState>,
+    State(state): State<ReportState>,
     p: Principal,
     Json(req): Json<CreateReport>,
 ) -> Result<Response, ApiError> {
@@ -187,7 +189,7 @@ pub async fn create_task(
     let filters = req.filters.resolve(&p.scope)?;
     let (id, new) = tasks::create(&state, &p, t, filters, req.format).await?;
     if new {
-        state.report.wake.notify_waiters();
+        state.center.wake.notify_waiters();
     }
     let view = tasks::visible(&state, &p, id).await?;
     let location = format!("/api/v1/reports/{id}");
@@ -217,7 +219,7 @@ pub struct TaskListQuery {
 #[utoipa::path(get, path = "/api/v1/reports", tag = "reports", params(TaskListQuery),
     security(("bearer" = [])), responses((status = 200, body = TaskPage)))]
 pub async fn list_tasks(
-    State(state): State<AppState>,
+    State(state): State<ReportState>,
     p: Principal,
     Query(q): Query<TaskListQuery>,
 ) -> Result<Json<TaskPage>, ApiError> {
@@ -242,7 +244,7 @@ pub async fn list_tasks(
     params(("task_id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, body = TaskView)))]
 pub async fn get_task(
-    State(state): State<AppState>,
+    State(state): State<ReportState>,
     p: Principal,
     Path(task_id): Path<i64>,
 ) -> Result<Json<TaskView>, ApiError> {
@@ -254,7 +256,7 @@ pub async fn get_task(
     params(("task_id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, body = TaskView)))]
 pub async fn cancel_task(
-    State(state): State<AppState>,
+    State(state): State<ReportState>,
     p: Principal,
     Path(task_id): Path<i64>,
 ) -> Result<Json<TaskView>, ApiError> {
@@ -273,7 +275,7 @@ pub async fn cancel_task(
         (status = 307, description = "S3 store: the file at a presigned URL",
         headers(("Location" = String, description = "presigned URL")))))]
 pub async fn download(
-    State(state): State<AppState>,
+    State(state): State<ReportState>,
     p: Principal,
     Path(task_id): Path<i64>,
 ) -> Result<Response, ApiError> {
@@ -297,7 +299,7 @@ pub async fn download(
     };
     let name = format!("report-{}-{task_id}.{}", t.template, t.format.db());
     let how = state
-        .report
+        .center
         .store
         .download(&key, &name, t.format.content_type())
         .await
@@ -326,7 +328,7 @@ pub async fn download(
 #[utoipa::path(get, path = "/api/v1/reports/schedules", tag = "reports",
     security(("bearer" = [])), responses((status = 200, body = Vec<ScheduleView>)))]
 pub async fn list_schedules(
-    State(state): State<AppState>,
+    State(state): State<ReportState>,
     p: Principal,
 ) -> Result<Json<Vec<ScheduleView>>, ApiError> {
     Ok(Json(schedules::list(&state, &p).await?))
@@ -336,7 +338,7 @@ pub async fn list_schedules(
 #[utoipa::path(post, path = "/api/v1/reports/schedules", tag = "reports", request_body = CreateSchedule,
     security(("bearer" = [])), responses((status = 201, body = ScheduleView)))]
 pub async fn create_schedule(
-    State(state): State<AppState>,
+    State(state): State<ReportState>,
     p: Principal,
     Json(req): Json<CreateSchedule>,
 ) -> Result<(StatusCode, Json<ScheduleView>), ApiError> {
@@ -350,7 +352,7 @@ pub async fn create_schedule(
     params(("schedule_id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, body = ScheduleView)))]
 pub async fn get_schedule(
-    State(state): State<AppState>,
+    State(state): State<ReportState>,
     p: Principal,
     Path(id): Path<i64>,
 ) -> Result<Json<ScheduleView>, ApiError> {
@@ -362,7 +364,7 @@ pub async fn get_schedule(
     params(("schedule_id" = i64, Path)), security(("bearer" = [])),
     responses((status = 204, description = "unscheduled")))]
 pub async fn delete_schedule(
-    State(state): State<AppState>,
+    State(state): State<ReportState>,
     p: Principal,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {

@@ -18,8 +18,8 @@ use super::stats::cells;
 use super::store::StoreError;
 use super::tasks::{self, Claimed, Output};
 use super::templates;
-use crate::app::AppState;
 use crate::problem::ApiError;
+use crate::report::ReportState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -38,20 +38,20 @@ pub enum RunError {
 }
 
 /// Starts the claim loop (runs until the process ends).
-pub fn start(state: &AppState) {
+pub fn start(state: &ReportState) {
     let state = state.clone();
     tokio::spawn(async move {
-        let permits = Arc::new(Semaphore::new(state.report.cfg.max_parallel.max(1)));
-        let poll = Duration::from_millis(state.report.cfg.poll_interval_ms.max(10));
+        let permits = Arc::new(Semaphore::new(state.center.cfg.max_parallel.max(1)));
+        let poll = Duration::from_millis(state.center.cfg.poll_interval_ms.max(10));
         loop {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
             let claimed = tasks::claim(
                 &state.db,
-                &state.report.owner,
-                state.report.cfg.lease_seconds,
-                state.report.store.id(),
+                &state.center.owner,
+                state.center.cfg.lease_seconds,
+                state.center.store.id(),
             )
             .await;
             match claimed {
@@ -67,14 +67,14 @@ pub fn start(state: &AppState) {
                 Err(e) => tracing::warn!(error = %e, "claiming report tasks"),
             }
             drop(permit);
-            let _ = tokio::time::timeout(poll, state.report.wake.notified()).await;
+            let _ = tokio::time::timeout(poll, state.center.wake.notified()).await;
         }
     });
 }
 
 /// Runs one claimed task to its end (done, failed, or lost to another owner).
-pub async fn run(state: &AppState, task: Claimed) {
-    let owner = &state.report.owner;
+pub async fn run(state: &ReportState, task: Claimed) {
+    let owner = &state.center.owner;
     let id = task.task_id;
     if task.attempts > tasks::MAX_ATTEMPTS {
         let why = format!("gave up after {} attempts", tasks::MAX_ATTEMPTS);
@@ -103,13 +103,13 @@ pub async fn run(state: &AppState, task: Claimed) {
 /// Renews the lease every third of it while `work` runs; stops `work` as
 /// soon as a renewal says the task is no longer ours.
 async fn leased<T>(
-    state: &AppState,
+    state: &ReportState,
     task_id: i64,
     progress: Arc<AtomicU64>,
     work: impl std::future::Future<Output = Result<T, RunError>>,
 ) -> Result<T, RunError> {
     let lost = Arc::new(Notify::new());
-    let lease = state.report.cfg.lease_seconds;
+    let lease = state.center.cfg.lease_seconds;
     let beat = {
         let (st, lost, progress) = (state.clone(), lost.clone(), progress.clone());
         tokio::spawn(async move {
@@ -117,7 +117,7 @@ async fn leased<T>(
             loop {
                 tokio::time::sleep(every).await;
                 let rows = progress.load(Ordering::Relaxed);
-                match tasks::renew(&st.db, &st.report.owner, task_id, lease, rows).await {
+                match tasks::renew(&st.db, &st.center.owner, task_id, lease, rows).await {
                     Ok(true) => {}
                     Ok(false) => {
                         lost.notify_one();
@@ -155,11 +155,15 @@ async fn drain<P: mysql_async::prelude::Protocol>(
     Ok(n)
 }
 
-async fn produce(state: &AppState, task: &Claimed, tmp: &std::path::Path) -> Result<u64, RunError> {
+async fn produce(
+    state: &ReportState,
+    task: &Claimed,
+    tmp: &std::path::Path,
+) -> Result<u64, RunError> {
     let t =
         templates::find(&task.template).ok_or_else(|| RunError::Template(task.template.clone()))?;
     let progress = Arc::new(AtomicU64::new(0));
-    let cfg = &state.report.cfg;
+    let cfg = &state.center.cfg;
     let path: PathBuf = tmp.to_path_buf();
     let rows = leased(state, task.task_id, progress.clone(), async {
         let sink = export::open(
@@ -204,13 +208,13 @@ async fn produce(state: &AppState, task: &Claimed, tmp: &std::path::Path) -> Res
         task.format.db()
     );
     let stored = leased(state, task.task_id, progress, async {
-        Ok(state.report.store.put_file(&key, tmp).await?)
+        Ok(state.center.store.put_file(&key, tmp).await?)
     })
     .await;
     let stored = match stored {
         Ok(s) => s,
         Err(e) => {
-            let _ = state.report.store.delete(&key).await;
+            let _ = state.center.store.delete(&key).await;
             return Err(e);
         }
     };
@@ -222,7 +226,7 @@ async fn produce(state: &AppState, task: &Claimed, tmp: &std::path::Path) -> Res
     };
     match tasks::finish(
         &state.db,
-        &state.report.owner,
+        &state.center.owner,
         task.task_id,
         out,
         cfg.retention_hours,
@@ -231,7 +235,7 @@ async fn produce(state: &AppState, task: &Claimed, tmp: &std::path::Path) -> Res
     {
         Ok(true) => Ok(rows),
         Ok(false) => {
-            state.report.store.delete(&key).await?;
+            state.center.store.delete(&key).await?;
             Err(RunError::Lost)
         }
         Err(e) => {

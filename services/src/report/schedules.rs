@@ -14,11 +14,11 @@ use utoipa::ToSchema;
 use super::export::Format;
 use super::filters::Filters;
 use super::templates;
-use crate::app::AppState;
 use crate::auth::rbac::Principal;
 use crate::db::insert_id;
 use crate::oplog;
 use crate::problem::ApiError;
+use crate::report::ReportState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -92,7 +92,7 @@ fn view(r: Row) -> ScheduleView {
 }
 
 /// The schedules of the caller's scope.
-pub async fn list(state: &AppState, p: &Principal) -> Result<Vec<ScheduleView>, ApiError> {
+pub async fn list(state: &ReportState, p: &Principal) -> Result<Vec<ScheduleView>, ApiError> {
     let mut c = state.db.conn().await?;
     let rows: Vec<Row> = c.query(format!("{SELECT} ORDER BY template_id")).await?;
     Ok(rows
@@ -102,7 +102,7 @@ pub async fn list(state: &AppState, p: &Principal) -> Result<Vec<ScheduleView>, 
         .collect())
 }
 
-pub async fn get(state: &AppState, p: &Principal, id: i64) -> Result<ScheduleView, ApiError> {
+pub async fn get(state: &ReportState, p: &Principal, id: i64) -> Result<ScheduleView, ApiError> {
     let mut c = state.db.conn().await?;
     let row: Option<Row> = c
         .exec_first(format!("{SELECT} AND template_id = ?"), (id,))
@@ -117,7 +117,7 @@ pub async fn get(state: &AppState, p: &Principal, id: i64) -> Result<ScheduleVie
 }
 
 pub async fn create(
-    state: &AppState,
+    state: &ReportState,
     p: &Principal,
     req: CreateSchedule,
 ) -> Result<ScheduleView, ApiError> {
@@ -175,7 +175,7 @@ pub async fn create(
     get(state, p, id).await
 }
 
-pub async fn delete(state: &AppState, p: &Principal, id: i64) -> Result<(), ApiError> {
+pub async fn delete(state: &ReportState, p: &Principal, id: i64) -> Result<(), ApiError> {
     let s = get(state, p, id).await?;
     let mut tx = state.db.begin().await?;
     // Its tasks keep their rows (and files): the row stays, unscheduled.
@@ -203,7 +203,7 @@ pub async fn delete(state: &AppState, p: &Principal, id: i64) -> Result<(), ApiE
 
 /// Queues today's task of every due schedule this process wins; returns
 /// the tasks it queued.
-pub async fn tick(state: &AppState) -> Result<Vec<i64>, ApiError> {
+pub async fn tick(state: &ReportState) -> Result<Vec<i64>, ApiError> {
     let mut c = state.db.conn().await?;
     let due: Vec<(i64, i64, Option<String>, String, String)> = c
         .query(
@@ -236,7 +236,7 @@ pub async fn tick(state: &AppState) -> Result<Vec<i64>, ApiError> {
                 province.clone().into(),
                 params.into(),
                 format.into(),
-                state.report.store.id().into(),
+                state.center.store.id().into(),
             ],
         )
         .await?;
@@ -257,15 +257,15 @@ pub async fn tick(state: &AppState) -> Result<Vec<i64>, ApiError> {
         queued.push(task);
     }
     if !queued.is_empty() {
-        state.report.wake.notify_waiters();
+        state.center.wake.notify_waiters();
     }
     Ok(queued)
 }
 
-pub fn start(state: &AppState) {
+pub fn start(state: &ReportState) {
     let state = state.clone();
     tokio::spawn(async move {
-        let every = Duration::from_secs(state.report.cfg.schedule_check_seconds.max(1));
+        let every = Duration::from_secs(state.center.cfg.schedule_check_seconds.max(1));
         loop {
             tokio::time::sleep(every).await;
             if let Err(e) = tick(&state).await {

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 
-use crate::app::AppState;
 use crate::problem::ApiError;
+use crate::report::ReportState;
 
 /// What one pass removed.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -18,10 +18,10 @@ pub struct Swept {
     pub orphans: usize,
 }
 
-pub fn start(state: &AppState) {
+pub fn start(state: &ReportState) {
     let state = state.clone();
     tokio::spawn(async move {
-        let every = Duration::from_secs(state.report.cfg.sweep_interval_seconds.max(1));
+        let every = Duration::from_secs(state.center.cfg.sweep_interval_seconds.max(1));
         loop {
             tokio::time::sleep(every).await;
             match run_once(&state).await {
@@ -33,8 +33,8 @@ pub fn start(state: &AppState) {
     });
 }
 
-pub async fn run_once(state: &AppState) -> Result<Swept, ApiError> {
-    let store = &state.report.store;
+pub async fn run_once(state: &ReportState) -> Result<Swept, ApiError> {
+    let store = &state.center.store;
     let unavailable = |e: super::store::StoreError| ApiError::Unavailable(e.to_string());
     let mut c = state.db.conn().await?;
     let mut swept = Swept::default();
@@ -55,7 +55,7 @@ pub async fn run_once(state: &AppState) -> Result<Swept, ApiError> {
         swept.expired += 1;
     }
     let now: i64 = c.query_first("SELECT UNIX_TIMESTAMP()").await?.unwrap_or(0);
-    let grace = 2 * state.report.cfg.lease_seconds as i64;
+    let grace = 2 * state.center.cfg.lease_seconds as i64;
     for obj in store.list("reports").await.map_err(unavailable)? {
         if now - obj.modified < grace {
             continue; // may be a runner's upload about to commit

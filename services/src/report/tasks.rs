@@ -14,11 +14,11 @@ use utoipa::ToSchema;
 use super::export::Format;
 use super::filters::Filters;
 use super::templates::{self, Template};
-use crate::app::AppState;
 use crate::auth::rbac::{Permission, Principal};
 use crate::db::{col, insert_id, Db, Filter};
 use crate::oplog;
 use crate::problem::ApiError;
+use crate::report::ReportState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -124,7 +124,11 @@ pub async fn load<Q: Queryable>(c: &mut Q, task_id: i64) -> Result<Option<TaskVi
 
 /// The task if `p` may see it: their own, or any of their scope with
 /// `report:admin` (others answer 404, as if there were none).
-pub async fn visible(state: &AppState, p: &Principal, task_id: i64) -> Result<TaskView, ApiError> {
+pub async fn visible(
+    state: &ReportState,
+    p: &Principal,
+    task_id: i64,
+) -> Result<TaskView, ApiError> {
     let mut c = state.db.conn().await?;
     let t = load(&mut c, task_id)
         .await?
@@ -148,7 +152,7 @@ pub enum Listing {
 /// Tasks newest first: the requester's own, or every task of their scope
 /// (a province's admin sees its province's tasks, not national ones).
 pub async fn list(
-    state: &AppState,
+    state: &ReportState,
     p: &Principal,
     which: Listing,
     (page, size): (u32, u32),
@@ -209,13 +213,13 @@ async fn recent<Q: Queryable>(
 /// Queues a task (or finds the same request's task of the last
 /// `dedup_seconds`); returns its id and whether it is new.
 pub async fn create(
-    state: &AppState,
+    state: &ReportState,
     p: &Principal,
     t: &'static Template,
     filters: Filters,
     format: Format,
 ) -> Result<(i64, bool), ApiError> {
-    let window = state.report.cfg.dedup_seconds;
+    let window = state.center.cfg.dedup_seconds;
     let key = request_key(t, &filters, format);
     let mut c = state.db.conn().await?;
     // Two identical requests at the same instant: one inserts while the
@@ -248,7 +252,7 @@ pub async fn create(
 }
 
 async fn insert(
-    state: &AppState,
+    state: &ReportState,
     p: &Principal,
     t: &'static Template,
     filters: &Filters,
@@ -269,7 +273,7 @@ async fn insert(
             params.into(),
             format.db().into(),
             key.into(),
-            state.report.store.id().into(),
+            state.center.store.id().into(),
         ],
     )
     .await?;
@@ -293,7 +297,7 @@ async fn insert(
 }
 
 /// Cancels a queued or running task (a runner notices at its next lease renewal).
-pub async fn cancel(state: &AppState, p: &Principal, t: &TaskView) -> Result<(), ApiError> {
+pub async fn cancel(state: &ReportState, p: &Principal, t: &TaskView) -> Result<(), ApiError> {
     let mut tx = state.db.begin().await?;
     tx.exec_drop(
         "UPDATE report_task SET status = 'C', finished_at = NOW(3), lease_until = NULL, \

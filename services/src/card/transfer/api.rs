@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 use super::depot::{self, Depot};
 use super::source::{self, Selection};
 use super::TransferStatus;
-use crate::app::AppState;
 use crate::auth::rbac::{guarded, Permission::CardTransfer, Principal};
 use crate::card::parse_list;
+use crate::card::CardState;
 use crate::domain::ProvinceCode;
 use crate::problem::{ApiError, Json, Path};
 
-pub fn router(state: &AppState) -> Router<AppState> {
+pub fn router(state: &CardState) -> Router<CardState> {
     Router::new()
         .route(
             "/api/v1/cards/transfers",
@@ -61,11 +61,11 @@ pub struct TransferView {
     responses((status = 201, description = "moved at once (inside a province)", body = TransferView),
         (status = 202, description = "in transit to another province", body = TransferView)))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<CardState>,
     p: Principal,
     Json(req): Json<TransferRequest>,
 ) -> Result<Response, ApiError> {
-    let max = state.cfg.card.max_per_request;
+    let max = state.center.cfg.max_per_request;
     let selection = match (&req.iccids, req.count) {
         (Some(list), None) => Selection::Iccids(parse_list(list, max)?),
         (None, Some(n)) if (1..=max).contains(&n) => Selection::Count(n),
@@ -114,7 +114,7 @@ pub async fn create(
 /// Attempts at a transfer whose transaction lost a deadlock (it was rolled
 /// back whole, so it is simply run again).
 async fn open(
-    state: &AppState,
+    state: &CardState,
     staff_id: i64,
     from: &Depot,
     to: &Depot,
@@ -138,7 +138,7 @@ async fn known_depot<Q: Queryable>(c: &mut Q, id: i64, field: &str) -> Result<De
 #[utoipa::path(get, operation_id = "card_transfer_show", path = "/api/v1/cards/transfers/{transfer_id}", tag = "cards", params(("transfer_id" = i64, Path)),
     security(("bearer" = [])), responses((status = 200, body = TransferView)))]
 pub async fn show(
-    State(state): State<AppState>,
+    State(state): State<CardState>,
     p: Principal,
     Path(transfer_id): Path<i64>,
 ) -> Result<Json<TransferView>, ApiError> {
@@ -180,7 +180,7 @@ fn from_row(r: &mysql_async::Row) -> Result<TransferView, ApiError> {
 
 /// A transfer by id (the id alone does not name the shard: every shard is
 /// asked; the primary key makes each answer one lookup).
-pub async fn load(state: &AppState, transfer_id: i64) -> Result<Option<TransferView>, ApiError> {
+pub async fn load(state: &CardState, transfer_id: i64) -> Result<Option<TransferView>, ApiError> {
     let mut c = state.db.conn().await?;
     let row: Option<mysql_async::Row> = c
         .exec_first(
@@ -238,11 +238,11 @@ pub struct TransferPage {
 #[utoipa::path(get, operation_id = "card_transfer_list", path = "/api/v1/cards/transfers", tag = "cards", params(ListQuery),
     security(("bearer" = [])), responses((status = 200, body = TransferPage)))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<CardState>,
     p: Principal,
     crate::problem::Query(q): crate::problem::Query<ListQuery>,
 ) -> Result<Json<TransferPage>, ApiError> {
-    let (page_no, size) = crate::permission::Paging {
+    let (page_no, size) = crate::paging::Paging {
         page: q.page,
         page_size: q.page_size,
     }

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use self::colocation::Colocation;
 use self::messages::{Finished, Requested};
-use crate::app::AppState;
+use crate::card::CardState;
 use crate::outbox::{Handler, HandlerError, HandlerFuture, OutboxError, Received};
 
 pub use api::router;
@@ -98,7 +98,7 @@ impl<'de> Deserialize<'de> for TransferStatus {
 }
 
 /// Registers the transfer consumers with the process's outbox runtime.
-pub async fn start(state: &AppState) -> Result<(), OutboxError> {
+pub async fn start(state: &CardState) -> Result<(), OutboxError> {
     state
         .outbox
         .register(
@@ -115,7 +115,7 @@ pub async fn start(state: &AppState) -> Result<(), OutboxError> {
 }
 
 /// Publish a cross-province request now rather than at the relay's next poll.
-fn after_commit(state: &AppState, opened: &source::Opened) {
+fn after_commit(state: &CardState, opened: &source::Opened) {
     if opened.message_id.is_some() {
         state.outbox.wake();
     }

@@ -14,7 +14,7 @@ use crate::card::status::CardStatus;
 use crate::card::store::{self, Card, COLUMNS};
 use crate::card::transition::{self, Action, Door};
 use crate::db::insert_id;
-use crate::number::marks;
+use crate::db::marks;
 use crate::outbox::{self, topology, HandlerError, OutboxMessage};
 use crate::problem::ApiError;
 

@@ -1,5 +1,7 @@
 //! Domain values shared by the centers, as types: province codes, record
-//! status, channel types.
+//! status, channel types; `msisdn` is the phone number.
+
+pub mod msisdn;
 
 use std::fmt;
 
