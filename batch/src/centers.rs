@@ -1,10 +1,10 @@
 //! The centers whose code the loader runs: the number and card centers'
 //! states over the shared parts. The loader serves no HTTP API.
 
-use haoka_services::card::CardState;
-use haoka_services::config::Config;
-use haoka_services::number::{self, NumberState};
-use haoka_services::state::{Shared, StartError};
+use haoka_card::CardState;
+use haoka_core::config::Config;
+use haoka_core::state::{Shared, StartError};
+use haoka_number::NumberState;
 
 #[derive(Clone)]
 pub struct Centers {
@@ -23,7 +23,7 @@ impl Centers {
     pub async fn start(cfg: Config) -> Result<Centers, StartError> {
         let shared = Shared::connect(cfg).await?;
         let number = NumberState::new(shared.clone());
-        number::start(&number)
+        haoka_number::start(&number)
             .await
             .map_err(|e| StartError::Database(e.to_string()))?;
         let card = CardState::new(shared.clone(), number.clone());

@@ -4,9 +4,9 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
-use haoka_services::auth::actor::Actor;
-use haoka_services::auth::rbac;
-use haoka_services::problem::ApiError;
+use haoka_core::auth::actor::Actor;
+use haoka_core::auth::rbac;
+use haoka_core::problem::ApiError;
 use tracing::Instrument;
 
 use crate::apply::{self, Ctx};

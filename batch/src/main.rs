@@ -8,7 +8,7 @@ use haoka_batch::centers::Centers;
 use haoka_batch::config::BatchConfig;
 use haoka_batch::jobs;
 use haoka_batch::loader::Loader;
-use haoka_services::config::Config;
+use haoka_core::config::Config;
 
 #[derive(Parser)]
 #[command(about = "haoka's SFTP / object-store batch loader")]

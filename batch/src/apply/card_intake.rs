@@ -3,9 +3,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use haoka_services::card::intake::{self, Checked, IntakeRequest, NewCard, RejectReason};
-use haoka_services::domain::ProvinceCode;
-use haoka_services::problem::ApiError;
+use haoka_card::intake::{self, Checked, IntakeRequest, NewCard, RejectReason};
+use haoka_core::domain::ProvinceCode;
+use haoka_core::problem::ApiError;
 use mysql_async::Transaction;
 
 use super::{numeric_key, refused, Ctx, Prepared, Work};

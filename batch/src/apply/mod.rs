@@ -9,9 +9,9 @@ pub mod number_intake;
 
 use std::collections::HashSet;
 
-use haoka_services::auth::actor::Actor;
-use haoka_services::number::shelf_cache::ShelfKey;
-use haoka_services::problem::ApiError;
+use haoka_core::auth::actor::Actor;
+use haoka_core::problem::ApiError;
+use haoka_number::shelf_cache::ShelfKey;
 use mysql_async::Transaction;
 
 use crate::centers::Centers;

@@ -6,11 +6,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use haoka_services::number::change::{self, StatusRequest};
-use haoka_services::number::shelf_cache::ShelfKey;
-use haoka_services::number::status::{NumberStatus, ResultCode};
-use haoka_services::number::{self as center};
-use haoka_services::problem::ApiError;
+use haoka_core::problem::ApiError;
+use haoka_number as center;
+use haoka_number::change::{self, StatusRequest};
+use haoka_number::shelf_cache::ShelfKey;
+use haoka_number::status::{NumberStatus, ResultCode};
 use mysql_async::Transaction;
 
 use super::{numeric_key, refused, Ctx, Prepared, Work};

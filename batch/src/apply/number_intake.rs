@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use haoka_services::number::intake::{self, Checked, IntakeRequest, RejectReason};
-use haoka_services::problem::ApiError;
+use haoka_core::problem::ApiError;
+use haoka_number::intake::{self, Checked, IntakeRequest, RejectReason};
 use mysql_async::Transaction;
 
 use super::{numeric_key, refused, Ctx, Prepared, Work};
