@@ -14,7 +14,7 @@ use mysql_common::value::Value;
 
 use super::session::Session;
 use crate::backend::{BackendError, BackendState, Pool, PooledConn};
-use crate::route::{Routed, StmtKind};
+use crate::route::{Routed, StmtFlags, StmtKind};
 use crate::rules::Place;
 
 /// Lag value meaning "not known" (not replicating, or not read yet).
@@ -194,35 +194,11 @@ pub struct StatementPlacement {
     timeout: Option<Duration>,
 }
 
-/// The `MAX_EXECUTION_TIME(ms)` of a `/*+ ... */` optimizer hint (0: no
-/// limit, as in MySQL).
-fn max_execution_time(sql: &str) -> Option<Duration> {
-    let start = sql.find("/*+")? + 3;
-    let hint = &sql[start..start + sql[start..].find("*/")?];
-    let upper = hint.to_ascii_uppercase();
-    let at = upper.find("MAX_EXECUTION_TIME")? + "MAX_EXECUTION_TIME".len();
-    let args = upper[at..].trim_start().strip_prefix('(')?;
-    let ms: u64 = args[..args.find(')')?].trim().parse().ok()?;
-    (ms > 0).then(|| Duration::from_millis(ms))
-}
-
-/// SELECT ... FOR UPDATE / LOCK IN SHARE MODE / FOR SHARE locks rows on the
-/// primary.
-fn is_locking_read(sql: &str) -> bool {
-    let s = sql.to_ascii_uppercase();
-    s.contains("FOR UPDATE") || s.contains("LOCK IN SHARE MODE") || s.contains("FOR SHARE")
-}
-
-fn is_plain_read(routed: &Routed) -> bool {
+/// A SELECT that takes no locks (the planner read its locking clause).
+fn is_plain_read(routed: &Routed, flags: StmtFlags) -> bool {
     match routed {
-        Routed::Shards(p) => {
-            p.kind == StmtKind::Select
-                && !p.targets.iter().any(|t| {
-                    is_locking_read(&t.sql)
-                        || t.prepared.as_ref().is_some_and(|p| is_locking_read(&p.sql))
-                })
-        }
-        Routed::NeedLookup(p) => p.kind == StmtKind::Select,
+        Routed::Shards(p) => p.kind == StmtKind::Select && !flags.locking_read,
+        Routed::NeedLookup(p) => p.kind == StmtKind::Select && !flags.locking_read,
         _ => false,
     }
 }
@@ -230,11 +206,11 @@ fn is_plain_read(routed: &Routed) -> bool {
 impl Session {
     /// Decides, before a statement runs, whether its reads may use replicas,
     /// and remembers writes (their session then reads from primaries).
-    pub(super) fn place_statement(&mut self, routed: &Routed, sql: &str) {
+    pub(super) fn place_statement(&mut self, routed: &Routed, flags: StmtFlags) {
         let now = Instant::now();
         // MySQL applies the hint to SELECT only; a write is never cut short.
         self.placement.timeout = if routed.kind() == StmtKind::Select {
-            max_execution_time(sql)
+            flags.max_execution_time()
         } else {
             None
         };
@@ -245,7 +221,7 @@ impl Session {
             .placement
             .last_write
             .is_some_and(|t| now.duration_since(t) < self.shared.primary_after_write);
-        self.placement.replica_ok = !self.in_tx() && !recent_write && is_plain_read(routed);
+        self.placement.replica_ok = !self.in_tx() && !recent_write && is_plain_read(routed, flags);
     }
 
     /// A pooled connection for the statement's work on `place`: from a
@@ -281,36 +257,5 @@ impl Session {
     /// A transaction's pinned connection takes the statement's timeout too.
     pub(super) fn time_statement(&self, conn: &mut PooledConn) {
         conn.set_statement_timeout(self.placement.timeout);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{is_locking_read, max_execution_time};
-    use std::time::Duration;
-
-    #[test]
-    fn the_max_execution_time_hint_is_read() {
-        let ms = |s: &str| max_execution_time(s);
-        assert_eq!(
-            ms("SELECT /*+ MAX_EXECUTION_TIME(300) */ * FROM t"),
-            Some(Duration::from_millis(300))
-        );
-        assert_eq!(
-            ms("select /*+ BKA(t) max_execution_time ( 50 ) */ 1"),
-            Some(Duration::from_millis(50))
-        );
-        assert_eq!(ms("SELECT /*+ MAX_EXECUTION_TIME(0) */ 1"), None);
-        assert_eq!(ms("SELECT /* MAX_EXECUTION_TIME(10) */ 1"), None);
-        assert_eq!(ms("SELECT /*+ MAX_EXECUTION_TIME(x) */ 1"), None);
-        assert_eq!(ms("SELECT 1"), None);
-    }
-
-    #[test]
-    fn locking_reads_are_recognised() {
-        assert!(is_locking_read("SELECT * FROM t WHERE id = 1 FOR UPDATE"));
-        assert!(is_locking_read("select * from t lock in share mode"));
-        assert!(is_locking_read("select * from t for share"));
-        assert!(!is_locking_read("SELECT * FROM t WHERE id = 1"));
     }
 }

@@ -22,7 +22,9 @@ use crate::protocol::{
     Answer, ConnectInfo, ErrInfo, ExecuteRequest, Handler, HandlerError, HandlerResult,
     ResponseWriter, SessionControl,
 };
-use crate::route::{PreparedPlan, RouteError, Routed, SessionCommand, SqlMode, StmtKind};
+use crate::route::{
+    PreparedPlan, RouteError, Routed, SessionCommand, SqlMode, StmtFlags, StmtKind,
+};
 use crate::rules::Place;
 use crate::transactions::branch::quote_ident;
 use crate::transactions::coordinator::Participant;
@@ -49,8 +51,6 @@ pub(super) struct ClientStmt {
     /// The statement uses session values (user variables, `DATABASE()`,
     /// ...): planned again at each execution with their current values.
     pub session_sql: Option<String>,
-    /// SELECT SQL_CALC_FOUND_ROWS: FOUND_ROWS() asks the shards after it.
-    pub calc_found_rows: bool,
     /// KILL, SHOW WARNINGS, SHOW PROCESSLIST...: answered by the session.
     pub session_admin: Option<String>,
 }
@@ -508,24 +508,35 @@ impl Session {
             return Ok(());
         }
         let schema = self.schema_idx();
-        let text = match self.with_session_values(sql) {
-            Ok(t) => t,
-            Err(InlineError::Assignment) => {
-                self.run_assignment(schema, sql, w).await?;
-                let answer = w.take_answer();
-                self.finish_statement(Some(StmtKind::NoTable), answer);
-                return Ok(());
+        let mut routed = self.plan_text(schema, sql);
+        // Session values (LAST_INSERT_ID(), DATABASE(), @v...) go in as
+        // literals and the statement is planned again with them (a user
+        // variable may route it). A statement the router cannot plan as
+        // written may need them too.
+        let inlined;
+        let mut sql = sql;
+        if routed.as_ref().map_or(true, |(_, f)| f.session_values) {
+            match self.with_session_values(sql) {
+                Err(InlineError::Assignment) => {
+                    self.run_assignment(schema, sql, w).await?;
+                    let answer = w.take_answer();
+                    self.finish_statement(Some(StmtKind::NoTable), answer);
+                    return Ok(());
+                }
+                Ok(text) if text != sql => {
+                    inlined = text;
+                    sql = &inlined;
+                    routed = self.plan_text(schema, sql);
+                }
+                Ok(_) => {}
             }
-        };
-        let mut sql = text.as_deref().unwrap_or(sql);
+        }
         if reads_backend_processlist(sql) {
             w.err(&processlist_refused());
             let answer = w.take_answer();
             self.finish_statement(None, answer);
             return Ok(());
         }
-        self.calc_found_rows = asks_calc_found_rows(sql).then_some(0);
-        let mut routed = self.plan_text(schema, sql);
         let with_columns;
         if let Err(RouteError::NeedsColumnList { table }) = &routed {
             // INSERT INTO t VALUES (...): name the logical table's columns.
@@ -545,7 +556,7 @@ impl Session {
                 }
             }
         }
-        let routed = match routed {
+        let (routed, flags) = match routed {
             Ok(r) => r,
             Err(e) => {
                 self.shared.metrics.error(e.code());
@@ -555,9 +566,10 @@ impl Session {
                 return Ok(());
             }
         };
+        self.calc_found_rows = flags.calc_found_rows.then_some(0);
         let kind = routed.kind();
         let route = self
-            .run_routed(schema, routed, sql, &Proto::Text, w)
+            .run_routed(schema, routed, flags, sql, &Proto::Text, w)
             .await?;
         let answer = w.take_answer();
         self.finish_statement(Some(kind), answer);
@@ -565,9 +577,9 @@ impl Session {
         Ok(())
     }
 
-    fn plan_text(&self, schema: usize, sql: &str) -> Result<Routed, RouteError> {
+    fn plan_text(&self, schema: usize, sql: &str) -> Result<(Routed, StmtFlags), RouteError> {
         let segs = &self.shared.schemas[schema].segments;
-        self.shared.router.plan_text_in(
+        self.shared.router.plan_text_flagged(
             &self.shared.rules.schemas[schema].name,
             sql,
             segs,
@@ -609,18 +621,15 @@ impl Session {
         }
     }
 
-    /// `sql` with the session's values put in (None: it uses none).
-    pub(super) fn with_session_values(&self, sql: &str) -> Result<Option<String>, InlineError> {
-        if !session_values::mentions_session_values(sql) {
-            return Ok(None);
-        }
+    /// `sql` with the session's values put in (the same text when it uses
+    /// none; ask the plan's [`StmtFlags::session_values`] first).
+    pub(super) fn with_session_values(&self, sql: &str) -> Result<String, InlineError> {
         session_values::inline(
             sql,
             &self.session_values(),
             Some(&self.user_vars),
             self.sql_mode,
         )
-        .map(Some)
     }
 
     /// After a statement: ROW_COUNT(), FOUND_ROWS() and the diagnostics area
@@ -717,13 +726,14 @@ impl Session {
         &mut self,
         schema: usize,
         routed: Routed,
+        flags: StmtFlags,
         sql: &str,
         proto: &Proto<'_, '_>,
         w: &mut ResponseWriter<'_>,
     ) -> HandlerResult<RouteKind> {
         let kind = routed.kind();
         self.stmt_writes = kind.is_write() || kind == StmtKind::PassThrough;
-        self.place_statement(&routed, sql);
+        self.place_statement(&routed, flags);
         let r = self.run_routed_inner(schema, routed, sql, proto, w).await;
         if std::mem::take(&mut self.abort_pending) {
             self.shared
@@ -1238,20 +1248,21 @@ impl Handler for Session {
                     plan: None,
                     schema,
                     session_sql: None,
-                    calc_found_rows: false,
                     session_admin: Some(sql.to_string()),
                 },
             );
             return Ok(Some(0));
         }
         // Session values are put in at each execution (they change).
-        let session_sql = session_values::mentions_session_values(sql).then(|| sql.to_string());
-        let planned = match &session_sql {
-            Some(_) => match self.with_session_values(sql) {
-                Ok(text) => self.prepare_plan(schema, text.as_deref().unwrap_or(sql)),
-                Err(InlineError::Assignment) => Err(assignment_refused()),
+        let (planned, session_sql) = match self.prepare_plan(schema, sql) {
+            Ok(p) if !p.flags().session_values => (Ok(p), None),
+            raw => match self.with_session_values(sql) {
+                Err(InlineError::Assignment) => (Err(assignment_refused()), None),
+                Ok(text) if text != sql => {
+                    (self.prepare_plan(schema, &text), Some(sql.to_string()))
+                }
+                Ok(_) => (raw, None),
             },
-            None => self.prepare_plan(schema, sql),
         };
         let plan = match planned {
             Ok(p) => p,
@@ -1269,7 +1280,6 @@ impl Handler for Session {
                 plan: Some(plan),
                 schema,
                 session_sql,
-                calc_found_rows: asks_calc_found_rows(sql),
                 session_admin: None,
             },
         );
@@ -1392,7 +1402,6 @@ impl Session {
             ));
             return Ok(());
         };
-        self.calc_found_rows = stmt.calc_found_rows.then_some(0);
         let schema = stmt.schema;
         let mut plan = match (&stmt.plan, stmt.session_admin.clone()) {
             (Some(p), _) => p.clone(),
@@ -1407,7 +1416,7 @@ impl Session {
         };
         if let Some(sql) = stmt.session_sql.clone() {
             let planned = match self.with_session_values(&sql) {
-                Ok(text) => self.prepare_plan(schema, text.as_deref().unwrap_or(&sql)),
+                Ok(text) => self.prepare_plan(schema, &text),
                 Err(InlineError::Assignment) => Err(assignment_refused()),
             };
             match planned {
@@ -1418,6 +1427,7 @@ impl Session {
                 }
             }
         }
+        self.calc_found_rows = plan.flags().calc_found_rows.then_some(0);
         let values = match req.params() {
             Ok(v) => v,
             Err(msg) => {
@@ -1444,15 +1454,13 @@ impl Session {
             req: &req,
             values: &values,
         };
-        let route = self.run_routed(schema, routed, "", &proto, w).await?;
+        let flags = plan.flags();
+        let route = self
+            .run_routed(schema, routed, flags, "", &proto, w)
+            .await?;
         self.observe(kind, route, started, "(prepared statement)");
         Ok(())
     }
-}
-
-/// Does the statement ask for SQL_CALC_FOUND_ROWS? (cheap; the hot path asks)
-fn asks_calc_found_rows(sql: &str) -> bool {
-    session_values::contains_ignore_case(sql.as_bytes(), b"SQL_CALC_FOUND_ROWS")
 }
 
 /// Does the statement read information_schema.PROCESSLIST? (cheap first)

@@ -329,6 +329,7 @@ pub(super) fn build_insert(
         kind,
         params: sc.params,
         hint: sc.hint,
+        flags: StmtFlags::default(),
         body: Body::Insert(InsertPlan {
             slot,
             template,
