@@ -12,7 +12,7 @@ use mysql_common::constants::ColumnType;
 use mysql_common::value::Value;
 
 use crate::backend::ColumnDef;
-use crate::route::SqlMode;
+use crate::route::{push_quoted_ident, quote_ident, SqlMode};
 
 /// Functions without arguments answered from session state (one list with
 /// the planner, which flags the statements that call them).
@@ -202,9 +202,8 @@ pub fn inline(
         out.push_str(&sql[*copied..start]);
         out.push_str(lit);
         if is_select_item(sql, start, end) {
-            out.push_str(" AS `");
-            out.push_str(&sql[start..end].replace('`', "``"));
-            out.push('`');
+            out.push_str(" AS ");
+            push_quoted_ident(out, &sql[start..end]);
         }
         *copied = end;
     };
@@ -424,7 +423,7 @@ pub fn replay_sql(vars: &UserVars, mode: SqlMode) -> Option<String> {
     }
     let parts: Vec<String> = vars
         .iter()
-        .map(|(name, v)| format!("@`{}` = {}", name.replace('`', "``"), v.literal(mode)))
+        .map(|(name, v)| format!("@{} = {}", quote_ident(name), v.literal(mode)))
         .collect();
     Some(format!("SET {}", parts.join(", ")))
 }

@@ -361,7 +361,21 @@ enum Prev {
 /// `name` as a backquoted identifier (a backquote inside doubled): the one
 /// way the proxy writes a name into SQL it sends.
 pub fn quote_ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
+    let mut out = String::with_capacity(name.len() + 2);
+    push_quoted_ident(&mut out, name);
+    out
+}
+
+/// [`quote_ident`] appended to `out` (no allocation on the hot path).
+pub fn push_quoted_ident(out: &mut String, name: &str) {
+    out.push('`');
+    for part in name.split_inclusive('`') {
+        out.push_str(part);
+        if part.ends_with('`') {
+            out.push('`');
+        }
+    }
+    out.push('`');
 }
 
 /// Where a comment starting at `i` ends (exclusive), when one starts there:

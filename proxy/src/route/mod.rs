@@ -86,7 +86,8 @@ pub use error::RouteError;
 pub use explain::{describe_merge, explain, ExplainRow, EXPLAIN_COLUMNS};
 pub use keys::{NoSegments, SegmentMap};
 pub use lexer::{
-    quote_ident, split_statements, unescape_in, Hint, Lit, LitValue, SqlMode, SESSION_FUNCTIONS,
+    push_quoted_ident, quote_ident, split_statements, unescape_in, Hint, Lit, LitValue, SqlMode,
+    SESSION_FUNCTIONS,
 };
 pub(crate) use lexer::{quoted_end, string_value};
 pub use plan::{

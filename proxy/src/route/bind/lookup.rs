@@ -60,10 +60,10 @@ pub(super) fn lookup(
         .map(|(shard, vs)| Target {
             place: Place::Data(shard),
             sql: format!(
-                "SELECT DISTINCT `{}` FROM `{}` WHERE `{}` IN ({})",
-                lk.key_column,
-                lk.index_table.physical_name(0),
-                lk.column,
+                "SELECT DISTINCT {} FROM {} WHERE {} IN ({})",
+                quote_ident(&lk.key_column),
+                quote_ident(&lk.index_table.physical_name(0)),
+                quote_ident(&lk.column),
                 vs.join(", ")
             ),
             prepared: None,

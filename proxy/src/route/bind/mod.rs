@@ -17,7 +17,9 @@ use std::sync::Arc;
 
 use super::error::RouteError;
 use super::keys::{equalities, eval, place_row, Args, Layout, PairSet, SegmentMap};
-use super::lexer::{planning_mode, with_sql_mode, Hint, NamePart, Piece, Template};
+use super::lexer::{
+    planning_mode, push_quoted_ident, quote_ident, with_sql_mode, Hint, NamePart, Piece, Template,
+};
 use super::plan::*;
 use crate::merge::Expr;
 use crate::rules::{KeyValue, Place, Rules, Schema, ShardedTable};
@@ -59,23 +61,28 @@ impl Out<'_> {
             v.push(ParamSource::Computed(n));
         }
     }
+    /// A table name, quoted.
+    fn ident(&mut self, name: &str) {
+        push_quoted_ident(&mut self.text, name);
+        if let Some((p, _)) = &mut self.prep {
+            push_quoted_ident(p, name);
+        }
+    }
+
     /// A select item's alias: the client's text as a quoted identifier
     /// (the same in both forms; a prepared statement's `?` stays `?`).
     fn name(&mut self, parts: &[NamePart]) {
-        let mut name = String::from("`");
+        let mut name = String::new();
         for p in parts {
             match p {
-                NamePart::Text(t) => name.push_str(&t.replace('`', "``")),
+                NamePart::Text(t) => name.push_str(t),
                 NamePart::Param(i) => match self.args {
-                    Args::Lits(l) => {
-                        name.push_str(&l.get(*i).map_or("", |l| l.text.as_str()).replace('`', "``"))
-                    }
+                    Args::Lits(l) => name.push_str(l.get(*i).map_or("", |l| l.text.as_str())),
                     Args::Values(_) => name.push('?'),
                 },
             }
         }
-        name.push('`');
-        self.text(&name);
+        self.ident(&name);
     }
 
     fn finish(self, place: Place) -> Target {
@@ -106,11 +113,7 @@ fn render(t: &Template, fill: &Fill, out: &mut Out) {
                 Some((Some(sp), id)) if sp == *i => out.computed(id),
                 _ => out.param(*i),
             },
-            Piece::Table(n) => {
-                out.text("`");
-                out.text(fill.names.get(*n).map(|s| s.as_str()).unwrap_or(""));
-                out.text("`");
-            }
+            Piece::Table(n) => out.ident(fill.names.get(*n).map_or("", |s| s.as_str())),
             Piece::LimitSum => out.computed(fill.limit.unwrap_or(u64::MAX)),
             Piece::SeqId => {
                 if let Some((_, id)) = fill.seq {
