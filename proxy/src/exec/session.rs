@@ -2,7 +2,7 @@
 //! each statement with the router and runs the plan (see `shards.rs` for
 //! statements that reach shards, `local.rs` for what the proxy answers itself).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,14 +22,12 @@ use crate::protocol::{
     Answer, ConnectInfo, ErrInfo, ExecuteRequest, Handler, HandlerError, HandlerResult,
     ResponseWriter, SessionControl,
 };
+use crate::route::quote_ident;
 use crate::route::{
     PreparedPlan, RouteError, Routed, SessionCommand, SqlMode, StmtFlags, StmtKind,
 };
-use crate::rules::Place;
-use crate::transactions::branch::quote_ident;
-use crate::transactions::coordinator::Participant;
-use crate::transactions::xid::{new_gtrid, Site};
-use crate::transactions::{self as txn, Branch, BranchKind, CommitKind, Xid};
+use crate::rules::{Place, Rules};
+use crate::transactions::{self as txn, BranchKind, CommitKind, Transaction};
 
 /// Shard errors that end the whole transaction: deadlock and lock wait
 /// timeout (a distributed deadlock shows as the latter on one shard).
@@ -76,26 +74,8 @@ pub struct Session {
     /// Current logical schema (None: the rules' default schema).
     pub(super) schema: Option<usize>,
     pub(super) user: String,
-    pub(super) autocommit: bool,
-    pub(super) explicit_tx: bool,
-    pub(super) tx_read_only: bool,
-    /// Backend connections held for the open transaction, by (schema, place).
-    pub(super) pinned: BTreeMap<(usize, Place), PooledConn>,
-    /// The transaction's branches (kept while a connection is out running a
-    /// statement; a branch without a pinned connection lost it).
-    pub(super) branches: BTreeMap<(usize, Place), Branch>,
-    /// XA gtrid, made when the second branch starts.
-    gtrid: Option<String>,
-    /// Open savepoints, oldest first (replayed on branches started later).
-    savepoints: Vec<String>,
-    /// An autocommit write on several shards runs as its own distributed
-    /// transaction.
-    pub(super) implicit_tx: bool,
-    /// The running statement may change data (marks the branches it uses).
-    stmt_writes: bool,
-    /// A shard ended the transaction (deadlock, lost connection): roll back
-    /// every branch once the statement's answer is written.
-    pub(super) abort_pending: bool,
+    /// autocommit, the open transaction, its branches and connections.
+    pub(super) tx: Transaction,
     pub(super) stmts: HashMap<u32, ClientStmt>,
     pub(super) last_insert_id: u64,
     /// SET statements replayed on every backend connection this session uses.
@@ -162,6 +142,14 @@ pub(super) fn backend_err(
     }
 }
 
+fn shard_name(rules: &Rules, schema: usize, place: Place) -> String {
+    format!(
+        "shard {} ({})",
+        place_label(place),
+        rules.schemas[schema].target(place).database
+    )
+}
+
 pub(super) fn place_label(place: Place) -> String {
     match place {
         Place::Data(i) => i.to_string(),
@@ -183,16 +171,7 @@ impl Session {
             shared,
             schema: None,
             user: String::new(),
-            autocommit: true,
-            explicit_tx: false,
-            tx_read_only: false,
-            pinned: BTreeMap::new(),
-            branches: BTreeMap::new(),
-            gtrid: None,
-            savepoints: Vec::new(),
-            implicit_tx: false,
-            stmt_writes: false,
-            abort_pending: false,
+            tx: Transaction::default(),
             stmts: HashMap::new(),
             last_insert_id: 0,
             set_sql: Vec::new(),
@@ -217,16 +196,12 @@ impl Session {
     }
 
     pub(super) fn in_tx(&self) -> bool {
-        self.explicit_tx || !self.autocommit || self.implicit_tx
+        self.tx.is_open()
     }
 
     /// "shard 3 (haoka_s3)" for messages.
     pub(super) fn shard_name(&self, schema: usize, place: Place) -> String {
-        format!(
-            "shard {} ({})",
-            place_label(place),
-            self.shared.rules.schemas[schema].target(place).database
-        )
+        shard_name(&self.shared.rules, schema, place)
     }
 
     /// A shard's error for a statement: inside a transaction, a deadlock, a
@@ -234,42 +209,12 @@ impl Session {
     /// transaction back (after the answer is written), and the client is
     /// told so — it retries the transaction.
     pub(super) fn shard_error(&mut self, mut e: ErrInfo, lost_conn: bool) -> ErrInfo {
-        if self.in_tx() && !self.implicit_tx && (lost_conn || TX_FATAL.contains(&e.code)) {
-            self.abort_pending = true;
+        if self.in_tx() && !self.tx.is_implicit() && (lost_conn || TX_FATAL.contains(&e.code)) {
+            self.tx.abort_after_statement();
             e.message
                 .push_str("; haoka: the whole transaction was rolled back on every shard");
         }
         e
-    }
-
-    /// How the next branch of the transaction starts: the first is local,
-    /// later ones are XA branches of one gtrid coordinated by the first.
-    fn next_branch(&mut self, schema: usize, place: Place) -> BranchKind {
-        if self.tx_read_only {
-            return BranchKind::ReadOnly;
-        }
-        let Some(&(cs, cp)) = self
-            .branches
-            .iter()
-            .find(|(_, b)| b.kind == BranchKind::Local)
-            .map(|(k, _)| k)
-        else {
-            return BranchKind::Local;
-        };
-        let rules = &self.shared.rules;
-        let gtrid = self.gtrid.get_or_insert_with(|| {
-            new_gtrid(&Site {
-                schema: rules.schemas[cs].name.clone(),
-                place: cp,
-            })
-        });
-        BranchKind::Xa(Xid::new(
-            gtrid,
-            &Site {
-                schema: rules.schemas[schema].name.clone(),
-                place,
-            },
-        ))
     }
 
     pub(super) fn schema_idx(&self) -> usize {
@@ -290,10 +235,10 @@ impl Session {
     /// SERVER_STATUS flags for synthesized OKs.
     pub(super) fn status(&self) -> u16 {
         let mut s = 0;
-        if self.autocommit {
+        if self.tx.autocommit() {
             s |= SERVER_STATUS_AUTOCOMMIT;
         }
-        if self.explicit_tx || (!self.autocommit && !self.pinned.is_empty()) {
+        if self.tx.client_sees_open() {
             s |= SERVER_STATUS_IN_TRANS;
         }
         s
@@ -328,15 +273,12 @@ impl Session {
         schema: usize,
         place: Place,
     ) -> Result<PooledConn, ErrInfo> {
-        if let Some(mut c) = self.pinned.remove(&(schema, place)) {
+        if let Some(mut c) = self.tx.take_pinned((schema, place)) {
             self.time_statement(&mut c);
-            if let Some(b) = self.branches.get_mut(&(schema, place)) {
-                b.wrote |= self.stmt_writes;
-            }
             self.running(&c);
             return Ok(c);
         }
-        if self.in_tx() && self.branches.contains_key(&(schema, place)) {
+        if self.tx.lost_connection((schema, place)) {
             // Its earlier work went with the connection.
             let name = self.shard_name(schema, place);
             return Err(self.shard_error(
@@ -359,22 +301,16 @@ impl Session {
             }
         }
         if self.in_tx() {
-            let kind = self.next_branch(schema, place);
-            if kind == BranchKind::Local && self.savepoints.is_empty() {
+            let kind = self.tx.next_branch(&self.shared.rules, (schema, place));
+            if kind == BranchKind::Local && self.tx.savepoints().is_empty() {
                 // Sent in one write with the statement (no round trip).
                 conn.begin_with_next_command();
             } else {
-                conn.query_drop(&kind.start_sql(&self.savepoints))
+                conn.query_drop(&kind.start_sql(self.tx.savepoints()))
                     .await
                     .map_err(wrap)?;
             }
-            self.branches.insert(
-                (schema, place),
-                Branch {
-                    kind,
-                    wrote: self.stmt_writes,
-                },
-            );
+            self.tx.add_branch((schema, place), kind);
         }
         Ok(conn)
     }
@@ -416,9 +352,11 @@ impl Session {
         if let Some(e) = &self.entry {
             e.released(conn.connection_id());
         }
-        if self.in_tx() && conn.is_idle() {
-            self.pinned.insert((schema, place), conn);
-            return;
+        if conn.is_idle() {
+            match self.tx.pin((schema, place), conn) {
+                None => return,
+                Some(c) => conn = c,
+            }
         }
         if conn.dirty && conn.is_idle() {
             // Session state must not leak to the next client of this connection.
@@ -429,22 +367,12 @@ impl Session {
     /// Ends the transaction on every branch: COMMIT (one-phase, or XA
     /// two-phase when several branches wrote) or ROLLBACK.
     pub(super) async fn finish_tx(&mut self, commit: bool) -> Result<(), ErrInfo> {
-        let mut pinned = std::mem::take(&mut self.pinned);
-        let branches = std::mem::take(&mut self.branches);
-        let gtrid = self.gtrid.take();
-        self.savepoints.clear();
-        self.explicit_tx = false;
-        self.tx_read_only = false;
-        let parts: Vec<Participant> = branches
-            .into_iter()
-            .map(|((schema, place), b)| Participant {
-                label: self.shard_name(schema, place),
-                kind: b.kind,
-                wrote: b.wrote,
-                conn: pinned.remove(&(schema, place)),
-            })
-            .collect();
-        for (_, conn) in pinned {
+        let rules = &self.shared.rules;
+        let ended = self
+            .tx
+            .end(|(schema, place)| shard_name(rules, schema, place));
+        let (parts, gtrid) = (ended.participants, ended.gtrid);
+        for conn in ended.idle {
             txn::branch::release(conn).await;
         }
         if parts.is_empty() {
@@ -476,18 +404,17 @@ impl Session {
 
     /// Runs `sql` on every branch of the transaction (savepoint statements).
     async fn on_all_branches(&mut self, sql: &str) -> Result<(), ErrInfo> {
-        for ((schema, place), conn) in self.pinned.iter_mut() {
+        for ((schema, place), conn) in self.tx.pinned_all() {
             if let Err(e) = conn.query_drop(sql).await {
-                return Err(backend_err(&self.shared, *schema, *place, e));
+                return Err(backend_err(&self.shared, schema, place, e));
             }
         }
         Ok(())
     }
 
     fn savepoint_pos(&self, name: &str) -> Result<usize, ErrInfo> {
-        self.savepoints
-            .iter()
-            .position(|s| s.eq_ignore_ascii_case(name))
+        self.tx
+            .savepoint_pos(name)
             .ok_or_else(|| ErrInfo::new(1305, "42000", format!("SAVEPOINT {name} does not exist")))
     }
 
@@ -612,7 +539,7 @@ impl Session {
             last_insert_id: self.last_insert_id,
             found_rows: self.found_rows,
             row_count: self.row_count,
-            autocommit: self.autocommit,
+            autocommit: self.tx.autocommit(),
             warning_count: self.diagnostics.warning_count(),
             error_count: self.diagnostics.error_count(),
             version: self.shared.identity.version.clone(),
@@ -732,10 +659,11 @@ impl Session {
         w: &mut ResponseWriter<'_>,
     ) -> HandlerResult<RouteKind> {
         let kind = routed.kind();
-        self.stmt_writes = kind.is_write() || kind == StmtKind::PassThrough;
+        self.tx
+            .start_statement(kind.is_write() || kind == StmtKind::PassThrough);
         self.place_statement(&routed, flags);
         let r = self.run_routed_inner(schema, routed, sql, proto, w).await;
-        if std::mem::take(&mut self.abort_pending) {
+        if self.tx.take_abort() {
             self.shared
                 .txn
                 .forced_rollbacks
@@ -911,8 +839,7 @@ impl Session {
                 if self.in_tx() {
                     result = self.finish_tx(true).await;
                 }
-                self.explicit_tx = true;
-                self.tx_read_only = read_only;
+                self.tx.begin(read_only);
             }
             SessionCommand::Commit => result = self.finish_tx(true).await,
             SessionCommand::Rollback => result = self.finish_tx(false).await,
@@ -923,8 +850,7 @@ impl Session {
                         .on_all_branches(&format!("SAVEPOINT {}", quote_ident(&name)))
                         .await;
                     if result.is_ok() {
-                        self.savepoints.retain(|s| !s.eq_ignore_ascii_case(&name));
-                        self.savepoints.push(name);
+                        self.tx.add_savepoint(name);
                     }
                 }
             }
@@ -932,8 +858,7 @@ impl Session {
                 Ok(pos) => {
                     let sql = format!("ROLLBACK TO SAVEPOINT {}", quote_ident(&name));
                     result = self.on_all_branches(&sql).await;
-                    // Later savepoints are gone; this one stays.
-                    self.savepoints.truncate(pos + 1);
+                    self.tx.rolled_back_to(pos);
                 }
                 Err(e) => result = Err(e),
             },
@@ -941,7 +866,7 @@ impl Session {
                 Ok(pos) => {
                     let sql = format!("RELEASE SAVEPOINT {}", quote_ident(&name));
                     result = self.on_all_branches(&sql).await;
-                    self.savepoints.truncate(pos);
+                    self.tx.released(pos);
                 }
                 Err(e) => result = Err(e),
             },
@@ -986,7 +911,7 @@ impl Session {
                 if on && self.in_tx() {
                     result = self.finish_tx(true).await;
                 }
-                self.autocommit = on;
+                self.tx.set_autocommit(on);
             }
             SessionCommand::Set { sql, variables } => {
                 result = self.set_system_vars(sql, &variables).await;
@@ -1036,10 +961,10 @@ impl Session {
         absolute: bool,
         reads_mode: bool,
     ) -> Result<(), ErrInfo> {
-        for ((schema, place), conn) in self.pinned.iter_mut() {
+        for ((schema, place), conn) in self.tx.pinned_all() {
             conn.dirty = true;
             if let Err(e) = conn.query_drop(&sql).await {
-                return Err(backend_err(&self.shared, *schema, *place, e));
+                return Err(backend_err(&self.shared, schema, place, e));
             }
         }
         let replaces = absolute && self.set_sql.iter().any(|s| s.key == key);
@@ -1328,7 +1253,7 @@ impl Handler for Session {
         let _ = self.finish_tx(false).await;
         self.stmts.clear();
         self.set_sql.clear();
-        self.autocommit = true;
+        self.tx.set_autocommit(true);
         self.last_insert_id = 0;
         self.sql_mode = SqlMode::default();
         self.user_vars.clear();
