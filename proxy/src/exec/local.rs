@@ -681,7 +681,10 @@ impl Session {
                 return Ok(());
             }
         };
-        let sql = format!("SELECT * FROM `{physical}` LIMIT 0");
+        let sql = format!(
+            "SELECT * FROM {} LIMIT 0",
+            crate::route::quote_ident(&physical)
+        );
         match conn.query(&sql).await {
             Ok(Response::ResultSet { .. }) => match conn.columns().await {
                 Ok(defs) => {

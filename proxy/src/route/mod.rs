@@ -51,11 +51,16 @@
 //! renders each target's SQL. Segment-map changes need no cache flush; a new
 //! rules file needs a new `Router`.
 //!
+//! Besides its routing, a plan carries [`StmtFlags`] (locking read,
+//! `MAX_EXECUTION_TIME`, `SQL_CALC_FOUND_ROWS`, session values): read once
+//! from the syntax tree and the tokens, cached with the plan, and given to
+//! the executor by [`Router::plan_text_flagged`] and [`PreparedPlan::flags`].
+//!
 //! Modules: `lexer` (tokenizer, normaliser, hints, templates), `keys`
 //! (shard-key conditions and their evaluation), `build` (classification,
-//! rewrite and merge planning), `names` (the client's text as the name of
-//! unaliased select items), `bind` (routing at bind time), `cache`,
-//! `explain`, `error`.
+//! rewrite and merge planning, one module per statement kind), `names` (the
+//! client's text as the name of unaliased select items), `bind` (routing at
+//! bind time, one module per statement kind), `cache`, `explain`, `error`.
 
 mod bind;
 mod build;

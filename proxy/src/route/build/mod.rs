@@ -450,7 +450,7 @@ fn build_stmt(
                 let ie = if if_exists { "IF EXISTS " } else { "" };
                 let tmp = if temporary { "TEMPORARY " } else { "" };
                 ddl(schema, &tname, |phys| {
-                    format!("DROP {tmp}TABLE {ie}`{phys}`")
+                    format!("DROP {tmp}TABLE {ie}{}", super::quote_ident(phys))
                 })
                 .and_then(|r| fixed(StmtKind::Ddl, r))
             }
@@ -464,7 +464,7 @@ fn build_stmt(
                 let iname = names[0].to_string();
                 let tname = last_name(&tn);
                 ddl(schema, &tname, |phys| {
-                    format!("DROP INDEX {iname} ON `{phys}`")
+                    format!("DROP INDEX {iname} ON {}", super::quote_ident(phys))
                 })
                 .and_then(|r| fixed(StmtKind::Ddl, r))
             }
