@@ -916,6 +916,16 @@ mod tests {
         assert_eq!(t.0[3], Piece::Rows);
         assert_eq!(t.0[4], Piece::Text(" ON x".into()));
     }
+
+    #[test]
+    fn identifiers_are_quoted_with_backquotes_doubled() {
+        assert_eq!(quote_ident("sbtest1"), "`sbtest1`");
+        assert_eq!(quote_ident("a`b``"), "`a``b`````");
+        assert_eq!(quote_ident(""), "``");
+        let mut out = String::from("SELECT 1 AS ");
+        push_quoted_ident(&mut out, "`x`");
+        assert_eq!(out, "SELECT 1 AS ```x```");
+    }
 }
 
 #[cfg(test)]
