@@ -46,6 +46,35 @@ struct ConfigFile {
     limits: Limits,
     #[serde(default)]
     replicas: ReplicaSettings,
+    #[serde(default)]
+    reshard: ReshardSettings,
+}
+
+/// Online resharding (`ALTER HAOKA MOVE PROVINCE`, crate::reshard).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReshardSettings {
+    /// Copy throttle, rows per second over all tables; 0 = no limit.
+    pub rows_per_second: u64,
+    /// Rows per copy chunk (and per verified checksum chunk).
+    pub chunk_rows: usize,
+    /// Longest a statement for a switching province is held before it
+    /// fails; the switch gives up (and retries later) well before it.
+    pub hold_limit_ms: u64,
+    /// How often a proxy reads the rules version from the global shard to
+    /// adopt moves another proxy switched.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for ReshardSettings {
+    fn default() -> Self {
+        ReshardSettings {
+            rows_per_second: 20_000,
+            chunk_rows: 500,
+            hold_limit_ms: 2000,
+            poll_interval_ms: 1000,
+        }
+    }
 }
 
 /// Backend pool sizing, timeouts and health checks, per shard.
@@ -201,6 +230,7 @@ pub struct ProxyConfig {
     pub pool: PoolSettings,
     pub limits: Limits,
     pub replicas: ReplicaSettings,
+    pub reshard: ReshardSettings,
 }
 
 /// Environment variable that overrides the backend password (for Kubernetes secrets).
@@ -259,6 +289,7 @@ impl ProxyConfig {
             pool: file.pool,
             limits: file.limits,
             replicas: file.replicas,
+            reshard: file.reshard,
         })
     }
 

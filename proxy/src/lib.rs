@@ -11,6 +11,7 @@ pub mod config;
 pub mod exec;
 pub mod merge;
 pub mod protocol;
+pub mod reshard;
 pub mod route;
 pub mod rules;
 pub mod sequence;

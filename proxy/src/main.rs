@@ -102,6 +102,9 @@ async fn serve(config: ProxyConfig, rules: haoka_proxy::rules::Rules) -> anyhow:
     let shared = Shared::start(&config, rules).await?;
     // Decision tables first, then in-doubt XA branches of any earlier run.
     haoka_proxy::transactions::recovery::start(shared.clone()).await;
+    // Moved provinces first (the rules file still names their old shards),
+    // then moves an earlier run left unfinished.
+    haoka_proxy::reshard::start(shared.clone()).await;
     let frontend = FrontendConfig {
         users: std::sync::Arc::new(
             config

@@ -87,6 +87,8 @@ pub struct Shared {
     pub identity: identity::ServerIdentity,
     /// information_schema column lists for the logical catalog (catalog.rs).
     pub catalog_columns: catalog::ColumnCache,
+    /// Online resharding: held statements, moves this proxy drives.
+    pub reshard: crate::reshard::Reshard,
 }
 
 /// How to reach `database` on datasource `ds`.
@@ -249,6 +251,7 @@ impl Shared {
         Ok(Arc::new(Shared {
             identity,
             catalog_columns: Default::default(),
+            reshard: crate::reshard::Reshard::new(cfg.reshard.clone()),
             router: Router::new(rules.clone()),
             rules,
             schemas,

@@ -435,7 +435,13 @@ impl Session {
             return Ok(());
         }
         let schema = self.schema_idx();
-        let mut routed = self.plan_text(schema, sql);
+        // A statement for a province being switched to another shard waits
+        // here (reshard::hold) and is planned on the new map afterwards.
+        let (mut routed, mut _in_flight) = self
+            .shared
+            .reshard
+            .hold(|| self.plan_text(schema, sql))
+            .await;
         // Session values (LAST_INSERT_ID(), DATABASE(), @v...) go in as
         // literals and the statement is planned again with them (a user
         // variable may route it). A statement the router cannot plan as
@@ -453,7 +459,11 @@ impl Session {
                 Ok(text) if text != sql => {
                     inlined = text;
                     sql = &inlined;
-                    routed = self.plan_text(schema, sql);
+                    (routed, _in_flight) = self
+                        .shared
+                        .reshard
+                        .hold(|| self.plan_text(schema, sql))
+                        .await;
                 }
                 Ok(_) => {}
             }
@@ -472,7 +482,11 @@ impl Session {
                     with_columns = crate::route::with_column_list(sql, &cols);
                     if let Some(text) = &with_columns {
                         sql = text;
-                        routed = self.plan_text(schema, sql);
+                        (routed, _in_flight) = self
+                            .shared
+                            .reshard
+                            .hold(|| self.plan_text(schema, sql))
+                            .await;
                     }
                 }
                 Err(e) => {
@@ -702,7 +716,12 @@ impl Session {
                     }
                 };
                 let ids: Vec<u64> = ranges.into_iter().flatten().map(|i| i as u64).collect();
-                let bound = pending.bind_ids(&ids, &self.shared.schemas[schema].segments);
+                let segs = &self.shared.schemas[schema].segments;
+                let (bound, _in_flight) = self
+                    .shared
+                    .reshard
+                    .hold(|| pending.bind_ids(&ids, segs))
+                    .await;
                 match bound {
                     Ok(Routed::Shards(plan)) => self.run_shards(schema, plan, sql, proto, w).await,
                     Ok(_) => {
@@ -729,7 +748,13 @@ impl Session {
                         return Ok(RouteKind::Local);
                     }
                 };
-                match pending.bind_keys(&keys, &self.shared.schemas[schema].segments) {
+                let segs = &self.shared.schemas[schema].segments;
+                let (bound, _in_flight) = self
+                    .shared
+                    .reshard
+                    .hold(|| pending.bind_keys(&keys, segs))
+                    .await;
+                match bound {
                     Ok(Routed::Shards(plan)) => self.run_shards(schema, plan, sql, proto, w).await,
                     Ok(_) => {
                         w.err(&ErrInfo::new(
@@ -1364,7 +1389,8 @@ impl Session {
                 return Ok(());
             }
         };
-        let routed = plan.bind(&values, &self.shared.schemas[schema].segments);
+        let segs = &self.shared.schemas[schema].segments;
+        let (routed, _in_flight) = self.shared.reshard.hold(|| plan.bind(&values, segs)).await;
         let routed = match routed {
             Ok(r) => r,
             Err(e) => {

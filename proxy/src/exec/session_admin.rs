@@ -215,7 +215,55 @@ impl Session {
 
     /// Is `sql` a statement `run_session_admin` or `answer_diagnostics` answers?
     pub(super) fn is_session_admin(&self, sql: &str) -> bool {
-        diagnostics::parse(sql).is_some() || parse_admin(sql, self.sql_mode).is_some()
+        diagnostics::parse(sql).is_some()
+            || parse_admin(sql, self.sql_mode).is_some()
+            || crate::admin::reshard::parse(sql).is_some()
+    }
+
+    /// `ALTER HAOKA MOVE PROVINCE ...`, `SHOW HAOKA RESHARD` (admin/reshard.rs).
+    async fn run_reshard(
+        &mut self,
+        cmd: Result<crate::admin::reshard::ReshardCommand, String>,
+        binary: bool,
+        w: &mut ResponseWriter<'_>,
+    ) {
+        if !self.is_admin() {
+            w.err(&ErrInfo::new(
+                1227,
+                "42000",
+                "Access denied; you need the proxy's admin flag for resharding statements",
+            ));
+            return;
+        }
+        let cmd = match cmd {
+            Ok(c) => c,
+            Err(msg) => {
+                w.err(&ErrInfo::new(
+                    1064,
+                    "42000",
+                    format!("haoka reshard: {msg}"),
+                ));
+                return;
+            }
+        };
+        let schema = self.schema_idx();
+        match crate::admin::reshard::run(&self.shared, schema, cmd).await {
+            Ok(answer) => {
+                let cols: Vec<Column> = answer
+                    .columns
+                    .iter()
+                    .map(|n| simple_column(n, ColumnType::MYSQL_TYPE_VAR_STRING))
+                    .collect();
+                let rows: Vec<Vec<Value>> = answer
+                    .rows
+                    .into_iter()
+                    .map(|r| r.into_iter().map(|c| c.map_or(Value::NULL, text)).collect())
+                    .collect();
+                let status = self.status();
+                write_result(w, &cols, &rows, binary, status);
+            }
+            Err(e) => w.err(&ErrInfo::new(1105, "HY000", e.to_string())),
+        }
     }
 
     /// Answers KILL, SHOW PROCESSLIST, SHOW GRANTS, SHOW WARNINGS / ERRORS
@@ -229,6 +277,10 @@ impl Session {
     ) -> HandlerResult<bool> {
         if let Some(q) = diagnostics::parse(sql) {
             self.answer_diagnostics(q, binary, w);
+            return Ok(true);
+        }
+        if let Some(cmd) = crate::admin::reshard::parse(sql) {
+            self.run_reshard(cmd, binary, w).await;
             return Ok(true);
         }
         let Some(stmt) = parse_admin(sql, self.sql_mode) else {

@@ -40,6 +40,11 @@ pub enum RouteError {
     /// A province code that is not in the province map.
     #[error("haoka: province code '{0}' is not mapped to any shard; check the value or the rules' province map")]
     UnknownProvince(String),
+    /// A province being switched to another shard (crate::reshard): the
+    /// executor holds the statement and plans it again; a client sees this
+    /// only when the switch took longer than the hold limit.
+    #[error("haoka: province '{0}' is moving to another shard and its switch took longer than the hold limit; retry the statement")]
+    ProvinceMoving(String),
     /// A segment the segment table does not know.
     #[error("haoka: number segment '{segment}' (from {column}) is not in the segment table; load the segment first or name province_code")]
     UnknownSegment { segment: String, column: String },
@@ -92,6 +97,7 @@ impl RouteError {
             | RouteError::IndexedColumnUpdate { .. }
             | RouteError::MissingShardKey { .. }
             | RouteError::UnknownProvince(_)
+            | RouteError::ProvinceMoving(_)
             | RouteError::UnknownSegment { .. }
             | RouteError::BadKeyValue { .. }
             | RouteError::BadHint(_)
@@ -124,6 +130,7 @@ impl RouteError {
     pub(crate) fn from_rules(e: RulesError, column: &str) -> RouteError {
         match e {
             RulesError::UnknownProvince(p) => RouteError::UnknownProvince(p),
+            RulesError::ProvinceMoving(p) => RouteError::ProvinceMoving(p),
             RulesError::NotAnInteger(v) => RouteError::BadKeyValue {
                 column: column.to_string(),
                 value: v,

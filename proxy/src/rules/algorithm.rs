@@ -1,14 +1,13 @@
 //! Sharding algorithms: a shard-key value to a shard or physical-table index.
 
-use std::collections::BTreeMap;
-
-use super::RulesError;
+use super::{ProvinceMap, RulesError};
 
 /// How a key value picks one of `count` places (shards or split tables).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Algorithm {
-    /// 2-digit province code through the schema's province map.
-    Province(BTreeMap<String, usize>),
+    /// 2-digit province code through the schema's province map (shared by
+    /// the schema's tables; online resharding changes it).
+    Province(ProvinceMap),
     /// Integer value mod count.
     Mod,
     /// CRC32 of the value's bytes mod count.
@@ -48,9 +47,10 @@ impl Algorithm {
         match self {
             Algorithm::Province(map) => {
                 let code = value.as_text();
-                map.get(code.trim())
-                    .copied()
-                    .ok_or(RulesError::UnknownProvince(code))
+                map.shard(code.trim()).map_err(|e| match e {
+                    RulesError::UnknownProvince(_) => RulesError::UnknownProvince(code),
+                    other => other,
+                })
             }
             Algorithm::Mod => {
                 let v = value
@@ -148,7 +148,11 @@ mod tests {
 
     #[test]
     fn province_map_refuses_unknown_codes() {
-        let a = Algorithm::Province([("51".to_string(), 5)].into_iter().collect());
+        let a = Algorithm::Province(ProvinceMap::new(
+            [("51".to_string(), 5)]
+                .into_iter()
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        ));
         assert_eq!(a.place(&KeyValue::Str("51".into()), 8).unwrap(), 5);
         assert!(matches!(
             a.place(&KeyValue::Str("99".into()), 8),

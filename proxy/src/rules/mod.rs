@@ -1,8 +1,11 @@
 //! Sharding rules (schema/rules.toml): which shard and physical table holds
-//! each logical table's rows. Loaded once at start; immutable afterwards.
+//! each logical table's rows. Loaded once at start; immutable afterwards but
+//! for the province → shard map, which online resharding changes
+//! ([`ProvinceMap`]).
 
 mod algorithm;
 mod file;
+mod province_map;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -10,6 +13,7 @@ use std::sync::Arc;
 
 pub use algorithm::{crc32, Algorithm, KeyValue};
 use file::{KeyFile, RulesFile, SchemaFile};
+pub use province_map::ProvinceMap;
 
 /// Default number of ids a proxy takes from a sequence at a time.
 pub const DEFAULT_SEQUENCE_BLOCK: u64 = 1000;
@@ -29,6 +33,9 @@ pub enum RulesError {
     UnknownProvince(String),
     #[error("shard key value '{0}' is not an integer")]
     NotAnInteger(String),
+    /// The province is being switched to another shard: its statements wait.
+    #[error("province '{0}' is switching to another shard")]
+    ProvinceMoving(String),
 }
 
 fn invalid(msg: impl Into<String>) -> RulesError {
@@ -145,7 +152,10 @@ pub struct Schema {
     pub is_default: bool,
     pub global_shard: ShardTarget,
     pub shards: Vec<ShardTarget>,
+    /// The province map as the rules file wrote it.
     pub province_shards: BTreeMap<String, usize>,
+    /// The live province map every province-sharded table routes through.
+    pub provinces: ProvinceMap,
     pub segment_lookup: Option<SegmentLookup>,
     pub sequences: Vec<Sequence>,
     pub global_indexes: Vec<GlobalIndex>,
@@ -361,6 +371,7 @@ fn build_schema(sf: SchemaFile, datasources: &[DataSource]) -> Result<Schema, Ru
         }
     }
 
+    let provinces = ProvinceMap::new(sf.province_shards.clone());
     let mut tables: HashMap<String, TableRule> = HashMap::new();
     let mut add = |name: &str, rule: TableRule| -> Result<(), RulesError> {
         let key = name.to_ascii_lowercase();
@@ -387,7 +398,7 @@ fn build_schema(sf: SchemaFile, datasources: &[DataSource]) -> Result<Schema, Ru
                 ))
             }
         };
-        let shard_algo = algorithm(&sh.shard_by, &sf.province_shards, true)
+        let shard_algo = algorithm(&sh.shard_by, &provinces, true)
             .map_err(|m| ctx(format!("{}: shard_by: {m}", names.join(","))))?;
         if let Some(count) = sh.shard_by.count {
             if count != shards.len() {
@@ -401,7 +412,7 @@ fn build_schema(sf: SchemaFile, datasources: &[DataSource]) -> Result<Schema, Ru
         let split_by = match &sh.split_by {
             None => None,
             Some(k) => {
-                let algo = algorithm(k, &sf.province_shards, false)
+                let algo = algorithm(k, &provinces, false)
                     .map_err(|m| ctx(format!("{}: split_by: {m}", names.join(","))))?;
                 let count = k.count.filter(|c| *c > 0).ok_or_else(|| {
                     ctx(format!("{}: split_by needs a count > 0", names.join(",")))
@@ -521,6 +532,7 @@ fn build_schema(sf: SchemaFile, datasources: &[DataSource]) -> Result<Schema, Ru
         global_shard,
         shards,
         province_shards: sf.province_shards,
+        provinces,
         segment_lookup,
         sequences,
         global_indexes,
@@ -530,7 +542,7 @@ fn build_schema(sf: SchemaFile, datasources: &[DataSource]) -> Result<Schema, Ru
 
 fn algorithm(
     key: &KeyFile,
-    provinces: &BTreeMap<String, usize>,
+    provinces: &ProvinceMap,
     is_shard_level: bool,
 ) -> Result<Algorithm, String> {
     match key.algorithm.as_str() {

@@ -1,0 +1,121 @@
+//! The province → shard map, shared by every province-sharded table of a
+//! schema and changeable while the proxy runs: online resharding
+//! (crate::reshard) moves a province by freezing it (statements for it are
+//! held by the executor), then pointing it at its new shard.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
+
+use super::RulesError;
+
+#[derive(Default)]
+struct Inner {
+    map: RwLock<BTreeMap<String, usize>>,
+    /// Provinces whose statements must wait: a move is switching them.
+    frozen: RwLock<BTreeSet<String>>,
+}
+
+/// Cheap to clone: every clone sees the same map.
+#[derive(Clone, Default)]
+pub struct ProvinceMap(Arc<Inner>);
+
+impl ProvinceMap {
+    pub fn new(map: BTreeMap<String, usize>) -> ProvinceMap {
+        ProvinceMap(Arc::new(Inner {
+            map: RwLock::new(map),
+            frozen: RwLock::default(),
+        }))
+    }
+
+    /// The shard of `code`; [`RulesError::ProvinceMoving`] while it is frozen.
+    pub fn shard(&self, code: &str) -> Result<usize, RulesError> {
+        if self.is_frozen(code) {
+            return Err(RulesError::ProvinceMoving(code.to_string()));
+        }
+        self.current(code)
+            .ok_or_else(|| RulesError::UnknownProvince(code.to_string()))
+    }
+
+    /// The shard of `code`, frozen or not.
+    pub fn current(&self, code: &str) -> Option<usize> {
+        self.0
+            .map
+            .read()
+            .expect("province map lock")
+            .get(code)
+            .copied()
+    }
+
+    pub fn is_frozen(&self, code: &str) -> bool {
+        let frozen = self.0.frozen.read().expect("province map lock");
+        !frozen.is_empty() && frozen.contains(code)
+    }
+
+    pub fn freeze(&self, code: &str) {
+        self.0
+            .frozen
+            .write()
+            .expect("province map lock")
+            .insert(code.to_string());
+    }
+
+    pub fn thaw(&self, code: &str) {
+        self.0
+            .frozen
+            .write()
+            .expect("province map lock")
+            .remove(code);
+    }
+
+    /// Points `code` at `shard` (the caller checked the shard exists).
+    pub fn assign(&self, code: &str, shard: usize) {
+        self.0
+            .map
+            .write()
+            .expect("province map lock")
+            .insert(code.to_string(), shard);
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<String, usize> {
+        self.0.map.read().expect("province map lock").clone()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.map.read().expect("province map lock").is_empty()
+    }
+}
+
+impl std::fmt::Debug for ProvinceMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.snapshot().fmt(f)
+    }
+}
+
+impl PartialEq for ProvinceMap {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.snapshot() == other.snapshot()
+    }
+}
+
+impl Eq for ProvinceMap {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frozen_province_says_so_and_a_moved_one_routes_to_its_new_shard() {
+        let m = ProvinceMap::new([("36".to_string(), 2), ("31".to_string(), 2)].into());
+        let clone = m.clone();
+        m.freeze("36");
+        assert!(matches!(clone.shard("36"), Err(RulesError::ProvinceMoving(p)) if p == "36"));
+        assert_eq!(clone.shard("31").unwrap(), 2);
+        m.assign("36", 5);
+        m.thaw("36");
+        assert_eq!(clone.shard("36").unwrap(), 5);
+        assert!(matches!(
+            clone.shard("99"),
+            Err(RulesError::UnknownProvince(_))
+        ));
+    }
+}
