@@ -6,12 +6,14 @@
 //! russh-sftp, object stores through `object_store`) and tells when a file is
 //! complete; `kinds/` names the file kinds (`naming`) and their headers;
 //! `decode` turns bytes (CSV in UTF-8 or GBK, XLSX) into rows; `apply/` hands
-//! rows to the centers' own domain code in haoka-services; `jobs/` keeps the
-//! job row per file (idempotency key, lease, checkpoint); `results` writes the
-//! result and summary files; `metrics` counts for Prometheus; `loader` runs
-//! one poll over the sources; `config` reads the TOML.
+//! rows to the centers' own domain code (haoka-number, haoka-card); `jobs/`
+//! keeps the job row per file (idempotency key, lease, checkpoint); `results`
+//! writes the result and summary files; `centers` starts the number and card
+//! centers' state it applies through; `metrics` counts for Prometheus; `loader`
+//! runs one poll over the sources; `config` reads the TOML.
 
 pub mod apply;
+pub mod centers;
 pub mod config;
 pub mod decode;
 pub mod jobs;

@@ -4,13 +4,13 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
-use haoka_services::app::AppState;
-use haoka_services::auth::rbac;
-use haoka_services::number::access::Actor;
-use haoka_services::problem::ApiError;
+use haoka_core::auth::actor::Actor;
+use haoka_core::auth::rbac;
+use haoka_core::problem::ApiError;
 use tracing::Instrument;
 
 use crate::apply::{self, Ctx};
+use crate::centers::Centers;
 use crate::config::{BatchConfig, SourceConfig};
 use crate::decode::{self, Table};
 use crate::jobs::{self, ChunkTally, Claim, FileId, Job, Status};
@@ -34,7 +34,7 @@ pub enum LoadError {
 const CHUNK_TRIES: usize = 3;
 
 pub struct Loader {
-    pub state: AppState,
+    pub state: Centers,
     pub cfg: BatchConfig,
     pub owner: String,
     pub metrics: Metrics,
@@ -51,7 +51,7 @@ pub enum Handled {
 }
 
 impl Loader {
-    pub fn new(state: AppState, cfg: BatchConfig, owner: String) -> Loader {
+    pub fn new(state: Centers, cfg: BatchConfig, owner: String) -> Loader {
         Loader {
             state,
             cfg,
@@ -66,9 +66,10 @@ impl Loader {
         let max = self
             .state
             .number
+            .center
             .cfg
             .max_intake
-            .min(self.state.cfg.card.max_intake);
+            .min(self.state.card.center.cfg.max_intake);
         self.cfg.chunk_lines.clamp(1, max.max(1))
     }
 
@@ -293,7 +294,7 @@ impl Loader {
                 Ok(shelves) => {
                     // Wakes the outbox relay: status changes carry events.
                     self.state.outbox.commit(tx).await.map_err(ApiError::from)?;
-                    self.state.number.announce(shelves);
+                    self.state.number.center.announce(shelves);
                     return Ok(p);
                 }
                 // A lost lease is final: another loader has the file now.

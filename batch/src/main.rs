@@ -4,11 +4,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use haoka_batch::centers::Centers;
 use haoka_batch::config::BatchConfig;
 use haoka_batch::jobs;
 use haoka_batch::loader::Loader;
-use haoka_services::app::AppState;
-use haoka_services::config::Config;
+use haoka_core::config::Config;
 
 #[derive(Parser)]
 #[command(about = "haoka's SFTP / object-store batch loader")]
@@ -30,8 +30,7 @@ async fn main() -> anyhow::Result<()> {
     let mut server = Config::load(cfg.server_config.as_deref())?;
     server.apply_env(|k| std::env::var(k).ok())?;
     // The loader uses the number and card centers' code, serves no HTTP API.
-    server.roles = vec!["number".into()];
-    let state = AppState::connect(server).await?;
+    let state = Centers::start(server).await?;
     jobs::migrate::ensure(&state.db).await?;
     let owner = cfg
         .loader_id

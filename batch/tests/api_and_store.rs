@@ -79,7 +79,11 @@ async fn upload_apply_and_see_the_job() {
         name: "store".into(),
         root: root.clone(),
     })];
-    let mut loader = haoka_batch::loader::Loader::new(env.state.clone(), bc, support::unique("l"));
+    let mut loader = haoka_batch::loader::Loader::new(
+        haoka_batch::centers::Centers::new(env.state.number.clone(), env.state.card.clone()),
+        bc,
+        support::unique("l"),
+    );
     let summary_path = root.join(format!("results/{base}.summary.json"));
     for _ in 0..20 {
         loader.poll_once().await;

@@ -5,7 +5,8 @@
   (alerts.test.yaml, `promtool test rules`); every dashboard query parses as
   PromQL (promtool, as recording rules) after Grafana's $variables are filled.
 - every haoka metric a dashboard or a rule names is exported by a running
-  haoka-proxy (metrics port) or haoka-server (/metrics) of the local stack.
+  haoka-proxy (metrics port), haoka-server (/metrics) or haoka-batch (its
+  metrics port) of the local stack.
   Label-vector families appear only after their first event (a dead letter, a
   MySQL error); the check makes the events it can (a failed login, an unsigned
   channel call, a failing statement through the proxy) and accepts the rest
@@ -28,10 +29,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 PROXY_METRICS = os.environ.get("HAOKA_PROXY_METRICS_URL", "http://127.0.0.1:9307/metrics")
 SERVER = os.environ.get("HAOKA_SERVER_URL", "http://127.0.0.1:8080")
+BATCH_METRICS = os.environ.get("HAOKA_BATCH_METRICS_URL", "http://127.0.0.1:9320/metrics")
 METRIC = re.compile(r"\bhaoka_(?:proxy|server|batch)_[a-z0-9_]+\b")
 HISTOGRAM_PARTS = ("_bucket", "_sum", "_count")
 # Where each process registers its metric names (for families not yet observed).
-SOURCES = {"haoka_proxy_": (ROOT / "proxy" / "src", ""), "haoka_server_": (ROOT / "services" / "src", "haoka_server_")}
+SOURCES = {
+    "haoka_proxy_": (ROOT / "proxy" / "src", ""),
+    "haoka_server_": (ROOT / "services" / "src", "haoka_server_"),
+    "haoka_batch_": (ROOT / "batch" / "src", ""),
+}
 
 problems: list[str] = []
 
@@ -116,7 +122,8 @@ def main() -> None:
     exprs = {**dashboards, **alert_queries()}
     try:
         make_events()
-        live = exported(fetch(PROXY_METRICS)) | exported(fetch(f"{SERVER}/metrics"))
+        live = (exported(fetch(PROXY_METRICS)) | exported(fetch(f"{SERVER}/metrics"))
+                | exported(fetch(BATCH_METRICS)))
     except (urllib.error.URLError, OSError) as e:
         problems.append(f"the local stack does not answer ({e}): run deploy/local/up.sh")
         return

@@ -229,7 +229,7 @@ def holds(operator: str, province: str, city: str, pool: int) -> dict:
 
 
 def luhn(payload: str) -> str:
-    """The ICCID check digit (services/src/card/iccid.rs)."""
+    """The ICCID check digit (services/card/src/iccid.rs)."""
     total = 0
     for i, ch in enumerate(reversed(payload)):
         d = int(ch) * (2 if i % 2 == 0 else 1)

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use haoka_services::app::{self, AppState};
 use haoka_services::config::Config;
-use haoka_services::number::msisdn::Msisdn;
+use haoka_services::domain::msisdn::Msisdn;
 use haoka_services::number::premium;
 use haoka_services::permission::seed;
 use mysql_async::prelude::Queryable;

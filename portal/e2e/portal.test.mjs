@@ -327,13 +327,18 @@ test('screens of the main pages render without console errors', async (t) => {
   const { page, done } = await open(t)
   await login(page, ADMIN, ADMIN_PASSWORD)
   await page.evaluate((p) => localStorage.setItem('haoka.province', p), P)
-  const pages = ['/numbers', '/numbers/change', '/numbers/pools', '/numbers/premium', '/numbers/waivers', '/cards', '/cards/lookup', '/cards/intake', '/cards/pairing', '/cards/availability', '/cards/packages', '/staff', '/departments', '/roles', '/menus', '/channels', '/login-policies', '/logs', '/ops/outbox', '/ops/dead-letters', '/numbers/depots', '/cards/transfers', '/reports', '/reports/stats', '/reports/schedules']
+  const pages = ['/numbers', '/numbers/change', '/numbers/pools', '/numbers/premium', '/numbers/waivers', '/cards', '/cards/lookup', '/cards/intake', '/cards/pairing', '/cards/availability', '/cards/packages', '/staff', '/departments', '/roles', '/menus', '/channels', '/login-policies', '/logs', '/ops/outbox', '/ops/dead-letters', '/ops/shards', '/numbers/depots', '/cards/transfers', '/reports', '/reports/stats', '/reports/schedules']
   for (const p of pages) {
     await page.goto(`${BASE}${p}`)
     await page.waitForSelector('.page')
     await page.waitForLoadState('networkidle')
     await shot(page, `screen${p.replaceAll('/', '-')}`)
   }
+  // 分片状态 lists the proxy's backends, all up on the local stack.
+  await page.goto(`${BASE}/ops/shards`)
+  await page.waitForSelector('[data-test=shard-table] >> text=up')
+  assert.ok(Number(await page.innerText('[data-test=shard-count]')) > 0, 'the proxy lists shard backends')
+  assert.equal((await page.innerText('[data-test=shard-unhealthy]')).trim(), '0')
   // The API document opens in Swagger UI.
   await page.goto(`${BASE}/api-docs/`)
   await page.waitForSelector('.swagger-ui .info .title', { timeout: 30000 })

@@ -337,6 +337,17 @@ async fn max_execution_time_hint_bounds_one_select() {
         took >= Duration::from_millis(300) && took < Duration::from_secs(2),
         "{took:?}"
     );
+    // A prepared SELECT keeps its hint (read from its plan, not its text).
+    let t = Instant::now();
+    let (code, msg) = server_err(
+        s.exec_first::<i64, _, _>(
+            "SELECT /*+ MAX_EXECUTION_TIME(300) */ SLEEP(3) FROM item WHERE id = ?",
+            (1,),
+        )
+        .await,
+    );
+    assert_eq!(code, 1969, "{msg}");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     // The limit does not stay with the session or its pooled connections.
     for _ in 0..3 {
         let slept: Option<i64> = s

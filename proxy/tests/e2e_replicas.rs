@@ -174,6 +174,16 @@ async fn reads_use_a_fresh_replica_only_outside_transactions_and_own_writes() {
         .await
         .unwrap();
     assert_eq!(locked, None);
+    // A string that spells a locking clause locks nothing: the replica
+    // answers (the planner reads the clause, not the text).
+    let spelled: Option<String> = c
+        .exec_first(
+            "SELECT note FROM item WHERE id = ? AND note <> 'x FOR UPDATE'",
+            (MARKER_ID,),
+        )
+        .await
+        .unwrap();
+    assert_eq!(spelled.as_deref(), Some(MARKER));
 
     // After the session's own write: the primary, for primary_after_write_ms.
     let mut w = proxy.conn(prefix).await;

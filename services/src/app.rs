@@ -1,11 +1,11 @@
 //! Router assembly. A process serves the centers its role flag names; the
 //! shared parts (health, metrics, OpenAPI, request ids, tracing, body limit,
-//! problem bodies for 405s) are always mounted.
+//! problem bodies for 405s) are always mounted. This module only puts
+//! together what the shared state (`state`) and the centers own.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
@@ -14,15 +14,12 @@ use axum::Router;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::auth::password::Hasher;
-use crate::auth::session::Sessions;
-use crate::cache::Cache;
-use crate::config::{Config, ConfigError};
-use crate::db::Db;
-use crate::metrics::Metrics;
-use crate::mq::{Mq, MqError};
-use crate::outbox::{OutboxMetrics, OutboxRuntime, RelayMode};
-use crate::seal::Sealer;
+use crate::card::CardState;
+use crate::config::Config;
+use crate::number::NumberState;
+use crate::report::ReportState;
+use crate::state::Shared;
+pub use crate::state::StartError;
 use crate::{health, metrics, mq_admin, openapi, permission};
 
 /// A center a process can serve (`--role`).
@@ -72,57 +69,21 @@ pub fn parse_roles(roles: &[String]) -> Result<Vec<Center>, StartError> {
     Ok(centers)
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(
-        "unknown role {0:?}: this build serves \"permission\", \"number\", \"card\" and \"report\""
-    )]
-    UnknownRole(String),
-    #[error("no role given: name at least one center to serve")]
-    NoRole,
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("database URL: {0}")]
-    DatabaseUrl(#[from] mysql_async::UrlError),
-    #[error("database: {0}")]
-    Database(String),
-    #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
-    #[error(transparent)]
-    Mq(#[from] MqError),
-    #[error("metrics: {0}")]
-    Metrics(#[from] prometheus::Error),
-    #[error("outbox: {0}")]
-    Outbox(#[from] crate::outbox::OutboxError),
-    #[error("report center: {0}")]
-    Report(String),
-}
-
-pub struct Inner {
-    pub cfg: Config,
-    pub centers: Vec<Center>,
-    pub db: Db,
-    pub cache: Cache,
-    pub mq: Mq,
-    pub metrics: Metrics,
-    pub sealer: Sealer,
-    pub hasher: Hasher,
-    pub sessions: Sessions,
-    pub number: crate::number::NumberCenter,
-    pub card: crate::card::CardCenter,
-    pub report: crate::report::ReportCenter,
-    /// The relay and the consumers centers registered (`outbox::runtime`).
-    pub outbox: OutboxRuntime,
-}
-
-/// Shared by every handler; cheap to clone.
+/// A process's state: the shared parts and each center's own. Cheap to
+/// clone; dereferences to the shared parts.
 #[derive(Clone)]
-pub struct AppState(pub Arc<Inner>);
+pub struct AppState {
+    pub shared: Shared,
+    pub centers: Vec<Center>,
+    pub number: NumberState,
+    pub card: CardState,
+    pub report: ReportState,
+}
 
 impl std::ops::Deref for AppState {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
     }
 }
 
@@ -130,45 +91,23 @@ impl AppState {
     /// Connects to the proxy, Redis and RabbitMQ and seeds what the centers need.
     pub async fn connect(cfg: Config) -> Result<AppState, StartError> {
         let centers = parse_roles(&cfg.roles)?;
-        cfg.outbox.validate().map_err(ConfigError::Outbox)?;
-        let sealer = Sealer::new(cfg.seal_key_bytes()?);
-        let db = Db::new(&cfg.database_url)?;
-        // Timestamps name the database clock's offset (crate::time).
-        let mut c = db
-            .conn()
-            .await
-            .map_err(|e| StartError::Database(e.to_string()))?;
-        crate::time::learn_offset(&mut c)
-            .await
-            .map_err(|e| StartError::Database(e.to_string()))?;
-        drop(c);
-        let cache = Cache::connect(&cfg.redis_url).await?;
-        let mq = Mq::start(cfg.amqp_url.clone()).await?;
-        let metrics = Metrics::new();
-        let outbox_metrics = OutboxMetrics::register(metrics.registry())?;
-        let state = AppState(Arc::new(Inner {
-            hasher: Hasher::new(&cfg.password),
-            sessions: Sessions::new(cache.clone(), &cfg.session),
-            outbox: OutboxRuntime::new(cfg.outbox.clone(), db.pool(), mq.clone(), outbox_metrics),
-            metrics,
-            number: crate::number::NumberCenter::new(&cfg.number),
-            card: crate::card::CardCenter::new(&cfg.card),
-            report: crate::report::ReportCenter::new(&cfg.report)
+        let shared = Shared::connect(cfg).await?;
+        let number = NumberState::new(shared.clone());
+        let state = AppState {
+            card: CardState::new(shared.clone(), number.clone()),
+            report: ReportState::new(shared.clone())
                 .map_err(|e| StartError::Report(e.to_string()))?,
+            number,
             centers,
-            db,
-            cache,
-            mq,
-            sealer,
-            cfg,
-        }));
+            shared,
+        };
         if state.serves(Center::Permission) {
-            permission::seed::ensure(&state)
+            permission::seed::ensure(&state.shared)
                 .await
                 .map_err(|e| StartError::Database(e.to_string()))?;
         }
         if state.serves(Center::Number) {
-            crate::number::start(&state)
+            crate::number::start(&state.number)
                 .await
                 .map_err(|e| StartError::Database(e.to_string()))?;
         }
@@ -176,7 +115,7 @@ impl AppState {
             crate::card::migrate::ensure(&state.db)
                 .await
                 .map_err(|e| StartError::Database(format!("card schema: {e:?}")))?;
-            crate::card::transfer::start(&state).await?;
+            crate::card::transfer::start(&state.card).await?;
         }
         // The batch loader's tables, for its job API. Not fatal: a proxy
         // whose rules predate them refuses the DDL, and only that API suffers.
@@ -184,7 +123,7 @@ impl AppState {
             tracing::warn!(error = %e, "the batch tables are missing (the proxy rules lack them?)");
         }
         if state.serves(Center::Report) {
-            crate::report::start(&state)
+            crate::report::start(&state.report)
                 .await
                 .map_err(|e| StartError::Report(e.to_string()))?;
         }
@@ -197,11 +136,8 @@ impl AppState {
 
     /// Whether this process relays outbox rows (`[outbox] relay`).
     pub fn runs_relay(&self) -> bool {
-        match self.cfg.outbox.relay {
-            RelayMode::On => true,
-            RelayMode::Off => false,
-            RelayMode::Auto => self.centers.iter().any(|c| c.writes_outbox()),
-        }
+        self.shared
+            .relays(self.centers.iter().any(|c| c.writes_outbox()))
     }
 
     pub fn serves(&self, c: Center) -> bool {
@@ -211,30 +147,33 @@ impl AppState {
 
 /// The whole HTTP surface of this process.
 pub fn router(state: &AppState) -> Router {
-    let mut api = Router::new()
+    let shared = &state.shared;
+    let mut api: Router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::serve))
         .route("/api-docs/openapi.json", get(openapi::serve))
-        .merge(mq_admin::router(state))
-        .merge(crate::batch::router(state))
-        .merge(crate::reference::router(state));
+        .merge(mq_admin::router(shared))
+        .merge(crate::shard_status::router(shared))
+        .merge(crate::reference::router(shared))
+        .with_state(shared.clone())
+        .merge(crate::batch::router(shared));
     if state.serves(Center::Permission) {
-        api = api.merge(permission::router(state));
+        api = api.merge(permission::router(shared));
     }
     if state.serves(Center::Number) {
-        api = api.merge(crate::number::router(state));
+        api = api.merge(crate::number::router(&state.number));
     }
     if state.serves(Center::Card) {
-        api = api.merge(crate::card::router(state));
+        api = api.merge(crate::card::router(&state.card));
     }
     if state.serves(Center::Report) {
-        api = api.merge(crate::report::router(state));
+        api = api.merge(crate::report::router(&state.report));
     }
     let request_id = HeaderName::from_static(crate::request_id::HEADER);
     crate::portal::mount(api, &state.cfg.portal)
         .layer(axum::middleware::from_fn(crate::problem::method_not_allowed))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(state.cfg.body_limit_bytes))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
@@ -251,7 +190,6 @@ pub fn router(state: &AppState) -> Router {
         // Outermost: an id the logs cannot store is dropped before the layer
         // above draws one for the request.
         .layer(axum::middleware::map_request(crate::request_id::sanitize))
-        .with_state(state.clone())
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests, lets

@@ -1,40 +1,25 @@
-//! haoka-server: the HTTP centers (permission today; number, card and report
-//! join as their issues land) and the shared parts they plug into.
+//! haoka-server: assembles the centers into one HTTP server. The shared
+//! parts are the haoka-core crate; each center is a crate of its own
+//! (haoka-permission, haoka-number, haoka-card, haoka-report, and
+//! haoka-batch-api for the batch loader's jobs); this crate only puts them
+//! together.
 //!
-//! Folder map: `app` assembles the router from the centers a process serves;
-//! `config`, `db`, `cache`, `mq` are the connections; `problem` turns every error
-//! into an `application/problem+json` body; `auth/` holds passwords, sessions,
-//! login limits, channel signatures, rate limits, RBAC and province scope;
-//! `permission/` is the permission center (权限中心); `number/` is the number
-//! center (号码中心); `card/` is the card center (卡中心); `outbox/` is the
-//! half-transaction (transactional outbox) mechanism every center publishes
-//! through; `mq_admin` is its operator API (dead letters, backlog); `portal`
-//! serves the operator web portal's built files and Swagger UI.
+//! Folder map: `app` builds the state and the router from the centers a
+//! process serves; `openapi` is the document of every center; `portal`
+//! serves the operator web portal's built files and Swagger UI. The
+//! re-exports name every part by its old path (`haoka_services::number`, …).
 
 pub mod app;
-pub mod auth;
-pub mod batch;
-pub mod cache;
-pub mod card;
-pub mod config;
-pub mod db;
-pub mod domain;
-pub mod health;
-pub mod interface_log;
-pub mod metrics;
-pub mod migrate;
-pub mod mq;
-pub mod mq_admin;
-pub mod number;
 pub mod openapi;
-pub mod oplog;
-pub mod outbox;
-pub mod permission;
 pub mod portal;
-pub mod problem;
-pub mod reference;
-pub mod report;
-pub mod request_id;
-pub mod seal;
-pub mod time;
-pub mod validate;
+
+pub use haoka_batch_api as batch;
+pub use haoka_card as card;
+pub use haoka_core::{
+    auth, cache, config, db, domain, health, interface_log, metrics, migrate, mq, mq_admin, oplog,
+    outbox, paged, paging, problem, reference, request_id, seal, shard_status, state, time, ts_col,
+    validate,
+};
+pub use haoka_number as number;
+pub use haoka_permission as permission;
+pub use haoka_report as report;

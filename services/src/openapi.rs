@@ -55,6 +55,7 @@ use crate::{health, metrics, mq_admin, problem, reference};
         transfer::create, transfer::list, transfer::show,
         card::channel_check, card::channel_occupy, card::channel_return,
         mq_admin::list_dead_letters, mq_admin::replay_dead_letter, mq_admin::outbox_stats,
+        crate::shard_status::shards,
         crate::batch::list_jobs, crate::batch::get_job, crate::batch::upload_file, crate::batch::result::download_result,
         reference::provinces, reference::cities, reference::segments,
     ),
@@ -179,15 +180,20 @@ pub async fn serve() -> impl IntoResponse {
 mod tests {
     use super::*;
 
-    /// Every `.route(path, …)` of every router under src/, with its methods
+    /// Every `.route(path, …)` of every router under src/ of this crate and
+    /// of every center's crate beside it (services/*/src), with its methods
     /// (axum cannot list a router's routes, so they are read from the
     /// source: a route added anywhere is found without a list to maintain).
     fn routes_in_source() -> Vec<(String, String, Vec<&'static str>)> {
         let mut files = Vec::new();
-        let mut dirs = vec![std::path::PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/src"
-        ))];
+        let services = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut dirs = vec![services.join("src")];
+        for e in std::fs::read_dir(services).unwrap().flatten() {
+            if e.path().join("Cargo.toml").is_file() {
+                dirs.push(e.path().join("src"));
+            }
+        }
+        assert!(dirs.len() >= 7, "the center crates are not found: {dirs:?}");
         while let Some(d) = dirs.pop() {
             for e in std::fs::read_dir(&d).unwrap().flatten() {
                 let p = e.path();
@@ -246,6 +252,9 @@ mod tests {
             "/api/v1/open/cards",
             "/api/v1/staff",
             "/api/v1/mq",
+            "/api/v1/reports",
+            "/api/v1/batch",
+            "/api/v1/reference",
             "/healthz",
         ] {
             assert!(
@@ -338,5 +347,59 @@ mod tests {
             (1.into(), 6.into())
         );
         assert!(v[4].get("maximum").is_none());
+    }
+
+    /// The report router's paths, read from its file, are all in the served
+    /// document, tagged and with their problem response.
+    #[test]
+    fn every_report_route_is_documented() {
+        let doc = document();
+        let paths: std::collections::BTreeSet<&str> = include_str!("../report/src/routes.rs")
+            .split('"')
+            // (`{id}` is the Location header's format string, not a route)
+            .filter(|s| s.starts_with("/api/v1/reports") && !s.contains("{id}"))
+            .collect();
+        assert!(paths.len() >= 6, "{paths:?}");
+        let schemas = &doc.components.as_ref().unwrap().schemas;
+        assert!(schemas.contains_key("Cell") && schemas.contains_key("StatTable"));
+        for p in paths {
+            let item = doc
+                .paths
+                .paths
+                .get(p)
+                .unwrap_or_else(|| panic!("{p} is not documented"));
+            let op = item.get.as_ref().or(item.post.as_ref()).unwrap();
+            assert!(op
+                .tags
+                .as_ref()
+                .is_some_and(|t| t.contains(&"reports".to_string())));
+            assert!(
+                op.responses.responses.contains_key("default"),
+                "{p} has its problem response"
+            );
+        }
+    }
+
+    /// The served document's report province_code pattern names exactly
+    /// the operator's provinces.
+    #[test]
+    fn the_report_province_pattern_names_every_province() {
+        let doc = document_json();
+        let params = doc["paths"]["/api/v1/reports/templates/{code}/stats"]["get"]["parameters"]
+            .as_array()
+            .expect("the stats operation has parameters");
+        let pattern = params
+            .iter()
+            .find(|p| p["name"] == "province_code")
+            .and_then(|p| p["schema"]["pattern"].as_str())
+            .expect("province_code has a pattern");
+        let mut known: Vec<&str> = crate::domain::PROVINCES.to_vec();
+        known.sort_unstable();
+        let alt = known.join("|");
+        assert_eq!(
+            pattern,
+            format!("^({alt})(,({alt}))*$"),
+            "the province_code pattern lists every province"
+        );
     }
 }

@@ -15,19 +15,11 @@ use axum::body::Body;
 use axum::http::{header, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use serde::Deserialize;
 use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
 
+pub use crate::config::portal::PortalConfig;
 use crate::problem::{self, ApiError};
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PortalConfig {
-    /// The built portal (`portal/dist`); a relative path is taken from the
-    /// config file's folder. Absent: no portal, `/` answers 404.
-    pub dir: Option<PathBuf>,
-}
 
 /// Paths that stay the API's, whatever the portal has.
 fn api_path(path: &str) -> bool {

@@ -303,7 +303,7 @@ async fn hold_extend_release_sell_and_their_result_codes() {
     assert_eq!(hold(&s, t, &nums[2], "k", None).await["code"], "0003");
     force_status(&s, &nums[3], "06").await;
     assert_eq!(hold(&s, t, &nums[3], "k", None).await["code"], "0004");
-    let segs = s.state.number.segments(&s.state.db).await.unwrap();
+    let segs = s.state.number.center.segments(&s.state.db).await.unwrap();
     let city = segs
         .area(nums[0][..7].parse().unwrap())
         .unwrap()
@@ -468,7 +468,7 @@ async fn a_sale_and_a_staff_status_change_write_their_event_iff_they_commit() {
     assert_eq!(ev.len(), 2, "{ev:?}");
     assert_eq!(ev[1].0, "number.sold");
     let sold: NumberSold = serde_json::from_value(ev[1].2.clone()).unwrap();
-    let segs = s.state.number.segments(&s.state.db).await.unwrap();
+    let segs = s.state.number.center.segments(&s.state.db).await.unwrap();
     let area = segs.area(a[..7].parse().unwrap()).unwrap().clone();
     assert_eq!(
         sold,

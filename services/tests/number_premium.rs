@@ -54,7 +54,7 @@ async fn each_pattern_class_is_classified_at_intake() {
         .await
         .unwrap();
     let want = haoka_services::number::premium::classify(
-        &haoka_services::number::msisdn::Msisdn::parse(&no4).unwrap(),
+        &haoka_services::domain::msisdn::Msisdn::parse(&no4).unwrap(),
         "38",
         &rules,
     );

@@ -232,7 +232,10 @@ async fn shelf_changes_reach_a_second_server_through_rabbitmq() {
     wait_for(&b, &admin.token, &q, nums.clone()).await;
     // A hold on A takes it off B's shelf (and A's) without reloading either.
     assert_eq!(selected(&select(&a, &admin.token, &q).await), nums);
-    let loads = (a.state.number.shelf.loads(), b.state.number.shelf.loads());
+    let loads = (
+        a.state.number.center.shelf.loads(),
+        b.state.number.center.shelf.loads(),
+    );
     assert_eq!(
         hold(&a, &admin.token, &nums[0], "k", None).await["code"],
         "0000"
@@ -243,7 +246,10 @@ async fn shelf_changes_reach_a_second_server_through_rabbitmq() {
     );
     wait_for(&b, &admin.token, &q, nums[1..].to_vec()).await;
     assert_eq!(
-        (a.state.number.shelf.loads(), b.state.number.shelf.loads()),
+        (
+            a.state.number.center.shelf.loads(),
+            b.state.number.center.shelf.loads()
+        ),
         loads,
         "a hold reloads no shelf"
     );
@@ -285,7 +291,7 @@ async fn a_burst_of_holds_is_announced_in_a_few_messages() {
         if !ours.is_empty() {
             // Signed with A's name, which A's own listener skips.
             let from = d.properties.app_id().as_ref().map(|a| a.to_string());
-            assert_eq!(from.as_deref(), Some(a.state.number.bus.origin()));
+            assert_eq!(from.as_deref(), Some(a.state.number.center.bus.origin()));
             messages += 1;
             named.extend(ours);
         }

@@ -118,11 +118,14 @@ async fn two_processes_one_killed_every_task_done_once() {
         .unwrap();
     assert_eq!(results.len(), 20);
     for (_, key) in &results {
-        assert!(s.state.report.store.exists(key).await.unwrap(), "{key}");
+        assert!(
+            s.state.report.center.store.exists(key).await.unwrap(),
+            "{key}"
+        );
     }
     // After the orphan sweep, each task's folder holds exactly its one file.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    haoka_services::report::sweep::run_once(&s.state)
+    haoka_services::report::sweep::run_once(&s.state.report)
         .await
         .unwrap();
     let mut per_task: BTreeMap<i64, Vec<String>> = BTreeMap::new();
@@ -130,6 +133,7 @@ async fn two_processes_one_killed_every_task_done_once() {
         for o in s
             .state
             .report
+            .center
             .store
             .list(&format!("reports/{id}"))
             .await

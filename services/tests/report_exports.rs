@@ -95,7 +95,7 @@ async fn csv_and_xlsx_exports_read_back_equal_to_the_rows() {
     c.exec_drop(
         "INSERT INTO sim_card (iccid, imsi, province_code, city_code, depot_id, card_type, status) \
          VALUES (?, '=1+1', '51', ?, ?, 'M', '01')",
-        (&long, s.state.number.segments(&s.state.db).await.unwrap().cities("51")[0].clone(), st.card_depot),
+        (&long, s.state.number.center.segments(&s.state.db).await.unwrap().cities("51")[0].clone(), st.card_depot),
     )
     .await
     .unwrap();
@@ -234,7 +234,7 @@ async fn the_sweep_removes_expired_and_orphaned_files() {
     };
     let orphan = format!("reports/{id}/orphan.csv");
     std::fs::write(format!("{}/{orphan}", report_support::STORE_DIR), b"x").unwrap();
-    assert!(s.state.report.store.exists(&key).await.unwrap());
+    assert!(s.state.report.center.store.exists(&key).await.unwrap());
     let mut c = s.state.db.conn().await.unwrap();
     c.exec_drop(
         "UPDATE report_result SET expires_at = DATE_SUB(NOW(3), INTERVAL 1 SECOND) WHERE task_id = ?",
@@ -244,12 +244,12 @@ async fn the_sweep_removes_expired_and_orphaned_files() {
     .unwrap();
     // Older than two leases (of 1 s) before it counts as an orphan.
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let swept = haoka_services::report::sweep::run_once(&s.state)
+    let swept = haoka_services::report::sweep::run_once(&s.state.report)
         .await
         .unwrap();
     assert!(swept.expired >= 1 && swept.orphans >= 1, "{swept:?}");
-    assert!(!s.state.report.store.exists(&key).await.unwrap());
-    assert!(!s.state.report.store.exists(&orphan).await.unwrap());
+    assert!(!s.state.report.center.store.exists(&key).await.unwrap());
+    assert!(!s.state.report.center.store.exists(&orphan).await.unwrap());
     let v: Json = s
         .get(&admin.token, &format!("/api/v1/reports/{id}"))
         .await

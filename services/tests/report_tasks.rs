@@ -222,7 +222,7 @@ async fn a_schedule_runs_once_a_day_across_processes() {
         .unwrap();
     // 00:00 has passed today: the first run is tomorrow.
     assert_eq!(sched["last_run_day"], today.as_str());
-    haoka_services::report::schedules::tick(&s.state)
+    haoka_services::report::schedules::tick(&s.state.report)
         .await
         .unwrap();
     assert_eq!(count(&mut c, id).await, 0);
@@ -236,11 +236,11 @@ async fn a_schedule_runs_once_a_day_across_processes() {
     .unwrap();
     let other = report_support::server_with(|c| c.report.run_tasks = false).await;
     let (a, b) = tokio::join!(
-        haoka_services::report::schedules::tick(&s.state),
-        haoka_services::report::schedules::tick(&other.state)
+        haoka_services::report::schedules::tick(&s.state.report),
+        haoka_services::report::schedules::tick(&other.state.report)
     );
     assert_eq!(a.unwrap().len() + b.unwrap().len(), 1);
-    haoka_services::report::schedules::tick(&s.state)
+    haoka_services::report::schedules::tick(&s.state.report)
         .await
         .unwrap();
     assert_eq!(count(&mut c, id).await, 1);

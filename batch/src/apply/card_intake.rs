@@ -3,9 +3,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use haoka_services::card::intake::{self, Checked, IntakeRequest, NewCard, RejectReason};
-use haoka_services::domain::ProvinceCode;
-use haoka_services::problem::ApiError;
+use haoka_card::intake::{self, Checked, IntakeRequest, NewCard, RejectReason};
+use haoka_core::domain::ProvinceCode;
+use haoka_core::problem::ApiError;
 use mysql_async::Transaction;
 
 use super::{numeric_key, refused, Ctx, Prepared, Work};
@@ -81,7 +81,7 @@ pub async fn prepare(
         };
         let by_key: HashMap<&str, u32> =
             good.iter().map(|l| (l.iccid.as_str(), l.line_no)).collect();
-        let mut checked = intake::check_request(ctx.state, &req).await?;
+        let mut checked = intake::check_request(&ctx.state.card, &req).await?;
         let mut out: HashSet<String> = HashSet::new();
         for r in &checked.rejected {
             out.insert(r.iccid.clone());

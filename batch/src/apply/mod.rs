@@ -9,19 +9,19 @@ pub mod number_intake;
 
 use std::collections::HashSet;
 
-use haoka_services::app::AppState;
-use haoka_services::number::access::Actor;
-use haoka_services::number::shelf_cache::ShelfKey;
-use haoka_services::problem::ApiError;
+use haoka_core::auth::actor::Actor;
+use haoka_core::problem::ApiError;
+use haoka_number::shelf_cache::ShelfKey;
 use mysql_async::Transaction;
 
+use crate::centers::Centers;
 use crate::decode::Row;
 use crate::kinds::naming::FileName;
 use crate::kinds::{Kind, LineResult, Outcome};
 
 /// Who applies: the process state and the loader's account.
 pub struct Ctx<'a> {
-    pub state: &'a AppState,
+    pub state: &'a Centers,
     pub actor: &'a Actor,
 }
 

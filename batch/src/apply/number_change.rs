@@ -6,11 +6,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use haoka_services::number::change::{self, StatusRequest};
-use haoka_services::number::shelf_cache::ShelfKey;
-use haoka_services::number::status::{NumberStatus, ResultCode};
-use haoka_services::number::{self as center};
-use haoka_services::problem::ApiError;
+use haoka_core::problem::ApiError;
+use haoka_number as center;
+use haoka_number::change::{self, StatusRequest};
+use haoka_number::shelf_cache::ShelfKey;
+use haoka_number::status::{NumberStatus, ResultCode};
 use mysql_async::Transaction;
 
 use super::{numeric_key, refused, Ctx, Prepared, Work};
@@ -81,7 +81,7 @@ pub async fn prepare(
             continue;
         }
         // Digits, segment and the loader account's scope, per line.
-        let located = match center::locate(ctx.state, &phone_no).await {
+        let located = match center::locate(&ctx.state.number, &phone_no).await {
             Ok(x) => x,
             Err(e) => {
                 let outcome = if matches!(e, ApiError::Invalid(_)) {
@@ -133,6 +133,7 @@ pub async fn write(
     let rights = ctx
         .state
         .number
+        .center
         .grants
         .rights(&ctx.state.db, ctx.actor)
         .await?;
@@ -148,7 +149,8 @@ pub async fn write(
                         to: *to,
                         reason: reason.clone(),
                     };
-                    change::stage_status(tx, ctx.state, ctx.actor, &rights, &names, &req).await?
+                    change::stage_status(tx, &ctx.state.number, ctx.actor, &rights, &names, &req)
+                        .await?
                 }
                 Op::Depot(d) => match change::stage_depot_move(tx, ctx.actor, &names, *d).await {
                     Ok(s) => s,

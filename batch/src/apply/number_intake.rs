@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use haoka_services::number::intake::{self, Checked, IntakeRequest, RejectReason};
-use haoka_services::problem::ApiError;
+use haoka_core::problem::ApiError;
+use haoka_number::intake::{self, Checked, IntakeRequest, RejectReason};
 use mysql_async::Transaction;
 
 use super::{numeric_key, refused, Ctx, Prepared, Work};
@@ -65,7 +65,7 @@ pub async fn prepare(
             depot_id,
             pool_id,
         };
-        let mut checked = match intake::check(ctx.state, ctx.actor, &req).await {
+        let mut checked = match intake::check(&ctx.state.number, ctx.actor, &req).await {
             Ok(c) => c,
             // The depot or pool itself is refused (unknown, disabled, out of
             // scope): every line naming it.
@@ -118,7 +118,7 @@ pub async fn write(
     groups: &[Group],
 ) -> Result<(), ApiError> {
     for g in groups {
-        intake::write(tx, ctx.state, ctx.actor, &g.req, &g.checked).await?;
+        intake::write(tx, &ctx.state.number, ctx.actor, &g.req, &g.checked).await?;
     }
     Ok(())
 }

@@ -4,10 +4,10 @@
 //! changes — so after a SIGKILL the next owner resumes exactly there.
 
 /// The batch tables' start-up migration (shared with haoka-server).
-pub use haoka_services::batch::migrate;
+pub use haoka_batch_api::migrate;
 
-use haoka_services::db::Db;
-use haoka_services::problem::ApiError;
+use haoka_core::db::Db;
+use haoka_core::problem::ApiError;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Row, Transaction, Value};
 use sha2::{Digest, Sha256};
@@ -93,7 +93,7 @@ const COLUMNS: &str = "job_id, status, checkpoint, ok_count, refused_count, inva
      DATE_FORMAT(started_at, '%Y-%m-%dT%H:%i:%s.%f'), DATE_FORMAT(finished_at, '%Y-%m-%dT%H:%i:%s.%f')";
 
 fn job_of(r: &Row) -> Job {
-    use haoka_services::db::col;
+    use haoka_core::db::col;
     Job {
         job_id: col(r, 0),
         status: Status::from_code(&col::<String>(r, 1)),

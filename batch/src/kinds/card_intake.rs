@@ -2,7 +2,7 @@
 //! `made` (成卡, needs its IMSI) or `blank` (白卡, IMSI empty); package_id
 //! may be empty. The cards belong to the file name's province.
 
-use haoka_services::card::status::CardType;
+use haoka_card::status::CardType;
 
 use super::LineResult;
 

@@ -2,7 +2,7 @@
 //! to_status is the status code (`01` idle … `08`), changed through the
 //! number center's transition table; reason may be empty.
 
-use haoka_services::number::status::NumberStatus;
+use haoka_number::status::NumberStatus;
 
 use super::LineResult;
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use haoka_batch::centers::Centers;
 use haoka_batch::config::{BatchConfig, Dirs, SftpConfig, SourceConfig};
 use haoka_batch::jobs;
 use haoka_batch::loader::Loader;
@@ -197,7 +198,7 @@ impl Env {
 
     pub fn loader(&self, chunk_lines: usize) -> Loader {
         Loader::new(
-            self.state.clone(),
+            Centers::new(self.state.number.clone(), self.state.card.clone()),
             self.batch_config(chunk_lines),
             unique("loader"),
         )
@@ -247,7 +248,13 @@ impl Env {
 
     /// A fresh active depot in the first city of `province`.
     pub async fn depot(&self, province: &str) -> (i64, String) {
-        let segs = self.state.number.segments(&self.state.db).await.unwrap();
+        let segs = self
+            .state
+            .number
+            .center
+            .segments(&self.state.db)
+            .await
+            .unwrap();
         let city = segs.cities(province)[0].clone();
         let id: i64 = rand::thread_rng().gen_range(9_000_000_000..9_900_000_000);
         let mut c = self.state.db.conn().await.unwrap();
@@ -263,7 +270,7 @@ impl Env {
     /// Takes `numbers` into stock through the number center, as the loader's
     /// account.
     pub async fn take_in(&self, numbers: &[String], depot: i64) {
-        use haoka_services::number::access::Actor;
+        use haoka_services::auth::actor::Actor;
         use haoka_services::number::intake::{self, IntakeRequest};
         let me = haoka_services::auth::rbac::principal_of(&self.state, &self.staff_no, "test")
             .await
@@ -274,7 +281,7 @@ impl Env {
             depot_id: depot,
             pool_id: None,
         };
-        let r = intake::run(&self.state, &Actor::Staff(me), &req)
+        let r = intake::run(&self.state.number, &Actor::Staff(me), &req)
             .await
             .unwrap();
         assert_eq!(r.accepted, numbers.len(), "{:?}", r.rejected);
@@ -282,7 +289,13 @@ impl Env {
 
     /// `n` consecutive numbers in an unused segment of the city.
     pub async fn fresh_numbers(&self, province: &str, city: &str, n: usize) -> Vec<String> {
-        let segs = self.state.number.segments(&self.state.db).await.unwrap();
+        let segs = self
+            .state
+            .number
+            .center
+            .segments(&self.state.db)
+            .await
+            .unwrap();
         let all = segs.segments_of(province, city);
         loop {
             let seg =
@@ -305,7 +318,13 @@ impl Env {
     /// `k` distinct segments of the province (any city, upper halves) with
     /// no number in stock.
     pub async fn fresh_segments(&self, province: &str, k: usize) -> Vec<u32> {
-        let segs = self.state.number.segments(&self.state.db).await.unwrap();
+        let segs = self
+            .state
+            .number
+            .center
+            .segments(&self.state.db)
+            .await
+            .unwrap();
         let mut all: Vec<u32> = Vec::new();
         for city in segs.cities(province) {
             let s = segs.segments_of(province, &city);

@@ -55,6 +55,7 @@ export const pages: RouteRecordRaw[] = [
   page('/logs', () => import('../views/LogsView.vue'), 'log:read'),
   page('/ops/dead-letters', () => import('../views/ops/DeadLettersView.vue'), 'mq:admin'),
   page('/ops/outbox', () => import('../views/ops/OutboxView.vue'), 'mq:admin'),
+  page('/ops/shards', () => import('../views/ops/ShardsView.vue'), 'ops:read'),
 ]
 
 export const router = createRouter({

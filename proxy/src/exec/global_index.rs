@@ -125,9 +125,9 @@ fn deleted_table(sql: &str) -> Option<&str> {
 
 /// `DELETE FROM `t` <rest>` -> `SELECT cols FROM `t` <rest> FOR UPDATE`.
 fn locking_select(sql: &str, base: &str, cols: &str) -> Option<String> {
-    let head = format!("DELETE FROM `{base}`");
-    let rest = sql.strip_prefix(&head)?;
-    Some(format!("SELECT {cols} FROM `{base}`{rest} FOR UPDATE"))
+    let table = quote(base);
+    let rest = sql.strip_prefix(&format!("DELETE FROM {table}"))?;
+    Some(format!("SELECT {cols} FROM {table}{rest} FOR UPDATE"))
 }
 
 fn text(v: &Value) -> Option<String> {

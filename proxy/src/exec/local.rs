@@ -296,7 +296,7 @@ impl Session {
                 return Ok(());
             }
         };
-        let quoted = format!("`{physical}`");
+        let quoted = crate::route::quote_ident(&physical);
         let rows: Vec<Vec<Value>> = result
             .rows
             .into_iter()
@@ -307,7 +307,7 @@ impl Session {
                         Value::Bytes(b) => {
                             let s = String::from_utf8_lossy(&b).replacen(
                                 &quoted,
-                                &format!("`{logical}`"),
+                                &crate::route::quote_ident(&logical),
                                 1,
                             );
                             text(s)
@@ -426,7 +426,8 @@ impl Session {
                 if out == *p {
                     out = table.to_string();
                 } else {
-                    out = out.replacen(&format!("`{p}`"), &format!("`{table}`"), 1);
+                    let q = crate::route::quote_ident;
+                    out = out.replacen(&q(p), &q(table), 1);
                 }
             }
             text(out)
@@ -680,7 +681,10 @@ impl Session {
                 return Ok(());
             }
         };
-        let sql = format!("SELECT * FROM `{physical}` LIMIT 0");
+        let sql = format!(
+            "SELECT * FROM {} LIMIT 0",
+            crate::route::quote_ident(&physical)
+        );
         match conn.query(&sql).await {
             Ok(Response::ResultSet { .. }) => match conn.columns().await {
                 Ok(defs) => {

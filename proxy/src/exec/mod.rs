@@ -28,8 +28,8 @@ use crate::route::Router;
 use crate::rules::{Place, Rules, Schema};
 use crate::sequence::SequenceAllocator;
 
+pub use crate::backend::{ReplicaRuntime, ReplicaSet, ReplicaState};
 pub use metrics::{Metrics, RouteKind};
-pub use placement::{ReplicaRuntime, ReplicaSet, ReplicaState};
 pub use segments::SegmentTable;
 pub use session::Session;
 

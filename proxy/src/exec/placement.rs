@@ -1,187 +1,18 @@
 //! Where and how long a statement runs on a shard. Read/write split: writes,
 //! locking reads, reads inside a transaction and a session's reads shortly
 //! after its own write go to the shard's primary; other reads may go to a
-//! replica whose replication lag is known and within its limit. Lag is read
-//! by a background task per replica (SHOW SLAVE STATUS every health-check
-//! interval), never per query. A SELECT's `/*+ MAX_EXECUTION_TIME(ms) */`
+//! replica whose replication lag is known and within its limit (the lag is
+//! tracked in `backend::replica`). A SELECT's `/*+ MAX_EXECUTION_TIME(ms) */`
 //! hint (MySQL's) replaces the configured query timeout for that statement.
+//! What the statement is comes from its plan's [`StmtFlags`].
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use mysql_common::value::Value;
-
 use super::session::Session;
-use crate::backend::{BackendError, BackendState, Pool, PooledConn};
-use crate::route::{Routed, StmtKind};
+use crate::backend::{BackendError, PooledConn};
+use crate::route::{Routed, StmtFlags, StmtKind};
 use crate::rules::Place;
-
-/// Lag value meaning "not known" (not replicating, or not read yet).
-const LAG_UNKNOWN: u64 = u64::MAX;
-
-/// Why a replica takes no reads right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReplicaState {
-    Usable,
-    /// The replica server cannot be reached.
-    Down,
-    /// Replication is stopped, broken or its lag was not read yet.
-    LagUnknown,
-    /// Further behind than its `max_lag_s`.
-    TooFarBehind,
-}
-
-impl ReplicaState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReplicaState::Usable => "usable",
-            ReplicaState::Down => "down",
-            ReplicaState::LagUnknown => "lag unknown",
-            ReplicaState::TooFarBehind => "too far behind",
-        }
-    }
-}
-
-/// One replica of one shard.
-pub struct ReplicaRuntime {
-    pub datasource: usize,
-    pub pool: Pool,
-    pub max_lag: Duration,
-    /// Seconds_Behind_Master as last read, in seconds (LAG_UNKNOWN: none).
-    lag_s: AtomicU64,
-    /// Reads this replica served.
-    pub reads: AtomicU64,
-    /// The lag became unknown and a warning said so (once per episode).
-    warned: AtomicBool,
-}
-
-impl ReplicaRuntime {
-    pub fn new(datasource: usize, pool: Pool, max_lag: Duration) -> Arc<ReplicaRuntime> {
-        Arc::new(ReplicaRuntime {
-            datasource,
-            pool,
-            max_lag,
-            lag_s: AtomicU64::new(LAG_UNKNOWN),
-            reads: AtomicU64::new(0),
-            warned: AtomicBool::new(false),
-        })
-    }
-
-    /// The lag as last read (None: unknown).
-    pub fn lag(&self) -> Option<Duration> {
-        match self.lag_s.load(Ordering::Relaxed) {
-            LAG_UNKNOWN => None,
-            s => Some(Duration::from_secs(s)),
-        }
-    }
-
-    pub fn state(&self) -> ReplicaState {
-        if self.pool.health().state() == BackendState::Down {
-            return ReplicaState::Down;
-        }
-        match self.lag() {
-            None => ReplicaState::LagUnknown,
-            Some(l) if l > self.max_lag => ReplicaState::TooFarBehind,
-            Some(_) => ReplicaState::Usable,
-        }
-    }
-
-    /// Reads the replica's lag every `interval` while the runtime lives.
-    pub fn watch_lag(self: &Arc<Self>, interval: Duration) {
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            loop {
-                let Some(r) = weak.upgrade() else { return };
-                let lag = read_lag(&r.pool).await;
-                r.lag_s.store(
-                    lag.as_ref().map_or(LAG_UNKNOWN, |d| d.as_secs()),
-                    Ordering::Relaxed,
-                );
-                match &lag {
-                    Ok(_) => r.warned.store(false, Ordering::Relaxed),
-                    Err(why) => {
-                        if !r.warned.swap(true, Ordering::Relaxed) {
-                            tracing::warn!(
-                                replica = r.pool.target(),
-                                reason = %why,
-                                "replica lag unknown: reads go to the primary"
-                            );
-                        }
-                    }
-                }
-                drop(r);
-                tokio::time::sleep(interval).await;
-            }
-        });
-    }
-}
-
-/// Seconds_Behind_Master of the replica, or why it is not known (not a
-/// replica, replication stopped, unreachable, no privilege).
-async fn read_lag(pool: &Pool) -> Result<Duration, String> {
-    let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-    let res = conn
-        .query_collect("SHOW SLAVE STATUS")
-        .await
-        .map_err(|e| format!("SHOW SLAVE STATUS: {e}"))?;
-    let col = res
-        .columns
-        .iter()
-        .position(|c| c.column.name_str() == "Seconds_Behind_Master")
-        .ok_or("SHOW SLAVE STATUS has no Seconds_Behind_Master")?;
-    let value = res
-        .rows
-        .first()
-        .and_then(|row| row.get(col))
-        .ok_or("the server is not a replica (SHOW SLAVE STATUS is empty)")?;
-    let secs = match value {
-        Value::Bytes(b) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()),
-        Value::Int(i) => u64::try_from(*i).ok(),
-        Value::UInt(u) => Some(*u),
-        _ => None,
-    };
-    secs.map(Duration::from_secs)
-        .ok_or_else(|| "replication is not running (Seconds_Behind_Master is NULL)".to_string())
-}
-
-/// The replicas of every place of one schema.
-#[derive(Default)]
-pub struct ReplicaSet {
-    /// By data shard index.
-    pub data: Vec<Vec<Arc<ReplicaRuntime>>>,
-    pub global: Vec<Arc<ReplicaRuntime>>,
-    next: AtomicUsize,
-}
-
-impl ReplicaSet {
-    pub fn new(data: Vec<Vec<Arc<ReplicaRuntime>>>, global: Vec<Arc<ReplicaRuntime>>) -> Self {
-        ReplicaSet {
-            data,
-            global,
-            next: AtomicUsize::new(0),
-        }
-    }
-
-    pub fn of(&self, place: Place) -> &[Arc<ReplicaRuntime>] {
-        match place {
-            Place::Data(i) => self.data.get(i).map(Vec::as_slice).unwrap_or_default(),
-            Place::Global => &self.global,
-        }
-    }
-
-    /// A usable replica of `place`, round-robin among the usable ones.
-    pub fn pick(&self, place: Place) -> Option<&Arc<ReplicaRuntime>> {
-        let all = self.of(place);
-        if all.is_empty() {
-            return None;
-        }
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        (0..all.len())
-            .map(|k| &all[(start + k) % all.len()])
-            .find(|r| r.state() == ReplicaState::Usable)
-    }
-}
 
 /// Per-session placement state.
 #[derive(Debug, Default)]
@@ -194,35 +25,11 @@ pub struct StatementPlacement {
     timeout: Option<Duration>,
 }
 
-/// The `MAX_EXECUTION_TIME(ms)` of a `/*+ ... */` optimizer hint (0: no
-/// limit, as in MySQL).
-fn max_execution_time(sql: &str) -> Option<Duration> {
-    let start = sql.find("/*+")? + 3;
-    let hint = &sql[start..start + sql[start..].find("*/")?];
-    let upper = hint.to_ascii_uppercase();
-    let at = upper.find("MAX_EXECUTION_TIME")? + "MAX_EXECUTION_TIME".len();
-    let args = upper[at..].trim_start().strip_prefix('(')?;
-    let ms: u64 = args[..args.find(')')?].trim().parse().ok()?;
-    (ms > 0).then(|| Duration::from_millis(ms))
-}
-
-/// SELECT ... FOR UPDATE / LOCK IN SHARE MODE / FOR SHARE locks rows on the
-/// primary.
-fn is_locking_read(sql: &str) -> bool {
-    let s = sql.to_ascii_uppercase();
-    s.contains("FOR UPDATE") || s.contains("LOCK IN SHARE MODE") || s.contains("FOR SHARE")
-}
-
-fn is_plain_read(routed: &Routed) -> bool {
+/// A SELECT that takes no locks (the planner read its locking clause).
+fn is_plain_read(routed: &Routed, flags: StmtFlags) -> bool {
     match routed {
-        Routed::Shards(p) => {
-            p.kind == StmtKind::Select
-                && !p.targets.iter().any(|t| {
-                    is_locking_read(&t.sql)
-                        || t.prepared.as_ref().is_some_and(|p| is_locking_read(&p.sql))
-                })
-        }
-        Routed::NeedLookup(p) => p.kind == StmtKind::Select,
+        Routed::Shards(p) => p.kind == StmtKind::Select && !flags.locking_read,
+        Routed::NeedLookup(p) => p.kind == StmtKind::Select && !flags.locking_read,
         _ => false,
     }
 }
@@ -230,11 +37,11 @@ fn is_plain_read(routed: &Routed) -> bool {
 impl Session {
     /// Decides, before a statement runs, whether its reads may use replicas,
     /// and remembers writes (their session then reads from primaries).
-    pub(super) fn place_statement(&mut self, routed: &Routed, sql: &str) {
+    pub(super) fn place_statement(&mut self, routed: &Routed, flags: StmtFlags) {
         let now = Instant::now();
         // MySQL applies the hint to SELECT only; a write is never cut short.
         self.placement.timeout = if routed.kind() == StmtKind::Select {
-            max_execution_time(sql)
+            flags.max_execution_time()
         } else {
             None
         };
@@ -245,7 +52,7 @@ impl Session {
             .placement
             .last_write
             .is_some_and(|t| now.duration_since(t) < self.shared.primary_after_write);
-        self.placement.replica_ok = !self.in_tx() && !recent_write && is_plain_read(routed);
+        self.placement.replica_ok = !self.in_tx() && !recent_write && is_plain_read(routed, flags);
     }
 
     /// A pooled connection for the statement's work on `place`: from a
@@ -281,36 +88,5 @@ impl Session {
     /// A transaction's pinned connection takes the statement's timeout too.
     pub(super) fn time_statement(&self, conn: &mut PooledConn) {
         conn.set_statement_timeout(self.placement.timeout);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{is_locking_read, max_execution_time};
-    use std::time::Duration;
-
-    #[test]
-    fn the_max_execution_time_hint_is_read() {
-        let ms = |s: &str| max_execution_time(s);
-        assert_eq!(
-            ms("SELECT /*+ MAX_EXECUTION_TIME(300) */ * FROM t"),
-            Some(Duration::from_millis(300))
-        );
-        assert_eq!(
-            ms("select /*+ BKA(t) max_execution_time ( 50 ) */ 1"),
-            Some(Duration::from_millis(50))
-        );
-        assert_eq!(ms("SELECT /*+ MAX_EXECUTION_TIME(0) */ 1"), None);
-        assert_eq!(ms("SELECT /* MAX_EXECUTION_TIME(10) */ 1"), None);
-        assert_eq!(ms("SELECT /*+ MAX_EXECUTION_TIME(x) */ 1"), None);
-        assert_eq!(ms("SELECT 1"), None);
-    }
-
-    #[test]
-    fn locking_reads_are_recognised() {
-        assert!(is_locking_read("SELECT * FROM t WHERE id = 1 FOR UPDATE"));
-        assert!(is_locking_read("select * from t lock in share mode"));
-        assert!(is_locking_read("select * from t for share"));
-        assert!(!is_locking_read("SELECT * FROM t WHERE id = 1"));
     }
 }

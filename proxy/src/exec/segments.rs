@@ -18,9 +18,12 @@ impl SegmentTable {
     /// Reads the whole lookup table (120k rows: a few hundred ms at most).
     pub async fn load(&self, pool: &Pool, lookup: &SegmentLookup) -> Result<usize, BackendError> {
         let mut conn = pool.get().await?;
+        let q = crate::route::quote_ident;
         let sql = format!(
-            "SELECT `{}`, `{}` FROM `{}`",
-            lookup.key, lookup.province, lookup.table
+            "SELECT {}, {} FROM {}",
+            q(&lookup.key),
+            q(&lookup.province),
+            q(&lookup.table)
         );
         let result = conn.query_collect(&sql).await?;
         let mut map = HashMap::with_capacity(result.rows.len());

@@ -2,7 +2,7 @@
 //! each statement with the router and runs the plan (see `shards.rs` for
 //! statements that reach shards, `local.rs` for what the proxy answers itself).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,12 +22,12 @@ use crate::protocol::{
     Answer, ConnectInfo, ErrInfo, ExecuteRequest, Handler, HandlerError, HandlerResult,
     ResponseWriter, SessionControl,
 };
-use crate::route::{PreparedPlan, RouteError, Routed, SessionCommand, SqlMode, StmtKind};
-use crate::rules::Place;
-use crate::transactions::branch::quote_ident;
-use crate::transactions::coordinator::Participant;
-use crate::transactions::xid::{new_gtrid, Site};
-use crate::transactions::{self as txn, Branch, BranchKind, CommitKind, Xid};
+use crate::route::quote_ident;
+use crate::route::{
+    PreparedPlan, RouteError, Routed, SessionCommand, SqlMode, StmtFlags, StmtKind,
+};
+use crate::rules::{Place, Rules};
+use crate::transactions::{self as txn, BranchKind, CommitKind, Transaction};
 
 /// Shard errors that end the whole transaction: deadlock and lock wait
 /// timeout (a distributed deadlock shows as the latter on one shard).
@@ -49,8 +49,6 @@ pub(super) struct ClientStmt {
     /// The statement uses session values (user variables, `DATABASE()`,
     /// ...): planned again at each execution with their current values.
     pub session_sql: Option<String>,
-    /// SELECT SQL_CALC_FOUND_ROWS: FOUND_ROWS() asks the shards after it.
-    pub calc_found_rows: bool,
     /// KILL, SHOW WARNINGS, SHOW PROCESSLIST...: answered by the session.
     pub session_admin: Option<String>,
 }
@@ -76,26 +74,8 @@ pub struct Session {
     /// Current logical schema (None: the rules' default schema).
     pub(super) schema: Option<usize>,
     pub(super) user: String,
-    pub(super) autocommit: bool,
-    pub(super) explicit_tx: bool,
-    pub(super) tx_read_only: bool,
-    /// Backend connections held for the open transaction, by (schema, place).
-    pub(super) pinned: BTreeMap<(usize, Place), PooledConn>,
-    /// The transaction's branches (kept while a connection is out running a
-    /// statement; a branch without a pinned connection lost it).
-    pub(super) branches: BTreeMap<(usize, Place), Branch>,
-    /// XA gtrid, made when the second branch starts.
-    gtrid: Option<String>,
-    /// Open savepoints, oldest first (replayed on branches started later).
-    savepoints: Vec<String>,
-    /// An autocommit write on several shards runs as its own distributed
-    /// transaction.
-    pub(super) implicit_tx: bool,
-    /// The running statement may change data (marks the branches it uses).
-    stmt_writes: bool,
-    /// A shard ended the transaction (deadlock, lost connection): roll back
-    /// every branch once the statement's answer is written.
-    pub(super) abort_pending: bool,
+    /// autocommit, the open transaction, its branches and connections.
+    pub(super) tx: Transaction,
     pub(super) stmts: HashMap<u32, ClientStmt>,
     pub(super) last_insert_id: u64,
     /// SET statements replayed on every backend connection this session uses.
@@ -162,6 +142,14 @@ pub(super) fn backend_err(
     }
 }
 
+fn shard_name(rules: &Rules, schema: usize, place: Place) -> String {
+    format!(
+        "shard {} ({})",
+        place_label(place),
+        rules.schemas[schema].target(place).database
+    )
+}
+
 pub(super) fn place_label(place: Place) -> String {
     match place {
         Place::Data(i) => i.to_string(),
@@ -183,16 +171,7 @@ impl Session {
             shared,
             schema: None,
             user: String::new(),
-            autocommit: true,
-            explicit_tx: false,
-            tx_read_only: false,
-            pinned: BTreeMap::new(),
-            branches: BTreeMap::new(),
-            gtrid: None,
-            savepoints: Vec::new(),
-            implicit_tx: false,
-            stmt_writes: false,
-            abort_pending: false,
+            tx: Transaction::default(),
             stmts: HashMap::new(),
             last_insert_id: 0,
             set_sql: Vec::new(),
@@ -217,16 +196,12 @@ impl Session {
     }
 
     pub(super) fn in_tx(&self) -> bool {
-        self.explicit_tx || !self.autocommit || self.implicit_tx
+        self.tx.is_open()
     }
 
     /// "shard 3 (haoka_s3)" for messages.
     pub(super) fn shard_name(&self, schema: usize, place: Place) -> String {
-        format!(
-            "shard {} ({})",
-            place_label(place),
-            self.shared.rules.schemas[schema].target(place).database
-        )
+        shard_name(&self.shared.rules, schema, place)
     }
 
     /// A shard's error for a statement: inside a transaction, a deadlock, a
@@ -234,42 +209,12 @@ impl Session {
     /// transaction back (after the answer is written), and the client is
     /// told so — it retries the transaction.
     pub(super) fn shard_error(&mut self, mut e: ErrInfo, lost_conn: bool) -> ErrInfo {
-        if self.in_tx() && !self.implicit_tx && (lost_conn || TX_FATAL.contains(&e.code)) {
-            self.abort_pending = true;
+        if self.in_tx() && !self.tx.is_implicit() && (lost_conn || TX_FATAL.contains(&e.code)) {
+            self.tx.abort_after_statement();
             e.message
                 .push_str("; haoka: the whole transaction was rolled back on every shard");
         }
         e
-    }
-
-    /// How the next branch of the transaction starts: the first is local,
-    /// later ones are XA branches of one gtrid coordinated by the first.
-    fn next_branch(&mut self, schema: usize, place: Place) -> BranchKind {
-        if self.tx_read_only {
-            return BranchKind::ReadOnly;
-        }
-        let Some(&(cs, cp)) = self
-            .branches
-            .iter()
-            .find(|(_, b)| b.kind == BranchKind::Local)
-            .map(|(k, _)| k)
-        else {
-            return BranchKind::Local;
-        };
-        let rules = &self.shared.rules;
-        let gtrid = self.gtrid.get_or_insert_with(|| {
-            new_gtrid(&Site {
-                schema: rules.schemas[cs].name.clone(),
-                place: cp,
-            })
-        });
-        BranchKind::Xa(Xid::new(
-            gtrid,
-            &Site {
-                schema: rules.schemas[schema].name.clone(),
-                place,
-            },
-        ))
     }
 
     pub(super) fn schema_idx(&self) -> usize {
@@ -290,10 +235,10 @@ impl Session {
     /// SERVER_STATUS flags for synthesized OKs.
     pub(super) fn status(&self) -> u16 {
         let mut s = 0;
-        if self.autocommit {
+        if self.tx.autocommit() {
             s |= SERVER_STATUS_AUTOCOMMIT;
         }
-        if self.explicit_tx || (!self.autocommit && !self.pinned.is_empty()) {
+        if self.tx.client_sees_open() {
             s |= SERVER_STATUS_IN_TRANS;
         }
         s
@@ -328,15 +273,12 @@ impl Session {
         schema: usize,
         place: Place,
     ) -> Result<PooledConn, ErrInfo> {
-        if let Some(mut c) = self.pinned.remove(&(schema, place)) {
+        if let Some(mut c) = self.tx.take_pinned((schema, place)) {
             self.time_statement(&mut c);
-            if let Some(b) = self.branches.get_mut(&(schema, place)) {
-                b.wrote |= self.stmt_writes;
-            }
             self.running(&c);
             return Ok(c);
         }
-        if self.in_tx() && self.branches.contains_key(&(schema, place)) {
+        if self.tx.lost_connection((schema, place)) {
             // Its earlier work went with the connection.
             let name = self.shard_name(schema, place);
             return Err(self.shard_error(
@@ -359,22 +301,16 @@ impl Session {
             }
         }
         if self.in_tx() {
-            let kind = self.next_branch(schema, place);
-            if kind == BranchKind::Local && self.savepoints.is_empty() {
+            let kind = self.tx.next_branch(&self.shared.rules, (schema, place));
+            if kind == BranchKind::Local && self.tx.savepoints().is_empty() {
                 // Sent in one write with the statement (no round trip).
                 conn.begin_with_next_command();
             } else {
-                conn.query_drop(&kind.start_sql(&self.savepoints))
+                conn.query_drop(&kind.start_sql(self.tx.savepoints()))
                     .await
                     .map_err(wrap)?;
             }
-            self.branches.insert(
-                (schema, place),
-                Branch {
-                    kind,
-                    wrote: self.stmt_writes,
-                },
-            );
+            self.tx.add_branch((schema, place), kind);
         }
         Ok(conn)
     }
@@ -416,9 +352,11 @@ impl Session {
         if let Some(e) = &self.entry {
             e.released(conn.connection_id());
         }
-        if self.in_tx() && conn.is_idle() {
-            self.pinned.insert((schema, place), conn);
-            return;
+        if conn.is_idle() {
+            match self.tx.pin((schema, place), conn) {
+                None => return,
+                Some(c) => conn = c,
+            }
         }
         if conn.dirty && conn.is_idle() {
             // Session state must not leak to the next client of this connection.
@@ -429,22 +367,12 @@ impl Session {
     /// Ends the transaction on every branch: COMMIT (one-phase, or XA
     /// two-phase when several branches wrote) or ROLLBACK.
     pub(super) async fn finish_tx(&mut self, commit: bool) -> Result<(), ErrInfo> {
-        let mut pinned = std::mem::take(&mut self.pinned);
-        let branches = std::mem::take(&mut self.branches);
-        let gtrid = self.gtrid.take();
-        self.savepoints.clear();
-        self.explicit_tx = false;
-        self.tx_read_only = false;
-        let parts: Vec<Participant> = branches
-            .into_iter()
-            .map(|((schema, place), b)| Participant {
-                label: self.shard_name(schema, place),
-                kind: b.kind,
-                wrote: b.wrote,
-                conn: pinned.remove(&(schema, place)),
-            })
-            .collect();
-        for (_, conn) in pinned {
+        let rules = &self.shared.rules;
+        let ended = self
+            .tx
+            .end(|(schema, place)| shard_name(rules, schema, place));
+        let (parts, gtrid) = (ended.participants, ended.gtrid);
+        for conn in ended.idle {
             txn::branch::release(conn).await;
         }
         if parts.is_empty() {
@@ -476,18 +404,17 @@ impl Session {
 
     /// Runs `sql` on every branch of the transaction (savepoint statements).
     async fn on_all_branches(&mut self, sql: &str) -> Result<(), ErrInfo> {
-        for ((schema, place), conn) in self.pinned.iter_mut() {
+        for ((schema, place), conn) in self.tx.pinned_all() {
             if let Err(e) = conn.query_drop(sql).await {
-                return Err(backend_err(&self.shared, *schema, *place, e));
+                return Err(backend_err(&self.shared, schema, place, e));
             }
         }
         Ok(())
     }
 
     fn savepoint_pos(&self, name: &str) -> Result<usize, ErrInfo> {
-        self.savepoints
-            .iter()
-            .position(|s| s.eq_ignore_ascii_case(name))
+        self.tx
+            .savepoint_pos(name)
             .ok_or_else(|| ErrInfo::new(1305, "42000", format!("SAVEPOINT {name} does not exist")))
     }
 
@@ -508,28 +435,45 @@ impl Session {
             return Ok(());
         }
         let schema = self.schema_idx();
-        let text = match self.with_session_values(sql) {
-            Ok(t) => t,
-            Err(InlineError::Assignment) => {
-                self.run_assignment(schema, sql, w).await?;
-                let answer = w.take_answer();
-                self.finish_statement(Some(StmtKind::NoTable), answer);
-                return Ok(());
+        // A statement for a province being switched to another shard waits
+        // here (reshard::hold) and is planned on the new map afterwards.
+        let (mut routed, mut _in_flight) = self
+            .shared
+            .reshard
+            .hold(|| self.plan_text(schema, sql))
+            .await;
+        // Session values (LAST_INSERT_ID(), DATABASE(), @v...) go in as
+        // literals and the statement is planned again with them (a user
+        // variable may route it). A statement the router cannot plan as
+        // written may need them too.
+        let inlined;
+        let mut sql = sql;
+        if routed.as_ref().map_or(true, |(_, f)| f.session_values) {
+            match self.with_session_values(sql) {
+                Err(InlineError::Assignment) => {
+                    self.run_assignment(schema, sql, w).await?;
+                    let answer = w.take_answer();
+                    self.finish_statement(Some(StmtKind::NoTable), answer);
+                    return Ok(());
+                }
+                Ok(text) if text != sql => {
+                    inlined = text;
+                    sql = &inlined;
+                    (routed, _in_flight) = self
+                        .shared
+                        .reshard
+                        .hold(|| self.plan_text(schema, sql))
+                        .await;
+                }
+                Ok(_) => {}
             }
-        };
-        let mut sql = text.as_deref().unwrap_or(sql);
+        }
         if reads_backend_processlist(sql) {
             w.err(&processlist_refused());
             let answer = w.take_answer();
             self.finish_statement(None, answer);
             return Ok(());
         }
-        self.calc_found_rows = asks_calc_found_rows(sql).then_some(0);
-        let (mut routed, mut _in_flight) = self
-            .shared
-            .reshard
-            .hold(|| self.plan_text(schema, sql))
-            .await;
         let with_columns;
         if let Err(RouteError::NeedsColumnList { table }) = &routed {
             // INSERT INTO t VALUES (...): name the logical table's columns.
@@ -553,7 +497,7 @@ impl Session {
                 }
             }
         }
-        let routed = match routed {
+        let (routed, flags) = match routed {
             Ok(r) => r,
             Err(e) => {
                 self.shared.metrics.error(e.code());
@@ -563,9 +507,10 @@ impl Session {
                 return Ok(());
             }
         };
+        self.calc_found_rows = flags.calc_found_rows.then_some(0);
         let kind = routed.kind();
         let route = self
-            .run_routed(schema, routed, sql, &Proto::Text, w)
+            .run_routed(schema, routed, flags, sql, &Proto::Text, w)
             .await?;
         let answer = w.take_answer();
         self.finish_statement(Some(kind), answer);
@@ -573,9 +518,9 @@ impl Session {
         Ok(())
     }
 
-    fn plan_text(&self, schema: usize, sql: &str) -> Result<Routed, RouteError> {
+    fn plan_text(&self, schema: usize, sql: &str) -> Result<(Routed, StmtFlags), RouteError> {
         let segs = &self.shared.schemas[schema].segments;
-        self.shared.router.plan_text_in(
+        self.shared.router.plan_text_flagged(
             &self.shared.rules.schemas[schema].name,
             sql,
             segs,
@@ -608,7 +553,7 @@ impl Session {
             last_insert_id: self.last_insert_id,
             found_rows: self.found_rows,
             row_count: self.row_count,
-            autocommit: self.autocommit,
+            autocommit: self.tx.autocommit(),
             warning_count: self.diagnostics.warning_count(),
             error_count: self.diagnostics.error_count(),
             version: self.shared.identity.version.clone(),
@@ -617,18 +562,15 @@ impl Session {
         }
     }
 
-    /// `sql` with the session's values put in (None: it uses none).
-    pub(super) fn with_session_values(&self, sql: &str) -> Result<Option<String>, InlineError> {
-        if !session_values::mentions_session_values(sql) {
-            return Ok(None);
-        }
+    /// `sql` with the session's values put in (the same text when it uses
+    /// none; ask the plan's [`StmtFlags::session_values`] first).
+    pub(super) fn with_session_values(&self, sql: &str) -> Result<String, InlineError> {
         session_values::inline(
             sql,
             &self.session_values(),
             Some(&self.user_vars),
             self.sql_mode,
         )
-        .map(Some)
     }
 
     /// After a statement: ROW_COUNT(), FOUND_ROWS() and the diagnostics area
@@ -725,15 +667,17 @@ impl Session {
         &mut self,
         schema: usize,
         routed: Routed,
+        flags: StmtFlags,
         sql: &str,
         proto: &Proto<'_, '_>,
         w: &mut ResponseWriter<'_>,
     ) -> HandlerResult<RouteKind> {
         let kind = routed.kind();
-        self.stmt_writes = kind.is_write() || kind == StmtKind::PassThrough;
-        self.place_statement(&routed, sql);
+        self.tx
+            .start_statement(kind.is_write() || kind == StmtKind::PassThrough);
+        self.place_statement(&routed, flags);
         let r = self.run_routed_inner(schema, routed, sql, proto, w).await;
-        if std::mem::take(&mut self.abort_pending) {
+        if self.tx.take_abort() {
             self.shared
                 .txn
                 .forced_rollbacks
@@ -920,8 +864,7 @@ impl Session {
                 if self.in_tx() {
                     result = self.finish_tx(true).await;
                 }
-                self.explicit_tx = true;
-                self.tx_read_only = read_only;
+                self.tx.begin(read_only);
             }
             SessionCommand::Commit => result = self.finish_tx(true).await,
             SessionCommand::Rollback => result = self.finish_tx(false).await,
@@ -932,8 +875,7 @@ impl Session {
                         .on_all_branches(&format!("SAVEPOINT {}", quote_ident(&name)))
                         .await;
                     if result.is_ok() {
-                        self.savepoints.retain(|s| !s.eq_ignore_ascii_case(&name));
-                        self.savepoints.push(name);
+                        self.tx.add_savepoint(name);
                     }
                 }
             }
@@ -941,8 +883,7 @@ impl Session {
                 Ok(pos) => {
                     let sql = format!("ROLLBACK TO SAVEPOINT {}", quote_ident(&name));
                     result = self.on_all_branches(&sql).await;
-                    // Later savepoints are gone; this one stays.
-                    self.savepoints.truncate(pos + 1);
+                    self.tx.rolled_back_to(pos);
                 }
                 Err(e) => result = Err(e),
             },
@@ -950,7 +891,7 @@ impl Session {
                 Ok(pos) => {
                     let sql = format!("RELEASE SAVEPOINT {}", quote_ident(&name));
                     result = self.on_all_branches(&sql).await;
-                    self.savepoints.truncate(pos);
+                    self.tx.released(pos);
                 }
                 Err(e) => result = Err(e),
             },
@@ -995,7 +936,7 @@ impl Session {
                 if on && self.in_tx() {
                     result = self.finish_tx(true).await;
                 }
-                self.autocommit = on;
+                self.tx.set_autocommit(on);
             }
             SessionCommand::Set { sql, variables } => {
                 result = self.set_system_vars(sql, &variables).await;
@@ -1045,10 +986,10 @@ impl Session {
         absolute: bool,
         reads_mode: bool,
     ) -> Result<(), ErrInfo> {
-        for ((schema, place), conn) in self.pinned.iter_mut() {
+        for ((schema, place), conn) in self.tx.pinned_all() {
             conn.dirty = true;
             if let Err(e) = conn.query_drop(&sql).await {
-                return Err(backend_err(&self.shared, *schema, *place, e));
+                return Err(backend_err(&self.shared, schema, place, e));
             }
         }
         let replaces = absolute && self.set_sql.iter().any(|s| s.key == key);
@@ -1257,20 +1198,21 @@ impl Handler for Session {
                     plan: None,
                     schema,
                     session_sql: None,
-                    calc_found_rows: false,
                     session_admin: Some(sql.to_string()),
                 },
             );
             return Ok(Some(0));
         }
         // Session values are put in at each execution (they change).
-        let session_sql = session_values::mentions_session_values(sql).then(|| sql.to_string());
-        let planned = match &session_sql {
-            Some(_) => match self.with_session_values(sql) {
-                Ok(text) => self.prepare_plan(schema, text.as_deref().unwrap_or(sql)),
-                Err(InlineError::Assignment) => Err(assignment_refused()),
+        let (planned, session_sql) = match self.prepare_plan(schema, sql) {
+            Ok(p) if !p.flags().session_values => (Ok(p), None),
+            raw => match self.with_session_values(sql) {
+                Err(InlineError::Assignment) => (Err(assignment_refused()), None),
+                Ok(text) if text != sql => {
+                    (self.prepare_plan(schema, &text), Some(sql.to_string()))
+                }
+                Ok(_) => (raw, None),
             },
-            None => self.prepare_plan(schema, sql),
         };
         let plan = match planned {
             Ok(p) => p,
@@ -1288,7 +1230,6 @@ impl Handler for Session {
                 plan: Some(plan),
                 schema,
                 session_sql,
-                calc_found_rows: asks_calc_found_rows(sql),
                 session_admin: None,
             },
         );
@@ -1337,7 +1278,7 @@ impl Handler for Session {
         let _ = self.finish_tx(false).await;
         self.stmts.clear();
         self.set_sql.clear();
-        self.autocommit = true;
+        self.tx.set_autocommit(true);
         self.last_insert_id = 0;
         self.sql_mode = SqlMode::default();
         self.user_vars.clear();
@@ -1411,7 +1352,6 @@ impl Session {
             ));
             return Ok(());
         };
-        self.calc_found_rows = stmt.calc_found_rows.then_some(0);
         let schema = stmt.schema;
         let mut plan = match (&stmt.plan, stmt.session_admin.clone()) {
             (Some(p), _) => p.clone(),
@@ -1426,7 +1366,7 @@ impl Session {
         };
         if let Some(sql) = stmt.session_sql.clone() {
             let planned = match self.with_session_values(&sql) {
-                Ok(text) => self.prepare_plan(schema, text.as_deref().unwrap_or(&sql)),
+                Ok(text) => self.prepare_plan(schema, &text),
                 Err(InlineError::Assignment) => Err(assignment_refused()),
             };
             match planned {
@@ -1437,6 +1377,7 @@ impl Session {
                 }
             }
         }
+        self.calc_found_rows = plan.flags().calc_found_rows.then_some(0);
         let values = match req.params() {
             Ok(v) => v,
             Err(msg) => {
@@ -1464,15 +1405,13 @@ impl Session {
             req: &req,
             values: &values,
         };
-        let route = self.run_routed(schema, routed, "", &proto, w).await?;
+        let flags = plan.flags();
+        let route = self
+            .run_routed(schema, routed, flags, "", &proto, w)
+            .await?;
         self.observe(kind, route, started, "(prepared statement)");
         Ok(())
     }
-}
-
-/// Does the statement ask for SQL_CALC_FOUND_ROWS? (cheap; the hot path asks)
-fn asks_calc_found_rows(sql: &str) -> bool {
-    session_values::contains_ignore_case(sql.as_bytes(), b"SQL_CALC_FOUND_ROWS")
 }
 
 /// Does the statement read information_schema.PROCESSLIST? (cheap first)

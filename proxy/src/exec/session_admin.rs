@@ -488,7 +488,7 @@ impl Session {
         if result.is_ok() && !names.is_empty() {
             let select: Vec<String> = names
                 .iter()
-                .map(|n| format!("@`{}`", n.replace('`', "``")))
+                .map(|n| format!("@{}", crate::route::quote_ident(n)))
                 .collect();
             match conn
                 .query_collect(&format!("SELECT {}", select.join(", ")))

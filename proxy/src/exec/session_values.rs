@@ -12,22 +12,11 @@ use mysql_common::constants::ColumnType;
 use mysql_common::value::Value;
 
 use crate::backend::ColumnDef;
-use crate::route::SqlMode;
+use crate::route::{push_quoted_ident, quote_ident, SqlMode};
 
-/// Functions without arguments answered from session state.
-const FUNCTIONS: &[&str] = &[
-    "connection_id",
-    "current_user",
-    "user",
-    "session_user",
-    "system_user",
-    "database",
-    "schema",
-    "last_insert_id",
-    "found_rows",
-    "row_count",
-    "version",
-];
+/// Functions without arguments answered from session state (one list with
+/// the planner, which flags the statements that call them).
+use crate::route::SESSION_FUNCTIONS as FUNCTIONS;
 
 /// System variables answered from session state (names after `@@`, `@@session.` or `@@local.`).
 const VARIABLES: &[&str] = &[
@@ -171,34 +160,6 @@ pub fn var_value(col: &ColumnDef, v: &Value) -> VarValue {
     }
 }
 
-/// Cheap test for the hot path: may `sql` use a session value?
-pub fn mentions_session_values(sql: &str) -> bool {
-    let b = sql.as_bytes();
-    if b.contains(&b'@') {
-        return true;
-    }
-    for (i, &c) in b.iter().enumerate() {
-        if c == b'(' {
-            let mut j = i;
-            while j > 0 && b[j - 1] == b' ' {
-                j -= 1;
-            }
-            let end = j;
-            while j > 0 && (b[j - 1].is_ascii_alphanumeric() || b[j - 1] == b'_') {
-                j -= 1;
-            }
-            let word = &b[j..end];
-            if FUNCTIONS
-                .iter()
-                .any(|f| word.eq_ignore_ascii_case(f.as_bytes()))
-            {
-                return true;
-            }
-        }
-    }
-    contains_ignore_case(b, b"current_user")
-}
-
 /// Case-insensitive substring test, first byte compared first (hot path).
 pub fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
     let first = needle[0].to_ascii_lowercase();
@@ -241,9 +202,8 @@ pub fn inline(
         out.push_str(&sql[*copied..start]);
         out.push_str(lit);
         if is_select_item(sql, start, end) {
-            out.push_str(" AS `");
-            out.push_str(&sql[start..end].replace('`', "``"));
-            out.push('`');
+            out.push_str(" AS ");
+            push_quoted_ident(out, &sql[start..end]);
         }
         *copied = end;
     };
@@ -463,7 +423,7 @@ pub fn replay_sql(vars: &UserVars, mode: SqlMode) -> Option<String> {
     }
     let parts: Vec<String> = vars
         .iter()
-        .map(|(name, v)| format!("@`{}` = {}", name.replace('`', "``"), v.literal(mode)))
+        .map(|(name, v)| format!("@{} = {}", quote_ident(name), v.literal(mode)))
         .collect();
     Some(format!("SET {}", parts.join(", ")))
 }
@@ -620,10 +580,5 @@ mod tests {
         };
         assert_eq!(quote_string(r"a\b'c", SqlMode::default()), r"'a\\b''c'");
         assert_eq!(quote_string(r"a\b'c", nb), r"'a\b''c'");
-        assert!(mentions_session_values("select DATABASE ()"));
-        assert!(mentions_session_values("select current_user"));
-        assert!(!mentions_session_values(
-            "SELECT c FROM sbtest1 WHERE id IN (1, 2)"
-        ));
     }
 }

@@ -547,7 +547,7 @@ impl Session {
     ) -> HandlerResult {
         let n = plan.targets.len();
         let implicit = !self.in_tx() && plan.kind != StmtKind::Ddl;
-        self.implicit_tx = implicit;
+        self.tx.set_implicit(implicit);
         // Inside a transaction the statement gets a savepoint on each of its
         // shards, so that a failure on one takes it back on all of them.
         let undoable = !implicit && self.in_tx() && plan.kind != StmtKind::Ddl && upkeep.is_none();
@@ -563,7 +563,7 @@ impl Session {
         let mut undone = false;
         if implicit {
             let done = self.finish_tx(all_ok).await;
-            self.implicit_tx = false;
+            self.tx.set_implicit(false);
             if let Err(e) = done {
                 self.shared.metrics.error(e.code);
                 w.err(&e);
@@ -575,7 +575,9 @@ impl Session {
                 .any(|(_, r)| r.as_ref().is_err_and(|e| TX_FATAL_CODES.contains(&e.code)));
             undone = undoable && !fatal && self.undo_statement(schema, &results).await;
             // Otherwise some shards keep their part: the transaction ends.
-            self.abort_pending = !undone;
+            if !undone {
+                self.tx.abort_after_statement();
+            }
         }
         if let Some(pos) = results
             .iter()
@@ -758,7 +760,7 @@ impl Session {
             &STMT_SAVEPOINT["SAVEPOINT ".len()..]
         );
         for (place, _) in results {
-            let Some(conn) = self.pinned.get_mut(&(schema, *place)) else {
+            let Some(conn) = self.tx.pinned_mut((schema, *place)) else {
                 return false;
             };
             if conn.query_drop(&sql).await.is_err() {

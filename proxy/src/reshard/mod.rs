@@ -171,10 +171,10 @@ impl Reshard {
     /// switch, so it goes to the new shard. Keep the returned guard until
     /// the statement has run: a switch waits for statements routed before
     /// it froze the province.
-    pub async fn hold(
+    pub async fn hold<P: Planned>(
         &self,
-        mut route: impl FnMut() -> Result<Routed, RouteError>,
-    ) -> (Result<Routed, RouteError>, InFlight) {
+        mut route: impl FnMut() -> Result<P, RouteError>,
+    ) -> (Result<P, RouteError>, InFlight) {
         let started = Instant::now();
         let limit = Duration::from_millis(self.settings.hold_limit_ms);
         let mut held = false;
@@ -183,7 +183,7 @@ impl Reshard {
             let r = route();
             match &r {
                 // Targets decided: counted until the statement has run.
-                Ok(Routed::Shards(_)) => return (r, guard),
+                Ok(p) if matches!(p.routed(), Routed::Shards(_)) => return (r, guard),
                 // Not routed to shards yet (sequence ids, index lookups
                 // first): their own `hold` counts them once they are.
                 Err(RouteError::ProvinceMoving(_)) => {}
@@ -422,5 +422,23 @@ async fn run_phases(ctx: &mut MoveCtx) -> Result<(), ReshardError> {
             }
             Phase::Completed | Phase::Cancelled | Phase::Failed => return Ok(()),
         }
+    }
+}
+
+/// What a planner answers: a plan alone, or a plan with its statement
+/// flags; `hold` looks only at where the plan goes.
+pub trait Planned {
+    fn routed(&self) -> &Routed;
+}
+
+impl Planned for Routed {
+    fn routed(&self) -> &Routed {
+        self
+    }
+}
+
+impl Planned for (Routed, crate::route::StmtFlags) {
+    fn routed(&self) -> &Routed {
+        &self.0
     }
 }

@@ -126,6 +126,45 @@ pub struct Scanned {
     pub first_word: String,
     /// The sql_mode the statement was read under.
     pub sql_mode: SqlMode,
+    /// A token names a value the proxy keeps per session (see
+    /// [`SESSION_FUNCTIONS`]): a user or system variable, or a session
+    /// function called without arguments.
+    pub session_values: bool,
+}
+
+/// Functions without arguments the proxy answers from session state (the
+/// executor puts their values in as literals).
+pub const SESSION_FUNCTIONS: &[&str] = &[
+    "connection_id",
+    "current_user",
+    "user",
+    "session_user",
+    "system_user",
+    "database",
+    "schema",
+    "last_insert_id",
+    "found_rows",
+    "row_count",
+    "version",
+];
+
+/// Is the word ending at `end` a call of a session function: `name()` (or
+/// `CURRENT_USER` alone), not a qualified name (`t.user()`)?
+fn session_function_at(sql: &str, start: usize, end: usize) -> bool {
+    let w = &sql[start..end];
+    if !SESSION_FUNCTIONS.iter().any(|f| f.eq_ignore_ascii_case(w)) {
+        return false;
+    }
+    let b = sql.as_bytes();
+    if start > 0 && b[start - 1] == b'.' {
+        return false;
+    }
+    let rest = sql[end..].trim_start();
+    if w.eq_ignore_ascii_case("current_user") {
+        return !rest.starts_with('.');
+    }
+    rest.strip_prefix('(')
+        .is_some_and(|r| r.trim_start().starts_with(')'))
 }
 
 pub(crate) fn is_word_byte(b: u8) -> bool {
@@ -322,7 +361,21 @@ enum Prev {
 /// `name` as a backquoted identifier (a backquote inside doubled): the one
 /// way the proxy writes a name into SQL it sends.
 pub fn quote_ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
+    let mut out = String::with_capacity(name.len() + 2);
+    push_quoted_ident(&mut out, name);
+    out
+}
+
+/// [`quote_ident`] appended to `out` (no allocation on the hot path).
+pub fn push_quoted_ident(out: &mut String, name: &str) {
+    out.push('`');
+    for part in name.split_inclusive('`') {
+        out.push_str(part);
+        if part.ends_with('`') {
+            out.push('`');
+        }
+    }
+    out.push('`');
 }
 
 /// Where a comment starting at `i` ends (exclusive), when one starts there:
@@ -439,6 +492,8 @@ pub fn scan_in(sql: &str, mode: Mode, sql_mode: SqlMode) -> Result<Scanned, Rout
                 push(&mut out, &mut pending_space, body);
                 pending_space = true;
             } else if body.starts_with("/*!") {
+                // its content is code; reading it is not worth it here
+                out.session_values |= body.contains(['@', '(']);
                 push(&mut out, &mut pending_space, body);
                 pending_space = true;
             } else {
@@ -559,6 +614,9 @@ pub fn scan_in(sql: &str, mode: Mode, sql_mode: SqlMode) -> Result<Scanned, Rout
             }
             if out.first_word.is_empty() && b != b'@' {
                 out.first_word = w.to_ascii_uppercase();
+            }
+            if b == b'@' || session_function_at(sql, i, end) {
+                out.session_values = true;
             }
             if w.eq_ignore_ascii_case("BY")
                 && (prev_word.eq_ignore_ascii_case("ORDER")
@@ -857,6 +915,16 @@ mod tests {
         assert_eq!(t.0[2], Piece::Text(" (a) VALUES ".into()));
         assert_eq!(t.0[3], Piece::Rows);
         assert_eq!(t.0[4], Piece::Text(" ON x".into()));
+    }
+
+    #[test]
+    fn identifiers_are_quoted_with_backquotes_doubled() {
+        assert_eq!(quote_ident("sbtest1"), "`sbtest1`");
+        assert_eq!(quote_ident("a`b``"), "`a``b`````");
+        assert_eq!(quote_ident(""), "``");
+        let mut out = String::from("SELECT 1 AS ");
+        push_quoted_ident(&mut out, "`x`");
+        assert_eq!(out, "SELECT 1 AS ```x```");
     }
 }
 

@@ -51,11 +51,16 @@
 //! renders each target's SQL. Segment-map changes need no cache flush; a new
 //! rules file needs a new `Router`.
 //!
+//! Besides its routing, a plan carries [`StmtFlags`] (locking read,
+//! `MAX_EXECUTION_TIME`, `SQL_CALC_FOUND_ROWS`, session values): read once
+//! from the syntax tree and the tokens, cached with the plan, and given to
+//! the executor by [`Router::plan_text_flagged`] and [`PreparedPlan::flags`].
+//!
 //! Modules: `lexer` (tokenizer, normaliser, hints, templates), `keys`
 //! (shard-key conditions and their evaluation), `build` (classification,
-//! rewrite and merge planning), `names` (the client's text as the name of
-//! unaliased select items), `bind` (routing at bind time), `cache`,
-//! `explain`, `error`.
+//! rewrite and merge planning, one module per statement kind), `names` (the
+//! client's text as the name of unaliased select items), `bind` (routing at
+//! bind time, one module per statement kind), `cache`, `explain`, `error`.
 
 mod bind;
 mod build;
@@ -63,6 +68,8 @@ mod cache;
 pub mod dialect;
 mod error;
 mod explain;
+#[cfg(test)]
+mod flags_tests;
 mod keys;
 mod lexer;
 #[cfg(test)]
@@ -83,11 +90,14 @@ pub use dialect::parse_statements;
 pub use error::RouteError;
 pub use explain::{describe_merge, explain, ExplainRow, EXPLAIN_COLUMNS};
 pub use keys::{NoSegments, SegmentMap};
-pub use lexer::{quote_ident, split_statements, unescape_in, Hint, Lit, LitValue, SqlMode};
+pub use lexer::{
+    push_quoted_ident, quote_ident, split_statements, unescape_in, Hint, Lit, LitValue, SqlMode,
+    SESSION_FUNCTIONS,
+};
 pub(crate) use lexer::{quoted_end, string_value};
 pub use plan::{
     HaokaShow, MergePlan, Metadata, ParamSource, PendingInsert, PendingLookup, PreparedSql, Routed,
-    SessionCommand, ShardPlan, ShowFilter, StmtKind, TableShow, Target,
+    SessionCommand, ShardPlan, ShowFilter, StmtFlags, StmtKind, TableShow, Target,
 };
 pub use show::table_target;
 pub use versioned::{binary_literals_as_hex, expand_executable_comments, with_column_list};
@@ -151,6 +161,11 @@ impl PreparedPlan {
 
     pub fn kind(&self) -> StmtKind {
         self.plan.kind
+    }
+
+    /// What the statement is, beyond its routing (see [`StmtFlags`]).
+    pub fn flags(&self) -> StmtFlags {
+        self.plan.flags
     }
 
     /// Route one execution. Each target carries `prepared` (physical SQL with
@@ -231,6 +246,18 @@ impl Router {
         segs: &dyn SegmentMap,
         sql_mode: SqlMode,
     ) -> Result<Routed, RouteError> {
+        self.plan_text_flagged(schema, sql, segs, sql_mode)
+            .map(|(routed, _)| routed)
+    }
+
+    /// [`Router::plan_text_in`], with the statement's [`StmtFlags`].
+    pub fn plan_text_flagged(
+        &self,
+        schema: &str,
+        sql: &str,
+        segs: &dyn SegmentMap,
+        sql_mode: SqlMode,
+    ) -> Result<(Routed, StmtFlags), RouteError> {
         // values inlined at bind time are written for the same sql_mode
         lexer::with_sql_mode(sql_mode, || self.plan_text_now(schema, sql, segs, sql_mode))
     }
@@ -241,8 +268,11 @@ impl Router {
         sql: &str,
         segs: &dyn SegmentMap,
         sql_mode: SqlMode,
-    ) -> Result<Routed, RouteError> {
+    ) -> Result<(Routed, StmtFlags), RouteError> {
         let idx = self.schema_idx(schema)?;
+        let run = |plan: &Arc<Plan>, lits: &[Lit]| {
+            bind::bind(plan, &self.rules, idx, Args::Lits(lits), segs).map(|r| (r, plan.flags))
+        };
         let scan = |sql: &str, mode: Mode| scan_in(sql, mode, sql_mode);
         let mut sc = scan(sql, Mode::Text)?;
         if !CACHED_FIRST_WORDS.contains(&sc.first_word.as_str())
@@ -250,7 +280,7 @@ impl Router {
         {
             let sc = scan(sql, Mode::Prepared)?;
             let plan = Arc::new(build::build(&self.rules.schemas[idx], &sc)?);
-            return bind::bind(&plan, &self.rules, idx, Args::Lits(&[]), segs);
+            return run(&plan, &[]);
         }
         // bulk statements (sysbench prepare's multi-row INSERTs) are planned
         // but not cached: each is different and their plans are large
@@ -264,33 +294,27 @@ impl Router {
         if !cacheable {
             sc.text = key.text;
             return match build::build(&self.rules.schemas[idx], &sc) {
-                Ok(plan) => bind::bind(
-                    &Arc::new(plan),
-                    &self.rules,
-                    idx,
-                    Args::Lits(&sc.lits),
-                    segs,
-                ),
+                Ok(plan) => run(&Arc::new(plan), &sc.lits),
                 Err(RouteError::Syntax(e)) => {
                     let raw = scan(sql, Mode::Prepared)?;
                     if raw.params > 0 {
                         return Err(RouteError::Syntax(e));
                     }
                     let plan = Arc::new(build::build(&self.rules.schemas[idx], &raw)?);
-                    bind::bind(&plan, &self.rules, idx, Args::Lits(&[]), segs)
+                    run(&plan, &[])
                 }
                 Err(e) => Err(e),
             };
         }
         if let Some(plan) = self.cache.get(&key) {
-            return bind::bind(&plan, &self.rules, idx, Args::Lits(&sc.lits), segs);
+            return run(&plan, &sc.lits);
         }
         sc.text = key.text.clone();
         match build::build(&self.rules.schemas[idx], &sc) {
             Ok(plan) => {
                 let plan = Arc::new(plan);
                 self.cache.put(key, plan.clone());
-                bind::bind(&plan, &self.rules, idx, Args::Lits(&sc.lits), segs)
+                run(&plan, &sc.lits)
             }
             Err(RouteError::Syntax(first_err)) => {
                 // the normalised form may not parse where a literal is
@@ -300,7 +324,7 @@ impl Router {
                     return Err(RouteError::Syntax(first_err));
                 }
                 let plan = Arc::new(build::build(&self.rules.schemas[idx], &raw)?);
-                bind::bind(&plan, &self.rules, idx, Args::Lits(&[]), segs)
+                run(&plan, &[])
             }
             Err(e) => Err(e),
         }

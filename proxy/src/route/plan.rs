@@ -439,7 +439,34 @@ pub struct Plan {
     pub(crate) kind: StmtKind,
     pub(crate) params: usize,
     pub(crate) hint: Option<Hint>,
+    pub(crate) flags: StmtFlags,
     pub(crate) body: Body,
+}
+
+/// Facts about a statement the executor needs, read once when it is planned
+/// (from its syntax tree and tokens, so a comment or a string literal never
+/// counts) and cached with the plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StmtFlags {
+    /// `SELECT ... FOR UPDATE | FOR SHARE | LOCK IN SHARE MODE`: it locks
+    /// rows, so it runs on the primary.
+    pub locking_read: bool,
+    /// A SELECT's `/*+ MAX_EXECUTION_TIME(ms) */` hint (None: no hint, or 0,
+    /// which means no limit in MySQL).
+    pub max_execution_ms: Option<u64>,
+    /// `SELECT SQL_CALC_FOUND_ROWS`: FOUND_ROWS() asks the shards after it.
+    pub calc_found_rows: bool,
+    /// It uses values the proxy keeps per session (`LAST_INSERT_ID()`,
+    /// `DATABASE()`, `@user_var`, `@@autocommit`...), which are put in as
+    /// literals before the statement is planned for good.
+    pub session_values: bool,
+}
+
+impl StmtFlags {
+    /// The statement's own query timeout.
+    pub fn max_execution_time(&self) -> Option<std::time::Duration> {
+        self.max_execution_ms.map(std::time::Duration::from_millis)
+    }
 }
 
 // A plan is built once and shared behind an Arc: variant sizes do not matter.

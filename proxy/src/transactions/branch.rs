@@ -2,6 +2,7 @@
 
 use super::xid::Xid;
 use crate::backend::{BackendError, PooledConn};
+use crate::route::quote_ident;
 
 /// How a branch was started, which decides how it ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +42,6 @@ impl BranchKind {
         sql
     }
 }
-
-pub use crate::route::quote_ident;
 
 /// Hands a connection back to its pool after a transaction ended cleanly on
 /// it (session state reset first when the client changed any).

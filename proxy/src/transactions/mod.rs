@@ -17,10 +17,12 @@ pub mod error;
 pub mod failpoint;
 pub mod metrics;
 pub mod recovery;
+pub mod transaction;
 pub mod xid;
 
 pub use branch::{Branch, BranchKind};
 pub use coordinator::{commit, rollback, CommitKind};
 pub use error::TxnError;
 pub use metrics::TxnMetrics;
+pub use transaction::{Ended, Transaction};
 pub use xid::Xid;

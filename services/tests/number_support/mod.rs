@@ -40,7 +40,7 @@ pub async fn sql(s: &Server) -> mysql_async::Conn {
 
 /// A fresh depot of a province's first city.
 pub async fn depot(s: &Server, admin: &User, province: &str) -> (i64, String) {
-    let segs = s.state.number.segments(&s.state.db).await.unwrap();
+    let segs = s.state.number.center.segments(&s.state.db).await.unwrap();
     let city = segs.cities(province)[0].clone();
     let r = s
         .post(
@@ -63,7 +63,7 @@ pub async fn fresh_numbers(
     tails: Option<&[&str]>,
     n: usize,
 ) -> Vec<String> {
-    let segs = s.state.number.segments(&s.state.db).await.unwrap();
+    let segs = s.state.number.center.segments(&s.state.db).await.unwrap();
     let all = segs.segments_of(province, city);
     assert!(
         !all.is_empty(),

@@ -66,7 +66,7 @@ const ACTIONS: [&str; 5] = ["hold", "sell", "release", "expire", "sell"];
 /// Writes numbers, history (holds, sales, releases, expiries), waivers,
 /// cards and transfers in every province of [`PROVINCES`].
 pub async fn build(s: &Server, per_province: usize) -> Stock {
-    let segs = s.state.number.segments(&s.state.db).await.unwrap();
+    let segs = s.state.number.center.segments(&s.state.db).await.unwrap();
     let mut stock = Stock {
         pool: tag(),
         depots: [tag(), tag()],

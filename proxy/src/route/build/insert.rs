@@ -270,8 +270,8 @@ pub(super) fn build_insert(
         };
         let plain = kind == StmtKind::Insert && ins.on.is_none() && !ins.ignore;
         let head = format!(
-            "{verb} INTO `{}` ({}) VALUES ",
-            it.physical_name(0),
+            "{verb} INTO {} ({}) VALUES ",
+            crate::route::quote_ident(&it.physical_name(0)),
             cols.join(", ")
         );
         let template = Template(vec![
@@ -329,6 +329,7 @@ pub(super) fn build_insert(
         kind,
         params: sc.params,
         hint: sc.hint,
+        flags: StmtFlags::default(),
         body: Body::Insert(InsertPlan {
             slot,
             template,

@@ -1,15 +1,18 @@
 //! From a parsed statement to a parameterised [`Plan`]: classification
 //! here, then one module per statement kind (`select` for scatter/merge
 //! planning, `insert`, `session` for SET/SHOW, `ddl`) on top of `scope`
-//! (table resolution, shard-key conditions, co-location checks).
+//! (table resolution, shard-key conditions, co-location checks); `flags`
+//! reads the facts a plan carries to the executor.
 
 mod ddl;
+mod flags;
 mod insert;
 mod scope;
 mod select;
 mod session;
 
 use ddl::*;
+use flags::*;
 use insert::*;
 use scope::*;
 use select::*;
@@ -112,7 +115,9 @@ pub(crate) fn truncate(s: &str, n: usize) -> &str {
 
 /// Build the plan of one scanned statement (under the sql_mode it was read in).
 pub(crate) fn build(schema: &Schema, sc: &Scanned) -> Result<Plan, RouteError> {
-    super::lexer::with_sql_mode(sc.sql_mode, || build_scanned(schema, sc))
+    let mut plan = super::lexer::with_sql_mode(sc.sql_mode, || build_scanned(schema, sc))?;
+    plan.flags.session_values = sc.session_values;
+    Ok(plan)
 }
 
 fn build_scanned(schema: &Schema, sc: &Scanned) -> Result<Plan, RouteError> {
@@ -124,6 +129,7 @@ fn build_scanned(schema: &Schema, sc: &Scanned) -> Result<Plan, RouteError> {
         kind,
         params: sc.params,
         hint: sc.hint,
+        flags: StmtFlags::default(),
         body: Body::Fixed(Box::new(r)),
     };
     let first = sc.first_word.as_str();
@@ -140,6 +146,7 @@ fn build_scanned(schema: &Schema, sc: &Scanned) -> Result<Plan, RouteError> {
             kind: StmtKind::Metadata,
             params: sc.params,
             hint: sc.hint,
+            flags: StmtFlags::default(),
             body: Body::Catalog(Template::from_rendered(numbered)),
         });
     }
@@ -255,6 +262,7 @@ fn build_stmt(
             kind,
             params: sc.params,
             hint: sc.hint,
+            flags: StmtFlags::default(),
             body: Body::Fixed(Box::new(r)),
         })
     };
@@ -263,6 +271,7 @@ fn build_stmt(
         Statement::Query(q) => {
             let mut b = Builder::new(schema, StmtKind::Select);
             let mut q = *q;
+            let flags = query_flags(&q);
             b.walk_query(&mut q, 0)?;
             let names = names::item_names(&q, &sc.text);
             if b.slots.is_empty() {
@@ -271,6 +280,7 @@ fn build_stmt(
                     kind: StmtKind::NoTable,
                     params: sc.params,
                     hint: sc.hint,
+                    flags,
                     body: Body::NoTable(t),
                 });
             }
@@ -284,7 +294,9 @@ fn build_stmt(
                 ))),
                 _ => None,
             };
-            Ok(b.finish(sc, placement, single, scatter, None))
+            let mut plan = b.finish(sc, placement, single, scatter, None);
+            plan.flags = flags;
+            Ok(plan)
         }
         Statement::Insert(ins) => build_insert(schema, sc, ins),
         Statement::Update(mut u) => {
@@ -438,7 +450,7 @@ fn build_stmt(
                 let ie = if if_exists { "IF EXISTS " } else { "" };
                 let tmp = if temporary { "TEMPORARY " } else { "" };
                 ddl(schema, &tname, |phys| {
-                    format!("DROP {tmp}TABLE {ie}`{phys}`")
+                    format!("DROP {tmp}TABLE {ie}{}", super::quote_ident(phys))
                 })
                 .and_then(|r| fixed(StmtKind::Ddl, r))
             }
@@ -452,7 +464,7 @@ fn build_stmt(
                 let iname = names[0].to_string();
                 let tname = last_name(&tn);
                 ddl(schema, &tname, |phys| {
-                    format!("DROP INDEX {iname} ON `{phys}`")
+                    format!("DROP INDEX {iname} ON {}", super::quote_ident(phys))
                 })
                 .and_then(|r| fixed(StmtKind::Ddl, r))
             }
@@ -496,6 +508,7 @@ fn build_stmt(
                 kind: StmtKind::Explain,
                 params: sc.params,
                 hint: sc.hint,
+                flags: StmtFlags::default(),
                 body: Body::Explain(Arc::new(inner)),
             })
         }

@@ -926,6 +926,7 @@ impl<'a> Builder<'a> {
             kind: self.kind,
             params: sc.params,
             hint: sc.hint,
+            flags: StmtFlags::default(),
             body: Body::Dml(DmlPlan {
                 slots: self.slots,
                 cond,
