@@ -20,6 +20,12 @@ use e2e_common::*;
 use mysql_async::prelude::*;
 
 const PROVINCE: &str = "36";
+
+/// Database name prefix of one test run (two checkouts may run this suite
+/// at once on the shared MariaDB).
+fn unique(name: &str) -> String {
+    format!("{name}_{}", std::process::id())
+}
 const ADMIN: &str = "rsadmin";
 
 fn rules(p: &str) -> String {
@@ -335,7 +341,7 @@ async fn writer(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_province_moves_while_writers_write_and_nothing_is_lost() {
-    let p = "haoka_rs_move";
+    let p = &unique("haoka_rs_move");
     let seed = 3000;
     setup(p, seed).await;
     let proxy = ProxyProc::start_with_rules(Some(&rules(p)), &extra(3000, 200));
@@ -497,7 +503,7 @@ async fn a_province_moves_while_writers_write_and_nothing_is_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proxy_restart_during_the_copy_resumes_it() {
-    let p = "haoka_rs_resume";
+    let p = &unique("haoka_rs_resume");
     let seed = 3000;
     setup(p, seed).await;
     let slow = ProxyProc::start_with_rules(Some(&rules(p)), &extra(300, 50));
@@ -569,7 +575,7 @@ async fn a_proxy_restart_during_the_copy_resumes_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checksum_mismatch_stops_the_move_and_cancel_undoes_it() {
-    let p = "haoka_rs_bad";
+    let p = &unique("haoka_rs_bad");
     setup(p, 1000).await;
     // A row of the province only the target has: the copy never removes it.
     let mut d = direct(None).await;
