@@ -20,6 +20,12 @@ use e2e_common::*;
 use mysql_async::prelude::*;
 
 const PROVINCE: &str = "36";
+
+/// Database name prefix of one test run (two checkouts may run this suite
+/// at once on the shared MariaDB).
+fn unique(name: &str) -> String {
+    format!("{name}_{}", std::process::id())
+}
 const ADMIN: &str = "rsadmin";
 
 fn rules(p: &str) -> String {
@@ -325,14 +331,17 @@ async fn writer(
             Ok(()) => {
                 ops.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e) => errors.lock().unwrap().push(format!("writer {w}: {e}")),
+            Err(e) => errors.lock().unwrap().push(format!(
+                "writer {w} (op {op}): {e} at {:?}",
+                std::time::SystemTime::now()
+            )),
         }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_province_moves_while_writers_write_and_nothing_is_lost() {
-    let p = "haoka_rs_move";
+    let p = &unique("haoka_rs_move");
     let seed = 3000;
     setup(p, seed).await;
     let proxy = ProxyProc::start_with_rules(Some(&rules(p)), &extra(3000, 200));
@@ -382,7 +391,11 @@ async fn a_province_moves_while_writers_write_and_nothing_is_lost() {
         w.await.unwrap();
     }
     let errors = errors.lock().unwrap().clone();
-    assert!(errors.is_empty(), "writers saw errors: {errors:?}");
+    assert!(
+        errors.is_empty(),
+        "writers saw errors: {errors:?}\nproxy log:\n{}",
+        proxy.log()
+    );
     let total_ops = ops.load(Ordering::Relaxed);
     eprintln!(
         "move {id}: {switched:?}; writer statements: {total_ops} ({ops_at_switch} before the switch)"
@@ -490,7 +503,7 @@ async fn a_province_moves_while_writers_write_and_nothing_is_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proxy_restart_during_the_copy_resumes_it() {
-    let p = "haoka_rs_resume";
+    let p = &unique("haoka_rs_resume");
     let seed = 3000;
     setup(p, seed).await;
     let slow = ProxyProc::start_with_rules(Some(&rules(p)), &extra(300, 50));
@@ -562,7 +575,7 @@ async fn a_proxy_restart_during_the_copy_resumes_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checksum_mismatch_stops_the_move_and_cancel_undoes_it() {
-    let p = "haoka_rs_bad";
+    let p = &unique("haoka_rs_bad");
     setup(p, 1000).await;
     // A row of the province only the target has: the copy never removes it.
     let mut d = direct(None).await;

@@ -62,6 +62,7 @@ pub async fn install(ctx: &MoveCtx) -> Result<(), ReshardError> {
     let src = ctx.source_name();
     let mut c = ctx.source.get_conn().await.map_err(at(&src))?;
     c.query_drop(CHANGE_DDL).await.map_err(at(&src))?;
+    lock_for_ddl(ctx, &mut c).await?;
     let prov = format!("'{}'", ctx.mv.province.replace('\'', "''"));
     for t in &ctx.tables {
         // An UPDATE records the new key, and the old one only when the key changed.
@@ -94,7 +95,29 @@ pub async fn install(ctx: &MoveCtx) -> Result<(), ReshardError> {
             .map_err(at(&src))?;
         }
     }
+    c.query_drop("UNLOCK TABLES").await.map_err(at(&src))?;
     Ok(())
+}
+
+/// Locks the moved tables and the change table for writing on `c`, so that
+/// trigger DDL never runs while a write is between opening its tables and
+/// executing: MariaDB 10.11 failed such a write with 1146 "haoka_reshard_change
+/// doesn't exist" when a capture trigger appeared under it (seen in
+/// e2e_reshard). Writers wait for the lock instead, a few milliseconds.
+pub async fn lock_for_ddl(ctx: &MoveCtx, c: &mut Conn) -> Result<(), ReshardError> {
+    let src = ctx.source_name();
+    let mut tables: Vec<String> = ctx
+        .tables
+        .iter()
+        .map(|t| format!("{} WRITE", q(&t.name)))
+        .collect();
+    tables.push(format!("{CHANGE_TABLE} WRITE"));
+    c.query_drop("SET SESSION lock_wait_timeout = 10")
+        .await
+        .map_err(at(&src))?;
+    c.query_drop(format!("LOCK TABLES {}", tables.join(", ")))
+        .await
+        .map_err(at(&src))
 }
 
 /// Drops the move's capture triggers through `c`.
@@ -186,7 +209,11 @@ pub async fn drop_fences(
 pub async fn remove(ctx: &MoveCtx) -> Result<(), ReshardError> {
     let src = ctx.source_name();
     let mut c = ctx.source.get_conn().await.map_err(at(&src))?;
-    drop_triggers(ctx, &mut c).await?;
+    c.query_drop(CHANGE_DDL).await.map_err(at(&src))?;
+    lock_for_ddl(ctx, &mut c).await?;
+    let dropped = drop_triggers(ctx, &mut c).await;
+    c.query_drop("UNLOCK TABLES").await.map_err(at(&src))?;
+    dropped?;
     let r = c
         .exec_drop(
             format!("DELETE FROM {CHANGE_TABLE} WHERE move_id = ?"),
@@ -224,13 +251,8 @@ pub async fn apply_batch(ctx: &MoveCtx, limit: usize) -> Result<usize, ReshardEr
     apply_batch_on(ctx, &mut s, limit).await
 }
 
-/// `apply_batch` reading the source through `s` (the switch's locking
-/// connection: under LOCK TABLES only it can read the locked tables).
-pub async fn apply_batch_on(
-    ctx: &MoveCtx,
-    s: &mut Conn,
-    limit: usize,
-) -> Result<usize, ReshardError> {
+/// `apply_batch` reading the source through `s`.
+async fn apply_batch_on(ctx: &MoveCtx, s: &mut Conn, limit: usize) -> Result<usize, ReshardError> {
     let src = ctx.source_name();
     let dst = ctx.target_name();
     let rows: Vec<(u64, String, String)> = s

@@ -372,6 +372,9 @@ async fn drive_locked(
         }
         ok => ok,
     };
+    let _ = lock_conn
+        .exec_drop("DO RELEASE_LOCK(?)", (format!("haoka_reshard_{id}"),))
+        .await;
     drop(lock_conn);
     r
 }
@@ -398,8 +401,19 @@ async fn run_phases(ctx: &mut MoveCtx) -> Result<(), ReshardError> {
                 return Ok(());
             }
             Phase::Switched => {
-                // A crash between the switch and removing the triggers.
+                // A crash right after the switch: capture gone, fence in
+                // place (unless a later move took the province elsewhere).
                 capture::remove(ctx).await?;
+                let map = &ctx.shared.rules.schemas[ctx.schema].provinces;
+                if map.current(&ctx.mv.province) == Some(ctx.mv.target) {
+                    let src = ctx.source_name();
+                    let mut c = ctx.source.get_conn().await.map_err(at(&src))?;
+                    let version = switch::adopted(&ctx.shared);
+                    capture::lock_for_ddl(ctx, &mut c).await?;
+                    let fenced = capture::install_fence(ctx, &mut c, version).await;
+                    c.query_drop("UNLOCK TABLES").await.map_err(at(&src))?;
+                    fenced?;
+                }
                 return Ok(());
             }
             Phase::Cleanup => {

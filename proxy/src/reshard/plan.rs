@@ -340,12 +340,13 @@ pub async fn list(global: &mysql_async::Pool) -> Result<Vec<Move>, ReshardError>
     }
 }
 
-/// Moves a driver must take up again after a restart.
+/// Moves a driver must take up again after a restart (a switched one: its
+/// capture may still be installed if the proxy died right after the switch).
 pub async fn unfinished(global: &mysql_async::Pool) -> Result<Vec<u64>, ReshardError> {
     Ok(list(global)
         .await?
         .into_iter()
-        .filter(|m| m.phase.before_switch() || matches!(m.phase, Phase::Cleanup))
+        .filter(|m| m.phase.before_switch() || matches!(m.phase, Phase::Cleanup | Phase::Switched))
         .map(|m| m.id)
         .collect())
 }

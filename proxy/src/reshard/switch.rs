@@ -107,17 +107,11 @@ async fn locked(
     let tables: Vec<String> = ctx
         .tables
         .iter()
-        .map(|t| format!("{} WRITE", q(&t.name)))
+        .map(|t| format!("{} READ", q(&t.name)))
         .collect();
-    // WRITE: the fences below are created under the lock; the change table
-    // too, since under LOCK TABLES this session reads only locked tables.
-    lock.query_drop(format!(
-        "LOCK TABLES {}, {} WRITE",
-        tables.join(", "),
-        capture::CHANGE_TABLE
-    ))
-    .await
-    .map_err(at(&src))?;
+    lock.query_drop(format!("LOCK TABLES {}", tables.join(", ")))
+        .await
+        .map_err(at(&src))?;
     let over = |started: Instant| {
         if started.elapsed() > budget {
             Err(ReshardError::SwitchTimeout(budget.as_millis() as u64))
@@ -125,7 +119,7 @@ async fn locked(
             Ok(())
         }
     };
-    while capture::apply_batch_on(ctx, lock, capture::APPLY_BATCH).await? > 0 {
+    while capture::apply_batch(ctx, capture::APPLY_BATCH).await? > 0 {
         over(started)?;
     }
     for t in &ctx.tables {
@@ -134,8 +128,9 @@ async fn locked(
             q(&t.name),
             q(&t.province_col)
         );
+        let mut s = ctx.source.get_conn().await.map_err(at(&src))?;
         let mut d = ctx.target.get_conn().await.map_err(at(&dst))?;
-        let a: Option<u64> = lock
+        let a: Option<u64> = s
             .exec_first(sql.as_str(), (ctx.mv.province.as_str(),))
             .await
             .map_err(at(&src))?;
@@ -153,11 +148,17 @@ async fn locked(
     }
     over(started)?;
     let version = record(ctx, started.elapsed()).await?;
-    // Recorded: from here on the move is switched whatever fails.
-    if let Err(e) = capture::drop_triggers(ctx, lock).await {
-        tracing::warn!(move_id = ctx.mv.id, error = %e, "capture triggers not dropped at the switch");
+    // Recorded: from here on the move is switched whatever fails. Still
+    // frozen, but unlocked (trigger DDL needs the tables to itself).
+    let _ = lock.query_drop("UNLOCK TABLES").await;
+    let swapped = async {
+        capture::lock_for_ddl(ctx, lock).await?;
+        capture::drop_triggers(ctx, lock).await?;
+        capture::install_fence(ctx, lock, version).await
     }
-    if let Err(e) = capture::install_fence(ctx, lock, version).await {
+    .await;
+    let _ = lock.query_drop("UNLOCK TABLES").await;
+    if let Err(e) = swapped {
         tracing::warn!(move_id = ctx.mv.id, error = %e, "old shard not fenced against stale proxies");
     }
     ctx.shared
