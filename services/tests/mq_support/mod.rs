@@ -50,6 +50,7 @@ impl Probe {
             queue: self.queue.clone(),
             binding_key: "card.#".into(),
             prefetch: 8,
+            concurrency: 1,
             delivery_limit,
         }
     }

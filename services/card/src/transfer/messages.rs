@@ -89,7 +89,10 @@ fn spec(name: &str, key: &str) -> ConsumerSpec {
         exchange: topology::EVENTS_EXCHANGE.into(),
         queue: format!("haoka.{key}"),
         binding_key: key.into(),
-        prefetch: 16,
+        prefetch: 32,
+        // Transfers are independent of each other (one message per transfer
+        // and queue); their cards' row locks order what overlaps.
+        concurrency: 8,
         delivery_limit: DELIVERY_LIMIT,
     }
 }

@@ -155,6 +155,10 @@ impl Handler for TargetConsumer {
     fn target_province(&self, msg: &Received) -> String {
         province_field(msg, "target_province")
     }
+
+    fn order_key(&self, msg: &Received) -> Option<String> {
+        transfer_key(msg)
+    }
 }
 
 /// `card.transfer.completed` / `card.transfer.refused` on the source
@@ -176,4 +180,13 @@ impl Handler for SourceConsumer {
     fn target_province(&self, msg: &Received) -> String {
         province_field(msg, "source_province")
     }
+
+    fn order_key(&self, msg: &Received) -> Option<String> {
+        transfer_key(msg)
+    }
+}
+
+/// A transfer's messages are applied in order, one at a time.
+fn transfer_key(msg: &Received) -> Option<String> {
+    msg.payload["transfer_id"].as_i64().map(|id| id.to_string())
 }

@@ -3,6 +3,13 @@
 //! duplicated message changes nothing twice. The ack goes out only after the
 //! commit; a failed handler nacks with requeue, and the quorum queue
 //! dead-letters the message once its delivery limit is spent.
+//!
+//! Deliveries are applied `concurrency` at a time, in lanes: a message goes
+//! to the lane of its order key (the handler names it, e.g. the transfer id),
+//! so messages of one key are applied one after another in delivery order
+//! while different keys proceed side by side. A deadlock or lock-wait timeout
+//! is retried in place a few times before the delivery counts as failed, so
+//! contention between lanes does not spend the delivery limit.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -32,6 +39,9 @@ pub struct ConsumerSpec {
     pub binding_key: String,
     /// Unacked deliveries in flight at once.
     pub prefetch: u16,
+    /// Deliveries applied at the same time (lanes); 1 applies them one by
+    /// one in delivery order.
+    pub concurrency: u16,
     /// Failed deliveries before the message is dead-lettered.
     pub delivery_limit: u32,
 }
@@ -70,6 +80,13 @@ pub trait Handler: Send + Sync + 'static {
     /// one the handler writes to, so the dedup row commits with the effect.
     fn target_province(&self, msg: &Received) -> String {
         msg.province_code.clone()
+    }
+
+    /// Messages with the same key are applied in delivery order, never at
+    /// the same time; None lets the message go to any lane.
+    fn order_key(&self, msg: &Received) -> Option<String> {
+        let _ = msg;
+        None
     }
 }
 
@@ -204,26 +221,78 @@ async fn consume<H: Handler>(
             FieldTable::default(),
         )
         .await?;
-    loop {
-        // A delivery being processed is never interrupted: the stop signal is
-        // only looked at between deliveries.
-        let next = tokio::select! {
-            biased;
-            _ = stop.changed() => None,
-            d = deliveries.next() => Some(d),
-        };
-        match next {
-            None | Some(None) => break,
-            Some(Some(delivery)) => {
-                process(ctx, delivery?).await?;
+    let lanes = usize::from(spec.concurrency.max(1));
+    let mut senders = Vec::with_capacity(lanes);
+    let mut workers = Vec::with_capacity(lanes);
+    for _ in 0..lanes {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Delivery>(usize::from(spec.prefetch.max(1)));
+        senders.push(tx);
+        workers.push(lane(ctx, rx, stop.clone()));
+    }
+    let stopping = stop.clone();
+    let dispatch = async move {
+        let mut next_free = 0usize;
+        loop {
+            // A delivery being processed is never interrupted: the stop
+            // signal only ends the taking of new ones.
+            let next = tokio::select! {
+                biased;
+                _ = stop.changed() => None,
+                d = deliveries.next() => Some(d),
+            };
+            let delivery = match next {
+                None | Some(None) => break,
+                Some(Some(d)) => d?,
+            };
+            let at = match decode(&delivery)
+                .ok()
+                .and_then(|m| ctx.handler.order_key(&m))
+            {
+                Some(key) => lane_of(&key, lanes),
+                None => {
+                    next_free = (next_free + 1) % lanes;
+                    next_free
+                }
+            };
+            if senders[at].send(delivery).await.is_err() {
+                break;
             }
         }
-    }
-    if *stop.borrow() {
+        // Dropping the senders lets each lane finish what it holds.
+        drop(senders);
+        Ok::<(), OutboxError>(())
+    };
+    tokio::try_join!(dispatch, futures_util::future::try_join_all(workers))?;
+    if *stopping.borrow() {
         // Unacked prefetched deliveries return to the queue with the channel.
         let _ = ch.close(200, "consumer stopped").await;
     }
     Ok(())
+}
+
+/// One lane: applies its deliveries one after another. Once the consumer
+/// is stopping it leaves the ones not started unacked (they return to the
+/// queue with the channel).
+async fn lane<H: Handler>(
+    ctx: &Ctx<'_, H>,
+    mut rx: tokio::sync::mpsc::Receiver<Delivery>,
+    stop: watch::Receiver<bool>,
+) -> Result<(), OutboxError> {
+    while let Some(delivery) = rx.recv().await {
+        if *stop.borrow() {
+            continue;
+        }
+        process(ctx, delivery).await?;
+    }
+    Ok(())
+}
+
+/// The lane of an order key: stable for the key, spread over the lanes.
+fn lane_of(key: &str, lanes: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    (h.finish() % lanes as u64) as usize
 }
 
 async fn process<H: Handler>(ctx: &Ctx<'_, H>, delivery: Delivery) -> Result<(), OutboxError> {
@@ -303,7 +372,36 @@ enum Applied {
     Duplicate,
 }
 
+/// MariaDB's deadlock and lock-wait-timeout errors: the transaction was
+/// rolled back and may simply be run again.
+const ER_LOCK_DEADLOCK: u16 = 1213;
+const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
+/// Attempts of one delivery before a deadlock counts as its failure.
+const LOCK_ATTEMPTS: u32 = 4;
+
 async fn apply<H: Handler>(
+    pool: &Pool,
+    spec: &ConsumerSpec,
+    handler: &H,
+    msg: &Received,
+) -> Result<Applied, HandlerError> {
+    let mut attempt = 1;
+    loop {
+        match apply_once(pool, spec, handler, msg).await {
+            Err(HandlerError::Db(mysql_async::Error::Server(e)))
+                if (e.code == ER_LOCK_DEADLOCK || e.code == ER_LOCK_WAIT_TIMEOUT)
+                    && attempt < LOCK_ATTEMPTS =>
+            {
+                tracing::debug!(consumer = %spec.name, message_id = %msg.message_id, code = e.code, attempt, "lock conflict; applying again");
+                tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn apply_once<H: Handler>(
     pool: &Pool,
     spec: &ConsumerSpec,
     handler: &H,
