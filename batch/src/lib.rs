@@ -5,7 +5,9 @@
 //! Folder map: `sources/` lists, reads, writes and moves files (SFTP through
 //! russh-sftp, object stores through `object_store`) and tells when a file is
 //! complete; `kinds/` names the file kinds (`naming`) and their headers;
-//! `decode` turns bytes (CSV in UTF-8 or GBK, XLSX) into rows; `apply/` hands
+//! `stream` reads an input as a stream (the sha256/encoding scan, then the
+//! rows); `decode` turns bytes (CSV in UTF-8 or GBK, XLSX) into rows as they
+//! come; `seen` keeps the keys of earlier lines; `apply/` hands
 //! rows to the centers' own domain code in haoka-services; `jobs/` keeps the
 //! job row per file (idempotency key, lease, checkpoint); `results` writes the
 //! result and summary files; `metrics` counts for Prometheus; `loader` runs
@@ -19,4 +21,6 @@ pub mod kinds;
 pub mod loader;
 pub mod metrics;
 pub mod results;
+pub mod seen;
 pub mod sources;
+pub mod stream;
