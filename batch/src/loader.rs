@@ -105,11 +105,22 @@ impl Loader {
         let mut done = Vec::new();
         for r in ready {
             let span = tracing::info_span!("file", source = sc.name(), file = %r.file.name);
-            let h = self
+            // One file's trouble (another loader archived it meanwhile, a
+            // lost connection) does not hold up the others; its job resumes
+            // at its checkpoint at a later poll.
+            match self
                 .handle(&src, sc.name(), &r, actor)
                 .instrument(span)
-                .await?;
-            done.push((r.file.name.clone(), h));
+                .await
+            {
+                Ok(h) => done.push((r.file.name.clone(), h)),
+                Err(e) => tracing::warn!(
+                    source = sc.name(),
+                    file = %r.file.name,
+                    error = %e,
+                    "file not finished this poll"
+                ),
+            }
         }
         Ok(done)
     }
@@ -194,9 +205,12 @@ impl Loader {
             state: &self.state,
             actor,
         };
-        // Data lines: the file's lines less the header (blank ones count
-        // until the end says better).
-        let estimate = scan.lines.saturating_sub(1) as usize;
+        // Data lines, for progress: a CSV's lines less the header (blank
+        // ones count until the end says better); an XLSX is parsed by now.
+        let estimate = match n.format {
+            Format::Csv => scan.lines.saturating_sub(1) as usize,
+            Format::Xlsx => rows.buffered(),
+        };
         let total = self.apply_rows(&ctx, &n, &mut rows, &job, estimate).await?;
         drop(rows);
         let job = jobs::finish(

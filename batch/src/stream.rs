@@ -85,6 +85,11 @@ impl Rows {
         Ok(self.feed.header().map(<[String]>::to_vec))
     }
 
+    /// Rows parsed and not yet taken.
+    pub fn buffered(&self) -> usize {
+        self.feed.buffered()
+    }
+
     /// The next up to `n` data rows; empty at the end.
     pub async fn next_chunk(&mut self, n: usize) -> Result<Vec<Row>, ReadError> {
         while self.feed.buffered() < n && !self.feed.is_finished() {

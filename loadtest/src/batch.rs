@@ -465,8 +465,8 @@ async fn loader_run(
     })
 }
 
-/// Removes everything the bench added: numbers, history rows, depots, the
-/// job and its lines, the drop's folders.
+/// Removes everything the bench added: numbers, history rows, their
+/// events, depots, the job and its lines, the drop's folders.
 async fn cleanup(
     proxy: &Pool,
     segs: &[Seg],
@@ -489,6 +489,23 @@ async fn cleanup(
         .await?;
     }
     for id in depots.values() {
+        // The intake's number.taken_in events: found by a plain read,
+        // deleted by key on their shard (a DELETE ... LIKE would lock every
+        // shard's outbox and wait on the relay).
+        let events: Vec<(String, String)> = c
+            .exec(
+                "SELECT province_code, message_id FROM outbox \
+                 WHERE routing_key = 'number.taken_in' AND payload LIKE ?",
+                (format!("%\"depot_id\":{id}%"),),
+            )
+            .await?;
+        for (province, message_id) in events {
+            c.exec_drop(
+                "DELETE FROM outbox WHERE province_code = ? AND message_id = ?",
+                (province, message_id),
+            )
+            .await?;
+        }
         c.exec_drop("DELETE FROM depot WHERE depot_id = ?", (id,))
             .await?;
     }

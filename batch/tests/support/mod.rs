@@ -452,12 +452,24 @@ impl Env {
 
     pub async fn cleanup(&self, numbers: &[String], depot: i64) {
         let mut c = self.state.db.conn().await.unwrap();
-        c.exec_drop(
-            "DELETE FROM outbox WHERE routing_key = 'number.taken_in' AND payload LIKE ?",
-            (format!("%\"depot_id\":{depot}%"),),
-        )
-        .await
-        .unwrap();
+        // Found by a plain read, deleted by key on their shard: a DELETE
+        // ... LIKE would lock every shard's outbox and wait on the relay.
+        let events: Vec<(String, String)> = c
+            .exec(
+                "SELECT province_code, message_id FROM outbox \
+                 WHERE routing_key = 'number.taken_in' AND payload LIKE ?",
+                (format!("%\"depot_id\":{depot}%"),),
+            )
+            .await
+            .unwrap();
+        for (province, id) in events {
+            c.exec_drop(
+                "DELETE FROM outbox WHERE province_code = ? AND message_id = ?",
+                (province, id),
+            )
+            .await
+            .unwrap();
+        }
         for chunk in numbers.chunks(200) {
             let marks = vec!["?"; chunk.len()].join(", ");
             let params: Vec<Value> = chunk.iter().map(|n| Value::from(n.as_str())).collect();
