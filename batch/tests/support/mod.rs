@@ -400,13 +400,20 @@ impl Env {
     /// A haoka-batch process of this build on `config`, its database
     /// through `db_url`.
     pub fn spawn_loader(&self, config: &Path, db_url: &str) -> Child {
+        self.spawn_loader_to(config, db_url, Stdio::null())
+    }
+
+    /// `spawn_loader` with its log (warnings; tracing writes to stdout) to
+    /// `log`.
+    pub fn spawn_loader_to(&self, config: &Path, db_url: &str, log: Stdio) -> Child {
         Command::new(env!("CARGO_BIN_EXE_haoka-batch"))
             .arg("--config")
             .arg(config)
             .env("HAOKA_DATABASE_URL", db_url)
             .env("HAOKA_SEAL_KEY", TEST_SEAL_KEY)
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+            .env("NO_COLOR", "1")
+            .stdout(log)
             .stderr(Stdio::inherit())
             .spawn()
             .expect("haoka-batch starts")
