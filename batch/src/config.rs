@@ -22,6 +22,17 @@
 //! name = "store"
 //! kind = "local"
 //! root = "var/batch-store"    # incoming/ results/ done/ failed/ under it
+//!
+//! [[sources]]
+//! name = "s3"
+//! kind = "s3"                 # any S3-compatible store
+//! bucket = "feeds"
+//! prefix = "haoka"            # <prefix>/incoming/ …; empty: the bucket's root
+//! endpoint = "http://127.0.0.1:9310" # none: AWS
+//! region = "us-east-1"
+//! access_key_id = "…"
+//! secret_access_key = "…"
+//! allow_http = true
 //! ```
 
 use std::path::PathBuf;
@@ -62,6 +73,7 @@ fn default_lease() -> u32 {
 pub enum SourceConfig {
     Sftp(SftpConfig),
     Local(LocalConfig),
+    S3(S3Config),
 }
 
 impl SourceConfig {
@@ -69,6 +81,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Sftp(c) => &c.name,
             SourceConfig::Local(c) => &c.name,
+            SourceConfig::S3(c) => &c.name,
         }
     }
 }
@@ -134,6 +147,30 @@ pub struct LocalConfig {
     pub root: PathBuf,
 }
 
+/// A bucket of an S3-compatible store (AWS, MinIO, Ceph, moto) as a drop:
+/// `<prefix>/incoming/` … under it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct S3Config {
+    pub name: String,
+    pub bucket: String,
+    /// Folder of the bucket the drop lives under (empty: the bucket's root).
+    #[serde(default)]
+    pub prefix: String,
+    /// e.g. `http://127.0.0.1:9310`; none = AWS itself.
+    pub endpoint: Option<String>,
+    #[serde(default = "d_region")]
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Whether a plain-http endpoint is allowed (loopback test stores).
+    #[serde(default)]
+    pub allow_http: bool,
+}
+
+fn d_region() -> String {
+    "us-east-1".into()
+}
+
 impl BatchConfig {
     /// Reads the file; relative paths in it are relative to the file.
     pub fn load(path: &std::path::Path) -> anyhow::Result<BatchConfig> {
@@ -155,6 +192,7 @@ impl BatchConfig {
                     fix(&mut c.known_hosts);
                 }
                 SourceConfig::Local(c) => fix(&mut c.root),
+                SourceConfig::S3(_) => {}
             }
         }
         Ok(cfg)

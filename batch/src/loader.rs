@@ -1,7 +1,6 @@
 //! One poll over the sources: list, take the complete files, and for each
 //! claim its job, apply from the checkpoint in chunks, answer, archive.
 
-use std::collections::HashSet;
 use std::time::Instant;
 
 use haoka_core::auth::actor::Actor;
@@ -12,14 +11,16 @@ use tracing::Instrument;
 use crate::apply::{self, Ctx};
 use crate::centers::Centers;
 use crate::config::{BatchConfig, SourceConfig};
-use crate::decode::{self, Table};
+use crate::decode::{self, Encoding};
 use crate::jobs::{self, ChunkTally, Claim, FileId, Job, Status};
-use crate::kinds::naming::{self, FileName};
+use crate::kinds::naming::{self, FileName, Format};
 use crate::kinds::Outcome;
 use crate::metrics::Metrics;
 use crate::results::{self, Summary};
+use crate::seen::Seen;
 use crate::sources::ready::{Ready, Tracker};
 use crate::sources::{Source, SourceError};
+use crate::stream::{self, ReadError, Rows, Scan};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -27,6 +28,8 @@ pub enum LoadError {
     Source(#[from] SourceError),
     #[error("{0}")]
     Db(#[from] ApiError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
 }
 
 /// Tries per chunk: a chunk whose write meets a change made after its
@@ -103,11 +106,22 @@ impl Loader {
         let mut done = Vec::new();
         for r in ready {
             let span = tracing::info_span!("file", source = sc.name(), file = %r.file.name);
-            let h = self
+            // One file's trouble (another loader archived it meanwhile, a
+            // lost connection) does not hold up the others; its job resumes
+            // at its checkpoint at a later poll.
+            match self
                 .handle(&src, sc.name(), &r, actor)
                 .instrument(span)
-                .await?;
-            done.push((r.file.name.clone(), h));
+                .await
+            {
+                Ok(h) => done.push((r.file.name.clone(), h)),
+                Err(e) => tracing::warn!(
+                    source = sc.name(),
+                    file = %r.file.name,
+                    error = %e,
+                    "file not finished this poll"
+                ),
+            }
         }
         Ok(done)
     }
@@ -121,17 +135,23 @@ impl Loader {
     ) -> Result<Handled, LoadError> {
         let t0 = Instant::now();
         let name = r.file.name.as_str();
-        let bytes = src.read(name).await?;
-        let sha = jobs::sha256_hex(&bytes);
         let parsed = naming::parse(name);
+        let text = !matches!(&parsed, Ok(n) if n.format == Format::Xlsx);
+        // First pass: the idempotency key needs the content's sha256.
+        let scan = stream::scan(&mut src.open_read(name).await?, text).await?;
         let id = FileId {
             source,
             path: name,
             name,
             kind: parsed.as_ref().ok().map(|n| n.kind.prefix()),
             province: parsed.as_ref().ok().map(|n| n.province.as_str()),
-            size: bytes.len() as u64,
-            sha256: &sha,
+            size: scan.size,
+            sha256: &scan.sha256,
+        };
+        let file = File {
+            id: &id,
+            scan: &scan,
+            marker: r.marker,
         };
         let job =
             match jobs::claim(&self.state.db, &id, &self.owner, self.cfg.lease_seconds).await? {
@@ -139,49 +159,61 @@ impl Loader {
                     tracing::info!("another loader works this file");
                     return Ok(Handled::Busy);
                 }
-                Claim::Finished(job) => {
-                    tracing::info!(
-                        job_id = job.job_id,
-                        "seen before: answering with the earlier result"
-                    );
-                    self.answer(src, &id, &bytes, &job, r.marker, true).await?;
-                    return Ok(Handled::AnsweredAgain);
+                Claim::Finished { job, again } => {
+                    if again {
+                        tracing::info!(
+                            job_id = job.job_id,
+                            "seen before: answering with the earlier result"
+                        );
+                    } else {
+                        tracing::info!(job_id = job.job_id, "finishing a cut-short answer");
+                    }
+                    self.answer(src, &file, &job, again).await?;
+                    return Ok(if again {
+                        Handled::AnsweredAgain
+                    } else {
+                        Handled::Applied
+                    });
                 }
                 Claim::Mine(job) => job,
             };
-        let outcome = match parsed.clone() {
-            Err(e) => Err(format!("file name: {e}")),
-            Ok(n) => match decode::decode(&bytes, n.format) {
-                Err(e) => Err(e.to_string()),
-                Ok(table) => match check_header(&n, &table) {
-                    Err(e) => Err(e),
-                    Ok(()) => Ok((n, table)),
-                },
-            },
+        let n = match parsed.clone() {
+            Ok(n) => n,
+            Err(e) => return self.fail(src, &file, &job, format!("file name: {e}")).await,
         };
-        let (n, table) = match outcome {
-            Ok(x) => x,
-            Err(why) => {
-                tracing::warn!(job_id = job.job_id, reason = %why, "the file is unusable");
-                let job = jobs::finish(
-                    &self.state.db,
-                    job.job_id,
-                    &self.owner,
-                    Status::Failed,
-                    Some(&why),
-                    &results::summary_name(naming::base_of(name)),
-                )
-                .await?;
-                self.answer(src, &id, &bytes, &job, r.marker, false).await?;
-                self.metrics.files.with_label_values(&["failed"]).inc();
-                return Ok(Handled::Failed);
+        let encoding = match (n.format, scan.encoding) {
+            (Format::Csv, None) => {
+                let why = decode::DecodeError::Encoding.to_string();
+                return self.fail(src, &file, &job, why).await;
             }
+            (Format::Csv, Some(e)) => e,
+            (Format::Xlsx, _) => Encoding::Utf8,
         };
+        let mut rows = Rows::open(src, name, n.format, encoding).await?;
+        let header = match rows.header().await {
+            Ok(Some(h)) => h,
+            Ok(None) => {
+                let why = decode::DecodeError::Empty.to_string();
+                return self.fail(src, &file, &job, why).await;
+            }
+            Err(ReadError::Decode(e)) => return self.fail(src, &file, &job, e.to_string()).await,
+            Err(ReadError::Source(e)) => return Err(e.into()),
+        };
+        if let Err(why) = check_header(&n, &header) {
+            return self.fail(src, &file, &job, why).await;
+        }
         let ctx = Ctx {
             state: &self.state,
             actor,
         };
-        self.apply_rows(&ctx, &n, &table, &job).await?;
+        // Data lines, for progress: a CSV's lines less the header (blank
+        // ones count until the end says better); an XLSX is parsed by now.
+        let estimate = match n.format {
+            Format::Csv => scan.lines.saturating_sub(1) as usize,
+            Format::Xlsx => rows.buffered(),
+        };
+        let total = self.apply_rows(&ctx, &n, &mut rows, &job, estimate).await?;
+        drop(rows);
         let job = jobs::finish(
             &self.state.db,
             job.job_id,
@@ -189,9 +221,10 @@ impl Loader {
             Status::Done,
             None,
             &results::result_name(&n.base),
+            Some(total as u64),
         )
         .await?;
-        self.answer(src, &id, &bytes, &job, r.marker, false).await?;
+        self.answer(src, &file, &job, false).await?;
         self.metrics.files.with_label_values(&["done"]).inc();
         self.metrics.lag_seconds.set(t0.elapsed().as_secs_f64());
         tracing::info!(
@@ -204,35 +237,78 @@ impl Loader {
         Ok(Handled::Applied)
     }
 
-    /// Applies the rows after the job's checkpoint, chunk by chunk.
+    /// The file as a whole is unusable: the job fails with why, the file
+    /// gets its summary and goes to failed/.
+    async fn fail(
+        &self,
+        src: &Source,
+        file: &File<'_>,
+        job: &Job,
+        why: String,
+    ) -> Result<Handled, LoadError> {
+        tracing::warn!(job_id = job.job_id, reason = %why, "the file is unusable");
+        let job = jobs::finish(
+            &self.state.db,
+            job.job_id,
+            &self.owner,
+            Status::Failed,
+            Some(&why),
+            &results::summary_name(naming::base_of(file.id.name)),
+            None,
+        )
+        .await?;
+        self.answer(src, file, &job, false).await?;
+        self.metrics.files.with_label_values(&["failed"]).inc();
+        Ok(Handled::Failed)
+    }
+
+    /// Applies the rows after the job's checkpoint, chunk by chunk, as they
+    /// are read; returns the file's data lines.
     async fn apply_rows(
         &self,
         ctx: &Ctx<'_>,
         n: &FileName,
-        table: &Table,
+        rows: &mut Rows,
         job: &Job,
-    ) -> Result<(), LoadError> {
-        let total = table.rows.len();
+        estimate: usize,
+    ) -> Result<usize, LoadError> {
+        let size = self.chunk_lines();
         // Duplicates in the file are judged against every earlier row,
         // committed before a restart or not.
-        let mut seen: HashSet<String> = table.rows[..job.checkpoint.min(total)]
-            .iter()
-            .filter_map(|r| apply::key_of(r).map(str::to_string))
-            .collect();
+        let mut seen = Seen::default();
+        let mut at = 0;
         if job.checkpoint > 0 {
             tracing::info!(job_id = job.job_id, checkpoint = job.checkpoint, "resuming");
         }
-        let size = self.chunk_lines();
-        let mut at = job.checkpoint;
-        while at < total {
-            let end = (at + size).min(total);
-            let rows = &table.rows[at..end];
+        while at < job.checkpoint {
+            let skipped = rows.next_chunk(size.min(job.checkpoint - at)).await?;
+            if skipped.is_empty() {
+                break;
+            }
+            at += skipped.len();
+            seen.extend(skipped.iter().filter_map(apply::key_of));
+        }
+        loop {
+            let chunk = rows.next_chunk(size).await?;
+            if chunk.is_empty() {
+                return Ok(at);
+            }
+            let end = at + chunk.len();
             let t = Instant::now();
             let prepared = self
-                .apply_chunk(ctx, n, rows, &seen, job.job_id, at, end, total)
+                .apply_chunk(
+                    ctx,
+                    n,
+                    &chunk,
+                    &seen,
+                    job.job_id,
+                    at,
+                    end,
+                    estimate.max(end),
+                )
                 .await?;
             let secs = t.elapsed().as_secs_f64().max(1e-6);
-            self.metrics.rows_per_second.set(rows.len() as f64 / secs);
+            self.metrics.rows_per_second.set(chunk.len() as f64 / secs);
             for o in [Outcome::Ok, Outcome::Refused, Outcome::Invalid] {
                 let c = if o == Outcome::Ok {
                     prepared.ok
@@ -247,7 +323,6 @@ impl Loader {
             seen.extend(prepared.keys);
             at = end;
         }
-        Ok(())
     }
 
     /// Checks and writes one chunk with its checkpoint, again if its write
@@ -258,7 +333,7 @@ impl Loader {
         ctx: &Ctx<'_>,
         n: &FileName,
         rows: &[decode::Row],
-        seen: &HashSet<String>,
+        seen: &Seen,
         job_id: i64,
         from: usize,
         to: usize,
@@ -315,25 +390,27 @@ impl Loader {
     async fn answer(
         &self,
         src: &Source,
-        id: &FileId<'_>,
-        bytes: &[u8],
+        file: &File<'_>,
         job: &Job,
-        marker: bool,
         again: bool,
     ) -> Result<(), LoadError> {
+        let id = file.id;
         let base = naming::base_of(id.name);
         let mut encoding = None;
         if job.status == Status::Done {
             let n = naming::parse(id.name).map_err(|e| ApiError::Internal(e.to_string()))?;
-            let table =
-                decode::decode(bytes, n.format).map_err(|e| ApiError::Internal(e.to_string()))?;
-            encoding = Some(table.encoding);
-            let lines = jobs::lines(&self.state.db, job.job_id).await?;
-            src.put_result(
-                &results::result_name(base),
-                &results::result_csv(&table.rows, &lines),
-            )
-            .await?;
+            let enc = match n.format {
+                Format::Xlsx => {
+                    encoding = Some("XLSX");
+                    Encoding::Utf8
+                }
+                Format::Csv => {
+                    let e = file.scan.encoding.unwrap_or(Encoding::Utf8);
+                    encoding = Some(e.name());
+                    e
+                }
+            };
+            self.write_result(src, id.name, n.format, enc, job).await?;
         }
         let summary = Summary {
             file: id.name,
@@ -354,16 +431,62 @@ impl Loader {
         };
         src.put_result(&results::summary_name(base), &summary.to_json())
             .await?;
-        src.archive(id.name, job.status == Status::Failed, marker)
+        src.archive(id.name, job.status == Status::Failed, file.marker)
             .await?;
+        jobs::release(&self.state.db, job.job_id, &self.owner).await?;
+        Ok(())
+    }
+
+    /// The result CSV, by parts: the input read a last time, merged with the
+    /// job's line results.
+    async fn write_result(
+        &self,
+        src: &Source,
+        name: &str,
+        format: Format,
+        enc: Encoding,
+        job: &Job,
+    ) -> Result<(), LoadError> {
+        let base = naming::base_of(name);
+        let mut rows = Rows::open(src, name, format, enc).await?;
+        rows.header().await?;
+        let mut lines = jobs::LinePages::new(job.job_id);
+        let mut out = results::ResultCsv::default();
+        let mut w = src.create_result(&results::result_name(base)).await?;
+        loop {
+            let chunk = rows.next_chunk(RESULT_ROWS).await?;
+            if chunk.is_empty() {
+                break;
+            }
+            for row in &chunk {
+                let l = lines.get(&self.state.db, row.line_no).await?;
+                out.row(row, l.as_ref());
+            }
+            if out.pending() >= RESULT_PART {
+                w.write(&out.take()).await?;
+            }
+        }
+        w.write(&out.take()).await?;
+        src.finish_result(w).await?;
         Ok(())
     }
 }
 
-fn check_header(n: &FileName, t: &Table) -> Result<(), String> {
+/// Rows per read of the result pass, and bytes per write of the result.
+const RESULT_ROWS: usize = 5000;
+const RESULT_PART: usize = 256 * 1024;
+
+/// The file a loader works: who it is, what its scan found, whether a
+/// marker said it was complete.
+struct File<'a> {
+    id: &'a FileId<'a>,
+    scan: &'a Scan,
+    marker: bool,
+}
+
+fn check_header(n: &FileName, header: &[String]) -> Result<(), String> {
     let want = n.kind.header();
-    let got: Vec<String> = t
-        .header
+    let got: Vec<String> = header
         .iter()
         .map(|h| h.trim().to_ascii_lowercase())
         .collect();

@@ -1,9 +1,8 @@
 //! The answer to a file, in the same drop's results/: `<base>.result.csv`
-//! with one row per input line (line, key, outcome, code, reason; ok lines
+//! (written by parts while the input is read again) with one row per input
+//! line (line, key, outcome, code, reason; ok lines
 //! have code `ok` and an empty reason) and `<base>.summary.json` (counts,
 //! times, the input's sha256, and for an unusable file why).
-
-use std::collections::HashMap;
 
 use serde::Serialize;
 
@@ -18,21 +17,51 @@ pub fn summary_name(base: &str) -> String {
     format!("{base}.summary.json")
 }
 
-/// The result CSV: every row in file order, ok unless `lines` says otherwise.
-pub fn result_csv(rows: &[Row], lines: &[LineResult]) -> Vec<u8> {
-    let by_line: HashMap<u32, &LineResult> = lines.iter().map(|l| (l.line_no, l)).collect();
-    let mut w = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 24));
-    // Writing to a Vec cannot fail.
-    let _ = w.write_record(["line", "key", "outcome", "code", "reason"]);
-    for row in rows {
-        let key = row.cells.first().map(String::as_str).unwrap_or("");
+/// The result CSV, written as the input is read again: every row in file
+/// order, ok unless its job holds a line result for it.
+pub struct ResultCsv {
+    w: csv::Writer<Vec<u8>>,
+}
+
+fn writer() -> csv::Writer<Vec<u8>> {
+    csv::Writer::from_writer(Vec::with_capacity(64 * 1024))
+}
+
+impl Default for ResultCsv {
+    fn default() -> Self {
+        let mut w = writer();
+        // Writing to a Vec cannot fail.
+        let _ = w.write_record(["line", "key", "outcome", "code", "reason"]);
+        ResultCsv { w }
+    }
+}
+
+impl ResultCsv {
+    pub fn row(&mut self, row: &Row, result: Option<&LineResult>) {
         let line = row.line_no.to_string();
-        let _ = match by_line.get(&row.line_no) {
-            Some(l) => w.write_record([&line, &l.key, l.outcome.name(), &l.code, &l.reason]),
-            None => w.write_record([line.as_str(), key, "ok", "ok", ""]),
+        let _ = match result {
+            Some(l) => self
+                .w
+                .write_record([&line, &l.key, l.outcome.name(), &l.code, &l.reason]),
+            None => {
+                let key = row.cells.first().map(String::as_str).unwrap_or("");
+                self.w.write_record([line.as_str(), key, "ok", "ok", ""])
+            }
         };
     }
-    w.into_inner().unwrap_or_default()
+
+    /// Bytes written so far and not taken.
+    pub fn pending(&mut self) -> usize {
+        let _ = self.w.flush();
+        self.w.get_ref().len()
+    }
+
+    /// The bytes written so far; the next rows go to a fresh buffer.
+    pub fn take(&mut self) -> Vec<u8> {
+        std::mem::replace(&mut self.w, writer())
+            .into_inner()
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Serialize)]

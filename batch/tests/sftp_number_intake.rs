@@ -1,7 +1,8 @@
 //! A number intake file dropped on the real SFTP drop with the real `sftp`
 //! client is applied through the number center's intake in chunks and
 //! answered: the bad lines (wrong digits, unknown depot, listed twice,
-//! already in stock) refused with reasons, the rest in stock with history;
+//! already in stock) refused with reasons, the rest in stock with history
+//! rows and number.taken_in events;
 //! the same file again is answered from its job, not applied again.
 
 mod support;
@@ -91,6 +92,12 @@ async fn intake_file_with_bad_lines_over_sftp() {
         .await,
         0
     );
+    // One number.taken_in entry per applied line (and the one taken in
+    // before the file).
+    let mut want: Vec<String> = nums[..5].to_vec();
+    want.push(nums[7].clone());
+    want.sort();
+    assert_eq!(env.taken_in(depot).await, want);
     // The input moved to done/.
     assert!(env
         .fetch(&format!("/results/{}/done/{name}", env.tag))

@@ -1,6 +1,7 @@
 //! SIGKILL of the haoka-batch process three times at random points of a
 //! 200,000-line intake file (20 segments), then a restart: every line applied exactly once
-//! (the stock and the history rows), one result file with every line ok.
+//! (the stock, the history rows and the number.taken_in events), one result
+//! file with every line ok.
 
 mod support;
 
@@ -146,6 +147,9 @@ async fn sigkill_three_times_then_resume() {
         nums.len() as i64,
         "one intake history row per line"
     );
+    let mut want = nums.clone();
+    want.sort();
+    assert_eq!(env.taken_in(depot).await, want, "one event entry per line");
     let result = env
         .fetch(&format!("{}/{base}.result.csv", d.results))
         .unwrap();

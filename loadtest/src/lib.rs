@@ -1,6 +1,7 @@
 //! haoka-loadtest: benchmarks that print a ratio against a baseline measured
 //! in the same run, because these machines are noisy.
 
+pub mod batch;
 pub mod numbers;
 pub mod procstat;
 pub mod relay;

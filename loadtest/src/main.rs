@@ -10,6 +10,9 @@
 //! `haoka-loadtest transfers ...`: cross-province card transfers end to end
 //! (half transactions over RabbitMQ) vs same-province transfers, and the
 //! source-commit to target-commit lag.
+//! `haoka-loadtest batch ...`: a 1M-number intake file over the SFTP drop to
+//! its result file through haoka-batch vs LOAD DATA LOCAL INFILE of the same
+//! rows straight into scratch shard tables; the loader's peak RSS.
 
 use std::path::PathBuf;
 
@@ -44,6 +47,48 @@ enum Cmd {
     Transfers(TransfersArgs),
     /// Report center: number exports (CSV, XLSX) and a status report vs the shards.
     Reports(ReportsArgs),
+    /// Batch loader: an intake file over SFTP to its result vs LOAD DATA LOCAL INFILE.
+    Batch(BatchArgs),
+}
+
+#[derive(Parser)]
+struct BatchArgs {
+    /// Numbers in the intake file.
+    #[arg(long, default_value_t = 1_000_000)]
+    count: u64,
+    #[arg(long, default_value = "mysql://haoka:haoka@127.0.0.1:3307/haoka")]
+    proxy: String,
+    /// MariaDB itself, for the baseline (LOCAL INFILE allowed).
+    #[arg(long, default_value = "mysql://root@127.0.0.1:3306/haoka_global")]
+    direct: String,
+    /// The haoka-batch binary to measure.
+    #[arg(long, default_value = "target/release/haoka-batch")]
+    loader_bin: PathBuf,
+    /// The checkout whose up.sh made the stack (its var/sftp has the drop's key).
+    #[arg(long, default_value = ".")]
+    stack_root: PathBuf,
+    #[arg(long, default_value = "deploy/local/server.toml")]
+    server_config: PathBuf,
+    /// The account the loader works as.
+    #[arg(long, default_value = "admin")]
+    staff_no: String,
+    #[arg(long, default_value_t = 1000)]
+    chunk_lines: usize,
+}
+
+async fn run_batch(a: BatchArgs) -> anyhow::Result<()> {
+    let abs = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
+    haoka_loadtest::batch::run(&haoka_loadtest::batch::Args {
+        count: a.count,
+        proxy: a.proxy,
+        direct: a.direct,
+        loader_bin: abs(a.loader_bin),
+        stack_root: abs(a.stack_root),
+        server_config: abs(a.server_config),
+        staff_no: a.staff_no,
+        chunk_lines: a.chunk_lines,
+    })
+    .await
 }
 
 #[derive(Parser)]
@@ -724,5 +769,6 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Numbers(a) => run_numbers(a).await,
         Cmd::Transfers(a) => run_transfers(a).await,
         Cmd::Reports(a) => run_reports(a).await,
+        Cmd::Batch(a) => run_batch(a).await,
     }
 }

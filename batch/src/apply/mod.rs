@@ -3,13 +3,16 @@
 //! nothing; `write` puts what passed on the chunk's transaction, which also
 //! moves the job's checkpoint.
 
+pub mod card_depot;
 pub mod card_intake;
 pub mod number_change;
 pub mod number_intake;
+pub mod org;
 
 use std::collections::HashSet;
 
 use haoka_core::auth::actor::Actor;
+use haoka_core::auth::rbac::Principal;
 use haoka_core::problem::ApiError;
 use haoka_number::shelf_cache::ShelfKey;
 use mysql_async::Transaction;
@@ -17,7 +20,8 @@ use mysql_async::Transaction;
 use crate::centers::Centers;
 use crate::decode::Row;
 use crate::kinds::naming::FileName;
-use crate::kinds::{Kind, LineResult, Outcome};
+use crate::kinds::{self, Kind, LineResult, Outcome};
+use crate::seen::Seen;
 
 /// Who applies: the process state and the loader's account.
 pub struct Ctx<'a> {
@@ -40,11 +44,32 @@ enum Work {
     NumberIntake(Vec<number_intake::Group>),
     CardIntake(Vec<card_intake::Batch>),
     NumberChange(Vec<number_change::Group>),
+    CardDepot(Vec<card_depot::Group>),
+    Org(Vec<org::Line>),
 }
 
 impl Prepared {
     pub fn count(&self, o: Outcome) -> u64 {
         self.lines.iter().filter(|l| l.outcome == o).count() as u64
+    }
+
+    /// Lines that were to go in and were refused while writing.
+    fn refuse(&mut self, refused: Vec<LineResult>) {
+        self.ok -= refused.len() as u64;
+        self.lines.extend(refused);
+        self.lines.sort_by_key(|l| l.line_no);
+    }
+}
+
+impl Ctx<'_> {
+    /// The loader's staff account (the loader never works as a channel).
+    pub fn principal(&self) -> Result<&Principal, ApiError> {
+        match self.actor {
+            Actor::Staff(p) => Ok(p),
+            Actor::Channel(_) => Err(ApiError::Internal(
+                "the batch loader works as a staff account".into(),
+            )),
+        }
     }
 }
 
@@ -52,7 +77,7 @@ pub async fn prepare(
     file: &FileName,
     ctx: &Ctx<'_>,
     rows: &[Row],
-    seen: &HashSet<String>,
+    seen: &Seen,
 ) -> Result<Prepared, ApiError> {
     match file.kind {
         Kind::NumberIntake => number_intake::prepare(ctx, rows, seen).await,
@@ -63,6 +88,10 @@ pub async fn prepare(
         Kind::NumberDepot => {
             number_change::prepare(ctx, number_change::parse_depot, rows, seen).await
         }
+        Kind::CardDepot => Ok(card_depot::prepare(rows, seen)),
+        Kind::OrgDepartments => Ok(org::prepare(kinds::org::parse_department, rows, seen)),
+        Kind::OrgChannels => Ok(org::prepare(kinds::org::parse_channel, rows, seen)),
+        Kind::OrgStaff => Ok(org::prepare(kinds::org::parse_staff, rows, seen)),
     }
 }
 
@@ -80,10 +109,16 @@ pub async fn write(
         Work::CardIntake(batches) => card_intake::write(tx, ctx, batches).await?,
         Work::NumberChange(groups) => {
             let (refused, shelves) = number_change::write(tx, ctx, groups).await?;
-            p.ok -= refused.len() as u64;
-            p.lines.extend(refused);
-            p.lines.sort_by_key(|l| l.line_no);
+            p.refuse(refused);
             return Ok(shelves);
+        }
+        Work::CardDepot(groups) => {
+            let refused = card_depot::write(tx, ctx, groups).await?;
+            p.refuse(refused);
+        }
+        Work::Org(lines) => {
+            let refused = org::write(ctx, lines).await?;
+            p.refuse(refused);
         }
     }
     Ok(HashSet::new())

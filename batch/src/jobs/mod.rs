@@ -56,12 +56,13 @@ pub struct Job {
 pub enum Claim {
     /// This loader holds the lease: apply from `checkpoint` on.
     Mine(Job),
-    /// Already finished (done or failed): answer with the earlier result.
-    Finished(Job),
-    /// Another loader holds it.
+    /// Finished (done or failed) and this loader holds the lease to answer
+    /// it: `again` when it was answered before (the same file dropped
+    /// again), not when the answer of its last owner was cut short.
+    Finished { job: Job, again: bool },
+    /// Another loader holds it (working it, or writing its answer).
     Busy,
 }
-
 /// Who the file is.
 pub struct FileId<'a> {
     pub source: &'a str,
@@ -107,7 +108,9 @@ fn job_of(r: &Row) -> Job {
     }
 }
 
-/// Finds or creates the job and takes its lease if it is free.
+/// Finds or creates the job and takes its lease if it is free. A finished
+/// job keeps its lease until its answer is written (`release`), so a second
+/// loader that lists the file meanwhile leaves it alone.
 pub async fn claim(db: &Db, f: &FileId<'_>, owner: &str, lease_s: u32) -> Result<Claim, ApiError> {
     let key = f.key();
     let mut c = db.conn().await?;
@@ -120,9 +123,15 @@ pub async fn claim(db: &Db, f: &FileId<'_>, owner: &str, lease_s: u32) -> Result
         ),
     )
     .await?;
+    let released: Option<i64> = c
+        .exec_first(
+            "SELECT owner IS NULL FROM batch_job WHERE job_key = ?",
+            (&key,),
+        )
+        .await?;
     c.exec_drop(
         "UPDATE batch_job SET owner = ?, lease_until = NOW(3) + INTERVAL ? SECOND \
-         WHERE job_key = ? AND status = 'R' AND (owner = ? OR lease_until < NOW(3))",
+         WHERE job_key = ? AND (owner IS NULL OR owner = ? OR lease_until < NOW(3))",
         (owner, lease_s, &key, owner),
     )
     .await?;
@@ -135,11 +144,25 @@ pub async fn claim(db: &Db, f: &FileId<'_>, owner: &str, lease_s: u32) -> Result
         .await?
         .ok_or_else(|| ApiError::Internal("the batch job row vanished".into()))?;
     let job = job_of(&row);
-    Ok(match job.status {
-        Status::Done | Status::Failed => Claim::Finished(job),
-        Status::Running if mine => Claim::Mine(job),
-        Status::Running => Claim::Busy,
+    Ok(match (job.status, mine) {
+        (_, false) => Claim::Busy,
+        (Status::Running, true) => Claim::Mine(job),
+        (Status::Done | Status::Failed, true) => Claim::Finished {
+            job,
+            again: released == Some(1),
+        },
     })
+}
+
+/// Frees the lease once the job's answer is written.
+pub async fn release(db: &Db, job_id: i64, owner: &str) -> Result<(), ApiError> {
+    let mut c = db.conn().await?;
+    c.exec_drop(
+        "UPDATE batch_job SET owner = NULL, lease_until = NULL WHERE job_id = ? AND owner = ?",
+        (job_id, owner),
+    )
+    .await?;
+    Ok(())
 }
 
 /// What one chunk adds to the job.
@@ -216,7 +239,8 @@ fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
-/// Ends the job (done, or failed with why) and frees the lease.
+/// Ends the job (done, or failed with why), with its final line count; the
+/// lease is kept for writing the answer (`release` frees it).
 pub async fn finish(
     db: &Db,
     job_id: i64,
@@ -224,12 +248,21 @@ pub async fn finish(
     status: Status,
     failure: Option<&str>,
     result_path: &str,
+    total_lines: Option<u64>,
 ) -> Result<Job, ApiError> {
     let mut c = db.conn().await?;
     c.exec_drop(
         "UPDATE batch_job SET status = ?, failure = ?, result_path = ?, finished_at = NOW(3), \
-         owner = NULL, lease_until = NULL WHERE job_id = ? AND owner = ? AND status = 'R'",
-        (status.code(), failure, result_path, job_id, owner),
+         total_lines = COALESCE(?, total_lines) \
+         WHERE job_id = ? AND owner = ? AND status = 'R'",
+        (
+            status.code(),
+            failure,
+            result_path,
+            total_lines,
+            job_id,
+            owner,
+        ),
     )
     .await?;
     let row: Row = c
@@ -242,24 +275,70 @@ pub async fn finish(
     Ok(job_of(&row))
 }
 
-/// The refused and invalid lines of a job, by line.
-pub async fn lines(db: &Db, job_id: i64) -> Result<Vec<LineResult>, ApiError> {
-    let mut c = db.conn().await?;
-    let rows: Vec<(u32, String, String, String, String)> = c
-        .exec(
-            "SELECT line_no, item_key, outcome, code, reason FROM batch_line WHERE job_id = ? \
-             ORDER BY line_no",
-            (job_id,),
-        )
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(line_no, key, outcome, code, reason)| LineResult {
-            line_no,
-            key,
-            outcome: Outcome::from_name(&outcome),
-            code,
-            reason,
-        })
-        .collect())
+/// A job's refused and invalid lines in line order, fetched a page at a
+/// time (a bad file can have as many as it has lines).
+pub struct LinePages {
+    job_id: i64,
+    after: u32,
+    page: std::collections::VecDeque<LineResult>,
+    exhausted: bool,
+}
+
+const LINE_PAGE: usize = 5000;
+
+impl LinePages {
+    pub fn new(job_id: i64) -> LinePages {
+        LinePages {
+            job_id,
+            after: 0,
+            page: Default::default(),
+            exhausted: false,
+        }
+    }
+
+    /// The result of line `line_no`, if the job holds one; lines must be
+    /// asked in increasing order.
+    pub async fn get(&mut self, db: &Db, line_no: u32) -> Result<Option<LineResult>, ApiError> {
+        loop {
+            while let Some(l) = self.page.front() {
+                if l.line_no > line_no {
+                    return Ok(None);
+                }
+                let l = self.page.pop_front();
+                if l.as_ref().is_some_and(|l| l.line_no == line_no) {
+                    return Ok(l);
+                }
+            }
+            if self.exhausted {
+                return Ok(None);
+            }
+            self.fetch(db).await?;
+        }
+    }
+
+    async fn fetch(&mut self, db: &Db) -> Result<(), ApiError> {
+        let mut c = db.conn().await?;
+        let rows: Vec<(u32, String, String, String, String)> = c
+            .exec(
+                "SELECT line_no, item_key, outcome, code, reason FROM batch_line \
+                 WHERE job_id = ? AND line_no > ? ORDER BY line_no LIMIT ?",
+                (self.job_id, self.after, LINE_PAGE as u64),
+            )
+            .await?;
+        self.exhausted = rows.len() < LINE_PAGE;
+        if let Some(last) = rows.last() {
+            self.after = last.0;
+        }
+        self.page.extend(
+            rows.into_iter()
+                .map(|(line_no, key, outcome, code, reason)| LineResult {
+                    line_no,
+                    key,
+                    outcome: Outcome::from_name(&outcome),
+                    code,
+                    reason,
+                }),
+        );
+        Ok(())
+    }
 }

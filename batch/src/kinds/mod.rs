@@ -1,10 +1,12 @@
 //! The file kinds: each has a name prefix (see `naming`) and a header.
 
+pub mod card_depot;
 pub mod card_intake;
 pub mod naming;
 pub mod num_depot;
 pub mod num_intake;
 pub mod num_status;
+pub mod org;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -16,6 +18,14 @@ pub enum Kind {
     NumberStatus,
     /// 号码库位变更
     NumberDepot,
+    /// 成卡库位变更
+    CardDepot,
+    /// BSDM org feed: 部门
+    OrgDepartments,
+    /// BSDM org feed: 渠道
+    OrgChannels,
+    /// BSDM org feed: 员工
+    OrgStaff,
 }
 
 impl Kind {
@@ -24,6 +34,10 @@ impl Kind {
         Kind::CardIntake,
         Kind::NumberStatus,
         Kind::NumberDepot,
+        Kind::CardDepot,
+        Kind::OrgDepartments,
+        Kind::OrgChannels,
+        Kind::OrgStaff,
     ];
 
     pub fn prefix(self) -> &'static str {
@@ -32,6 +46,10 @@ impl Kind {
             Kind::CardIntake => "CARD_INTAKE",
             Kind::NumberStatus => "NUM_STATUS",
             Kind::NumberDepot => "NUM_DEPOT",
+            Kind::CardDepot => "CARD_DEPOT",
+            Kind::OrgDepartments => "BSDM_DEPT",
+            Kind::OrgChannels => "BSDM_CHANNEL",
+            Kind::OrgStaff => "BSDM_STAFF",
         }
     }
 
@@ -46,6 +64,10 @@ impl Kind {
             Kind::CardIntake => card_intake::HEADER,
             Kind::NumberStatus => num_status::HEADER,
             Kind::NumberDepot => num_depot::HEADER,
+            Kind::CardDepot => card_depot::HEADER,
+            Kind::OrgDepartments => org::DEPT_HEADER,
+            Kind::OrgChannels => org::CHANNEL_HEADER,
+            Kind::OrgStaff => org::STAFF_HEADER,
         }
     }
 }

@@ -1,16 +1,22 @@
-//! An object-store drop through `object_store`: a local directory here
-//! (`kind = "local"`), the same four prefixes `incoming/`, `results/`,
-//! `done/`, `failed/` as the SFTP drop.
+//! An object-store drop through `object_store`: a local directory
+//! (`kind = "local"`) or a bucket of an S3-compatible store (`kind = "s3"`,
+//! optionally under a prefix), the same four prefixes `incoming/`,
+//! `results/`, `done/`, `failed/` as the SFTP drop.
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
 use futures_util::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::buffered::BufWriter;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use super::{Listed, SourceError};
-use crate::config::LocalConfig;
+use crate::config::{LocalConfig, S3Config};
 
 pub struct Store {
     store: Arc<dyn ObjectStore>,
@@ -29,6 +35,31 @@ impl Store {
         let store = LocalFileSystem::new_with_prefix(&cfg.root).map_err(err)?;
         Ok(Store {
             store: Arc::new(store),
+        })
+    }
+
+    /// A bucket (and optional prefix) of an S3-compatible store.
+    pub fn s3(cfg: &S3Config) -> Result<Store, SourceError> {
+        let mut b = AmazonS3Builder::new()
+            .with_bucket_name(&cfg.bucket)
+            .with_region(&cfg.region)
+            .with_access_key_id(&cfg.access_key_id)
+            .with_secret_access_key(&cfg.secret_access_key)
+            .with_allow_http(cfg.allow_http);
+        if let Some(e) = &cfg.endpoint {
+            b = b.with_endpoint(e);
+        }
+        let s3: Arc<dyn ObjectStore> = Arc::new(
+            b.build()
+                .map_err(|e| SourceError::Config(format!("s3 {}: {e}", cfg.bucket)))?,
+        );
+        let prefix = cfg.prefix.trim_matches('/');
+        Ok(Store {
+            store: if prefix.is_empty() {
+                s3
+            } else {
+                Arc::new(PrefixStore::new(s3, prefix))
+            },
         })
     }
 
@@ -61,13 +92,22 @@ impl Store {
             .collect())
     }
 
-    pub async fn read(&self, name: &str) -> Result<Vec<u8>, SourceError> {
+    /// The input as a stream of chunks.
+    pub async fn read_stream(
+        &self,
+        name: &str,
+    ) -> Result<BoxStream<'static, object_store::Result<Bytes>>, SourceError> {
         let r = self
             .store
             .get(&Self::path("incoming", name))
             .await
             .map_err(err)?;
-        Ok(r.bytes().await.map_err(err)?.to_vec())
+        Ok(r.into_stream())
+    }
+
+    /// A result file written in parts (a multipart upload on S3).
+    pub fn create_result(&self, name: &str) -> BufWriter {
+        BufWriter::new(self.store.clone(), Self::path("results", name))
     }
 
     pub async fn put(&self, dir: &str, name: &str, data: &[u8]) -> Result<(), SourceError> {

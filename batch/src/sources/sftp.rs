@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use russh::client;
 use russh::keys::{load_secret_key, PrivateKeyWithHashAlg};
+use russh_sftp::client::fs::File;
 use russh_sftp::client::SftpSession;
 use tokio::io::AsyncWriteExt;
 
@@ -38,6 +39,23 @@ pub struct Sftp {
     pub cfg: SftpConfig,
     session: SftpSession,
     _handle: client::Handle<KnownHost>,
+}
+
+/// A result file on its way to results/.
+pub struct Writing {
+    file: File,
+    tmp: String,
+    dst: String,
+}
+
+impl Writing {
+    pub async fn write(&mut self, data: &[u8]) -> Result<(), SourceError> {
+        self.file.write_all(data).await.map_err(io_err)
+    }
+}
+
+fn io_err(e: std::io::Error) -> SourceError {
+    SourceError::Io(e.to_string())
 }
 
 fn sftp_err(e: russh_sftp::client::error::Error) -> SourceError {
@@ -110,25 +128,32 @@ impl Sftp {
             .collect())
     }
 
-    pub async fn read(&self, name: &str) -> Result<Vec<u8>, SourceError> {
+    /// The input, to be read as a stream.
+    pub async fn open(&self, name: &str) -> Result<File, SourceError> {
         self.session
-            .read(Self::path(&self.cfg.dirs.incoming, name))
+            .open(Self::path(&self.cfg.dirs.incoming, name))
             .await
             .map_err(sftp_err)
     }
 
     pub async fn put_result(&self, name: &str, data: &[u8]) -> Result<(), SourceError> {
-        // Written under a temporary name and renamed: a reader never sees half.
+        let mut w = self.create_result(name).await?;
+        w.write(data).await?;
+        self.finish_result(w).await
+    }
+
+    /// A result file being written: under a temporary name, renamed by
+    /// `finish_result`, so a reader never sees half.
+    pub async fn create_result(&self, name: &str) -> Result<Writing, SourceError> {
         let tmp = Self::path(&self.cfg.dirs.results, &format!(".{name}.part"));
         let dst = Self::path(&self.cfg.dirs.results, name);
-        let mut f = self.session.create(&tmp).await.map_err(sftp_err)?;
-        f.write_all(data)
-            .await
-            .map_err(|e| SourceError::Io(e.to_string()))?;
-        f.shutdown()
-            .await
-            .map_err(|e| SourceError::Io(e.to_string()))?;
-        self.replace(&tmp, &dst).await
+        let file = self.session.create(&tmp).await.map_err(sftp_err)?;
+        Ok(Writing { file, tmp, dst })
+    }
+
+    pub async fn finish_result(&self, mut w: Writing) -> Result<(), SourceError> {
+        w.file.shutdown().await.map_err(io_err)?;
+        self.replace(&w.tmp, &w.dst).await
     }
 
     /// Renames `from` to `to`, replacing `to` (SFTP v3 rename refuses an

@@ -363,8 +363,139 @@ impl Env {
             .unwrap_or(0)
     }
 
+    /// The numbers the `number.taken_in` events of `depot` list (each as
+    /// often as listed), sorted.
+    pub async fn taken_in(&self, depot: i64) -> Vec<String> {
+        let mut c = self.state.db.conn().await.unwrap();
+        let rows: Vec<String> = c
+            .exec(
+                "SELECT payload FROM outbox WHERE routing_key = 'number.taken_in' AND payload LIKE ?",
+                (format!("%\"depot_id\":{depot}%"),),
+            )
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for p in rows {
+            let v: serde_json::Value = serde_json::from_str(&p).unwrap();
+            if v["depot_id"] == depot {
+                for n in v["phone_nos"].as_array().unwrap() {
+                    out.push(n.as_str().unwrap().to_string());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// A loader config file for haoka-batch processes on this test's
+    /// folders of the drop (removed with the returned guard's path).
+    pub fn config_file(&self, chunk_lines: usize, lease_seconds: u32) -> PathBuf {
+        let d = self.dirs();
+        let var = stack_root().join("var/sftp");
+        let config = std::env::temp_dir()
+            .join(unique("h17batch"))
+            .with_extension("toml");
+        std::fs::write(
+            &config,
+            format!(
+                "staff_no = \"{}\"\nchunk_lines = {chunk_lines}\npoll_interval_ms = 200\n\
+                 lease_seconds = {lease_seconds}\n\n\
+                 [[sources]]\nkind = \"sftp\"\nname = \"sftp\"\nhost = \"127.0.0.1\"\nport = 2222\n\
+                 user = \"sftp\"\nkey = \"{}\"\nknown_hosts = \"{}\"\nincoming = \"{}\"\n\
+                 results = \"{}\"\ndone = \"{}\"\nfailed = \"{}\"\n",
+                self.staff_no,
+                var.join("id_ed25519").display(),
+                var.join("known_hosts").display(),
+                d.incoming,
+                d.results,
+                d.done,
+                d.failed
+            ),
+        )
+        .unwrap();
+        config
+    }
+
+    /// A haoka-batch process of this build on `config`, its database
+    /// through `db_url`.
+    pub fn spawn_loader(&self, config: &Path, db_url: &str) -> Child {
+        self.spawn_loader_to(config, db_url, Stdio::null())
+    }
+
+    /// `spawn_loader` with its log (warnings; tracing writes to stdout) to
+    /// `log`.
+    pub fn spawn_loader_to(&self, config: &Path, db_url: &str, log: Stdio) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_haoka-batch"))
+            .arg("--config")
+            .arg(config)
+            .env("HAOKA_DATABASE_URL", db_url)
+            .env("HAOKA_SEAL_KEY", TEST_SEAL_KEY)
+            .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1")
+            .stdout(log)
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("haoka-batch starts")
+    }
+
+    /// Waits for `base`'s summary in results/ (at most `secs`).
+    pub async fn wait_summary(&self, base: &str, secs: u64) -> serde_json::Value {
+        let path = format!("/results/{}/{base}.summary.json", self.tag);
+        let t = Instant::now();
+        loop {
+            if let Some(s) = self.fetch(&path) {
+                return serde_json::from_slice(&s).unwrap();
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(secs),
+                "{base} was not answered within {secs} s"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Names of the files in a folder of the drop.
+    pub fn list(&self, dir: &str) -> Vec<String> {
+        let out = sftp_command()
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin
+                    .take()
+                    .unwrap()
+                    .write_all(format!("ls -1 {dir}\n").as_bytes())?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("sftp>"))
+            .filter_map(|l| l.trim().rsplit('/').next().map(str::to_string))
+            .filter(|l| !l.is_empty())
+            .collect()
+    }
+
     pub async fn cleanup(&self, numbers: &[String], depot: i64) {
         let mut c = self.state.db.conn().await.unwrap();
+        // Found by a plain read, deleted by key on their shard: a DELETE
+        // ... LIKE would lock every shard's outbox and wait on the relay.
+        let events: Vec<(String, String)> = c
+            .exec(
+                "SELECT province_code, message_id FROM outbox \
+                 WHERE routing_key = 'number.taken_in' AND payload LIKE ?",
+                (format!("%\"depot_id\":{depot}%"),),
+            )
+            .await
+            .unwrap();
+        for (province, id) in events {
+            c.exec_drop(
+                "DELETE FROM outbox WHERE province_code = ? AND message_id = ?",
+                (province, id),
+            )
+            .await
+            .unwrap();
+        }
         for chunk in numbers.chunks(200) {
             let marks = vec!["?"; chunk.len()].join(", ");
             let params: Vec<Value> = chunk.iter().map(|n| Value::from(n.as_str())).collect();
@@ -424,6 +555,61 @@ fn try_sftp(script: &str) -> bool {
 }
 
 /// Runs an sftp batch; every command must succeed.
+/// A TCP relay to `target` on loopback whose connections can be cut at
+/// once (a lost database connection, as a network or a proxy restart
+/// makes it).
+pub struct Relay {
+    pub port: u16,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    pub async fn start(target: u16) -> Relay {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> =
+            Default::default();
+        let c2 = conns.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut a, _)) = l.accept().await {
+                let t = tokio::spawn(async move {
+                    if let Ok(mut b) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+                    }
+                });
+                c2.lock().unwrap().push(t.abort_handle());
+            }
+        });
+        Relay {
+            port,
+            conns,
+            accept,
+        }
+    }
+
+    /// Closes every connection relayed so far; returns how many.
+    pub fn cut(&self) -> usize {
+        let mut c = self.conns.lock().unwrap();
+        let n = c.iter().filter(|h| !h.is_finished()).count();
+        for h in c.drain(..) {
+            h.abort();
+        }
+        n
+    }
+
+    pub fn url(&self) -> String {
+        format!("mysql://haoka:haoka@127.0.0.1:{}/haoka", self.port)
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
+
 pub fn sftp(script: &str) {
     let out = run_sftp(script);
     assert!(

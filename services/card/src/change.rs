@@ -194,18 +194,45 @@ pub async fn move_depot(
     Json(req): Json<DepotRequest>,
 ) -> Result<Response, ApiError> {
     let iccids = parse_list(&req.iccids, state.center.cfg.max_per_request)?;
+    let mut tx = state.db.begin().await?;
+    let staged = stage_depot_move(&state, &mut tx, &p, &iccids, req.depot_id).await?;
+    if staged.applied {
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?;
+    }
+    Ok(respond(staged.results))
+}
+
+/// A depot move checked (and, when every card may move, written) on the
+/// caller's transaction.
+pub struct StagedMove {
+    /// Every card may move: the moves and history rows are on the transaction.
+    pub applied: bool,
+    pub results: Vec<CardResult>,
+}
+
+/// 库位变更 on `tx` (the batch loader's chunk transaction, or the
+/// endpoint's): the cards are row-locked and checked; only when every one
+/// may move are they moved, with their history rows. Nothing is committed.
+pub async fn stage_depot_move(
+    state: &CardState,
+    tx: &mut mysql_async::Transaction<'_>,
+    p: &Principal,
+    iccids: &[super::iccid::Iccid],
+    depot_id: i64,
+) -> Result<StagedMove, ApiError> {
     let mut c = state.db.conn().await?;
-    let depot = depots::taking_cards(&mut c, req.depot_id).await?;
+    let depot = depots::taking_cards(&mut c, depot_id).await?;
     let (province, city) = (depot.province, depot.city);
     drop(c);
     p.scope.check(Some(&province))?;
     let names: Vec<&str> = iccids.iter().map(|i| i.as_str()).collect();
-    let mut tx = state.db.begin().await?;
     // Only the depot's province is read: a card elsewhere shows up missing
     // here and is told apart below.
-    let cards = store::lock(&mut tx, &province, &names).await?;
+    let cards = store::lock(tx, &province, &names).await?;
     let elsewhere = if cards.len() < names.len() {
-        provinces_elsewhere(&state, &iccids, &cards).await?
+        provinces_elsewhere(state, iccids, &cards).await?
     } else {
         HashMap::new()
     };
@@ -220,7 +247,7 @@ pub async fn move_depot(
                     outcome: Outcome::Refused,
                     message: format!(
                         "the card is in province {other}, depot {} in {province}: use a transfer",
-                        req.depot_id
+                        depot_id
                     ),
                     status: None,
                 },
@@ -235,10 +262,10 @@ pub async fn move_depot(
             ));
             continue;
         }
-        if card.depot_id == req.depot_id {
+        if card.depot_id == depot_id {
             results.push(CardResult::refused(
                 card,
-                format!("the card is already in depot {}", req.depot_id),
+                format!("the card is already in depot {}", depot_id),
             ));
             continue;
         }
@@ -250,7 +277,7 @@ pub async fn move_depot(
             from: Some(card.status),
             to: card.status,
             from_depot: Some(card.depot_id),
-            to_depot: Some(req.depot_id),
+            to_depot: Some(depot_id),
             action: Action::MoveDepot,
             staff_id: Some(p.staff_id),
             channel_id: None,
@@ -259,12 +286,14 @@ pub async fn move_depot(
         results.push(CardResult::ok(card, card.status));
     }
     if results.iter().any(|r| r.outcome != Outcome::Ok) {
-        tx.rollback().await?;
-        return Ok(respond(results));
+        return Ok(StagedMove {
+            applied: false,
+            results,
+        });
     }
     for chunk in ids.chunks(500) {
         let mut params: Vec<Value> = vec![
-            req.depot_id.into(),
+            depot_id.into(),
             city.as_str().into(),
             province.as_str().into(),
         ];
@@ -279,9 +308,11 @@ pub async fn move_depot(
         )
         .await?;
     }
-    history::write(&mut tx, &entries).await?;
-    tx.commit().await?;
-    Ok(respond(results))
+    history::write(tx, &entries).await?;
+    Ok(StagedMove {
+        applied: true,
+        results,
+    })
 }
 
 /// The province of listed cards that are not in `found` but exist elsewhere.

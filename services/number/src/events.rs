@@ -14,6 +14,9 @@ use haoka_core::problem::ApiError;
 pub const SOLD: &str = "number.sold";
 /// Staff changed a number's status through the transition table.
 pub const STATUS_CHANGED: &str = "number.status_changed";
+/// Numbers were taken into stock (号码入库): one event per province and
+/// write of up to 500 numbers, listing them.
+pub const TAKEN_IN: &str = "number.taken_in";
 
 /// The durable feed every `number.*` event lands in (bounded) until the
 /// report center consumes it.
@@ -58,6 +61,17 @@ pub struct StatusChanged {
     pub action: String,
     pub staff_id: Option<i64>,
     pub reason: Option<String>,
+}
+
+/// The payload of [`TAKEN_IN`]: every number is 01 idle in `depot_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TakenIn {
+    pub province_code: String,
+    pub depot_id: i64,
+    pub pool_id: Option<i64>,
+    pub phone_nos: Vec<String>,
+    pub channel_id: Option<i64>,
+    pub staff_id: Option<i64>,
 }
 
 /// Writes `payload` as an event on the province's shard, inside `tx`.

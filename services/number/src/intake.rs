@@ -1,7 +1,8 @@
 //! 号码入库: numbers by list or range become 01 idle stock, with their area
 //! derived from the segment, their premium level classified, a depot and an
 //! optional pool. Every problem is reported per number and then nothing is
-//! written; otherwise all numbers and their history rows go in one
+//! written; otherwise all numbers, their history rows and their
+//! `number.taken_in` events go in one
 //! transaction (one distributed transaction when provinces differ — the proxy
 //! commits it with XA, all or nothing).
 
@@ -15,6 +16,7 @@ use mysql_async::Value;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::events;
 use super::history::{self, Entry};
 use super::premium;
 use super::rules;
@@ -234,7 +236,7 @@ pub async fn run(
     }
     let mut tx = state.db.begin().await?;
     let by_level = write(&mut tx, state, actor, req, &checked).await?;
-    tx.commit().await?;
+    state.outbox.commit(tx).await?; // with the number.taken_in events
     Ok(IntakeResult {
         accepted: checked.accepted(),
         by_level,
@@ -424,5 +426,26 @@ pub async fn write(
         })
         .collect();
     history::write(tx, &entries).await?;
+    // The events, on each number's own shard with its rows.
+    let mut by_province: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for cand in cands {
+        by_province
+            .entry(cand.province.as_str())
+            .or_default()
+            .push(cand.no.to_string());
+    }
+    for (province, nos) in by_province {
+        for chunk in nos.chunks(CHUNK) {
+            let e = events::TakenIn {
+                province_code: province.to_string(),
+                depot_id: req.depot_id,
+                pool_id: req.pool_id,
+                phone_nos: chunk.to_vec(),
+                channel_id: actor.channel_id(),
+                staff_id: actor.staff_id(),
+            };
+            events::write(tx, province, events::TAKEN_IN, &e).await?;
+        }
+    }
     Ok(by_level)
 }

@@ -128,7 +128,7 @@ pub struct DepartmentFeed {
     pub rows: Vec<DepartmentRow>,
 }
 
-async fn upsert_department(
+pub async fn upsert_department(
     state: &Shared,
     who: &Principal,
     row: &DepartmentRow,
@@ -242,7 +242,7 @@ pub struct ChannelFeed {
     pub rows: Vec<ChannelRow>,
 }
 
-async fn upsert_channel(
+pub async fn upsert_channel(
     state: &Shared,
     who: &Principal,
     row: &ChannelRow,
@@ -371,7 +371,7 @@ pub struct StaffFeed {
     pub rows: Vec<StaffRow>,
 }
 
-async fn upsert_staff(
+pub async fn upsert_staff(
     state: &Shared,
     who: &Principal,
     row: &StaffRow,

@@ -1,0 +1,96 @@
+//! The keys of a file's earlier lines, for "listed earlier in this file".
+//! A 1,000,000-line file must fit in the loader's memory budget, so the
+//! usual keys (phone numbers, ICCIDs: digit strings) are packed with their
+//! length (a leading zero stays significant) into a u64 (up to 18 digits:
+//! phone numbers, 8 bytes a key) or a u128 (up to 36: 19-20 digit
+//! ICCIDs); other keys (staff numbers, codes) are kept as strings.
+
+use std::collections::HashSet;
+
+#[derive(Debug, Default)]
+pub struct Seen {
+    short: HashSet<u64>,
+    long: HashSet<u128>,
+    other: HashSet<String>,
+}
+
+enum Packed {
+    Short(u64),
+    Long(u128),
+    Other,
+}
+
+/// Up to 18 digits fit below 2^60 and 36 below 2^120; the length goes
+/// above.
+fn packed(k: &str) -> Packed {
+    if k.is_empty() || k.len() > 36 || !k.bytes().all(|b| b.is_ascii_digit()) {
+        return Packed::Other;
+    }
+    if k.len() <= 18 {
+        return k
+            .parse::<u64>()
+            .map_or(Packed::Other, |v| Packed::Short(v | (k.len() as u64) << 60));
+    }
+    k.parse::<u128>().map_or(Packed::Other, |v| {
+        Packed::Long(v | (k.len() as u128) << 120)
+    })
+}
+
+impl Seen {
+    pub fn contains(&self, k: &str) -> bool {
+        match packed(k) {
+            Packed::Short(p) => self.short.contains(&p),
+            Packed::Long(p) => self.long.contains(&p),
+            Packed::Other => self.other.contains(k),
+        }
+    }
+
+    /// True when `k` was not seen before.
+    pub fn insert(&mut self, k: &str) -> bool {
+        match packed(k) {
+            Packed::Short(p) => self.short.insert(p),
+            Packed::Long(p) => self.long.insert(p),
+            Packed::Other => self.other.insert(k.to_string()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.short.len() + self.long.len() + self.other.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<S: AsRef<str>> Extend<S> for Seen {
+    fn extend<I: IntoIterator<Item = S>>(&mut self, iter: I) {
+        for k in iter {
+            self.insert(k.as_ref());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_keep_their_length_and_others_are_strings() {
+        let mut s = Seen::default();
+        assert!(s.insert("13800000000"));
+        assert!(!s.insert("13800000000"));
+        assert!(s.insert("013800000000"), "a leading zero is another key");
+        assert!(s.insert("89860012345678901234"));
+        assert!(s.contains("89860012345678901234"));
+        assert!(!s.contains("89860012345678901235"));
+        assert!(s.insert("S001"));
+        assert!(s.contains("S001"));
+        assert!(s.insert(&"9".repeat(40)));
+        assert!(s.contains(&"9".repeat(40)));
+        assert!(s.insert(&"9".repeat(18)));
+        assert!(s.insert(&"9".repeat(19)));
+        assert!(!s.contains(&"9".repeat(17)));
+        assert_eq!(s.len(), 7);
+    }
+}
