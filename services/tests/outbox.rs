@@ -380,3 +380,74 @@ async fn a_relay_that_dies_mid_publish_does_not_hold_its_rows_back() {
     drop(hole);
     env.cleanup().await;
 }
+
+/// Deliveries are applied several at a time, but the messages of one order
+/// key one after another in the order they were written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_run_side_by_side_while_one_key_keeps_its_order() {
+    let env = Env::new().await;
+    let relay = env.relay(|_| {});
+    let handler = env.probe.handler();
+    handler
+        .slow_ms
+        .store(150, std::sync::atomic::Ordering::SeqCst);
+    let mut spec = env.probe.spec(5);
+    spec.concurrency = 4;
+    let consumer = start_consumer(
+        env.pool.clone(),
+        env.mq.clone(),
+        spec,
+        handler.clone(),
+        env.metrics.clone(),
+    )
+    .await
+    .unwrap();
+    // Six messages of one key, interleaved with six without a key.
+    let mut keyed = Vec::new();
+    let mut all = Vec::new();
+    for n in 0..12u32 {
+        let mut m = env.probe.message(n);
+        if n % 2 == 0 {
+            m.payload = json!({ "n": n, "key": "transfer-1" });
+        }
+        let mut tx = env.begin().await;
+        let id = outbox::write(&mut tx, &m).await.unwrap();
+        tx.commit().await.unwrap();
+        if n % 2 == 0 {
+            keyed.push(id.clone());
+        }
+        all.push(id);
+    }
+    for id in &all {
+        let id = id.clone();
+        let env = &env;
+        wait_for("every message applied", move || {
+            let id = id.clone();
+            async move { env.effects(&id).await == 1 }
+        })
+        .await;
+    }
+    let most = handler
+        .max_in_flight
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(most > 1, "deliveries were applied one at a time");
+    assert!(most <= 4, "more deliveries at once than lanes: {most}");
+    assert_eq!(
+        handler
+            .keyed_overlaps
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "two messages of one key ran at the same time"
+    );
+    let seen = handler.seen.lock().unwrap().clone();
+    let keyed_seen: Vec<&String> = seen.iter().filter(|id| keyed.contains(id)).collect();
+    assert_eq!(
+        keyed_seen,
+        keyed.iter().collect::<Vec<_>>(),
+        "one key's messages out of order"
+    );
+    assert_eq!(env.consumed("handled"), 12);
+    consumer.stop(Duration::from_secs(5)).await;
+    relay.stop(Duration::from_secs(5)).await;
+    env.cleanup().await;
+}

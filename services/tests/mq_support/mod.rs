@@ -61,6 +61,10 @@ impl Probe {
             poison: Arc::new(Mutex::new(None)),
             seen: Arc::new(Mutex::new(Vec::new())),
             slow_ms: Arc::new(AtomicU64::new(0)),
+            in_flight: Arc::new(AtomicU64::new(0)),
+            max_in_flight: Arc::new(AtomicU64::new(0)),
+            keyed_overlaps: Arc::new(AtomicU64::new(0)),
+            keyed_running: Arc::new(Mutex::new(std::collections::HashSet::new())),
         }
     }
 
@@ -158,6 +162,13 @@ pub struct EffectHandler {
     pub seen: Arc<Mutex<Vec<String>>>,
     /// How long each message takes to handle.
     pub slow_ms: Arc<AtomicU64>,
+    /// Messages being handled right now, and the most there ever were.
+    pub in_flight: Arc<AtomicU64>,
+    pub max_in_flight: Arc<AtomicU64>,
+    /// Keyed messages (payload `key`) being handled right now, by key: a
+    /// second one of a key while another runs is an ordering violation.
+    pub keyed_overlaps: Arc<AtomicU64>,
+    keyed_running: Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Handler for EffectHandler {
@@ -168,10 +179,22 @@ impl Handler for EffectHandler {
     ) -> HandlerFuture<'a> {
         Box::pin(async move {
             self.seen.lock().unwrap().push(msg.message_id.clone());
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            let key = msg.payload["key"].as_str().map(str::to_string);
+            if let Some(k) = &key {
+                if !self.keyed_running.lock().unwrap().insert(k.clone()) {
+                    self.keyed_overlaps.fetch_add(1, Ordering::SeqCst);
+                }
+            }
             let slow = self.slow_ms.load(Ordering::SeqCst);
             if slow > 0 {
                 tokio::time::sleep(Duration::from_millis(slow)).await;
             }
+            if let Some(k) = &key {
+                self.keyed_running.lock().unwrap().remove(k);
+            }
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
             if self.poison.lock().unwrap().as_deref() == Some(msg.message_id.as_str()) {
                 return Err(HandlerError::Rejected("poison".into()));
             }
@@ -187,6 +210,10 @@ impl Handler for EffectHandler {
                 .map_err(|e| HandlerError::Rejected(e.to_string()))?;
             Ok(())
         })
+    }
+
+    fn order_key(&self, msg: &Received) -> Option<String> {
+        msg.payload["key"].as_str().map(str::to_string)
     }
 }
 
