@@ -17,7 +17,7 @@ SCHEMATHESIS_VERSION=4.32.5
 # mysql2 comes from proxy/tests/drivers/package-lock.json.
 MYSQL_CONNECTOR_PYTHON_VERSION=26.10.0
 SQLALCHEMY_VERSION=2.1.9
-# The services' tests validate the OpenAPI document with it (services/src/openapi.rs).
+# The services' tests validate the OpenAPI document with it (services/src/openapi.rs, every center).
 OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
 # PyPI checkers of the container and Kubernetes files (deploy/tests/tests/static_deploy.rs).
 KUBERNETES_VALIDATE_VERSION=1.37.0

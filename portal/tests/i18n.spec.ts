@@ -30,7 +30,7 @@ describe('messages', () => {
     expect(missing).toEqual([])
   })
   it('has a word for every seeded menu path', () => {
-    const seed = readFileSync(join(__dirname, '..', '..', 'services', 'src', 'permission', 'menu_seed.rs'), 'utf8')
+    const seed = readFileSync(join(__dirname, '..', '..', 'services', 'permission', 'src', 'menu_seed.rs'), 'utf8')
     const paths = [...seed.matchAll(/\("[^"]+", "(\/[a-z/-]*)"/g)].map((m) => m[1])
     expect(paths.length).toBeGreaterThan(20)
     for (const p of paths) expect(known(p)).toBe(true)

@@ -22,7 +22,7 @@ describe('ICCID', () => {
   it('computes the Luhn digit of known numbers', () => {
     // 7992739871 → 3 is the textbook example of the Luhn algorithm.
     expect(luhnDigit('7992739871')).toBe('3')
-    // The server's own test vector (services/src/card/iccid.rs).
+    // The server's own test vector (services/card/src/iccid.rs).
     expect(luhnDigit('898601178820110022')).toBe('8')
   })
   it('accepts 19 and 20 digits with the operator prefix and a right check digit', () => {
