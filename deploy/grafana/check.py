@@ -35,7 +35,10 @@ HISTOGRAM_PARTS = ("_bucket", "_sum", "_count")
 # Where each process registers its metric names (for families not yet observed).
 SOURCES = {
     "haoka_proxy_": (ROOT / "proxy" / "src", ""),
-    "haoka_server_": (ROOT / "services" / "src", "haoka_server_"),
+    # The server crate and every center crate (core registers the outbox and
+    # mq families).
+    "haoka_server_": ([ROOT / "services" / "src", *sorted((ROOT / "services").glob("*/src"))],
+                      "haoka_server_"),
     "haoka_batch_": (ROOT / "batch" / "src", ""),
 }
 
@@ -112,7 +115,9 @@ def registered(name: str) -> bool:
     for prefix, (src, strip) in SOURCES.items():
         if name.startswith(prefix):
             short = name[len(strip):]
-            return any(f'"{short}' in p.read_text(errors="replace") for p in src.rglob("*.rs"))
+            roots = src if isinstance(src, list) else [src]
+            return any(f'"{short}' in p.read_text(errors="replace")
+                       for root in roots for p in root.rglob("*.rs"))
     return False
 
 
