@@ -34,12 +34,12 @@ METRIC = re.compile(r"\bhaoka_(?:proxy|server|batch)_[a-z0-9_]+\b")
 HISTOGRAM_PARTS = ("_bucket", "_sum", "_count")
 # Where each process registers its metric names (for families not yet observed).
 SOURCES = {
-    "haoka_proxy_": (ROOT / "proxy" / "src", ""),
+    "haoka_proxy_": ([ROOT / "proxy" / "src"], ""),
     # The server crate and every center crate (core registers the outbox and
     # mq families).
     "haoka_server_": ([ROOT / "services" / "src", *sorted((ROOT / "services").glob("*/src"))],
                       "haoka_server_"),
-    "haoka_batch_": (ROOT / "batch" / "src", ""),
+    "haoka_batch_": ([ROOT / "batch" / "src"], ""),
 }
 
 problems: list[str] = []
@@ -112,10 +112,9 @@ def exported(text: str) -> set[str]:
 
 
 def registered(name: str) -> bool:
-    for prefix, (src, strip) in SOURCES.items():
+    for prefix, (roots, strip) in SOURCES.items():
         if name.startswith(prefix):
             short = name[len(strip):]
-            roots = src if isinstance(src, list) else [src]
             return any(f'"{short}' in p.read_text(errors="replace")
                        for root in roots for p in root.rglob("*.rs"))
     return False

@@ -327,6 +327,12 @@ async fn drive(shared: Arc<Shared>, schema: usize, id: u64) -> Result<(), Reshar
     r
 }
 
+/// The name of a move's driver lock (the move id is its parameter). Lock
+/// names are server-wide, so it carries the global shard's database: move 1
+/// of another global shard on the same MariaDB (another deployment, a test)
+/// is another lock. MD5 keeps it within 64 characters.
+const DRIVER_LOCK: &str = "CONCAT('haoka_reshard:', LEFT(MD5(DATABASE()), 16), ':', ?)";
+
 async fn drive_locked(
     shared: Arc<Shared>,
     schema: usize,
@@ -335,16 +341,10 @@ async fn drive_locked(
 ) -> Result<(), ReshardError> {
     let global = pool_for(&shared, schema, Place::Global);
     // One driver per move among all proxies sharing the global shard: the
-    // named lock dies with its connection (a crashed proxy frees it). Lock
-    // names are server-wide, so the name carries the global shard's
-    // database: move 1 of another global shard on the same MariaDB (another
-    // deployment, a test) is another lock. MD5 keeps it within 64 chars.
+    // named lock dies with its connection (a crashed proxy frees it).
     let mut lock_conn = global.get_conn().await.map_err(at("global shard"))?;
     let got: Option<i64> = lock_conn
-        .exec_first(
-            "SELECT GET_LOCK(CONCAT('haoka_reshard:', LEFT(MD5(DATABASE()), 16), ':', ?), 0)",
-            (id,),
-        )
+        .exec_first(format!("SELECT GET_LOCK({DRIVER_LOCK}, 0)"), (id,))
         .await
         .map_err(at("global shard"))?;
     if got != Some(1) {
@@ -379,10 +379,7 @@ async fn drive_locked(
         ok => ok,
     };
     let _ = lock_conn
-        .exec_drop(
-            "DO RELEASE_LOCK(CONCAT('haoka_reshard:', LEFT(MD5(DATABASE()), 16), ':', ?))",
-            (id,),
-        )
+        .exec_drop(format!("DO RELEASE_LOCK({DRIVER_LOCK})"), (id,))
         .await;
     drop(lock_conn);
     r

@@ -75,17 +75,15 @@ pub async fn shards(
 
 /// Reads one row by column name, so a proxy that adds columns still works.
 fn backend(r: &mysql_async::Row) -> Result<ShardBackend, ApiError> {
+    // The proxy answers SHOW in the text protocol: every cell is text or NULL.
     let text = |name: &str| -> Result<String, ApiError> {
-        let at = r
-            .columns_ref()
-            .iter()
-            .position(|c| c.name_str() == name)
-            .ok_or_else(|| ApiError::Internal(format!("SHOW HAOKA SHARDS has no column {name}")))?;
-        Ok(match r.as_ref(at) {
-            Some(mysql_async::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
-            Some(mysql_async::Value::NULL) | None => String::new(),
-            Some(v) => v.as_sql(true).trim_matches('\'').to_string(),
-        })
+        match r.get_opt::<Option<String>, &str>(name) {
+            Some(Ok(v)) => Ok(v.unwrap_or_default()),
+            Some(Err(e)) => Err(ApiError::Internal(format!("SHOW HAOKA SHARDS {name}: {e}"))),
+            None => Err(ApiError::Internal(format!(
+                "SHOW HAOKA SHARDS has no column {name}"
+            ))),
+        }
     };
     let number = |name: &str| -> Result<u64, ApiError> {
         let t = text(name)?;

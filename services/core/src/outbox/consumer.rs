@@ -225,7 +225,7 @@ async fn consume<H: Handler>(
     let mut senders = Vec::with_capacity(lanes);
     let mut workers = Vec::with_capacity(lanes);
     for _ in 0..lanes {
-        let (tx, rx) = tokio::sync::mpsc::channel::<Delivery>(usize::from(spec.prefetch.max(1)));
+        let (tx, rx) = tokio::sync::mpsc::channel::<Decoded>(usize::from(spec.prefetch.max(1)));
         senders.push(tx);
         workers.push(lane(ctx, rx, stop.clone()));
     }
@@ -244,17 +244,17 @@ async fn consume<H: Handler>(
                 None | Some(None) => break,
                 Some(Some(d)) => d?,
             };
-            let at = match decode(&delivery)
-                .ok()
-                .and_then(|m| ctx.handler.order_key(&m))
-            {
+            // Decoded once here: the order key picks the lane, the lane
+            // applies the same value.
+            let msg = decode(&delivery);
+            let at = match msg.as_ref().ok().and_then(|m| ctx.handler.order_key(m)) {
                 Some(key) => lane_of(&key, lanes),
                 None => {
                     next_free = (next_free + 1) % lanes;
                     next_free
                 }
             };
-            if senders[at].send(delivery).await.is_err() {
+            if senders[at].send((delivery, msg)).await.is_err() {
                 break;
             }
         }
@@ -275,7 +275,7 @@ async fn consume<H: Handler>(
 /// queue with the channel).
 async fn lane<H: Handler>(
     ctx: &Ctx<'_, H>,
-    mut rx: tokio::sync::mpsc::Receiver<Delivery>,
+    mut rx: tokio::sync::mpsc::Receiver<Decoded>,
     stop: watch::Receiver<bool>,
 ) -> Result<(), OutboxError> {
     while let Some(delivery) = rx.recv().await {
@@ -295,12 +295,18 @@ fn lane_of(key: &str, lanes: usize) -> usize {
     (h.finish() % lanes as u64) as usize
 }
 
-async fn process<H: Handler>(ctx: &Ctx<'_, H>, delivery: Delivery) -> Result<(), OutboxError> {
+/// A delivery with what `decode` made of it.
+type Decoded = (Delivery, Result<Received, String>);
+
+async fn process<H: Handler>(
+    ctx: &Ctx<'_, H>,
+    (delivery, decoded): Decoded,
+) -> Result<(), OutboxError> {
     let (spec, metrics) = (ctx.spec, ctx.metrics);
     if delivery.redelivered {
         metrics.redelivered.with_label_values(&[&spec.name]).inc();
     }
-    let msg = match decode(&delivery) {
+    let msg = match decoded {
         Ok(msg) => msg,
         Err(reason) => {
             // Undecodable: no retry can help, dead-letter it now.
