@@ -174,6 +174,7 @@ pub fn router(state: &AppState) -> Router {
     crate::portal::mount(api, &state.cfg.portal)
         .layer(axum::middleware::from_fn(crate::problem::method_not_allowed))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), metrics::track))
+        .layer(axum::middleware::from_fn(crate::request_id::scope))
         .layer(DefaultBodyLimit::max(state.cfg.body_limit_bytes))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(

@@ -116,14 +116,6 @@ impl Drop for ServerProc {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A headquarters administrator (made in-process: the permission center
 /// writes no outbox rows, so this process neither relays nor consumes).
 async fn admin() -> (String, String) {
@@ -266,7 +258,7 @@ async fn sigkill_mid_stream_loses_and_duplicates_no_card() {
     let who = admin().await;
     let (db, depots, cards) = setup("19", "59").await;
     let dir = temp_dir();
-    let port = free_port();
+    let port = common::free_port();
     let http = reqwest::Client::new();
     let server = Arc::new(std::sync::Mutex::new(ServerProc::spawn(port, &dir)));
     let base = server.lock().unwrap().base.clone();
@@ -317,7 +309,7 @@ async fn rabbitmq_stopped_mid_stream_loses_and_duplicates_no_card() {
     let who = admin().await;
     let (db, depots, cards) = setup("90", "85").await;
     let dir = temp_dir();
-    let server = ServerProc::spawn(free_port(), &dir);
+    let server = ServerProc::spawn(common::free_port(), &dir);
     let http = reqwest::Client::new();
     server.ready(&http).await;
     let token = login(&http, &server.base, &who).await;

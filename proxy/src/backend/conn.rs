@@ -890,6 +890,9 @@ impl Connection {
         sql: &str,
     ) -> Result<std::result::Result<Arc<Prepared>, ErrInfo>> {
         if let Some(p) = self.stmt_cache.get(sql) {
+            // The per-shard statement log names every execution of a cached
+            // statement too, not only the prepare that put it in the cache.
+            debug!(target: "shard_statement", backend = %self.target, sql = %sql, cached = true);
             return Ok(Ok(p.clone()));
         }
         if self.stmt_cache.len() >= STMT_CACHE_MAX {

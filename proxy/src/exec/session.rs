@@ -109,6 +109,9 @@ pub struct Session {
     last_kind: Option<StmtKind>,
     /// The statement being executed is SHOW WARNINGS / ERRORS.
     diag_execute: bool,
+    /// The request id a marker statement set (trace_context.rs): the logs of
+    /// every later statement without its own comment name it.
+    request_id: Option<Box<str>>,
 }
 
 pub(super) fn route_err(e: &RouteError) -> ErrInfo {
@@ -192,6 +195,7 @@ impl Session {
             entry: None,
             last_kind: None,
             diag_execute: false,
+            request_id: None,
         }
     }
 
@@ -1145,12 +1149,18 @@ impl Handler for Session {
         }
         // A client's request id (sqlcommenter) follows the statement into
         // the slow-query and per-shard statement logs.
-        let r = match super::trace_context::request_id(sql) {
-            Some(id) => {
+        if let Some(set) = super::trace_context::marker(sql) {
+            self.request_id = set.map(Box::from);
+            w.ok_simple(0, 0);
+            if let Some(e) = &self.entry {
+                e.end();
+            }
+            return Ok(());
+        }
+        let id = super::trace_context::request_id(sql).or(self.request_id.as_deref());
+        let r = match id.map(statement_span) {
+            Some(span) => {
                 use tracing::Instrument;
-                // WARN: a span below the filter's level is dropped with its
-                // fields, and the slow-query line (a WARN) must keep the id.
-                let span = tracing::warn_span!("statement", request_id = %id);
                 self.run_query(sql, w).instrument(span).await
             }
             None => self.run_query(sql, w).await,
@@ -1245,7 +1255,13 @@ impl Handler for Session {
         if let Some(e) = &self.entry {
             e.begin("Execute", None);
         }
-        let r = self.execute(req, w).await;
+        let r = match self.request_id.as_deref().map(statement_span) {
+            Some(span) => {
+                use tracing::Instrument;
+                self.execute(req, w).instrument(span).await
+            }
+            None => self.execute(req, w).await,
+        };
         let answer = w.take_answer();
         if !std::mem::take(&mut self.diag_execute) {
             self.finish_statement(self.last_kind, answer);
@@ -1285,6 +1301,7 @@ impl Handler for Session {
         self.diagnostics.clear();
         self.found_rows = 0;
         self.row_count = -1;
+        self.request_id = None;
         w.set_status(self.status());
         w.ok_simple(0, 0);
         Ok(())
@@ -1435,4 +1452,11 @@ pub(super) fn assignment_refused() -> ErrInfo {
         "42000",
         "haoka: assigning a user variable (@v := ..., INTO @v) inside a statement that reads tables, or in a prepared statement, is not supported; SELECT the value, then SET @v = <value>",
     )
+}
+
+/// The span a statement with a request id runs in. WARN: a span below the
+/// filter's level is dropped with its fields, and the slow-query line (a
+/// WARN) must keep the id.
+fn statement_span(id: &str) -> tracing::Span {
+    tracing::warn_span!("statement", request_id = %id)
 }

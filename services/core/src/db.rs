@@ -2,6 +2,9 @@
 //! shard). Permission tables live on the global shard, so a transaction over
 //! them is a local one.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool, Transaction, TxOpts, Value};
 
@@ -10,6 +13,8 @@ use crate::problem::ApiError;
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    /// Connections whose proxy session names a request (see [`Db::mark`]).
+    marked: Arc<Mutex<HashSet<u32>>>,
 }
 
 impl Db {
@@ -23,11 +28,39 @@ impl Db {
         let pool_opts = opts.pool_opts().clone().with_reset_connection(false);
         Ok(Db {
             pool: Pool::new(OptsBuilder::from_opts(opts).pool_opts(pool_opts)),
+            marked: Arc::default(),
         })
     }
 
     pub async fn conn(&self) -> Result<Conn, ApiError> {
-        Ok(self.pool.get_conn().await?)
+        let mut conn = self.pool.get_conn().await?;
+        let id = conn.id();
+        self.mark(&mut conn, id).await?;
+        Ok(conn)
+    }
+
+    /// Names the request being served to the proxy on a connection it hands
+    /// out (a sqlcommenter marker statement, answered by the proxy itself),
+    /// so the proxy's logs of the statements that follow carry the request
+    /// id. Statements are prepared once per connection, so the id cannot
+    /// ride on each one as a comment. A connection that named a request and
+    /// is handed out outside one is cleared first.
+    async fn mark<Q: Queryable>(&self, q: &mut Q, conn_id: u32) -> Result<(), ApiError> {
+        let request = crate::request_id::current();
+        let was_marked = {
+            let mut marked = self.marked.lock().unwrap_or_else(|p| p.into_inner());
+            match request {
+                Some(_) => !marked.insert(conn_id),
+                None => marked.remove(&conn_id),
+            }
+        };
+        match request {
+            // `current` holds only ids of the logs' alphabet: nothing to quote.
+            Some(id) => q.query_drop(format!("/*request_id='{id}'*/")).await?,
+            None if was_marked => q.query_drop("/*request_id=''*/").await?,
+            None => {}
+        }
+        Ok(())
     }
 
     /// The pool itself, for parts that run outside a request (outbox relay,
@@ -37,7 +70,10 @@ impl Db {
     }
 
     pub async fn begin(&self) -> Result<Transaction<'static>, ApiError> {
-        Ok(self.pool.start_transaction(TxOpts::default()).await?)
+        let mut tx = self.pool.start_transaction(TxOpts::default()).await?;
+        let id = tx.id();
+        self.mark(&mut tx, id).await?;
+        Ok(tx)
     }
 
     /// The proxy answers a trivial query.

@@ -4,8 +4,12 @@
 //! draws a fresh one. The response always carries the id the logs used, and
 //! no value a client sends can fail a log row (and with it the request).
 
+use std::sync::Arc;
+
 use axum::extract::Request;
 use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::Response;
 
 pub const HEADER: &str = "x-request-id";
 
@@ -43,6 +47,28 @@ pub fn of(headers: &HeaderMap) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .filter(|v| usable(v.as_bytes()))
         .map(str::to_string)
+}
+
+tokio::task_local! {
+    /// The id of the request this task serves: `Db` names it to the proxy on
+    /// every connection it hands out (db.rs), so the proxy's logs of the
+    /// request's shard statements carry it.
+    static CURRENT: Arc<str>;
+}
+
+/// Middleware (inside the request-id layer): runs the handler with the
+/// request's id as [`current`].
+pub async fn scope(req: Request, next: Next) -> Response {
+    match of(req.headers()) {
+        Some(id) => CURRENT.scope(id.into(), next.run(req)).await,
+        None => next.run(req).await,
+    }
+}
+
+/// The id of the request the calling task serves (none outside requests and
+/// in tasks a handler spawned).
+pub fn current() -> Option<Arc<str>> {
+    CURRENT.try_with(Arc::clone).ok()
 }
 
 #[cfg(test)]

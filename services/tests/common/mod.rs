@@ -20,6 +20,15 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{:x}{n:08x}", std::process::id())
 }
 
+/// A loopback port nobody listens on now (for a process a test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn test_config() -> Config {
     let mut cfg = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
