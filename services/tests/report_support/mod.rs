@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use haoka_services::config::Config;
 use mysql_async::prelude::Queryable;
@@ -308,4 +309,40 @@ pub async fn stats(s: &Server, token: &str, code: &str, query: &str) -> Json {
     let v: Json = r.json().await.unwrap();
     assert_eq!(st, 200, "{code} stats: {v}");
     v
+}
+
+/// Waits until report task `id` ends (done, failed, cancelled).
+pub async fn wait_done(s: &Server, token: &str, id: i64) -> Json {
+    for _ in 0..300 {
+        let v: Json = s
+            .get(token, &format!("/api/v1/reports/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        match v["status"].as_str().unwrap() {
+            "done" | "failed" | "cancelled" => return v,
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    panic!("report task {id} did not finish");
+}
+
+/// Queues an export and waits until it is done.
+pub async fn export(s: &Server, token: &str, body: Json) -> (i64, Json) {
+    let r = s.post(token, "/api/v1/reports", body).await;
+    let st = r.status();
+    let v: Json = r.json().await.unwrap();
+    assert_eq!(st, 202, "{v}");
+    let id = v["task_id"].as_i64().unwrap();
+    let done = wait_done(s, token, id).await;
+    assert_eq!(done["status"], "done", "{done}");
+    (id, done)
+}
+
+/// The file of a done task.
+pub async fn file(s: &Server, token: &str, id: i64) -> Vec<u8> {
+    let r = s.get(token, &format!("/api/v1/reports/{id}/file")).await;
+    assert_eq!(r.status(), 200);
+    r.bytes().await.unwrap().to_vec()
 }
