@@ -19,7 +19,7 @@ use mysql_async::prelude::Queryable;
 use serde_json::{json, Value as Json};
 
 use common::Server;
-use report_support::{on_shards, rows_of, stats, Stock, PROVINCES};
+use report_support::{on_shards, rows_of, stats, Stock, HISTORY_DAYS, PROVINCES};
 
 /// The tests of this file take turns: each roll-up replaces every
 /// province's rows of its days, so one test's snapshot read before another
@@ -108,26 +108,6 @@ async fn status_now(st: &Stock, day: &str) -> Vec<Vec<String>> {
     .await
 }
 
-/// What the test wrote into the statistics tables goes with its stock.
-async fn cleanup(s: &Server, st: &Stock) {
-    let mut c = s.state.db.conn().await.unwrap();
-    for p in PROVINCES {
-        c.exec_drop(
-            "DELETE FROM report_daily_activity WHERE province_code = ? AND channel_id = ?",
-            (p, st.channel),
-        )
-        .await
-        .unwrap();
-        c.exec_drop(
-            "DELETE FROM report_daily_status WHERE province_code = ? AND pool_id = ?",
-            (p, st.pool),
-        )
-        .await
-        .unwrap();
-    }
-    report_support::cleanup(s, st).await;
-}
-
 #[tokio::test]
 async fn daily_tables_equal_history_and_a_rerun_replaces_the_day() {
     let _turn = TURN.lock().await;
@@ -138,9 +118,10 @@ async fn daily_tables_equal_history_and_a_rerun_replaces_the_day() {
     let (today, yesterday, first) = days(&s).await;
     let t = &admin.token;
 
-    // The stock's history is on 2026-11-20..22: roll up from there.
-    let v = rollup(&s, t, json!({ "from": "2026-11-20", "to": yesterday })).await;
-    assert_eq!(v["from"], "2026-11-20", "{v}");
+    // The stock's history is on closed days (and `build` rolled them up):
+    // roll up from there to yesterday, with the status snapshot.
+    let v = rollup(&s, t, json!({ "from": HISTORY_DAYS.0, "to": yesterday })).await;
+    assert_eq!(v["from"], HISTORY_DAYS.0, "{v}");
     assert_eq!(v["to"], yesterday.as_str(), "{v}");
     assert_eq!(v["snapshot_day"], yesterday.as_str(), "{v}");
     assert!(v["activity_rows"].as_i64().unwrap() >= 1, "{v}");
@@ -176,7 +157,7 @@ async fn daily_tables_equal_history_and_a_rerun_replaces_the_day() {
     assert_eq!(sorted(snap), sorted(numbers.clone()), "report_daily_status");
 
     // Running the same days again replaces them: nothing doubles.
-    let again = rollup(&s, t, json!({ "from": "2026-11-20", "to": yesterday })).await;
+    let again = rollup(&s, t, json!({ "from": HISTORY_DAYS.0, "to": yesterday })).await;
     assert_eq!(again["activity_rows"], v["activity_rows"], "{again}");
     assert_eq!(sorted(activity_table(&st).await), want, "after a rerun");
 
@@ -221,8 +202,8 @@ async fn daily_tables_equal_history_and_a_rerun_replaces_the_day() {
     // figure changed in the table shows (and a rerun puts it right again).
     c.exec_drop(
         "UPDATE report_daily_activity SET holds = holds + 1000 \
-         WHERE province_code = ? AND channel_id = ? AND day >= '2026-11-20'",
-        (&province, st.channel),
+         WHERE province_code = ? AND channel_id = ? AND day >= ?",
+        (&province, st.channel, HISTORY_DAYS.0),
     )
     .await
     .unwrap();
@@ -240,7 +221,12 @@ async fn daily_tables_equal_history_and_a_rerun_replaces_the_day() {
         bumped >= 1000,
         "the closed days are read from the daily table"
     );
-    rollup(&s, t, json!({ "from": "2026-11-20", "to": "2026-11-22" })).await;
+    rollup(
+        &s,
+        t,
+        json!({ "from": HISTORY_DAYS.0, "to": HISTORY_DAYS.1 }),
+    )
+    .await;
     assert_eq!(
         rows_of(&stats(&s, t, "channel_activity", &query).await),
         want
@@ -280,7 +266,7 @@ async fn daily_tables_equal_history_and_a_rerun_replaces_the_day() {
         ),
         "{sheets:?}"
     );
-    cleanup(&s, &st).await;
+    report_support::cleanup(&s, &st).await;
 }
 
 #[tokio::test]
@@ -293,7 +279,7 @@ async fn province_staff_see_only_their_province_and_only_national_admins_roll_up
     rollup(
         &s,
         &admin.token,
-        json!({ "from": "2026-11-20", "to": yesterday }),
+        json!({ "from": HISTORY_DAYS.0, "to": yesterday }),
     )
     .await;
     let staff = s.user(&admin, Some("51"), &["report:read"], None).await;
@@ -336,9 +322,9 @@ async fn province_staff_see_only_their_province_and_only_national_admins_roll_up
     assert_eq!(r.json::<Json>().await.unwrap()["code"], "not_allowed");
     for body in [
         json!({ "to": today }),
-        json!({ "from": yesterday, "to": "2026-11-20" }),
+        json!({ "from": yesterday, "to": HISTORY_DAYS.0 }),
         json!({ "from": "2026-02-30" }),
-        json!({ "from": "2020-01-01", "to": "2026-11-20" }),
+        json!({ "from": "2020-01-01", "to": HISTORY_DAYS.0 }),
     ] {
         let r = s
             .post(&admin.token, "/api/v1/reports/rollup", body.clone())
@@ -357,7 +343,7 @@ async fn province_staff_see_only_their_province_and_only_national_admins_roll_up
         .await
         .unwrap();
     assert_eq!(logged, Some(1));
-    cleanup(&s, &st).await;
+    report_support::cleanup(&s, &st).await;
 }
 
 /// The job itself: the process that wins the day's claim rolls it up; a

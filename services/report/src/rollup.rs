@@ -14,12 +14,12 @@
 //! The day is claimed in `report_rollup` by a conditional UPDATE (as
 //! scheduled reports claim theirs), and a claim whose process died is taken
 //! again after its lease. The claimant fills every closed day after the last
-//! one done (catch-up after downtime). Everything goes through the proxy:
-//! one scatter-gather GROUP BY per chunk of days, then one local
-//! transaction per province that replaces the province's rows of those
-//! days — re-running a day replaces it, never doubles it.
+//! one done (catch-up after downtime). Everything goes through the proxy,
+//! one local transaction per province (on its shard) and chunk of days: it
+//! deletes the province's rows of those days, reads their figures with a
+//! GROUP BY and inserts them — re-running a day replaces it, never doubles
+//! it, and of two runs of the same days the last to commit read last.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
@@ -164,22 +164,25 @@ async fn catch_up_from(db: &Db, last_closed: &str, backfill_days: u32) -> Result
     Ok(first.unwrap_or(end).clamp(earliest, end))
 }
 
-/// Holds, sales, releases and expiries per province, day and channel over
+/// What one table of the roll-up is made from: the figures read per
+/// province (over a day range of history, or as they stand), and how its
+/// rows are stored.
+struct Figures {
+    table: &'static str,
+    columns: &'static str,
+    read: Source<'static>,
+    days: Option<Days<'static>>,
+    /// Turns a row read into the row stored (province and day first).
+    row: fn(&str, &str, Vec<Value>) -> Vec<Value>,
+}
+
+/// Holds, sales, releases and expiries per day and channel over
 /// `[from, to]`, from history: the measures of `channel_activity`.
-async fn read_activity(
-    db: &Db,
-    from: &str,
-    to: &str,
-) -> Result<BTreeMap<String, Vec<Vec<Value>>>, ApiError> {
+fn activity(from: &str, to: &str) -> Result<Figures, ApiError> {
     let t = templates::find(ACTIVITY_TEMPLATE)
         .ok_or_else(|| ApiError::Internal(ACTIVITY_TEMPLATE.into()))?;
     let col = t.date_col.unwrap_or("created_at");
-    let day = format!("DATE({col})");
-    let group = vec![
-        "province_code".to_string(),
-        day,
-        "IFNULL(channel_id, 0)".to_string(),
-    ];
+    let group = vec![format!("DATE({col})"), "IFNULL(channel_id, 0)".to_string()];
     let mut items = group.clone();
     items.extend(t.measures.iter().map(|m| m.sql.to_string()));
     let src = Source {
@@ -195,107 +198,117 @@ async fn read_activity(
         from: Some(from.into()),
         to: Some(to.into()),
     };
-    let (sql, params) = src.statement(Filters::default().filter_on(&src, Some(&days)));
-    let mut c = db.conn().await?;
-    let rows: Vec<mysql_async::Row> = c.exec(sql, params).await?;
-    let mut by_province: BTreeMap<String, Vec<Vec<Value>>> = BTreeMap::new();
-    for r in rows {
-        let v = r.unwrap();
-        let (Some(p), Some(d)) = (
-            mysql_async::from_value_opt::<String>(v[0].clone()).ok(),
-            day_of(&v[1]),
-        ) else {
-            continue;
-        };
-        let mut row: Vec<Value> = vec![p.clone().into(), d.into(), count_of(&v[2]).into()];
-        row.extend(v[3..].iter().map(|x| Value::from(count_of(x))));
-        by_province.entry(p).or_default().push(row);
-    }
-    Ok(by_province)
+    Ok(Figures {
+        table: "report_daily_activity",
+        columns: "province_code, day, channel_id, holds, sales, releases, expiries",
+        read: src,
+        days: Some(days),
+        row: |p, _, v| {
+            let mut row: Vec<Value> = vec![p.into(), day_of(&v[0]).unwrap_or_default().into()];
+            row.extend(v[1..].iter().map(|x| Value::from(count_of(x))));
+            row
+        },
+    })
 }
 
-/// Replaces `province`'s rows of `table` for the days `[from, to]` by
-/// `rows` (each starting with province and day), in one local transaction.
+/// phone_number by pool, status and level as it stands, as `day`'s rows.
+fn status() -> Figures {
+    let group: Vec<String> = ["IFNULL(pool_id, 0)", "status", "premium_level"]
+        .map(String::from)
+        .to_vec();
+    let mut items = group.clone();
+    items.push("COUNT(*)".into());
+    Figures {
+        table: "report_daily_status",
+        columns: "province_code, day, pool_id, status, premium_level, numbers",
+        read: Source {
+            from: "phone_number",
+            province_col: "province_code",
+            base: "",
+            filters: &[],
+            items,
+            group,
+        },
+        days: None,
+        row: |p, day, v| {
+            vec![
+                p.into(),
+                day.into(),
+                count_of(&v[0]).into(),
+                v[1].clone(),
+                count_of(&v[2]).into(),
+                count_of(&v[3]).into(),
+            ]
+        },
+    }
+}
+
+/// Replaces `province`'s rows of `f.table` for the days `[from, to]` by
+/// what `f.read` gives now, in one local transaction on the province's
+/// shard. The old rows are deleted first: that locks the days' rows, so a
+/// concurrent run of the same days waits, then reads (after this one's
+/// commit) and writes figures at least as new — the last to commit never
+/// holds older figures. Returns the rows written.
 async fn replace(
     db: &Db,
-    table: &str,
-    columns: &str,
+    f: &Figures,
     province: &str,
     (from, to): (&str, &str),
-    rows: &[Vec<Value>],
-) -> Result<(), ApiError> {
+) -> Result<u64, ApiError> {
     retry_collisions(|| async {
         let mut tx = db.begin().await?;
         tx.exec_drop(
-            format!("DELETE FROM {table} WHERE province_code = ? AND day >= ? AND day <= ?"),
+            format!(
+                "DELETE FROM {} WHERE province_code = ? AND day >= ? AND day <= ?",
+                f.table
+            ),
             (province, from, to),
         )
         .await?;
+        let only = Filters {
+            province_code: Some(province.to_string()),
+            ..Filters::default()
+        };
+        let (sql, params) = f.read.statement(only.filter_on(&f.read, f.days.as_ref()));
+        let read: Vec<mysql_async::Row> = tx.exec(sql, params).await?;
+        let rows: Vec<Vec<Value>> = read
+            .into_iter()
+            .map(|r| (f.row)(province, from, r.unwrap()))
+            .collect();
         for chunk in rows.chunks(INSERT_ROWS) {
-            let width = chunk[0].len();
-            let row = format!("({})", marks(width));
-            let values = vec![row; chunk.len()].join(", ");
+            let values = vec![format!("({})", marks(chunk[0].len())); chunk.len()].join(", ");
             let params: Vec<Value> = chunk.iter().flatten().cloned().collect();
             tx.exec_drop(
-                format!("INSERT INTO {table} ({columns}) VALUES {values}"),
+                format!("INSERT INTO {} ({}) VALUES {values}", f.table, f.columns),
                 params,
             )
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(rows.len() as u64)
     })
     .await
 }
 
-/// The provinces with rows of `table` in `[from, to]` (they must be
-/// replaced even when history has none now).
-async fn provinces_with_rows(
-    db: &Db,
-    table: &str,
-    from: &str,
-    to: &str,
-) -> Result<Vec<String>, ApiError> {
-    let mut c = db.conn().await?;
-    Ok(c.exec(
-        format!(
-            "SELECT province_code, COUNT(*) FROM {table} WHERE day >= ? AND day <= ? \
-             GROUP BY province_code"
-        ),
-        (from, to),
-    )
-    .await?
-    .into_iter()
-    .map(|(p, _): (String, i64)| p)
-    .collect())
-}
-
-/// Rolls up the activity of `[from, to]` (one chunk); returns the rows written.
-async fn roll_activity(db: &Db, from: &str, to: &str) -> Result<u64, ApiError> {
-    let rows = read_activity(db, from, to).await?;
-    let mut touched: Vec<String> = provinces_with_rows(db, "report_daily_activity", from, to)
-        .await?
-        .into_iter()
-        .chain(rows.keys().cloned())
-        .filter(|p| PROVINCES.contains(&p.as_str()))
-        .collect();
-    touched.sort();
-    touched.dedup();
+/// Replaces every province's rows of `[from, to]`; returns the rows written.
+async fn replace_all(db: &Db, f: &Figures, days: (&str, &str)) -> Result<u64, ApiError> {
     let mut written = 0;
-    for p in touched {
-        let mine = rows.get(&p).map(Vec::as_slice).unwrap_or_default();
-        replace(
-            db,
-            "report_daily_activity",
-            "province_code, day, channel_id, holds, sales, releases, expiries",
-            &p,
-            (from, to),
-            mine,
-        )
-        .await?;
-        written += mine.len() as u64;
+    for p in PROVINCES {
+        written += replace(db, f, p, days).await?;
     }
     Ok(written)
+}
+
+/// Rolls up the activity of `[from, to]` again from history, every
+/// province, and marks the days done: what a correction of those days'
+/// history needs. Returns the rows written.
+pub async fn roll_days(db: &Db, from: &str, to: &str) -> Result<u64, ApiError> {
+    let (Some(a), Some(b)) = (day_number(from), day_number(to)) else {
+        return Err(ApiError::Invalid("from, to: days as YYYY-MM-DD".into()));
+    };
+    let n = replace_all(db, &activity(from, to)?, (from, to)).await?;
+    mark_done(db, a, b).await?;
+    Ok(n)
 }
 
 /// Marks `[from, to]` rolled up.
@@ -314,55 +327,10 @@ async fn mark_done(db: &Db, from: i64, to: i64) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Takes the status snapshot of `day` (phone_number as it stands now: one
-/// consistent read per shard); returns its rows.
+/// Takes the status snapshot of `day` (phone_number as it stands now, one
+/// province at a time); returns its rows.
 async fn snapshot(db: &Db, day: &str) -> Result<u64, ApiError> {
-    let mut c = db.conn().await?;
-    let rows: Vec<mysql_async::Row> = c
-        .query(
-            "SELECT province_code, IFNULL(pool_id, 0), status, premium_level, COUNT(*) \
-             FROM phone_number GROUP BY province_code, IFNULL(pool_id, 0), status, premium_level",
-        )
-        .await?;
-    drop(c);
-    let mut by_province: BTreeMap<String, Vec<Vec<Value>>> = BTreeMap::new();
-    for r in rows {
-        let v = r.unwrap();
-        let Ok(p) = mysql_async::from_value_opt::<String>(v[0].clone()) else {
-            continue;
-        };
-        let row = vec![
-            p.clone().into(),
-            day.into(),
-            count_of(&v[1]).into(),
-            v[2].clone(),
-            count_of(&v[3]).into(),
-            count_of(&v[4]).into(),
-        ];
-        by_province.entry(p).or_default().push(row);
-    }
-    let mut touched: Vec<String> = provinces_with_rows(db, "report_daily_status", day, day)
-        .await?
-        .into_iter()
-        .chain(by_province.keys().cloned())
-        .filter(|p| PROVINCES.contains(&p.as_str()))
-        .collect();
-    touched.sort();
-    touched.dedup();
-    let mut written = 0;
-    for p in touched {
-        let mine = by_province.get(&p).map(Vec::as_slice).unwrap_or_default();
-        replace(
-            db,
-            "report_daily_status",
-            "province_code, day, pool_id, status, premium_level, numbers",
-            &p,
-            (day, day),
-            mine,
-        )
-        .await?;
-        written += mine.len() as u64;
-    }
+    let written = replace_all(db, &status(), (day, day)).await?;
     let mut c = db.conn().await?;
     c.exec_drop(
         "INSERT INTO report_rollup (day, snapshot_at) VALUES (?, UTC_TIMESTAMP(3)) \
@@ -392,8 +360,7 @@ async fn run(
     let mut start = from;
     while start <= to {
         let end = (start + CHUNK_DAYS - 1).min(to);
-        view.activity_rows += roll_activity(db, &day_text(start), &day_text(end)).await?;
-        mark_done(db, start, end).await?;
+        view.activity_rows += roll_days(db, &day_text(start), &day_text(end)).await?;
         if let Some((owner, day)) = claim {
             let mut c = db.conn().await?;
             c.exec_drop(

@@ -63,6 +63,8 @@ const NUMBER_STATUSES: [&str; 6] = ["01", "03", "04", "10", "11", "03"];
 const LEVELS: [u8; 5] = [1, 2, 9, 9, 4];
 const CARD_STATUSES: [&str; 4] = ["01", "02", "03", "05"];
 const ACTIONS: [&str; 5] = ["hold", "sell", "release", "expire", "sell"];
+/// The (closed) days the stock's history is on.
+pub const HISTORY_DAYS: (&str, &str) = ("2026-11-20", "2026-11-22");
 
 /// Writes numbers, history (holds, sales, releases, expiries), waivers,
 /// cards and transfers in every province of [`PROVINCES`].
@@ -114,6 +116,7 @@ pub async fn build(s: &Server, per_province: usize) -> Stock {
                             p,
                             action,
                             stock.channel,
+                            // HISTORY_DAYS
                             format!("2026-11-{:02} 1{}:00:00", 20 + (k + j) % 3, j),
                         ),
                     )
@@ -177,13 +180,31 @@ pub async fn build(s: &Server, per_province: usize) -> Stock {
             .unwrap();
         }
     }
+    // The history is on closed days: roll them up again, as after any
+    // correction of past history (channel_activity reads them from the
+    // daily table once rolled up).
+    haoka_services::report::rollup::roll_days(&s.state.db, HISTORY_DAYS.0, HISTORY_DAYS.1)
+        .await
+        .unwrap();
     stock
 }
 
-/// Removes what [`build`] wrote.
+/// Removes what [`build`] wrote (its rows of the statistics tables too).
 pub async fn cleanup(s: &Server, st: &Stock) {
     let mut c = s.state.db.conn().await.unwrap();
     for p in PROVINCES {
+        c.exec_drop(
+            "DELETE FROM report_daily_activity WHERE province_code = ? AND channel_id = ?",
+            (p, st.channel),
+        )
+        .await
+        .unwrap();
+        c.exec_drop(
+            "DELETE FROM report_daily_status WHERE province_code = ? AND pool_id = ?",
+            (p, st.pool),
+        )
+        .await
+        .unwrap();
         let ns: Vec<&str> = st
             .numbers
             .iter()
