@@ -246,9 +246,10 @@ fn status() -> Figures {
 /// Replaces `province`'s rows of `f.table` for the days `[from, to]` by
 /// what `f.read` gives now, in one local transaction on the province's
 /// shard. The old rows are deleted first: that locks the days' rows, so a
-/// concurrent run of the same days waits, then reads (after this one's
-/// commit) and writes figures at least as new — the last to commit never
-/// holds older figures. Returns the rows written.
+/// concurrent run of the same days waits, then reads (its read view begins
+/// at that read, after this one's commit) and writes figures at least as
+/// new — the last to commit never holds older figures. (A locking read
+/// would hold up the number center's writes.) Returns the rows written.
 async fn replace(
     db: &Db,
     f: &Figures,
