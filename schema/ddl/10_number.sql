@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS number_history (
   detail        VARCHAR(512) NULL,
   created_at    DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
   PRIMARY KEY (history_id),
-  KEY idx_number_history_no (phone_no, created_at)
+  KEY idx_number_history_no (phone_no, created_at),
+  KEY idx_number_history_time (created_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='号历史: one row per state change, same transaction';
 
 CREATE TABLE IF NOT EXISTS number_pool (

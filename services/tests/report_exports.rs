@@ -17,40 +17,7 @@ use mysql_async::prelude::Queryable;
 use serde_json::{json, Value as Json};
 
 use common::Server;
-use report_support::PROVINCES;
-
-async fn wait_done(s: &Server, token: &str, id: i64) -> Json {
-    for _ in 0..300 {
-        let v: Json = s
-            .get(token, &format!("/api/v1/reports/{id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        match v["status"].as_str().unwrap() {
-            "done" | "failed" | "cancelled" => return v,
-            _ => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    panic!("report task {id} did not finish");
-}
-
-async fn export(s: &Server, token: &str, body: Json) -> (i64, Json) {
-    let r = s.post(token, "/api/v1/reports", body).await;
-    let st = r.status();
-    let v: Json = r.json().await.unwrap();
-    assert_eq!(st, 202, "{v}");
-    let id = v["task_id"].as_i64().unwrap();
-    let done = wait_done(s, token, id).await;
-    assert_eq!(done["status"], "done", "{done}");
-    (id, done)
-}
-
-async fn file(s: &Server, token: &str, id: i64) -> Vec<u8> {
-    let r = s.get(token, &format!("/api/v1/reports/{id}/file")).await;
-    assert_eq!(r.status(), 200);
-    r.bytes().await.unwrap().to_vec()
-}
+use report_support::{export, file, PROVINCES};
 
 /// The cards of the test's depot as the detail export has them.
 async fn card_rows(s: &Server, depot: i64) -> Vec<Vec<String>> {

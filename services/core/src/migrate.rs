@@ -15,9 +15,13 @@ const ER_BAD_FIELD: u16 = 1054;
 const ER_DUP_FIELDNAME: u16 = 1060;
 /// "duplicate key name": an index a change adds is there already.
 const ER_DUP_KEYNAME: u16 = 1061;
+/// "key does not exist": a probe naming an index (`FORCE INDEX (k)`) the
+/// table lacks.
+const ER_KEY_DOES_NOT_EXIST: u16 = 1176;
 
-/// One change: a probe that fails with "unknown column" while it is
-/// missing, and the DDL that adds it (as schema/ddl has it). The proxy's
+/// One change: a probe that fails with "unknown column" (or, for an index,
+/// "key does not exist") while it is missing, and the DDL that adds it (as
+/// schema/ddl has it). The proxy's
 /// parser knows no `ADD COLUMN IF NOT EXISTS`: a shard that has the column
 /// answers "duplicate column name", which is what we want.
 pub struct Change {
@@ -36,7 +40,9 @@ pub async fn ensure(db: &Db, center: &str, changes: &[Change]) -> Result<usize, 
     for ch in changes {
         match c.query_drop(ch.probe).await {
             Ok(()) => continue,
-            Err(e) if is_server_error(&e, ER_BAD_FIELD) => {}
+            Err(e)
+                if is_server_error(&e, ER_BAD_FIELD)
+                    || is_server_error(&e, ER_KEY_DOES_NOT_EXIST) => {}
             Err(e) => return Err(e.into()),
         }
         tracing::info!(center, ddl = ch.ddl, "applying a schema change");

@@ -60,7 +60,7 @@ pub struct Filters {
 
 /// A real calendar day written `YYYY-MM-DD` (what `format: date` means):
 /// `2026-02-30` is refused here rather than compared as text in SQL.
-fn is_day(s: &str) -> bool {
+pub fn is_day(s: &str) -> bool {
     let b = s.as_bytes();
     let shaped = b.len() == 10
         && b[4] == b'-'
@@ -152,14 +152,24 @@ impl Filters {
 
     /// The WHERE clause for `t` (filters a template has no column for are ignored).
     pub fn filter(&self, t: &Template) -> Filter {
+        let days = t.date_col.map(|col| Days {
+            col,
+            from: self.from.clone(),
+            to: self.to.clone(),
+        });
+        self.filter_on(&Source::of(t), days.as_ref())
+    }
+
+    /// The WHERE clause over `src`, for the days of `days` if given.
+    pub fn filter_on(&self, src: &Source<'_>, days: Option<&Days<'_>>) -> Filter {
         let mut f = Filter::default();
-        if !t.base.is_empty() {
-            f.condition(t.base.to_string(), vec![]);
+        if !src.base.is_empty() {
+            f.condition(src.base.to_string(), vec![]);
         }
         if let Some(ps) = self.provinces() {
-            f.any_of(t.province_col, &ps);
+            f.any_of(src.province_col, &ps);
         }
-        for (key, col) in t.filters {
+        for (key, col) in src.filters {
             let v: Option<Value> = match key {
                 FilterKey::City => self.city_code.clone().map(Value::from),
                 FilterKey::Pool => self.pool_id.map(Value::from),
@@ -170,14 +180,14 @@ impl Filters {
             };
             f.eq(col, v);
         }
-        if let Some(col) = t.date_col {
-            if let Some(d) = &self.from {
-                f.condition(format!("{col} >= ?"), vec![d.clone().into()]);
+        if let Some(d) = days {
+            if let Some(from) = &d.from {
+                f.condition(format!("{} >= ?", d.col), vec![from.clone().into()]);
             }
-            if let Some(d) = &self.to {
+            if let Some(to) = &d.to {
                 f.condition(
-                    format!("{col} < DATE_ADD(?, INTERVAL 1 DAY)"),
-                    vec![d.clone().into()],
+                    format!("{} < DATE_ADD(?, INTERVAL 1 DAY)", d.col),
+                    vec![to.clone().into()],
                 );
             }
         }
@@ -187,14 +197,66 @@ impl Filters {
     /// The statement computing `t` under these filters, with its parameters.
     pub fn sql(&self, t: &Template) -> (String, Vec<Value>) {
         let f = self.filter(t);
-        let items: Vec<&str> = t.dims.iter().chain(t.measures).map(|x| x.sql).collect();
-        let mut sql = format!("SELECT {} FROM {}{}", items.join(", "), t.from, f.sql());
-        if t.shape == Shape::Aggregate {
-            let dims: Vec<&str> = t.dims.iter().map(|x| x.sql).collect();
-            sql.push_str(&format!(" GROUP BY {0} ORDER BY {0}", dims.join(", ")));
+        Source::of(t).statement(f)
+    }
+}
+
+/// Where rows come from: a template's own tables, or the statistics table
+/// of a trend (`plan.rs`).
+pub struct Source<'a> {
+    pub from: &'a str,
+    pub province_col: &'a str,
+    /// A condition every row meets (empty: none).
+    pub base: &'a str,
+    pub filters: &'a [(FilterKey, &'a str)],
+    /// The select items.
+    pub items: Vec<String>,
+    /// What it groups and orders by (empty: a detail, rows as they are).
+    pub group: Vec<String>,
+}
+
+impl<'a> Source<'a> {
+    /// The template's own tables.
+    pub fn of(t: &'a Template) -> Source<'a> {
+        let items = t.dims.iter().chain(t.measures).map(|x| x.sql.to_string());
+        let group = match t.shape {
+            Shape::Aggregate => t.dims.iter().map(|x| x.sql.to_string()).collect(),
+            Shape::Detail => vec![],
+        };
+        Source {
+            from: t.from,
+            province_col: t.province_col,
+            base: t.base,
+            filters: t.filters,
+            items: items.collect(),
+            group,
+        }
+    }
+
+    /// The statement over this source under the WHERE clause `f`.
+    pub fn statement(&self, f: Filter) -> (String, Vec<Value>) {
+        let mut sql = format!(
+            "SELECT {} FROM {}{}",
+            self.items.join(", "),
+            self.from,
+            f.sql()
+        );
+        if !self.group.is_empty() {
+            sql.push_str(&format!(
+                " GROUP BY {0} ORDER BY {0}",
+                self.group.join(", ")
+            ));
         }
         (sql, f.params)
     }
+}
+
+/// Days (UTC, inclusive; None: open) a statement covers, on a date or
+/// DATETIME column.
+pub struct Days<'a> {
+    pub col: &'a str,
+    pub from: Option<String>,
+    pub to: Option<String>,
 }
 
 #[cfg(test)]

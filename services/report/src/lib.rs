@@ -5,7 +5,9 @@
 //! Folder map: `templates` is the catalogue of reports (dimensions,
 //! measures, columns, filters); `filters` turns a request's filters into SQL
 //! within the caller's province scope; `table` holds columns and cells;
-//! `stats` computes a template; `schedules` queues the daily tasks of
+//! `stats` computes a template (`plan` says which statements: a trend
+//! reads its closed days from a statistics table); `rollup` fills the
+//! statistics tables once per closed day; `schedules` queues the daily tasks of
 //! scheduled reports; `tasks` is `report_task` (create with
 //! de-duplication, claim with a lease, renew, finish, cancel); `runner`
 //! claims and runs tasks in the background; `export` (+ `export_csv`,
@@ -20,6 +22,8 @@ pub mod export_csv;
 pub mod export_xlsx;
 pub mod filters;
 pub mod migrate;
+pub mod plan;
+pub mod rollup;
 pub mod routes;
 pub mod runner;
 pub mod schedules;
@@ -105,6 +109,7 @@ pub async fn start(state: &ReportState) -> Result<(), ApiError> {
         runner::start(state);
         sweep::start(state);
         schedules::start(state);
+        rollup::start(state);
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Columns the report tables of an older schema/ddl lack (issue 16: leases
-//! for exactly-once runs, progress, de-duplication, retention), added at
+//! for exactly-once runs, progress, de-duplication, retention), and the
+//! index on number_history's time the daily statistics read by, added at
 //! start-up through the proxy by `haoka_core::migrate`.
 
 use haoka_core::db::Db;
@@ -40,6 +41,13 @@ const CHANGES: &[Change] = &[
               ADD COLUMN schedule_owner BIGINT NULL COMMENT 'a schedule: staff its tasks are for', \
               ADD COLUMN schedule_province CHAR(2) NULL COMMENT 'a schedule: the owner province', \
               ADD COLUMN last_run_day DATE NULL COMMENT 'a schedule: the UTC day it last ran'",
+    },
+    Change {
+        // A day of history (the daily roll-up, today's rows of a trend) is
+        // read by time: without this index every such read scans the table.
+        probe: "SELECT history_id FROM number_history FORCE INDEX (idx_number_history_time) \
+                WHERE 1 = 0",
+        ddl: "ALTER TABLE number_history ADD KEY idx_number_history_time (created_at)",
     },
 ];
 

@@ -14,6 +14,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::export::Format;
 use super::filters::Filters;
+use super::rollup::{self, RollupRequest, RollupView};
 use super::schedules::{self, CreateSchedule, ScheduleView};
 use super::stats::{self, StatTable};
 use super::store::Download;
@@ -49,6 +50,10 @@ pub fn router(state: &ReportState) -> Router {
             guarded(s, ReportAdmin, get(get_schedule).delete(delete_schedule)),
         )
         .route(
+            "/api/v1/reports/rollup",
+            guarded(s, ReportAdmin, post(run_rollup)),
+        )
+        .route(
             "/api/v1/reports/templates/{code}/stats",
             guarded(s, ReportRead, get(template_stats)),
         )
@@ -80,7 +85,8 @@ pub fn router(state: &ReportState) -> Router {
         list_schedules,
         create_schedule,
         get_schedule,
-        delete_schedule
+        delete_schedule,
+        run_rollup
     ),
     components(schemas(
         TemplateView,
@@ -90,6 +96,8 @@ pub fn router(state: &ReportState) -> Router {
         TaskPage,
         CreateSchedule,
         ScheduleView,
+        RollupRequest,
+        RollupView,
         Cell,
         TaskStatus,
         Format,
@@ -110,6 +118,8 @@ pub struct TemplateView {
     pub filters: Vec<&'static str>,
     /// Whether `from` / `to` apply.
     pub by_date: bool,
+    /// Closed days come from the statistics tables the daily roll-up fills.
+    pub daily: bool,
 }
 
 fn filter_name(k: FilterKey) -> &'static str {
@@ -136,7 +146,8 @@ pub async fn list_templates() -> Json<Vec<TemplateView>> {
                 shape: t.shape,
                 columns: t.columns(),
                 filters: t.filters.iter().map(|(k, _)| filter_name(*k)).collect(),
-                by_date: t.date_col.is_some(),
+                by_date: t.date_col.is_some() || t.daily.is_some(),
+                daily: t.daily.is_some(),
             })
             .collect(),
     )
@@ -370,4 +381,19 @@ pub async fn delete_schedule(
 ) -> Result<StatusCode, ApiError> {
     schedules::delete(&state, &p, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Runs the daily roll-up of the statistics tables now (it also runs by
+/// itself once per closed UTC day): the days `from`..`to` (closed days;
+/// default every closed day not rolled up yet) are replaced from history,
+/// and the status snapshot is taken again when `to` is the last closed day.
+/// Needs national data scope.
+#[utoipa::path(post, path = "/api/v1/reports/rollup", tag = "reports", request_body = RollupRequest,
+    security(("bearer" = [])), responses((status = 200, body = RollupView)))]
+pub async fn run_rollup(
+    State(state): State<ReportState>,
+    p: Principal,
+    Json(req): Json<RollupRequest>,
+) -> Result<Json<RollupView>, ApiError> {
+    Ok(Json(rollup::run_now(&state, &p, req).await?))
 }

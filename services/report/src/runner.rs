@@ -14,6 +14,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use super::export::{self, ExportError, Pipe};
 use super::export_chart::Trend;
+use super::plan;
 use super::stats::cells;
 use super::store::StoreError;
 use super::tasks::{self, Claimed, Output};
@@ -137,19 +138,21 @@ async fn leased<T>(
     r
 }
 
-/// Sends every row of `result` to the file; returns how many.
+/// Sends every row of `result` to the file (after `before` rows of earlier
+/// statements); returns how many.
 async fn drain<P: mysql_async::prelude::Protocol>(
     mut result: mysql_async::QueryResult<'_, '_, P>,
     pipe: &mut Pipe,
     kinds: &[super::table::Kind],
     progress: &AtomicU64,
+    before: u64,
 ) -> Result<u64, RunError> {
     let mut n = 0u64;
     while let Some(row) = result.next().await? {
         pipe.push(cells(row, kinds)).await?;
         n += 1;
         if n.is_multiple_of(export::BATCH as u64) {
-            progress.store(n, Ordering::Relaxed);
+            progress.store(before + n, Ordering::Relaxed);
         }
     }
     Ok(n)
@@ -175,24 +178,28 @@ async fn produce(
             Trend::of(t),
         )?;
         let mut pipe = Pipe::start(sink);
-        let (sql, params) = task.filters.sql(t);
         let kinds = t.kinds();
         let mut c = state.db.conn().await?;
-        // Rows are read as the proxy streams them; only a few batches are
-        // ever in memory (see export::Pipe).
-        // Without parameters the text protocol is used: no prepare round
-        // trip, and the proxy streams plain text rows.
-        let n = if params.is_empty() {
-            drain(c.query_iter(sql).await?, &mut pipe, &kinds, &progress).await?
-        } else {
-            drain(
-                c.exec_iter(sql, params).await?,
-                &mut pipe,
-                &kinds,
-                &progress,
-            )
-            .await?
-        };
+        let mut n = 0;
+        // One statement, or one per run of days of a trend (plan.rs).
+        for (sql, params) in plan::statements(&mut c, t, &task.filters).await? {
+            // Rows are read as the proxy streams them; only a few batches are
+            // ever in memory (see export::Pipe).
+            // Without parameters the text protocol is used: no prepare round
+            // trip, and the proxy streams plain text rows.
+            n += if params.is_empty() {
+                drain(c.query_iter(sql).await?, &mut pipe, &kinds, &progress, n).await?
+            } else {
+                drain(
+                    c.exec_iter(sql, params).await?,
+                    &mut pipe,
+                    &kinds,
+                    &progress,
+                    n,
+                )
+                .await?
+            };
+        }
         pipe.finish().await?;
         progress.store(n, Ordering::Relaxed);
         Ok(n)

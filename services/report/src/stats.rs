@@ -1,12 +1,14 @@
 //! Statistics computed through the proxy: one statement per report, which
 //! the proxy sends to every shard holding the asked provinces once (one
-//! consistent read per shard) and merges (GROUP BY across shards).
+//! consistent read per shard) and merges (GROUP BY across shards); a trend
+//! with a statistics table reads it for the days rolled up (`plan.rs`).
 
 use mysql_async::prelude::Queryable;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::filters::Filters;
+use super::plan;
 use super::table::{Cell, Column, Kind, Row};
 use super::templates::{Shape, Template};
 use haoka_core::problem::ApiError;
@@ -39,22 +41,26 @@ pub async fn compute<Q: Queryable>(
     filters: &Filters,
     max: usize,
 ) -> Result<StatTable, ApiError> {
-    let (mut sql, params) = filters.sql(t);
-    if t.shape == Shape::Detail {
-        // A preview of a detail report: the proxy stops each shard early.
-        sql.push_str(&format!(" LIMIT {}", max + 1));
-    }
     let kinds = t.kinds();
-    let mut result = c.exec_iter(sql, params).await?;
     let mut rows = Vec::new();
     let mut truncated = false;
-    while let Some(row) = result.next().await? {
-        if rows.len() == max {
-            truncated = true;
-            // Drain the rest: the connection must be left clean.
-            continue;
+    for (mut sql, params) in plan::statements(c, t, filters).await? {
+        if truncated {
+            break;
         }
-        rows.push(cells(row, &kinds));
+        if t.shape == Shape::Detail {
+            // A preview of a detail report: the proxy stops each shard early.
+            sql.push_str(&format!(" LIMIT {}", max + 1));
+        }
+        let mut result = c.exec_iter(sql, params).await?;
+        while let Some(row) = result.next().await? {
+            if rows.len() == max {
+                truncated = true;
+                // Drain the rest: the connection must be left clean.
+                continue;
+            }
+            rows.push(cells(row, &kinds));
+        }
     }
     Ok(StatTable {
         template: t.code,

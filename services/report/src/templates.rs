@@ -74,6 +74,33 @@ pub struct Template {
     pub dims: &'static [Field],
     pub measures: &'static [Field],
     pub filters: &'static [(FilterKey, &'static str)],
+    /// A trend whose closed days are kept in a statistics table.
+    pub daily: Option<&'static Daily>,
+}
+
+/// The statistics table (统计结果存储) a trend template reads its closed
+/// days from, filled by the daily roll-up (`rollup.rs`); the template's own
+/// tables give the other days (see `plan.rs`).
+pub struct Daily {
+    /// The statistics table (sharded by province like the rows it counts).
+    pub from: &'static str,
+    /// Its select items, in the template's order (dimensions, measures);
+    /// the first is the day.
+    pub items: &'static [&'static str],
+    /// Its columns for the template's filters.
+    pub filters: &'static [(FilterKey, &'static str)],
+    pub live: Live,
+}
+
+/// What the template's own tables give besides the statistics table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Live {
+    /// Any day by the template's date column (history): the days not yet
+    /// rolled up, today among them.
+    ByDate,
+    /// The current state (no date column): today's row only; a closed day
+    /// has the rows of its snapshot, if one was taken.
+    Today,
 }
 
 impl Template {
@@ -107,6 +134,12 @@ const NUMBER_FILTERS: &[(FilterKey, &str)] = &[
     (Status, "status"),
     (Level, "premium_level"),
 ];
+/// The columns the daily status snapshot keeps (and phone_number has).
+const STATUS_TREND_FILTERS: &[(FilterKey, &str)] = &[
+    (Pool, "pool_id"),
+    (Status, "status"),
+    (Level, "premium_level"),
+];
 const CARD_FILTERS: &[(FilterKey, &str)] =
     &[(City, "city_code"), (Depot, "depot_id"), (Status, "status")];
 
@@ -129,6 +162,7 @@ pub const TEMPLATES: &[Template] = &[
         ],
         measures: &[int("numbers", "号码数", "COUNT(*)")],
         filters: NUMBER_FILTERS,
+        daily: None,
     },
     Template {
         code: "pool_sales",
@@ -157,6 +191,7 @@ pub const TEMPLATES: &[Template] = &[
             (Level, "p.premium_level"),
             (Channel, "h.channel_id"),
         ],
+        daily: None,
     },
     Template {
         code: "premium",
@@ -173,6 +208,7 @@ pub const TEMPLATES: &[Template] = &[
         ],
         measures: &[int("numbers", "号码数", "COUNT(*)")],
         filters: NUMBER_FILTERS,
+        daily: None,
     },
     Template {
         code: "waivers",
@@ -201,6 +237,7 @@ pub const TEMPLATES: &[Template] = &[
             ),
         ],
         filters: &[],
+        daily: None,
     },
     Template {
         code: "card_stock",
@@ -218,6 +255,7 @@ pub const TEMPLATES: &[Template] = &[
         ],
         measures: &[int("cards", "卡数", "COUNT(*)")],
         filters: CARD_FILTERS,
+        daily: None,
     },
     Template {
         code: "bundles",
@@ -234,6 +272,7 @@ pub const TEMPLATES: &[Template] = &[
         ],
         measures: &[int("cards", "卡数", "COUNT(*)")],
         filters: CARD_FILTERS,
+        daily: None,
     },
     Template {
         code: "transfers",
@@ -253,6 +292,7 @@ pub const TEMPLATES: &[Template] = &[
             int("cards", "卡数", "SUM(card_count)"),
         ],
         filters: &[(Depot, "from_depot_id")],
+        daily: None,
     },
     Template {
         code: "channel_activity",
@@ -289,6 +329,51 @@ pub const TEMPLATES: &[Template] = &[
             ),
         ],
         filters: &[(Channel, "channel_id")],
+        daily: Some(&Daily {
+            from: "report_daily_activity",
+            items: &[
+                "day",
+                "NULLIF(channel_id, 0)",
+                "SUM(holds)",
+                "SUM(sales)",
+                "SUM(releases)",
+                "SUM(expiries)",
+            ],
+            filters: &[(Channel, "channel_id")],
+            live: Live::ByDate,
+        }),
+    },
+    Template {
+        code: "number_status_trend",
+        name: "号码状态趋势",
+        shape: Shape::Aggregate,
+        from: "phone_number",
+        province_col: "province_code",
+        base: "",
+        date_col: None,
+        dims: &[
+            // Live::Today: the plan puts today's date here.
+            text("day", "日期", "UTC_DATE()"),
+            text("province_code", "省份", "province_code"),
+            text("pool_id", "号码池", "pool_id"),
+            int("premium_level", "靓号等级", "premium_level"),
+            text("status", "号码状态", "status"),
+        ],
+        measures: &[int("numbers", "号码数", "COUNT(*)")],
+        filters: STATUS_TREND_FILTERS,
+        daily: Some(&Daily {
+            from: "report_daily_status",
+            items: &[
+                "day",
+                "province_code",
+                "NULLIF(pool_id, 0)",
+                "premium_level",
+                "status",
+                "SUM(numbers)",
+            ],
+            filters: STATUS_TREND_FILTERS,
+            live: Live::Today,
+        }),
     },
     Template {
         code: "number_detail",
@@ -309,6 +394,7 @@ pub const TEMPLATES: &[Template] = &[
         ],
         measures: &[],
         filters: NUMBER_FILTERS,
+        daily: None,
     },
     Template {
         code: "card_detail",
@@ -331,6 +417,7 @@ pub const TEMPLATES: &[Template] = &[
         ],
         measures: &[],
         filters: CARD_FILTERS,
+        daily: None,
     },
 ];
 
@@ -398,6 +485,11 @@ mod tests {
                 "{}",
                 t.code
             );
+            if let Some(d) = t.daily {
+                assert_eq!(d.items.len(), t.dims.len() + t.measures.len(), "{}", t.code);
+                assert_eq!((d.items[0], t.dims[0].key), ("day", "day"), "{}", t.code);
+                assert_eq!(d.live == Live::ByDate, t.date_col.is_some(), "{}", t.code);
+            }
         }
     }
 }

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use haoka_services::config::Config;
 use mysql_async::prelude::Queryable;
@@ -62,6 +63,8 @@ const NUMBER_STATUSES: [&str; 6] = ["01", "03", "04", "10", "11", "03"];
 const LEVELS: [u8; 5] = [1, 2, 9, 9, 4];
 const CARD_STATUSES: [&str; 4] = ["01", "02", "03", "05"];
 const ACTIONS: [&str; 5] = ["hold", "sell", "release", "expire", "sell"];
+/// The (closed) days the stock's history is on.
+pub const HISTORY_DAYS: (&str, &str) = ("2026-11-20", "2026-11-22");
 
 /// Writes numbers, history (holds, sales, releases, expiries), waivers,
 /// cards and transfers in every province of [`PROVINCES`].
@@ -113,6 +116,7 @@ pub async fn build(s: &Server, per_province: usize) -> Stock {
                             p,
                             action,
                             stock.channel,
+                            // HISTORY_DAYS
                             format!("2026-11-{:02} 1{}:00:00", 20 + (k + j) % 3, j),
                         ),
                     )
@@ -176,13 +180,31 @@ pub async fn build(s: &Server, per_province: usize) -> Stock {
             .unwrap();
         }
     }
+    // The history is on closed days: roll them up again, as after any
+    // correction of past history (channel_activity reads them from the
+    // daily table once rolled up).
+    haoka_services::report::rollup::roll_days(&s.state.db, HISTORY_DAYS.0, HISTORY_DAYS.1)
+        .await
+        .unwrap();
     stock
 }
 
-/// Removes what [`build`] wrote.
+/// Removes what [`build`] wrote (its rows of the statistics tables too).
 pub async fn cleanup(s: &Server, st: &Stock) {
     let mut c = s.state.db.conn().await.unwrap();
     for p in PROVINCES {
+        c.exec_drop(
+            "DELETE FROM report_daily_activity WHERE province_code = ? AND channel_id = ?",
+            (p, st.channel),
+        )
+        .await
+        .unwrap();
+        c.exec_drop(
+            "DELETE FROM report_daily_status WHERE province_code = ? AND pool_id = ?",
+            (p, st.pool),
+        )
+        .await
+        .unwrap();
         let ns: Vec<&str> = st
             .numbers
             .iter()
@@ -308,4 +330,40 @@ pub async fn stats(s: &Server, token: &str, code: &str, query: &str) -> Json {
     let v: Json = r.json().await.unwrap();
     assert_eq!(st, 200, "{code} stats: {v}");
     v
+}
+
+/// Waits until report task `id` ends (done, failed, cancelled).
+pub async fn wait_done(s: &Server, token: &str, id: i64) -> Json {
+    for _ in 0..300 {
+        let v: Json = s
+            .get(token, &format!("/api/v1/reports/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        match v["status"].as_str().unwrap() {
+            "done" | "failed" | "cancelled" => return v,
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    panic!("report task {id} did not finish");
+}
+
+/// Queues an export and waits until it is done.
+pub async fn export(s: &Server, token: &str, body: Json) -> (i64, Json) {
+    let r = s.post(token, "/api/v1/reports", body).await;
+    let st = r.status();
+    let v: Json = r.json().await.unwrap();
+    assert_eq!(st, 202, "{v}");
+    let id = v["task_id"].as_i64().unwrap();
+    let done = wait_done(s, token, id).await;
+    assert_eq!(done["status"], "done", "{done}");
+    (id, done)
+}
+
+/// The file of a done task.
+pub async fn file(s: &Server, token: &str, id: i64) -> Vec<u8> {
+    let r = s.get(token, &format!("/api/v1/reports/{id}/file")).await;
+    assert_eq!(r.status(), 200);
+    r.bytes().await.unwrap().to_vec()
 }

@@ -40,6 +40,10 @@ pub struct ReportConfig {
     pub pause_before_upload_ms: u64,
     /// Largest page of a statistics answer (`GET .../stats`); exports have no limit.
     pub max_stat_rows: usize,
+    /// The daily roll-up's first run fills at most this many closed days
+    /// back (older days of a trend are read from history), and an admin's
+    /// run covers at most this many days.
+    pub rollup_backfill_days: u32,
 }
 
 impl Default for ReportConfig {
@@ -58,6 +62,7 @@ impl Default for ReportConfig {
             sweep_interval_seconds: 600,
             pause_before_upload_ms: 0,
             max_stat_rows: 10_000,
+            rollup_backfill_days: 400,
         }
     }
 }
