@@ -123,6 +123,17 @@ impl Relay {
     }
 }
 
+/// Passes in flight at once (all provinces): a pass spends most of its
+/// time waiting for confirms and its commit, so passes overlap instead of
+/// queueing. Rows a running pass holds are skipped by the next
+/// (`FOR UPDATE SKIP LOCKED`): a new pass takes only rows that became due
+/// since. Passes of one province take turns from claiming to the last
+/// publish (`publish_turn`), so a province's messages still go out on the
+/// channel oldest first; only the waits for confirms and commits overlap.
+const PASSES_IN_FLIGHT: usize = 8;
+
+type PassResult = (String, Result<Pass, OutboxError>);
+
 async fn run(
     pool: Pool,
     mq: Mq,
@@ -131,12 +142,12 @@ async fn run(
     mut stop: watch::Receiver<bool>,
     wake: Arc<Notify>,
 ) {
+    let cfg = Arc::new(cfg);
     let mut channel: Option<Channel> = None;
     let mut last_check_back = tokio::time::Instant::now();
-    // While the broker is away every pass fails; say so once, then again
-    // only every half minute, and once when passes succeed again.
-    let mut failing_since: Option<tokio::time::Instant> = None;
-    let mut last_warned = tokio::time::Instant::now();
+    let mut passes: tokio::task::JoinSet<PassResult> = tokio::task::JoinSet::new();
+    let mut turns: HashMap<String, Arc<tokio::sync::Mutex<()>>> = HashMap::new();
+    let mut health = PassHealth::default();
     while !*stop.borrow() {
         if last_check_back.elapsed() >= cfg.check_back_after / 2 {
             last_check_back = tokio::time::Instant::now();
@@ -147,37 +158,39 @@ async fn run(
                 }
             }
         }
-        // One scattered query finds the provinces with due rows, so an idle
-        // poll costs one query per shard, not one per province.
-        let due = match due_provinces(&pool, &cfg).await {
-            Ok(due) => due,
-            Err(e) => {
-                tracing::warn!(error = %e, "outbox relay poll failed");
-                Vec::new()
-            }
-        };
-        for p in cfg.provinces.iter().filter(|p| !due.contains(p)) {
-            metrics.relay_lag_ms.with_label_values(&[p]).set(0);
-        }
         let mut busy = false;
-        for p in &due {
-            match relay_once(&pool, &mq, &mut channel, &cfg, &metrics, p).await {
-                Ok(n) => {
-                    busy |= n as u32 >= cfg.batch;
-                    if let Some(since) = failing_since.take() {
-                        tracing::info!(after = ?since.elapsed(), "outbox relay passes succeed again");
-                    }
-                }
+        while let Some(done) = passes.try_join_next() {
+            busy |= health.record(done, &cfg, &mut channel);
+        }
+        if passes.len() < PASSES_IN_FLIGHT {
+            // One scattered query finds the provinces with due rows, so an
+            // idle poll costs one query per shard, not one per province.
+            let due = match due_provinces(&pool, &cfg).await {
+                Ok(due) => due,
                 Err(e) => {
-                    // The channel may be dead (broker restart): take a
-                    // fresh one from the reconnecting Mq next time.
-                    channel = None;
-                    let now = tokio::time::Instant::now();
-                    if failing_since.is_none() || now - last_warned >= Duration::from_secs(30) {
-                        tracing::warn!(error = %e, province = %p, "outbox relay pass failed");
-                        last_warned = now;
+                    tracing::warn!(error = %e, "outbox relay poll failed");
+                    Vec::new()
+                }
+            };
+            for p in cfg.provinces.iter().filter(|p| !due.contains(p)) {
+                metrics.relay_lag_ms.with_label_values(&[p]).set(0);
+            }
+            if !due.is_empty() {
+                match open_channel(&mq, &mut channel).await {
+                    Ok(ch) => {
+                        for p in due.into_iter().take(PASSES_IN_FLIGHT - passes.len()) {
+                            let turn = turns.entry(p.clone()).or_default().clone();
+                            let (pool, ch, cfg, metrics) =
+                                (pool.clone(), ch.clone(), cfg.clone(), metrics.clone());
+                            passes.spawn(async move {
+                                let r = relay_once(&pool, &ch, &cfg, &metrics, &p, &turn).await;
+                                (p, r)
+                            });
+                        }
                     }
-                    failing_since.get_or_insert(now);
+                    Err(e) => {
+                        health.record(Ok(("*".to_string(), Err(e))), &cfg, &mut channel);
+                    }
                 }
             }
         }
@@ -186,11 +199,69 @@ async fn run(
                 _ = tokio::time::sleep(cfg.poll_interval) => {}
                 _ = wake.notified() => {}
                 _ = stop.changed() => {}
+                Some(done) = passes.join_next() => {
+                    health.record(done, &cfg, &mut channel);
+                }
             }
         }
     }
+    // Stopping: the passes in flight finish (their rows are recorded).
+    while let Some(done) = passes.join_next().await {
+        health.record(done, &cfg, &mut channel);
+    }
     if let Some(ch) = channel {
         let _ = ch.close(200, "relay stopped").await;
+    }
+}
+
+/// While the broker is away every pass fails; say so once, then again only
+/// every half minute, and once when passes succeed again.
+#[derive(Default)]
+struct PassHealth {
+    failing_since: Option<tokio::time::Instant>,
+    last_warned: Option<tokio::time::Instant>,
+}
+
+impl PassHealth {
+    /// Takes a finished pass into account; true when its batch was full
+    /// (more rows are due: poll again at once).
+    fn record(
+        &mut self,
+        done: Result<PassResult, tokio::task::JoinError>,
+        cfg: &RelayConfig,
+        channel: &mut Option<Channel>,
+    ) -> bool {
+        let (province, pass) = match done {
+            Ok(d) => d,
+            // Aborted or panicked: its transaction rolled back with it.
+            Err(e) => ("?".to_string(), Err(OutboxError::Invalid(e.to_string()))),
+        };
+        match pass {
+            Ok(pass) => {
+                if pass.stale_channel {
+                    *channel = None;
+                }
+                if let Some(since) = self.failing_since.take() {
+                    tracing::info!(after = ?since.elapsed(), "outbox relay passes succeed again");
+                }
+                pass.rows as u32 >= cfg.batch
+            }
+            Err(e) => {
+                // The channel may be dead (broker restart): take a fresh one
+                // from the reconnecting Mq next time.
+                *channel = None;
+                let now = tokio::time::Instant::now();
+                let quiet = self
+                    .last_warned
+                    .is_some_and(|t| now - t < Duration::from_secs(30));
+                if self.failing_since.is_none() || !quiet {
+                    tracing::warn!(error = %e, %province, "outbox relay pass failed");
+                    self.last_warned = Some(now);
+                }
+                self.failing_since.get_or_insert(now);
+                false
+            }
+        }
     }
 }
 
@@ -238,39 +309,58 @@ struct Row {
     age_ms: i64,
 }
 
+/// The relay's channel in confirm mode, opened again when it died.
+async fn open_channel(mq: &Mq, channel: &mut Option<Channel>) -> Result<Channel, OutboxError> {
+    match channel {
+        Some(ch) if ch.status().connected() => Ok(ch.clone()),
+        _ => {
+            let ch = mq.channel().await?;
+            ch.confirm_select(ConfirmSelectOptions::default()).await?;
+            *channel = Some(ch.clone());
+            Ok(ch)
+        }
+    }
+}
+
+/// What one pass did.
+struct Pass {
+    /// Rows it claimed and published.
+    rows: usize,
+    /// A publish or confirm missed the deadline: open a fresh channel.
+    stale_channel: bool,
+}
+
 /// One poll of one province: lock the due rows, publish them, await the
-/// confirms, record the outcomes, commit. Returns how many rows were due.
+/// confirms, record the outcomes, commit. `publish_turn` is held from the
+/// claim to the last publish.
 async fn relay_once(
     pool: &Pool,
-    mq: &Mq,
-    channel: &mut Option<Channel>,
+    ch: &Channel,
     cfg: &RelayConfig,
     metrics: &OutboxMetrics,
     province: &str,
-) -> Result<usize, OutboxError> {
+    publish_turn: &tokio::sync::Mutex<()>,
+) -> Result<Pass, OutboxError> {
     let mut conn = pool.get_conn().await?;
+    let turn = publish_turn.lock().await;
     let due = due_rows(&mut conn, cfg, province).await?;
     metrics
         .relay_lag_ms
         .with_label_values(&[province])
         .set(due.first().map_or(0, |r| r.age_ms));
     if due.is_empty() {
-        return Ok(0);
+        return Ok(Pass {
+            rows: 0,
+            stale_channel: false,
+        });
     }
-    let ch = match channel {
-        Some(ch) if ch.status().connected() => ch.clone(),
-        _ => {
-            let ch = mq.channel().await?;
-            ch.confirm_select(ConfirmSelectOptions::default()).await?;
-            *channel = Some(ch.clone());
-            ch
-        }
-    };
-    let count = due.len();
     // The claim: row locks held until the outcomes commit (see the module
     // comment). Rows another relay holds are skipped, not waited for.
     let mut tx = conn.start_transaction(TxOpts::default()).await?;
     let claimed = lock_due(&mut tx, province, due).await?;
+    // Rows a pass still in flight holds were skipped: only what this pass
+    // took counts towards a full batch (poll again at once).
+    let count = claimed.len();
     // Publishing and confirming share one deadline well inside the lease: a
     // publish stuck on the connection or a confirm that never comes fails
     // the attempt (retried with back-off) instead of holding the rows, and
@@ -280,6 +370,7 @@ async fn relay_once(
     let late = || format!("not published and confirmed within {limit:?}");
     let mut stale_channel = false;
     let mut in_flight = Vec::new();
+    let mut sent = Vec::new();
     for row in claimed {
         let published = tokio::time::timeout_at(
             deadline,
@@ -306,6 +397,8 @@ async fn relay_once(
         metrics.published.with_label_values(&[&row.exchange]).inc();
         in_flight.push((row, confirm));
     }
+    // The next pass of the province may claim and publish now.
+    drop(turn);
     for (row, confirm) in in_flight {
         let outcome = match confirm {
             Ok(pending) => match tokio::time::timeout_at(deadline, pending).await {
@@ -327,8 +420,8 @@ async fn relay_once(
         };
         match outcome {
             Ok(()) => {
-                mark_sent(&mut tx, province, &row.message_id).await?;
                 metrics.confirmed.with_label_values(&[&row.exchange]).inc();
+                sent.push(row.message_id);
             }
             Err(reason) => {
                 metrics
@@ -340,11 +433,12 @@ async fn relay_once(
             }
         }
     }
-    if stale_channel {
-        *channel = None;
-    }
+    mark_sent(&mut tx, province, &sent).await?;
     tx.commit().await?;
-    Ok(count)
+    Ok(Pass {
+        rows: count,
+        stale_channel,
+    })
 }
 
 fn properties(message_id: &str, province: &str) -> BasicProperties {
@@ -425,22 +519,25 @@ async fn lock_due(
         .collect())
 }
 
+/// Records the confirmed rows of a pass, in one statement.
 async fn mark_sent(
     tx: &mut Transaction<'_>,
     province: &str,
-    message_id: &str,
+    message_ids: &[String],
 ) -> Result<(), OutboxError> {
-    tx.exec_drop(
+    if message_ids.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
         "UPDATE outbox SET status = ?, attempts = attempts + 1, sent_at = NOW(3), \
-         last_error = NULL WHERE province_code = ? AND message_id = ? AND status = ?",
-        (
-            OutboxStatus::Sent.code(),
-            province,
-            message_id,
-            OutboxStatus::Pending.code(),
-        ),
-    )
-    .await?;
+         last_error = NULL WHERE province_code = ? AND message_id IN ({}) AND status = ?",
+        marks(message_ids.len())
+    );
+    let mut params: Vec<mysql_async::Value> =
+        vec![OutboxStatus::Sent.code().into(), province.into()];
+    params.extend(message_ids.iter().map(|m| m.as_str().into()));
+    params.push(OutboxStatus::Pending.code().into());
+    tx.exec_drop(sql, params).await?;
     Ok(())
 }
 
