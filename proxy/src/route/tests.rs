@@ -1832,7 +1832,8 @@ fn rows_of_a_moved_province_are_excluded_on_the_shards_it_is_not_routed_to() {
     let split = on(&moved[5], 2);
     assert_eq!(split.len(), 4);
     assert!(
-        split.iter().enumerate().all(|(k, s)| *s == format!(
+        split.iter().enumerate().all(|(k, s)| *s
+            == format!(
             "SELECT COUNT(*) FROM `phone_number_{k}` AS phone_number WHERE (status = '03') AND {}",
             x("phone_number")
         )),
