@@ -832,6 +832,18 @@ async fn statements_not_naming_a_moved_province_see_its_rows_once() {
         |v| v.len() == 1,
     )
     .await;
+    reads_equal(&mut pc, &mut rc, "switched").await;
+    reads_equal(&mut oc, &mut rc, "switched, other proxy").await;
+    writes_equal(&mut pc, &mut rc, 1).await;
+    writes_equal(&mut oc, &mut rc, 2).await;
+    reads_equal(&mut pc, &mut rc, "switched, after scatter writes").await;
+    reads_equal(
+        &mut oc,
+        &mut rc,
+        "switched, after scatter writes, other proxy",
+    )
+    .await;
+    // what the shards were sent: the exclusion on the old shard only
     for c in [&mut pc, &mut oc] {
         let on0 = physical(c, count, 0).await;
         assert!(
@@ -844,17 +856,6 @@ async fn statements_not_naming_a_moved_province_see_its_rows_once() {
             "the new shard's statement is unchanged"
         );
     }
-    reads_equal(&mut pc, &mut rc, "switched").await;
-    reads_equal(&mut oc, &mut rc, "switched, other proxy").await;
-    writes_equal(&mut pc, &mut rc, 1).await;
-    writes_equal(&mut oc, &mut rc, 2).await;
-    reads_equal(&mut pc, &mut rc, "switched, after scatter writes").await;
-    reads_equal(
-        &mut oc,
-        &mut rc,
-        "switched, after scatter writes, other proxy",
-    )
-    .await;
     // the stale rows were not touched (the fences would have refused it)
     assert_eq!(
         items(&format!("{p}_s2"), PROVINCE).await,
