@@ -1892,6 +1892,18 @@ fn rows_of_a_moved_province_are_excluded_on_the_shards_it_is_not_routed_to() {
         )]
     );
 
+    // during the switch a write that may reach the province's rows is held
+    // (planned again after it); reads are not
+    map.freeze("36");
+    for w in [statements[3], statements[4], statements[6]] {
+        assert!(
+            matches!(r.plan_text("haoka", w, &Segs), Err(RouteError::ProvinceMoving(p)) if p == "36"),
+            "{w}"
+        );
+    }
+    assert_eq!(run(statements[0]), copying);
+    map.thaw("36");
+
     // COMPLETE (or CANCEL): nothing is excluded, byte for byte as before
     map.assign("36", 6);
     map.set_copies(Default::default());

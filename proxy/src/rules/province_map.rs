@@ -106,6 +106,22 @@ impl ProvinceMap {
             .collect()
     }
 
+    /// A province being switched (frozen) whose rows `shard` may hold (the
+    /// source or target of its move): a write reaching `shard` that does not
+    /// name a province waits for the switch like the province's own
+    /// statements do, then excludes the rows that became stale.
+    pub fn frozen_on(&self, shard: usize) -> Option<String> {
+        let frozen = self.0.frozen.read().expect("province map lock");
+        if frozen.is_empty() {
+            return None;
+        }
+        let copies = self.0.copies.read().expect("province map lock");
+        frozen
+            .iter()
+            .find(|p| copies.get(*p).is_some_and(|s| s.contains(&shard)))
+            .cloned()
+    }
+
     pub fn snapshot(&self) -> BTreeMap<String, usize> {
         self.0.map.read().expect("province map lock").clone()
     }
@@ -157,7 +173,13 @@ mod tests {
         // before the switch the target's copies are not live yet
         assert!(m.stale_on(0).is_empty());
         assert_eq!(m.stale_on(2), ["36"]);
+        m.freeze("36");
+        assert_eq!(m.frozen_on(0).as_deref(), Some("36"));
+        assert_eq!(m.frozen_on(2).as_deref(), Some("36"));
+        assert_eq!(m.frozen_on(1), None);
         m.assign("36", 2);
+        m.thaw("36");
+        assert_eq!(m.frozen_on(0), None);
         assert_eq!(m.stale_on(0), ["36"]);
         assert!(m.stale_on(2).is_empty() && m.stale_on(1).is_empty());
         m.set_copies(BTreeMap::new());

@@ -155,6 +155,15 @@ pub(super) fn bind_dml(
             }
         }
     }
+    if write {
+        // A write that may reach the rows of a province being switched
+        // waits for the switch (`Reshard::hold`), then excludes them.
+        for (place, _) in &targets {
+            if let Some(p) = switching_on(d, *place) {
+                return Err(RouteError::ProvinceMoving(p));
+            }
+        }
+    }
     let (kind, single) = (plan.kind, targets.len() == 1);
     if single || write {
         if !single {
@@ -301,6 +310,21 @@ fn exclusion(d: &DmlPlan, place: Place, names: &[String]) -> Option<String> {
         ));
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// A province being switched whose rows the shard of `place` may hold, for
+/// any of the statement's excluded slots.
+fn switching_on(d: &DmlPlan, place: Place) -> Option<String> {
+    let Place::Data(shard) = place else {
+        return None;
+    };
+    d.exclude.iter().find_map(|e| match &d.slots[e.slot].rule {
+        SlotRule::Sharded(t) => match &t.shard_by.algorithm {
+            crate::rules::Algorithm::Province(map) => map.frozen_on(shard),
+            _ => None,
+        },
+        _ => None,
+    })
 }
 
 fn split_count(d: &DmlPlan, group: &[usize]) -> Option<usize> {
