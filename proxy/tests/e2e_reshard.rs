@@ -647,3 +647,252 @@ async fn a_checksum_mismatch_stops_the_move_and_cancel_undoes_it() {
     drop(proxy);
     drop_all(p).await;
 }
+
+/// The reads compared between a proxy and the reference database: none
+/// names the province, so every one reaches the old shard of the moved
+/// province (and its new one). Each runs as a text query and, with its
+/// literals as parameters, as a prepared statement (the binary protocol).
+const SCATTER_READS: &[(&str, &str, &[i64])] = &[
+    (
+        "SELECT COUNT(*), 0 FROM rs_item",
+        "SELECT COUNT(*), ? FROM rs_item",
+        &[0],
+    ),
+    (
+        "SELECT province_code, COUNT(*), MAX(id) FROM rs_item WHERE v >= 0 GROUP BY province_code ORDER BY province_code",
+        "SELECT province_code, COUNT(*), MAX(id) FROM rs_item WHERE v >= ? GROUP BY province_code ORDER BY province_code",
+        &[0],
+    ),
+    (
+        "SELECT i.province_code, COUNT(*), MIN(h.hist_id) FROM rs_item i JOIN rs_hist h \
+         ON h.province_code = i.province_code AND h.item_id = i.id \
+         GROUP BY i.province_code ORDER BY i.province_code",
+        "SELECT i.province_code, COUNT(*), MIN(h.hist_id) FROM rs_item i JOIN rs_hist h \
+         ON h.province_code = i.province_code AND h.item_id = i.id WHERE i.v > ? \
+         GROUP BY i.province_code ORDER BY i.province_code",
+        &[-1],
+    ),
+    (
+        "SELECT COUNT(*), MAX(item_id) FROM rs_hist WHERE what <> 'x' OR item_id < 0",
+        "SELECT COUNT(*), MAX(item_id) FROM rs_hist WHERE what <> 'x' OR item_id < ?",
+        &[0],
+    ),
+    (
+        "SELECT id, province_code, v FROM rs_item ORDER BY v DESC, id DESC LIMIT 7",
+        "SELECT id, province_code, v FROM rs_item ORDER BY v DESC, id DESC LIMIT ?",
+        &[7],
+    ),
+];
+
+/// Three columns of every read above, as text (NULL as "NULL").
+type Rows = Vec<Vec<String>>;
+
+fn texts(rows: Vec<mysql_async::Row>) -> Rows {
+    rows.into_iter()
+        .map(|r| {
+            (0..r.len())
+                .map(|i| match r.as_ref(i) {
+                    Some(mysql_async::Value::NULL) | None => "NULL".to_string(),
+                    Some(mysql_async::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+                    Some(mysql_async::Value::Int(v)) => v.to_string(),
+                    Some(mysql_async::Value::UInt(v)) => v.to_string(),
+                    Some(other) => format!("{other:?}"),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Every scatter read through `pc` equals the reference's, text and binary.
+async fn reads_equal(pc: &mut mysql_async::Conn, rc: &mut mysql_async::Conn, stage: &str) {
+    for (text, prepared, params) in SCATTER_READS {
+        let want = texts(rc.query(*text).await.unwrap());
+        let got = texts(pc.query(*text).await.unwrap());
+        assert_eq!(got, want, "{stage}: {text}");
+        let params: Vec<mysql_async::Value> = params.iter().map(|p| (*p).into()).collect();
+        let want = texts(rc.exec(*prepared, params.clone()).await.unwrap());
+        let got = texts(pc.exec(*prepared, params).await.unwrap());
+        assert_eq!(got, want, "{stage} (prepared): {prepared}");
+    }
+}
+
+/// Scatter writes without a province condition: the same affected rows as
+/// the reference (text and binary), then the same rows.
+async fn writes_equal(pc: &mut mysql_async::Conn, rc: &mut mysql_async::Conn, round: i64) {
+    for sql in [
+        format!("UPDATE rs_item SET v = v + 1 WHERE id % 3 = {}", round % 3),
+        format!("UPDATE rs_item SET note = 'round {round}'"),
+        format!("DELETE FROM rs_item WHERE id % 13 = {round}"),
+        format!("DELETE FROM rs_hist WHERE item_id % 17 = {round}"),
+    ] {
+        rc.query_drop(&sql).await.unwrap();
+        let want = rc.affected_rows();
+        pc.query_drop(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert_eq!(pc.affected_rows(), want, "affected rows of {sql}");
+        assert!(want > 0, "{sql} changes rows");
+    }
+    for (sql, params) in [
+        (
+            "UPDATE rs_item SET v = v + ? WHERE id % 5 = ?",
+            vec![2, round % 5],
+        ),
+        ("DELETE FROM rs_item WHERE id % ? = ?", vec![19, round]),
+    ] {
+        rc.exec_drop(sql, params.clone()).await.unwrap();
+        let want = rc.affected_rows();
+        pc.exec_drop(sql, params)
+            .await
+            .unwrap_or_else(|e| panic!("{sql} (prepared): {e}"));
+        assert_eq!(
+            pc.affected_rows(),
+            want,
+            "affected rows of {sql} (prepared)"
+        );
+        assert!(want > 0, "{sql} changes rows");
+    }
+}
+
+/// The physical statement EXPLAIN shows for `sql` on `shard`.
+async fn physical(pc: &mut mysql_async::Conn, sql: &str, shard: usize) -> Vec<String> {
+    let rows: Vec<(String, String, String)> = pc.query(format!("EXPLAIN {sql}")).await.unwrap();
+    rows.into_iter()
+        .filter(|r| r.0 == shard.to_string())
+        .map(|r| r.2)
+        .collect()
+}
+
+/// Waits until `pred` holds for the physical statements of `sql` on `shard`.
+async fn wait_physical(
+    pc: &mut mysql_async::Conn,
+    sql: &str,
+    shard: usize,
+    what: &str,
+    proxy: &ProxyProc,
+    pred: impl Fn(&[String]) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let p = physical(pc, sql, shard).await;
+        if pred(&p) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {p:?}\n{}", proxy.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Between the switch and COMPLETE the old shard still holds the moved
+/// province's rows; a statement that does not name the province (a scatter
+/// read, a GROUP BY, a join, an UPDATE or DELETE without a province
+/// condition) must see each row once — on the proxy that drove the move and
+/// on another one sharing the global shard — and the old shard's fences must
+/// not fail it; after COMPLETE too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_not_naming_a_moved_province_see_its_rows_once() {
+    let p = &unique("haoka_rs_scatter");
+    setup(p, 600).await;
+    let proxy = ProxyProc::start_with_rules(Some(&rules(p)), &extra(0, 200));
+    let other = ProxyProc::start_with_rules(Some(&rules(p)), &extra(0, 200));
+    let mut pc = proxy.conn(p).await;
+    let mut oc = other.conn(p).await;
+    let mut rc = direct(Some(&format!("{p}_ref"))).await;
+    // a province on another shard, with history rows
+    for id in 800_001..=800_040 {
+        for sql in [
+            format!(
+                "INSERT INTO rs_item VALUES ({id}, '51', {}, 'other')",
+                id % 4
+            ),
+            format!(
+                "INSERT INTO rs_hist VALUES ({}, '51', {id}, 'h')",
+                id + 1_000_000
+            ),
+        ] {
+            pc.query_drop(&sql).await.unwrap();
+            rc.query_drop(&sql).await.unwrap();
+        }
+    }
+    reads_equal(&mut pc, &mut rc, "before the move").await;
+
+    let mut a = admin(&proxy, p).await;
+    let id = start_move(&mut a, 2).await;
+    wait_phase(&mut a, id, "switched", &proxy).await;
+    let count = "SELECT COUNT(*) FROM rs_item";
+    let excluded =
+        |v: &[String]| v.len() == 1 && v[0].contains("`rs_item`.`province_code` NOT IN ('36')");
+    // the other proxy adopts the switch (and the stale rows) at its next poll
+    wait_physical(
+        &mut oc,
+        &format!("SELECT * FROM rs_item WHERE province_code = '{PROVINCE}'"),
+        2,
+        "the other proxy routes the province to its new shard",
+        &other,
+        |v| v.len() == 1,
+    )
+    .await;
+    reads_equal(&mut pc, &mut rc, "switched").await;
+    reads_equal(&mut oc, &mut rc, "switched, other proxy").await;
+    writes_equal(&mut pc, &mut rc, 1).await;
+    writes_equal(&mut oc, &mut rc, 2).await;
+    reads_equal(&mut pc, &mut rc, "switched, after scatter writes").await;
+    reads_equal(
+        &mut oc,
+        &mut rc,
+        "switched, after scatter writes, other proxy",
+    )
+    .await;
+    // what the shards were sent: the exclusion on the old shard only
+    for c in [&mut pc, &mut oc] {
+        let on0 = physical(c, count, 0).await;
+        assert!(
+            excluded(&on0),
+            "the old shard excludes the province: {on0:?}"
+        );
+        assert_eq!(
+            physical(c, count, 2).await,
+            ["SELECT COUNT(*) FROM `rs_item`"],
+            "the new shard's statement is unchanged"
+        );
+    }
+    // the stale rows were not touched (the fences would have refused it)
+    assert_eq!(
+        items(&format!("{p}_s2"), PROVINCE).await,
+        items(&format!("{p}_ref"), PROVINCE).await
+    );
+
+    let _: Vec<mysql_async::Row> = a
+        .query(format!("ALTER HAOKA RESHARD {id} COMPLETE"))
+        .await
+        .unwrap();
+    wait_phase(&mut a, id, "completed", &proxy).await;
+    assert!(items(&format!("{p}_s0"), PROVINCE).await.is_empty());
+    // no exclusion any more, in either proxy: the plain statement again
+    assert_eq!(
+        physical(&mut pc, count, 0).await,
+        ["SELECT COUNT(*) FROM `rs_item`"]
+    );
+    wait_physical(
+        &mut oc,
+        count,
+        0,
+        "the other proxy stops excluding after COMPLETE",
+        &other,
+        |v| v == ["SELECT COUNT(*) FROM `rs_item`"],
+    )
+    .await;
+    reads_equal(&mut pc, &mut rc, "completed").await;
+    reads_equal(&mut oc, &mut rc, "completed, other proxy").await;
+    writes_equal(&mut pc, &mut rc, 3).await;
+    writes_equal(&mut oc, &mut rc, 4).await;
+    reads_equal(&mut pc, &mut rc, "completed, after scatter writes").await;
+    assert_eq!(
+        items(&format!("{p}_s2"), PROVINCE).await,
+        items(&format!("{p}_ref"), PROVINCE).await
+    );
+    drop((pc, oc, rc, a));
+    drop(other);
+    drop(proxy);
+    drop_all(p).await;
+}

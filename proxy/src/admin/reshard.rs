@@ -187,6 +187,9 @@ async fn start_move(
         }
     }
     let id = plan::insert(&global, province, source, target, total).await?;
+    // From here on the target gets copies of the province's rows that are
+    // not live yet: statements reaching it exclude them.
+    switch::refresh_copies(shared, schema).await;
     let mv = plan::load(&global, id)
         .await?
         .ok_or(ReshardError::NoSuchMove(id))?;

@@ -5,7 +5,7 @@
 use mysql_async::prelude::Queryable;
 
 use super::plan::{self, q, Phase};
-use super::{at, capture, MoveCtx, ReshardError};
+use super::{at, capture, switch, MoveCtx, ReshardError};
 
 /// Deletes the province's rows of every moved table on `pool`.
 async fn delete_province(
@@ -52,7 +52,10 @@ pub async fn complete(ctx: &mut MoveCtx) -> Result<(), ReshardError> {
         rows = n,
         "source rows of the moved province deleted"
     );
-    ctx.set_phase(Phase::Completed).await
+    ctx.set_phase(Phase::Completed).await?;
+    // The source rows are gone: statements stop excluding them.
+    switch::refresh_copies(&ctx.shared, ctx.schema).await;
+    Ok(())
 }
 
 /// CANCEL before the switch: clients never left the source.
@@ -62,5 +65,7 @@ pub async fn cancel(ctx: &mut MoveCtx) -> Result<(), ReshardError> {
     let target = ctx.target.clone();
     delete_province(ctx, &target, &dst).await?;
     ctx.mv.phase = Phase::Cancelled;
-    plan::save(&ctx.global, &ctx.mv).await
+    plan::save(&ctx.global, &ctx.mv).await?;
+    switch::refresh_copies(&ctx.shared, ctx.schema).await;
+    Ok(())
 }

@@ -104,6 +104,9 @@ pub struct Reshard {
     in_flight: Arc<[AtomicU64; 2]>,
     /// One switch at a time per proxy (the epochs alternate).
     pub(crate) switching: tokio::sync::Mutex<()>,
+    /// One read of the moves' shards at a time (`switch::refresh_copies`),
+    /// so an older read never replaces a newer one.
+    pub(crate) refreshing: tokio::sync::Mutex<()>,
 }
 
 /// A statement routed to shards and not finished yet (see `Reshard::hold`);
@@ -131,6 +134,7 @@ impl Reshard {
             epoch: AtomicU64::new(0),
             in_flight: Arc::new([AtomicU64::new(0), AtomicU64::new(0)]),
             switching: tokio::sync::Mutex::new(()),
+            refreshing: tokio::sync::Mutex::new(()),
         }
     }
 

@@ -11,6 +11,7 @@
 //! to the release. Every proxy adopts recorded versions (`adopt`), at start
 //! and every `poll_interval_ms`.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -198,21 +199,82 @@ async fn record(ctx: &MoveCtx, pause: Duration) -> Result<u64, ReshardError> {
     Ok(version)
 }
 
-/// Adopts the province map recorded on each schema's global shard.
+fn text(v: &mysql_common::value::Value) -> String {
+    match v {
+        mysql_common::value::Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        other => other.as_sql(true),
+    }
+}
+
+/// Which shards may hold rows of a province besides its current one: the
+/// source and target of every move not completed or cancelled (a failed
+/// move's too: its copies or leftovers are there). None when the global
+/// shard does not answer (the map keeps what it had).
+async fn read_copies(
+    conn: &mut crate::backend::PooledConn,
+) -> Option<BTreeMap<String, BTreeSet<usize>>> {
+    let r = match conn
+        .query_collect(
+            "SELECT province, source_shard, target_shard FROM haoka_reshard_move \
+             WHERE phase NOT IN ('completed', 'cancelled')",
+        )
+        .await
+    {
+        Ok(r) => r,
+        // no move was ever started on this global shard
+        Err(crate::backend::BackendError::Server(e)) if e.code == 1146 => {
+            return Some(BTreeMap::new())
+        }
+        Err(_) => return None,
+    };
+    let mut copies: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+    for row in r.rows {
+        let (Some(p), Some(s), Some(t)) = (row.first(), row.get(1), row.get(2)) else {
+            continue;
+        };
+        let shards = copies.entry(text(p)).or_default();
+        for v in [s, t] {
+            if let Ok(n) = text(v).parse::<usize>() {
+                shards.insert(n);
+            }
+        }
+    }
+    Some(copies)
+}
+
+/// Re-reads the shards holding rows of moving provinces for `schema` (see
+/// `ProvinceMap::stale_on`); the proxy driving a move calls it when a move
+/// starts, completes or is cancelled, every proxy at each poll (`adopt`).
+pub async fn refresh_copies(shared: &Shared, schema: usize) {
+    let _one = shared.reshard.refreshing.lock().await;
+    let Ok(mut conn) = shared.schemas[schema].global.get().await else {
+        return;
+    };
+    if let Some(c) = read_copies(&mut conn).await {
+        shared.rules.schemas[schema].provinces.set_copies(c);
+    }
+}
+
+/// Adopts the province map recorded on each schema's global shard, and the
+/// shards that still (or already) hold rows of moving provinces.
 pub async fn adopt(shared: &Shared) {
     for (i, schema) in shared.rules.schemas.iter().enumerate() {
+        let _one = shared.reshard.refreshing.lock().await;
         let Ok(mut conn) = shared.schemas[i].global.get().await else {
             continue;
         };
+        // The moves first: a move read as unfinished here is switched in
+        // the versions read below at the latest, never the other way round
+        // (a province adopted on its new shard while its old one's rows
+        // were not yet known as stale would be counted twice).
+        if let Some(c) = read_copies(&mut conn).await {
+            schema.provinces.set_copies(c);
+        }
         let Ok(r) = conn
             .query_collect("SELECT province, shard, version FROM haoka_rules_version")
             .await
         else {
             continue;
-        };
-        let text = |v: &mysql_common::value::Value| match v {
-            mysql_common::value::Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
-            other => other.as_sql(true),
         };
         for row in r.rows {
             let (Some(p), Some(s), Some(v)) = (row.first(), row.get(1), row.get(2)) else {

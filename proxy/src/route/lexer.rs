@@ -689,6 +689,15 @@ pub enum Piece {
     /// A select item's alias carrying the client's text of the item (see
     /// `names`): a quoted identifier of these parts.
     Name(Vec<NamePart>),
+    /// Before a WHERE condition: `(` on a target that excludes stale rows of
+    /// moved provinces (see `ExcludeClose`), nothing on any other.
+    ExcludeOpen,
+    /// After that condition: `) AND <exclusion>` on such a target, nothing
+    /// on any other.
+    ExcludeClose,
+    /// Where a statement has no WHERE: ` WHERE <exclusion>` on such a
+    /// target, nothing on any other.
+    ExcludeWhere,
 }
 
 /// Part of a [`Piece::Name`].
@@ -709,6 +718,12 @@ pub const ROWS_MARK: &str = "__hk_rows";
 pub const SEQ_MARK: &str = "__hk_seq";
 /// `__hk_name<n>`: the alias of select item n, see [`Piece::Name`].
 pub const NAME_MARK: &str = "__hk_name";
+/// `__hk_xw(<condition>)`: a WHERE condition a target may narrow, see
+/// [`Piece::ExcludeOpen`]; the parentheses are the marker's.
+pub const EXCLUDE_MARK: &str = "__hk_xw";
+/// `WHERE __hk_xn`: where a statement without WHERE may get one, see
+/// [`Piece::ExcludeWhere`].
+pub const EXCLUDE_WHERE_MARK: &str = "__hk_xn";
 
 impl Template {
     /// Split a statement rendered with markers into pieces (quotes read
@@ -725,6 +740,10 @@ impl Template {
         let mut pieces: Vec<Piece> = Vec::new();
         let mut text = String::new();
         let mut i = 0;
+        // parentheses open in `text`, and the depths at which an
+        // `EXCLUDE_MARK(` waits for its `)`
+        let mut depth = 0usize;
+        let mut closes: Vec<usize> = Vec::new();
         let flush = |text: &mut String, pieces: &mut Vec<Piece>| {
             if !text.is_empty() {
                 pieces.push(Piece::Text(std::mem::take(text)));
@@ -790,6 +809,17 @@ impl Template {
                 } else if w == SEQ_MARK {
                     flush(&mut text, &mut pieces);
                     pieces.push(Piece::SeqId);
+                } else if w == EXCLUDE_MARK && s.get(end) == Some(&b'(') {
+                    flush(&mut text, &mut pieces);
+                    pieces.push(Piece::ExcludeOpen);
+                    closes.push(depth);
+                    end += 1;
+                } else if w == EXCLUDE_WHERE_MARK {
+                    if let Some(t) = text.strip_suffix(" WHERE ") {
+                        text.truncate(t.len());
+                    }
+                    flush(&mut text, &mut pieces);
+                    pieces.push(Piece::ExcludeWhere);
                 } else if let Some(parts) = w
                     .strip_prefix(NAME_MARK)
                     .and_then(|n| n.parse::<usize>().ok())
@@ -802,6 +832,18 @@ impl Template {
                 }
                 i = end;
                 continue;
+            }
+            if b == b'(' {
+                depth += 1;
+            } else if b == b')' {
+                if closes.last() == Some(&depth) {
+                    closes.pop();
+                    flush(&mut text, &mut pieces);
+                    pieces.push(Piece::ExcludeClose);
+                    i += 1;
+                    continue;
+                }
+                depth = depth.saturating_sub(1);
             }
             // copy one UTF-8 char
             let ch_len = sql[i..].chars().next().map(|c| c.len_utf8()).unwrap_or(1);

@@ -48,8 +48,11 @@
 //! fingerprint (plus schema and hint), exactly as a prepared statement's plan
 //! is; binding the literals (or the EXECUTE values) evaluates the shard-key
 //! conditions, the derivations (segment lookup through [`SegmentMap`]) and
-//! renders each target's SQL. Segment-map changes need no cache flush; a new
-//! rules file needs a new `Router`.
+//! renders each target's SQL. Segment-map changes need no cache flush, nor
+//! do province moves: the province map is read at bind time, including
+//! which shards hold stale rows of a moved province that a target must
+//! exclude (`Piece::ExcludeOpen`, reshard); a new rules file needs a new
+//! `Router`.
 //!
 //! Besides its routing, a plan carries [`StmtFlags`] (locking read,
 //! `MAX_EXECUTION_TIME`, `SQL_CALC_FOUND_ROWS`, session values): read once

@@ -523,6 +523,18 @@ pub(crate) struct DmlPlan {
     pub multi_write_error: Option<RouteError>,
     /// Route through a global index when the statement names only its column.
     pub lookup: Option<LookupPlan>,
+    /// The slots a target excludes stale rows of moved provinces for (the
+    /// template has `Piece::Exclude*` where the condition goes).
+    pub exclude: Vec<Exclude>,
+}
+
+/// A province-sharded table slot whose rows of provinces routed elsewhere a
+/// target on their old (or future) shard must not see.
+#[derive(Debug)]
+pub(crate) struct Exclude {
+    pub slot: usize,
+    /// Its alias in the physical statement; None: its physical name.
+    pub qualifier: Option<String>,
 }
 
 #[derive(Debug)]

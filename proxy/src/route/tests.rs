@@ -1732,3 +1732,219 @@ fn unaliased_items_keep_the_clients_text() {
         "SELECT k % 3 AS `k%3`, COUNT(*) FROM `sbtest1` GROUP BY 1 ORDER BY 1"
     );
 }
+
+/// Online resharding: between a move's switch and COMPLETE the old shard
+/// still holds the province's rows (and before the switch the target holds
+/// copies). Statements reaching such a shard exclude them for each
+/// province-sharded table, on that shard's targets only; with no move under
+/// way the physical SQL is what it always was (the plans are the same,
+/// cached or not: the exclusion is decided when a plan is bound).
+#[test]
+fn rows_of_a_moved_province_are_excluded_on_the_shards_it_is_not_routed_to() {
+    let r = router();
+    let statements = [
+        "SELECT COUNT(*) FROM sim_card",
+        "SELECT province_code, COUNT(*) FROM sim_card s WHERE status = '1' OR status = '2' GROUP BY province_code ORDER BY province_code LIMIT 5",
+        "SELECT COUNT(*) FROM sim_card c JOIN card_history h ON h.province_code = c.province_code AND h.iccid = c.iccid WHERE h.event = 'x'",
+        "UPDATE sim_card SET status = '2' WHERE status = '1' OR status = '3'",
+        "DELETE FROM outbox",
+        "SELECT COUNT(*) FROM phone_number WHERE status = '03'",
+        "DELETE FROM phone_number WHERE status = '09'",
+        "SELECT COUNT(*) FROM sim_card WHERE province_code = '36'",
+        "SELECT c FROM sbtest1 WHERE k > 3",
+    ];
+    let run = |sql: &str| -> Vec<(Place, String)> {
+        let schema = if sql.contains("sbtest") {
+            "sbtest"
+        } else {
+            "haoka"
+        };
+        match r.plan_text(schema, sql, &Segs).unwrap() {
+            Routed::Shards(p) => p.targets.into_iter().map(|t| (t.place, t.sql)).collect(),
+            other => panic!("{sql}: {other:?}"),
+        }
+    };
+    let normal: Vec<_> = statements.iter().map(|s| run(s)).collect();
+    let prepared = r
+        .prepare("haoka", "SELECT COUNT(*) FROM sim_card WHERE status = ?")
+        .unwrap();
+    let bind = || match prepared
+        .bind(&[Value::Bytes(b"1".to_vec())], &Segs)
+        .unwrap()
+    {
+        Routed::Shards(p) => p
+            .targets
+            .into_iter()
+            .map(|t| (t.place, t.prepared.unwrap()))
+            .collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    let normal_prepared = bind();
+    // the plan of a cached statement stays cached and is bound anew
+    let cached = r.cached_plans();
+
+    let map = r.rules().schemas[0].provinces.clone();
+    assert_eq!(map.current("36"), Some(2));
+    map.set_copies([("36".to_string(), [2, 6].into())].into());
+    map.assign("36", 6); // the switch
+    let moved: Vec<_> = statements.iter().map(|s| run(s)).collect();
+    let on = |v: &[(Place, String)], shard: usize| -> Vec<String> {
+        v.iter()
+            .filter(|(p, _)| *p == Place::Data(shard))
+            .map(|(_, s)| s.clone())
+            .collect()
+    };
+    let x =
+        |q: &str| format!("(`{q}`.`province_code` IS NULL OR `{q}`.`province_code` NOT IN ('36'))");
+    assert_eq!(
+        on(&moved[0], 2),
+        [format!(
+            "SELECT COUNT(*) FROM `sim_card` WHERE {}",
+            x("sim_card")
+        )]
+    );
+    assert_eq!(
+        on(&moved[1], 2),
+        [format!(
+            "SELECT province_code, COUNT(*) FROM `sim_card` s WHERE (status = '1' OR status = '2') AND {} GROUP BY province_code ORDER BY province_code LIMIT 5",
+            x("s")
+        )]
+    );
+    assert_eq!(
+        on(&moved[2], 2),
+        [format!(
+            "SELECT COUNT(*) FROM `sim_card` c JOIN `card_history` h ON h.province_code = c.province_code AND h.iccid = c.iccid WHERE (h.event = 'x') AND {} AND {}",
+            x("c"),
+            x("h")
+        )]
+    );
+    assert_eq!(
+        on(&moved[3], 2),
+        [format!(
+            "UPDATE `sim_card` SET status = '2' WHERE (status = '1' OR status = '3') AND {}",
+            x("sim_card")
+        )]
+    );
+    assert_eq!(
+        on(&moved[4], 2),
+        [format!("DELETE FROM `outbox` WHERE {}", x("outbox"))]
+    );
+    let split = on(&moved[5], 2);
+    assert_eq!(split.len(), 4);
+    assert!(
+        split.iter().enumerate().all(|(k, s)| *s
+            == format!(
+            "SELECT COUNT(*) FROM `phone_number_{k}` AS phone_number WHERE (status = '03') AND {}",
+            x("phone_number")
+        )),
+        "{split:?}"
+    );
+    let split = on(&moved[6], 2);
+    assert!(
+        split.iter().enumerate().all(|(k, s)| *s
+            == format!(
+                "DELETE FROM `phone_number_{k}` WHERE (status = '09') AND {}",
+                x(&format!("phone_number_{k}"))
+            )),
+        "{split:?}"
+    );
+    // the province itself goes to its new shard, which holds no stale rows
+    assert_eq!(
+        moved[7],
+        normal[7]
+            .iter()
+            .map(|(_, s)| (Place::Data(6), s.clone()))
+            .collect::<Vec<_>>()
+    );
+    // every other shard, and tables not sharded by province, are untouched
+    for (i, (m, n)) in moved.iter().zip(&normal).enumerate() {
+        let others = |v: &[(Place, String)]| {
+            v.iter()
+                .filter(|(p, _)| *p != Place::Data(2) && i != 7)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(others(m), others(n), "{}", statements[i]);
+    }
+    assert_eq!(moved[8], normal[8]);
+    // the binary protocol: the exclusion is text, the parameters stay
+    let b = bind();
+    let (_, stale) = b.iter().find(|(p, _)| *p == Place::Data(2)).unwrap();
+    assert_eq!(
+        stale.sql,
+        format!(
+            "SELECT COUNT(*) FROM `sim_card` WHERE (status = ?) AND {}",
+            x("sim_card")
+        )
+    );
+    assert_eq!(stale.params, [ParamSource::Client(0)]);
+    assert_eq!(r.cached_plans(), cached);
+
+    // before a switch the target's copies are the ones excluded
+    map.assign("36", 2);
+    let copying = run(statements[0]);
+    assert_eq!(on(&copying, 2), on(&normal[0], 2));
+    assert_eq!(
+        on(&copying, 6),
+        [format!(
+            "SELECT COUNT(*) FROM `sim_card` WHERE {}",
+            x("sim_card")
+        )]
+    );
+
+    // during the switch a write that may reach the province's rows is held
+    // (planned again after it); reads are not
+    map.freeze("36");
+    for w in [statements[3], statements[4], statements[6]] {
+        assert!(
+            matches!(r.plan_text("haoka", w, &Segs), Err(RouteError::ProvinceMoving(p)) if p == "36"),
+            "{w}"
+        );
+    }
+    assert_eq!(run(statements[0]), copying);
+    map.thaw("36");
+
+    // COMPLETE (or CANCEL): nothing is excluded, byte for byte as before
+    map.assign("36", 6);
+    map.set_copies(Default::default());
+    let done: Vec<_> = statements.iter().map(|s| run(s)).collect();
+    for (i, (d, n)) in done.iter().zip(&normal).enumerate() {
+        if i == 7 {
+            continue; // the province is on its new shard now
+        }
+        assert_eq!(d, n, "{}", statements[i]);
+    }
+    assert_eq!(bind(), normal_prepared);
+}
+
+#[test]
+fn exclusion_marks_split_into_pieces_that_render_as_nothing_by_default() {
+    let t = lexer::Template::from_rendered(
+        "SELECT a FROM __hk_t0 WHERE __hk_xw(a = ?1 OR (b = ')' AND c IN (1, 2))) ORDER BY a",
+    );
+    use lexer::Piece;
+    assert_eq!(
+        t.0,
+        vec![
+            Piece::Text("SELECT a FROM ".into()),
+            Piece::Table(0),
+            Piece::Text(" WHERE ".into()),
+            Piece::ExcludeOpen,
+            Piece::Text("a = ".into()),
+            Piece::Param(0),
+            Piece::Text(" OR (b = ')' AND c IN (1, 2))".into()),
+            Piece::ExcludeClose,
+            Piece::Text(" ORDER BY a".into()),
+        ]
+    );
+    let t = lexer::Template::from_rendered("DELETE FROM __hk_t0 WHERE __hk_xn LIMIT 3");
+    assert_eq!(
+        t.0,
+        vec![
+            Piece::Text("DELETE FROM ".into()),
+            Piece::Table(0),
+            Piece::ExcludeWhere,
+            Piece::Text(" LIMIT 3".into()),
+        ]
+    );
+}

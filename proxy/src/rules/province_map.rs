@@ -13,6 +13,12 @@ struct Inner {
     map: RwLock<BTreeMap<String, usize>>,
     /// Provinces whose statements must wait: a move is switching them.
     frozen: RwLock<BTreeSet<String>>,
+    /// Per province, the shards besides its current one that may hold its
+    /// rows: the source and target of an unfinished move (the target's
+    /// copies before the switch, the source's rows until COMPLETE). Rows of
+    /// a province on a shard it is not routed to are never authoritative:
+    /// statements exclude them there (see [`ProvinceMap::stale_on`]).
+    copies: RwLock<BTreeMap<String, BTreeSet<usize>>>,
 }
 
 /// Cheap to clone: every clone sees the same map.
@@ -24,6 +30,7 @@ impl ProvinceMap {
         ProvinceMap(Arc::new(Inner {
             map: RwLock::new(map),
             frozen: RwLock::default(),
+            copies: RwLock::default(),
         }))
     }
 
@@ -76,6 +83,45 @@ impl ProvinceMap {
             .insert(code.to_string(), shard);
     }
 
+    /// Replaces the shards that may hold rows of a province besides its
+    /// current one (from the unfinished moves on the global shard).
+    pub fn set_copies(&self, copies: BTreeMap<String, BTreeSet<usize>>) {
+        *self.0.copies.write().expect("province map lock") = copies;
+    }
+
+    /// The provinces whose rows on `shard` are stale (moved away, not yet
+    /// deleted) or not yet live (copied there before the switch), sorted:
+    /// statements reaching `shard` must not see them. Empty in normal
+    /// operation.
+    pub fn stale_on(&self, shard: usize) -> Vec<String> {
+        let copies = self.0.copies.read().expect("province map lock");
+        if copies.is_empty() {
+            return Vec::new();
+        }
+        let map = self.0.map.read().expect("province map lock");
+        copies
+            .iter()
+            .filter(|(p, shards)| shards.contains(&shard) && map.get(*p) != Some(&shard))
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    /// A province being switched (frozen) whose rows `shard` may hold (the
+    /// source or target of its move): a write reaching `shard` that does not
+    /// name a province waits for the switch like the province's own
+    /// statements do, then excludes the rows that became stale.
+    pub fn frozen_on(&self, shard: usize) -> Option<String> {
+        let frozen = self.0.frozen.read().expect("province map lock");
+        if frozen.is_empty() {
+            return None;
+        }
+        let copies = self.0.copies.read().expect("province map lock");
+        frozen
+            .iter()
+            .find(|p| copies.get(*p).is_some_and(|s| s.contains(&shard)))
+            .cloned()
+    }
+
     pub fn snapshot(&self) -> BTreeMap<String, usize> {
         self.0.map.read().expect("province map lock").clone()
     }
@@ -117,5 +163,26 @@ mod tests {
             clone.shard("99"),
             Err(RulesError::UnknownProvince(_))
         ));
+    }
+
+    #[test]
+    fn a_province_is_stale_on_the_shards_of_its_moves_it_is_not_routed_to() {
+        let m = ProvinceMap::new([("36".to_string(), 0), ("31".to_string(), 0)].into());
+        assert!(m.stale_on(0).is_empty() && m.stale_on(2).is_empty());
+        m.set_copies([("36".to_string(), [0, 2].into())].into());
+        // before the switch the target's copies are not live yet
+        assert!(m.stale_on(0).is_empty());
+        assert_eq!(m.stale_on(2), ["36"]);
+        m.freeze("36");
+        assert_eq!(m.frozen_on(0).as_deref(), Some("36"));
+        assert_eq!(m.frozen_on(2).as_deref(), Some("36"));
+        assert_eq!(m.frozen_on(1), None);
+        m.assign("36", 2);
+        m.thaw("36");
+        assert_eq!(m.frozen_on(0), None);
+        assert_eq!(m.stale_on(0), ["36"]);
+        assert!(m.stale_on(2).is_empty() && m.stale_on(1).is_empty());
+        m.set_copies(BTreeMap::new());
+        assert!(m.stale_on(0).is_empty());
     }
 }

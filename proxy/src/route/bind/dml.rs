@@ -155,6 +155,15 @@ pub(super) fn bind_dml(
             }
         }
     }
+    if write {
+        // A write that may reach the rows of a province being switched
+        // waits for the switch (`Reshard::hold`), then excludes them.
+        for (place, _) in &targets {
+            if let Some(p) = switching_on(d, *place) {
+                return Err(RouteError::ProvinceMoving(p));
+            }
+        }
+    }
     let (kind, single) = (plan.kind, targets.len() == 1);
     if single || write {
         if !single {
@@ -166,6 +175,7 @@ pub(super) fn bind_dml(
             .into_iter()
             .map(|(place, names)| {
                 let mut out = Out::new(args, prepared);
+                let exclude = exclusion(d, place, &names);
                 render(
                     &d.single,
                     &Fill {
@@ -173,6 +183,7 @@ pub(super) fn bind_dml(
                         limit: None,
                         rows: None,
                         seq: None,
+                        exclude: exclude.as_deref(),
                     },
                     &mut out,
                 );
@@ -227,6 +238,7 @@ pub(super) fn bind_dml(
         .into_iter()
         .map(|(place, names)| {
             let mut out = Out::new(args, prepared);
+            let exclude = exclusion(d, place, &names);
             render(
                 &sc.template,
                 &Fill {
@@ -234,6 +246,7 @@ pub(super) fn bind_dml(
                     limit: limit_sum,
                     rows: None,
                     seq: None,
+                    exclude: exclude.as_deref(),
                 },
                 &mut out,
             );
@@ -250,6 +263,68 @@ pub(super) fn bind_dml(
         ids: Vec::new(),
         index_move: false,
     }))
+}
+
+/// The condition a target on `place` adds so that it does not see rows of
+/// provinces routed to another shard (a move's source rows until COMPLETE,
+/// its copies on the target before the switch), for each excluded slot:
+/// `(<qualifier>.<shard key> IS NULL OR <qualifier>.<shard key> NOT IN
+/// ('36', ...))`. None where the shard holds no such rows (normal
+/// operation): the statement is then exactly what it always was.
+fn exclusion(d: &DmlPlan, place: Place, names: &[String]) -> Option<String> {
+    let Place::Data(shard) = place else {
+        return None;
+    };
+    let mut out = String::new();
+    for e in &d.exclude {
+        let SlotRule::Sharded(t) = &d.slots[e.slot].rule else {
+            continue;
+        };
+        let crate::rules::Algorithm::Province(map) = &t.shard_by.algorithm else {
+            continue;
+        };
+        let stale = map.stale_on(shard);
+        if stale.is_empty() {
+            continue;
+        }
+        let mut col = String::new();
+        let qualifier = e
+            .qualifier
+            .as_deref()
+            .or_else(|| names.get(e.slot).map(String::as_str))
+            .unwrap_or(&t.name);
+        push_quoted_ident(&mut col, qualifier);
+        col.push('.');
+        push_quoted_ident(&mut col, &t.shard_by.column);
+        let no_backslash = planning_mode().no_backslash_escapes;
+        let list: Vec<String> = stale
+            .into_iter()
+            .map(|p| mysql_common::value::Value::Bytes(p.into_bytes()).as_sql(no_backslash))
+            .collect();
+        if !out.is_empty() {
+            out.push_str(" AND ");
+        }
+        out.push_str(&format!(
+            "({col} IS NULL OR {col} NOT IN ({}))",
+            list.join(", ")
+        ));
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// A province being switched whose rows the shard of `place` may hold, for
+/// any of the statement's excluded slots.
+fn switching_on(d: &DmlPlan, place: Place) -> Option<String> {
+    let Place::Data(shard) = place else {
+        return None;
+    };
+    d.exclude.iter().find_map(|e| match &d.slots[e.slot].rule {
+        SlotRule::Sharded(t) => match &t.shard_by.algorithm {
+            crate::rules::Algorithm::Province(map) => map.frozen_on(shard),
+            _ => None,
+        },
+        _ => None,
+    })
 }
 
 fn split_count(d: &DmlPlan, group: &[usize]) -> Option<usize> {

@@ -154,6 +154,7 @@ pub(super) fn bind_insert(
             limit: None,
             rows: Some((&ip.rows, rs, &row_ids)),
             seq: None,
+            exclude: None,
         };
         let mut out = Out::new(args, prepared);
         render_insert(&ip.template, &fill, &mut out, &seq_p);
@@ -197,6 +198,7 @@ pub(super) fn bind_insert(
                 limit: None,
                 rows: Some((&ix.rows, &rs, &row_ids)),
                 seq: None,
+                exclude: None,
             };
             let mut out = Out::new(args, prepared);
             render_insert(template, &fill, &mut out, &seq_p);
@@ -237,6 +239,7 @@ fn render_insert(t: &Template, fill: &Fill, out: &mut Out, seq_p: &[Option<usize
                         limit: None,
                         rows: None,
                         seq: id.map(|id| (seq_p.get(*r).copied().flatten(), id)),
+                        exclude: None,
                     };
                     render(rt, &sub, out);
                 }
@@ -248,6 +251,7 @@ fn render_insert(t: &Template, fill: &Fill, out: &mut Out, seq_p: &[Option<usize
                     limit: None,
                     rows: None,
                     seq: None,
+                    exclude: None,
                 },
                 out,
             ),

@@ -103,6 +103,9 @@ struct Fill<'a> {
     rows: Option<RowsFill<'a>>,
     /// (param replaced by the sequence id, id)
     seq: Option<(Option<usize>, u64)>,
+    /// The condition excluding stale rows of moved provinces on this
+    /// target (see `Piece::ExcludeOpen`); None on most.
+    exclude: Option<&'a str>,
 }
 
 fn render(t: &Template, fill: &Fill, out: &mut Out) {
@@ -125,6 +128,23 @@ fn render(t: &Template, fill: &Fill, out: &mut Out) {
             Piece::Name(parts) => out.name(parts),
             // INSERT rows are rendered by `render_insert`
             Piece::Rows => {}
+            Piece::ExcludeOpen => {
+                if fill.exclude.is_some() {
+                    out.text("(")
+                }
+            }
+            Piece::ExcludeClose => {
+                if let Some(c) = fill.exclude {
+                    out.text(") AND ");
+                    out.text(c);
+                }
+            }
+            Piece::ExcludeWhere => {
+                if let Some(c) = fill.exclude {
+                    out.text(" WHERE ");
+                    out.text(c);
+                }
+            }
         }
     }
 }
@@ -235,6 +255,7 @@ fn render_inline(t: &Template, args: &Args<'_>) -> String {
             limit: None,
             rows: None,
             seq: None,
+            exclude: None,
         },
         &mut out,
     );

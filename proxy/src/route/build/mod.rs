@@ -24,7 +24,8 @@ use std::sync::Arc;
 use super::error::RouteError;
 use super::keys::{Cond, Layout, Operand};
 use super::lexer::{
-    planning_mode, string_value, Scanned, Template, LIMIT_MARK, ROWS_MARK, SEQ_MARK, TABLE_MARK,
+    planning_mode, string_value, Scanned, Template, EXCLUDE_MARK, EXCLUDE_WHERE_MARK, LIMIT_MARK,
+    ROWS_MARK, SEQ_MARK, TABLE_MARK,
 };
 use super::names;
 use super::plan::*;
@@ -213,6 +214,11 @@ fn unnumber(text: &str) -> String {
             super::lexer::Piece::SeqId => out.push_str(SEQ_MARK),
             // only templates built with names have them
             super::lexer::Piece::Name(_) => {}
+            super::lexer::Piece::ExcludeOpen => out.push_str(&format!("{EXCLUDE_MARK}(")),
+            super::lexer::Piece::ExcludeClose => out.push(')'),
+            super::lexer::Piece::ExcludeWhere => {
+                out.push_str(&format!(" WHERE {EXCLUDE_WHERE_MARK}"))
+            }
         }
     }
     out
@@ -285,6 +291,9 @@ fn build_stmt(
                 });
             }
             let placement = b.placement()?;
+            if let SetExpr::Select(s) = q.body.as_mut() {
+                mark_exclusion(&mut b, &placement, &mut s.selection);
+            }
             let single = names::render(&q, &names);
             let scatter = match &placement {
                 Placement::Sharded { sub, .. } if sub.is_empty() => Some(scatter(&b, q, &names)),
@@ -330,6 +339,7 @@ fn build_stmt(
                 )
             });
             let placement = b.placement()?;
+            mark_exclusion(&mut b, &placement, &mut u.selection);
             let single = Template::from_rendered(&Statement::Update(u).to_string());
             Ok(b.finish(sc, placement, single, None, multi))
         }
@@ -376,6 +386,7 @@ fn build_stmt(
                 )
             });
             let placement = b.placement()?;
+            mark_exclusion(&mut b, &placement, &mut d.selection);
             let single = Template::from_rendered(&Statement::Delete(d).to_string());
             Ok(b.finish(sc, placement, single, None, multi))
         }
@@ -554,6 +565,37 @@ fn build_stmt(
             )))
         }
     }
+}
+
+/// Marks where a target's exclusion of stale rows goes (see
+/// `Piece::ExcludeOpen`): around the WHERE condition (`__hk_xw(<cond>)`),
+/// or as the WHERE of a statement without one. Only statements on
+/// province-sharded tables get it; rendered for a target on a shard without
+/// stale rows, the marks are nothing and the SQL is what it was without
+/// them.
+fn mark_exclusion(b: &mut Builder, placement: &Placement, selection: &mut Option<Expr>) {
+    let slots = b.excluded_slots(placement);
+    if slots.is_empty() {
+        return;
+    }
+    *selection = Some(match selection.take() {
+        Some(w) => Expr::Function(ast::Function {
+            name: ObjectName(vec![ObjectNamePart::Identifier(ident(EXCLUDE_MARK))]),
+            uses_odbc_syntax: false,
+            parameters: FunctionArguments::None,
+            args: FunctionArguments::List(ast::FunctionArgumentList {
+                duplicate_treatment: None,
+                args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(w))],
+                clauses: Vec::new(),
+            }),
+            within_group: Vec::new(),
+            filter: None,
+            null_treatment: None,
+            over: None,
+        }),
+        None => Expr::Identifier(ident(EXCLUDE_WHERE_MARK)),
+    });
+    b.exclude = slots;
 }
 
 fn last_name(n: &ObjectName) -> String {

@@ -18,6 +18,12 @@ pub(super) struct Builder<'a> {
     pub(super) no_alias: bool,
     /// Per slot: was the table given an alias in the statement?
     pub(super) aliased: Vec<bool>,
+    /// Per slot: the alias it has in the physical statement (written or
+    /// added), None when its physical name qualifies its columns.
+    quals: Vec<Option<String>>,
+    /// The slots whose stale rows of moved provinces a target excludes
+    /// (set by `build::mark_exclusion`).
+    pub(super) exclude: Vec<usize>,
     /// Column names used at the top level where no select alias can stand
     /// (select list, WHERE, ON), lower case.
     pub(super) columns: HashSet<String>,
@@ -38,6 +44,8 @@ impl<'a> Builder<'a> {
             next_scope: 1,
             no_alias: false,
             aliased: Vec::new(),
+            quals: Vec::new(),
+            exclude: Vec::new(),
             columns: HashSet::new(),
             collect_columns: false,
         }
@@ -170,8 +178,29 @@ impl<'a> Builder<'a> {
                 at: None,
             });
         }
+        self.quals
+            .push(alias.as_ref().map(|a| a.name.value.clone()));
         *name = marker(slot);
         Ok(())
+    }
+
+    /// The top-level slots of province-sharded tables: on a shard holding
+    /// rows of a province that is routed elsewhere (a move's copies before
+    /// its switch, its source rows until COMPLETE), a target excludes them
+    /// for each. Tables of a statement on several shards are joined on
+    /// their shard keys, so a stale row only ever meets stale rows.
+    pub(super) fn excluded_slots(&self, placement: &Placement) -> Vec<usize> {
+        let Placement::Sharded { group, .. } = placement else {
+            return Vec::new();
+        };
+        group
+            .iter()
+            .copied()
+            .filter(|&g| {
+                matches!(&self.slots[g].rule, SlotRule::Sharded(t)
+                    if matches!(t.shard_by.algorithm, crate::rules::Algorithm::Province(_)))
+            })
+            .collect()
     }
 
     pub(super) fn walk_query(&mut self, q: &mut Query, scope: usize) -> Result<(), RouteError> {
@@ -922,12 +951,21 @@ impl<'a> Builder<'a> {
             }
             _ => None,
         };
+        let exclude = self
+            .exclude
+            .iter()
+            .map(|&slot| Exclude {
+                slot,
+                qualifier: self.quals.get(slot).cloned().flatten(),
+            })
+            .collect();
         Plan {
             kind: self.kind,
             params: sc.params,
             hint: sc.hint,
             flags: StmtFlags::default(),
             body: Body::Dml(DmlPlan {
+                exclude,
                 slots: self.slots,
                 cond,
                 placement,
