@@ -48,6 +48,8 @@ struct ConfigFile {
     replicas: ReplicaSettings,
     #[serde(default)]
     reshard: ReshardSettings,
+    #[serde(default)]
+    telemetry: crate::telemetry::TelemetrySettings,
 }
 
 /// Online resharding (`ALTER HAOKA MOVE PROVINCE`, crate::reshard).
@@ -231,6 +233,8 @@ pub struct ProxyConfig {
     pub limits: Limits,
     pub replicas: ReplicaSettings,
     pub reshard: ReshardSettings,
+    /// OTLP span export (`[telemetry]`), off by default.
+    pub telemetry: crate::telemetry::TelemetrySettings,
 }
 
 /// Environment variable that overrides the backend password (for Kubernetes secrets).
@@ -290,6 +294,7 @@ impl ProxyConfig {
             limits: file.limits,
             replicas: file.replicas,
             reshard: file.reshard,
+            telemetry: file.telemetry,
         })
     }
 
@@ -309,6 +314,10 @@ mod tests {
         assert_eq!(file.pool.query_timeout_ms, 300_000);
         assert_eq!(file.pool.health_check_interval_ms, 2000);
         assert_eq!(file.replicas.primary_after_write_ms, 10_000);
+        assert_eq!(
+            file.telemetry.otlp_endpoint, None,
+            "OTLP export is off by default"
+        );
         let err = toml::from_str::<ConfigFile>(
             "rules = \"r.toml\"\n[backend]\nuser = \"u\"\npassword = \"p\"\n[pool]\nquery_timeout = 5\n",
         )

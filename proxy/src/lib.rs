@@ -15,4 +15,5 @@ pub mod reshard;
 pub mod route;
 pub mod rules;
 pub mod sequence;
+pub mod telemetry;
 pub mod transactions;

@@ -37,15 +37,15 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        // Colours only on a terminal: log files stay greppable.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let cli = Cli::parse();
     let config = ProxyConfig::load(&cli.config)?;
+    let telemetry = haoka_proxy::telemetry::init(&config.telemetry)?;
+    let result = run(cli, config).await;
+    telemetry.shutdown().await;
+    result
+}
+
+async fn run(cli: Cli, config: ProxyConfig) -> anyhow::Result<()> {
     let rules = config.load_rules()?;
     match cli.command {
         Some(Command::ApplySchema {

@@ -194,6 +194,11 @@ password_file = "{BACKEND_PASSWORD_FILE}"
             .unwrap_or(0)
     }
 
+    /// The process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the process is still alive.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

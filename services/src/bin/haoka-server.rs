@@ -37,22 +37,23 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                // lapin warns of every returned (unroutable) publish; the
-                // outbox relay already logs and counts them per row.
-                .unwrap_or_else(|_| "info,tower_http=info,lapin::returned_messages=error".into()),
-        )
-        // stdout carries only what a subcommand prints (create-admin's password).
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
     let mut cfg = Config::load(cli.config.as_deref()).context("loading the config")?;
+    let telemetry = haoka_services::telemetry::init(
+        &cfg.telemetry,
+        // lapin warns of every returned (unroutable) publish; the outbox
+        // relay already logs and counts them per row.
+        "info,tower_http=info,lapin::returned_messages=error",
+    )?;
     if !cli.role.is_empty() {
         cfg.roles = cli.role.clone();
     }
+    let result = run(cli, cfg).await;
+    telemetry.shutdown().await;
+    result
+}
+
+async fn run(cli: Cli, mut cfg: Config) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::CreateAdmin { staff_no }) => {
             cfg.roles = vec!["permission".into()];

@@ -64,6 +64,29 @@ pub struct Config {
     pub batch: batch::BatchApiConfig,
     /// The report center (`[report]`).
     pub report: report::ReportConfig,
+    /// Span export (`[telemetry]`); off unless `otlp_endpoint` is set.
+    pub telemetry: TelemetryConfig,
+}
+
+/// OpenTelemetry export of the process's spans.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Base URL of an OTLP/HTTP receiver (a collector), e.g.
+    /// `http://127.0.0.1:4318`; spans go to `<url>/v1/traces` as protobuf.
+    /// Absent or empty: nothing is exported.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_endpoint: None,
+            service_name: "haoka-server".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -123,6 +146,7 @@ impl Default for Config {
             portal: Default::default(),
             batch: Default::default(),
             report: Default::default(),
+            telemetry: Default::default(),
         }
     }
 }
@@ -213,6 +237,9 @@ impl Config {
         if let Some(v) = get("HAOKA_PORTAL_DIR") {
             self.portal.dir = Some(v.into());
         }
+        if let Some(v) = get("HAOKA_OTLP_ENDPOINT") {
+            self.telemetry.otlp_endpoint = Some(v);
+        }
         if let Some(v) = get("HAOKA_OUTBOX_RELAY") {
             self.outbox.relay =
                 toml::Value::String(v.clone())
@@ -288,6 +315,23 @@ mod tests {
             cfg.portal.dir,
             Some(std::path::PathBuf::from("/srv/portal"))
         );
+    }
+
+    #[test]
+    fn telemetry_is_off_unless_an_endpoint_is_set() {
+        let cfg = Config::default();
+        assert_eq!(cfg.telemetry.otlp_endpoint, None);
+        let mut cfg: Config =
+            toml::from_str("[telemetry]\nservice_name = \"haoka-number\"\n").unwrap();
+        assert_eq!(cfg.telemetry.otlp_endpoint, None);
+        assert_eq!(cfg.telemetry.service_name, "haoka-number");
+        cfg.apply_env(|n| (n == "HAOKA_OTLP_ENDPOINT").then(|| "http://c:4318".to_string()))
+            .unwrap();
+        assert_eq!(
+            cfg.telemetry.otlp_endpoint.as_deref(),
+            Some("http://c:4318")
+        );
+        assert!(toml::from_str::<Config>("[telemetry]\nendpoint = \"x\"\n").is_err());
     }
 
     #[test]
