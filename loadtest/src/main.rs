@@ -179,6 +179,9 @@ struct TransfersArgs {
     /// The relay's idle poll (a commit in the process wakes it at once).
     #[arg(long, default_value_t = 50)]
     poll_ms: u64,
+    /// The relay's passes in flight (`[outbox] relay_passes`; 1 = serial).
+    #[arg(long, default_value_t = 8)]
+    relay_passes: u32,
     #[arg(long, default_value = "mysql://haoka:haoka@127.0.0.1:3307/haoka")]
     proxy: String,
 }
@@ -206,7 +209,7 @@ async fn run_transfers(a: TransfersArgs) -> anyhow::Result<()> {
         a.stock,
         t.elapsed().as_secs_f64()
     );
-    let api = Arc::new(api(&a.proxy, a.poll_ms).await?);
+    let api = Arc::new(api(&a.proxy, a.poll_ms, a.relay_passes).await?);
     let time = std::time::Duration::from_secs(a.time);
     let same = local(api.clone(), Arc::new(locals), time, a.cards).await?;
     let (across, ids) = cross(
@@ -220,8 +223,8 @@ async fn run_transfers(a: TransfersArgs) -> anyhow::Result<()> {
     .await?;
     let lag = lags(&db, &a.from, &a.to, &ids).await?;
     println!(
-        "{} clients, {} cards per transfer, {} s each, relay poll {} ms",
-        a.clients, a.cards, a.time, a.poll_ms
+        "{} clients, {} cards per transfer, {} s each, relay poll {} ms, {} relay passes in flight",
+        a.clients, a.cards, a.time, a.poll_ms, a.relay_passes
     );
     println!(
         "{:<34} {:>12} {:>9} {:>9} {:>8}",

@@ -82,9 +82,10 @@ pub async fn stock(
     Ok(())
 }
 
-pub async fn api(proxy_url: &str, poll_ms: u64) -> anyhow::Result<Api> {
+pub async fn api(proxy_url: &str, poll_ms: u64, relay_passes: u32) -> anyhow::Result<Api> {
     start_api_with(proxy_url, &["permission", "card"], |cfg| {
         cfg.outbox.poll_interval_ms = poll_ms;
+        cfg.outbox.relay_passes = relay_passes;
     })
     .await
 }

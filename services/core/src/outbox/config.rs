@@ -30,6 +30,8 @@ pub struct OutboxConfig {
     pub exchanges: Vec<String>,
     /// Rows claimed per province and poll.
     pub batch: u32,
+    /// Relay passes in flight at once (1 = one pass after the other).
+    pub relay_passes: u32,
     /// How often an idle relay looks for due rows. A commit in this process
     /// wakes it at once (`OutboxRuntime::wake`); the poll is the safety net.
     pub poll_interval_ms: u64,
@@ -58,6 +60,7 @@ impl Default for OutboxConfig {
             provinces: Vec::new(),
             exchanges: vec![topology::EVENTS_EXCHANGE.to_string()],
             batch: 100,
+            relay_passes: 8,
             poll_interval_ms: 500,
             lease_seconds: 30,
             backoff_ms: 250,
@@ -85,6 +88,7 @@ impl OutboxConfig {
         }
         for (name, v) in [
             ("batch", self.batch as u64),
+            ("relay_passes", self.relay_passes as u64),
             ("poll_interval_ms", self.poll_interval_ms),
             ("lease_seconds", self.lease_seconds),
             ("max_attempts", self.max_attempts as u64),
@@ -110,6 +114,7 @@ impl OutboxConfig {
             provinces,
             exchanges: self.exchanges.clone(),
             batch: self.batch,
+            passes_in_flight: self.relay_passes as usize,
             poll_interval: Duration::from_millis(self.poll_interval_ms),
             lease: Duration::from_secs(self.lease_seconds),
             backoff: Duration::from_millis(self.backoff_ms),

@@ -33,6 +33,8 @@ pub struct RelayConfig {
     /// Only rows for these exchanges (empty = all).
     pub exchanges: Vec<String>,
     pub batch: u32,
+    /// Passes in flight at once (see `run`).
+    pub passes_in_flight: usize,
     pub poll_interval: Duration,
     /// The longest a relay holds the rows of one pass: their publishes and
     /// confirms must come within a third of it, or the attempt fails (and is
@@ -53,6 +55,7 @@ impl Default for RelayConfig {
             provinces: Vec::new(),
             exchanges: Vec::new(),
             batch: 100,
+            passes_in_flight: 8,
             poll_interval: Duration::from_millis(200),
             lease: Duration::from_secs(30),
             backoff: Duration::from_millis(500),
@@ -123,15 +126,13 @@ impl Relay {
     }
 }
 
-/// Passes in flight at once (all provinces): a pass spends most of its
+/// Passes in flight at once (`passes_in_flight`, all provinces): a pass spends most of its
 /// time waiting for confirms and its commit, so passes overlap instead of
 /// queueing. Rows a running pass holds are skipped by the next
 /// (`FOR UPDATE SKIP LOCKED`): a new pass takes only rows that became due
 /// since. Passes of one province take turns from claiming to the last
 /// publish (`publish_turn`), so a province's messages still go out on the
 /// channel oldest first; only the waits for confirms and commits overlap.
-const PASSES_IN_FLIGHT: usize = 8;
-
 type PassResult = (String, Result<Pass, OutboxError>);
 
 async fn run(
@@ -162,7 +163,8 @@ async fn run(
         while let Some(done) = passes.try_join_next() {
             busy |= health.record(done, &cfg, &mut channel);
         }
-        if passes.len() < PASSES_IN_FLIGHT {
+        let limit = cfg.passes_in_flight.max(1);
+        if passes.len() < limit {
             // One scattered query finds the provinces with due rows, so an
             // idle poll costs one query per shard, not one per province.
             let due = match due_provinces(&pool, &cfg).await {
@@ -178,7 +180,7 @@ async fn run(
             if !due.is_empty() {
                 match open_channel(&mq, &mut channel).await {
                     Ok(ch) => {
-                        for p in due.into_iter().take(PASSES_IN_FLIGHT - passes.len()) {
+                        for p in due.into_iter().take(limit - passes.len()) {
                             let turn = turns.entry(p.clone()).or_default().clone();
                             let (pool, ch, cfg, metrics) =
                                 (pool.clone(), ch.clone(), cfg.clone(), metrics.clone());
