@@ -24,10 +24,14 @@ struct TracingProxy {
 impl TracingProxy {
     fn start() -> TracingProxy {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        // up.sh builds the release proxy before the suite runs; a debug build works too.
-        let bin = ["release", "debug"]
-            .iter()
-            .map(|p| root.join("target").join(p).join("haoka-proxy"))
+        // up.sh builds the release proxy before the suite runs; a debug build
+        // works too (in CARGO_TARGET_DIR when the caller set one).
+        let targets = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .into_iter()
+            .chain([root.join("target")]);
+        let bin = targets
+            .flat_map(|t| ["release", "debug"].map(|p| t.join(p).join("haoka-proxy")))
             .find(|p| p.exists())
             .expect("a built haoka-proxy (run deploy/local/up.sh)");
         let port = free_port();
