@@ -4,6 +4,7 @@
 //! have code `ok` and an empty reason) and `<base>.summary.json` (counts,
 //! times, the input's sha256, and for an unusable file why).
 
+use haoka_core::time::Timestamp;
 use serde::Serialize;
 
 use crate::decode::Row;
@@ -76,8 +77,8 @@ pub struct Summary<'a> {
     pub ok: u64,
     pub refused: u64,
     pub invalid: u64,
-    pub started: &'a str,
-    pub finished: Option<&'a str>,
+    pub started: Timestamp,
+    pub finished: Option<Timestamp>,
     pub sha256: &'a str,
     /// Why the file as a whole was unusable.
     pub failure: Option<&'a str>,

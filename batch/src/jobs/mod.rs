@@ -8,6 +8,7 @@ pub use haoka_batch_api::migrate;
 
 use haoka_core::db::Db;
 use haoka_core::problem::ApiError;
+use haoka_core::time::Timestamp;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Row, Transaction, Value};
 use sha2::{Digest, Sha256};
@@ -47,8 +48,8 @@ pub struct Job {
     pub refused: u64,
     pub invalid: u64,
     pub failure: Option<String>,
-    pub started_at: String,
-    pub finished_at: Option<String>,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
 }
 
 /// What a file's job row says when the loader meets the file.
@@ -90,8 +91,12 @@ impl FileId<'_> {
     }
 }
 
-const COLUMNS: &str = "job_id, status, checkpoint, ok_count, refused_count, invalid_count, failure, \
-     DATE_FORMAT(started_at, '%Y-%m-%dT%H:%i:%s.%f'), DATE_FORMAT(finished_at, '%Y-%m-%dT%H:%i:%s.%f')";
+const COLUMNS: &str = concat!(
+    "job_id, status, checkpoint, ok_count, refused_count, invalid_count, failure, ",
+    haoka_core::ts_col!("started_at"),
+    ", ",
+    haoka_core::ts_col!("finished_at")
+);
 
 fn job_of(r: &Row) -> Job {
     use haoka_core::db::col;

@@ -20,10 +20,11 @@ use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use haoka_core::auth::rbac::{guarded, Permission, Principal};
-use haoka_core::db::col;
+use haoka_core::db::{col, Filter};
 use haoka_core::oplog::{self, Change};
 use haoka_core::problem::{ApiError, Json, Path, Query};
 use haoka_core::state::Shared;
+use haoka_core::time::Timestamp;
 
 /// The center's routes, with its state.
 pub fn router(state: &Shared) -> Router {
@@ -70,14 +71,18 @@ pub struct JobView {
     pub failure: Option<String>,
     /// The result (or summary) file in the drop's results/.
     pub result_file: Option<String>,
-    pub started_at: String,
-    pub finished_at: Option<String>,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
 }
 
-const COLUMNS: &str = "job_id, file_name, source, kind, province_code, status, checkpoint, \
-     total_lines, ok_count, refused_count, invalid_count, failure, result_path, \
-     DATE_FORMAT(started_at, '%Y-%m-%dT%H:%i:%s.%f'), DATE_FORMAT(finished_at, '%Y-%m-%dT%H:%i:%s.%f'), \
-     TIMESTAMPDIFF(MICROSECOND, started_at, updated_at)";
+const COLUMNS: &str = concat!(
+    "job_id, file_name, source, kind, province_code, status, checkpoint, \
+     total_lines, ok_count, refused_count, invalid_count, failure, result_path, ",
+    haoka_core::ts_col!("started_at"),
+    ", ",
+    haoka_core::ts_col!("finished_at"),
+    ", TIMESTAMPDIFF(MICROSECOND, started_at, updated_at)"
+);
 
 fn view(r: &mysql_async::Row) -> JobView {
     let done: i64 = col(r, 6);
@@ -119,11 +124,34 @@ pub struct JobFilter {
     /// Newest first; at most 200.
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
+    /// Only jobs older than this one (the next page: the last `job_id` of
+    /// the page before).
+    pub before: Option<i64>,
+    /// `running`, `done` or `failed`.
+    pub status: Option<String>,
+    /// File kind by the naming convention, e.g. `NUM_INTAKE`.
+    pub kind: Option<String>,
+    /// Two-digit province code (within your scope).
+    pub province_code: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobList {
     pub items: Vec<JobView>,
+    /// Give as `before` for the next page; absent on the last one.
+    pub next_before: Option<i64>,
+}
+
+/// The stored code of a job state as the API names it.
+fn status_code(name: &str) -> Result<&'static str, ApiError> {
+    match name {
+        "running" => Ok("R"),
+        "done" => Ok("D"),
+        "failed" => Ok("F"),
+        other => Err(ApiError::Invalid(format!(
+            "status must be running, done or failed (got {other:?})"
+        ))),
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/batch/jobs", tag = "batch", params(JobFilter),
@@ -137,19 +165,36 @@ pub async fn list_jobs(
     if !(1..=200).contains(&limit) {
         return Err(ApiError::Invalid("limit must be 1 to 200".into()));
     }
+    // The scope is a condition of the query, not a filter of its page: a
+    // province's staff get a full page of their own jobs however many
+    // other provinces' jobs are newer.
+    let mut filter = Filter::default();
+    who.scope.restrict(&mut filter, "province_code");
+    filter
+        .eq("status", f.status.as_deref().map(status_code).transpose()?)
+        .eq("kind", f.kind.as_deref())
+        .eq("province_code", f.province_code.as_deref());
+    if let Some(b) = f.before {
+        filter.condition("job_id < ?".into(), vec![b.into()]);
+    }
+    let mut params = filter.params.clone();
+    params.push((limit + 1).into());
     let mut c = state.db.conn().await?;
     let rows: Vec<mysql_async::Row> = c
         .exec(
-            format!("SELECT {COLUMNS} FROM batch_job ORDER BY job_id DESC LIMIT ?"),
-            (limit,),
+            format!(
+                "SELECT {COLUMNS} FROM batch_job{} ORDER BY job_id DESC LIMIT ?",
+                filter.sql()
+            ),
+            params,
         )
         .await?;
-    let items = rows
-        .iter()
-        .map(view)
-        .filter(|j| who.scope.allows(j.province_code.as_deref()))
-        .collect();
-    Ok(Json(JobList { items }))
+    let mut items: Vec<JobView> = rows.iter().map(view).collect();
+    let next_before = (items.len() > limit as usize).then(|| {
+        items.truncate(limit as usize);
+        items.last().map(|j| j.job_id).unwrap_or(0)
+    });
+    Ok(Json(JobList { items, next_before }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
