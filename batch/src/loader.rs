@@ -17,7 +17,7 @@ use crate::kinds::naming::{self, FileName, Format};
 use crate::kinds::Outcome;
 use crate::metrics::Metrics;
 use crate::results::{self, Summary};
-use crate::seen::Seen;
+use crate::seen::{Earlier, Seen};
 use crate::sources::ready::{Ready, Tracker};
 use crate::sources::{Source, SourceError};
 use crate::stream::{self, ReadError, Rows, Scan};
@@ -42,6 +42,14 @@ pub struct Loader {
     pub owner: String,
     pub metrics: Metrics,
     tracker: Tracker,
+}
+
+/// A chunk's place in its job: its lines and the file's (for progress).
+struct Span {
+    job_id: i64,
+    from: usize,
+    to: usize,
+    total: usize,
 }
 
 /// What became of a ready file in this poll.
@@ -263,7 +271,12 @@ impl Loader {
     }
 
     /// Applies the rows after the job's checkpoint, chunk by chunk, as they
-    /// are read; returns the file's data lines.
+    /// are read; returns the file's data lines. While one chunk is written
+    /// and committed, the next is read and checked on another connection
+    /// (the checks write nothing, and a line listed twice is told by the
+    /// keys of every earlier line, committed or in flight), so the loader
+    /// waits for the database once per chunk instead of twice. Commits stay
+    /// in file order: the checkpoint only moves forward.
     async fn apply_rows(
         &self,
         ctx: &Ctx<'_>,
@@ -288,25 +301,44 @@ impl Loader {
             at += skipped.len();
             seen.extend(skipped.iter().filter_map(apply::key_of));
         }
-        loop {
-            let chunk = rows.next_chunk(size).await?;
-            if chunk.is_empty() {
-                return Ok(at);
-            }
+        let mut chunk = rows.next_chunk(size).await?;
+        // The chunk's check, made while the chunk before was committing.
+        let mut checked: Option<apply::Prepared> = None;
+        while !chunk.is_empty() {
             let end = at + chunk.len();
+            let next = rows.next_chunk(size).await?;
+            let mut in_flight = Seen::default();
+            in_flight.extend(chunk.iter().filter_map(apply::key_of));
             let t = Instant::now();
-            let prepared = self
-                .apply_chunk(
-                    ctx,
-                    n,
-                    &chunk,
-                    &seen,
-                    job.job_id,
-                    at,
-                    end,
-                    estimate.max(end),
-                )
-                .await?;
+            let span = Span {
+                job_id: job.job_id,
+                from: at,
+                to: end,
+                total: estimate.max(end),
+            };
+            let check_next = async {
+                if next.is_empty() {
+                    return None;
+                }
+                let t = Instant::now();
+                let earlier = Earlier::with_in_flight(&seen, &in_flight);
+                match apply::prepare(n, ctx, &next, &earlier).await {
+                    Ok(p) => {
+                        self.observe("check", t);
+                        Some(p)
+                    }
+                    // Checked again in its turn (and failing there if it must).
+                    Err(e) => {
+                        tracing::warn!(job_id = job.job_id, from = end, error = %e, "checking ahead failed");
+                        None
+                    }
+                }
+            };
+            let (applied, ahead) = tokio::join!(
+                self.apply_chunk(ctx, n, &chunk, checked.take(), &seen, &span),
+                check_next
+            );
+            let prepared = applied?;
             let secs = t.elapsed().as_secs_f64().max(1e-6);
             self.metrics.rows_per_second.set(chunk.len() as f64 / secs);
             for o in [Outcome::Ok, Outcome::Refused, Outcome::Invalid] {
@@ -322,26 +354,45 @@ impl Loader {
             }
             seen.extend(prepared.keys);
             at = end;
+            chunk = next;
+            checked = ahead;
         }
+        Ok(at)
     }
 
-    /// Checks and writes one chunk with its checkpoint, again if its write
-    /// met a change made after the check.
-    #[allow(clippy::too_many_arguments)]
+    fn observe(&self, phase: &str, since: Instant) {
+        self.metrics
+            .chunk_seconds
+            .with_label_values(&[phase])
+            .observe(since.elapsed().as_secs_f64());
+    }
+
+    /// Writes one chunk with its checkpoint (checked before, or checked
+    /// here), checking and writing again if its write met a change made
+    /// after the check.
     async fn apply_chunk(
         &self,
         ctx: &Ctx<'_>,
         n: &FileName,
         rows: &[decode::Row],
+        checked: Option<apply::Prepared>,
         seen: &Seen,
-        job_id: i64,
-        from: usize,
-        to: usize,
-        total: usize,
+        span: &Span,
     ) -> Result<apply::Prepared, LoadError> {
+        let job_id = span.job_id;
         let mut last = None;
+        let mut checked = checked;
         for _ in 0..CHUNK_TRIES {
-            let mut p = apply::prepare(n, ctx, rows, seen).await?;
+            let mut p = match checked.take() {
+                Some(p) => p,
+                None => {
+                    let t = Instant::now();
+                    let p = apply::prepare(n, ctx, rows, &Earlier::applied(seen)).await?;
+                    self.observe("check", t);
+                    p
+                }
+            };
+            let t = Instant::now();
             let mut tx = self.state.db.begin().await?;
             let wrote = async {
                 let shelves = apply::write(&mut tx, ctx, &mut p).await?;
@@ -355,9 +406,9 @@ impl Loader {
                     job_id,
                     &self.owner,
                     self.cfg.lease_seconds,
-                    from,
-                    to,
-                    total,
+                    span.from,
+                    span.to,
+                    span.total,
                     &tally,
                     &p.lines,
                 )
@@ -369,12 +420,14 @@ impl Loader {
                 Ok(shelves) => {
                     // Wakes the outbox relay: status changes carry events.
                     self.state.outbox.commit(tx).await.map_err(ApiError::from)?;
+                    self.observe("write", t);
                     self.state.number.center.announce(shelves);
                     return Ok(p);
                 }
                 // A lost lease is final: another loader has the file now.
                 Err(e @ ApiError::Conflict(_)) => return Err(e.into()),
                 Err(e) => {
+                    let from = span.from;
                     tracing::warn!(job_id, from, error = %e, "chunk write failed; checking again");
                     drop(tx); // rolls back
                     last = Some(e);

@@ -1,7 +1,10 @@
 //! Prometheus metrics of the loader: files by outcome, lines by outcome,
-//! rows/s of the last chunk, the age of the oldest ready file (lag).
+//! rows/s of the last chunk, the age of the oldest ready file (lag), the
+//! seconds of each chunk's check and write.
 
-use prometheus::{Encoder, Gauge, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -10,6 +13,9 @@ pub struct Metrics {
     pub lines: IntCounterVec,
     pub rows_per_second: Gauge,
     pub lag_seconds: Gauge,
+    /// Seconds per chunk in each phase: `check` (reads only) and `write`
+    /// (the chunk's transaction to its commit).
+    pub chunk_seconds: HistogramVec,
 }
 
 impl Metrics {
@@ -35,11 +41,21 @@ impl Metrics {
             "seconds from a file being ready to its answer (last file)",
         )
         .expect("valid metric");
+        let chunk_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "haoka_batch_chunk_seconds",
+                "seconds per chunk, by phase (check: reads only; write: its transaction to the commit)",
+            )
+            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            &["phase"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(files.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(lines.clone()),
             Box::new(rows_per_second.clone()),
             Box::new(lag_seconds.clone()),
+            Box::new(chunk_seconds.clone()),
         ] {
             registry.register(c).expect("metric registered once");
         }
@@ -49,6 +65,7 @@ impl Metrics {
             lines,
             rows_per_second,
             lag_seconds,
+            chunk_seconds,
         }
     }
 

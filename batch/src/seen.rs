@@ -63,6 +63,36 @@ impl Seen {
     }
 }
 
+/// The keys of every line before a chunk: those applied (`applied`) and,
+/// while the chunk before is still being written, that chunk's (`in_flight`).
+/// The next chunk is checked while the one before commits, so its
+/// "listed earlier" must see both without merging them first.
+#[derive(Clone, Copy)]
+pub struct Earlier<'a> {
+    applied: &'a Seen,
+    in_flight: Option<&'a Seen>,
+}
+
+impl<'a> Earlier<'a> {
+    pub fn applied(applied: &'a Seen) -> Earlier<'a> {
+        Earlier {
+            applied,
+            in_flight: None,
+        }
+    }
+
+    pub fn with_in_flight(applied: &'a Seen, in_flight: &'a Seen) -> Earlier<'a> {
+        Earlier {
+            applied,
+            in_flight: Some(in_flight),
+        }
+    }
+
+    pub fn contains(&self, k: &str) -> bool {
+        self.applied.contains(k) || self.in_flight.is_some_and(|f| f.contains(k))
+    }
+}
+
 impl<S: AsRef<str>> Extend<S> for Seen {
     fn extend<I: IntoIterator<Item = S>>(&mut self, iter: I) {
         for k in iter {
@@ -92,5 +122,18 @@ mod tests {
         assert!(s.insert(&"9".repeat(19)));
         assert!(!s.contains(&"9".repeat(17)));
         assert_eq!(s.len(), 7);
+    }
+
+    #[test]
+    fn earlier_lines_are_the_applied_and_the_in_flight_ones() {
+        let mut applied = Seen::default();
+        applied.insert("13800000000");
+        let mut flight = Seen::default();
+        flight.insert("13800000001");
+        let only = Earlier::applied(&applied);
+        assert!(only.contains("13800000000") && !only.contains("13800000001"));
+        let both = Earlier::with_in_flight(&applied, &flight);
+        assert!(both.contains("13800000000") && both.contains("13800000001"));
+        assert!(!both.contains("13800000002"));
     }
 }

@@ -15,7 +15,7 @@ use super::{numeric_key, refused, Ctx, Prepared, Work};
 use crate::decode::Row;
 use crate::kinds::card_depot;
 use crate::kinds::{invalid, LineResult, Outcome};
-use crate::seen::Seen;
+use crate::seen::Earlier;
 
 /// The chunk's cards for one depot.
 pub struct Group {
@@ -24,7 +24,7 @@ pub struct Group {
     lines: HashMap<String, u32>,
 }
 
-pub fn prepare(rows: &[Row], seen: &Seen) -> Prepared {
+pub fn prepare(rows: &[Row], seen: &Earlier<'_>) -> Prepared {
     let mut lines = Vec::new();
     let mut keys = Vec::new();
     let mut mine = HashSet::new();

@@ -12,7 +12,7 @@ use super::{numeric_key, refused, Ctx, Prepared, Work};
 use crate::decode::Row;
 use crate::kinds::card_intake;
 use crate::kinds::{LineResult, Outcome};
-use crate::seen::Seen;
+use crate::seen::Earlier;
 
 pub struct Batch {
     req: IntakeRequest,
@@ -23,7 +23,7 @@ pub async fn prepare(
     ctx: &Ctx<'_>,
     province: &str,
     rows: &[Row],
-    seen: &Seen,
+    seen: &Earlier<'_>,
 ) -> Result<Prepared, ApiError> {
     let mut lines = Vec::new();
     let mut keys = Vec::new();

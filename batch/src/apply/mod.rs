@@ -21,7 +21,7 @@ use crate::centers::Centers;
 use crate::decode::Row;
 use crate::kinds::naming::FileName;
 use crate::kinds::{self, Kind, LineResult, Outcome};
-use crate::seen::Seen;
+use crate::seen::Earlier;
 
 /// Who applies: the process state and the loader's account.
 pub struct Ctx<'a> {
@@ -77,7 +77,7 @@ pub async fn prepare(
     file: &FileName,
     ctx: &Ctx<'_>,
     rows: &[Row],
-    seen: &Seen,
+    seen: &Earlier<'_>,
 ) -> Result<Prepared, ApiError> {
     match file.kind {
         Kind::NumberIntake => number_intake::prepare(ctx, rows, seen).await,

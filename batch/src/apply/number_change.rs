@@ -17,7 +17,7 @@ use super::{numeric_key, refused, Ctx, Prepared, Work};
 use crate::decode::Row;
 use crate::kinds::num_status::{self, Line};
 use crate::kinds::{LineResult, Outcome};
-use crate::seen::Seen;
+use crate::seen::Earlier;
 
 /// What a group of lines asks for.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -50,7 +50,7 @@ pub async fn prepare(
     ctx: &Ctx<'_>,
     parse: Parse,
     rows: &[Row],
-    seen: &Seen,
+    seen: &Earlier<'_>,
 ) -> Result<Prepared, ApiError> {
     let mut lines = Vec::new();
     let mut keys = Vec::new();

@@ -11,7 +11,7 @@ use super::{numeric_key, refused, Ctx, Prepared, Work};
 use crate::decode::Row;
 use crate::kinds::num_intake::{self, Line};
 use crate::kinds::{LineResult, Outcome};
-use crate::seen::Seen;
+use crate::seen::Earlier;
 
 /// The chunk's lines for one depot and pool, checked.
 pub struct Group {
@@ -19,7 +19,7 @@ pub struct Group {
     checked: Checked,
 }
 
-pub async fn prepare(ctx: &Ctx<'_>, rows: &[Row], seen: &Seen) -> Result<Prepared, ApiError> {
+pub async fn prepare(ctx: &Ctx<'_>, rows: &[Row], seen: &Earlier<'_>) -> Result<Prepared, ApiError> {
     let mut lines = Vec::new();
     let mut keys = Vec::new();
     let mut mine = HashSet::new();

@@ -13,7 +13,7 @@ use super::{refused, Ctx, Prepared, Work};
 use crate::decode::Row;
 use crate::kinds::org::OrgLine;
 use crate::kinds::LineResult;
-use crate::seen::Seen;
+use crate::seen::Earlier;
 
 /// A line's row, or why it is malformed.
 pub type Parse = fn(u32, &[String]) -> Result<OrgLine, LineResult>;
@@ -24,7 +24,7 @@ pub struct Line {
     row: OrgLine,
 }
 
-pub fn prepare(parse: Parse, rows: &[Row], seen: &Seen) -> Prepared {
+pub fn prepare(parse: Parse, rows: &[Row], seen: &Earlier<'_>) -> Prepared {
     let mut lines = Vec::new();
     let mut keys = Vec::new();
     let mut mine = std::collections::HashSet::new();
