@@ -33,11 +33,18 @@
 //! access_key_id = "…"
 //! secret_access_key = "…"
 //! allow_http = true
+//!
+//! [telemetry]                 # optional: OTLP span export, off by default
+//! otlp_endpoint = "http://127.0.0.1:4318" # spans go to <this>/v1/traces
+//! service_name = "haoka-batch" # the default
 //! ```
 
 use std::path::PathBuf;
 
 use serde::Deserialize;
+
+/// `service.name` of the loader's spans unless `[telemetry]` names one.
+pub const SERVICE_NAME: &str = "haoka-batch";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +63,11 @@ pub struct BatchConfig {
     pub loader_id: Option<String>,
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
+    /// OTLP span export (`[telemetry]`), off by default; `service_name`
+    /// defaults to `haoka-batch`. The server config's `[telemetry]` is not
+    /// the loader's.
+    #[serde(default)]
+    pub telemetry: haoka_telemetry::TelemetrySettings,
 }
 
 fn default_chunk() -> usize {
@@ -216,6 +228,26 @@ mod tests {
         assert!(s.key.starts_with(path.parent().unwrap()));
         assert!(matches!(&cfg.sources[1], SourceConfig::Local(l) if l.root.is_absolute()));
         assert!(cfg.server_config.unwrap().ends_with("server.toml"));
+    }
+
+    #[test]
+    fn telemetry_is_optional_and_off_by_default() {
+        let cfg: BatchConfig = toml::from_str("staff_no = \"b\"\n").unwrap();
+        assert_eq!(cfg.telemetry.traces_endpoint(), None);
+        assert_eq!(cfg.telemetry.service_name_or(SERVICE_NAME), "haoka-batch");
+        let cfg: BatchConfig =
+            toml::from_str("staff_no = \"b\"\n[telemetry]\notlp_endpoint = \"http://c:4318\"\n")
+                .unwrap();
+        assert_eq!(
+            cfg.telemetry.traces_endpoint().as_deref(),
+            Some("http://c:4318/v1/traces")
+        );
+        assert_eq!(cfg.telemetry.service_name_or(SERVICE_NAME), "haoka-batch");
+        let err =
+            toml::from_str::<BatchConfig>("staff_no = \"b\"\n[telemetry]\nendpoint = \"x\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("endpoint"), "{err}");
     }
 
     #[test]

@@ -49,7 +49,7 @@ struct ConfigFile {
     #[serde(default)]
     reshard: ReshardSettings,
     #[serde(default)]
-    telemetry: crate::telemetry::TelemetrySettings,
+    telemetry: haoka_telemetry::TelemetrySettings,
 }
 
 /// Online resharding (`ALTER HAOKA MOVE PROVINCE`, crate::reshard).
@@ -234,7 +234,7 @@ pub struct ProxyConfig {
     pub replicas: ReplicaSettings,
     pub reshard: ReshardSettings,
     /// OTLP span export (`[telemetry]`), off by default.
-    pub telemetry: crate::telemetry::TelemetrySettings,
+    pub telemetry: haoka_telemetry::TelemetrySettings,
 }
 
 /// Environment variable that overrides the backend password (for Kubernetes secrets).

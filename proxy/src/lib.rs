@@ -15,5 +15,4 @@ pub mod reshard;
 pub mod route;
 pub mod rules;
 pub mod sequence;
-pub mod telemetry;
 pub mod transactions;

@@ -39,7 +39,14 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = ProxyConfig::load(&cli.config)?;
-    let telemetry = haoka_proxy::telemetry::init(&config.telemetry)?;
+    let telemetry = haoka_telemetry::init(
+        &config.telemetry,
+        &haoka_telemetry::Process {
+            service_name: "haoka-proxy",
+            default_filter: "info",
+            log_to: haoka_telemetry::LogOutput::Stdout,
+        },
+    )?;
     let result = run(cli, config).await;
     telemetry.shutdown().await;
     result

@@ -12,7 +12,6 @@
 pub mod app;
 pub mod openapi;
 pub mod portal;
-pub mod telemetry;
 
 pub use haoka_batch_api as batch;
 pub use haoka_card as card;

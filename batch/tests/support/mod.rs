@@ -193,6 +193,7 @@ impl Env {
                 known_hosts: var.join("known_hosts"),
                 dirs: self.dirs(),
             })],
+            telemetry: Default::default(),
         }
     }
 

@@ -39,11 +39,17 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut cfg = Config::load(cli.config.as_deref()).context("loading the config")?;
-    let telemetry = haoka_services::telemetry::init(
+    let telemetry = haoka_telemetry::init(
         &cfg.telemetry,
-        // lapin warns of every returned (unroutable) publish; the outbox
-        // relay already logs and counts them per row.
-        "info,tower_http=info,lapin::returned_messages=error",
+        &haoka_telemetry::Process {
+            service_name: "haoka-server",
+            // lapin warns of every returned (unroutable) publish; the outbox
+            // relay already logs and counts them per row.
+            default_filter: "info,tower_http=info,lapin::returned_messages=error",
+            // stdout carries only what a subcommand prints (create-admin's
+            // password).
+            log_to: haoka_telemetry::LogOutput::Stderr,
+        },
     )?;
     if !cli.role.is_empty() {
         cfg.roles = cli.role.clone();

@@ -68,26 +68,10 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
 }
 
-/// OpenTelemetry export of the process's spans.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TelemetryConfig {
-    /// Base URL of an OTLP/HTTP receiver (a collector), e.g.
-    /// `http://127.0.0.1:4318`; spans go to `<url>/v1/traces` as protobuf.
-    /// Absent or empty: nothing is exported.
-    pub otlp_endpoint: Option<String>,
-    /// `service.name` of the exported spans.
-    pub service_name: String,
-}
-
-impl Default for TelemetryConfig {
-    fn default() -> Self {
-        TelemetryConfig {
-            otlp_endpoint: None,
-            service_name: "haoka-server".into(),
-        }
-    }
-}
+/// OpenTelemetry export of the process's spans: the `[telemetry]` type the
+/// proxy and the batch loader share (haoka-server's `service_name` default
+/// is `haoka-server`, given at `haoka_telemetry::init`).
+pub use haoka_telemetry::TelemetrySettings as TelemetryConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
