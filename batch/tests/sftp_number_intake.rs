@@ -1,6 +1,7 @@
 //! A number intake file dropped on the real SFTP drop with the real `sftp`
 //! client is applied through the number center's intake in chunks and
-//! answered: the bad lines (wrong digits, unknown depot, listed twice,
+//! answered: the bad lines (wrong digits, unknown depot, listed twice — also
+//! when the first time is in the chunk still being written —,
 //! already in stock) refused with reasons, the rest in stock with history
 //! rows and number.taken_in events;
 //! the same file again is answered from its job, not applied again.
@@ -24,6 +25,9 @@ async fn intake_file_with_bad_lines_over_sftp() {
     csv.push_str(&format!("{},{depot},\n", nums[0])); // 9: listed twice
     csv.push_str(&format!("{},{depot},\n", nums[7])); // 10: in stock
     csv.push_str(&format!("{},{depot}\n", nums[6])); // 11: a column short
+    // 12: listed twice, the first time in the chunk before (lines 8-10),
+    // which is still being written while this chunk (11-12) is checked.
+    csv.push_str(&format!("{},{depot},\n", nums[7]));
     let name = format!("NUM_INTAKE_51_20261202_{}.csv", env.tag);
     let base = name.trim_end_matches(".csv").to_string();
     env.drop_file(&name, csv.as_bytes());
@@ -31,11 +35,19 @@ async fn intake_file_with_bad_lines_over_sftp() {
     let mut loader = env.loader(3);
     let summary = env.run_until_answered(&mut loader, &base).await;
     assert_eq!(summary["status"], "D", "{summary}");
-    assert_eq!(summary["total"], 10);
+    assert_eq!(summary["total"], 11);
     assert_eq!(summary["ok"], 5);
-    assert_eq!(summary["refused"], 3);
+    assert_eq!(summary["refused"], 4);
     assert_eq!(summary["invalid"], 2);
     assert_eq!(summary["encoding"], "UTF-8");
+    // Timestamps as the API writes them: RFC 3339 with the offset.
+    for k in ["started", "finished"] {
+        let t = summary[k].as_str().unwrap_or_default();
+        assert!(
+            t.len() >= 29 && t.as_bytes()[10] == b'T' && matches!(t.as_bytes()[23], b'+' | b'-'),
+            "{k} = {t:?}"
+        );
+    }
     assert_eq!(
         summary["sha256"],
         haoka_batch::jobs::sha256_hex(csv.as_bytes())
@@ -49,7 +61,7 @@ async fn intake_file_with_bad_lines_over_sftp() {
         .records()
         .map(|r| r.unwrap().iter().map(str::to_string).collect())
         .collect();
-    assert_eq!(rows.len(), 10, "{result}");
+    assert_eq!(rows.len(), 11, "{result}");
     let outcome = |line: &str| {
         let r = rows.iter().find(|r| r[0] == line).unwrap();
         (r[2].clone(), r[3].clone())
@@ -62,6 +74,7 @@ async fn intake_file_with_bad_lines_over_sftp() {
     assert_eq!(outcome("9"), ("refused".into(), "duplicate_in_file".into()));
     assert_eq!(outcome("10"), ("refused".into(), "duplicate".into()));
     assert_eq!(outcome("11"), ("invalid".into(), "column_count".into()));
+    assert_eq!(outcome("12"), ("refused".into(), "duplicate_in_file".into()));
     assert!(
         rows.iter().all(|r| r[2] == "ok" || !r[4].is_empty()),
         "reasons: {result}"

@@ -416,9 +416,28 @@ async fn loader_run(
     let base = name.trim_end_matches(".csv");
     let summary_path = dir.join("summary.json");
     let outcome = async {
+        // The job row says when the file is worked (a query through the
+        // proxy); only then is the drop asked for the summary, since every
+        // `sftp` run is an SSH handshake that would take the CPU the loader
+        // is being measured on.
+        let mut c = proxy.get_conn().await?;
         loop {
             if let Some(status) = child.try_wait()? {
                 anyhow::bail!("haoka-batch exited: {status}");
+            }
+            let status: Option<String> = c
+                .exec_first(
+                    "SELECT status FROM batch_job WHERE file_name = ? AND source = ?",
+                    (&name, format!("bench-{tag}")),
+                )
+                .await?;
+            if status.as_deref().is_none_or(|s| s == "R") {
+                anyhow::ensure!(
+                    t0.elapsed() < Duration::from_secs(3600),
+                    "no result within an hour"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
             }
             if let Some(s) = sftp.get(
                 &format!("/results/{tag}/{base}.summary.json"),
