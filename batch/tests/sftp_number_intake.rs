@@ -25,8 +25,8 @@ async fn intake_file_with_bad_lines_over_sftp() {
     csv.push_str(&format!("{},{depot},\n", nums[0])); // 9: listed twice
     csv.push_str(&format!("{},{depot},\n", nums[7])); // 10: in stock
     csv.push_str(&format!("{},{depot}\n", nums[6])); // 11: a column short
-    // 12: listed twice, the first time in the chunk before (lines 8-10),
-    // which is still being written while this chunk (11-12) is checked.
+                                                     // 12: listed twice, the first time in the chunk before (lines 8-10),
+                                                     // which is still being written while this chunk (11-12) is checked.
     csv.push_str(&format!("{},{depot},\n", nums[7]));
     let name = format!("NUM_INTAKE_51_20261202_{}.csv", env.tag);
     let base = name.trim_end_matches(".csv").to_string();
@@ -74,7 +74,10 @@ async fn intake_file_with_bad_lines_over_sftp() {
     assert_eq!(outcome("9"), ("refused".into(), "duplicate_in_file".into()));
     assert_eq!(outcome("10"), ("refused".into(), "duplicate".into()));
     assert_eq!(outcome("11"), ("invalid".into(), "column_count".into()));
-    assert_eq!(outcome("12"), ("refused".into(), "duplicate_in_file".into()));
+    assert_eq!(
+        outcome("12"),
+        ("refused".into(), "duplicate_in_file".into())
+    );
     assert!(
         rows.iter().all(|r| r[2] == "ok" || !r[4].is_empty()),
         "reasons: {result}"

@@ -63,7 +63,11 @@ async fn province_staff_page_through_their_own_jobs() {
     let p1 = get(staff.token.clone(), "limit=2".into()).await;
     let page1 = ids(&p1);
     assert_eq!(page1, vec![mine[2], mine[1]], "{p1}");
-    assert!(p1["items"].as_array().unwrap().iter().all(|j| j["province_code"] == "51"));
+    assert!(p1["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|j| j["province_code"] == "51"));
     // The next page from the cursor; the last page has no cursor. (Jobs of
     // 51 older than this test's may follow: only the first of the page is
     // this test's.)
@@ -78,7 +82,11 @@ async fn province_staff_page_through_their_own_jobs() {
     // Filters: the failed one of 51.
     let failed = get(staff.token.clone(), "status=failed&limit=200".into()).await;
     assert!(ids(&failed).contains(&mine[1]) && !ids(&failed).contains(&mine[0]));
-    assert!(failed["items"].as_array().unwrap().iter().all(|j| j["status"] == "failed"));
+    assert!(failed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|j| j["status"] == "failed"));
 
     // National staff see both, newest first.
     let all = get(admin.token.clone(), "limit=200".into()).await;
@@ -90,20 +98,31 @@ async fn province_staff_page_through_their_own_jobs() {
     want.sort_unstable_by(|a, b| b.cmp(a));
     assert_eq!(ours, want);
     let kind = get(admin.token.clone(), "kind=CARD_INTAKE&limit=200".into()).await;
-    assert!(ids(&kind).iter().all(|id| !mine.contains(id) && !theirs.contains(id)));
+    assert!(ids(&kind)
+        .iter()
+        .all(|id| !mine.contains(id) && !theirs.contains(id)));
     // Timestamps in the one API form.
     let j = &all["items"][0];
     for k in ["started_at", "finished_at"] {
         let t = j[k].as_str().unwrap_or_else(|| panic!("{k}: {j}"));
         let (date, rest) = t.split_once('T').unwrap_or_else(|| panic!("{k} = {t}"));
         assert_eq!(date.len(), 10, "{k} = {t}");
-        assert!(rest.contains('+') || rest.contains('-') || rest.ends_with('Z'), "{k} = {t}");
+        assert!(
+            rest.contains('+') || rest.contains('-') || rest.ends_with('Z'),
+            "{k} = {t}"
+        );
     }
 
     // A status that does not exist is a problem that names the allowed ones.
     let r = s.get(&staff.token, "/api/v1/batch/jobs?status=stuck").await;
     let p = common::problem(r, 400, "invalid_request").await;
-    assert!(p["message"].as_str().unwrap_or("").contains("running, done or failed"), "{p}");
+    assert!(
+        p["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("running, done or failed"),
+        "{p}"
+    );
 
     let mut c = s.state.db.conn().await.unwrap();
     c.exec_drop(

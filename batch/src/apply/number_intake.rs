@@ -19,7 +19,11 @@ pub struct Group {
     checked: Checked,
 }
 
-pub async fn prepare(ctx: &Ctx<'_>, rows: &[Row], seen: &Earlier<'_>) -> Result<Prepared, ApiError> {
+pub async fn prepare(
+    ctx: &Ctx<'_>,
+    rows: &[Row],
+    seen: &Earlier<'_>,
+) -> Result<Prepared, ApiError> {
     let mut lines = Vec::new();
     let mut keys = Vec::new();
     let mut mine = HashSet::new();
