@@ -52,6 +52,14 @@ struct Span {
     total: usize,
 }
 
+/// A chunk written up to its commit: its transaction holds the job row
+/// (and the chunk's rows) until [`Loader::finish`] commits it.
+struct Written {
+    tx: mysql_async::Transaction<'static>,
+    p: apply::Prepared,
+    shelves: std::collections::HashSet<haoka_number::shelf_cache::ShelfKey>,
+}
+
 /// What became of a ready file in this poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handled {
@@ -271,12 +279,15 @@ impl Loader {
     }
 
     /// Applies the rows after the job's checkpoint, chunk by chunk, as they
-    /// are read; returns the file's data lines. While one chunk is written
-    /// and committed, the next is read and checked on another connection
-    /// (the checks write nothing, and a line listed twice is told by the
-    /// keys of every earlier line, committed or in flight), so the loader
-    /// waits for the database once per chunk instead of twice. Commits stay
-    /// in file order: the checkpoint only moves forward.
+    /// are read; returns the file's data lines. Three chunks are in flight
+    /// at once, each on its own connection: one commits, the next is
+    /// written (its job-row UPDATE waits for the commit before it, so the
+    /// checkpoint moves in file order and a chunk whose predecessor failed
+    /// finds the checkpoint not where it expects and is refused), and the
+    /// one after is read and checked (reads only; a line listed twice is
+    /// told by the keys of every earlier line, committed or not). Any
+    /// failure ends the pass: what did not commit rolls back, and the job
+    /// resumes at its checkpoint.
     async fn apply_rows(
         &self,
         ctx: &Ctx<'_>,
@@ -286,8 +297,8 @@ impl Loader {
         estimate: usize,
     ) -> Result<usize, LoadError> {
         let size = self.chunk_lines();
-        // Duplicates in the file are judged against every earlier row,
-        // committed before a restart or not.
+        // Keys of every line before `chunk` (committed, written or, after a
+        // restart, skipped): duplicates in the file are judged against them.
         let mut seen = Seen::default();
         let mut at = 0;
         if job.checkpoint > 0 {
@@ -302,8 +313,10 @@ impl Loader {
             seen.extend(skipped.iter().filter_map(apply::key_of));
         }
         let mut chunk = rows.next_chunk(size).await?;
-        // The chunk's check, made while the chunk before was committing.
+        // The chunk's check, made while the chunks before were in flight.
         let mut checked: Option<apply::Prepared> = None;
+        // The chunk before, written and not yet committed.
+        let mut open: Option<Written> = None;
         while !chunk.is_empty() {
             let end = at + chunk.len();
             let next = rows.next_chunk(size).await?;
@@ -315,6 +328,12 @@ impl Loader {
                 from: at,
                 to: end,
                 total: estimate.max(end),
+            };
+            let commit_before = async {
+                match open.take() {
+                    Some(w) => self.finish(w).await.map(Some),
+                    None => Ok(None),
+                }
             };
             let check_next = async {
                 if next.is_empty() {
@@ -334,30 +353,45 @@ impl Loader {
                     }
                 }
             };
-            let (applied, ahead) = tokio::join!(
-                self.apply_chunk(ctx, n, &chunk, checked.take(), &seen, &span),
+            let (committed, written, ahead) = tokio::join!(
+                commit_before,
+                self.write_chunk(ctx, n, &chunk, checked.take(), &seen, &span),
                 check_next
             );
-            let prepared = applied?;
-            let secs = t.elapsed().as_secs_f64().max(1e-6);
-            self.metrics.rows_per_second.set(chunk.len() as f64 / secs);
-            for o in [Outcome::Ok, Outcome::Refused, Outcome::Invalid] {
-                let c = if o == Outcome::Ok {
-                    prepared.ok
-                } else {
-                    prepared.count(o)
-                };
-                self.metrics
-                    .lines
-                    .with_label_values(&[n.kind.prefix(), o.name()])
-                    .inc_by(c);
+            // The commit's own failure first: the write after it is then
+            // refused only because the checkpoint did not move.
+            if let Some(p) = committed? {
+                self.count_lines(n, &p);
             }
-            seen.extend(prepared.keys);
+            let written = written?;
+            self.metrics
+                .rows_per_second
+                .set(chunk.len() as f64 / t.elapsed().as_secs_f64().max(1e-6));
+            seen.extend(written.p.keys.iter());
+            open = Some(written);
             at = end;
             chunk = next;
             checked = ahead;
         }
+        if let Some(w) = open.take() {
+            let p = self.finish(w).await?;
+            self.count_lines(n, &p);
+        }
         Ok(at)
+    }
+
+    fn count_lines(&self, n: &FileName, p: &apply::Prepared) {
+        for o in [Outcome::Ok, Outcome::Refused, Outcome::Invalid] {
+            let c = if o == Outcome::Ok {
+                p.ok
+            } else {
+                p.count(o)
+            };
+            self.metrics
+                .lines
+                .with_label_values(&[n.kind.prefix(), o.name()])
+                .inc_by(c);
+        }
     }
 
     fn observe(&self, phase: &str, since: Instant) {
@@ -368,9 +402,9 @@ impl Loader {
     }
 
     /// Writes one chunk with its checkpoint (checked before, or checked
-    /// here), checking and writing again if its write met a change made
-    /// after the check.
-    async fn apply_chunk(
+    /// here) on a transaction left open for [`Loader::finish`], checking
+    /// and writing again if its write met a change made after the check.
+    async fn write_chunk(
         &self,
         ctx: &Ctx<'_>,
         n: &FileName,
@@ -378,7 +412,7 @@ impl Loader {
         checked: Option<apply::Prepared>,
         seen: &Seen,
         span: &Span,
-    ) -> Result<apply::Prepared, LoadError> {
+    ) -> Result<Written, LoadError> {
         let job_id = span.job_id;
         let mut last = None;
         let mut checked = checked;
@@ -392,15 +426,18 @@ impl Loader {
                     p
                 }
             };
-            let t = Instant::now();
+            let started = Instant::now();
             let mut tx = self.state.db.begin().await?;
             let wrote = async {
                 let shelves = apply::write(&mut tx, ctx, &mut p).await?;
+                self.observe("write", started);
                 let tally = ChunkTally {
                     ok: p.ok,
                     refused: p.count(Outcome::Refused),
                     invalid: p.count(Outcome::Invalid),
                 };
+                let t = Instant::now();
+                // Waits here for the chunk before to commit (its row lock).
                 jobs::commit_chunk(
                     &mut tx,
                     job_id,
@@ -413,18 +450,14 @@ impl Loader {
                     &p.lines,
                 )
                 .await?;
+                self.observe("checkpoint", t);
                 Ok::<_, ApiError>(shelves)
             }
             .await;
             match wrote {
-                Ok(shelves) => {
-                    // Wakes the outbox relay: status changes carry events.
-                    self.state.outbox.commit(tx).await.map_err(ApiError::from)?;
-                    self.observe("write", t);
-                    self.state.number.center.announce(shelves);
-                    return Ok(p);
-                }
-                // A lost lease is final: another loader has the file now.
+                Ok(shelves) => return Ok(Written { tx, p, shelves }),
+                // A lost lease (or a checkpoint the chunk before did not
+                // move) is final: the job resumes at its checkpoint.
                 Err(e @ ApiError::Conflict(_)) => return Err(e.into()),
                 Err(e) => {
                     let from = span.from;
@@ -437,6 +470,20 @@ impl Loader {
         Err(last
             .unwrap_or_else(|| ApiError::Internal("chunk failed".into()))
             .into())
+    }
+
+    /// Commits a written chunk and announces its shelves.
+    async fn finish(&self, w: Written) -> Result<apply::Prepared, LoadError> {
+        let t = Instant::now();
+        // Wakes the outbox relay: the chunk's rows carry events.
+        self.state
+            .outbox
+            .commit(w.tx)
+            .await
+            .map_err(ApiError::from)?;
+        self.observe("commit", t);
+        self.state.number.center.announce(w.shelves);
+        Ok(w.p)
     }
 
     /// Writes the result and summary files and moves the input away.

@@ -13,8 +13,9 @@ pub struct Metrics {
     pub lines: IntCounterVec,
     pub rows_per_second: Gauge,
     pub lag_seconds: Gauge,
-    /// Seconds per chunk in each phase: `check` (reads only) and `write`
-    /// (the chunk's transaction to its commit).
+    /// Seconds per chunk in each phase: `check` (reads only), `write` (its
+    /// changes), `checkpoint` (the job row: waits for the chunk before to
+    /// commit) and `commit`.
     pub chunk_seconds: HistogramVec,
 }
 
@@ -44,7 +45,7 @@ impl Metrics {
         let chunk_seconds = HistogramVec::new(
             HistogramOpts::new(
                 "haoka_batch_chunk_seconds",
-                "seconds per chunk, by phase (check: reads only; write: its transaction to the commit)",
+                "seconds per chunk, by phase (check: reads only; write: its changes; checkpoint: the job row, after the chunk before commits; commit)",
             )
             .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
             &["phase"],
