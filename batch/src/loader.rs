@@ -382,11 +382,7 @@ impl Loader {
 
     fn count_lines(&self, n: &FileName, p: &apply::Prepared) {
         for o in [Outcome::Ok, Outcome::Refused, Outcome::Invalid] {
-            let c = if o == Outcome::Ok {
-                p.ok
-            } else {
-                p.count(o)
-            };
+            let c = if o == Outcome::Ok { p.ok } else { p.count(o) };
             self.metrics
                 .lines
                 .with_label_values(&[n.kind.prefix(), o.name()])
