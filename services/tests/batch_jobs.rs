@@ -113,16 +113,16 @@ async fn province_staff_page_through_their_own_jobs() {
         );
     }
 
-    // A status that does not exist is a problem that names the allowed ones.
-    let r = s.get(&staff.token, "/api/v1/batch/jobs?status=stuck").await;
-    let p = common::problem(r, 400, "invalid_request").await;
-    assert!(
-        p["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("running, done or failed"),
-        "{p}"
-    );
+    // A status that does not exist (or an empty one) is a problem that
+    // names the parameter and the allowed values.
+    for bad in ["stuck", ""] {
+        let r = s
+            .get(&staff.token, &format!("/api/v1/batch/jobs?status={bad}"))
+            .await;
+        let p = common::problem(r, 400, "invalid_request").await;
+        let m = p["message"].as_str().unwrap_or("");
+        assert!(m.contains("status") && m.contains("running"), "{p}");
+    }
 
     let mut c = s.state.db.conn().await.unwrap();
     c.exec_drop(

@@ -127,8 +127,7 @@ pub struct JobFilter {
     /// Only jobs older than this one (the next page: the last `job_id` of
     /// the page before).
     pub before: Option<i64>,
-    /// `running`, `done` or `failed`.
-    pub status: Option<String>,
+    pub status: Option<JobStatus>,
     /// File kind by the naming convention, e.g. `NUM_INTAKE`.
     pub kind: Option<String>,
     /// Two-digit province code (within your scope).
@@ -142,15 +141,24 @@ pub struct JobList {
     pub next_before: Option<i64>,
 }
 
-/// The stored code of a job state as the API names it.
-fn status_code(name: &str) -> Result<&'static str, ApiError> {
-    match name {
-        "running" => Ok("R"),
-        "done" => Ok("D"),
-        "failed" => Ok("F"),
-        other => Err(ApiError::Invalid(format!(
-            "status must be running, done or failed (got {other:?})"
-        ))),
+/// A job's state as the API names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Running,
+    Done,
+    /// The file as a whole was unusable.
+    Failed,
+}
+
+impl JobStatus {
+    /// As `batch_job.status` stores it.
+    fn code(self) -> &'static str {
+        match self {
+            JobStatus::Running => "R",
+            JobStatus::Done => "D",
+            JobStatus::Failed => "F",
+        }
     }
 }
 
@@ -171,7 +179,7 @@ pub async fn list_jobs(
     let mut filter = Filter::default();
     who.scope.restrict(&mut filter, "province_code");
     filter
-        .eq("status", f.status.as_deref().map(status_code).transpose()?)
+        .eq("status", f.status.map(JobStatus::code))
         .eq("kind", f.kind.as_deref())
         .eq("province_code", f.province_code.as_deref());
     if let Some(b) = f.before {
