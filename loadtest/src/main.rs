@@ -180,7 +180,7 @@ struct TransfersArgs {
     #[arg(long, default_value_t = 50)]
     poll_ms: u64,
     /// The relay's passes in flight (`[outbox] relay_passes`; 1 = serial).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 1)]
     relay_passes: u32,
     #[arg(long, default_value = "mysql://haoka:haoka@127.0.0.1:3307/haoka")]
     proxy: String,

@@ -30,7 +30,11 @@ pub struct OutboxConfig {
     pub exchanges: Vec<String>,
     /// Rows claimed per province and poll.
     pub batch: u32,
-    /// Relay passes in flight at once (1 = one pass after the other).
+    /// Relay passes in flight at once (1, the default = one pass after the
+    /// other). More overlap the waits for confirms and commits, but on the
+    /// two-core bench machine 8 gave fewer cross-province transfers than 1
+    /// (BENCHMARKS.md, "relay passes"): the extra passes' queries cost more
+    /// CPU than the waits they hide.
     pub relay_passes: u32,
     /// How often an idle relay looks for due rows. A commit in this process
     /// wakes it at once (`OutboxRuntime::wake`); the poll is the safety net.
@@ -60,7 +64,7 @@ impl Default for OutboxConfig {
             provinces: Vec::new(),
             exchanges: vec![topology::EVENTS_EXCHANGE.to_string()],
             batch: 100,
-            relay_passes: 8,
+            relay_passes: 1,
             poll_interval_ms: 500,
             lease_seconds: 30,
             backoff_ms: 250,

@@ -55,7 +55,7 @@ impl Default for RelayConfig {
             provinces: Vec::new(),
             exchanges: Vec::new(),
             batch: 100,
-            passes_in_flight: 8,
+            passes_in_flight: 1,
             poll_interval: Duration::from_millis(200),
             lease: Duration::from_secs(30),
             backoff: Duration::from_millis(500),
