@@ -146,8 +146,13 @@ password_file = "{BACKEND_PASSWORD_FILE}"
             if let Ok(Some(status)) = p.child.try_wait() {
                 return Err(format!("exited with {status}: {}", p.log()));
             }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(p);
+            // Ready when the port greets like a MySQL server: something
+            // else on it (another test's process that drew the same free
+            // port) is not this proxy, and the ports are drawn again.
+            match greets(port) {
+                Greeting::Mysql => return Ok(p),
+                Greeting::Other => return Err(format!("port {port} is another process's")),
+                Greeting::Nothing => {}
             }
             if Instant::now() > deadline {
                 return Err(format!("port {port} not open after 20 s: {}", p.log()));
@@ -476,4 +481,27 @@ pub fn item_rules_global_on(
         shards.join(",\n  ")
     ));
     out
+}
+
+enum Greeting {
+    Mysql,
+    Other,
+    Nothing,
+}
+
+/// What a connection to `port` answers first: a MySQL handshake (protocol
+/// version 10 after the 4-byte packet header), something else, or nothing
+/// yet (not listening, or no greeting within a second).
+fn greets(port: u16) -> Greeting {
+    use std::io::Read;
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return Greeting::Nothing;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut head = [0u8; 5];
+    match s.read_exact(&mut head) {
+        Ok(()) if head[4] == 10 => Greeting::Mysql,
+        Ok(()) => Greeting::Other,
+        Err(_) => Greeting::Nothing,
+    }
 }
