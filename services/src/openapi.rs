@@ -59,7 +59,7 @@ use crate::{health, metrics, mq_admin, problem, reference};
         crate::batch::list_jobs, crate::batch::get_job, crate::batch::upload_file, crate::batch::result::download_result,
         reference::provinces, reference::cities, reference::segments,
     ),
-    components(schemas(Problem, crate::card::transfer::api::Direction, crate::card::availability::Purpose, crate::card::status::CardType, crate::card::status::CardStatus, crate::card::iccid::Iccid)),
+    components(schemas(Problem, crate::card::transfer::api::Direction, crate::card::availability::Purpose, crate::card::status::CardType, crate::card::status::CardStatus, crate::card::iccid::Iccid, crate::batch::JobStatus)),
     modifiers(&Security, &ProblemResponses)
 )]
 pub struct ApiDoc;
