@@ -367,7 +367,7 @@ impl Loader {
             self.metrics
                 .rows_per_second
                 .set(chunk.len() as f64 / t.elapsed().as_secs_f64().max(1e-6));
-            seen.extend(written.p.keys.iter());
+            seen.absorb(in_flight);
             open = Some(written);
             at = end;
             chunk = next;

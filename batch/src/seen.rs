@@ -54,6 +54,13 @@ impl Seen {
         }
     }
 
+    /// Takes in the keys of `later` (the chunk that just went in).
+    pub fn absorb(&mut self, later: Seen) {
+        self.short.extend(later.short);
+        self.long.extend(later.long);
+        self.other.extend(later.other);
+    }
+
     pub fn len(&self) -> usize {
         self.short.len() + self.long.len() + self.other.len()
     }
@@ -135,5 +142,7 @@ mod tests {
         let both = Earlier::with_in_flight(&applied, &flight);
         assert!(both.contains("13800000000") && both.contains("13800000001"));
         assert!(!both.contains("13800000002"));
+        applied.absorb(flight);
+        assert!(applied.contains("13800000001") && applied.len() == 2);
     }
 }

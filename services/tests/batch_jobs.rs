@@ -105,12 +105,7 @@ async fn province_staff_page_through_their_own_jobs() {
     let j = &all["items"][0];
     for k in ["started_at", "finished_at"] {
         let t = j[k].as_str().unwrap_or_else(|| panic!("{k}: {j}"));
-        let (date, rest) = t.split_once('T').unwrap_or_else(|| panic!("{k} = {t}"));
-        assert_eq!(date.len(), 10, "{k} = {t}");
-        assert!(
-            rest.contains('+') || rest.contains('-') || rest.ends_with('Z'),
-            "{k} = {t}"
-        );
+        assert!(common::rfc3339_with_offset(t), "{k} = {t}");
     }
 
     // A status that does not exist (or an empty one) is a problem that

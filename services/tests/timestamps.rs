@@ -9,34 +9,6 @@ mod number_support;
 
 use serde_json::{json, Value};
 
-/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.
-fn rfc3339_with_offset(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    if b.len() < 20
-        || !(digits(0..4) && digits(5..7) && digits(8..10) && digits(11..13))
-        || !(digits(14..16) && digits(17..19))
-        || (b[4], b[7], b[10], b[13], b[16]) != (b'-', b'-', b'T', b':', b':')
-    {
-        return false;
-    }
-    let mut rest = &s[19..];
-    if let Some(f) = rest.strip_prefix('.') {
-        let n = f.bytes().take_while(u8::is_ascii_digit).count();
-        if n == 0 {
-            return false;
-        }
-        rest = &f[n..];
-    }
-    rest == "Z"
-        || (rest.len() == 6
-            && matches!(rest.as_bytes()[0], b'+' | b'-')
-            && rest[1..3].bytes().all(|c| c.is_ascii_digit())
-            && rest.as_bytes()[3] == b':'
-            && rest[4..6].bytes().all(|c| c.is_ascii_digit()))
-}
-
 fn is_time_field(key: &str) -> bool {
     key.ends_with("_at") || key.ends_with("_until") || key.ends_with("deadline")
 }
@@ -49,7 +21,7 @@ fn check(what: &str, v: &Value, found: &mut std::collections::BTreeSet<String>) 
                 if is_time_field(k) {
                     if let Some(s) = x.as_str() {
                         assert!(
-                            rfc3339_with_offset(s),
+                            common::rfc3339_with_offset(s),
                             "{what}: {k} = {s:?} is not RFC 3339 with an offset"
                         );
                         found.insert(format!("{what}.{k}"));
@@ -71,10 +43,10 @@ async fn get(s: &common::Server, token: &str, path: String) -> (String, Value) {
 
 #[test]
 fn the_checker_tells_the_old_forms_from_rfc_3339() {
-    assert!(rfc3339_with_offset("2026-12-01T21:40:55.508+08:00"));
-    assert!(rfc3339_with_offset("2026-12-01T21:40:55Z"));
-    assert!(!rfc3339_with_offset("2026-12-01 21:40:55"));
-    assert!(!rfc3339_with_offset("2026-12-01T21:40:46.508000"));
+    assert!(common::rfc3339_with_offset("2026-12-01T21:40:55.508+08:00"));
+    assert!(common::rfc3339_with_offset("2026-12-01T21:40:55Z"));
+    assert!(!common::rfc3339_with_offset("2026-12-01 21:40:55"));
+    assert!(!common::rfc3339_with_offset("2026-12-01T21:40:46.508000"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

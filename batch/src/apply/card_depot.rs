@@ -26,13 +26,9 @@ pub struct Group {
 
 pub fn prepare(rows: &[Row], seen: &Earlier<'_>) -> Prepared {
     let mut lines = Vec::new();
-    let mut keys = Vec::new();
     let mut mine = HashSet::new();
     let mut groups: BTreeMap<i64, Vec<(Iccid, u32)>> = BTreeMap::new();
     for row in rows {
-        if let Some(k) = super::key_of(row) {
-            keys.push(k.to_string());
-        }
         if let Some(bad) = numeric_key(row) {
             lines.push(bad);
             continue;
@@ -81,7 +77,6 @@ pub fn prepare(rows: &[Row], seen: &Earlier<'_>) -> Prepared {
     Prepared {
         lines,
         ok,
-        keys,
         work: Work::CardDepot(work),
     }
 }

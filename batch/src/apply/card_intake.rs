@@ -26,13 +26,9 @@ pub async fn prepare(
     seen: &Earlier<'_>,
 ) -> Result<Prepared, ApiError> {
     let mut lines = Vec::new();
-    let mut keys = Vec::new();
     let mut mine = HashSet::new();
     let mut good = Vec::new();
     for row in rows {
-        if let Some(k) = super::key_of(row) {
-            keys.push(k.to_string());
-        }
         if let Some(bad) = numeric_key(row) {
             lines.push(bad);
             continue;
@@ -108,7 +104,6 @@ pub async fn prepare(
     Ok(Prepared {
         lines,
         ok,
-        keys,
         work: Work::CardIntake(work),
     })
 }

@@ -35,8 +35,6 @@ pub struct Prepared {
     pub lines: Vec<LineResult>,
     /// Lines that go in.
     pub ok: u64,
-    /// The keys this chunk saw (for "duplicate in the file" later on).
-    pub keys: Vec<String>,
     work: Work,
 }
 

@@ -53,13 +53,9 @@ pub async fn prepare(
     seen: &Earlier<'_>,
 ) -> Result<Prepared, ApiError> {
     let mut lines = Vec::new();
-    let mut keys = Vec::new();
     let mut mine = HashSet::new();
     let mut groups: BTreeMap<Op, Vec<(String, u32)>> = BTreeMap::new();
     for row in rows {
-        if let Some(k) = super::key_of(row) {
-            keys.push(k.to_string());
-        }
         if let Some(bad) = numeric_key(row) {
             lines.push(bad);
             continue;
@@ -119,7 +115,6 @@ pub async fn prepare(
     Ok(Prepared {
         lines,
         ok,
-        keys,
         work: Work::NumberChange(work),
     })
 }

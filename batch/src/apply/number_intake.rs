@@ -25,13 +25,9 @@ pub async fn prepare(
     seen: &Earlier<'_>,
 ) -> Result<Prepared, ApiError> {
     let mut lines = Vec::new();
-    let mut keys = Vec::new();
     let mut mine = HashSet::new();
     let mut groups: BTreeMap<(i64, Option<i64>), Vec<Line>> = BTreeMap::new();
     for row in rows {
-        if let Some(k) = super::key_of(row) {
-            keys.push(k.to_string());
-        }
         if let Some(bad) = numeric_key(row) {
             lines.push(bad);
             continue;
@@ -108,7 +104,6 @@ pub async fn prepare(
     Ok(Prepared {
         lines,
         ok,
-        keys,
         work: Work::NumberIntake(out),
     })
 }

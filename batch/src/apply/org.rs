@@ -26,7 +26,6 @@ pub struct Line {
 
 pub fn prepare(parse: Parse, rows: &[Row], seen: &Earlier<'_>) -> Prepared {
     let mut lines = Vec::new();
-    let mut keys = Vec::new();
     let mut mine = std::collections::HashSet::new();
     let mut work = Vec::new();
     for row in rows {
@@ -37,7 +36,6 @@ pub fn prepare(parse: Parse, rows: &[Row], seen: &Earlier<'_>) -> Prepared {
             }
             continue;
         };
-        keys.push(key.to_string());
         let org = match parse(row.line_no, &row.cells) {
             Ok(o) => o,
             Err(bad) => {
@@ -63,7 +61,6 @@ pub fn prepare(parse: Parse, rows: &[Row], seen: &Earlier<'_>) -> Prepared {
     Prepared {
         ok: work.len() as u64,
         lines,
-        keys,
         work: Work::Org(work),
     }
 }

@@ -288,3 +288,31 @@ pub async fn tap(s: &Server, exchange: &str, key: &str, no_ack: bool) -> lapin::
         .await
         .unwrap()
 }
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.
+pub fn rfc3339_with_offset(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    if b.len() < 20
+        || !(digits(0..4) && digits(5..7) && digits(8..10) && digits(11..13))
+        || !(digits(14..16) && digits(17..19))
+        || (b[4], b[7], b[10], b[13], b[16]) != (b'-', b'-', b'T', b':', b':')
+    {
+        return false;
+    }
+    let mut rest = &s[19..];
+    if let Some(f) = rest.strip_prefix('.') {
+        let n = f.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return false;
+        }
+        rest = &f[n..];
+    }
+    rest == "Z"
+        || (rest.len() == 6
+            && matches!(rest.as_bytes()[0], b'+' | b'-')
+            && rest[1..3].bytes().all(|c| c.is_ascii_digit())
+            && rest.as_bytes()[3] == b':'
+            && rest[4..6].bytes().all(|c| c.is_ascii_digit()))
+}
